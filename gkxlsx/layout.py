@@ -276,6 +276,30 @@ def _place_checks(
 
 
 # --------------------------------------------------------------------------------------------
+# row heights: labels wrap inside fixed column widths, so rows must be tall enough to show them
+
+
+def text_units(text: str) -> float:
+    """Display width of a text in character units of a 10-pt CJK font (ASCII counts about half)."""
+    return sum(1.0 if ord(ch) > 0x2E80 else 0.55 for ch in text)
+
+
+def _fit_heights(boxes: list[Box], widths: Mapping[int, float], heights: dict[int, float], default_width: float = 8.43) -> None:
+    line = 14.0
+    for b in boxes:
+        if not b.text or b.role not in ("rowlabel", "header", "corner", "paneltext", "guide", "fieldlabel", "fieldguide", "caption", "checklabel"):
+            continue
+        width = sum(widths.get(c, default_width) for c in range(b.col, b.col + b.cols))
+        per_line = max(1.0, width / 1.9)
+        lines = -(-text_units(b.text) // per_line)
+        need = line * lines + 4
+        per_row = need / b.rows
+        for r in range(b.row, b.row + b.rows):
+            if per_row > heights.get(r, 15.0):
+                heights[r] = min(per_row, 300.0)
+
+
+# --------------------------------------------------------------------------------------------
 # the whole workbook
 
 
@@ -285,7 +309,7 @@ def layout(form: Form) -> Layout:
     where: dict[str, tuple[str, int, int]] = {}
     checks: dict[str, tuple[str, int, int]] = {}
 
-    sheets.append(SheetLayout(GUIDE_SHEET, "guide", None, (), {0: 100}))
+    sheets.append(SheetLayout(GUIDE_SHEET, "guide", None, (), {0: 90}))
 
     # 基本信息
     boxes: list[Box] = [Box(INFO_SHEET, 0, 0, "title", "基本信息", cols=3)]
@@ -296,8 +320,10 @@ def layout(form: Form) -> Layout:
         if f.guide:
             boxes.append(Box(INFO_SHEET, r, 2, "fieldguide", f.guide))
         where[f.key] = (INFO_SHEET, r, 1)
+    info_heights: dict[int, float] = {}
+    _fit_heights(boxes, {0: 14, 1: 40, 2: 60}, info_heights)
     sheets.append(
-        SheetLayout(INFO_SHEET, "info", None, tuple(boxes), {0: 14, 1: 40, 2: 60}, {}, None, 2 + len(form.meta_fields), 3)
+        SheetLayout(INFO_SHEET, "info", None, tuple(boxes), {0: 14, 1: 40, 2: 60}, info_heights, None, 2 + len(form.meta_fields), 3)
     )
 
     # rule instances by the sheet of their anchor
@@ -342,6 +368,7 @@ def layout(form: Form) -> Layout:
                     widths.setdefault(b.col, 9)
                 if b.role == "paneltext":
                     widths[b.col] = 50
+            _fit_heights(boxes, widths, heights)
             first_table = s.tables[0]
             hdr_top = 1 if first_table.caption else 0
             sheets.append(
@@ -373,9 +400,9 @@ def layout(form: Form) -> Layout:
             max_row, max_col = 2 + len(s.fields), 3
             if insts:
                 max_row, max_col = _place_checks(form, s.sheet, insts, where, 3, max_row, 1, boxes, checks)
-            sheets.append(
-                SheetLayout(s.sheet, "text", s.id, tuple(boxes), {0: 22, 1: 80, 2: 36}, heights, None, max_row, max_col)
-            )
+            widths = {0: 22, 1: 80, 2: 36}
+            _fit_heights(boxes, widths, heights)
+            sheets.append(SheetLayout(s.sheet, "text", s.id, tuple(boxes), widths, heights, None, max_row, max_col))
 
     # 校验结果: one row per rule instance, pointing at its primary check cell
     boxes = [
@@ -403,6 +430,8 @@ def layout(form: Form) -> Layout:
         boxes.append(Box(CHECKS_SHEET, r, 4, "check", iid="#link:" + inst.iid))
         boxes.append(Box(CHECKS_SHEET, r, 5, "paneltext", inst.iid))
         summary[inst.iid] = (CHECKS_SHEET, r, 0)
+    check_heights: dict[int, float] = {1: 36}
+    _fit_heights(boxes, {0: 8, 1: 8, 2: 16, 3: 70, 4: 24, 5: 30}, check_heights)
     sheets.append(
         SheetLayout(
             CHECKS_SHEET,
@@ -410,7 +439,7 @@ def layout(form: Form) -> Layout:
             None,
             tuple(boxes),
             {0: 8, 1: 8, 2: 16, 3: 70, 4: 24, 5: 30},
-            {1: 36},
+            check_heights,
             (head, head),
             head + 1 + len(form.rules),
             6,
