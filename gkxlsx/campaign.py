@@ -1,0 +1,540 @@
+"""A collection campaign: one county office, one report year, one folder.
+
+::
+
+    DIR/
+      campaign.toml   readable settings (year, format, office, deadline, mail)
+      roster.csv      the units (a copy of the roster given to ``init``)
+      ledger.sqlite   the ledger (gkxlsx.ledger)
+      模板/           generated workbooks
+      原件归档/       every received file, by sha256, never overwritten
+      反馈/           feedback workbooks
+      报告/           status exports, roll-up, rendered reports
+      发件箱/         e-mails written by ``mail send --dry-run``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .ledger import (
+    ACCEPTED_STATUSES,
+    STATUS_ERR,
+    STATUS_PASS,
+    STATUS_WARN,
+    Ledger,
+    LedgerError,
+    Submission,
+)
+from .model import Form, form_for_year, load_form
+from .report import Report
+from .roster import Unit, load_roster
+from .rules import as_number, check, compute_derived
+
+CONFIG = "campaign.toml"
+DB = "ledger.sqlite"
+DIRS = {"templates": "模板", "archive": "原件归档", "feedback": "反馈", "reports": "报告", "outbox": "发件箱"}
+
+
+class CampaignError(RuntimeError):
+    """A campaign operation cannot be done; Chinese message says why and what to do."""
+
+
+def _toml_str(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return json.dumps("" if v is None else str(v), ensure_ascii=False)
+
+
+def write_config(path: Path, cfg: Mapping[str, Mapping[str, Any]], comments: Mapping[str, str] | None = None) -> None:
+    comments = comments or {}
+    lines = ["# gkxlsx 收集任务配置文件（UTF-8，可用记事本编辑；密码不要写在这里）", ""]
+    for section, items in cfg.items():
+        lines.append(f"[{section}]")
+        for k, v in items.items():
+            c = comments.get(f"{section}.{k}")
+            lines.append(f"{k} = {_toml_str(v)}" + (f"  # {c}" if c else ""))
+        lines.append("")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+CONFIG_COMMENTS = {
+    "campaign.year": "报告年度",
+    "campaign.format": "报告格式：2021（国办公开办函〔2021〕30号）或 2019",
+    "campaign.office": "收集单位（政务公开办）名称",
+    "campaign.contact": "收集单位联系方式，显示在填报说明中",
+    "campaign.deadline": "报送截止日期 YYYY-MM-DD",
+    "campaign.previous": "上年度收集任务目录（用于跨年度校验），可为空",
+    "mail.host": "SMTP 服务器，如 smtp.qq.com",
+    "mail.port": "端口：SSL 一般为 465，STARTTLS 一般为 587",
+    "mail.security": "ssl、starttls 或 none",
+    "mail.user": "登录用户名（一般为邮箱地址）",
+    "mail.sender": "发件人邮箱地址",
+    "mail.sender_name": "发件人名称",
+    "mail.password_env": "密码从这个环境变量读取；未设置时运行时询问",
+    "mail.rate_per_minute": "每分钟最多发送的邮件数",
+    "mail.imap_host": "收件 IMAP 服务器（IMAPS），如 imap.qq.com",
+    "mail.imap_port": "IMAPS 端口，一般为 993",
+    "mail.imap_folder": "收件文件夹",
+}
+
+
+@dataclass
+class UnitStatus:
+    unit: Unit
+    current: Submission | None
+    first_received: str | None
+    versions: int
+
+    @property
+    def returned(self) -> bool:
+        return self.current is not None
+
+    @property
+    def status(self) -> str:
+        return self.current.status if self.current else "未报送"
+
+
+@dataclass
+class StatusSummary:
+    units: list[UnitStatus]
+    deadline: date | None
+    quarantined: int
+
+    def on_time(self, us: UnitStatus) -> bool | None:
+        if not us.first_received or not self.deadline:
+            return None
+        return datetime.fromisoformat(us.first_received).date() <= self.deadline
+
+    @property
+    def total(self) -> int:
+        return len(self.units)
+
+    @property
+    def returned(self) -> int:
+        return sum(1 for u in self.units if u.returned)
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for u in self.units if u.status in statuses)
+
+    @property
+    def late(self) -> int:
+        return sum(1 for u in self.units if self.on_time(u) is False)
+
+    def headline(self) -> str:
+        return (
+            f"已报 {self.returned}/{self.total}，通过 {self.count(*ACCEPTED_STATUSES)}"
+            f"（其中确认 {self.count('已确认')}），有警告 {self.count(STATUS_WARN)}，有错误 {self.count(STATUS_ERR)}，"
+            f"未报 {self.total - self.returned}，逾期 {self.late}"
+            + (f"；待处理的无法识别文件 {self.quarantined} 个" if self.quarantined else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = []
+        for u in self.units:
+            c = u.current
+            rows.append(
+                {
+                    "unit_code": u.unit.code,
+                    "unit_name": u.unit.name,
+                    "unit_type": u.unit.type,
+                    "parent": u.unit.parent,
+                    "returned": u.returned,
+                    "status": u.status,
+                    "version": c.version if c else None,
+                    "versions": u.versions,
+                    "errors": c.n_errors if c else None,
+                    "warnings": c.n_warnings if c else None,
+                    "received_at": c.received_at if c else None,
+                    "first_received": u.first_received,
+                    "on_time": self.on_time(u),
+                    "accepted_note": c.accepted_note if c else None,
+                }
+            )
+        return {
+            "total": self.total,
+            "returned": self.returned,
+            "passed": self.count(*ACCEPTED_STATUSES),
+            "accepted": self.count("已确认"),
+            "warnings": self.count(STATUS_WARN),
+            "errors": self.count(STATUS_ERR),
+            "missing": self.total - self.returned,
+            "late": self.late,
+            "quarantined": self.quarantined,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "headline": self.headline(),
+            "units": rows,
+        }
+
+
+@dataclass
+class ImportOutcome:
+    path: Path
+    kind: str  # new | duplicate | quarantine | failed
+    unit_code: str | None = None
+    version: int | None = None
+    status: str | None = None
+    message: str = ""
+    findings: list[dict] = field(default_factory=list)
+
+
+class Campaign:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        cfg_path = self.root / CONFIG
+        if not cfg_path.exists():
+            raise CampaignError(f"{self.root} 不是收集任务目录（没有 {CONFIG}）。请先运行 gkxlsx init 目录 --year 年度 --roster 名单。")
+        try:
+            self.config = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise CampaignError(f"配置文件 {cfg_path} 有语法错误：{e}。请用记事本打开修改，或重新运行 gkxlsx init。") from None
+        c = self.config.get("campaign", {})
+        try:
+            self.year = int(c["year"])
+            self.form: Form = load_form(c.get("format") or form_for_year(self.year).id)
+        except (KeyError, ValueError) as e:
+            raise CampaignError(f"配置文件 {cfg_path} 缺少或写错了 year/format：{e}") from None
+        self.office = c.get("office", "")
+        self.contact = c.get("contact", "")
+        dl = c.get("deadline") or ""
+        try:
+            self.deadline = date.fromisoformat(dl) if dl else date(self.year + 1, 1, 31)
+        except ValueError:
+            raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
+        self.ledger = Ledger(self.root / DB, self.path("archive"))
+
+    def path(self, which: str) -> Path:
+        p = self.root / DIRS[which]
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> "Campaign":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def mail_config(self) -> dict[str, Any]:
+        return dict(self.config.get("mail", {}))
+
+    # -- units ---------------------------------------------------------------------------
+
+    def units(self) -> list[Unit]:
+        return [
+            Unit(code=r["code"], name=r["name"], type=r["type"], parent=r["parent"], contact=r["contact"], email=r["email"], phone=r["phone"])
+            for r in self.ledger.units()
+        ]
+
+    def unit(self, ref: str) -> Unit:
+        """Find a unit by code or (unique part of its) name."""
+        units = self.units()
+        for u in units:
+            if u.code == ref:
+                return u
+        hits = [u for u in units if ref and ref in u.name]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            raise CampaignError(f"名单中没有代码或名称为“{ref}”的单位。")
+        raise CampaignError(f"“{ref}”对应多个单位：{'、'.join(u.label for u in hits)}，请使用单位代码。")
+
+    # -- previous year ---------------------------------------------------------------------
+
+    def previous_for(self, code: str) -> tuple[Form, dict[str, Any]] | None:
+        p = self.ledger.previous(code)
+        if p is None:
+            return None
+        fmt, _year, vals = p
+        return load_form(fmt), vals
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> StatusSummary:
+        cur = self.ledger.currents()
+        firsts = {
+            r["unit_code"]: (r["first"], r["n"])
+            for r in self.ledger.conn.execute("SELECT unit_code, MIN(received_at) first, COUNT(*) n FROM submissions GROUP BY unit_code")
+        }
+        rows = []
+        for u in self.units():
+            f, n = firsts.get(u.code, (None, 0))
+            rows.append(UnitStatus(u, cur.get(u.code), f, n))
+        return StatusSummary(rows, self.deadline, len(self.ledger.quarantined()))
+
+
+# --------------------------------------------------------------------------------------------
+# init
+
+
+def init_campaign(
+    root: str | Path,
+    *,
+    year: int,
+    roster: str | Path,
+    fmt: str | None = None,
+    office: str = "",
+    contact: str = "",
+    deadline: date | None = None,
+    previous: str | Path | None = None,
+) -> Campaign:
+    root = Path(root)
+    if (root / CONFIG).exists():
+        raise CampaignError(f"{root} 已经是一个收集任务目录，不会覆盖。如需重新开始，请换一个目录。")
+    form = load_form(fmt) if fmt else form_for_year(year)
+    lo, hi = form.report_years
+    if not lo <= year <= hi:
+        raise CampaignError(f"格式 {form.id} 适用于 {lo}—{hi} 年度，不适用于 {year} 年度。")
+    units = load_roster(roster, form)  # raises RosterError listing every bad line
+    prev_camp = None
+    if previous:
+        prev_camp = Campaign(Path(previous))
+        if prev_camp.year != year - 1:
+            prev_camp.close()
+            raise CampaignError(f"上年度收集任务 {previous} 的年度是 {prev_camp.year}，不是 {year - 1}。")
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(roster, root / ("roster" + Path(roster).suffix.lower()))
+    cfg = {
+        "campaign": {
+            "year": year,
+            "format": form.id,
+            "office": office,
+            "contact": contact,
+            "deadline": (deadline or date(year + 1, 1, 31)).isoformat(),
+            "previous": str(Path(previous).resolve()) if previous else "",
+        },
+        "mail": {
+            "host": "",
+            "port": 465,
+            "security": "ssl",
+            "user": "",
+            "sender": "",
+            "sender_name": office,
+            "password_env": "GKXLSX_SMTP_PASSWORD",
+            "rate_per_minute": 30,
+            "imap_host": "",
+            "imap_port": 993,
+            "imap_folder": "INBOX",
+        },
+    }
+    write_config(root / CONFIG, cfg, CONFIG_COMMENTS)
+    camp = Campaign(root)
+    camp.ledger.set_units(units)
+    camp.ledger.set_meta(created=datetime.now().isoformat(timespec="seconds"), year=year, format=form.id)
+    for d in DIRS:
+        camp.path(d)
+    if prev_camp is not None:
+        try:
+            copy_previous(prev_camp, camp)
+        finally:
+            prev_camp.close()
+    return camp
+
+
+def copy_previous(prev: Campaign, camp: Campaign) -> int:
+    """Take last year's accepted current submissions as this campaign's previous-year baseline."""
+    n = 0
+    for code, sub in prev.ledger.currents().items():
+        if sub.status not in ACCEPTED_STATUSES and sub.n_errors:
+            continue
+        camp.ledger.set_previous(code, sub.format or prev.form.id, prev.year, sub.values, f"campaign:{prev.root}")
+        n += 1
+    return n
+
+
+def find_campaign(start: str | Path | None = None) -> Campaign:
+    """The campaign in ``start`` or the current directory (or one of its parents)."""
+    if start:
+        return Campaign(Path(start))
+    here = Path.cwd()
+    for d in [here, *here.parents]:
+        if (d / CONFIG).exists():
+            return Campaign(d)
+    raise CampaignError("当前目录不是收集任务目录。请在收集任务目录中运行，或用 --campaign 目录 指定（先用 gkxlsx init 创建）。")
+
+
+# --------------------------------------------------------------------------------------------
+# diff, aggregate
+
+
+def diff_values(form: Form, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Cell-level changes between two submissions' values: (key, old, new), in form order."""
+    keys = list(form.cells) + [k for k in form.fields if k not in form.cells]
+    out = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if k in form.cells:
+            na, nb = as_number(va), as_number(vb)
+            if na is not None and nb is not None:
+                if na != nb:
+                    out.append((k, va, vb))
+                continue
+        if (va if va not in ("",) else None) != (vb if vb not in ("",) else None):
+            out.append((k, va, vb))
+    return out
+
+
+@dataclass
+class Aggregate:
+    name: str
+    report: Report
+    included: list[Unit]
+    missing: list[tuple[Unit, str]]
+    per_unit: dict[str, dict[str, Any]]
+    findings: list
+
+    @property
+    def completeness(self) -> dict[str, Any]:
+        return {
+            "expected": len(self.included) + len(self.missing),
+            "included": [u.name for u in self.included],
+            "missing": [{"unit": u.name, "reason": r} for u, r in self.missing],
+            "statement": completeness_statement(len(self.included), len(self.included) + len(self.missing), [u.name for u, _ in self.missing]),
+        }
+
+
+def completeness_statement(n_in: int, n_all: int, missing: Sequence[str]) -> str:
+    if n_in == n_all:
+        return f"本报告汇总了全部 {n_all} 个单位的数据。"
+    return f"本报告汇总了 {n_all} 个单位中 {n_in} 个单位的数据；未纳入汇总的单位：{'、'.join(missing)}。"
+
+
+def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
+    """Sum the accepted current submissions (通过 / 已确认), per group when ``by`` is 上级单位 or 单位类型."""
+    form = camp.form
+    status = camp.status()
+    groups: dict[str, list[UnitStatus]] = {}
+    for us in status.units:
+        if by in (None, "", "全部"):
+            g = camp.office or "汇总"
+        elif by in ("上级单位", "parent"):
+            g = us.unit.parent or "（无上级单位）"
+        elif by in ("单位类型", "type"):
+            g = us.unit.type
+        else:
+            raise CampaignError(f"--by 只能是 上级单位 或 单位类型，不能是“{by}”。")
+        groups.setdefault(g, []).append(us)
+    numeric = [k for k in form.entry_keys] + [k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")]
+    out = []
+    for name, members in groups.items():
+        included, missing, per_unit = [], [], {}
+        sums: dict[str, Any] = {k: 0 for k in numeric}
+        for us in members:
+            c = us.current
+            if c is None:
+                missing.append((us.unit, "未报送"))
+                continue
+            if c.status not in ACCEPTED_STATUSES:
+                missing.append((us.unit, f"当前报送{c.status}，尚未通过或确认"))
+                continue
+            vals = c.values
+            included.append(us.unit)
+            per_unit[us.unit.code] = {k: vals.get(k) for k in numeric}
+            for k in numeric:
+                v = as_number(vals.get(k))
+                if v is not None:
+                    sums[k] = sums[k] + v
+        values: dict[str, Any] = dict(sums)
+        values.update({k: v for k, v in compute_derived(form, values).items()})
+        values["meta.name"] = name
+        values["meta.year"] = camp.year
+        rep = Report(form=form, year=camp.year, unit_name=name, unit_code="", unit_type="", values=values, source=f"aggregate:{camp.root}")
+        findings = check(form, values)
+        out.append(Aggregate(name, rep, included, missing, per_unit, findings))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# import
+
+
+def import_files(
+    camp: Campaign,
+    paths: Iterable[str | Path],
+    *,
+    source: str = "文件",
+    received_at: str | None = None,
+    jobs: int = 1,
+) -> list[ImportOutcome]:
+    """Validate and record returned files.  Never raises for a bad file: each gets an outcome."""
+    from .checker import check_file  # the importer (issue 4)
+
+    units = camp.units()
+    by_code = {u.code: u for u in units}
+    prevs = camp.ledger.previous_all()
+    out: list[ImportOutcome] = []
+    when = received_at or datetime.now().isoformat(timespec="seconds")
+    for p in _expand(paths):
+        try:
+            sha, archived = camp.ledger.archive(p)
+        except OSError as e:
+            out.append(ImportOutcome(p, "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。"))
+            continue
+        known = camp.ledger.known_sha(sha)
+        if known:
+            out.append(ImportOutcome(p, "duplicate", message="该文件此前已导入（内容完全相同），未重复记录。"))
+            continue
+        unit_hint = None
+        try:
+            res = check_file(p, roster=units, prev_lookup=lambda code: prevs.get(code))
+        except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
+            camp.ledger.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
+                                   reason=f"检查时出现内部错误：{e}", findings=[])
+            out.append(ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{e}"))
+            continue
+        ident = res.identity
+        code = getattr(ident, "unit_code", None) if ident is not None else None
+        findings = [f.to_dict() for f in res.findings]
+        if not code or code not in by_code:
+            reason = res.headline() if hasattr(res, "headline") else res.status
+            if code and code not in by_code:
+                reason = f"单位代码 {code} 不在本次收集名单中"
+            camp.ledger.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when, reason=reason, findings=findings)
+            out.append(ImportOutcome(p, "quarantine", unit_hint, message=reason, findings=findings))
+            continue
+        status = res.status if res.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+        values = dict(res.report.values) if res.report is not None else {}
+        sub = camp.ledger.record(
+            unit_code=code, sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
+            application=res.application or "", format=getattr(ident, "format", "") or "", year=getattr(ident, "year", None),
+            status=status, findings=findings, values=values,
+        )
+        if sub is None:
+            out.append(ImportOutcome(p, "duplicate", code, message="该文件此前已导入（内容完全相同），未重复记录。"))
+        else:
+            out.append(ImportOutcome(p, "new", code, sub.version, sub.status, findings=findings))
+    return out
+
+
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xml", ".htm", ".html", ".csv", ".zip", ".bin", ""}
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith((".", "~$")) and x.name != "manifest.json"))
+        else:
+            out.append(p)
+    return out

@@ -1,0 +1,357 @@
+"""The ledger: a real SQLite database of every submission of a collection campaign.
+
+Invariants:
+* every received file is archived by sha256 before it is recorded, written to a temporary name
+  and renamed into place (never overwritten, never deleted);
+* each import runs in one ``BEGIN IMMEDIATE`` transaction (WAL mode, busy timeout), so two imports
+  at once serialise, and a process killed mid-import leaves either the whole record or nothing;
+* re-importing the same bytes is a no-op; a new version of a unit's return becomes current and
+  the older versions stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS units (
+    code TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, parent TEXT DEFAULT '',
+    contact TEXT DEFAULT '', email TEXT DEFAULT '', phone TEXT DEFAULT '', ord INTEGER DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_code TEXT NOT NULL REFERENCES units(code),
+    version INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    archive_path TEXT NOT NULL,
+    application TEXT DEFAULT '',
+    format TEXT DEFAULT '',
+    year INTEGER,
+    status TEXT NOT NULL,
+    n_errors INTEGER NOT NULL DEFAULT 0,
+    n_warnings INTEGER NOT NULL DEFAULT 0,
+    n_info INTEGER NOT NULL DEFAULT 0,
+    findings TEXT NOT NULL DEFAULT '[]',
+    vals TEXT NOT NULL DEFAULT '{}',
+    is_current INTEGER NOT NULL DEFAULT 0,
+    accepted_note TEXT,
+    accepted_at TEXT,
+    UNIQUE (unit_code, version)
+);
+CREATE INDEX IF NOT EXISTS sub_unit ON submissions(unit_code, is_current);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL, source TEXT NOT NULL, filename TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE, archive_path TEXT NOT NULL, reason TEXT NOT NULL,
+    findings TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS previous (
+    unit_code TEXT PRIMARY KEY, format TEXT NOT NULL, year INTEGER NOT NULL,
+    vals TEXT NOT NULL, source TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mail_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, unit_code TEXT, kind TEXT NOT NULL, address TEXT,
+    sent_at TEXT NOT NULL, message_id TEXT, status TEXT NOT NULL, error TEXT
+);
+CREATE TABLE IF NOT EXISTS fetched (message_id TEXT PRIMARY KEY, fetched_at TEXT NOT NULL, summary TEXT);
+"""
+
+STATUS_PASS, STATUS_WARN, STATUS_ERR, STATUS_ACCEPTED = "通过", "有警告", "有错误", "已确认"
+ACCEPTED_STATUSES = (STATUS_PASS, STATUS_ACCEPTED)
+
+
+class LedgerError(RuntimeError):
+    """A ledger operation was refused; the message is Chinese and says why."""
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return {"$dec": str(v)}
+    if isinstance(v, (datetime,)):
+        return v.isoformat()
+    return str(v)
+
+
+def dump_values(values: Mapping[str, Any]) -> str:
+    return json.dumps(values, ensure_ascii=False, default=_json_default, sort_keys=True)
+
+
+def load_values(text: str) -> dict[str, Any]:
+    def hook(d):
+        if set(d) == {"$dec"}:
+            return Decimal(d["$dec"])
+        return d
+
+    return json.loads(text, object_hook=hook)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Submission:
+    id: int
+    unit_code: str
+    version: int
+    received_at: str
+    source: str
+    filename: str
+    sha256: str
+    archive_path: str
+    application: str
+    format: str
+    year: int | None
+    status: str
+    n_errors: int
+    n_warnings: int
+    n_info: int
+    findings: list[dict]
+    values: dict[str, Any]
+    is_current: bool
+    accepted_note: str | None
+    accepted_at: str | None
+
+
+class Ledger:
+    def __init__(self, db_path: str | Path, archive_dir: str | Path):
+        self.db_path = Path(db_path)
+        self.archive_dir = Path(archive_dir)
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(self.db_path), timeout=60, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=60000")
+        self.conn.execute("PRAGMA foreign_keys=ON")
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- meta and units ------------------------------------------------------------------
+
+    def set_meta(self, **kv: Any) -> None:
+        with self.transaction() as c:
+            for k, v in kv.items():
+                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (k, json.dumps(v, ensure_ascii=False)))
+
+    def meta(self) -> dict[str, Any]:
+        return {r["key"]: json.loads(r["value"]) for r in self.conn.execute("SELECT key, value FROM meta")}
+
+    def set_units(self, units: Sequence[Any]) -> None:
+        with self.transaction() as c:
+            for i, u in enumerate(units):
+                c.execute(
+                    "INSERT INTO units(code, name, type, parent, contact, email, phone, ord) VALUES (?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(code) DO UPDATE SET name=excluded.name, type=excluded.type, parent=excluded.parent, "
+                    "contact=excluded.contact, email=excluded.email, phone=excluded.phone, ord=excluded.ord",
+                    (u.code, u.name, u.type, u.parent, u.contact, u.email, u.phone, i),
+                )
+
+    def units(self) -> list[sqlite3.Row]:
+        return list(self.conn.execute("SELECT * FROM units ORDER BY ord, code"))
+
+    # -- archive ---------------------------------------------------------------------------
+
+    def archive(self, path: Path, sha: str | None = None) -> tuple[str, Path]:
+        """Copy ``path`` into the archive under its sha256 (never overwriting); returns (sha, archived path)."""
+        data = Path(path).read_bytes()
+        sha = sha or hashlib.sha256(data).hexdigest()
+        suffix = "".join(Path(path).suffixes[-1:]).lower()[:8] or ".bin"
+        dest = self.archive_dir / sha[:2] / f"{sha}{suffix}"
+        if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha:
+            return sha, dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return sha, dest
+
+    def known_sha(self, sha: str) -> str | None:
+        """'submission' / 'quarantine' if these bytes were already imported, else None."""
+        if self.conn.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
+            return "submission"
+        if self.conn.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
+            return "quarantine"
+        return None
+
+    # -- recording -------------------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        unit_code: str,
+        sha: str,
+        archive_path: Path,
+        filename: str,
+        source: str,
+        received_at: str,
+        application: str,
+        format: str,
+        year: int | None,
+        status: str,
+        findings: list[dict],
+        values: Mapping[str, Any],
+    ) -> Submission | None:
+        """Record a submission as the unit's new current version; None if these bytes were already recorded."""
+        counts = {"error": 0, "warning": 0, "info": 0}
+        for f in findings:
+            counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
+        with self.transaction() as c:
+            if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
+                return None
+            v = c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (unit_code,)).fetchone()[0] + 1
+            c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=?", (unit_code,))
+            cur = c.execute(
+                "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
+                "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+                (
+                    unit_code, v, received_at, source, filename, sha, str(archive_path), application, format, year, status,
+                    counts["error"], counts["warning"], counts["info"],
+                    json.dumps(findings, ensure_ascii=False, default=_json_default), dump_values(values),
+                ),
+            )
+            sid = cur.lastrowid
+        return self.submission(sid)  # type: ignore[arg-type]
+
+    def quarantine(self, *, sha: str, archive_path: Path, filename: str, source: str, received_at: str, reason: str, findings: list[dict]) -> bool:
+        with self.transaction() as c:
+            if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
+                return False
+            c.execute(
+                "INSERT INTO quarantine(received_at, source, filename, sha256, archive_path, reason, findings) VALUES (?,?,?,?,?,?,?)",
+                (received_at, source, filename, sha, str(archive_path), reason, json.dumps(findings, ensure_ascii=False, default=_json_default)),
+            )
+        return True
+
+    def accept(self, unit_code: str, note: str, version: int | None = None) -> Submission:
+        note = (note or "").strip()
+        if not note:
+            raise LedgerError("确认时必须写明理由（--note “…”），例如说明警告的原因。")
+        sub = self.current(unit_code) if version is None else self.submission_by_version(unit_code, version)
+        if sub is None:
+            raise LedgerError(f"单位 {unit_code} 还没有报送记录，无法确认。")
+        if sub.n_errors:
+            raise LedgerError(f"单位 {unit_code} 第 {sub.version} 版有 {sub.n_errors} 个错误，错误必须由单位修改后重新报送，不能确认。")
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE submissions SET status=?, accepted_note=?, accepted_at=? WHERE id=?",
+                (STATUS_ACCEPTED, note, datetime.now().isoformat(timespec="seconds"), sub.id),
+            )
+        return self.submission(sub.id)  # type: ignore[return-value]
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def _sub(self, r: sqlite3.Row | None) -> Submission | None:
+        if r is None:
+            return None
+        return Submission(
+            id=r["id"], unit_code=r["unit_code"], version=r["version"], received_at=r["received_at"], source=r["source"],
+            filename=r["filename"], sha256=r["sha256"], archive_path=r["archive_path"], application=r["application"],
+            format=r["format"], year=r["year"], status=r["status"], n_errors=r["n_errors"], n_warnings=r["n_warnings"],
+            n_info=r["n_info"], findings=json.loads(r["findings"]), values=load_values(r["vals"]),
+            is_current=bool(r["is_current"]), accepted_note=r["accepted_note"], accepted_at=r["accepted_at"],
+        )
+
+    def submission(self, sid: int) -> Submission | None:
+        return self._sub(self.conn.execute("SELECT * FROM submissions WHERE id=?", (sid,)).fetchone())
+
+    def submission_by_version(self, unit_code: str, version: int) -> Submission | None:
+        return self._sub(self.conn.execute("SELECT * FROM submissions WHERE unit_code=? AND version=?", (unit_code, version)).fetchone())
+
+    def current(self, unit_code: str) -> Submission | None:
+        return self._sub(self.conn.execute("SELECT * FROM submissions WHERE unit_code=? AND is_current=1", (unit_code,)).fetchone())
+
+    def history(self, unit_code: str) -> list[Submission]:
+        return [self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))]  # type: ignore[misc]
+
+    def currents(self) -> dict[str, Submission]:
+        return {r["unit_code"]: self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE is_current=1")}  # type: ignore[misc]
+
+    def quarantined(self) -> list[sqlite3.Row]:
+        return list(self.conn.execute("SELECT * FROM quarantine ORDER BY id"))
+
+    def all_submissions(self) -> list[sqlite3.Row]:
+        return list(self.conn.execute("SELECT id, unit_code, version, sha256, archive_path FROM submissions ORDER BY id"))
+
+    # -- previous year ---------------------------------------------------------------------
+
+    def set_previous(self, unit_code: str, fmt: str, year: int, values: Mapping[str, Any], source: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO previous(unit_code, format, year, vals, source) VALUES (?,?,?,?,?)",
+                (unit_code, fmt, year, dump_values(values), source),
+            )
+
+    def previous(self, unit_code: str) -> tuple[str, int, dict[str, Any]] | None:
+        r = self.conn.execute("SELECT * FROM previous WHERE unit_code=?", (unit_code,)).fetchone()
+        if r is None:
+            return None
+        return r["format"], r["year"], load_values(r["vals"])
+
+    def previous_all(self) -> dict[str, tuple[str, int, dict[str, Any]]]:
+        return {r["unit_code"]: (r["format"], r["year"], load_values(r["vals"])) for r in self.conn.execute("SELECT * FROM previous")}
+
+    # -- mail ------------------------------------------------------------------------------
+
+    def log_mail(self, unit_code: str | None, kind: str, address: str, status: str, message_id: str = "", error: str = "") -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO mail_log(unit_code, kind, address, sent_at, message_id, status, error) VALUES (?,?,?,?,?,?,?)",
+                (unit_code, kind, address, datetime.now().isoformat(timespec="seconds"), message_id, status, error),
+            )
+
+    def integrity(self) -> list[str]:
+        """Problems found in the ledger and archive (empty when consistent)."""
+        problems = []
+        r = self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if r != "ok":
+            problems.append(f"数据库校验失败：{r}")
+        for row in self.conn.execute("SELECT unit_code, COUNT(*) n FROM submissions WHERE is_current=1 GROUP BY unit_code HAVING n > 1"):
+            problems.append(f"单位 {row['unit_code']} 有多个当前版本")
+        for row in self.conn.execute("SELECT unit_code FROM submissions GROUP BY unit_code HAVING SUM(is_current) = 0"):
+            problems.append(f"单位 {row['unit_code']} 没有当前版本")
+        for row in self.all_submissions():
+            p = Path(row["archive_path"])
+            if not p.exists():
+                problems.append(f"归档文件缺失：{p}")
+            elif sha256_file(p) != row["sha256"]:
+                problems.append(f"归档文件已损坏：{p}")
+        return problems
