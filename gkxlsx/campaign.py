@@ -538,3 +538,28 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
         else:
             out.append(p)
     return out
+
+
+def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):
+    """Generate every unit's workbook into the campaign's 模板/ folder, with last year's carry-over
+    prefilled and the cross-year checks compiled in where last year's data is known."""
+    from .generate import Campaign as Office, generate_all
+    from .prefill import carry_over
+
+    units = [u for u in camp.units() if not only or u.code in only]
+    prefill: dict[str, dict[str, Any]] = {}
+    prev: dict[str, dict[str, Any]] = {}
+    prev_fmt = None
+    for u in units:
+        p = camp.previous_for(u.code)
+        if p is None:
+            continue
+        pform, vals = p
+        prefill[u.code] = carry_over(camp.form, vals, pform)
+        prev[u.code] = vals
+        prev_fmt = pform.id
+    office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
+    return generate_all(
+        units, camp.year, camp.path("templates"), form=camp.form, prefill=prefill, prev=prev or None,
+        prev_format=prev_fmt, campaign=office, progress=progress,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -30,8 +30,10 @@ def parse_deadline(text: str | None) -> date | None:
 
 
 def generate_cmd(
-    roster: Path = typer.Option(..., "--roster", "-r", help="单位名单（CSV 或 XLSX，表头：单位代码,单位名称,单位类型,上级单位,联系人,邮箱） / roster file"),
-    year: int = typer.Option(..., "--year", "-y", help="报告年度，如 2025 / report year"),
+    roster: Optional[Path] = typer.Option(None, "--roster", "-r", help="单位名单（CSV 或 XLSX，表头：单位代码,单位名称,单位类型,上级单位,联系人,邮箱）；在收集任务目录中可省略 / roster file"),
+    year: Optional[int] = typer.Option(None, "--year", "-y", help="报告年度，如 2025；在收集任务目录中可省略 / report year"),
+    campaign: Optional[Path] = typer.Option(None, "--campaign", "-C", help="收集任务目录：按任务的名单、年度生成到其“模板”文件夹"),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="只生成这些单位（单位代码，可重复）"),
     fmt: Optional[str] = typer.Option(None, "--format", "-f", help="报告格式：2021 或 2019，或格式定义文件（默认按年度选择） / format id or variant .json"),
     out: Path = typer.Option(Path("填报模板"), "--out", "-o", help="输出文件夹 / output folder"),
     prefill: Optional[Path] = typer.Option(None, "--prefill", help="预填数据（JSON 或 CSV/XLSX，按单位代码和键） / per-unit values to prefill"),
@@ -43,6 +45,9 @@ def generate_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="不显示进度条"),
 ) -> None:
     """按名单为每个单位生成锁定的、带实时校验的填报工作簿。 / Generate one locked workbook per unit."""
+    if roster is None or year is None:
+        _generate_in_campaign(campaign, only, quiet)
+        return
     try:
         form = load_form(fmt) if fmt else form_for_year(year)
     except FormError as e:
@@ -80,6 +85,29 @@ def generate_cmd(
         typer.echo(f"  {f.path.name}")
     if len(files) > 5:
         typer.echo(f"  …… 共 {len(files)} 个文件")
+
+
+def _generate_in_campaign(campaign: Optional[Path], only, quiet: bool) -> None:
+    from .campaign import CampaignError, find_campaign, generate_for_campaign
+
+    try:
+        camp = find_campaign(campaign)
+    except CampaignError as e:
+        _fail("请给出 --roster 和 --year，或在收集任务目录中运行（" + str(e) + "）")
+    with camp:
+        units = [u for u in camp.units() if not only or u.code in only]
+        if only and len(units) != len(set(only)):
+            known = {u.code for u in units}
+            _fail("名单中没有这些单位代码：" + "、".join(c for c in only if c not in known))
+        if quiet:
+            files = generate_for_campaign(camp, only=only)
+        else:
+            with typer.progressbar(length=len(units), label="正在生成") as bar:
+                files = generate_for_campaign(camp, only=only, progress=lambda u: bar.update(1))
+        n_prev = sum(1 for u in units if camp.ledger.previous(u.code))
+        typer.echo(f"已为 {len(files)} 个单位生成 {camp.year} 年度填报工作簿：{camp.path('templates')}")
+        if n_prev:
+            typer.echo(f"其中 {n_prev} 个单位已预填“上年结转”，并启用跨年度校验。")
 
 
 def register(app: typer.Typer) -> None:
