@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -514,11 +515,15 @@ def import_files(
             continue
         status = res.status if res.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
         values = dict(res.report.values) if res.report is not None else {}
-        sub = camp.ledger.record(
-            unit_code=code, sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
-            application=res.application or "", format=getattr(ident, "format", "") or "", year=getattr(ident, "year", None),
-            status=status, findings=findings, values=values,
-        )
+        try:
+            sub = camp.ledger.record(
+                unit_code=code, sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
+                application=res.application or "", format=getattr(ident, "format", "") or "", year=getattr(ident, "year", None),
+                status=status, findings=findings, values=values,
+            )
+        except sqlite3.Error as e:
+            out.append(ImportOutcome(p, "failed", code, message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。"))
+            continue
         if sub is None:
             out.append(ImportOutcome(p, "duplicate", code, message="该文件此前已导入（内容完全相同），未重复记录。"))
         else:
