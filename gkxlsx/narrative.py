@@ -1270,7 +1270,7 @@ def _typos(doc: _Doc) -> list[Finding]:
         if not hits:
             continue
         seg, m = hits[0]
-        raw = _ctx(seg, m.start(), m.end(), 6, 6)
+        raw = _ctx(seg, m.start(), m.end(), 6, 14)
         more = f"（共 {len(hits)} 处）" if len(hits) > 1 else ""
         out.append(
             _finding(
