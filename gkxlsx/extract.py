@@ -4,7 +4,7 @@ or a PDF — into the same keyed data the workbooks produce.
 The tables are read against the form definition, never by fixed positions: the labels, row order
 and column counts come from :func:`gkxlsx.model.load_form`, and the label variants real pages
 show (本年发件, 现行有效件, “商业\\n\\n企业”, truncated 结果/其他/尚未, 规范性文件 …) come from
-``gkxlsx/forms/extract.json``.  The text is cut into tokens (one per table cell as far as the
+``gkxlsx/forms/data/extract.json``.  The text is cut into tokens (one per table cell as far as the
 page shows cells: lines, “|”, tabs, runs of spaces); every recognised row label is an *anchor*;
 the numbers between two anchors belong to the rows between them, and are assigned only when
 their count leaves no doubt:
@@ -44,7 +44,7 @@ from .model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load
 from .narrative import CANONICAL_TITLES, Document, NormText, label_key, normalize, split_sections
 from .report import Report
 
-DATA_FILE = Path(__file__).parent / "forms" / "extract.json"
+DATA_FILE = Path(__file__).parent / "forms" / "data" / "extract.json"
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
 READ, MISSING, AMBIGUOUS = "read", "missing", "ambiguous"
 STATUS_ZH = {READ: "已读取", MISSING: "缺失", AMBIGUOUS: "无法确定"}

@@ -11,7 +11,7 @@ Two callers:
 
 Every finding quotes the offending text («“20241月1日”缺少“年”») and names the section (and the
 field key when known).  Keyword lists, patterns, document titles and numbers live in
-``gkxlsx/forms/narrative.json``; nothing here is specific to one report.
+``gkxlsx/forms/data/narrative.json``; nothing here is specific to one report.
 
 Text normalisation (:func:`normalize`) is one character in, one character out — NFKC (full-width
 punctuation and digits become ASCII), a small traditional→simplified map and nothing else — after
@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from .model import Form, UnitType
 from .rules import Finding, as_number, fmt_num, with_derived
 
-DATA_FILE = Path(__file__).parent / "forms" / "narrative.json"
+DATA_FILE = Path(__file__).parent / "forms" / "data" / "narrative.json"
 
 SECTION_IDS = ("s1", "s2", "s3", "s4", "s5", "s6")
 NUMERALS = "一二三四五六七八九十"
