@@ -1017,11 +1017,26 @@ def decode_text(value: str | None) -> str:
     return "".join(out)
 
 
+def raw_header(msg: Message, name: str) -> str:
+    """A header's text as sent (first occurrence), raw 8-bit bytes decoded as UTF-8 or GBK."""
+    for k, v in msg.raw_items():
+        if k.lower() == name.lower():
+            return _raw_bytes_text(str(v))
+    return ""
+
+
 def part_filename(part: Message) -> str:
     """The attachment's file name: RFC 2231 ``filename*`` first, then ``filename=``, then the
     Content-Type ``name``, each decoded (RFC 2047 in quotes, raw GBK/UTF-8)."""
+    raw = {k.lower(): v for k, v in reversed(list(part.raw_items()))}
     for header in ("content-disposition", "content-type"):
-        params = part.get_params(header=header, unquote=True) or []
+        value = raw.get(header)
+        if value is None:
+            continue
+        # raw 8-bit names (GBK or UTF-8 bytes, as some clients send them) decoded before parsing
+        tmp = Message()
+        tmp[header] = _raw_bytes_text(str(value))
+        params = tmp.get_params(header=header, unquote=True) or []
         plain = None
         for k, v in params[1:]:
             k = k.lower()
@@ -1180,7 +1195,7 @@ def _roster_index(units: Sequence[Unit]) -> dict[str, Unit]:
 
 
 def _mail_date(msg: Message) -> str:
-    raw = msg.get("Date")
+    raw = raw_header(msg, "Date")
     if raw:
         try:
             d = parsedate_to_datetime(str(raw))
@@ -1201,15 +1216,16 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
     parser = BytesParser(policy=email_policy.compat32)
     for raw in mails:
         msg = parser.parsebytes(raw.data)
-        mid = (msg.get("Message-ID") or "").strip()
+        mid = raw_header(msg, "Message-ID").strip()
         mid = " ".join(mid.split()) or f"<sha256.{hashlib.sha256(raw.data).hexdigest()}@gkxlsx>"
-        addrs = getaddresses([decode_text(str(msg.get("From") or ""))])
+        addrs = getaddresses([raw_header(msg, "From")])
         sender_name, sender = (addrs[0] if addrs else ("", ""))
+        sender_name = decode_text(sender_name)
         sender = sender.strip().lower()
         unit = index.get(sender)
         mr = MailResult(
             origin=raw.origin, message_id=mid, sender=sender or "（无发件人）", sender_name=sender_name, sender_unit=unit,
-            subject=" ".join(decode_text(msg.get("Subject")).split()), date=_mail_date(msg), kind="seen",
+            subject=" ".join(decode_text(raw_header(msg, "Subject")).split()), date=_mail_date(msg), kind="seen",
         )
         if is_fetched(camp, mid):
             report.mails.append(mr)
@@ -1220,7 +1236,7 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
                 if part.is_multipart():
                     continue
                 name = part_filename(part)
-                disp = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+                disp = raw_header(part, "Content-Disposition").split(";")[0].strip().lower()
                 if not name and disp != "attachment":
                     continue  # the text or HTML body
                 name = _sanitize_name(name or f"附件{i}")
