@@ -623,7 +623,12 @@ class _Connection:
             return self.conn
         s = self.s
         where = f"{s.host}:{s.port}"
-        ctx = self.ctx or s.ssl_context()
+        ctx = self.ctx
+        if ctx is None and s.security != "none":
+            try:
+                ctx = s.ssl_context()
+            except MailError as e:
+                raise _Fatal(str(e)) from None
         try:
             if s.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=ctx)
@@ -839,7 +844,7 @@ def fetch_eml(paths: Iterable[str | Path]) -> Iterator[RawMail]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files = sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in (".eml", ".msg.eml"))
+            files = sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() == ".eml")
         elif p.is_file():
             files = [p]
         else:

@@ -505,3 +505,18 @@ def test_feedback_lists_findings_and_attaches_marked_workbook(camp):
     cell = wb[sheet].cell(row=row + 1, column=col + 1)
     assert cell.comment is not None and err["message"] in cell.comment.text
     assert cell.value == v[entry_keys[0]]  # the unit's own figure is prefilled
+
+
+def test_bad_input_gives_clear_messages(camp):
+    runner = CliRunner()
+    r = runner.invoke(app, ["mail", "send", "--only", "SLX999", "--dry-run", "-C", str(camp.root)])
+    assert r.exit_code == 2 and "SLX999" in r.output and "Traceback" not in r.output
+    c = configure(camp, security="tls1.3", port="abc")
+    c.close()
+    r = runner.invoke(app, ["mail", "remind", "--dry-run", "-C", str(camp.root)])
+    assert r.exit_code == 2 and "security" in r.output and "port" in r.output
+    c = configure(Campaign(camp.root), security="ssl", port=465, ca_file=str(camp.root / "missing.pem"))
+    mails, _ = compose_send(c, only=["SLX001"])
+    (d,) = send_messages(mails, MailSettings.from_config(c.mail_config), None, sleep=no_sleep)
+    c.close()
+    assert "missing.pem" in d.failed["u1@test.example"]
