@@ -191,8 +191,9 @@ class Document:
                     start = start + hl + (1 if nxt in ("。", ".", "\n", ":", " ") else 0)
                     while start < p.end and self.nt.norm[start] in " \t:":
                         start += 1
-                out.append(src[start : p.end].strip())
-        return "\n".join(x for x in out if x)
+                out.append(src[start : p.end])
+        lines = (ln.strip(" \t\u3000\xa0") for chunk in out for ln in chunk.split("\n"))
+        return "\n".join(ln for ln in lines if ln)
 
 
 def _lines(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
@@ -666,10 +667,29 @@ def _num(values: Mapping[str, Any], key: str) -> int | Decimal | None:
     return as_number(values.get(key))
 
 
+def _total_candidates(form: Form, vals: Mapping[str, Any], key: str) -> list[int | Decimal]:
+    """A total as printed and as the sum of its cells (they differ when E-T3-ROW fails)."""
+    out: list[int | Decimal] = []
+    v = _num(vals, key)
+    if v is not None:
+        out.append(v)
+    cell = form.cells.get(key)
+    if cell is not None and cell.sum_of:
+        parts = [_num(vals, k) for k in cell.sum_of]
+        if all(p is not None for p in parts):
+            s = sum(parts)  # type: ignore[arg-type]
+            if s not in out:
+                out.append(s)
+    return out
+
+
 def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
-    total = _num(vals, "s3.new.total")
-    if total is None:
+    totals = _total_candidates(form, vals, "s3.new.total")
+    if not totals:
         return []
+    shown = " / ".join(fmt_num(t) for t in totals)
+    if len(totals) > 1:
+        shown += "（表中总计 / 各列之和）"
     d = data()["applications"]
     out = []
     seen: set[tuple[int, int]] = set()
@@ -681,21 +701,21 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
                     continue
                 seen.add(sent)
                 n = int(m.group(1))
-                if n != total:
+                if n not in totals:
                     quote = _ctx(seg, m.start(), m.end(), 4, 4)
                     out.append(
                         _finding(
                             "W-TXT-APPL",
-                            f"正文说{q(quote)}（{n}件），但第三部分表格“一、本年新收政府信息公开申请数量”的总计为 {fmt_num(total)}。",
+                            f"正文说{q(quote)}（{n}件），但第三部分表格“一、本年新收政府信息公开申请数量”的总计为 {shown}。",
                             seg=seg,
                             keys=("s3.new.total",) + ((seg.key,) if seg.key else ()),
                             quote=quote,
-                            expected=total,
+                            expected=totals[0],
                             actual=n,
-                            values={"s3.new.total": total},
+                            values={"s3.new.total": totals[0]},
                         )
                     )
-        if total == 0:
+        if not any(totals):
             continue
         for rx in d["zero"]:
             for m in _finditer(seg, rx):
@@ -707,13 +727,13 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
                 out.append(
                     _finding(
                         "W-TXT-APPL",
-                        f"正文说{q(quote)}，但第三部分表格“一、本年新收政府信息公开申请数量”的总计为 {fmt_num(total)}。",
+                        f"正文说{q(quote)}，但第三部分表格“一、本年新收政府信息公开申请数量”的总计为 {shown}。",
                         seg=seg,
                         keys=("s3.new.total",) + ((seg.key,) if seg.key else ()),
                         quote=quote,
-                        expected=total,
+                        expected=max(totals),
                         actual=0,
-                        values={"s3.new.total": total},
+                        values={"s3.new.total": totals[0]},
                     )
                 )
     return out
@@ -721,8 +741,8 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
 
 def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     d = data()["review"]
-    review = _num(vals, "s4.review.total")
-    lits = [_num(vals, "s4.lit_direct.total"), _num(vals, "s4.lit_after_review.total")]
+    review = max(_total_candidates(form, vals, "s4.review.total"), default=None)
+    lits = [max(_total_candidates(form, vals, k), default=None) for k in ("s4.lit_direct.total", "s4.lit_after_review.total")]
     lit = None if any(v is None for v in lits) else sum(lits)  # type: ignore[arg-type]
     out = []
     for seg in doc.sec("pre", "s1", "s4", "s5", "s6"):
