@@ -71,10 +71,14 @@ def write_feedback(
     prev: Mapping[str, Any] | None = None,
     prev_format: str | None = None,
     unit: Unit | None = None,
+    taken: set[str] | None = None,
 ) -> Path | None:
     """Write the feedback workbook of one checked file into ``out_dir``; returns its path, or None
     when there is nothing to send back (no findings) or the file could not be identified (then
-    there is no template to regenerate — the findings say what to send instead)."""
+    there is no template to regenerate — the findings say what to send instead).
+
+    ``taken``: file names already written in this batch (several files of one unit get
+    “…_校验反馈（2）.xlsx” and so on instead of overwriting each other); updated in place."""
     form = result.form
     ident = result.identity
     if form is None or ident is None or result.values is None or ident.year is None:
@@ -106,7 +110,14 @@ def write_feedback(
     data = add_problem_list(data, form, result)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / feedback_filename(result)
+    name = feedback_filename(result)
+    if taken is not None:
+        base, n = name[: -len(".xlsx")], 2
+        while name in taken:
+            name = f"{base}（{n}）.xlsx"
+            n += 1
+        taken.add(name)
+    path = out / name
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
@@ -219,8 +230,9 @@ def add_problem_list(data: bytes, form: Form, result: FileResult) -> bytes:
 def write_all(results, out_dir: str | Path) -> list[Path]:
     """Feedback workbooks for every result that has findings and a known template."""
     paths = []
+    taken: set[str] = set()
     for r in results:
-        p = write_feedback(r, out_dir)
+        p = write_feedback(r, out_dir, taken=taken)
         if p is not None:
             paths.append(p)
     return paths

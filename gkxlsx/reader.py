@@ -50,6 +50,21 @@ KIND_LABELS = {
     "xls": "Excel 97-2003 工作簿（.xls）",
     "et": "WPS 表格文件（.et）",
     "ods": "OpenDocument 电子表格（.ods）",
+    "html": "网页（HTML）文件",
+    "spreadsheetml": "XML 电子表格 2003 文件",
+    "xml": "XML 文件",
+    "text": "纯文本文件",
+    "pdf": "PDF 文件",
+    "image": "图片文件",
+    "archive": "压缩包",
+    "zip": "压缩包",
+    "docx": "Word 文档",
+    "doc": "Word 97-2003 文档",
+    "encrypted": "加密文件",
+    "empty": "空文件",
+    "missing": "文件不存在或无法读取",
+    "too-large": "过大的文件",
+    "unknown": "未知类型的文件",
 }
 
 
