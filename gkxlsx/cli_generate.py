@@ -70,6 +70,10 @@ def generate_cmd(
                 pre[code] = merged
     except (RosterError, PrefillError, FormError) as e:
         _fail(str(e))
+    codes = {u.code for u in units}
+    unknown = sorted(set(pre) - codes) + sorted(set(prev or {}) - codes - set(pre))
+    if unknown:
+        _fail(f"预填/上年度数据中有名单里没有的单位代码：{'、'.join(unknown)}。请核对单位代码（例如字母 l 与数字 1）。")
     campaign = Campaign(office=office, contact=contact, deadline=parse_deadline(deadline))
     if quiet:
         files = generate_all(units, year, out, form=form, prefill=pre, prev=prev, prev_format=pf, campaign=campaign)

@@ -41,7 +41,7 @@ from .layout import (
 )
 from .model import Form, ValueType, load_form
 from .roster import Unit
-from .rules import FAIL, INCOMPLETE, PASS, a1
+from .rules import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1
 
 # colours (a legend on 填报说明 explains them)
 C_ENTRY = "#FFF2CC"  # input cells: light yellow
@@ -120,18 +120,19 @@ class _Formats:
         self.cf_fail = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True})
         self.cf_pass = wb.add_format({"font_color": "#006100"})
         self.cf_todo = wb.add_format({"font_color": "#7F7F7F"})
-        self._entry: dict[tuple[str, bool], Any] = {}
+        self.cf_na = wb.add_format({"font_color": "#A6A6A6", "bold": False})
+        self._entry: dict[tuple, Any] = {}
         self._wb = wb
         self._base = border
 
-    def entry(self, vt: ValueType, marked: bool = False):
-        k = (vt.name, marked)
+    def entry(self, vt: ValueType, marked: bool = False, left: bool = False):
+        k = (vt.name, marked, left)
         if k not in self._entry:
             props = dict(self._base, locked=False, bg_color=C_MARK if marked else C_ENTRY)
             if vt.kind == "int":
-                props.update(num_format="0", align="right")
+                props.update(num_format="0", align="left" if left else "right")
             elif vt.kind == "decimal":
-                props.update(num_format="0.####", align="right")
+                props.update(num_format="0.####", align="left" if left else "right")
             elif vt.kind == "date":
                 props.update(num_format="yyyy-mm-dd", align="left")
             else:
@@ -201,7 +202,14 @@ def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
 
 
 def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[tuple[str, str]]:
-    deadline = campaign.deadline.strftime("%Y年%-m月%-d日") if campaign.deadline else f"{year + 1}年1月31日"
+    d = campaign.deadline
+    deadline = f"{d.year}年{d.month}月{d.day}日" if d else f"{year + 1}年1月31日"
+    wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
+    wan_tip = (
+        f"5. “{wan_cells[0].row_label}·{wan_cells[0].col_label}”的单位是万元：1 万元＝10000 元，例如 2500 元填 0.25。"
+        if wan_cells
+        else "5. 金额单元格请按表头注明的单位填写，不要带单位文字。"
+    )
     lines = [
         ("title", f"{unit.name}{year}年政府信息公开工作年度报告 填报表"),
         ("text", f"报告格式：{form.name}（{form.document_number}）。报送截止：{deadline}前。"),
@@ -211,7 +219,7 @@ def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[
         ("text", "2. 按工作表顺序填写：基本信息 → 一、总体情况 → 二 → 三 → 四 → 五 → 六。文字部分可从 Word 中复制后粘贴到单元格的编辑栏。"),
         ("text", "3. 数字单元格只填数字：没有的填 0，不要留空，不要填“/”“—”“无”，不要带“件”“条”“元”等单位。"),
         ("text", "4. 快速填 0：选中一片浅黄色单元格，输入 0 后按 Ctrl+Enter（WPS、Excel）或 Alt+Enter（LibreOffice），即可全部填 0。"),
-        ("text", "5. “二、主动公开”中“本年收费金额”的单位是万元：1 万元＝10000 元，例如 2500 元填 0.25。"),
+        ("text", wan_tip),
         ("text", "6. “三、依申请公开”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。"),
         ("text", "7. 每张表旁边和“校验结果”工作表会实时显示校验：✓ 通过，✗ 有误（红色），待填 表示相关单元格还没填完。报送前请确保没有红色的 ✗ 错误。"),
         ("text", "8. 不要增删、重命名工作表，不要插入行列，不要粘贴覆盖公式；请直接保存为 .xlsx 文件（WPS 也请保存为 .xlsx），文件名可以不改。"),
@@ -287,7 +295,7 @@ def build_workbook(
         "GKX_UNIT_TYPE": unit.type,
         "GKX_GENERATOR": __version__,
         "GKX_FINGERPRINT": fp,
-        "GKX_PREVIOUS": f"{prev_format or form.id}" if prev is not None else "",
+        "GKX_PREVIOUS": f"{prev_format or form.id}:{year - 1}" if prev is not None else "",
     }
     for k in META_FIELDS:
         wb.set_custom_property(k, meta[k])
@@ -299,6 +307,7 @@ def build_workbook(
         "format_columns": True,  # let clerks widen columns and rows to read long text
         "format_rows": True,
         "objects": False,
+        "autofilter": True,  # 校验结果 can be filtered to the ✗ rows
     }
     sheets: dict[str, Any] = {}
     for sl in lay.sheets:
@@ -349,7 +358,7 @@ def build_workbook(
         check_cells: list[tuple[int, int]] = []
         for b in sl.boxes:
             if b.role in ("entry", "info"):
-                _write_input(ws, b, form, fm, prefill, meta_values, marks, year)
+                _write_input(ws, b, form, fm, prefill, meta_values, marks, year, ut)
                 continue
             if b.role in ("derived", "check"):
                 pos = (sl.name, b.row, b.col)
@@ -395,6 +404,7 @@ def build_workbook(
             ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{FAIL}"', "format": fm.cf_fail})
             ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{PASS}"', "format": fm.cf_pass})
             ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{INCOMPLETE}"', "format": fm.cf_todo})
+            ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{NOT_APPLICABLE}"', "format": fm.cf_na})
         if sl.kind == "table":
             first = next((b for b in sl.boxes if b.role in ("entry", "derived")), None)
             if first is not None:
@@ -402,6 +412,10 @@ def build_workbook(
                 label_cols = min(b.col for b in sl.boxes if b.role in ("entry", "derived"))
                 if sl.section in ("s3",):
                     ws.freeze_panes(hdr_end, label_cols)
+
+    cl = lay.sheet(CHECKS_SHEET)
+    head_row = cl.header_rows[0] if cl.header_rows else 0
+    sheets[CHECKS_SHEET].autofilter(head_row, 0, cl.max_row - 1, 5)
 
     # hidden metadata sheet + defined names
     ws = sheets[META_SHEET]
@@ -427,7 +441,18 @@ def _col(c: int) -> str:
     return re.sub(r"\d", "", a1(0, c))
 
 
-def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, marks, year: int) -> None:
+def _applies(form: Form, when: str, unit_type) -> bool:
+    from .rules import _truth, parse_expr
+
+    if unit_type is None:
+        return True
+    try:
+        return bool(_truth(parse_expr(when), {}, None, unit_type))
+    except Exception:  # noqa: BLE001 - an unknown attribute: treat the field as applicable
+        return True
+
+
+def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, marks, year: int, unit_type=None) -> None:
     key = b.key or ""
     vt = form.value_type(key)
     label = form.label(key)
@@ -435,7 +460,7 @@ def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, mar
         v = meta_values.get(key, "")
         ws.write(b.row, b.col, v if v is not None else "", fm.info)
         return
-    f = fm.entry(vt, marked=key in marks)
+    f = fm.entry(vt, marked=key in marks, left=key in form.fields)
     if b.merged:
         ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, "", f)
     v = prefill.get(key)
@@ -452,6 +477,11 @@ def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, mar
     ref = a1(b.row, b.col)
     last = a1(b.row + b.rows - 1, b.col + b.cols - 1)
     dv = _validation(vt, label, year, ref)
+    fld = form.fields.get(key)
+    if fld is not None and fld.when and not _applies(form, fld.when, unit_type):
+        dv["input_message"] = "本单位可不填。" + dv["input_message"]
+    elif fld is not None and not fld.required:
+        dv["input_message"] = "选填。" + dv["input_message"]
     ws.data_validation(f"{ref}:{last}" if b.merged else ref, dv)
     if key in marks:
         ws.write_comment(b.row, b.col, marks[key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"})

@@ -54,6 +54,8 @@ APP_ID = "gkxlsx"
 
 # check-panel columns, relative to the panel's first column
 PANEL_GAP = 1
+# how 校验结果 names a rule's severity (a ✓ next to “错误” confused clerks)
+CHECK_KIND = {"error": "必须通过", "warning": "建议核实", "info": "提示"}
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,14 @@ def defined_name(key: str) -> str:
     """Workbook defined name of a key's cell: ``s3.new.natural`` → ``K_s3.new.natural``? No dots
     are allowed in some readers, so: ``GKX_K_S3_NEW_NATURAL``."""
     return "GKX_K_" + key.replace(".", "_").upper()
+
+
+def _requirement(f) -> str:
+    if f.when == "unit.government":
+        return "【各级人民政府必填，其他单位可不填】"
+    if f.when:
+        return "【按单位类型填写】"
+    return "【必填】" if f.required else "【选填】"
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,18 +270,16 @@ def _place_checks(
             out.append(Box(sheet, row, c, "check", iid=inst.iid))
             checks[inst.iid] = (sheet, row, c)
         max_row = max(max_row, row + 1)
-    # "panel": a list right of everything else
+    # "panel": further rows below the table, the rule's title in the label columns and its status
+    # in the first data column (kept inside the table's width so printing stays legible)
     panel = [i for i in insts if i.rule.place == "panel"]
-    if panel:
-        pc = max_col + PANEL_GAP
-        out.append(Box(sheet, 0, pc, "panelhead", "校验"))
-        out.append(Box(sheet, 0, pc + 1, "panelhead", "其他校验项目"))
-        for k, inst in enumerate(panel):
-            out.append(Box(sheet, 1 + k, pc, "check", iid=inst.iid))
-            out.append(Box(sheet, 1 + k, pc + 1, "paneltext", inst.title))
-            checks[inst.iid] = (sheet, 1 + k, pc)
-        max_col = pc + 2
-        max_row = max(max_row, 1 + len(panel))
+    lab = max(label_cols, 1)
+    for k, inst in enumerate(panel):
+        row = max(max_row, table_bottom + len(below_ids)) + k
+        out.append(Box(sheet, row, 0, "checklabel", inst.title, cols=lab))
+        out.append(Box(sheet, row, lab, "check", iid=inst.iid))
+        checks[inst.iid] = (sheet, row, lab)
+        max_row = max(max_row, row + 1)
     return max_row, max_col
 
 
@@ -309,7 +317,7 @@ def layout(form: Form) -> Layout:
     where: dict[str, tuple[str, int, int]] = {}
     checks: dict[str, tuple[str, int, int]] = {}
 
-    sheets.append(SheetLayout(GUIDE_SHEET, "guide", None, (), {0: 90}))
+    sheets.append(SheetLayout(GUIDE_SHEET, "guide", None, (), {0: 70}))
 
     # 基本信息
     boxes: list[Box] = [Box(INFO_SHEET, 0, 0, "title", "基本信息", cols=3)]
@@ -392,7 +400,7 @@ def layout(form: Form) -> Layout:
                 r = 2 + i
                 boxes.append(Box(s.sheet, r, 0, "fieldlabel", f.label))
                 boxes.append(Box(s.sheet, r, 1, "entry", key=f.key))
-                boxes.append(Box(s.sheet, r, 2, "fieldguide", f.guide))
+                boxes.append(Box(s.sheet, r, 2, "fieldguide", _requirement(f) + f.guide))
                 where[f.key] = (s.sheet, r, 1)
                 heights[r] = 150 if f.type.kind == "text" else 22
             insts = [i for i in form.rules if anchor_sheet(i) == s.sheet]
@@ -408,9 +416,9 @@ def layout(form: Form) -> Layout:
     boxes = [
         Box(CHECKS_SHEET, 0, 0, "title", "校验结果", cols=6),
         Box(CHECKS_SHEET, 1, 0, "guide", "本表自动汇总各工作表的校验结果：✓ 通过，✗ 有误，待填 表示相关单元格尚未填完，不适用 表示该项对本单位不适用。点击“位置”可跳转到相关单元格。", cols=6),
-        Box(CHECKS_SHEET, 2, 0, "fieldlabel", "错误（✗）"),
-        Box(CHECKS_SHEET, 3, 0, "fieldlabel", "警告（✗）"),
-        Box(CHECKS_SHEET, 4, 0, "fieldlabel", "提示（✗）"),
+        Box(CHECKS_SHEET, 2, 0, "fieldlabel", "错误（必须通过的✗）"),
+        Box(CHECKS_SHEET, 3, 0, "fieldlabel", "警告（建议核实的✗）"),
+        Box(CHECKS_SHEET, 4, 0, "fieldlabel", "提示"),
         Box(CHECKS_SHEET, 5, 0, "fieldlabel", "待填项"),
     ]
     counts = {}
@@ -418,13 +426,13 @@ def layout(form: Form) -> Layout:
         boxes.append(Box(CHECKS_SHEET, 2 + i, 1, "check", iid=f"#count:{sev}"))
         counts[sev] = (CHECKS_SHEET, 2 + i, 1)
     head = 7
-    for j, h in enumerate(("状态", "级别", "工作表", "校验内容", "位置", "规则编号")):
+    for j, h in enumerate(("状态", "类别", "工作表", "校验内容", "位置", "规则编号")):
         boxes.append(Box(CHECKS_SHEET, head, j, "panelhead", h))
     summary = {}
     for n, inst in enumerate(form.rules):
         r = head + 1 + n
         boxes.append(Box(CHECKS_SHEET, r, 0, "check", iid=inst.iid))
-        boxes.append(Box(CHECKS_SHEET, r, 1, "paneltext", {"error": "错误", "warning": "警告", "info": "提示"}[inst.severity]))
+        boxes.append(Box(CHECKS_SHEET, r, 1, "paneltext", CHECK_KIND[inst.severity]))
         boxes.append(Box(CHECKS_SHEET, r, 2, "paneltext", checks[inst.iid][0]))
         boxes.append(Box(CHECKS_SHEET, r, 3, "paneltext", inst.title))
         boxes.append(Box(CHECKS_SHEET, r, 4, "check", iid="#link:" + inst.iid))
@@ -493,8 +501,7 @@ def expected_formulas(
         if name == "incomplete":
             out[(s, r, c)] = f'=COUNTIF({status},"{INCOMPLETE}")'
         else:
-            zh = {"error": "错误", "warning": "警告", "info": "提示"}[name]
-            out[(s, r, c)] = f'=COUNTIFS({status},"{FAIL}",{sev},"{zh}")'
+            out[(s, r, c)] = f'=COUNTIFS({status},"{FAIL}",{sev},"{CHECK_KIND[name]}")'
     return out
 
 
@@ -522,8 +529,6 @@ def expected_results(
     tally = {"error": 0, "warning": 0, "info": 0, "incomplete": 0}
     for inst in form.rules:
         st = inst.evaluate(vals, prev, unit, pf).status
-        if st == NOT_APPLICABLE or (st != NOT_APPLICABLE and inst.prev_keys and prev is not None and any(as_number(prev.get(k)) is None for k in inst.prev_keys)):
-            st = NOT_APPLICABLE
         out[lay.checks[inst.iid]] = st
         s, r, c = lay.summary[inst.iid]
         out[(s, r, c)] = st

@@ -468,6 +468,8 @@ class RuleInstance:
     ) -> Outcome:
         if not self.applicable(unit, prev_format if prev is not None else None):
             return Outcome(self, NOT_APPLICABLE)
+        if self.prev_keys and any(as_number(prev.get(k)) is None for k in self.prev_keys):  # type: ignore[union-attr]
+            return Outcome(self, NOT_APPLICABLE)  # last year's figure unknown: nothing to compare with
         try:
             ok = _truth(self.expr, values, prev, unit)
         except _Missing:
