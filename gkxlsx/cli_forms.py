@@ -583,18 +583,26 @@ def register(app: typer.Typer) -> None:
     @forms.command("list")
     def list_cmd() -> None:
         """列出内置的报告格式。"""
-        rows = []
+        rows, bad = [], []
         for fid in builtin_form_ids():
-            f = _load_or_exit(fid)
+            try:
+                f = load_form(fid)
+            except (FormError, RuleError, TypeError, ValueError, AttributeError) as e:
+                bad.append(f"错误：内置格式“{fid}”无法读取：{e}")
+                continue
             rows.append((f.id, _years(f), f.document_number, f"{len(f.entry_keys)}", f"{len(f.rule_defs)}", f.name))
         heads = ("格式", "适用", "依据文件", "填报格", "规则", "名称")
-        widths = [max(_width(h), *(_width(r[i]) for r in rows)) + 2 for i, h in enumerate(heads)]
+        widths = [max([_width(h)] + [_width(r[i]) for r in rows]) + 2 for i, h in enumerate(heads)]
         typer.echo("".join(_pad(h, widths[i]) for i, h in enumerate(heads[:-1])) + heads[-1])
         for r in rows:
             typer.echo("".join(_pad(v, widths[i]) for i, v in enumerate(r[:-1])) + r[-1])
         typer.echo("")
         typer.echo("查看某一格式：gkxlsx forms show 2021；导出给其他工具：gkxlsx forms export 2021 --json")
         typer.echo("本地变体（增加行或校验规则）：写一个 “extends”: “2021” 的 .json 文件，用它的路径代替格式编号。")
+        for msg in bad:
+            typer.echo(msg, err=True)
+        if bad:
+            raise typer.Exit(2)
 
     @forms.command("show")
     def show_cmd(

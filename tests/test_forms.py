@@ -821,11 +821,17 @@ def test_blank_is_not_zero(fid):
     # text in a number cell is not a number either
     v["s3.r4_2.legal_service"] = "/"
     assert statuses(form, v)["E-T3-BAL[legal_service]"] == INCOMPLETE
-    # a blank prev figure makes a cross-year rule incomplete, not failed
+    # a blank figure of last year leaves nothing to compare with: the cross-year rule does not
+    # apply (and does not fail); a blank figure of this year makes it incomplete
     prev = zeros(form)
     prev.update({"s3.carried_out.natural": None, "s3.carried_out.total": 2})
     st = statuses(form, realistic(form), prev=prev)
-    assert st["W-XY-CARRY[natural]"] == INCOMPLETE and st["W-XY-CARRY[commercial]"] == PASS
+    assert st["W-XY-CARRY[natural]"] == NOT_APPLICABLE and st["W-XY-CARRY[total]"] == PASS
+    assert st["W-XY-CARRY[commercial]"] == PASS
+    prev["s3.carried_out.natural"] = 2
+    cur = dict(realistic(form), **{"s3.carried_in.commercial": None})
+    st = statuses(form, cur, prev=prev)
+    assert st["W-XY-CARRY[commercial]"] == INCOMPLETE and st["W-XY-CARRY[natural]"] == PASS
 
 
 def test_decimal_amounts_are_exact():
@@ -1191,3 +1197,49 @@ def test_cli_bad_variant_file_exit_2(tmp_path):
     r = runner.invoke(app, ["forms", "export", str(bad_rule), "--json"])
     assert r.exit_code == 2 and "s9.x.y" in r.output and "Traceback" not in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+# --------------------------------------------------------------------------------------------
+# properties of the rule engine (hypothesis)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def consistent_s3(draw, form):
+    """Section 三 figures that balance in every column, drawn column by column."""
+    t = form.tables["s3"]
+    results = [r.key for r in t.rows if r.key not in ("new", "carried_in", "carried_out") and not r.derived]
+    v = zeros(form)
+    for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org"):
+        counts = draw(st.lists(st.integers(0, 40), min_size=len(results), max_size=len(results)))
+        out = draw(st.integers(0, 40))
+        total = sum(counts) + out
+        cin = draw(st.integers(0, total))
+        v.update({f"s3.{r}.{c}": n for r, n in zip(results, counts)})
+        v.update({f"s3.new.{c}": total - cin, f"s3.carried_in.{c}": cin, f"s3.carried_out.{c}": out})
+    if "s6.fee_notices" in v:
+        v["s6.fee_notices"] = sum(v[f"s3.r6_2.{c}"] for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org"))
+    return v
+
+
+@pytest.mark.parametrize("fid", ["2021", "2019"])
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_property_balanced_tables_pass_and_one_change_is_caught(fid, data):
+    form = load_form(fid)
+    v = data.draw(consistent_s3(form))
+    assert check(form, v) == []
+    key = data.draw(st.sampled_from([k for k in form.entry_keys if k.startswith("s3.")]))
+    d = data.draw(st.integers(-5, 5).filter(bool))
+    col = key.split(".")[-1]
+    broken = dict(v, **{key: v[key] + d})
+    f = {x.instance: x for x in check(form, broken) if x.severity == "error"}
+    sign = 1 if key.split(".")[1] in ("new", "carried_in") else -1
+    assert set(f) == {f"E-T3-BAL[{col}]", "E-T3-BAL[total]"}
+    assert f[f"E-T3-BAL[{col}]"].delta == f["E-T3-BAL[total]"].delta == sign * d
+    blank = dict(v, **{key: None})
+    st_ = statuses(form, blank)
+    assert st_[f"E-T3-BAL[{col}]"] == INCOMPLETE and st_["E-T3-BAL[total]"] == INCOMPLETE
+    assert not [x for x in check(form, blank) if x.severity == "error"]
