@@ -185,11 +185,10 @@ class Document:
                     continue
                 start = p.start
                 if p.titled and p.heading:
-                    # drop the heading: its own line, or up to the full stop that ends it
-                    hl = len(p.heading)
-                    nxt = self.nt.norm[start + hl : start + hl + 1] if start + hl < p.end else ""
-                    start = start + hl + (1 if nxt in ("。", ".", "\n", ":", " ") else 0)
-                    while start < p.end and self.nt.norm[start] in " \t:":
+                    # drop the heading (after any “### ” mark): its own line, or up to its full stop
+                    idx = self.nt.norm.find(p.heading, start, p.end)
+                    start = (idx if idx >= 0 else start) + len(p.heading)
+                    while start < p.end and self.nt.norm[start] in "。.:：*# \t\n":
                         start += 1
                 out.append(src[start : p.end])
         lines = (ln.strip(" \t\u3000\xa0") for chunk in out for ln in chunk.split("\n"))
