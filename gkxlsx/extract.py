@@ -550,6 +550,19 @@ def _truncations() -> dict[str, set[str]]:
 
 
 @lru_cache(maxsize=None)
+def _header_keys(form: Form) -> frozenset[str]:
+    """Header, caption and corner labels (never row labels) of the table sections."""
+    labs: set[str] = set()
+    rows: set[str] = set()
+    for sid in ("s2", "s3", "s4"):
+        sp = section_spec(form, sid)
+        rows |= {a.lkey for a in sp.anchors}
+        for hs in sp.headers.values():
+            labs |= {h[1] for h in hs}
+    return frozenset(labs - rows)
+
+
+@lru_cache(maxsize=None)
 def _form_labels(form: Form) -> frozenset[str]:
     labs: set[str] = set()
     for sid in ("s2", "s3"):
@@ -572,6 +585,7 @@ def _col_no(table: Table, key: str) -> tuple[int, str]:
     return 0, ""
 
 
+@lru_cache(maxsize=None)
 def position(form: Form, key: str) -> str:
     """A human position in the published table: “三、表格第6行（（一）予以公开）第7列（总计）”."""
     cell = form.cells[key]
@@ -647,13 +661,16 @@ class _SectionReader:
         for i in cands:
             if len(core) >= 4 and anchors[i].core.startswith(core):
                 return _Match(i, -1, "truncated_ok", found=tok.text)
-        if len(core) >= d["label_fuzzy_min_len"]:
+        if len(core) >= d["label_fuzzy_min_len"] and key not in _header_keys(self.form):
             best, best_r = None, 0.0
             for i in cands:
                 a = anchors[i]
-                if not a.core:
+                if not a.core or not (0.7 <= len(core) / len(a.core) <= 1.4):
                     continue
-                r = difflib.SequenceMatcher(None, core, a.core).ratio()
+                sm = difflib.SequenceMatcher(None, core, a.core)
+                if sm.real_quick_ratio() < d["label_fuzzy_ratio"] or sm.quick_ratio() < d["label_fuzzy_ratio"]:
+                    continue
+                r = sm.ratio()
                 if r > best_r:
                     best, best_r = i, r
             if best is not None and best_r >= d["label_fuzzy_ratio"]:

@@ -124,6 +124,7 @@ _LABEL_DROP = re.compile(r"[\s\"'“”‘’「」『』]")
 _LABEL_COMMA = re.compile(r",+(?=[、.])|(?<=、),+")
 
 
+@lru_cache(maxsize=65536)
 def label_key(text: str) -> str:
     """A label as compared: normalised, no whitespace or quotes, stray commas before “、” removed."""
     return _LABEL_COMMA.sub("", _LABEL_DROP.sub("", norm(text)))

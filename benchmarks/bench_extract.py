@@ -1,0 +1,106 @@
+"""Benchmark: extract and audit 1,000 published-report texts; prints reports per second.
+
+The texts: the five real seeds (shared/seeds, when present) and random valid data sets written
+in the seeds' shape (one cell per line, blank lines between) for the 2021 and 2019 formats, plus
+reports rendered by gkxlsx (plain text and HTML).  Run from the repository:
+
+    python benchmarks/bench_extract.py            # 1000 reports
+    python benchmarks/bench_extract.py -n 200     # fewer
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from gkxlsx.audit import audit_extraction  # noqa: E402
+from gkxlsx.extract import extract_text  # noqa: E402
+from gkxlsx.model import load_form  # noqa: E402
+from gkxlsx.report import Report  # noqa: E402
+
+from test_extract_roundtrip import UNITS, random_tables, seed_shaped  # noqa: E402
+
+
+def corpus(n: int) -> list[tuple[str, str]]:
+    texts: list[tuple[str, str]] = []
+    for c in (REPO.parent / "shared" / "seeds", Path("/work/shared/seeds")):
+        if c.is_dir():
+            texts += [("seed", p.read_text(encoding="utf-8")) for p in sorted(c.glob("00*.txt"))]
+            break
+    try:
+        from gkxlsx import render, samples
+    except ImportError:  # pragma: no cover
+        render = samples = None
+    rng = random.Random(2024)
+    i = 0
+    pool: list[tuple[str, str]] = []
+    while len(pool) < 200:
+        fid, name, utype = UNITS[i % len(UNITS)]
+        form = load_form(fid)
+        year = 2020 if fid == "2019" else 2024
+        values = random_tables(form, rng, utype)
+        kind = ("lines", "pipes", "rows", "rendered-txt", "rendered-html")[i % 5]
+        if kind.startswith("rendered") and render is not None:
+            v = samples.sample_values(form, name, utype, year, seed=i)
+            v.update(values)
+            if v.get("s3.r6_2.total") and "s6.fee_notices" in form.fields:
+                v["s6.fee_notices"] = 1
+            rep = Report(form, year, name, "B", utype, v)
+            text = render.render_text(rep, draft=True) if kind == "rendered-txt" else render.render_html(rep, draft=True)
+        else:
+            text = seed_shaped(form, name, year, values, kind if not kind.startswith("rendered") else "lines")
+        pool.append((kind, text))
+        i += 1
+    k = 0
+    while len(texts) < n:
+        texts.append(pool[k % len(pool)])
+        k += 1
+    return texts[:n]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", type=int, default=1000, help="number of report texts (default 1000)")
+    args = ap.parse_args()
+    texts = corpus(args.n)
+    chars = sum(len(t) for _, t in texts)
+    kinds: dict[str, int] = {}
+    for k, _ in texts:
+        kinds[k] = kinds.get(k, 0) + 1
+    print(f"{len(texts)} report texts, {chars / len(texts):,.0f} characters on average; " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+    extract_text(texts[0][1])  # warm caches (forms, compiled patterns)
+
+    per = []
+    t0 = time.perf_counter()
+    extractions = []
+    for _, text in texts:
+        a = time.perf_counter()
+        extractions.append(extract_text(text))
+        per.append(time.perf_counter() - a)
+    t_ex = time.perf_counter() - t0
+    unread = sum(1 for ex in extractions if ex.counts()["read"] != len(ex.status))
+    print(f"extract: {len(texts) / t_ex:8.1f} reports/s  ({t_ex:.2f} s; median {statistics.median(per) * 1000:.2f} ms, max {max(per) * 1000:.1f} ms; {unread} with cells not read)")
+
+    per = []
+    t0 = time.perf_counter()
+    n_find = 0
+    for ex in extractions:
+        a = time.perf_counter()
+        res = audit_extraction(ex)
+        per.append(time.perf_counter() - a)
+        n_find += len(res.findings)
+    t_au = time.perf_counter() - t0
+    print(f"audit (rules on extracted data): {len(texts) / t_au:8.1f} reports/s  ({t_au:.2f} s; median {statistics.median(per) * 1000:.2f} ms; {n_find} findings)")
+    print(f"extract + audit: {len(texts) / (t_ex + t_au):8.1f} reports/s")
+
+
+if __name__ == "__main__":
+    main()
