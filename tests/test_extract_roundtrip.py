@@ -259,3 +259,26 @@ def test_rendered_reports_audit_clean(kind):
     for rep, v in rendered_reports(3):
         res = audit_text(fn(rep))
         assert res.rule_ids() == ["W-PUB-DATE"], [f.text() for f in res.findings]
+
+
+@pytest.mark.lo
+def test_rendered_pdf_never_misreads(tmp_path):
+    """PDF through pdftotext loses the table grid (wrapped labels, merged cells, page breaks), so
+    many cells cannot be placed — but every cell that is read is right, and the rest are reported
+    as missing or ambiguous, never shifted."""
+    import shutil
+
+    from gkxlsx import lo
+
+    lo.require_or_skip()
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    for i, (rep, v) in enumerate(rendered_reports(1)[:2]):
+        p = render.render_pdf(rep, tmp_path / f"r{i}.pdf")
+        ex = extract_file(p)
+        assert ex.format_id == rep.form.id
+        read = [k for k, s in ex.status.items() if s == READ]
+        assert len(read) > 20
+        assert {k: ex.report.values[k] for k in read} == {k: v[k] for k in read}
+        unread = set(ex.status) - set(read)
+        assert unread == {k for ri in ex.row_issues for k in ri.keys}
