@@ -27,6 +27,7 @@ from .rules import (
     RuleInstance,
     a1,
     as_number,
+    complete_previous,
     compute_derived,
     excel_derived,
     sheet_ref,
@@ -478,6 +479,7 @@ def expected_formulas(
         s, r, c = lay.where[key]
         out[(s, r, c)] = excel_derived(form, key, lay.locate, s)
     pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
+    prev = complete_previous(prev, pf)
     for inst in form.rules:
         s, r, c = lay.checks[inst.iid]
         if inst.applicable(unit, pf if prev is not None else None):
@@ -526,6 +528,7 @@ def expected_results(
     vals = dict(values)
     vals.update(derived)
     pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
+    prev = complete_previous(prev, pf)
     tally = {"error": 0, "warning": 0, "info": 0, "incomplete": 0}
     for inst in form.rules:
         st = inst.evaluate(vals, prev, unit, pf).status

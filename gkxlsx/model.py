@@ -434,7 +434,8 @@ class Form:
 
 
 def builtin_form_ids() -> list[str]:
-    return sorted(p.stem for p in FORMS_DIR.glob("*.json"))
+    """Ids of the built-in form definitions: the JSON files of ``gkxlsx/forms`` named by a year."""
+    return sorted(p.stem for p in FORMS_DIR.glob("*.json") if p.stem.isdigit())
 
 
 _CACHE: dict[str, Form] = {}
@@ -691,18 +692,30 @@ def build_form(raw: Mapping[str, Any], source: str = "") -> Form:
 
 
 def _validate(form: Form, where: str) -> None:
+    from .rules import RuleError
+
+    ids: set[str] = set()
     for r in form.rule_defs:
+        if r.id in ids:
+            raise FormError(f"{where}：规则编号 {r.id} 重复")
+        ids.add(r.id)
         if r.severity not in SEVERITY_ZH:
             raise FormError(f"{where}：规则 {r.id} 的 severity 必须是 error、warning 或 info")
         if not (r.expr or r.derived):
             raise FormError(f"{where}：规则 {r.id} 必须有 expr 或 derived")
         if r.place not in ("right", "below", "panel"):
             raise FormError(f"{where}：规则 {r.id} 的 place 必须是 right、below 或 panel")
-    _ = form.cells  # raises on duplicate keys
+    try:
+        _ = form.cells  # raises on duplicate keys
+    except FormError as e:
+        raise FormError(f"{where}：{e}") from None
     seen = set(form.cells)
-    for k in form.fields:
-        if k in seen:
-            raise FormError(f"{where}：键 {k} 重复")
-        seen.add(k)
+    for f in (*form.meta_fields, *(f for s in form.sections for f in s.fields)):
+        if f.key in seen:
+            raise FormError(f"{where}：键 {f.key} 重复")
+        seen.add(f.key)
     # expanding the rules validates every expression and key reference
-    _ = form.rules
+    try:
+        _ = form.rules
+    except RuleError as e:
+        raise FormError(f"{where}：{e}") from None

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
@@ -214,6 +214,9 @@ class _Missing(Exception):
     pass
 
 
+_SIX = Decimal("0.000001")
+
+
 def as_number(v: Any) -> int | Decimal | None:
     """A usable numeric value, or None for blanks and anything that is not a number."""
     if v is None or isinstance(v, bool):
@@ -252,6 +255,9 @@ def _num(node, cur: Mapping[str, Any], prev: Mapping[str, Any] | None, unit) -> 
 def _truth(node, cur, prev, unit) -> bool:
     if isinstance(node, Cmp):
         a, b = _num(node.left, cur, prev, unit), _num(node.right, cur, prev, unit)
+        if isinstance(a, Decimal) or isinstance(b, Decimal):
+            # the workbook compares decimals as ROUND(a-b,6) against 0: do exactly the same here
+            a, b = (Decimal(a) - Decimal(b)).quantize(_SIX, rounding=ROUND_HALF_UP), Decimal(0)
         return {
             "==": a == b,
             "!=": a != b,
@@ -856,7 +862,21 @@ def evaluate_all(
     """Evaluate every rule instance; derived cells missing from ``values`` are recomputed."""
     vals = with_derived(form, values)
     pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
+    prev = complete_previous(prev, pf)
     return [inst.evaluate(vals, prev, unit, pf) for inst in form.rules]
+
+
+def complete_previous(prev: Mapping[str, Any] | None, prev_format: str | None) -> Mapping[str, Any] | None:
+    """Last year's values with their totals recomputed where they were not given."""
+    if prev is None or prev_format is None:
+        return prev
+    from .model import FormError, load_form
+
+    try:
+        pform = load_form(prev_format)
+    except FormError:
+        return prev
+    return with_derived(pform, prev)
 
 
 def check(

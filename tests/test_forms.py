@@ -1005,11 +1005,7 @@ def test_bad_json_gives_chinese_form_error(tmp_path):
         ({"remove_rules": []}, ["必须有自己的 id"]),
         ({"id": "x", "add_rows": [{"table": "a20_99", "row": {"key": "k", "label": "行"}}]}, ["找不到表格", "a20_99"]),
         ({"id": "x", "add_rows": [{"table": "a20_5", "after": "nope", "row": {"key": "k", "label": "行"}}]}, ["找不到行", "nope"]),
-        pytest.param(
-            {"id": "x", "add_rows": [{"table": "a20_5", "after": "licensing", "row": {"key": "licensing", "label": "重复"}}]},
-            ["s2.licensing.decisions", "重复"],
-            marks=pytest.mark.xfail(strict=True, reason="BUG model.py _validate: the duplicate-key FormError does not name the file"),
-        ),
+        ({"id": "x", "add_rows": [{"table": "a20_5", "after": "licensing", "row": {"key": "licensing", "label": "重复"}}]}, ["s2.licensing.decisions", "重复"]),
         ({"id": "x", "add_rules": [{"id": "L", "severity": "fatal", "title": "t", "message": "m", "expr": "s2.licensing.decisions >= 0"}]}, ["severity"]),
         ({"id": "x", "add_tables": [{"section": "s1", "table": {}}]}, ["找不到表格类部分"]),
     ],
@@ -1026,11 +1022,6 @@ def test_bad_variants_give_form_error(tmp_path, patch, words):
         assert w in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG model.py _validate: a rule referring to an unknown key raises RuleError (not FormError) "
-    "and the message names the format id, not the file",
-)
 def test_unknown_key_in_rule_expression_gives_form_error(tmp_path):
     data = {
         "extends": "2021",
@@ -1043,7 +1034,6 @@ def test_unknown_key_in_rule_expression_gives_form_error(tmp_path):
     assert "s2.nonexistent.decisions" in str(e.value) and str(p) in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG model.py _validate: a rule expression syntax error raises RuleError, not FormError")
 def test_rule_syntax_error_gives_form_error(tmp_path):
     data = {
         "extends": "2021",
@@ -1060,14 +1050,12 @@ def test_duplicate_cell_key_gives_form_error(tmp_path):
         load_form(write_variant(tmp_path, data))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG model.py _validate: duplicate narrative field keys are silently merged (dict)")
 def test_duplicate_field_key_gives_form_error(tmp_path):
     data = {"extends": "2021", "id": "2021-x", "add_fields": [{"section": "s6", "field": {"key": "s1.active", "label": "重复", "type": "text"}}]}
     with pytest.raises(FormError, match="s1.active"):
         load_form(write_variant(tmp_path, data))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG model.py _validate: two rules with the same id are accepted")
 def test_duplicate_rule_id_gives_form_error(tmp_path):
     data = {
         "extends": "2021",
