@@ -497,7 +497,7 @@ def import_files(
             continue
         unit_hint = None
         try:
-            res = check_file(p, roster=units, prev_lookup=lambda code: prevs.get(code))
+            res = check_file(p, roster=units, year=camp.year, prev_lookup=lambda code: prevs.get(code))
         except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
             camp.ledger.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
                                    reason=f"检查时出现内部错误：{e}", findings=[])

@@ -62,7 +62,7 @@ def _contradiction(v: dict[str, Any]) -> None:
 
 
 def _fee_unit(v: dict[str, Any]) -> None:
-    v["s2.admin_fee.amount_wan"] = Decimal("2500")
+    v["s2.admin_fee.amount_wan"] = Decimal("25000")
 
 
 SCENARIOS = [

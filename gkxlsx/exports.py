@@ -156,15 +156,27 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
     return xlsx, data
 
 
+def display_width(text: str) -> int:
+    """Terminal columns of a text: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
 def status_text(summary: StatusSummary) -> str:
     lines = [summary.headline(), ""]
-    w = max((len(u.unit.name) for u in summary.units), default=4)
+    w = max((display_width(u.unit.name) for u in summary.units), default=4)
+    cw = max((display_width(u.unit.code) for u in summary.units), default=4)
     for us in summary.units:
         c = us.current
         detail = ""
         if c:
             detail = f"第{c.version}版  错误{c.n_errors} 警告{c.n_warnings}  {c.received_at.replace('T', ' ')[:16]}  {_on_time_text(summary, us)}"
-        lines.append(f"  {us.unit.code:<10} {us.unit.name:<{w}}  {us.status:<4}  {detail}".rstrip())
+        lines.append(f"  {pad(us.unit.code, cw)}  {pad(us.unit.name, w)}  {pad(us.status, 6)}  {detail}".rstrip())
     return "\n".join(lines)
 
 
