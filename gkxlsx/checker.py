@@ -45,7 +45,7 @@ from .layout import (
     expected_results,
     layout,
 )
-from .model import Form, FormError, UnitType, form_for_year, load_form
+from .model import Form, FormError, UnitType, builtin_form_ids, form_for_year, load_form
 from .reader import Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref
 from .report import Report
 from .roster import Unit
@@ -408,6 +408,9 @@ class _Check:
         res.identity = ident
         # -- 3. format, version, year, unit -------------------------------------------------
         try:
+            # only built-in format ids: a string from the file is never used as a path
+            if ident.format not in builtin_form_ids():
+                raise FormError(ident.format)
             form = load_form(ident.format)
         except FormError:
             self.add(make_finding("E-TEMPLATE-VERSION", what=f"工作簿的报告格式“{ident.format}”无法识别（可能由其他版本的工具生成）。", year=self.ctx.year or ident.year or ""))
@@ -482,8 +485,8 @@ class _Check:
         ok = True
         year = ident.year
         lo, hi = form.report_years
-        if year is None:
-            self.add(make_finding("E-META-1", what="模板标识中缺少报告年度。"))
+        if year is None or not 1990 <= year <= 2200:
+            self.add(make_finding("E-META-1", what=f"模板标识中的报告年度{'缺失' if year is None else '“' + str(year) + '”无效'}。"))
             ok = False
         elif self.ctx.year is not None and year != self.ctx.year:
             self.add(make_finding("E-YEAR", found=year, expected=self.ctx.year, expected_value=self.ctx.year, actual=year, locations=(f"{INFO_SHEET}!B7",)))

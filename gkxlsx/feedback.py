@@ -17,6 +17,7 @@ import io
 import re
 import zipfile
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
 from xml.sax.saxutils import escape
@@ -59,6 +60,8 @@ def _prefill(form: Form, result: FileResult) -> dict[str, Any]:
         vt = form.value_type(key)
         if vt.kind == "date" and isinstance(vals.get(key), (date, datetime)):
             out[key] = vals[key]
+        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and not abs(v) < 10**15:
+            out[key] = fmt_num(v)  # beyond a spreadsheet's precision: show it as text
         elif v is not None:
             out[key] = v
     return out

@@ -762,7 +762,7 @@ class XlsxBook(Book):
             return BLANK
         s, t, body = item
         st = self._styles or self._load_styles()
-        i = int(s) if s else 0
+        i = int(s) if s.isdigit() else 0
         if i < len(st.locked):
             locked, quote, is_date = st.locked[i], st.quote[i], st.date[i]
         else:

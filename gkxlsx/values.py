@@ -135,8 +135,8 @@ def excel_decimal(v: Any) -> Decimal | None:
             d = Decimal(str(v).strip())
     except (InvalidOperation, ValueError):
         return None
-    if not d.is_finite():
-        return None
+    if not d.is_finite() or d.adjusted() > 307 or d.adjusted() < -307 and d != 0:
+        return None  # not a number a spreadsheet can hold
     if len(d.as_tuple().digits) > 15:
         d = Decimal(format(float(d), ".15g"))
     return d
@@ -256,7 +256,7 @@ def date_like(v: Any, year: int) -> date | None:
     """The date an integer count would be if it were a date typed as “1/2” that the spreadsheet
     stored as its serial number (window: 1 Jan of year−1 … 31 Dec of year+1), else None.  A count
     cell in that range is almost certainly such a date (LibreOffice keeps the cell's “0” format)."""
-    if not isinstance(v, int) or isinstance(v, bool):
+    if not isinstance(v, int) or isinstance(v, bool) or not 1901 <= year <= 9998:
         return None
     if date_serial(date(year - 1, 1, 1)) <= v <= date_serial(date(year + 1, 12, 31)):
         dt = serial_to_date(v)
