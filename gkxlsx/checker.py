@@ -42,14 +42,13 @@ from .layout import (
     Layout,
     defined_name,
     expected_formulas,
-    expected_results,
     layout,
 )
 from .model import Form, FormError, UnitType, builtin_form_ids, form_for_year, load_form
 from .reader import Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref
 from .report import Report
 from .roster import Unit
-from .rules import NOT_APPLICABLE, Finding, compute_derived, fmt_num, parse_expr
+from .rules import NOT_APPLICABLE, Finding, as_number, compute_derived, fmt_num, parse_expr
 from .values import (
     RawCell,
     ValueProblem,
@@ -568,21 +567,24 @@ class _Check:
         self._labels(plan, book, sheet_map, shifted)
         # values
         values, excel_view, shown_derived = self._values(form, book, pos, ident)
-        # integrity
-        formula_overrides: dict[str, Any] = {}
+        derived = compute_derived(form, values)
+        vals = dict(values)
+        vals.update(derived)
+        # integrity: formulas (typed-over totals are found here), then the rules, then the cached
+        # results of the formulas against what the rules computed
+        pending: list[tuple[tuple[str, int, int], str, Any]] = []
+        exp_prev = exp_pf = None
         if book.full:
             self._protection(plan, book, sheet_map)
-            formula_overrides = self._formulas(form, plan, book, ident, ut, prev, prev_format, excel_view, sheet_map, shifted, pos)
+            overrides, pending, exp_prev, exp_pf = self._formulas(form, plan, book, ident, ut, prev, prev_format, sheet_map, shifted, pos)
         else:
-            formula_overrides = {k: v for k, v in shown_derived.items() if v is not None}
-        # rules
-        self._rules(form, values, formula_overrides, ut, prev, prev_format, pos)
+            overrides = {k: v for k, v in shown_derived.items() if v is not None}
+        outcomes = self._rules(form, vals, overrides, ut, prev, prev_format, pos)
+        if pending:
+            self._cache(form, plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf)
         # narrative
-        self._narrative(form, values, ident, ut, pos)
-        derived = compute_derived(form, values)
-        merged = dict(values)
-        merged.update(derived)
-        res.values = merged
+        self._narrative(form, vals, ident, ut, pos)
+        res.values = vals
 
     def _kind_label(self) -> str:
         from .reader import KIND_LABELS
@@ -704,14 +706,24 @@ class _Check:
 
     def _labels(self, plan: _Plan, book: Book, sheet_map: dict[str, str], shifted: dict[str, str]) -> None:
         per_sheet: dict[str, int] = {}
-        text_of = book.text if isinstance(book, XlsxBook) else None
+        fast = isinstance(book, XlsxBook)
+        cells = None
+        cur = None
         for s, ref, want, role in plan.labels:
             bs = sheet_map.get(s)
             if bs is None or s in shifted:
                 continue
-            got = text_of(bs, ref) if text_of else None
-            if got == want:
-                continue
+            got = None
+            if fast:
+                if bs != cur:
+                    cells, cur = book._load_sheet(bs), bs
+                item = cells.get(ref)  # type: ignore[union-attr]
+                if item is not None and item[1] == b"s":
+                    body = item[2]
+                    if body[:3] == b"<v>" and body[3:-4].isdigit():
+                        got = book.shared_string(int(body[3:-4]))
+                        if got == want:
+                            continue
             if got is None:
                 raw = book.cell(bs, ref)
                 got = "" if raw.kind == "blank" else str(display_raw(raw))
@@ -723,7 +735,7 @@ class _Check:
             per_sheet[s] = n + 1
             if n < MAX_LABEL_FINDINGS_PER_SHEET:
                 where = {"header": "表头", "rowlabel": "项目名称", "caption": "表格标题", "corner": "表格说明", "fieldlabel": "栏目名称", "title": "标题"}.get(role, "文字")
-                self.add(make_finding("E-STRUCT-LABEL", where=where, expected=want, found=got or "（空）", expected_value=want, locations=(loc(bs, ref),), actual=got))
+                self.add(make_finding("E-STRUCT-LABEL", where=where, expected=want, found=got or "（空）", locations=(loc(bs, ref),), actual=got))
         for s, n in per_sheet.items():
             if n > MAX_LABEL_FINDINGS_PER_SHEET:
                 bs = sheet_map.get(s, s)
@@ -839,7 +851,10 @@ class _Check:
 
     # formulas and cached results
 
-    def _formulas(self, form, plan: _Plan, book: Book, ident: Identity, ut, prev, prev_format, excel_view, sheet_map, shifted, pos) -> dict[str, Any]:
+    def _formulas(self, form, plan: _Plan, book: Book, ident: Identity, ut, prev, prev_format, sheet_map, shifted, pos):
+        """Compare every formula of the section sheets with the template's.  Returns (totals typed
+        over their formula → shown number, cached results to compare later, and the previous-year
+        data the template's formulas were built with)."""
         lay = plan.lay
         has_prev_formulas = bool(ident.previous)
         if has_prev_formulas and prev is not None:
@@ -856,8 +871,8 @@ class _Check:
 
             if ident.fingerprint != _fingerprint_cached(form, ut.name if ut else None, fingerprint):
                 self.add(make_finding("I-TEMPLATE-GENERATOR", generator=ident.generator or "?"))
-        expected = expected_results(lay, excel_view, ut, exp_prev, exp_pf)
         derived_at = {plan.key_pos[k]: k for k in form.derived_keys}
+        pending: list[tuple[tuple[str, int, int], str, Any]] = []  # (position, where, cached result)
         loose_cached: set[tuple[str, str]] = set()
         if has_prev_formulas and prev is None:
             for c in cells:
@@ -865,7 +880,6 @@ class _Check:
                     loose_cached.add((c.sheet, c.ref))
         shifted_names = set(shifted)
         overrides: dict[str, Any] = {}
-        stale: list[tuple[str, Any, Any]] = []
         fast = isinstance(book, XlsxBook)
         for fc in cells:
             bs = sheet_map.get(fc.sheet)
@@ -875,25 +889,21 @@ class _Check:
                 continue  # positions moved: reported as E-STRUCT-SHIFT
             if fast:
                 parts = book.formula_parts(bs, fc.ref)
-                if parts is not None and any(e in parts[1] for e in fc.esc):
+                if parts is not None and (fc.esc[0] in parts[1] or (len(fc.esc) > 1 and fc.esc[1] in parts[1])):
                     if (fc.sheet, fc.ref) in loose_cached:
                         continue
-                    got = _cached_fast(book, parts)
-                    want = expected.get(fc.pos)
-                    if want is not None and not _same_result(got, want):
-                        stale.append((loc(bs, fc.ref), got, want))
+                    pending.append((fc.pos, loc(bs, fc.ref), _cached_fast(book, parts)))
                     continue
             raw = book.cell(bs, fc.ref)
             key = derived_at.get((fc.sheet, fc.ref))
             if raw.kind != "formula":
                 shown = display_raw(raw) if raw.kind != "blank" else ""
-                want = expected.get(fc.pos)
                 if key is not None:
                     label = form.label(key)
                     if raw.kind == "blank":
                         what = f"「{label}」的公式被删除了，单元格现为空（应为公式 {fc.formula}）。"
                     else:
-                        what = f"「{label}」的公式被改成了数值 {shown}（应为公式 {fc.formula}，按所填数字计算应为 {_show(want)}）。"
+                        what = f"「{label}」的公式被改成了数值 {shown}（应为公式 {fc.formula}）。"
                         num = _shown_number(raw)
                         if num is not None:
                             overrides[key] = num
@@ -918,22 +928,7 @@ class _Check:
                 continue
             if (fc.sheet, fc.ref) in loose_cached:
                 continue
-            got = _raw_result(raw)
-            want = expected.get(fc.pos)
-            if want is not None and not _same_result(got, want):
-                stale.append((loc(bs, fc.ref), got, want))
-        if stale:
-            where, got, want = stale[0]
-            self.add(
-                make_finding(
-                    "W-CACHE-STALE",
-                    n=len(stale),
-                    example=f"{where} 显示 {_show(got)}，按所填数字应为 {_show(want)}",
-                    locations=tuple(s[0] for s in stale[:10]),
-                    expected=_json_value(want),
-                    actual=_json_value(got),
-                )
-            )
+            pending.append((fc.pos, loc(bs, fc.ref), _raw_result(raw)))
         # formulas typed into unlocked input cells are found by the value parser (E-CELL-FORMULA);
         # locked flags of the cells that must stay locked
         unlocked = []
@@ -946,29 +941,72 @@ class _Check:
                 unlocked.append(loc(*p))
         if unlocked:
             self.add(make_finding("E-STRUCT-PROTECT", what=f"公式单元格被取消了锁定（{'、'.join(unlocked[:6])}{'等' if len(unlocked) > 6 else ''} 共 {len(unlocked)} 个），可以被随意改写。", locations=tuple(unlocked[:10])))
-        return overrides
+        return overrides, pending, exp_prev, exp_pf
+
+    def _cache(self, form, plan: _Plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf) -> None:
+        """Cached formula results against what the formulas must show for the cells as the
+        spreadsheet sees them (numbers, also bad ones; totals typed over as typed) → W-CACHE-STALE.
+        The same computation as :func:`gkxlsx.layout.expected_results`, sharing the rule outcomes
+        with the rules step when the spreadsheet sees exactly the parsed values."""
+        lay = plan.lay
+        same = not overrides and exp_prev is prev and all(values.get(k) == v for k, v in excel_view.items())
+        if same:
+            view = vals
+            statuses = [o.status for o in outcomes]
+        else:
+            view = dict(excel_view)
+            view.update(compute_derived(form, excel_view))
+            view.update(overrides)
+            pf = exp_pf if exp_pf is not None else (form.id if exp_prev is not None else None)
+            statuses = [inst.evaluate(view, exp_prev, ut, pf).status for inst in form.rules]
+        expected: dict[tuple[str, int, int], Any] = {}
+        for key in form.derived_keys:
+            if key not in overrides:
+                v = view.get(key)
+                expected[lay.where[key]] = "" if v is None else v
+        for inst, st in zip(form.rules, statuses):
+            if st != NOT_APPLICABLE and inst.prev_keys and exp_prev is not None and any(as_number(exp_prev.get(k)) is None for k in inst.prev_keys):
+                st = NOT_APPLICABLE
+            expected[lay.checks[inst.iid]] = st
+        stale = []
+        for p, where, got in pending:
+            want = expected.get(p)
+            if want is not None and not _same_result(got, want):
+                stale.append((where, got, want))
+        if stale:
+            where, got, want = stale[0]
+            self.add(
+                make_finding(
+                    "W-CACHE-STALE",
+                    n=len(stale),
+                    example=f"{where} 显示 {_show(got)}，按所填数字应为 {_show(want)}",
+                    locations=tuple(x[0] for x in stale[:10]),
+                    expected=_json_value(want),
+                    actual=_json_value(got),
+                )
+            )
 
     # rules
 
-    def _rules(self, form: Form, values, overrides, ut, prev, prev_format, pos) -> None:
-        vals = dict(values)
-        derived = compute_derived(form, values)
-        vals.update(derived)
-        shown = dict(vals)
-        shown.update(overrides)
+    def _rules(self, form: Form, vals, overrides, ut, prev, prev_format, pos) -> list:
+        """Every rule instance on the recomputed values; the rules of the totals themselves
+        (E-T3-ROW/COL, E-T4-SUM) on a total typed over its formula as shown."""
+        shown = None
+        if overrides:
+            shown = dict(vals)
+            shown.update(overrides)
         pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
+        outcomes = []
         for inst in form.rules:
-            use = shown if (inst.target and inst.target in overrides) else vals
-            try:
-                out = inst.evaluate(use, prev, ut, pf)
-            except Exception as e:  # noqa: BLE001 - a rule must never stop the check
-                self.add(make_finding("E-INTERNAL", reason=f"规则 {inst.iid}：{type(e).__name__}"))
-                continue
+            use = shown if (shown is not None and inst.target in overrides) else vals
+            out = inst.evaluate(use, prev, ut, pf)
+            outcomes.append(out)
             if out.finding is None:
                 continue
             f = out.finding
             locs = tuple(loc(*pos[k]) for k in f.keys if pos.get(k))
             self.add(f.with_locations(locs))
+        return outcomes
 
     # narrative
 

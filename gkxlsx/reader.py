@@ -271,7 +271,6 @@ def _biff_encrypted(head: bytes) -> bool:
 @dataclass
 class SheetInfo:
     protection: dict[str, str] | None = None  # attributes of <sheetProtection>, None if absent
-    merges: tuple[str, ...] = ()
     validations: int = 0
 
 
@@ -350,11 +349,9 @@ _F = re.compile(rb"<" + _P + rb"f(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"f>)", re.S
 _T = re.compile(rb"<" + _P + rb"t(?:\s[^>]*)?>(.*?)</" + _P + rb"t>|<" + _P + rb"t(?:\s[^>]*)?/>", re.S)
 _RPH = re.compile(rb"<" + _P + rb"rPh\b.*?</" + _P + rb"rPh>", re.S)
 _SI = re.compile(rb"<" + _P + rb"si(?:\s[^>]*)?>(.*?)</" + _P + rb"si>|<" + _P + rb"si\s*/>", re.S)
-_SI_FAST = re.compile(rb"<si>(.*?)</si>|<si/>", re.S)
 _ROW = re.compile(rb"<" + _P + rb"row(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"row>)", re.S)
 _SHEETDATA_END = re.compile(rb"</" + _P + rb"sheetData>|<" + _P + rb"sheetData\s*/>")
 _PROTECTION = re.compile(rb"<" + _P + rb"sheetProtection\b([^>]*?)/?>")
-_MERGE = _Rx(rb"<{P}mergeCell\b[^>]*?\bref\s*=\s*[\"']([^\"']+)[\"']", b"mergeCell")
 _RELATIONSHIP = _Rx(rb"<{P}Relationship\s([^>]*?)/?>", b"Relationship")
 _WB_ROOT = _Rx(rb"<{P}workbook\b", b"workbook")
 _SHEET_EL = _Rx(rb"<{P}sheet\s([^>]*?)/?>", b"sheet ")
@@ -651,10 +648,10 @@ class XlsxBook(Book):
             data = self.part(self._strings_part, required=False) if self._strings_part else None
             if not data:
                 self._strings = []
-            elif b":si>" in data or b"<si " in data:
+            elif b":si>" in data or b"<si " in data or b"<si/>" in data:
                 self._strings = [m.group(1) or b"" for m in _SI.finditer(data)]
-            else:
-                self._strings = _SI_FAST.findall(data)
+            else:  # <si>…</si> only: splitting is ~3× faster than a regex
+                self._strings = [p[: p.find(b"</si>")] for p in data.split(b"<si>")[1:]]
         return self._strings
 
     def shared_string(self, i: int) -> str | None:
@@ -744,7 +741,6 @@ class XlsxBook(Book):
             prot = _PROTECTION.search(tail, i) if i >= 0 else (_PROTECTION.search(tail) if b":sheetProtection" in tail else None)
             info = SheetInfo(
                 protection={k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(prot.group(1)).items()} if prot else None,
-                merges=tuple(x.decode("ascii", "replace").upper() for x in _MERGE(tail).findall(tail)),
                 validations=tail.count(b"<dataValidation ") + tail.count(b":dataValidation "),
             )
             self._sheet_info[sheet] = info

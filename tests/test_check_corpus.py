@@ -358,6 +358,11 @@ def test_E_T3_ROW_total_typed_over_its_formula(corpus):
     assert "数值 9" in f[0].message
     # the other rules use the recomputed total, so the balance still holds
     assert "E-T3-BAL" not in ids(r) and "E-T3-COL" not in ids(r)
+    # saved by a spreadsheet, the check beside it shows ✗ for the typed total: that is what the
+    # formula must show, so it is not a stale result
+    data = zip_edit(build(), {sheet_part(S3): chain(set_cell("J6", "<v>9</v>"), set_cell("K6", "<f>IF(COUNT(D6:J6)&lt;7,\"待填\",IF((J6)=(SUM(D6:I6)),\"✓\",\"✗\"))</f><v>✗</v>", t="str"))})
+    r = check(write(corpus, "row2.xlsx", data))
+    assert "W-CACHE-STALE" not in ids(r) and where(r, "E-T3-ROW") == [(f"{S3}!J6",)]
 
 
 def test_E_T3_COL(corpus):
