@@ -106,6 +106,18 @@ def set_cell(ref: str, content: str, *, t: str | None = None) -> Callable[[bytes
     return edit
 
 
+def set_cached(ref: str, value: str) -> Callable[[bytes], bytes]:
+    """Change only the cached result of a formula cell (what a recalculating spreadsheet does)."""
+
+    def edit(xml: bytes) -> bytes:
+        pat = (r'(<c r="' + ref + r'"[^>]*>.*?<v>)[^<]*(</v>)').encode()
+        out, n = re.subn(pat, lambda m: m.group(1) + value.encode() + m.group(2), xml, count=1, flags=re.S)
+        assert n == 1, ref
+        return out
+
+    return edit
+
+
 def chain(*fns):
     def run(xml: bytes) -> bytes:
         for f in fns:
@@ -360,9 +372,14 @@ def test_E_T3_ROW_total_typed_over_its_formula(corpus):
     assert "E-T3-BAL" not in ids(r) and "E-T3-COL" not in ids(r)
     # saved by a spreadsheet, the check beside it shows ✗ for the typed total: that is what the
     # formula must show, so it is not a stale result
-    data = zip_edit(build(), {sheet_part(S3): chain(set_cell("J6", "<v>9</v>"), set_cell("K6", "<f>IF(COUNT(D6:J6)&lt;7,\"待填\",IF((J6)=(SUM(D6:I6)),\"✓\",\"✗\"))</f><v>✗</v>", t="str"))})
+    # (K6: 总计 = the sum of its row; J29: the 总计 column's (七)总计 = the sum of the column)
+    data = zip_edit(build(), {sheet_part(S3): chain(set_cell("J6", "<v>9</v>"), set_cached("K6", "✗"), set_cached("J29", "✗"))})
     r = check(write(corpus, "row2.xlsx", data))
     assert "W-CACHE-STALE" not in ids(r) and where(r, "E-T3-ROW") == [(f"{S3}!J6",)]
+    # a spreadsheet that did not recalculate would still show ✓ there: reported
+    data = zip_edit(build(), {sheet_part(S3): chain(set_cell("J6", "<v>9</v>"), set_cached("K6", "✗"))})
+    r = check(write(corpus, "row3.xlsx", data))
+    assert only(r, "W-CACHE-STALE")[0].locations == (f"{S3}!J29",)
 
 
 def test_E_T3_COL(corpus):
