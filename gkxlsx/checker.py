@@ -233,6 +233,7 @@ class _FormulaCell:
     pos: tuple[str, int, int]
     sheet: str
     ref: str
+    where: str  # “三、依申请公开!J6”
     formula: str  # with leading "="
     norm: str
     esc: tuple[bytes, ...]  # ">FORMULA</f>" as writers escape it
@@ -291,7 +292,7 @@ def _mk_formula_cell(pos, f: str, loose: bool, iid: str | None) -> _FormulaCell:
     s, r, c = pos
     body = f[1:] if f.startswith("=") else f
     esc = tuple(dict.fromkeys(((">" + _xml_escape(body, q) + "</f>").encode("utf-8") for q in (False, True))))
-    return _FormulaCell(pos, s, a1(r, c), f, normalize_formula(f), esc, loose, iid)
+    return _FormulaCell(pos, s, a1(r, c), loc(s, a1(r, c)), f, normalize_formula(f), esc, loose, iid)
 
 
 def _exact_formula_plan(form: Form, ut: UnitType | None, prev: Mapping[str, Any], prev_format: str | None) -> tuple[_FormulaCell, ...]:
@@ -753,21 +754,24 @@ class _Check:
         year = ident.year
         unit = form.unit_type(ident.unit_type)
         lo_serial, hi_serial = _date_window(year) if year else (0, -1)
+        plain_int = book.plain_int if isinstance(book, XlsxBook) else None
         for key, cell in form.cells.items():
             p = pos.get(key)
             if p is None:
                 values[key] = None
                 continue
-            raw = book.cell(*p)
             if cell.derived:
+                raw = book.cell(*p)
                 shown_derived[key] = _shown_number(raw) if raw.kind != "formula" else None
                 continue
+            n = plain_int(*p) if plain_int else None
+            if n is not None and not lo_serial <= n <= hi_serial:
+                values[key] = excel_view[key] = inputs[key] = n  # the common case, decided at once
+                continue
+            raw = book.cell(*p)
             if raw.kind == "number" and isinstance(raw.value, str) and raw.value.isdigit():
-                n = int(raw.value)  # the common case, decided without the general parser
+                n = int(raw.value)
                 excel_view[key] = inputs[key] = n
-                if not lo_serial <= n <= hi_serial:
-                    values[key] = n
-                    continue
             else:
                 excel_view[key] = _excel_number(raw)
                 inputs[key] = _prefill_value(raw)
@@ -885,14 +889,14 @@ class _Check:
             bs = sheet_map.get(fc.sheet)
             if bs is None:
                 continue
-            if fc.sheet in shifted_names or any(sn in fc.formula for sn in shifted_names):
+            if shifted_names and (fc.sheet in shifted_names or any(sn in fc.formula for sn in shifted_names)):
                 continue  # positions moved: reported as E-STRUCT-SHIFT
             if fast:
                 parts = book.formula_parts(bs, fc.ref)
                 if parts is not None and (fc.esc[0] in parts[1] or (len(fc.esc) > 1 and fc.esc[1] in parts[1])):
-                    if (fc.sheet, fc.ref) in loose_cached:
+                    if loose_cached and (fc.sheet, fc.ref) in loose_cached:
                         continue
-                    pending.append((fc.pos, loc(bs, fc.ref), _cached_fast(book, parts)))
+                    pending.append((fc.pos, fc.where if bs == fc.sheet else loc(bs, fc.ref), _cached_fast(book, parts)))
                     continue
             raw = book.cell(bs, fc.ref)
             key = derived_at.get((fc.sheet, fc.ref))

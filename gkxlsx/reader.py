@@ -271,7 +271,6 @@ def _biff_encrypted(head: bytes) -> bool:
 @dataclass
 class SheetInfo:
     protection: dict[str, str] | None = None  # attributes of <sheetProtection>, None if absent
-    validations: int = 0
 
 
 class Book:
@@ -471,14 +470,50 @@ class _Styles:
     date: list[bool] = field(default_factory=list)
 
 
+def _parse_styles(data: bytes) -> _Styles:
+    """Per cell-format index: locked, quote prefix, date number format."""
+    st = _Styles()
+    fmts: dict[int, str] = {}
+    for m in _NUMFMT(data).finditer(data):
+        at = _attrs(m.group(1))
+        try:
+            fmts[int(at.get(b"numFmtId", b"-1"))] = xml_text(at.get(b"formatCode", b""))
+        except ValueError:
+            pass
+    xm = _CELLXFS(data).search(data)
+    xfs = xm.group(1) if xm else b""
+    for attrs, body in _XF(xfs).findall(xfs):
+        nm = _NUMFMT_ID.search(attrs)
+        fid = int(nm.group(1)) if nm else 0
+        locked = not (body and (b'locked="0"' in body or b'locked="false"' in body or b"locked='0'" in body))
+        st.locked.append(locked)
+        st.quote.append(b'quotePrefix="1"' in attrs or b'quotePrefix="true"' in attrs)
+        st.date.append(fid in _BUILTIN_DATE_FMTS or (fid in fmts and _is_date_format(fmts[fid])))
+    return st
+
+
+_MEMO: dict = {}
+
+
+def _memo(key, compute):
+    """Results of pure functions of a part's bytes: the parts that are the same in every file of a
+    batch (styles, relationships) are parsed once."""
+    got = _MEMO.get(key)
+    if got is None:
+        if len(_MEMO) > 256:
+            _MEMO.clear()
+        got = _MEMO[key] = compute()
+    return got
+
+
 class XlsxBook(Book):
     """Direct reading of an Office Open XML workbook."""
 
-    def __init__(self, data: bytes, kind: str = "xlsx"):
+    def __init__(self, data: bytes, kind: str = "xlsx", zf: zipfile.ZipFile | None = None):
         self.kind = kind
         self.full = True
         try:
-            self.zip = zipfile.ZipFile(io.BytesIO(data))
+            self.zip = zf if zf is not None else zipfile.ZipFile(io.BytesIO(data))
             infos = self.zip.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
             raise _corrupt(f"压缩包结构损坏（{_short(e)}）", kind) from None
@@ -488,6 +523,7 @@ class XlsxBook(Book):
         self._sheets: dict[str, dict[str, tuple[int, bytes, bytes | None]]] = {}
         self._sheet_info: dict[str, SheetInfo] = {}
         self._xml_cache: dict[str, tuple[bytes, bytes]] = {}
+        self._xml_whole: set[str] = set()
         self._shared: dict[str, dict[bytes, tuple[int, int, str]]] = {}
         self._strings: list[bytes] | None = None
         self._string_cache: dict[int, str] = {}
@@ -497,7 +533,9 @@ class XlsxBook(Book):
 
     # -- parts -----------------------------------------------------------------------------
 
-    def part(self, name: str, *, required: bool = True) -> bytes | None:
+    def part(self, name: str, *, required: bool = True, until: bytes | None = None) -> bytes | None:
+        """The decompressed part (bounded by MAX_MEMBER_BYTES).  With ``until``, decompression stops
+        a little after that marker (a sheet's data validations and print set-up are not needed)."""
         info = self.members.get(name)
         if info is None:
             # tolerate case differences and leading slashes in targets
@@ -509,7 +547,19 @@ class XlsxBook(Book):
                 return None
         try:
             with self.zip.open(info) as fh:
-                data = fh.read(MAX_MEMBER_BYTES + 1)
+                if until is None or info.file_size < 65536:
+                    data = fh.read(MAX_MEMBER_BYTES + 1)
+                else:
+                    buf = bytearray()
+                    while len(buf) <= MAX_MEMBER_BYTES:
+                        chunk = fh.read(32768)
+                        if not chunk:
+                            break
+                        buf += chunk
+                        if buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
+                            buf += fh.read(4096)
+                            break
+                    data = bytes(buf)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as e:
             if "encrypted" in str(e).lower() or "password" in str(e).lower():
                 raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted") from None
@@ -531,9 +581,13 @@ class XlsxBook(Book):
         """rId → (type suffix, resolved part name) for the part ``base``."""
         d, _, f = base.rpartition("/")
         data = self.part(f"{d}/_rels/{f}.rels" if d else f"_rels/{f}.rels", required=False)
-        out: dict[str, tuple[str, str]] = {}
         if not data:
-            return out
+            return {}
+        return _memo(("rels", base, data), lambda: self._parse_rels(d, data))
+
+    @staticmethod
+    def _parse_rels(d: str, data: bytes) -> dict[str, tuple[str, str]]:
+        out: dict[str, tuple[str, str]] = {}
         for m in _RELATIONSHIP(data).finditer(data):
             at = _attrs(m.group(1))
             if at.get(b"TargetMode") == b"External":
@@ -621,27 +675,9 @@ class XlsxBook(Book):
     def _load_styles(self) -> _Styles:
         if self._styles is not None:
             return self._styles
-        st = _Styles()
         data = self.part(self._styles_part, required=False) if self._styles_part else None
-        if data:
-            fmts: dict[int, str] = {}
-            for m in _NUMFMT(data).finditer(data):
-                at = _attrs(m.group(1))
-                try:
-                    fmts[int(at.get(b"numFmtId", b"-1"))] = xml_text(at.get(b"formatCode", b""))
-                except ValueError:
-                    pass
-            xm = _CELLXFS(data).search(data)
-            xfs = xm.group(1) if xm else b""
-            for attrs, body in _XF(xfs).findall(xfs):
-                nm = _NUMFMT_ID.search(attrs)
-                fid = int(nm.group(1)) if nm else 0
-                locked = not (body and (b'locked="0"' in body or b'locked="false"' in body or b"locked='0'" in body))
-                st.locked.append(locked)
-                st.quote.append(b'quotePrefix="1"' in attrs or b'quotePrefix="true"' in attrs)
-                st.date.append(fid in _BUILTIN_DATE_FMTS or (fid in fmts and _is_date_format(fmts[fid])))
-        self._styles = st
-        return st
+        self._styles = _memo(("styles", data), lambda: _parse_styles(data)) if data else _Styles()
+        return self._styles
 
     def _load_strings(self) -> list[bytes]:
         if self._strings is None:
@@ -672,15 +708,18 @@ class XlsxBook(Book):
 
     # -- sheets ----------------------------------------------------------------------------
 
-    def _sheet_xml(self, sheet: str) -> tuple[bytes, bytes]:
-        """(sheetData part, the rest) of a sheet's XML, read once."""
+    def _sheet_xml(self, sheet: str, *, whole: bool = False) -> tuple[bytes, bytes]:
+        """(sheetData part, what follows it) of a sheet's XML, read once.  The part is decompressed
+        only a little past </sheetData> (where <sheetProtection> belongs) unless ``whole``."""
         got = self._xml_cache.get(sheet)
-        if got is not None:
+        if got is not None and (not whole or sheet in self._xml_whole):
             return got
         part = self._sheet_parts.get(sheet)
         if part is None:
             raise _corrupt(f"工作表“{sheet}”的数据缺失", self.kind)
-        data = self.part(part) or b""
+        data = self.part(part, until=None if whole else b"</sheetData>") or b""
+        if whole:
+            self._xml_whole.add(sheet)
         cut = data.find(b"</sheetData>")
         if cut >= 0:
             cut += len(b"</sheetData>")
@@ -737,11 +776,12 @@ class XlsxBook(Book):
         info = self._sheet_info.get(sheet)
         if info is None:
             tail = self._sheet_xml(sheet)[1]
+            if b"sheetProtection" not in tail:  # not right after the data: read the whole part
+                tail = self._sheet_xml(sheet, whole=True)[1]
             i = tail.find(b"<sheetProtection")
             prot = _PROTECTION.search(tail, i) if i >= 0 else (_PROTECTION.search(tail) if b":sheetProtection" in tail else None)
             info = SheetInfo(
                 protection={k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(prot.group(1)).items()} if prot else None,
-                validations=tail.count(b"<dataValidation ") + tail.count(b":dataValidation "),
             )
             self._sheet_info[sheet] = info
         return info
@@ -790,6 +830,27 @@ class XlsxBook(Book):
         if formula is not None:
             return RawCell("formula", value, formula, kind, quote, locked)
         return RawCell(kind, value, None, None, quote, locked)
+
+    def plain_int(self, sheet: str, ref: str) -> int | None:
+        """Fast path for entry cells: the value of a cell holding a plain non-negative integer in a
+        style that is neither a date nor text-forced (the common case), else None."""
+        cells = self._sheets.get(sheet)
+        if cells is None:
+            cells = self._load_sheet(sheet)
+        item = cells.get(ref)
+        if item is None:
+            return None
+        s, t, body = item
+        if t not in (b"", b"n") or body[:3] != b"<v>" or body[-4:] != b"</v>":
+            return None
+        v = body[3:-4]
+        if not v.isdigit() or len(v) > 15:
+            return None
+        st = self._styles or self._load_styles()
+        i = int(s) if s.isdigit() else 0
+        if i < len(st.date) and (st.date[i] or st.quote[i]):
+            return None
+        return int(v)
 
     def text(self, sheet: str, ref: str) -> str | None:
         """Fast path for label cells: the text of a shared/inline string cell, else None."""
@@ -1058,7 +1119,7 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
         raise _type_error("这是一个 PowerPoint 演示文稿，不是 Excel 工作簿。", "pptx")
     if "[content_types].xml" in low and any(n.startswith("xl/") for n in low):
         kind = "xlsm" if any(n.endswith("vbaproject.bin") for n in low) else "xlsx"
-        return kind, XlsxBook(data, kind)
+        return kind, XlsxBook(data, kind, z)
     if any(n.lower().endswith((".xlsx", ".xls", ".et", ".ods")) for n in names):
         raise _type_error("这是一个压缩包（.zip），里面包含表格文件。请解压后直接报送其中的填报工作簿。", "zip")
     raise _type_error("这是一个压缩包（.zip）或其他压缩格式的文件，不是 Excel 工作簿。", "zip")

@@ -500,6 +500,18 @@ def test_protection_removed(corpus):
     assert r.status == STATUS_ERR
 
 
+def test_formula_cell_unlocked(corpus):
+    """A total given the (unlocked) style of an input cell: it can be typed over."""
+
+    def unlock(xml: bytes) -> bytes:
+        entry_style = cell_style(xml, "D6")
+        return re.sub(rb'<c r="J6" s="\d+"', b'<c r="J6" s="' + entry_style.encode() + b'"', xml, count=1)
+
+    r = check(write(corpus, "unlocked.xlsx", zip_edit(build(), {sheet_part(S3): unlock})))
+    assert where(r, "E-STRUCT-PROTECT") == [(f"{S3}!J6",)]
+    assert "取消了锁定" in only(r, "E-STRUCT-PROTECT")[0].message
+
+
 def test_structure_protection_dropped(corpus):
     data = zip_edit(build(), {"xl/workbook.xml": lambda x: re.sub(rb"<workbookProtection[^>]*/>", b"", x)})
     r = check(write(corpus, "nolock.xlsx", data))
