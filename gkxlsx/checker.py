@@ -1278,7 +1278,8 @@ WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xml", ".htm", ".
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files given, and the files inside folders given (recursively; hidden files, Office lock
-    files ~$… and manifest.json skipped).  Sorted within each folder."""
+    files ~$…, manifest.json and the documentation or scripts kept beside returns — .md, .json,
+    .py — skipped).  Sorted within each folder."""
     out: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -1287,7 +1288,7 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
                 sorted(
                     x
                     for x in p.rglob("*")
-                    if x.is_file() and not x.name.startswith((".", "~$", ".~lock")) and x.name != "manifest.json" and x.suffix.lower() not in (".md", ".json")
+                    if x.is_file() and not x.name.startswith((".", "~$", ".~lock")) and x.name != "manifest.json" and x.suffix.lower() not in (".md", ".json", ".py")
                 )
             )
         else:
