@@ -480,6 +480,13 @@ def test_text_denies_review_cases_the_table_shows(corpus):
     assert f"{S1}!B8" in only(r, "W-TXT-REVIEW")[0].locations
 
 
+def test_garbled_document_citation(corpus):
+    v = quiet_values()
+    v["s1.overview"] = "根据《中华人民共和国政府信息公开条例》和国办公开函202130号要求，编制本报告。"
+    r = check(write(corpus, "cite.xlsx", build(v)))
+    assert f"{S1}!B3" in only(r, "W-TXT-CITE")[0].locations
+
+
 def test_malformed_date_and_empty_narrative(corpus):
     v = quiet_values()
     v["s1.active"] = "现将本镇20241月1日至12月31日期间主动公开政府信息情况报告如下。"
@@ -533,6 +540,28 @@ def test_check_formula_changed(corpus):
     assert "公式被改动" in only(r, "E-STRUCT-FORMULA")[0].message
 
 
+def test_shared_formulas_as_excel_writes_them(corpus):
+    """Excel stores a filled-down formula once (t="shared") and refers to it from the cells below."""
+
+    def share(xml: bytes) -> bytes:
+        master = re.search(rb'<c r="K4"[^>]*><f>(.*?)</f>', xml).group(1)
+        xml = re.sub(rb'(<c r="K4"[^>]*>)<f>.*?</f>', lambda m: m.group(1) + b'<f t="shared" ref="K4:K6" si="0">' + master + b"</f>", xml, count=1)
+        for ref in (b"K5", b"K6"):
+            xml = re.sub(rb'(<c r="' + ref + rb'"[^>]*>)<f>.*?</f>', lambda m: m.group(1) + b'<f t="shared" si="0"/>', xml, count=1)
+        return xml
+
+    r = check(write(corpus, "shared.xlsx", zip_edit(build(), {sheet_part(S3): share})))
+    assert r.status == STATUS_PASS, [f.text() for f in r.findings]
+    # a changed master formula: every cell that shares it is reported, at its own address
+    def bad_share(xml: bytes) -> bytes:
+        xml = share(xml)
+        return re.sub(rb'(<c r="K4"[^>]*><f t="shared" ref="K4:K6" si="0">.*?)SUM', rb"\1COUNT", xml, count=1)
+
+    r = check(write(corpus, "shared2.xlsx", zip_edit(build(), {sheet_part(S3): bad_share})))
+    assert where(r, "E-STRUCT-FORMULA") == [(f"{S3}!K4",), (f"{S3}!K5",), (f"{S3}!K6",)]
+    assert "COUNT(D5:I5)" in only(r, "E-STRUCT-FORMULA")[1].message  # K5's own expansion
+
+
 def test_row_inserted(corpus):
     v = quiet_values()
     v["s3.r4_1.natural"] = "无"  # layout D16; after the insertion at row 10 the unit sees it at D17
@@ -576,6 +605,22 @@ def test_file_never_recalculated(corpus):
     assert f"{S3}!J4" in f.locations and f"{S3}!D27" in f.locations
     assert r.report.values["s3.new.total"] == 1  # recomputed, not the cached blank/0
     assert "E-T3-BAL" not in ids(r)
+
+
+def test_template_from_another_generator_version(corpus):
+    """The stored structure fingerprint differs from what this version generates (the office
+    upgraded gkxlsx after sending the templates): differences are reported, but do not block."""
+
+    def other_fp(x: bytes) -> bytes:
+        return re.sub(rb">[0-9a-f]{64}<", b">" + b"0" * 64 + b"<", x)
+
+    retyped = set_cell("B2", "<is><t>本年发件</t></is>", t="inlineStr")
+    data = zip_edit(build(), {"docProps/custom.xml": other_fp, "xl/sharedStrings.xml": other_fp, sheet_part(S2): retyped})
+    r = check(write(corpus, "othergen.xlsx", data))
+    assert "I-TEMPLATE-GENERATOR" in ids(r)
+    label = only(r, "E-STRUCT-LABEL")[0]
+    assert label.severity == "warning" and label.locations == (f"{S2}!B2",) and "仅供参考" in label.message
+    assert r.status == STATUS_WARN
 
 
 def test_macros_are_not_run(corpus):
@@ -759,6 +804,12 @@ def test_libreoffice_filled_and_saved(office, corpus, fmt):
     assert r.report.values["s3.new.natural"] == 2 and r.report.values["s3.new.total"] == 2
     assert "E-T3-BAL" not in ids(r)  # 2 new, 2 answered
     assert not [f for f in r.findings if f.rule_id.startswith(("E-STRUCT", "W-CACHE"))], [f.text() for f in r.findings]
+    if fmt == "xls":  # the same file named .et (WPS): read the same way, named as such
+        et = dst.with_suffix(".et")
+        et.write_bytes(dst.read_bytes())
+        r2 = check(et)
+        assert r2.file_type == "et" and "WPS" in only(r2, "I-FORMAT-REDUCED")[0].message
+        assert where(r2, "E-CELL-TEXT") == where(r, "E-CELL-TEXT")
     if fmt == "xlsx":
         assert r.app_label == "LibreOffice"
         lock = only(r, "W-STRUCT-LOCK")[0]
