@@ -351,6 +351,8 @@ _SI = re.compile(rb"<" + _P + rb"si(?:\s[^>]*)?>(.*?)</" + _P + rb"si>|<" + _P +
 _ROW = re.compile(rb"<" + _P + rb"row(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"row>)", re.S)
 _SHEETDATA_END = re.compile(rb"</" + _P + rb"sheetData>|<" + _P + rb"sheetData\s*/>")
 _PROTECTION = re.compile(rb"<" + _P + rb"sheetProtection\b([^>]*?)/?>")
+_SHEET_FAST = re.compile(rb'<sheet name="([^"]*)" sheetId="\d+"(?: state="(\w+)")? r:id="([^"]+)"\s*/>')
+_PROPERTY_FAST = re.compile(rb'<property [^>]*?\bname="([^"]*)"[^>]*>\s*<vt:\w+>([^<]*)</vt:\w+>\s*</property>')
 _RELATIONSHIP = _Rx(rb"<{P}Relationship\s([^>]*?)/?>", b"Relationship")
 _WB_ROOT = _Rx(rb"<{P}workbook\b", b"workbook")
 _SHEET_EL = _Rx(rb"<{P}sheet\s([^>]*?)/?>", b"sheet ")
@@ -617,12 +619,18 @@ class XlsxBook(Book):
             raise _corrupt(f"{wb_part} 不是有效的工作簿定义", self.kind)
         rels = self._rels(wb_part)
         self.sheet_names, self.sheet_states, self._sheet_parts = [], {}, {}
-        for m in _SHEET_EL(data).finditer(data):
-            at = _attrs(m.group(1))
-            name = xml_text(at.get(b"name", b""))
-            rid = at.get(b"id", b"").decode("utf-8", "replace")
+        fast = _SHEET_FAST.findall(data)
+        if len(fast) == data.count(b"<sheet "):  # name, sheetId, state, r:id: as every writer orders them
+            items = [(xml_text(n) if b"&" in n else n.decode("utf-8", "replace"), st or b"visible", rid) for n, st, rid in fast]
+        else:
+            items = []
+            for m in _SHEET_EL(data).finditer(data):
+                at = _attrs(m.group(1))
+                items.append((xml_text(at.get(b"name", b"")), at.get(b"state", b"visible"), at.get(b"id", b"")))
+        for name, state, rid_b in items:
+            rid = rid_b.decode("utf-8", "replace")
             self.sheet_names.append(name)
-            self.sheet_states[name] = at.get(b"state", b"visible").decode("ascii", "replace")
+            self.sheet_states[name] = state.decode("ascii", "replace")
             if rid in rels:
                 self._sheet_parts[name] = rels[rid][1]
         self._names: dict[str, str] | None = None
@@ -667,10 +675,14 @@ class XlsxBook(Book):
             self.app_version = xml_text(m.group(1)).strip() if m else ""
         custom = self.part("docProps/custom.xml", required=False)
         if custom:
-            for m in _PROPERTY(custom).finditer(custom):
-                at = _attrs(m.group(1))
-                vm = _PROP_VALUE.search(m.group(2) or b"")
-                self.custom[xml_text(at.get(b"name", b""))] = xml_text(vm.group(1) or b"") if vm else ""
+            fast = _PROPERTY_FAST.findall(custom)
+            if len(fast) == custom.count(b"<property "):
+                self.custom = {xml_text(k): xml_text(v) for k, v in fast}
+            else:
+                for m in _PROPERTY(custom).finditer(custom):
+                    at = _attrs(m.group(1))
+                    vm = _PROP_VALUE.search(m.group(2) or b"")
+                    self.custom[xml_text(at.get(b"name", b""))] = xml_text(vm.group(1) or b"") if vm else ""
 
     def _load_styles(self) -> _Styles:
         if self._styles is not None:
