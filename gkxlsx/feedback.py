@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from xml.sax.saxutils import escape
 
-from .checker import STATUS_PASS, FileResult
+from .checker import STATUS_ERR, STATUS_WARN, FileResult
 from .generate import build_workbook, safe_filename
 from .layout import CHECKS_SHEET, layout, text_units
 from .model import Form
@@ -77,7 +77,7 @@ def write_feedback(
     taken: set[str] | None = None,
 ) -> Path | None:
     """Write the feedback workbook of one checked file into ``out_dir``; returns its path, or None
-    when there is nothing to send back (no findings) or the file could not be identified (then
+    when there is nothing to send back (the file passed) or the file could not be identified (then
     there is no template to regenerate — the findings say what to send instead).
 
     ``taken``: file names already written in this batch (several files of one unit get
@@ -86,8 +86,8 @@ def write_feedback(
     ident = result.identity
     if form is None or ident is None or result.values is None or ident.year is None:
         return None
-    if not result.findings and result.status == STATUS_PASS:
-        return None
+    if result.status not in (STATUS_ERR, STATUS_WARN):
+        return None  # passed (at most notes): nothing to send back
     vals = result.values
     u = unit or Unit(
         code=ident.unit_code,
@@ -231,7 +231,7 @@ def add_problem_list(data: bytes, form: Form, result: FileResult) -> bytes:
 
 
 def write_all(results, out_dir: str | Path) -> list[Path]:
-    """Feedback workbooks for every result that has findings and a known template."""
+    """Feedback workbooks for every result with errors or warnings and a known template."""
     paths = []
     taken: set[str] = set()
     for r in results:
