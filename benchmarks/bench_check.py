@@ -38,7 +38,6 @@ import tempfile
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from decimal import Decimal
 from pathlib import Path
 
 from gkxlsx import __version__

@@ -32,7 +32,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import __version__
 from .layout import (
     CHECKS_SHEET,
     GUIDE_SHEET,

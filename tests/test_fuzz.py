@@ -24,10 +24,9 @@ import pytest
 from gkxlsx.checker import STATUS_PASS, STATUSES, check_file
 from gkxlsx.feedback import write_feedback
 from gkxlsx.model import load_form
-from gkxlsx.roster import Unit
 from gkxlsx.samples import sample_values
 
-from test_check_corpus import FORM, ROSTER, U1, U3, YEAR, build, ole_file, quiet_values, sheet_part
+from test_check_corpus import FORM, ROSTER, U1, U3, YEAR, build, ole_file, quiet_values
 
 SEED = int(os.environ.get("GKXLSX_FUZZ_SEED", "20250131"))  # another seed explores other files
 N = int(os.environ.get("GKXLSX_FUZZ_N", "520"))
