@@ -22,7 +22,6 @@ import sqlite3
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -37,7 +36,6 @@ from .ledger import (
     STATUS_PASS,
     STATUS_WARN,
     Ledger,
-    LedgerError,
     Submission,
 )
 from .model import Form, form_for_year, load_form

@@ -9,7 +9,6 @@ Exit codes: 0 — done (audit: no report has errors); 1 — audit: at least one 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -17,7 +16,6 @@ import typer
 
 from .audit import AuditResult, audit_extraction, collect_files, summary_workbook
 from .extract import AMBIGUOUS, MISSING, READ, STATUS_ZH, ExtractError, Extraction, extract_file
-from .model import SEVERITY_ZH
 
 SEVERITY_MARK = {"error": "✗ 错误", "warning": "! 警告", "info": "· 提示"}
 

@@ -7,11 +7,9 @@ returned, one stray file) → import → status → accept → aggregate → ren
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 

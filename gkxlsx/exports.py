@@ -12,7 +12,6 @@ import xlsxwriter
 
 from .campaign import Aggregate, Campaign, StatusSummary
 from .layout import number_for_excel
-from .rules import fmt_num
 
 
 def _on_time_text(summary: StatusSummary, us) -> str:

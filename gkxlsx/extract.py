@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from .model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
 from .narrative import CANONICAL_TITLES, Document, NormText, label_key, normalize, split_sections

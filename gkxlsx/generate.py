@@ -27,7 +27,6 @@ from .layout import (
     APP_ID,
     CHECKS_SHEET,
     GUIDE_SHEET,
-    INFO_SHEET,
     META_FIELDS,
     META_SHEET,
     Box,

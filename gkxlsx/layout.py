@@ -23,10 +23,8 @@ from .rules import (
     FAIL,
     INCOMPLETE,
     NOT_APPLICABLE,
-    PASS,
     RuleInstance,
     a1,
-    as_number,
     complete_previous,
     compute_derived,
     excel_derived,
@@ -172,45 +170,44 @@ def _col_width(node) -> int:
 
 
 def _table_boxes(t: Table, sheet: str, top: int, grid_width: int, out: list[Box], where: dict) -> int:
-    """Place one table at row ``top``; returns the next free row."""
+    """Place one table at row ``top``; returns the next free row.  A table narrower than the grid
+    (stacked sub-tables of section 二) gives the spare columns to its last column."""
     r = top
     ld = t.label_depth
+    extra = grid_width - (ld + t.data_width)
     if t.caption:
         out.append(Box(sheet, r, 0, "caption", t.caption, cols=grid_width))
         r += 1
     depth = t.header_depth
-    if ld and t.corner:
-        out.append(Box(sheet, r, 0, "corner", t.corner, rows=depth, cols=ld))
+    if ld:
+        out.append(Box(sheet, r, 0, "corner", t.corner or "", rows=depth, cols=ld))
 
-    def place_header(node, level: int, col: int) -> None:
-        w = _col_width(node)
+    def place_header(node, level: int, col: int, last: bool) -> None:
+        w = _col_width(node) + (extra if last else 0)
         if node.is_leaf:
-            out.append(Box(sheet, r + level, col, "header", node.label, rows=depth - level, cols=w))
-        else:
-            out.append(Box(sheet, r + level, col, "header", node.label, cols=w))
-            c = col
-            for ch in node.children:
-                place_header(ch, level + 1, c)
-                c += _col_width(ch)
+            out.append(Box(sheet, r + level, col, "header", node.label or "", rows=depth - level, cols=w))
+            return
+        out.append(Box(sheet, r + level, col, "header", node.label or "", cols=w))
+        c = col
+        for i, ch in enumerate(node.children):
+            place_header(ch, level + 1, c, last and i == len(node.children) - 1)
+            c += _col_width(ch)
 
     c = ld
-    for node in t.col_tree:
-        place_header(node, 0, c)
+    for i, node in enumerate(t.col_tree):
+        place_header(node, 0, c, i == len(t.col_tree) - 1)
         c += _col_width(node)
     r += depth
     body_top = r
 
     # row labels
-    def leaf_count(node) -> int:
-        return sum(1 for _ in node.leaves())
-
     def place_rows(node, level: int, row: int) -> int:
         if node.is_leaf:
             if node.label:
                 out.append(Box(sheet, row, level, "rowlabel", node.label, cols=ld - level))
             return row + 1
-        n = leaf_count(node)
-        out.append(Box(sheet, row, level, "rowlabel", node.label, rows=n))
+        n = sum(1 for _ in node.leaves())
+        out.append(Box(sheet, row, level, "rowlabel", node.label or "", rows=n))
         for ch in node.children:
             row = place_rows(ch, level + 1, row)
         return row
@@ -219,15 +216,32 @@ def _table_boxes(t: Table, sheet: str, top: int, grid_width: int, out: list[Box]
     for node in t.row_tree:
         rr = place_rows(node, 0, rr)
     # data cells
+    last = len(t.columns) - 1
     for i, rowleaf in enumerate(t.rows):
         c = ld
-        for colleaf in t.columns:
+        for j, colleaf in enumerate(t.columns):
             key = t.key(rowleaf, colleaf)
             derived = colleaf.derived or rowleaf.derived
-            out.append(Box(sheet, body_top + i, c, "derived" if derived else "entry", key=key, cols=colleaf.span))
+            span = colleaf.span + (extra if j == last else 0)
+            out.append(Box(sheet, body_top + i, c, "derived" if derived else "entry", key=key, cols=span))
             where[key] = (sheet, body_top + i, c)
-            c += colleaf.span
+            c += span
     return body_top + len(t.rows)
+
+
+def stack_tables(tables, sheet: str = "") -> tuple[list[Box], dict[str, tuple[str, int, int]], int, int]:
+    """The official grid of a section: its tables stacked from A1 as officially printed.
+
+    Returns (boxes, key → (sheet, row, col), grid width, grid height).  The workbook layout and the
+    renderer (HTML rowspan/colspan, Word merges) both use it, so the two cannot drift apart.
+    """
+    width = max(t.label_depth + t.data_width for t in tables)
+    boxes: list[Box] = []
+    where: dict[str, tuple[str, int, int]] = {}
+    r = 0
+    for t in tables:
+        r = _table_boxes(t, sheet, r, width, boxes, where)
+    return boxes, where, width, r
 
 
 def _place_checks(
@@ -349,12 +363,9 @@ def layout(form: Form) -> Layout:
         boxes = []
         heights: dict[int, float] = {}
         if s.kind == "tables":
-            grid_width = max(t.label_depth + t.data_width for t in s.tables)
-            r = 0
             label_cols = max(t.label_depth for t in s.tables)
-            for t in s.tables:
-                r = _table_boxes(t, s.sheet, r, grid_width, boxes, where)
-            table_bottom = r
+            boxes, placed, grid_width, table_bottom = stack_tables(s.tables, s.sheet)
+            where.update(placed)
             insts = []
             for inst in form.rules:
                 if anchor_sheet(inst) == s.sheet:

@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email import policy as email_policy
-from email.header import Header, decode_header, make_header
+from email.header import Header, decode_header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser

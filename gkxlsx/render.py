@@ -42,7 +42,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import jinja2
 
-from .model import Field, Form, FormError, HeaderNode, Section, Table, form_for_year, load_form
+from .layout import stack_tables
+from .model import Form, FormError, Section, Table, form_for_year, load_form
 from .report import Report
 from .rules import INCOMPLETE, Finding, as_number, check, compute_derived
 
@@ -209,10 +210,6 @@ class Grid:
     flat: tuple[FlatTable, ...]
 
 
-def _leaf_width(node: HeaderNode) -> int:
-    return sum(leaf.span for leaf in node.leaves())
-
-
 def _cell_kind(form: Form, key: str) -> str:
     vt = form.cells[key].type
     if vt.kind == "decimal":
@@ -223,72 +220,24 @@ def _cell_kind(form: Form, key: str) -> str:
 
 
 def _grid(form: Form, tables: Sequence[Table]) -> Grid:
-    width = max(t.label_depth + t.data_width for t in tables)
-    boxes: list[Box] = []
-    flats: list[FlatTable] = []
-    top = 0
+    """The printed grid, from the same geometry as the workbook (:func:`gkxlsx.layout.stack_tables`)."""
+    placed, where, width, top = stack_tables(tables)
     max_ld = max(t.label_depth for t in tables)
+    boxes: list[Box] = []
+    index: dict[str, int] = {}
+    for b in placed:
+        if b.key is not None:
+            index[b.key] = len(boxes)
+            boxes.append(Box(b.row, b.col, b.rows, b.cols, "num", key=b.key, derived=b.role == "derived", kind=_cell_kind(form, b.key)))
+        else:
+            boxes.append(Box(b.row, b.col, b.rows, b.cols, b.role, b.text or ""))
+    flats: list[FlatTable] = []
     for t in tables:
-        ld = t.label_depth
-        extra = width - (ld + t.data_width)  # a narrower table gives the rest to its last column
-        if t.caption:
-            boxes.append(Box(top, 0, 1, width, "caption", t.caption))
-            top += 1
-        depth = t.header_depth
-        if ld:
-            boxes.append(Box(top, 0, depth, ld, "corner", t.corner or ""))
-
-        def place_header(node: HeaderNode, level: int, col: int, last: bool) -> None:
-            w = _leaf_width(node) + (extra if last else 0)
-            if node.is_leaf:
-                boxes.append(Box(top + level, col, depth - level, w, "header", node.label or ""))
-                return
-            boxes.append(Box(top + level, col, 1, w, "header", node.label or ""))
-            c = col
-            for i, ch in enumerate(node.children):
-                place_header(ch, level + 1, c, last and i == len(node.children) - 1)
-                c += _leaf_width(ch)
-
-        c = ld
-        for i, node in enumerate(t.col_tree):
-            place_header(node, 0, c, i == len(t.col_tree) - 1)
-            c += _leaf_width(node)
-        body = top + depth
-
-        def place_rows(node: HeaderNode, level: int, row: int) -> int:
-            if node.is_leaf:
-                if node.label:
-                    boxes.append(Box(row, level, 1, ld - level, "rowlabel", node.label))
-                return row + 1
-            n = sum(1 for _ in node.leaves())
-            boxes.append(Box(row, level, n, 1, "rowlabel", node.label or ""))
-            for ch in node.children:
-                row = place_rows(ch, level + 1, row)
-            return row
-
-        r = body
-        for node in t.row_tree:
-            r = place_rows(node, 0, r)
-        # data cells, remembering each row's boxes for the flat (Markdown) table
-        flat_rows = []
-        all_cols = len(t.columns)
-        for i, rl in enumerate(t.rows):
-            c = ld
-            idx = []
-            for j, cl in enumerate(t.columns):
-                span = cl.span + (extra if j == all_cols - 1 else 0)
-                key = t.key(rl, cl)
-                boxes.append(
-                    Box(body + i, c, 1, span, "num", key=key, derived=form.cells[key].derived, kind=_cell_kind(form, key))
-                )
-                idx.append(len(boxes) - 1)
-                c += span
-            flat_rows.append(("·".join(rl.labels), tuple(idx)))
+        flat_rows = tuple(("·".join(rl.labels), tuple(index[t.key(rl, cl)] for cl in t.columns)) for rl in t.rows)
         # column label paths; a root spanning every column (申请人情况) adds nothing
         roots_all = {id(n) for n in t.col_tree if len(t.col_tree) == 1 and not n.is_leaf}
         cols = tuple("·".join(n.label for n in cl.path if n.label and id(n) not in roots_all) for cl in t.columns)
-        flats.append(FlatTable(t.caption, (t.corner or "") if ld else None, cols, tuple(flat_rows)))
-        top = body + len(t.rows)
+        flats.append(FlatTable(t.caption, (t.corner or "") if t.label_depth else None, cols, flat_rows))
     height = top
     # index boxes by row start and by covered grid positions
     cover: dict[tuple[int, int], int] = {}

@@ -533,7 +533,7 @@ class RuleInstance:
     def _finding(self, values, prev, unit) -> Finding:
         ctx: dict[str, Any] = self._label_ctx()
         cmps = _comparisons(self.expr)
-        left = right = delta = expected = actual = None
+        delta = expected = actual = None
         for i, c in enumerate(cmps):
             try:
                 lv, rv = self._side(c.left, values, prev, unit), self._side(c.right, values, prev, unit)
@@ -541,7 +541,7 @@ class RuleInstance:
                 continue
             ctx[f"l{i}"], ctx[f"r{i}"] = fmt_num(lv), fmt_num(rv)
             if i == 0:
-                left, right, delta = lv, rv, lv - rv
+                delta = lv - rv
                 ctx.update(
                     left=fmt_num(lv),
                     right=fmt_num(rv),
