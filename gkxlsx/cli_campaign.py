@@ -9,12 +9,11 @@ from typing import List, Optional
 
 import typer
 
+from .cli_common import CAMPAIGN_OPT, fail, open_campaign
 from .campaign import (
-    Campaign,
     CampaignError,
     aggregate,
     diff_values,
-    find_campaign,
     import_files,
     init_campaign,
 )
@@ -23,20 +22,6 @@ from .model import FormError
 from .roster import RosterError
 from .rules import fmt_num
 
-CAMPAIGN_OPT = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录） / campaign folder")
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.secho(msg, err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-def _open(campaign: Optional[Path]) -> Campaign:
-    try:
-        return find_campaign(campaign)
-    except CampaignError as e:
-        _fail(str(e))
-    raise AssertionError
 
 
 def init_cmd(
@@ -55,11 +40,11 @@ def init_cmd(
         try:
             dl = date.fromisoformat(deadline)
         except ValueError:
-            _fail(f"截止日期“{deadline}”格式不对，应为 YYYY-MM-DD。")
+            fail(f"截止日期“{deadline}”格式不对，应为 YYYY-MM-DD。")
     try:
         camp = init_campaign(directory, year=year, roster=roster, fmt=fmt, office=office, contact=contact, deadline=dl, previous=previous)
     except (CampaignError, RosterError, FormError, LedgerError) as e:
-        _fail(str(e))
+        fail(str(e))
     with camp:
         n = len(camp.units())
         prev = len(camp.ledger.previous_all())
@@ -79,7 +64,7 @@ def import_cmd(
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
 ) -> None:
     """校验并登记收到的报告文件（原件按 sha256 归档，不覆盖）。 / Validate and record returned files."""
-    camp = _open(campaign)
+    camp = open_campaign(campaign)
     with camp:
         if previous_data:
             from .prefill import PrefillError, load_values
@@ -89,7 +74,7 @@ def import_cmd(
             try:
                 vals = load_values(previous_data, pform)
             except PrefillError as e:
-                _fail(str(e))
+                fail(str(e))
             for code, v in vals.items():
                 camp.ledger.set_previous(code, pform.id, camp.year - 1, v, f"file:{previous_data}")
             typer.echo(f"已导入 {len(vals)} 个单位的上年度数据（{previous_data.name}）。")
@@ -100,11 +85,11 @@ def import_cmd(
                 typer.echo(line)
         if not paths:
             if not previous_data and not published:
-                _fail("请给出要导入的文件或文件夹。")
+                fail("请给出要导入的文件或文件夹。")
             return
         missing = [p for p in paths if not p.exists()]
         if missing:
-            _fail("找不到：" + "、".join(str(p) for p in missing))
+            fail("找不到：" + "、".join(str(p) for p in missing))
         results = import_files(camp, paths, source=source, received_at=received)
         if as_json:
             typer.echo(
@@ -154,13 +139,13 @@ def status_cmd(
     """报送情况：谁已报、谁通过、谁需要修改；或某单位的历史。 / Who has returned, who passed."""
     from .exports import status_text, write_status_html, write_status_xlsx
 
-    camp = _open(campaign)
+    camp = open_campaign(campaign)
     with camp:
         if unit:
             try:
                 u = camp.unit(unit)
             except CampaignError as e:
-                _fail(str(e))
+                fail(str(e))
             hist = camp.ledger.history(u.code)
             if as_json:
                 typer.echo(json.dumps({"unit": u.__dict__, "history": [
@@ -205,19 +190,19 @@ def diff_cmd(
     """比较同一单位两次报送之间逐个单元格的变化。 / Cell-level changes between two submissions."""
     from .layout import layout
 
-    camp = _open(campaign)
+    camp = open_campaign(campaign)
     with camp:
         try:
             u = camp.unit(unit)
         except CampaignError as e:
-            _fail(str(e))
+            fail(str(e))
         hist = camp.ledger.history(u.code)
         if len(hist) < 2 and (v1 is None or v2 is None):
-            _fail(f"{u.name} 只有 {len(hist)} 个版本，无法比较。")
+            fail(f"{u.name} 只有 {len(hist)} 个版本，无法比较。")
         a = camp.ledger.submission_by_version(u.code, v1) if v1 else hist[-2]
         b = camp.ledger.submission_by_version(u.code, v2) if v2 else hist[-1]
         if a is None or b is None:
-            _fail(f"{u.name} 没有第 {v1 if a is None else v2} 版。")
+            fail(f"{u.name} 没有第 {v1 if a is None else v2} 版。")
         lay = layout(camp.form)
         changes = diff_values(camp.form, a.values, b.values)
         typer.echo(f"{u.name}：第 {a.version} 版 → 第 {b.version} 版，共 {len(changes)} 处变化")
@@ -235,13 +220,13 @@ def accept_cmd(
     campaign: Optional[Path] = CAMPAIGN_OPT,
 ) -> None:
     """确认一份有警告的报送并记录理由；有错误的不能确认。 / Accept a return with warnings."""
-    camp = _open(campaign)
+    camp = open_campaign(campaign)
     with camp:
         try:
             u = camp.unit(unit)
             sub = camp.ledger.accept(u.code, note, version)
         except (CampaignError, LedgerError) as e:
-            _fail(str(e), 1)
+            fail(str(e), 1)
         typer.echo(f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），理由：{sub.accepted_note}")
 
 
@@ -253,12 +238,12 @@ def aggregate_cmd(
     """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据。 / County roll-up."""
     from .exports import write_aggregate
 
-    camp = _open(campaign)
+    camp = open_campaign(campaign)
     with camp:
         try:
             aggs = aggregate(camp, by)
         except CampaignError as e:
-            _fail(str(e))
+            fail(str(e))
         out_dir = out or camp.path("reports")
         out_dir.mkdir(parents=True, exist_ok=True)
         for agg in aggs:

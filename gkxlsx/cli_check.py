@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import typer
 
+from .cli_common import fail
 from . import __version__
 from .checker import (
     STATUS_ERR,
@@ -25,11 +26,6 @@ from .rules import Finding
 SEV_COLOR = {"error": typer.colors.RED, "warning": typer.colors.YELLOW, "info": typer.colors.BLUE}
 STATUS_COLOR = {STATUS_PASS: typer.colors.GREEN, STATUS_WARN: typer.colors.YELLOW, STATUS_ERR: typer.colors.RED, STATUS_UNREADABLE: typer.colors.MAGENTA}
 GROUPED = {"E-CELL-EMPTY"}  # many identical findings: one line per sheet in the terminal
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.secho(msg, err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 def join_locations(locs) -> str:
@@ -162,24 +158,24 @@ def check_cmd(
         try:
             units = load_roster(roster, form_for_year(year) if year else load_form("2021"))
         except (RosterError, FormError) as e:
-            _fail(str(e))
+            fail(str(e))
     prev_by_unit = None
     if previous is not None:
         from .prefill import PrefillError, load_values
 
         if year is None:
-            _fail("使用 --previous 时请同时用 --year 指定本次的报告年度。")
+            fail("使用 --previous 时请同时用 --year 指定本次的报告年度。")
         try:
             pform = load_form(previous_format) if previous_format else form_for_year(year - 1)
             vals = load_values(previous, pform)
         except (PrefillError, FormError) as e:
-            _fail(str(e))
+            fail(str(e))
         prev_by_unit = {code: (pform.id, year - 1, v) for code, v in vals.items()}
     if not as_json:
         typer.echo(f"正在检查{('（报告年度 ' + str(year) + '）') if year else ''}……")
     results = check_paths(paths, jobs=jobs, roster=units, year=year, prev_by_unit=prev_by_unit)
     if not results:
-        _fail("没有找到要检查的文件。")
+        fail("没有找到要检查的文件。")
     if feedback is not None:
         from .feedback import write_feedback
 

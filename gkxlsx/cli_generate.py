@@ -8,15 +8,11 @@ from typing import List, Optional
 
 import typer
 
+from .cli_common import fail
 from .generate import Campaign, generate_all
 from .model import FormError, form_for_year, load_form
 from .prefill import PrefillError, carry_over, load_values
 from .roster import RosterError, load_roster
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.secho(msg, err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 def parse_deadline(text: str | None) -> date | None:
@@ -25,7 +21,7 @@ def parse_deadline(text: str | None) -> date | None:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        _fail(f"截止日期“{text}”格式不对，应为 YYYY-MM-DD，例如 2026-01-20。")
+        fail(f"截止日期“{text}”格式不对，应为 YYYY-MM-DD，例如 2026-01-20。")
     return None
 
 
@@ -51,10 +47,10 @@ def generate_cmd(
     try:
         form = load_form(fmt) if fmt else form_for_year(year)
     except FormError as e:
-        _fail(str(e))
+        fail(str(e))
     lo, hi = form.report_years
     if not lo <= year <= hi:
-        _fail(f"格式 {form.id}（{form.document_number}）适用于 {lo}—{hi} 年度的报告，不适用于 {year} 年度。")
+        fail(f"格式 {form.id}（{form.document_number}）适用于 {lo}—{hi} 年度的报告，不适用于 {year} 年度。")
     try:
         units = load_roster(roster, form)
         pre = load_values(prefill, form) if prefill else {}
@@ -69,11 +65,11 @@ def generate_cmd(
                 merged.update(pre.get(code, {}))
                 pre[code] = merged
     except (RosterError, PrefillError, FormError) as e:
-        _fail(str(e))
+        fail(str(e))
     codes = {u.code for u in units}
     unknown = sorted(set(pre) - codes) + sorted(set(prev or {}) - codes - set(pre))
     if unknown:
-        _fail(f"预填/上年度数据中有名单里没有的单位代码：{'、'.join(unknown)}。请核对单位代码（例如字母 l 与数字 1）。")
+        fail(f"预填/上年度数据中有名单里没有的单位代码：{'、'.join(unknown)}。请核对单位代码（例如字母 l 与数字 1）。")
     campaign = Campaign(office=office, contact=contact, deadline=parse_deadline(deadline))
     if quiet:
         files = generate_all(units, year, out, form=form, prefill=pre, prev=prev, prev_format=pf, campaign=campaign)
@@ -97,12 +93,12 @@ def _generate_in_campaign(campaign: Optional[Path], only, quiet: bool) -> None:
     try:
         camp = find_campaign(campaign)
     except CampaignError as e:
-        _fail("请给出 --roster 和 --year，或在收集任务目录中运行（" + str(e) + "）")
+        fail("请给出 --roster 和 --year，或在收集任务目录中运行（" + str(e) + "）")
     with camp:
         units = [u for u in camp.units() if not only or u.code in only]
         if only and len(units) != len(set(only)):
             known = {u.code for u in units}
-            _fail("名单中没有这些单位代码：" + "、".join(c for c in only if c not in known))
+            fail("名单中没有这些单位代码：" + "、".join(c for c in only if c not in known))
         if quiet:
             files = generate_for_campaign(camp, only=only)
         else:

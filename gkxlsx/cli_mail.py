@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from .campaign import Campaign, CampaignError, find_campaign
+from .cli_common import CAMPAIGN_OPT, fail, open_campaign
+from .campaign import CampaignError
 from .mail import (
     KINDS,
     Delivery,
@@ -27,7 +28,6 @@ from .mail import (
     write_outbox,
 )
 
-CAMPAIGN_OPT = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录） / campaign folder")
 ONLY_OPT = typer.Option(None, "--only", help="只发给这些单位（单位代码或名称，可重复，也可用逗号分隔）")
 DRY_OPT = typer.Option(False, "--dry-run", help="不发送，只把邮件写成 .eml 文件保存到“发件箱”文件夹，供检查")
 TEMPLATES_OPT = typer.Option(None, "--templates", help="邮件模板文件夹（覆盖自带的 mail_*.j2 模板）")
@@ -36,19 +36,6 @@ mail_app = typer.Typer(
     help="发送邮件：填报通知（附工作簿）、催报、退回修改。SMTP 设置在 campaign.toml 的 [mail] 中，密码从环境变量读取或运行时输入。",
     no_args_is_help=True,
 )
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.secho(msg, err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
-
-
-def _open(campaign: Optional[Path]) -> Campaign:
-    try:
-        return find_campaign(campaign)
-    except CampaignError as e:
-        _fail(str(e))
-    raise AssertionError
 
 
 def _progress(d: Delivery) -> None:
@@ -60,7 +47,7 @@ def _progress(d: Delivery) -> None:
 
 
 def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = False) -> None:
-    camp = _open(campaign)
+    camp = open_campaign(campaign)
     with camp:
         try:
             settings = mail_settings(camp)
@@ -72,7 +59,7 @@ def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = Fal
             else:
                 mails = compose_feedback(camp, only=only, templates=templates)
         except (MailError, CampaignError) as e:
-            _fail(str(e))
+            fail(str(e))
         if skipped:
             typer.echo(f"已发送过{KINDS[kind]}的 {len(skipped)} 个单位本次跳过（如需重发请加 --resend 或 --only 单位代码）。")
         if not mails:
@@ -93,7 +80,7 @@ def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = Fal
             settings.require_smtp()
             password = get_password(settings) if settings.user else None
         except MailError as e:
-            _fail(str(e))
+            fail(str(e))
         n = len(mails) - len(problems)
         rate = f"，每分钟最多 {settings.rate_per_minute:g} 封" if settings.rate_per_minute else ""
         typer.echo(f"正在通过 {settings.host}:{settings.port}（{settings.security}）发送 {n} 封{KINDS[kind]}邮件{rate}……")
@@ -147,7 +134,7 @@ def fetch_cmd(
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
 ) -> None:
     """从邮件中收取报送的工作簿并导入（只读取，不删除任何邮件；处理过的邮件不会重复导入）。 / Import returns from mail."""
-    camp = _open(campaign)
+    camp = open_campaign(campaign)
     with camp:
         files = list(paths or []) + list(eml or [])
         boxes = list(mbox or [])
@@ -158,7 +145,7 @@ def fetch_cmd(
                 if settings.imap_host:
                     imap = True
                 else:
-                    _fail("请指定要读取的邮件：.eml 文件（--eml）、mbox 文件（--mbox），或在 campaign.toml 中设置 imap_host 后使用 --imap。")
+                    fail("请指定要读取的邮件：.eml 文件（--eml）、mbox 文件（--mbox），或在 campaign.toml 中设置 imap_host 后使用 --imap。")
             reports = []
             if files:
                 reports.append(process_messages(camp, fetch_eml(files)))
@@ -170,7 +157,7 @@ def fetch_cmd(
                 pw = get_password(settings, what="收件邮箱")
                 reports.append(fetch_from_imap(camp, pw, settings=settings))
         except MailError as e:
-            _fail(str(e))
+            fail(str(e))
         if as_json:
             typer.echo(json.dumps([{"message_id": m.message_id, **m.summary()} for r in reports for m in r.mails], ensure_ascii=False, indent=2))
             return

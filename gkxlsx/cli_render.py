@@ -12,6 +12,7 @@ from typing import Any, List, Optional
 
 import typer
 
+from .cli_common import fail
 from .render import (
     RenderError,
     RenderRefused,
@@ -20,11 +21,6 @@ from .render import (
     render_files,
 )
 from .rules import Finding
-
-
-def _fail(msg: str, code: int = 2) -> None:
-    typer.secho(msg, err=True, fg=typer.colors.RED)
-    raise typer.Exit(code)
 
 
 def _finding_from_dict(d: dict) -> Finding:
@@ -45,14 +41,14 @@ def _campaign_jobs(units: List[str], all_units: bool, aggregate: bool, campaign:
         from .campaign import CampaignError, aggregate as do_aggregate, find_campaign
         from .ledger import ACCEPTED_STATUSES
     except ImportError:
-        _fail("需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate（先用 gkxlsx init 创建收集任务）；"
+        fail("需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate（先用 gkxlsx init 创建收集任务）；"
               "也可以用 --data 报告数据.json 直接生成。")
     from .report import Report
 
     try:
         camp = find_campaign(campaign)
     except CampaignError as e:
-        _fail(f"需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate：{e}\n也可以用 --data 报告数据.json 直接生成。")
+        fail(f"需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate：{e}\n也可以用 --data 报告数据.json 直接生成。")
     jobs: list[tuple[Any, Any, Any, str]] = []
     notes: list[str] = []
     refused: list[str] = []
@@ -60,7 +56,7 @@ def _campaign_jobs(units: List[str], all_units: bool, aggregate: bool, campaign:
         try:
             targets = camp.units() if all_units else [camp.unit(u) for u in units]
         except CampaignError as e:
-            _fail(str(e), 1)
+            fail(str(e), 1)
         for u in targets:
             sub = camp.ledger.current(u.code)
             if sub is None:
@@ -86,7 +82,7 @@ def _campaign_jobs(units: List[str], all_units: bool, aggregate: bool, campaign:
             try:
                 aggs = do_aggregate(camp, by)
             except CampaignError as e:
-                _fail(str(e), 1)
+                fail(str(e), 1)
             for agg in aggs:
                 rep = agg.report
                 if camp.office and not by:
@@ -112,11 +108,11 @@ def render_cmd(
     try:
         fmts = parse_formats(to)
     except RenderError as e:
-        _fail(str(e))
+        fail(str(e))
     if templates is not None and not templates.is_dir():
-        _fail(f"模板目录不存在：{templates}")
+        fail(f"模板目录不存在：{templates}")
     if not (units or all_units or aggregate or data):
-        _fail("请指定要生成报告的单位（单位代码…、--all 或 --aggregate，在收集任务目录中运行），或用 --data 报告数据.json。")
+        fail("请指定要生成报告的单位（单位代码…、--all 或 --aggregate，在收集任务目录中运行），或用 --data 报告数据.json。")
     jobs: list[tuple[Any, Any, Any, str]] = []
     notes: list[str] = []
     refused: list[str] = []
