@@ -13,18 +13,13 @@ inserted) are listed too; the fresh workbook itself no longer has them.
 
 from __future__ import annotations
 
-import io
-import re
-import zipfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Mapping
-from xml.sax.saxutils import escape
 
 from .checker import STATUS_ERR, STATUS_WARN, FileResult
-from .generate import build_workbook, safe_filename
-from .layout import CHECKS_SHEET, layout, text_units
+from .generate import Problem, build_workbook, safe_filename
 from .model import Form
 from .roster import Unit
 from .rules import Finding, fmt_num
@@ -96,7 +91,7 @@ def write_feedback(
         parent=str(vals.get("meta.parent") or ""),
     )
     marks: dict[str, list[str]] = {}
-    entry_like = set(form.entry_keys) | {k for k, f in form.fields.items() if not f.prefilled}
+    entry_like = set(form.cells) | {k for k, f in form.fields.items() if not f.prefilled}
     for f in result.findings:
         for k in f.keys:
             if k in entry_like:
@@ -109,8 +104,12 @@ def write_feedback(
         prev=prev,
         prev_format=prev_format,
         marks={k: "\n".join(dict.fromkeys(v)) for k, v in marks.items()},
+        problems=problems_of(result),
+        problems_title=(
+            f"本次校验发现的问题（原文件：{result.name}；错误 {result.counts['error']} 项，"
+            f"警告 {result.counts['warning']} 项，提示 {result.counts['info']} 项）"
+        ),
     )
-    data = add_problem_list(data, form, result)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = feedback_filename(result)
@@ -128,106 +127,20 @@ def write_feedback(
     return path
 
 
-# --------------------------------------------------------------------------------------------
-# the problem list on 校验结果 (added to the generated XML: the sheet stays protected, nothing
-# else in the package changes)
-
-
-def _style_of(xml: str, ref: str, default: str = "0") -> str:
-    m = re.search(r'<c r="' + ref + r'"(?: s="(\d+)")?', xml)
-    return m.group(1) if m and m.group(1) else default
-
-
-def _istr(ref: str, text: str, style: str) -> str:
-    return f'<c r="{ref}" s="{style}" t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
-
-
-def _link(ref: str, target_sheet: str, target_ref: str, label: str, style: str) -> str:
-    sheet_q = target_sheet.replace("'", "''")
-    formula = f'HYPERLINK("#\'{sheet_q}\'!{target_ref}","{label.replace(chr(34), chr(34) * 2)}")'
-    return f'<c r="{ref}" s="{style}" t="str"><f>{escape(formula)}</f><v>{escape(label)}</v></c>'
-
-
-def _row_height(texts_widths: list[tuple[str, float]]) -> float:
-    lines = 1
-    for text, width in texts_widths:
-        per_line = max(1.0, width / 1.9)
-        n = sum(max(1, -(-int(text_units(part) * 100) // int(per_line * 100))) for part in text.split("\n"))
-        lines = max(lines, n)
-    return min(409.0, 14.0 * lines + 4)
-
-
-def _split_location(location: str) -> tuple[str, str] | None:
-    if "!" not in location:
-        return None
-    s, ref = location.rsplit("!", 1)
-    if not re.fullmatch(r"[A-Z]{1,3}\d+", ref):
-        return None
-    return s, ref
-
-
-def add_problem_list(data: bytes, form: Form, result: FileResult) -> bytes:
-    """Append “本次校验发现的问题” with links to 校验结果 of a generated workbook."""
-    lay = layout(form)
-    idx = [s.name for s in lay.sheets].index(CHECKS_SHEET) + 1
-    part = f"xl/worksheets/sheet{idx}.xml"
-    src = zipfile.ZipFile(io.BytesIO(data))
-    xml = src.read(part).decode("utf-8")
-    sl = lay.sheet(CHECKS_SHEET)
-    widths = sl.col_widths
-    head_row = next(b.row for b in sl.boxes if b.role == "panelhead")
-    first_rule_row = head_row + 1
-    st_title = _style_of(xml, "A1")
-    st_head = _style_of(xml, f"A{head_row + 1}")
-    st_text = _style_of(xml, f"D{first_rule_row + 1}")
-    st_link = _style_of(xml, f"E{first_rule_row + 1}")
-    findings = result.findings[:MAX_LISTED]
-    start = sl.max_row + 2  # 1-based Excel row of the list title (one blank row after the rules)
-    rows: list[str] = []
-    c = result.counts
-    title = f"本次校验发现的问题（原文件：{result.name}；错误 {c['error']} 项，警告 {c['warning']} 项，提示 {c['info']} 项）"
-    rows.append(f'<row r="{start}" ht="22" customHeight="1">{_istr(f"A{start}", title, st_title)}</row>')
-    hdr = ("级别", "序号", "位置", "问题和修改方法", "原文件中填写的内容", "规则编号")
-    r = start + 1
-    rows.append(f'<row r="{r}">' + "".join(_istr(f"{col}{r}", h, st_head) for col, h in zip("ABCDEF", hdr)) + "</row>")
-    for n, f in enumerate(findings, start=1):
-        r += 1
+def problems_of(result: FileResult) -> list[Problem]:
+    """The problem list a feedback workbook carries on 校验结果, one line per finding."""
+    out = []
+    for f in result.findings[:MAX_LISTED]:
         text = f"{f.message}\n修改方法：{f.fix}"
         if f.suggestion is not None and "应改为" not in f.message and "四舍五入为" not in f.message:
             text = f"{f.message}建议改为 {fmt_num(f.suggestion)}。\n修改方法：{f.fix}"
         raw = "" if f.raw is None else str(f.raw)
         if not raw and f.actual not in (None, ""):
             raw = str(fmt_num(f.actual) if not isinstance(f.actual, str) else f.actual)
-        cells = [_istr(f"A{r}", f.severity_zh, st_text), _istr(f"B{r}", str(n), st_text)]
-        target = _split_location(f.locations[0]) if f.locations else None
-        where = "、".join(f.locations[:3]) + ("等" if len(f.locations) > 3 else "") if f.locations else "整个文件"
-        if target is not None and any(target[0] == s.name for s in lay.sheets):
-            cells.append(_link(f"C{r}", target[0], target[1], where, st_link))
-        else:
-            cells.append(_istr(f"C{r}", where, st_text))
-        cells.append(_istr(f"D{r}", text, st_text))
-        cells.append(_istr(f"E{r}", raw[:500], st_text))
-        cells.append(_istr(f"F{r}", f.rule_id, st_text))
-        ht = _row_height([(text, widths.get(3, 70)), (where, widths.get(2, 16)), (raw[:500], widths.get(4, 24))])
-        rows.append(f'<row r="{r}" ht="{ht:.2f}" customHeight="1">' + "".join(cells) + "</row>")
+        out.append(Problem(f.severity_zh, tuple(f.locations), text, raw, f.rule_id))
     if len(result.findings) > MAX_LISTED:
-        r += 1
-        rows.append(f'<row r="{r}">{_istr(f"D{r}", f"另有 {len(result.findings) - MAX_LISTED} 项未列出。", st_text)}</row>')
-    last = r
-    xml = xml.replace("</sheetData>", "".join(rows) + "</sheetData>", 1)
-    # a pointer at the top (row 3, column D is free)
-    pointer = _link("D3", CHECKS_SHEET, f"A{start}", f"本次校验发现 {len(result.findings)} 个问题，问题清单见第 {start} 行起（点此跳转）", st_link)
-    xml = re.sub(r'(<row r="3"[^>]*>.*?)(</row>)', lambda m: m.group(1) + pointer + m.group(2), xml, count=1, flags=re.S)
-    xml = re.sub(r'<dimension ref="A1:[A-Z]+\d+"/>', f'<dimension ref="A1:F{last}"/>', xml, count=1)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            body = xml.encode("utf-8") if info.filename == part else src.read(info.filename)
-            zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = info.external_attr
-            dst.writestr(zi, body)
-    return out.getvalue()
+        out.append(Problem("提示", (), f"另有 {len(result.findings) - MAX_LISTED} 项未列出。"))
+    return out
 
 
 def write_all(results, out_dir: str | Path) -> list[Path]:

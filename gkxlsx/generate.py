@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import xlsxwriter
 
@@ -116,6 +116,7 @@ class _Formats:
         self.link = wb.add_format(dict(border, font_color="#0563C1", underline=1, font_size=9))
         self.derived = wb.add_format(dict(border, align="right", bg_color=C_DERIVED, num_format="0"))
         self.derived_dec = wb.add_format(dict(border, align="right", bg_color=C_DERIVED, num_format="0.####"))
+        self.derived_marked = wb.add_format(dict(border, align="right", bg_color=C_MARK, num_format="0.####", border_color=C_BAD))
         self.cf_fail = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True})
         self.cf_pass = wb.add_format({"font_color": "#006100"})
         self.cf_todo = wb.add_format({"font_color": "#7F7F7F"})
@@ -242,12 +243,15 @@ def build_workbook(
     prev_format: str | None = None,
     campaign: Campaign | None = None,
     marks: Mapping[str, str] | None = None,
+    problems: Sequence[Problem] | None = None,
+    problems_title: str = "",
 ) -> tuple[bytes, str]:
     """Build one unit's workbook in memory.  Returns (xlsx bytes, structure fingerprint).
 
     ``prefill``: values by key written into the entry cells (numbers, text); ``prev``: last year's
     values by key (enables the cross-year checks, whose constants are compiled into the check
-    formulas); ``marks``: key → message — cells to highlight with a note (feedback workbooks).
+    formulas); ``marks``: key → message — cells to highlight with a note (feedback workbooks);
+    ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links).
     """
     campaign = campaign or Campaign()
     prefill = dict(prefill or {})
@@ -368,6 +372,9 @@ def build_workbook(
                 if b.role == "derived":
                     vt = form.cells[b.key].type  # type: ignore[index]
                     f = fm.derived_dec if vt.kind == "decimal" else fm.derived
+                    if b.key in marks:
+                        f = fm.derived_marked
+                        ws.write_comment(b.row, b.col, marks[b.key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"})
                     if b.merged:
                         ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, "", f)
                     ws.write_formula(b.row, b.col, formula, f, number_for_excel(val))
@@ -415,6 +422,8 @@ def build_workbook(
     cl = lay.sheet(CHECKS_SHEET)
     head_row = cl.header_rows[0] if cl.header_rows else 0
     sheets[CHECKS_SHEET].autofilter(head_row, 0, cl.max_row - 1, 5)
+    if problems:
+        _write_problems(sheets[CHECKS_SHEET], cl, fm, problems, problems_title, lay)
 
     # hidden metadata sheet + defined names
     ws = sheets[META_SHEET]
@@ -438,6 +447,49 @@ def _hf(text: str) -> str:
 
 def _col(c: int) -> str:
     return re.sub(r"\d", "", a1(0, c))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One line of the problem list a feedback workbook carries on 校验结果."""
+
+    severity: str  # 错误 / 警告 / 提示
+    locations: tuple[str, ...]  # “三、依申请公开!J6”
+    text: str  # the message and how to fix it
+    raw: str = ""  # what the unit's file held
+    rule: str = ""
+
+
+def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: str, lay: Layout) -> None:
+    widths = sl.col_widths
+    start = sl.max_row + 1  # one blank row after the rules
+    ws.write_string(start, 0, title or f"本次校验发现的问题（{len(problems)} 项）", fm.title)
+    ws.set_row(start, 22)
+    for j, h in enumerate(("级别", "序号", "位置", "问题和修改方法", "原文件中填写的内容", "规则编号")):
+        ws.write_string(start + 1, j, h, fm.panelhead)
+    sheets = {s.name for s in lay.sheets}
+    for n, p in enumerate(problems, start=1):
+        r = start + 1 + n
+        ws.write_string(r, 0, p.severity, fm.paneltext)
+        ws.write_string(r, 1, str(n), fm.paneltext)
+        where = "、".join(p.locations[:3]) + ("等" if len(p.locations) > 3 else "") if p.locations else "整个文件"
+        target = p.locations[0].rsplit("!", 1) if p.locations and "!" in p.locations[0] else None
+        if target is not None and target[0] in sheets and re.fullmatch(r"[A-Z]{1,3}\d+", target[1]):
+            sq = target[0].replace("'", "''")
+            label = where.replace('"', '""')
+            ws.write_formula(r, 2, f'=HYPERLINK("#\'{sq}\'!{target[1]}","{label}")', fm.link, where)
+        else:
+            ws.write_string(r, 2, where, fm.paneltext)
+        ws.write_string(r, 3, p.text, fm.paneltext)
+        ws.write_string(r, 4, p.raw[:500], fm.paneltext)
+        ws.write_string(r, 5, p.rule, fm.paneltext)
+        lines = max(
+            -(-text_units(part) // (widths.get(col, 10) / 1.9)) or 1
+            for col, txt in ((3, p.text), (2, where), (4, p.raw[:500]))
+            for part in (txt.split("\n") or [""])
+        )
+        ws.set_row(r, min(409.0, 14.0 * max(1, lines) + 4))
+    ws.write_formula(2, 3, f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")', fm.link, f"本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")
 
 
 def _applies(form: Form, when: str, unit_type) -> bool:
@@ -501,9 +553,12 @@ def _legacy_hash(password: str) -> str:
     return f"{h:04X}"
 
 
+APPLICATION = "gkxlsx"
+
+
 def _lock_structure(data: bytes, password: str) -> bytes:
-    """Insert <workbookProtection lockStructure="1"> (XlsxWriter has no API for it), keeping every
-    other zip entry byte-identical so output stays deterministic."""
+    """Insert <workbookProtection lockStructure="1"> (XlsxWriter has no API for it) and stamp
+    docProps/app.xml, keeping every other zip entry byte-identical so output stays deterministic."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -512,6 +567,9 @@ def _lock_structure(data: bytes, password: str) -> bytes:
             if info.filename == "xl/workbook.xml":
                 prot = f'<workbookProtection workbookPassword="{_legacy_hash(password)}" lockStructure="1"/>'.encode()
                 body = _WB_PROT.sub(prot + b"<bookViews>", body, count=1)
+            elif info.filename == "docProps/app.xml":
+                # say who wrote the file: a return still stamped gkxlsx was never saved by a spreadsheet
+                body = re.sub(rb"<Application>[^<]*</Application>", b"<Application>" + APPLICATION.encode() + b"</Application>", body, count=1)
             zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             zi.compress_type = zipfile.ZIP_DEFLATED
             zi.external_attr = info.external_attr

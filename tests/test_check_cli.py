@@ -92,7 +92,7 @@ def test_json_report_shape(returns):
     bad = files[workbook_filename(U2, YEAR)]
     assert set(bad) >= {"identity", "sha256", "application", "status", "findings", "timings_ms", "file_type", "counts"}
     assert bad["identity"]["unit_code"] == "SLX002" and bad["identity"]["year"] == YEAR and bad["identity"]["format"] == "2021"
-    assert bad["status"] == "有错误" and len(bad["sha256"]) == 64 and bad["application"] == "Microsoft Excel"
+    assert bad["status"] == "有错误" and len(bad["sha256"]) == 64 and bad["application"] == "gkxlsx"
     assert bad["timings_ms"]["total"] > 0
     f = next(x for x in bad["findings"] if x["rule"] == "E-CELL-TEXT" and x["locations"] == [f"{S3}!E6"])
     assert f["severity"] == "error" and f["severity_zh"] == "错误"

@@ -239,7 +239,7 @@ def test_valid_file_passes_with_no_findings(corpus):
     assert r.status == STATUS_PASS, [f.text() for f in r.findings]
     assert r.findings == []
     assert r.identity.unit_code == "SLX001" and r.identity.year == YEAR and r.identity.format == "2021"
-    assert r.file_type == "xlsx" and r.application == "Microsoft Excel"
+    assert r.file_type == "xlsx" and r.application == "gkxlsx"
     assert len(r.sha256) == 64
     rep = r.report
     assert rep.unit_code == "SLX001" and rep.values["s3.new.total"] == 0 and rep.values["s3.new.natural"] == 0
