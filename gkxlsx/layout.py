@@ -385,7 +385,7 @@ def layout(form: Form) -> Layout:
                 widths.update({c: 16 for c in range(1, grid_width)})
             for b in boxes:
                 if b.role == "check":
-                    widths.setdefault(b.col, 9)
+                    widths.setdefault(b.col, 13)
                 if b.role == "paneltext":
                     widths[b.col] = 50
             _fit_heights(boxes, widths, heights)
