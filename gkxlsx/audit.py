@@ -56,6 +56,7 @@ EXT_FIX = {
     "W-PUB-TITLE": "报告应有标题“{机关名称}{年度}年政府信息公开工作年度报告”。",
     "W-PUB-DATE": "公开发布的报告应注明发布日期。",
     "W-PUB-LATE": "县级以上人民政府部门应在每年1月31日前、县级以上地方人民政府应在每年3月31日前公布上一年度报告（《中华人民共和国政府信息公开条例》第四十九条）。",
+    "E-EXT-NOT-REPORT": "请确认给出的是政府信息公开工作年度报告的全文（网页文字、保存的网页或 Word 文件），而不是其他文件。",
     "W-TXT-SECTION": "年度报告应包括六个部分：总体情况、主动公开政府信息情况、收到和处理政府信息公开申请情况、政府信息公开行政复议和行政诉讼情况、存在的主要问题及改进情况、其他需要报告的事项。",
 }
 
@@ -258,6 +259,13 @@ def audit_extraction(ex: Extraction, *, deadline: str | dt.date | None = None, u
     else:
         due = parse_deadline(deadline, r.year) if deadline else default_deadline(r.year, unit)
     findings: list[Finding] = []
+    doc = ex.document
+    if ex.counts()[READ] == 0 and (doc is None or not doc.headings) and not ex.title:
+        # nothing of the report format was found: one clear finding instead of dozens of consequences
+        findings.append(
+            _f("E-EXT-NOT-REPORT", "error", "这份文件里既没有年度报告的标题，也没有六个部分的标题和统计表格，看起来不是政府信息公开工作年度报告。", locations=("全文",))
+        )
+        return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
     for f in check(form, r.values, unit=unit):
         locs = [ex.positions[k] for k in f.keys if k in ex.positions]
         findings.append(f.with_locations(locs) if locs else f)

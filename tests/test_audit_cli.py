@@ -180,3 +180,14 @@ def test_console_script_subprocess(seed_dir, tmp_path):
     p = subprocess.run(cmd + ["audit", one], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert "额尔敦街道（街道）" in p.stdout and "[W-TXT-OLDSTRUCT]" in p.stdout
+
+
+def test_a_text_that_is_not_a_report_gets_one_clear_error(tmp_path):
+    p = tmp_path / "会议纪要.txt"
+    p.write_text("关于召开季度工作会议的通知\n请各单位准时参加。\n", encoding="utf-8")
+    res = runner.invoke(app, ["audit", str(p), "--json"])
+    assert res.exit_code == 1, res.output
+    data = json.loads(res.output)
+    rep = data[0] if isinstance(data, list) else data["reports"][0]
+    rules = [f["rule"] for f in rep["findings"]]
+    assert rules == ["E-EXT-NOT-REPORT"]
