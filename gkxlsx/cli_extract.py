@@ -116,6 +116,26 @@ def extract_cmd(
         raise typer.Exit(2)
 
 
+def _similar(results: list[AuditResult], quiet: bool) -> None:
+    """W-XY-SIMILAR across the reports audited together (内容雷同)."""
+    from .similarity import cross_findings
+
+    ok = [r for r in results if r.extraction is not None]
+    items = [(r.extraction.report.unit_name or Path(r.path).name, r.extraction.report.unit_name, r.extraction.report.values) for r in ok]
+    found = cross_findings(items)
+    if not found:
+        return
+    if not quiet:
+        typer.echo("■ 内容雷同检查")
+    for i, fs in found.items():
+        ok[i].findings.extend(fs)
+        if not quiet:
+            for f in fs:
+                typer.echo(f"  ! 警告 [W-XY-SIMILAR] {Path(ok[i].path).name}：{f.message}")
+    if not quiet:
+        typer.echo("")
+
+
 def audit_cmd(
     paths: List[Path] = typer.Argument(..., help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 审核结果。"),
@@ -146,6 +166,7 @@ def audit_cmd(
         results.append(res)
         if not as_json:
             _print_audit(res)
+    _similar(results, as_json)
     folder = next((Path(p) for p in paths if Path(p).is_dir()), None)
     target = summary
     if target is None and folder is not None:

@@ -1,0 +1,100 @@
+"""W-XY-SIMILAR: narrative text that is (nearly) the same as another unit's this year or the same
+unit's last year — the 30号 notice names “内容雷同” among the faults that lead to accountability.
+
+Texts are compared as sets of character 5-grams after removing what legitimately differs (the
+unit's own name, digits, punctuation and spaces); the score is the Jaccard index.  Only the
+narrative parts count (一、五、六): tables of small units are legitimately identical (all zero).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from .rules import Finding
+
+THRESHOLD = 0.85  # Jaccard index of 5-gram sets; boilerplate sentences alone stay well below
+MIN_CHARS = 80  # shorter texts say too little to call them copied
+_DROP = re.compile(r"[\s0-9０-９\W_]+", re.UNICODE)
+NARRATIVE_PREFIXES = ("s1.", "s5.", "s6.")
+
+
+def narrative_text(values: Mapping[str, Any]) -> str:
+    return "\n".join(str(v) for k, v in sorted(values.items()) if k.startswith(NARRATIVE_PREFIXES) and isinstance(v, str) and v.strip())
+
+
+def name_variants(unit_name: str) -> list[str]:
+    """The ways a report names its own unit: 示例县城关镇人民政府, 示例县城关镇, 城关镇 (longest first)."""
+    names = {unit_name, re.sub(r"(人民政府|办事处)$", "", unit_name)}
+    m = re.search(r"(?:省|市|州|盟|县|区|旗)([^省市州盟县区旗]+?)(?:人民政府|办事处)?$", unit_name)
+    if m and len(m.group(1)) >= 2:
+        names.add(m.group(1))
+    return sorted((n for n in names if n), key=len, reverse=True)
+
+
+def shingles(text: str, unit_name: str = "", n: int = 5) -> frozenset[str]:
+    t = text
+    for name in name_variants(unit_name):
+        t = t.replace(name, "")
+    t = _DROP.sub("", t)
+    if len(t) < MIN_CHARS:
+        return frozenset()
+    return frozenset(t[i : i + n] for i in range(len(t) - n + 1))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+@dataclass(frozen=True)
+class Doc:
+    ident: str  # what the user calls it: unit name, file name
+    shingles: frozenset[str]
+
+
+def similar_pairs(docs: Sequence[Doc], threshold: float = THRESHOLD) -> list[tuple[int, int, float]]:
+    """Index pairs (i < j) of documents at least ``threshold`` similar, most similar first."""
+    out = []
+    sizes = [len(d.shingles) for d in docs]
+    for i in range(len(docs)):
+        if not sizes[i]:
+            continue
+        for j in range(i + 1, len(docs)):
+            if not sizes[j]:
+                continue
+            lo, hi = sorted((sizes[i], sizes[j]))
+            if lo / hi < threshold:  # Jaccard ≤ |small| / |large|: cannot reach the threshold
+                continue
+            s = jaccard(docs[i].shingles, docs[j].shingles)
+            if s >= threshold:
+                out.append((i, j, s))
+    out.sort(key=lambda x: -x[2])
+    return out
+
+
+def finding(other: str, score: float, *, last_year: bool = False) -> Finding:
+    who = "本单位上年度报告" if last_year else f"“{other}”的报告"
+    return Finding(
+        rule_id="W-XY-SIMILAR",
+        severity="warning",
+        title="文字部分内容雷同",
+        message=f"第一、五、六部分的文字与{who}高度雷同（相似度 {score:.0%}）。",
+        fix="年度报告应如实反映本单位本年度的工作，不能照搬其他单位或往年的报告（国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题）。请按本单位实际情况重写。",
+        instance=f"W-XY-SIMILAR[{other}]",
+        locations=("一、总体情况", "五、存在的主要问题及改进情况", "六、其他需要报告的事项"),
+    )
+
+
+def cross_findings(items: Iterable[tuple[str, str, Mapping[str, Any]]], threshold: float = THRESHOLD) -> dict[int, list[Finding]]:
+    """For (ident, unit name, values) items: index → W-XY-SIMILAR findings naming the other item."""
+    items = list(items)
+    docs = [Doc(ident, shingles(narrative_text(vals), name)) for ident, name, vals in items]
+    out: dict[int, list[Finding]] = {}
+    for i, j, s in similar_pairs(docs, threshold):
+        out.setdefault(i, []).append(finding(docs[j].ident, s))
+        out.setdefault(j, []).append(finding(docs[i].ident, s))
+    return out
