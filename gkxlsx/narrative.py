@@ -105,14 +105,26 @@ def strip_romanisation(text: str) -> str:
     return _re(data()["normalize"]["romanisation"]).sub("", text)
 
 
+@lru_cache(maxsize=None)
+def _bmp_table() -> str:
+    """:func:`_char` of every character of the Basic Multilingual Plane, as one string indexed by
+    code point: ``str.translate`` with it normalises a text in C (characters beyond the BMP raise
+    IndexError there and are left to :func:`_char`)."""
+    return "".join(chr(i) if 0xD800 <= i < 0xE000 else _char(chr(i)) for i in range(0x10000))
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+@lru_cache(maxsize=512)
 def normalize(text: str) -> NormText:
-    display = strip_romanisation(text.replace("\r\n", "\n").replace("\r", "\n"))
-    trans = {}
-    for ch in set(display):
-        r = _char(ch)
-        if r != ch:
-            trans[ord(ch)] = r
-    return NormText(display, display.translate(trans) if trans else display)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    display = strip_romanisation(text) if "(" in text else text
+    n = display.translate(_bmp_table())
+    if not display.isascii() and _ASTRAL.search(display):
+        n = n.translate({ord(ch): _char(ch) for ch in set(_ASTRAL.findall(display))})
+    return NormText(display, n)
 
 
 def norm(text: str) -> str:
@@ -537,6 +549,11 @@ def _ctx(seg: Segment, s: int, e: int, before: int = 12, after: int = 12) -> str
         if _CLAUSE.match(text, i):
             hi = i
             break
+    # never cut a number in two (“2025年未收到…”, not “025年未收到…”)
+    while lo > seg.start and lo < len(text) and text[lo].isdigit() and text[lo - 1].isdigit():
+        lo -= 1
+    while hi < seg.end and hi > 0 and text[hi - 1].isdigit() and text[hi].isdigit():
+        hi += 1
     return seg.nt.quote(lo, hi).strip()
 
 
@@ -973,6 +990,15 @@ def _strip_map(text: str, drop: str) -> tuple[str, list[int]]:
     return "".join(text[i] for i in keep), keep
 
 
+@lru_cache(maxsize=None)
+def _cite_titles() -> tuple[dict[int, None], re.Pattern]:
+    """(translate table deleting the title_strip characters, one regex of every title key)."""
+    d = data()
+    table = {ord(ch): None for ch in d["cite"]["title_strip"]}
+    keys = sorted({x["title_key"] for x in d["documents"]}, key=len, reverse=True)
+    return table, re.compile("|".join(re.escape(k) for k in keys))
+
+
 def _cite(doc: _Doc, year: int | None) -> list[Finding]:
     d = data()
     c = d["cite"]
@@ -986,9 +1012,13 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
     for seg in doc.segments:
         text = seg.nt.norm
         sub = text[seg.start : seg.end]
-        stripped, idx = _strip_map(sub, c["title_strip"])
-        # 1. titles and the number that follows them
-        for x in docs:
+        table, titles_rx = _cite_titles()
+        # 1. titles and the number that follows them (most texts cite none: one search decides)
+        if titles_rx.search(sub.translate(table)):
+            stripped, idx = _strip_map(sub, c["title_strip"])
+        else:
+            stripped, idx = "", []
+        for x in docs if stripped else ():
             for m in re.finditer(re.escape(x["title_key"]), stripped):
                 t_end = seg.start + idx[m.end() - 1] + 1
                 t_start = seg.start + idx[m.start()]
@@ -1118,6 +1148,24 @@ def _oldstruct(doc: _Doc) -> list[Finding]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _foreign_rx() -> tuple[re.Pattern | None, tuple[str, ...]]:
+    """(one regex of every domain's terms — None when some pattern does not name a term —, each
+    domain's full pattern), built once."""
+    d = data()["foreign"]
+    rxs = []
+    every = all("{t}" in p for p in d["patterns"])
+    terms: list[str] = []
+    for dom in d["domains"]:
+        pats = d["patterns"] + dom.get("extra_patterns", [])
+        every = every and all("{t}" in p for p in dom.get("extra_patterns", []))
+        alt = "|".join(re.escape(norm(t)) for t in dom["terms"])
+        terms += [norm(t) for t in dom["terms"]]
+        rxs.append("|".join("(?:" + p.replace("{t}", f"(?:{alt})") + ")" for p in pats))
+    terms_rx = re.compile("|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))) if every and terms else None
+    return terms_rx, tuple(rxs)
+
+
 def _foreign(doc: _Doc, values: Mapping[str, Any], unit: UnitType | None) -> list[Finding]:
     d = data()["foreign"]
     name = values.get("meta.name") or ""
@@ -1127,18 +1175,19 @@ def _foreign(doc: _Doc, values: Mapping[str, Any], unit: UnitType | None) -> lis
     if unit is None and not name_n:
         return []
     out = []
-    for dom in d["domains"]:
+    segs = [seg for seg in doc.segments if seg.section not in ("s2", "s3", "s4", "signoff")]
+    # every pattern names a domain's term: one search for all terms decides most reports
+    terms_rx, rxs = _foreign_rx()
+    if terms_rx is not None and not any(terms_rx.search(seg.nt.norm, seg.start, seg.end) for seg in segs):
+        return []
+    for i, dom in enumerate(d["domains"]):
         if name_n and _re(dom["owner"]).search(name_n):
             continue
         if dom.get("only_types") and (unit is None or unit.name not in dom["only_types"]):
             continue
-        pats = d["patterns"] + dom.get("extra_patterns", [])
-        alt = "|".join(re.escape(norm(t)) for t in dom["terms"])
-        rx = "|".join("(?:" + p.replace("{t}", f"(?:{alt})") + ")" for p in pats)
+        rx = rxs[i]
         hits: list[tuple[Segment, int, int]] = []
-        for seg in doc.segments:
-            if seg.section in ("s2", "s3", "s4", "signoff"):
-                continue
+        for seg in segs:
             for m in _finditer(seg, rx):
                 if not any(h[0] is seg and h[1] < m.end() and m.start() < h[2] for h in hits):
                     hits.append((seg, m.start(), m.end()))
@@ -1283,9 +1332,25 @@ def _dupperiod(doc: _Doc) -> list[Finding]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _any_of(patterns: tuple[str, ...]) -> re.Pattern | None:
+    """One regex that matches somewhere iff one of ``patterns`` does (a pre-filter); None when
+    they cannot be combined (numbered back-references, duplicate group names)."""
+    if any(re.search(r"\\[1-9]|\(\?P=", p) for p in patterns):
+        return None
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns))
+    except re.error:
+        return None
+
+
 def _typos(doc: _Doc) -> list[Finding]:
     out = []
-    for t in data()["typos"]:
+    typos = data()["typos"]
+    pre = _any_of(tuple(t["pattern"] for t in typos))
+    if pre is not None and not any(pre.search(seg.nt.norm, seg.start, seg.end) for seg in doc.segments):
+        return out
+    for t in typos:
         hits = [(seg, m) for seg in doc.segments for m in _finditer(seg, t["pattern"])]
         if not hits:
             continue
