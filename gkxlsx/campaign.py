@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -467,6 +467,39 @@ def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
 # import
 
 
+IMPORT_BATCH = 200
+
+
+def _check_summary(path: str, ctx) -> tuple:
+    """Check one file and reduce the result to what the ledger keeps (small to send between
+    processes): ("ok", code, status, headline, application, format, year, findings, values)."""
+    from .checker import check_file  # the importer (issue 4)
+
+    try:
+        res = check_file(path, context=ctx)
+    except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
+        return ("internal", str(e))
+    ident = res.identity
+    code = getattr(ident, "unit_code", None) if ident is not None else None
+    return (
+        "ok", code, res.status, res.headline() if hasattr(res, "headline") else res.status, res.application or "",
+        (getattr(ident, "format", "") or "") if ident is not None else "", getattr(ident, "year", None) if ident is not None else None,
+        [f.to_dict() for f in res.findings], dict(res.report.values) if res.report is not None else {},
+    )
+
+
+_IMPORT_CTX = None
+
+
+def _import_init(ctx) -> None:
+    global _IMPORT_CTX
+    _IMPORT_CTX = ctx
+
+
+def _import_work(path: str) -> tuple:
+    return _check_summary(path, _IMPORT_CTX)
+
+
 def import_files(
     camp: Campaign,
     paths: Iterable[str | Path],
@@ -474,59 +507,115 @@ def import_files(
     source: str = "文件",
     received_at: str | None = None,
     jobs: int = 1,
+    progress: Callable[[ImportOutcome], None] | None = None,
+    keep: bool = True,
+    batch: int = IMPORT_BATCH,
 ) -> list[ImportOutcome]:
-    """Validate and record returned files.  Never raises for a bad file: each gets an outcome."""
-    from .checker import check_file  # the importer (issue 4)
+    """Validate and record returned files.  Never raises for a bad file: each gets an outcome, in
+    the order of the files.
+
+    Files are taken in batches of ``batch``: each file of a batch is archived (read once, sha256,
+    written under its hash and synced) before anything about it is recorded; files whose bytes were
+    imported before are not checked again; the others are checked — by ``jobs`` worker processes
+    when ``jobs`` > 1, the next batch archived while the workers check this one — and the batch is
+    recorded in one ledger transaction.  ``progress`` is called with each outcome as it is decided;
+    with ``keep=False`` outcomes are not collected (an import of tens of thousands of files keeps
+    flat memory) and the returned list is empty."""
+    from .checker import CheckContext, _roster_dict
 
     units = camp.units()
     by_code = {u.code: u for u in units}
     prevs = camp.ledger.previous_all()
+    ctx = CheckContext(roster=_roster_dict(units), year=camp.year, prev_by_unit=prevs)
     out: list[ImportOutcome] = []
     when = received_at or datetime.now().isoformat(timespec="seconds")
-    for p in _expand(paths):
+    files = _expand(paths)
+    jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
+    batch = max(1, int(batch or IMPORT_BATCH))
+
+    def emit(o: ImportOutcome) -> None:
+        if keep:
+            out.append(o)
+        if progress is not None:
+            progress(o)
+
+    def archive(chunk: list[Path]) -> list[tuple[Path, Any]]:
+        """(path, (sha, archived) | outcome) — the archive step, in the parent."""
+        items: list[tuple[Path, Any]] = []
+        for p in chunk:
+            try:
+                items.append((p, camp.ledger.archive(p)))
+            except OSError as e:
+                items.append((p, ImportOutcome(p, "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")))
+        known = camp.ledger.known_shas([x[0] for _, x in items if isinstance(x, tuple)])
+        return [
+            (p, ImportOutcome(p, "duplicate", message="该文件此前已导入（内容完全相同），未重复记录。") if isinstance(x, tuple) and x[0] in known else x)
+            for p, x in items
+        ]
+
+    def record(items: list[tuple[Path, Any]], results: Iterator[tuple]) -> None:
+        """Record one batch in one transaction; outcomes in file order."""
+        decided: list[ImportOutcome] = []
         try:
-            sha, archived = camp.ledger.archive(p)
-        except OSError as e:
-            out.append(ImportOutcome(p, "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。"))
-            continue
-        known = camp.ledger.known_sha(sha)
-        if known:
-            out.append(ImportOutcome(p, "duplicate", message="该文件此前已导入（内容完全相同），未重复记录。"))
-            continue
-        unit_hint = None
-        try:
-            res = check_file(p, roster=units, year=camp.year, prev_lookup=lambda code: prevs.get(code))
-        except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
-            camp.ledger.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
-                                   reason=f"检查时出现内部错误：{e}", findings=[])
-            out.append(ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{e}"))
-            continue
-        ident = res.identity
-        code = getattr(ident, "unit_code", None) if ident is not None else None
-        findings = [f.to_dict() for f in res.findings]
-        if not code or code not in by_code:
-            reason = res.headline() if hasattr(res, "headline") else res.status
-            if code and code not in by_code:
-                reason = f"单位代码 {code} 不在本次收集名单中"
-            camp.ledger.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when, reason=reason, findings=findings)
-            out.append(ImportOutcome(p, "quarantine", unit_hint, message=reason, findings=findings))
-            continue
-        status = res.status if res.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
-        values = dict(res.report.values) if res.report is not None else {}
-        try:
-            sub = camp.ledger.record(
-                unit_code=code, sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
-                application=res.application or "", format=getattr(ident, "format", "") or "", year=getattr(ident, "year", None),
-                status=status, findings=findings, values=values,
-            )
+            with camp.ledger.batch() as b:
+                for p, x in items:
+                    if isinstance(x, ImportOutcome):
+                        decided.append(x)
+                        continue
+                    sha, archived = x
+                    summary = next(results)
+                    try:
+                        decided.append(_record_one(b, by_code, p, sha, archived, summary, source, when))
+                    except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
+                        decided.append(ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。原件已归档；请检查磁盘空间后重新导入。"))
         except sqlite3.Error as e:
-            out.append(ImportOutcome(p, "failed", code, message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。"))
-            continue
-        if sub is None:
-            out.append(ImportOutcome(p, "duplicate", code, message="该文件此前已导入（内容完全相同），未重复记录。"))
-        else:
-            out.append(ImportOutcome(p, "new", code, sub.version, sub.status, findings=findings))
+            decided = [
+                x if isinstance(x, ImportOutcome) and x.kind in ("failed", "duplicate") else
+                ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。")
+                for p, x in items
+            ]
+        for o in decided:
+            emit(o)
+
+    chunks = [files[i : i + batch] for i in range(0, len(files), batch)]
+    if jobs == 1:
+        for chunk in chunks:
+            items = archive(chunk)
+            record(items, (_check_summary(str(p), ctx) for p, x in items if not isinstance(x, ImportOutcome)))
+        return out
+
+    import multiprocessing as mp
+
+    method = "fork" if "fork" in mp.get_all_start_methods() else None
+    with mp.get_context(method).Pool(jobs, initializer=_import_init, initargs=(ctx,)) as pool:
+        pending: list[tuple[list, Iterator[tuple]]] = []
+        for chunk in chunks:
+            items = archive(chunk)  # while the workers check the previous batch
+            todo = [str(p) for p, x in items if not isinstance(x, ImportOutcome)]
+            pending.append((items, pool.imap(_import_work, todo, chunksize=max(1, min(16, len(todo) // (jobs * 4) or 1)))))
+            if len(pending) > 1:
+                record(*pending.pop(0))
+        for items, results in pending:
+            record(items, results)
     return out
+
+
+def _record_one(b, by_code: Mapping[str, Unit], p: Path, sha: str, archived: Path, summary: tuple, source: str, when: str) -> ImportOutcome:
+    if summary[0] != "ok":
+        b.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
+                     reason=f"检查时出现内部错误：{summary[1]}", findings=[])
+        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{summary[1]}")
+    _, code, status, headline, application, fmt, year, findings, values = summary
+    if not code or code not in by_code:
+        reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
+        b.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when, reason=reason, findings=findings)
+        return ImportOutcome(p, "quarantine", None, message=reason, findings=findings)
+    status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+    got = b.record(unit_code=code, sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
+                   application=application, format=fmt, year=year, status=status, findings=findings, values=values)
+    if got is None:
+        return ImportOutcome(p, "duplicate", code, message="该文件此前已导入（内容完全相同），未重复记录。")
+    return ImportOutcome(p, "new", code, got[1], status, findings=findings)
 
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xml", ".htm", ".html", ".csv", ".zip", ".bin", ""}

@@ -62,6 +62,7 @@ def import_cmd(
     previous_data: Optional[Path] = typer.Option(None, "--previous-data", help="导入上年度数据（JSON/CSV，按单位代码和键）作为跨年度校验基准"),
     published: Optional[List[Path]] = typer.Option(None, "--published", help="导入上年度已发布的报告（文本/HTML/Word）作为跨年度校验基准"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="并行检查的进程数（文件很多时用，如 --jobs 2）"),
 ) -> None:
     """校验并登记收到的报告文件（原件按 sha256 归档，不覆盖）。 / Validate and record returned files."""
     camp = open_campaign(campaign)
@@ -90,7 +91,7 @@ def import_cmd(
         missing = [p for p in paths if not p.exists()]
         if missing:
             fail("找不到：" + "、".join(str(p) for p in missing))
-        results = import_files(camp, paths, source=source, received_at=received)
+        results = import_files(camp, paths, source=source, received_at=received, jobs=jobs)
         if as_json:
             typer.echo(
                 json.dumps(

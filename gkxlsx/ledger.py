@@ -3,8 +3,10 @@
 Invariants:
 * every received file is archived by sha256 before it is recorded, written to a temporary name
   and renamed into place (never overwritten, never deleted);
-* each import runs in one ``BEGIN IMMEDIATE`` transaction (WAL mode, busy timeout), so two imports
-  at once serialise, and a process killed mid-import leaves either the whole record or nothing;
+* records are written in ``BEGIN IMMEDIATE`` transactions (WAL mode, busy timeout) — one per
+  submission (:meth:`Ledger.record`) or one per batch of submissions (:meth:`Ledger.batch`, each
+  file in its own savepoint) — so two imports at once serialise, and a process killed mid-import
+  leaves every transaction either whole or absent (a batch's files were archived before it began);
 * re-importing the same bytes is a no-op; a new version of a unit's return becomes current and
   the older versions stay.
 """
@@ -131,6 +133,64 @@ class Submission:
     accepted_at: str | None
 
 
+def _record(c: sqlite3.Connection, *, unit_code: str, sha: str, archive_path: Path, filename: str, source: str, received_at: str,
+            application: str, format: str, year: int | None, status: str, findings: list[dict], values: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Insert a submission as the unit's current version inside the caller's transaction:
+    (id, version), or None if these bytes were already recorded."""
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
+    if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
+        return None
+    v = c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (unit_code,)).fetchone()[0] + 1
+    c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (unit_code,))
+    cur = c.execute(
+        "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
+        "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+        (
+            unit_code, v, received_at, source, filename, sha, str(archive_path), application, format, year, status,
+            counts["error"], counts["warning"], counts["info"],
+            json.dumps(findings, ensure_ascii=False, default=_json_default), dump_values(values),
+        ),
+    )
+    return cur.lastrowid, v  # type: ignore[return-value]
+
+
+def _quarantine(c: sqlite3.Connection, *, sha: str, archive_path: Path, filename: str, source: str, received_at: str, reason: str, findings: list[dict]) -> bool:
+    if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
+        return False
+    c.execute(
+        "INSERT INTO quarantine(received_at, source, filename, sha256, archive_path, reason, findings) VALUES (?,?,?,?,?,?,?)",
+        (received_at, source, filename, sha, str(archive_path), reason, json.dumps(findings, ensure_ascii=False, default=_json_default)),
+    )
+    return True
+
+
+class Batch:
+    """Writes inside one open transaction (see :meth:`Ledger.batch`)."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def _savepoint(self, fn, **kw):
+        self.conn.execute("SAVEPOINT gkx_item")
+        try:
+            got = fn(self.conn, **kw)
+        except BaseException:
+            self.conn.execute("ROLLBACK TO gkx_item")
+            self.conn.execute("RELEASE gkx_item")
+            raise
+        self.conn.execute("RELEASE gkx_item")
+        return got
+
+    def record(self, **kw: Any) -> tuple[int, int] | None:
+        """As :meth:`Ledger.record`, returning (id, version) or None for bytes already recorded."""
+        return self._savepoint(_record, **kw)
+
+    def quarantine(self, **kw: Any) -> bool:
+        return self._savepoint(_quarantine, **kw)
+
+
 class Ledger:
     def __init__(self, db_path: str | Path, archive_dir: str | Path):
         self.db_path = Path(db_path)
@@ -231,35 +291,37 @@ class Ledger:
         values: Mapping[str, Any],
     ) -> Submission | None:
         """Record a submission as the unit's new current version; None if these bytes were already recorded."""
-        counts = {"error": 0, "warning": 0, "info": 0}
-        for f in findings:
-            counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
         with self.transaction() as c:
-            if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
-                return None
-            v = c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (unit_code,)).fetchone()[0] + 1
-            c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=?", (unit_code,))
-            cur = c.execute(
-                "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
-                "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
-                (
-                    unit_code, v, received_at, source, filename, sha, str(archive_path), application, format, year, status,
-                    counts["error"], counts["warning"], counts["info"],
-                    json.dumps(findings, ensure_ascii=False, default=_json_default), dump_values(values),
-                ),
-            )
-            sid = cur.lastrowid
-        return self.submission(sid)  # type: ignore[arg-type]
+            got = _record(c, unit_code=unit_code, sha=sha, archive_path=archive_path, filename=filename, source=source,
+                          received_at=received_at, application=application, format=format, year=year, status=status,
+                          findings=findings, values=values)
+        return self.submission(got[0]) if got else None
 
     def quarantine(self, *, sha: str, archive_path: Path, filename: str, source: str, received_at: str, reason: str, findings: list[dict]) -> bool:
         with self.transaction() as c:
-            if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
-                return False
-            c.execute(
-                "INSERT INTO quarantine(received_at, source, filename, sha256, archive_path, reason, findings) VALUES (?,?,?,?,?,?,?)",
-                (received_at, source, filename, sha, str(archive_path), reason, json.dumps(findings, ensure_ascii=False, default=_json_default)),
-            )
-        return True
+            return _quarantine(c, sha=sha, archive_path=archive_path, filename=filename, source=source, received_at=received_at, reason=reason, findings=findings)
+
+    @contextmanager
+    def batch(self) -> Iterator["Batch"]:
+        """Many records in one transaction (an import of thousands of files): ``with ledger.batch()
+        as b: b.record(...); b.quarantine(...)``.  Each call runs in its own savepoint, so one that
+        fails (raises sqlite3.Error) leaves the others; the batch is committed at the end of the
+        block, or not at all (an exception out of the block, a killed process)."""
+        with self.transaction() as c:
+            yield Batch(c)
+
+    def known_shas(self, shas: Sequence[str]) -> dict[str, str]:
+        """sha → 'submission' / 'quarantine' for those of ``shas`` already imported."""
+        out: dict[str, str] = {}
+        shas = list(dict.fromkeys(shas))
+        for i in range(0, len(shas), 500):
+            part = shas[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for (sha,) in self.conn.execute(f"SELECT sha256 FROM quarantine WHERE sha256 IN ({marks})", part):
+                out[sha] = "quarantine"
+            for (sha,) in self.conn.execute(f"SELECT sha256 FROM submissions WHERE sha256 IN ({marks})", part):
+                out[sha] = "submission"
+        return out
 
     def accept(self, unit_code: str, note: str, version: int | None = None) -> Submission:
         note = (note or "").strip()
