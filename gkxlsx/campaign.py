@@ -468,36 +468,72 @@ def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
 
 
 IMPORT_BATCH = 200
+_DUPLICATE = "该文件此前已导入（内容完全相同），未重复记录。"
 
 
-def _check_summary(path: str, ctx) -> tuple:
-    """Check one file and reduce the result to what the ledger keeps (small to send between
-    processes): ("ok", code, status, headline, application, format, year, findings, values)."""
-    from .checker import check_file  # the importer (issue 4)
+class _ImportJob:
+    """What one import needs to take a file as far as the ledger: archive it, skip it when its
+    bytes were imported before, check it, and serialise what will be recorded.  Runs in the
+    importing process (``jobs=1``) or in each worker process (forked, with its own read-only
+    connection to the ledger)."""
 
-    try:
-        res = check_file(path, context=ctx)
-    except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
-        return ("internal", str(e))
-    ident = res.identity
-    code = getattr(ident, "unit_code", None) if ident is not None else None
-    return (
-        "ok", code, res.status, res.headline() if hasattr(res, "headline") else res.status, res.application or "",
-        (getattr(ident, "format", "") or "") if ident is not None else "", getattr(ident, "year", None) if ident is not None else None,
-        [f.to_dict() for f in res.findings], dict(res.report.values) if res.report is not None else {},
-    )
+    def __init__(self, archive_dir: Path, db_path: Path, ctx):
+        self.archive_dir, self.db_path, self.ctx = archive_dir, db_path, ctx
+        self._conn: sqlite3.Connection | None = None
+
+    def known(self, sha: str) -> bool:
+        if self._conn is None:
+            from urllib.parse import quote
+
+            self._conn = sqlite3.connect(f"file:{quote(str(Path(self.db_path).resolve()))}?mode=ro", uri=True, timeout=60)
+        c = self._conn
+        return bool(c.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone()
+                    or c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone())
+
+    def __call__(self, path: str) -> tuple:
+        from .checker import check_file
+        from .ledger import archive_file, dump_findings, dump_values
+
+        p = Path(path)
+        try:
+            sha, archived = archive_file(self.archive_dir, p)
+        except OSError as e:
+            return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
+        try:
+            if self.known(sha):
+                return ("duplicate",)
+        except sqlite3.Error:
+            pass  # recorded or not, the ledger transaction decides
+        try:
+            res = check_file(p, context=self.ctx)
+        except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
+            return ("internal", sha, str(archived), str(e))
+        ident = res.identity
+        code = getattr(ident, "unit_code", None) if ident is not None else None
+        findings = [f.to_dict() for f in res.findings]
+        values = dict(res.report.values) if res.report is not None else {}
+        return (
+            "ok", sha, str(archived), code, res.status, res.headline() if hasattr(res, "headline") else res.status,
+            res.application or "", (getattr(ident, "format", "") or "") if ident is not None else "",
+            getattr(ident, "year", None) if ident is not None else None, findings, dump_findings(findings), dump_values(values),
+        )
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
-_IMPORT_CTX = None
+_WORKER_JOB: _ImportJob | None = None
 
 
-def _import_init(ctx) -> None:
-    global _IMPORT_CTX
-    _IMPORT_CTX = ctx
+def _import_init(job: _ImportJob) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
 
 
 def _import_work(path: str) -> tuple:
-    return _check_summary(path, _IMPORT_CTX)
+    return _WORKER_JOB(path)  # type: ignore[misc]
 
 
 def import_files(
@@ -514,107 +550,94 @@ def import_files(
     """Validate and record returned files.  Never raises for a bad file: each gets an outcome, in
     the order of the files.
 
-    Files are taken in batches of ``batch``: each file of a batch is archived (read once, sha256,
-    written under its hash and synced) before anything about it is recorded; files whose bytes were
-    imported before are not checked again; the others are checked — by ``jobs`` worker processes
-    when ``jobs`` > 1, the next batch archived while the workers check this one — and the batch is
-    recorded in one ledger transaction.  ``progress`` is called with each outcome as it is decided;
-    with ``keep=False`` outcomes are not collected (an import of tens of thousands of files keeps
-    flat memory) and the returned list is empty."""
+    Each file is archived (read once, sha256, written under its hash and synced to disk) before
+    anything about it is recorded; a file whose bytes were imported before is not checked again;
+    the others are checked — by ``jobs`` worker processes when ``jobs`` > 1, which archive and check
+    while this process records — and recorded ``batch`` files per ledger transaction (a savepoint
+    per file).  ``progress`` is called with each outcome as it is decided; with ``keep=False``
+    outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
+    returned list is empty."""
     from .checker import CheckContext, _roster_dict
 
     units = camp.units()
     by_code = {u.code: u for u in units}
     prevs = camp.ledger.previous_all()
     ctx = CheckContext(roster=_roster_dict(units), year=camp.year, prev_by_unit=prevs)
+    job = _ImportJob(camp.ledger.archive_dir, camp.ledger.db_path, ctx)
     out: list[ImportOutcome] = []
     when = received_at or datetime.now().isoformat(timespec="seconds")
     files = _expand(paths)
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     batch = max(1, int(batch or IMPORT_BATCH))
 
-    def emit(o: ImportOutcome) -> None:
-        if keep:
-            out.append(o)
-        if progress is not None:
-            progress(o)
-
-    def archive(chunk: list[Path]) -> list[tuple[Path, Any]]:
-        """(path, (sha, archived) | outcome) — the archive step, in the parent."""
-        items: list[tuple[Path, Any]] = []
-        for p in chunk:
-            try:
-                items.append((p, camp.ledger.archive(p)))
-            except OSError as e:
-                items.append((p, ImportOutcome(p, "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")))
-        known = camp.ledger.known_shas([x[0] for _, x in items if isinstance(x, tuple)])
-        return [
-            (p, ImportOutcome(p, "duplicate", message="该文件此前已导入（内容完全相同），未重复记录。") if isinstance(x, tuple) and x[0] in known else x)
-            for p, x in items
-        ]
-
-    def record(items: list[tuple[Path, Any]], results: Iterator[tuple]) -> None:
+    def flush(items: list[tuple[Path, tuple]]) -> None:
         """Record one batch in one transaction; outcomes in file order."""
         decided: list[ImportOutcome] = []
         try:
             with camp.ledger.batch() as b:
-                for p, x in items:
-                    if isinstance(x, ImportOutcome):
-                        decided.append(x)
-                        continue
-                    sha, archived = x
-                    summary = next(results)
+                for p, r in items:
                     try:
-                        decided.append(_record_one(b, by_code, p, sha, archived, summary, source, when))
+                        decided.append(_record_one(b, by_code, p, r, source, when))
                     except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
                         decided.append(ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。原件已归档；请检查磁盘空间后重新导入。"))
-        except sqlite3.Error as e:
+        except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
             decided = [
-                x if isinstance(x, ImportOutcome) and x.kind in ("failed", "duplicate") else
+                ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE) if r[0] in ("failed", "duplicate") else
                 ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。")
-                for p, x in items
+                for p, r in items
             ]
         for o in decided:
-            emit(o)
+            if keep:
+                out.append(o)
+            if progress is not None:
+                progress(o)
 
-    chunks = [files[i : i + batch] for i in range(0, len(files), batch)]
-    if jobs == 1:
-        for chunk in chunks:
-            items = archive(chunk)
-            record(items, (_check_summary(str(p), ctx) for p, x in items if not isinstance(x, ImportOutcome)))
-        return out
+    def consume(results: Iterable[tuple]) -> None:
+        buf: list[tuple[Path, tuple]] = []
+        for p, r in zip(files, results):
+            buf.append((p, r))
+            if len(buf) >= batch:
+                flush(buf)
+                buf = []
+        if buf:
+            flush(buf)
 
-    import multiprocessing as mp
+    try:
+        if jobs == 1:
+            consume(job(str(p)) for p in files)
+        else:
+            import multiprocessing as mp
 
-    method = "fork" if "fork" in mp.get_all_start_methods() else None
-    with mp.get_context(method).Pool(jobs, initializer=_import_init, initargs=(ctx,)) as pool:
-        pending: list[tuple[list, Iterator[tuple]]] = []
-        for chunk in chunks:
-            items = archive(chunk)  # while the workers check the previous batch
-            todo = [str(p) for p, x in items if not isinstance(x, ImportOutcome)]
-            pending.append((items, pool.imap(_import_work, todo, chunksize=max(1, min(16, len(todo) // (jobs * 4) or 1)))))
-            if len(pending) > 1:
-                record(*pending.pop(0))
-        for items, results in pending:
-            record(items, results)
+            method = "fork" if "fork" in mp.get_all_start_methods() else None
+            with mp.get_context(method).Pool(jobs, initializer=_import_init, initargs=(job,)) as pool:
+                consume(pool.imap(_import_work, [str(p) for p in files], chunksize=max(1, min(16, len(files) // (jobs * 8) or 1))))
+    finally:
+        job.close()
     return out
 
 
-def _record_one(b, by_code: Mapping[str, Unit], p: Path, sha: str, archived: Path, summary: tuple, source: str, when: str) -> ImportOutcome:
-    if summary[0] != "ok":
-        b.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
-                     reason=f"检查时出现内部错误：{summary[1]}", findings=[])
-        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{summary[1]}")
-    _, code, status, headline, application, fmt, year, findings, values = summary
+def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, when: str) -> ImportOutcome:
+    kind = r[0]
+    if kind == "failed":
+        return ImportOutcome(p, "failed", message=r[1])
+    if kind == "duplicate":
+        return ImportOutcome(p, "duplicate", message=_DUPLICATE)
+    if kind == "internal":
+        _, sha, archived, err = r
+        b.quarantine(sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when,
+                     reason=f"检查时出现内部错误：{err}", findings=[])
+        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{err}")
+    _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
     if not code or code not in by_code:
         reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
-        b.quarantine(sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when, reason=reason, findings=findings)
+        b.quarantine(sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when, reason=reason, findings=findings)
         return ImportOutcome(p, "quarantine", None, message=reason, findings=findings)
     status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
-    got = b.record(unit_code=code, sha=sha, archive_path=archived, filename=p.name, source=source, received_at=when,
-                   application=application, format=fmt, year=year, status=status, findings=findings, values=values)
+    got = b.record(unit_code=code, sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when,
+                   application=application, format=fmt, year=year, status=status, findings=findings,
+                   findings_json=findings_json, values_json=values_json)
     if got is None:
-        return ImportOutcome(p, "duplicate", code, message="该文件此前已导入（内容完全相同），未重复记录。")
+        return ImportOutcome(p, "duplicate", code, message=_DUPLICATE)
     return ImportOutcome(p, "new", code, got[1], status, findings=findings)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from .layout import (
     CHECKS_SHEET,
@@ -1326,29 +1326,39 @@ def check_paths(
 ) -> list[FileResult]:
     """Check files and folders; ``jobs`` > 1 uses that many worker processes.  Results are in
     the order of the files.  Files of the same unit get a W-UNIT-DUP warning."""
+    results: list[FileResult] = []
+    for r in iter_check(paths, jobs=jobs, roster=roster, year=year, prev_by_unit=prev_by_unit):
+        results.append(r)
+        if progress:
+            progress(r)
+    _mark_duplicates(results)
+    return results
+
+
+def iter_check(
+    paths: Iterable[str | Path],
+    *,
+    jobs: int = 1,
+    roster=None,
+    year: int | None = None,
+    prev_by_unit: Mapping[str, Any] | None = None,
+) -> Iterator[FileResult]:
+    """:func:`check_paths` as a stream: each result as soon as it is ready, in the order of the
+    files, none kept — memory stays flat however many files (no W-UNIT-DUP: that needs them all)."""
     files = expand_paths(paths)
     ctx = CheckContext(roster=_roster_dict(roster), year=year, prev_by_unit=prev_by_unit)
-    results: list[FileResult] = []
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     if jobs == 1 or len(files) < 2:
         for p in files:
-            r = check_file(p, context=ctx)
-            results.append(r)
-            if progress:
-                progress(r)
-    else:
-        import multiprocessing as mp
+            yield check_file(p, context=ctx)
+        return
+    import multiprocessing as mp
 
-        method = "fork" if "fork" in mp.get_all_start_methods() else None
-        mpc = mp.get_context(method)
-        chunk = max(1, min(32, len(files) // (jobs * 8) or 1))
-        with mpc.Pool(jobs, initializer=_init_worker, initargs=(ctx,)) as pool:
-            for r in pool.imap(_work, [str(p) for p in files], chunksize=chunk):
-                results.append(r)
-                if progress:
-                    progress(r)
-    _mark_duplicates(results)
-    return results
+    method = "fork" if "fork" in mp.get_all_start_methods() else None
+    mpc = mp.get_context(method)
+    chunk = max(1, min(32, len(files) // (jobs * 8) or 1))
+    with mpc.Pool(jobs, initializer=_init_worker, initargs=(ctx,)) as pool:
+        yield from pool.imap(_work, [str(p) for p in files], chunksize=chunk)
 
 
 def _mark_duplicates(results: list[FileResult]) -> None:

@@ -133,10 +133,40 @@ class Submission:
     accepted_at: str | None
 
 
+def archive_file(archive_dir: Path, path: Path, sha: str | None = None) -> tuple[str, Path]:
+    """Copy ``path`` into ``archive_dir`` under its sha256: written to a temporary name, synced to
+    disk, renamed into place; an existing archived copy with the right hash is never overwritten.
+    Safe to call from several processes at once.  Returns (sha, archived path)."""
+    data = Path(path).read_bytes()
+    sha = sha or hashlib.sha256(data).hexdigest()
+    suffix = "".join(Path(path).suffixes[-1:]).lower()[:8] or ".bin"
+    dest = Path(archive_dir) / sha[:2] / f"{sha}{suffix}"
+    if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha:
+        return sha, dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return sha, dest
+
+
+def dump_findings(findings: list[dict]) -> str:
+    return json.dumps(findings, ensure_ascii=False, default=_json_default)
+
+
 def _record(c: sqlite3.Connection, *, unit_code: str, sha: str, archive_path: Path, filename: str, source: str, received_at: str,
-            application: str, format: str, year: int | None, status: str, findings: list[dict], values: Mapping[str, Any]) -> tuple[int, int] | None:
+            application: str, format: str, year: int | None, status: str, findings: list[dict], values: Mapping[str, Any] | None = None,
+            findings_json: str | None = None, values_json: str | None = None) -> tuple[int, int] | None:
     """Insert a submission as the unit's current version inside the caller's transaction:
-    (id, version), or None if these bytes were already recorded."""
+    (id, version), or None if these bytes were already recorded.  ``findings_json`` /
+    ``values_json``: the same, already serialised (by an import worker)."""
     counts = {"error": 0, "warning": 0, "info": 0}
     for f in findings:
         counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
@@ -150,7 +180,8 @@ def _record(c: sqlite3.Connection, *, unit_code: str, sha: str, archive_path: Pa
         (
             unit_code, v, received_at, source, filename, sha, str(archive_path), application, format, year, status,
             counts["error"], counts["warning"], counts["info"],
-            json.dumps(findings, ensure_ascii=False, default=_json_default), dump_values(values),
+            findings_json if findings_json is not None else dump_findings(findings),
+            values_json if values_json is not None else dump_values(values or {}),
         ),
     )
     return cur.lastrowid, v  # type: ignore[return-value]
@@ -245,24 +276,7 @@ class Ledger:
 
     def archive(self, path: Path, sha: str | None = None) -> tuple[str, Path]:
         """Copy ``path`` into the archive under its sha256 (never overwriting); returns (sha, archived path)."""
-        data = Path(path).read_bytes()
-        sha = sha or hashlib.sha256(data).hexdigest()
-        suffix = "".join(Path(path).suffixes[-1:]).lower()[:8] or ".bin"
-        dest = self.archive_dir / sha[:2] / f"{sha}{suffix}"
-        if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha:
-            return sha, dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return sha, dest
+        return archive_file(self.archive_dir, path, sha)
 
     def known_sha(self, sha: str) -> str | None:
         """'submission' / 'quarantine' if these bytes were already imported, else None."""

@@ -1,0 +1,532 @@
+"""The national-scale benchmark: generate, check, import, render and aggregate N units, each step
+against its floor, with peak memory; one table, written as JSON so runs can be compared.
+
+    python benchmarks/run.py --n 1000                 # ≈ 2 minutes on 2 cores
+    python benchmarks/run.py --n 10000                # ≈ 15 minutes
+    python benchmarks/run.py --n 1000 --steps check   # one step again, on the data already built
+
+*Data* (built by the run, under ``--data``, default ``$TMPDIR/gkxlsx-run-N``; reused by later
+steps and by a later run with ``--steps`` that skips ``generate``): a roster of N units of every
+type, and N returned workbooks made by the generator with each unit's data
+(:func:`gkxlsx.samples.sample_values`): mostly zeros, about 8 % busy units with up to hundreds of
+applications, and broken returns — text in number cells ("/", "3条", "１２"), blanks, a broken
+balance, a narrative that contradicts the table, tampering (protection removed, a total typed
+over, a label retyped), last year's template, files that are not workbooks at all.
+
+*Steps*, each in a fresh process so that its peak memory is its own (main process and the largest
+worker process are both shown):
+
+- ``generate``: :func:`gkxlsx.generate.generate_all` writing the N workbooks, seconds per workbook
+  (wall and CPU), against the floor of plain XlsxWriter making the very same calls (recorded from
+  the generator, replayed with no other logic; see ``bench_generate.py``).  With N > 1,000 the
+  floor replays a 1-in-(N/1,000) sample, interleaved block by block with the generator.
+- ``check --jobs 1/2``: :func:`gkxlsx.checker.iter_check` over the N files (results streamed, not
+  kept), files per second, against the floor of python-calamine reading every sheet's values of
+  the same files with the same number of processes.
+- ``import --jobs 1/2``: :func:`gkxlsx.campaign.import_files` of the N files into a fresh campaign
+  (archive, check, ledger), files per second, against the same floor and against the check alone
+  (issue 5: the ledger adds at most 10 %).
+- ``render``: reports per second to HTML and to text (validation gate included), for the units
+  whose current return passed (at most 2,000 of them).
+- ``aggregate``: seconds for the roll-up of the whole campaign.
+
+The variants of a step run one after the other on a shared machine; the load is printed.
+Results: ``benchmarks/results/run_N.json`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+YEAR = 2025
+TYPES = ("乡镇", "街道", "县级部门", "县级政府", "乡镇", "县级部门", "乡镇", "街道")
+TARGETS = {"generate": 1.3, "check_per_core": 1.5, "check_scaling": 1.7, "import_10k_s": 180.0, "import_mem_mb": 500.0, "render_html": 200.0, "ledger_overhead": 1.10}
+STEPS = ("generate", "calamine-1", "check-1", "calamine-2", "check-2", "import-1", "import-2", "render", "aggregate")
+DATA_VERSION = "1"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _cpu() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+
+
+def _peaks() -> dict:
+    """Peak resident memory (MB) of this process and of its largest finished child (a worker)."""
+    return {
+        "peak_main_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_worker_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+    }
+
+
+def _unit_name(i: int, t: str) -> str:
+    return {"乡镇": f"合成县第{i:05d}镇人民政府", "街道": f"合成县第{i:05d}街道办事处", "县级政府": f"合成第{i:05d}县人民政府"}.get(t, f"合成县第{i:05d}局")
+
+
+def _returns(data: Path) -> Path:
+    return data / "returns"
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    mem = 0
+    try:
+        mem = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))) // 1024 // 1024
+    except (OSError, StopIteration, ValueError):
+        pass
+    import xlsxwriter
+
+    from gkxlsx import __version__
+
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem, "os": platform.platform(), "python": platform.python_version(),
+        "gkxlsx": __version__, "xlsxwriter": xlsxwriter.__version__, "python-calamine": _version("python-calamine"),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# step: generate (and build the data)
+
+
+def _plan(n: int, seed: int = 9):
+    """Per unit: (Unit, year, values, kind) — the variety of returns, reproducible."""
+    from gkxlsx.model import load_form
+    from gkxlsx.roster import Unit
+    from gkxlsx.samples import sample_values
+
+    form = load_form("2021")
+    rng = random.Random(seed)
+    entry = list(form.entry_keys)
+    for i in range(n):
+        t = TYPES[i % len(TYPES)]
+        unit = Unit(f"U{i:05d}", _unit_name(i, t), t, "合成县人民政府")
+        roll = rng.random()
+        year = YEAR - 1 if 0.37 <= roll < 0.39 else YEAR
+        v = sample_values(form, unit.name, t, year, seed=i, busy=rng.random() < 0.08)
+        kind = "clean"
+        if roll < 0.06:
+            kind = "text-in-number"
+            for k in rng.sample(entry, rng.randint(1, 3)):
+                v[k] = rng.choice(["/", "3条", "无", "１２", "—", "251000元"])
+        elif roll < 0.11:
+            kind = "imbalance"
+            v["s3.new.natural"] = (v["s3.new.natural"] or 0) + rng.randint(1, 5)
+        elif roll < 0.15:
+            kind = "blanks"
+            for k in rng.sample(entry, rng.randint(3, 10)):
+                v[k] = None
+        elif roll < 0.18:
+            kind = "narrative"
+            v["s1.on_request"] = f"{year}年未收到政府信息公开申请。"
+            v["s3.new.natural"] = (v["s3.new.natural"] or 0) + 2
+            v["s3.r1_open.natural"] = (v["s3.r1_open.natural"] or 0) + 2
+        elif roll < 0.21:
+            kind = "tampered"
+        elif roll < 0.37:
+            kind = "clean"
+        elif roll < 0.39:
+            kind = "last-year"
+        elif roll < 0.41:
+            kind = "not-a-workbook"
+        yield unit, year, v, kind, rng.randrange(3)
+
+
+def _zip_edit(data: bytes, part: str, fn) -> bytes:
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            dst.writestr(info.filename, fn(body) if info.filename == part else body)
+    return out.getvalue()
+
+
+def _break(path: Path, kind: str, which: int, part) -> None:
+    """Post-generation damage (untimed)."""
+    data = path.read_bytes()
+    if kind == "not-a-workbook":
+        path.unlink()
+        if which == 0:
+            path.with_suffix(".xls").write_text("单位,申请数\n城关镇,3\n", encoding="utf-8")
+        else:
+            path.write_bytes(data[: len(data) // 3])
+        return
+    if which == 0:
+        data = _zip_edit(data, part("三、依申请公开"), lambda b: re.sub(rb"<sheetProtection[^>]*/>", b"", b))
+    elif which == 1:
+        data = _zip_edit(data, part("三、依申请公开"), lambda b: re.sub(rb'<c r="J6"([^>]*)>.*?</c>', rb'<c r="J6"\1><v>99</v></c>', b, count=1, flags=re.S))
+    else:
+        data = _zip_edit(data, part("二、主动公开"), lambda b: re.sub(rb'<c r="B2" s="(\d+)" t="s"><v>\d+</v></c>', '<c r="B2" s="\\1" t="inlineStr"><is><t>本年发件</t></is></c>'.encode(), b, count=1))
+    path.write_bytes(data)
+
+
+def step_generate(n: int, data: Path) -> dict:
+    import bench_generate as bg
+
+    import gkxlsx.generate as gen
+    from gkxlsx.layout import layout
+    from gkxlsx.model import load_form
+
+    form = load_form("2021")
+    out = _returns(data)
+    if data.exists():
+        shutil.rmtree(data)
+    out.mkdir(parents=True)
+    plan = list(_plan(n))
+    with (data / "roster.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["单位代码", "单位名称", "单位类型", "上级单位", "联系人", "邮箱"])
+        for u, *_ in plan:
+            w.writerow([u.code, u.name, u.type, u.parent, f"联系人{u.code}", f"{u.code.lower()}@example.gov.cn"])
+    # the floor's recorded calls: two units of every type, a quiet one and a busy one (untimed)
+    sample = []
+    for t in dict.fromkeys(TYPES):
+        sample += [x for x in plan if x[0].type == t and x[3] == "clean"][:2]
+    logs = []
+    for u, year, v, _k, _w in sample:
+        logs += [bg.compile_log(lg) for lg in bg.record(form, [u], year, v)]
+    floor_dir = data / "floor"
+    floor_dir.mkdir()
+    every = max(1, n // 1000)
+    t_gen = c_gen = t_floor = c_floor = 0.0
+    n_floor = 0
+    block = 250
+    for b0 in range(0, n, block):
+        chunk = plan[b0 : b0 + block]
+        by_year: dict[int, list] = {}
+        for x in chunk:
+            by_year.setdefault(x[1], []).append(x)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for year, xs in by_year.items():
+            gen.generate_all([x[0] for x in xs], year, out, form=form, prefill={x[0].code: x[2] for x in xs})
+        t_gen += time.perf_counter() - t0
+        c_gen += time.process_time() - c0
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(b0, b0 + len(chunk), every):
+            (floor_dir / f"{i}.xlsx").write_bytes(bg.replay(logs[i % len(logs)]))
+            n_floor += 1
+        t_floor += time.perf_counter() - t0
+        c_floor += time.process_time() - c0
+    shutil.rmtree(floor_dir)
+    (out / "manifest.json").unlink(missing_ok=True)
+    names = [s.name for s in layout(form).sheets]
+    part = lambda sheet: f"xl/worksheets/sheet{names.index(sheet) + 1}.xml"  # noqa: E731
+    kinds = Counter()
+    for u, year, _v, kind, which in plan:
+        kinds[kind] += 1
+        if kind in ("tampered", "not-a-workbook"):
+            _break(out / gen.workbook_filename(u, year), kind, which, part)
+    (data / f".data-{DATA_VERSION}-{n}").write_text(json.dumps(dict(kinds), ensure_ascii=False))
+    return {
+        "n": n, "kinds": dict(kinds), "floor_sample": n_floor,
+        "gen_ms_wall": t_gen / n * 1000, "gen_ms_cpu": c_gen / n * 1000,
+        "floor_ms_wall": t_floor / n_floor * 1000, "floor_ms_cpu": c_floor / n_floor * 1000,
+        "ratio_wall": (t_gen / n) / (t_floor / n_floor), "ratio_cpu": (c_gen / n) / (c_floor / n_floor),
+        **_peaks(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# steps: check and its floor
+
+
+def _files(data: Path) -> list[Path]:
+    return sorted(p for p in _returns(data).iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _calamine_one(path: str) -> int:
+    from python_calamine import CalamineWorkbook
+
+    n = 0
+    try:
+        wb = CalamineWorkbook.from_path(path)
+        for name in wb.sheet_names:
+            n += len(wb.get_sheet_by_name(name).to_python())
+    except Exception:  # noqa: BLE001 - corrupt files count as read
+        pass
+    return n
+
+
+def step_calamine(data: Path, jobs: int) -> dict:
+    files = [str(p) for p in _files(data)]
+    for p in files[:20]:
+        _calamine_one(p)
+    c0, t0 = _cpu(), time.perf_counter()
+    if jobs == 1:
+        for p in files:
+            _calamine_one(p)
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("fork").Pool(jobs) as pool:
+            for _ in pool.imap(_calamine_one, files, chunksize=max(1, min(32, len(files) // (jobs * 8) or 1))):
+                pass
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    return {"files": len(files), "wall_s": wall, "cpu_s": cpu, "files_per_s": len(files) / wall, **_peaks()}
+
+
+def step_check(data: Path, jobs: int) -> dict:
+    from gkxlsx.checker import iter_check
+
+    files = _files(data)
+    list(iter_check(files[:30], jobs=1, year=YEAR))  # warm-up: imports, form, layout, caches
+    statuses: Counter = Counter()
+    c0, t0 = _cpu(), time.perf_counter()
+    for r in iter_check(files, jobs=jobs, year=YEAR):
+        statuses[r.status] += 1
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    return {"files": len(files), "wall_s": wall, "cpu_s": cpu, "files_per_s": len(files) / wall, "statuses": dict(statuses), **_peaks()}
+
+
+# --------------------------------------------------------------------------------------------
+# steps: import, render, aggregate
+
+
+def step_import(data: Path, jobs: int) -> dict:
+    from gkxlsx.campaign import import_files, init_campaign
+
+    root = data / f"campaign-j{jobs}"
+    if root.exists():
+        shutil.rmtree(root)
+    camp = init_campaign(root, year=YEAR, roster=data / "roster.csv", office="合成县人民政府办公室")
+    files = _files(data)
+    from gkxlsx.checker import iter_check
+
+    list(iter_check(files[:30], jobs=1, year=YEAR))  # the same warm-up as the check step
+    kinds: Counter = Counter()
+    c0, t0 = _cpu(), time.perf_counter()
+    out = import_files(camp, [_returns(data)], jobs=jobs, received_at="2026-01-15T09:00:00")
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    kinds.update(o.kind for o in out)
+    del out
+    problems = camp.ledger.integrity() if len(files) <= 2000 else []
+    camp.close()
+    return {"files": len(files), "wall_s": wall, "cpu_s": cpu, "files_per_s": len(files) / wall, "outcomes": dict(kinds), "integrity_problems": len(problems), **_peaks()}
+
+
+def step_render(data: Path, limit: int = 2000) -> dict:
+    from gkxlsx import render as R
+    from gkxlsx.campaign import Campaign
+    from gkxlsx.ledger import load_values
+    from gkxlsx.report import Report
+
+    camp = Campaign(data / "campaign-j2")
+    units = {u.code: u for u in camp.units()}
+    reports = []
+    for code, vals in camp.ledger.conn.execute("SELECT unit_code, vals FROM submissions WHERE is_current=1 AND status IN ('通过', '有警告') ORDER BY unit_code LIMIT ?", (limit,)):
+        u = units[code]
+        reports.append(Report(camp.form, camp.year, u.name, u.code, u.type, load_values(vals), source=code))
+    camp.close()
+    R.render_html(reports[0])
+    R.render_text(reports[0])
+    out = {"reports": len(reports)}
+    for fmt, fn in (("html", R.render_html), ("text", R.render_text)):
+        t0 = time.perf_counter()
+        size = sum(len(fn(r)) for r in reports)
+        dt = time.perf_counter() - t0
+        out[f"{fmt}_s"] = dt
+        out[f"{fmt}_per_s"] = len(reports) / dt
+        out[f"{fmt}_avg_chars"] = size / len(reports)
+    return {**out, **_peaks()}
+
+
+def step_aggregate(data: Path) -> dict:
+    from gkxlsx.campaign import Campaign, aggregate
+
+    camp = Campaign(data / "campaign-j2")
+    t0 = time.perf_counter()
+    aggs = aggregate(camp)
+    wall = time.perf_counter() - t0
+    a = aggs[0]
+    out = {"wall_s": wall, "included": len(a.included), "missing": len(a.missing), **_peaks()}
+    camp.close()
+    return out
+
+
+def run_step(name: str, n: int, data: Path) -> dict:
+    if name == "generate":
+        return step_generate(n, data)
+    if name.startswith("calamine-"):
+        return step_calamine(data, int(name.split("-")[1]))
+    if name.startswith("check-"):
+        return step_check(data, int(name.split("-")[1]))
+    if name.startswith("import-"):
+        return step_import(data, int(name.split("-")[1]))
+    if name == "render":
+        return step_render(data)
+    if name == "aggregate":
+        return step_aggregate(data)
+    raise SystemExit(f"unknown step {name}")
+
+
+# --------------------------------------------------------------------------------------------
+# the table
+
+
+def table(n: int, r: dict) -> tuple[str, dict]:
+    rows = []
+    verdict = {}
+
+    def row(step, value, unit, floor="", ratio="", mem=None, target="", ok=None):
+        m = f"{mem['peak_main_mb']:.0f} / {mem['peak_worker_mb']:.0f}" if mem else ""
+        okt = "" if ok is None else ("✓" if ok else "✗")
+        rows.append((step, value, unit, floor, ratio, m, f"{target} {okt}".strip()))
+
+    if "generate" in r:
+        g = r["generate"]
+        ok = g["ratio_wall"] <= TARGETS["generate"]
+        verdict["generate"] = ok
+        row("generate (wall)", f"{g['gen_ms_wall']:.1f}", "ms/workbook", f"{g['floor_ms_wall']:.1f}", f"{g['ratio_wall']:.2f}×", g, f"≤ {TARGETS['generate']}×", ok)
+        row("generate (CPU)", f"{g['gen_ms_cpu']:.1f}", "ms/workbook", f"{g['floor_ms_cpu']:.1f}", f"{g['ratio_cpu']:.2f}×")
+    for j in (1, 2):
+        c, f = r.get(f"check-{j}"), r.get(f"calamine-{j}")
+        if c and f:
+            ratio = f["files_per_s"] / c["files_per_s"]
+            ok = ratio <= TARGETS["check_per_core"]
+            verdict[f"check-{j}"] = ok
+            row(f"check --jobs {j}", f"{c['files_per_s']:.0f}", "files/s", f"{f['files_per_s']:.0f}", f"{ratio:.2f}×", c, f"≤ {TARGETS['check_per_core']}×", ok)
+    if r.get("check-1") and r.get("check-2"):
+        s = r["check-2"]["files_per_s"] / r["check-1"]["files_per_s"]
+        ok = s >= TARGETS["check_scaling"]
+        verdict["check-scaling"] = ok
+        row("check scaling 1 → 2 jobs", f"{s:.2f}×", "", "", "", None, f"≥ {TARGETS['check_scaling']}×", ok)
+    for j in (1, 2):
+        im, f, c = r.get(f"import-{j}"), r.get(f"calamine-{j}"), r.get(f"check-{j}")
+        if im:
+            ratio = f"{f['files_per_s'] / im['files_per_s']:.2f}×" if f else ""
+            row(f"import --jobs {j}", f"{im['files_per_s']:.0f}", "files/s", f"{f['files_per_s']:.0f}" if f else "", ratio, im)
+            if c:
+                over = c["files_per_s"] / im["files_per_s"]
+                ok = over <= TARGETS["ledger_overhead"]
+                verdict[f"import-{j}-ledger"] = ok
+                row(f"  import ÷ check --jobs {j}", f"{over:.2f}×", "time", "", "", None, f"≤ {TARGETS['ledger_overhead']}×", ok)
+            row(f"  import --jobs {j}, whole", f"{im['wall_s']:.1f}", "s")
+    if r.get("import-2") and n >= 10000:
+        im = r["import-2"]
+        ok = im["wall_s"] < TARGETS["import_10k_s"] and max(im["peak_main_mb"], im["peak_worker_mb"]) < TARGETS["import_mem_mb"]
+        verdict["import-10k"] = ok
+        row(f"import {n} (--jobs 2)", f"{im['wall_s']:.0f}", "s", "", "", im, f"< {TARGETS['import_10k_s']:.0f} s, < {TARGETS['import_mem_mb']:.0f} MB", ok)
+    if "render" in r:
+        x = r["render"]
+        ok = x["html_per_s"] >= TARGETS["render_html"]
+        verdict["render-html"] = ok
+        row(f"render HTML ({x['reports']} reports)", f"{x['html_per_s']:.0f}", "reports/s", "", "", x, f"≥ {TARGETS['render_html']:.0f}/s", ok)
+        row(f"render text ({x['reports']} reports)", f"{x['text_per_s']:.0f}", "reports/s")
+    if "aggregate" in r:
+        a = r["aggregate"]
+        row(f"aggregate ({a['included']} of {a['included'] + a['missing']} units)", f"{a['wall_s']:.2f}", "s", "", "", a)
+    head = ("step", "figure", "unit", "floor", "× floor", "peak MB main / worker", "target")
+    widths = [max(_w(x[i]) for x in rows + [head]) for i in range(len(head))]
+    lines = ["  ".join(_pad(x[i], widths[i], right=i in (1, 3, 4)) for i in range(len(head))).rstrip() for x in [head] + rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines), verdict
+
+
+def _w(s: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _pad(s: str, w: int, right: bool = False) -> str:
+    fill = " " * (w - _w(s))
+    return fill + s if right else s + fill
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--data", type=Path, default=None, help="data folder (default: $TMPDIR/gkxlsx-run-N)")
+    ap.add_argument("--steps", default=",".join(STEPS), help="comma-separated: " + ",".join(STEPS))
+    ap.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/run_N.json)")
+    ap.add_argument("--step", help=argparse.SUPPRESS)  # internal: run one step in this process
+    args = ap.parse_args(argv)
+    data = (args.data or Path(tempfile.gettempdir()) / f"gkxlsx-run-{args.n}").resolve()
+    if args.step:
+        res = run_step(args.step, args.n, data)
+        print("RESULT " + json.dumps(res, ensure_ascii=False))
+        return 0
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    if "generate" not in steps and not (data / f".data-{DATA_VERSION}-{args.n}").exists():
+        steps.insert(0, "generate")
+    out_path = args.out or HERE / "results" / f"run_{args.n}.json"
+    results: dict = {}
+    if out_path.exists() and set(steps) != set(STEPS):  # a partial re-run keeps the other steps' figures
+        try:
+            results = json.loads(out_path.read_text(encoding="utf-8")).get("steps", {})
+        except (OSError, ValueError):
+            results = {}
+    t_all = time.perf_counter()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
+    for s in steps:
+        t0 = time.perf_counter()
+        print(f"[{s}] …", file=sys.stderr, flush=True)
+        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--step", s, "--n", str(args.n), "--data", str(data)],
+                           env=env, capture_output=True, text=True)
+        line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if p.returncode != 0 or line is None:
+            print(p.stdout[-3000:], p.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"step {s} failed")
+        results[s] = json.loads(line[7:])
+        results[s]["load_1min"] = round(os.getloadavg()[0], 2)
+        print(f"[{s}] {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    text, verdict = table(args.n, results)
+    mach = machine()
+    title = (f"gkxlsx {mach['gkxlsx']} · N = {args.n} · {mach['cpu']} × {mach['cores']} cores, {mach['memory_gb']} GB · "
+             f"Python {mach['python']} · XlsxWriter {mach['xlsxwriter']} · python-calamine {mach['python-calamine']}")
+    print(title)
+    print(text)
+    if "generate" in results:
+        print(f"data: {results['generate']['kinds']}")
+    print(f"total {time.perf_counter() - t_all:.0f} s; results: {out_path}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps({
+        "benchmark": "run", "n": args.n, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": mach,
+        "targets": TARGETS, "met": verdict, "steps": results, "table": text,
+    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
