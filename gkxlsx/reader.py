@@ -28,6 +28,7 @@ import io
 import re
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -495,6 +496,45 @@ def _parse_styles(data: bytes) -> _Styles:
 
 
 _MEMO: dict = {}
+_SST_TEXT: dict[bytes, str] = {}
+
+
+def _si_text(b: bytes) -> str:
+    """The text of a shared-string item's inner XML (runs joined, phonetic runs dropped)."""
+    if b"<" in b:
+        if b"rPh" in b:
+            b = _RPH.sub(b"", b)
+        return "".join(ooxml_text(m.group(1) or b"") for m in _T.finditer(b))
+    return ooxml_text(b)
+
+
+def _parse_workbook(data: bytes):
+    """(sheets as (name, state, rId), raw global defined names, decoded names or None,
+    workbook protection attributes or None, date1904) of a workbook.xml."""
+    fast = _SHEET_FAST.findall(data)
+    if len(fast) == data.count(b"<sheet "):  # name, sheetId, state, r:id: as every writer orders them
+        items = [(xml_text(n) if b"&" in n else n.decode("utf-8", "replace"), st or b"visible", rid) for n, st, rid in fast]
+    else:
+        items = []
+        for m in _SHEET_EL(data).finditer(data):
+            at = _attrs(m.group(1))
+            items.append((xml_text(at.get(b"name", b"")), at.get(b"state", b"visible"), at.get(b"id", b"")))
+    sheets = tuple((name, state.decode("ascii", "replace"), rid.decode("utf-8", "replace")) for name, state, rid in items)
+    names = None
+    if b":definedName" in data:  # namespace-prefixed writer: generic path
+        names_raw: dict[bytes, bytes] = {}
+        names = {}
+        for pre, name, post, text in _DEFINED_NAME.findall(data):
+            if b"localSheetId" not in pre and b"localSheetId" not in post:
+                names[xml_text(name)] = xml_text(text)
+    else:
+        # global names only; sheet-scoped ones (Print_Titles …) are not used
+        names_raw = dict(_DN_FAST.findall(data))
+    wp = _WB_PROTECTION(data).search(data)
+    wprot = {k.decode(): xml_text(v) for k, v in _attrs(wp.group(1)).items()} if wp else None
+    pr = _WB_PR(data).search(data)
+    date1904 = bool(pr) and _attrs(pr.group(1)).get(b"date1904", b"").lower() in (b"1", b"true")
+    return sheets, names_raw, names, wprot, date1904
 
 
 def _memo(key, compute):
@@ -514,6 +554,7 @@ class XlsxBook(Book):
     def __init__(self, data: bytes, kind: str = "xlsx", zf: zipfile.ZipFile | None = None):
         self.kind = kind
         self.full = True
+        self._data = data if isinstance(data, bytes) else None
         try:
             self.zip = zf if zf is not None else zipfile.ZipFile(io.BytesIO(data))
             infos = self.zip.infolist()
@@ -548,20 +589,22 @@ class XlsxBook(Book):
                     raise _corrupt(f"缺少必需的组成部分 {name}", self.kind)
                 return None
         try:
-            with self.zip.open(info) as fh:
-                if until is None or info.file_size < 65536:
-                    data = fh.read(MAX_MEMBER_BYTES + 1)
-                else:
-                    buf = bytearray()
-                    while len(buf) <= MAX_MEMBER_BYTES:
-                        chunk = fh.read(32768)
-                        if not chunk:
-                            break
-                        buf += chunk
-                        if buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
-                            buf += fh.read(4096)
-                            break
-                    data = bytes(buf)
+            data = self._member(info, until)
+            if data is None:  # encrypted, ZIP64 or an unusual compression: the zipfile module
+                with self.zip.open(info) as fh:
+                    if until is None or info.file_size < 65536:
+                        data = fh.read(MAX_MEMBER_BYTES + 1)
+                    else:
+                        buf = bytearray()
+                        while len(buf) <= MAX_MEMBER_BYTES:
+                            chunk = fh.read(32768)
+                            if not chunk:
+                                break
+                            buf += chunk
+                            if buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
+                                buf += fh.read(4096)
+                                break
+                        data = bytes(buf)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as e:
             if "encrypted" in str(e).lower() or "password" in str(e).lower():
                 raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted") from None
@@ -577,6 +620,47 @@ class XlsxBook(Book):
                 raise _corrupt(f"{name} 编码无效", self.kind) from None
         if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
             raise _corrupt(f"{name} 中含有不允许的 DTD/实体声明（出于安全原因拒绝读取）", self.kind)
+        return data
+
+    def _member(self, info: zipfile.ZipInfo, until: bytes | None) -> bytes | None:
+        """A member's bytes straight from the package in memory (no file object, one zlib call):
+        stored or deflated, not encrypted; the CRC is checked when the whole member is read.
+        None where the zipfile module must do it."""
+        d = self._data
+        if d is None or info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            return None
+        off = info.header_offset
+        if d[off : off + 4] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename}")
+        n, m = struct.unpack_from("<HH", d, off + 26)
+        start = off + 30 + n + m
+        comp = memoryview(d)[start : start + info.compress_size]
+        if len(comp) != info.compress_size:
+            raise zipfile.BadZipFile(f"{info.filename} is truncated")
+        if info.compress_type == zipfile.ZIP_STORED:
+            data = bytes(comp[: MAX_MEMBER_BYTES + 1])
+            whole = True
+        elif until is None or info.file_size < 65536:
+            data = zlib.decompressobj(-15).decompress(comp, MAX_MEMBER_BYTES + 1)
+            whole = True
+        else:
+            dobj = zlib.decompressobj(-15)
+            buf = bytearray()
+            tail = comp
+            whole = False
+            while len(buf) <= MAX_MEMBER_BYTES:
+                chunk = dobj.decompress(tail, 32768)
+                tail = dobj.unconsumed_tail
+                if not chunk:
+                    whole = dobj.eof
+                    break
+                buf += chunk
+                if buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
+                    buf += dobj.decompress(tail, 4096)
+                    break
+            data = bytes(buf)
+        if whole and len(data) <= MAX_MEMBER_BYTES and (len(data) != info.file_size or zlib.crc32(data) != info.CRC):
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
         return data
 
     def _rels(self, base: str) -> dict[str, tuple[str, str]]:
@@ -618,35 +702,26 @@ class XlsxBook(Book):
         if not _WB_ROOT(data).search(data[:4096]):
             raise _corrupt(f"{wb_part} 不是有效的工作簿定义", self.kind)
         rels = self._rels(wb_part)
+        # the parse is a pure function of the part's bytes: the same workbook.xml in many files
+        # (returns of one template) is parsed once
+        # (the workbook protection, whose password hash differs per unit, is read on its own)
+        i = data.find(b"<workbookProtection")
+        j = data.find(b">", i) + 1 if i >= 0 else -1
+        key = data[:i] + data[j:] if i >= 0 and j > 0 else data
+        items, names_raw, names, wprot, date1904 = _memo(("workbook", key), lambda: _parse_workbook(data))
+        if key is not data or i < 0:  # never taken from another file's parse
+            wp = _WB_PROTECTION(data).search(data, max(i, 0))
+            wprot = {k.decode(): xml_text(v) for k, v in _attrs(wp.group(1)).items()} if wp else None
         self.sheet_names, self.sheet_states, self._sheet_parts = [], {}, {}
-        fast = _SHEET_FAST.findall(data)
-        if len(fast) == data.count(b"<sheet "):  # name, sheetId, state, r:id: as every writer orders them
-            items = [(xml_text(n) if b"&" in n else n.decode("utf-8", "replace"), st or b"visible", rid) for n, st, rid in fast]
-        else:
-            items = []
-            for m in _SHEET_EL(data).finditer(data):
-                at = _attrs(m.group(1))
-                items.append((xml_text(at.get(b"name", b"")), at.get(b"state", b"visible"), at.get(b"id", b"")))
-        for name, state, rid_b in items:
-            rid = rid_b.decode("utf-8", "replace")
+        for name, state, rid in items:
             self.sheet_names.append(name)
-            self.sheet_states[name] = state.decode("ascii", "replace")
+            self.sheet_states[name] = state
             if rid in rels:
                 self._sheet_parts[name] = rels[rid][1]
-        self._names: dict[str, str] | None = None
-        if b":definedName" in data:  # namespace-prefixed writer: generic path
-            self._names_raw = {}
-            self._names = {}
-            for pre, name, post, text in _DEFINED_NAME.findall(data):
-                if b"localSheetId" not in pre and b"localSheetId" not in post:
-                    self._names[xml_text(name)] = xml_text(text)
-        else:
-            # global names only; sheet-scoped ones (Print_Titles …) are not used
-            self._names_raw = dict(_DN_FAST.findall(data))
-        wp = _WB_PROTECTION(data).search(data)
-        self.workbook_protection = {k.decode(): xml_text(v) for k, v in _attrs(wp.group(1)).items()} if wp else None
-        pr = _WB_PR(data).search(data)
-        self.date1904 = bool(pr) and _attrs(pr.group(1)).get(b"date1904", b"").lower() in (b"1", b"true")
+        self._names_raw = names_raw
+        self._names = dict(names) if names is not None else None
+        self.workbook_protection = dict(wprot) if wprot is not None else None
+        self.date1904 = date1904
         self._styles_part = next((p for t, p in rels.values() if t == "styles"), None)
         self._strings_part = next((p for t, p in rels.values() if t == "sharedStrings"), None)
 
@@ -709,12 +784,12 @@ class XlsxBook(Book):
         if not 0 <= i < len(strings):
             return None
         b = strings[i]
-        if b"<" in b:
-            if b"rPh" in b:
-                b = _RPH.sub(b"", b)
-            s = "".join(ooxml_text(m.group(1) or b"") for m in _T.finditer(b))
-        else:
-            s = ooxml_text(b)
+        s = _SST_TEXT.get(b)  # the same string item in other files (labels): decoded once
+        if s is None:
+            s = _si_text(b)
+            if len(_SST_TEXT) >= 20000:
+                _SST_TEXT.clear()
+            _SST_TEXT[b] = s
         self._string_cache[i] = s
         return s
 
