@@ -47,7 +47,7 @@ from .model import Form, FormError, UnitType, builtin_form_ids, form_for_year, l
 from .reader import Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref
 from .report import Report
 from .roster import Unit
-from .rules import NOT_APPLICABLE, Finding, as_number, compute_derived, fmt_num, parse_expr
+from .rules import NOT_APPLICABLE, PASS, Add, BoolOp, Cmp, Finding, Not, Num, Outcome, Ref, as_number, compute_derived, fmt_num, parse_expr
 from .values import (
     RawCell,
     ValueProblem,
@@ -225,6 +225,94 @@ def _plan(form: Form) -> _Plan:
         variants = tuple(dict.fromkeys(_xml_escape(txt, q).encode() for q in (False, True)))
         name_text[k] = (defined_name(k).encode(), variants)
     return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets))
+
+
+# compiled fast paths: the rules and the derived cells as Python expressions, for the common
+# case of plain integers everywhere (anything else goes through gkxlsx.rules unchanged)
+
+
+class _NoFast(Exception):
+    pass
+
+
+def _py_num(node) -> str:
+    if isinstance(node, Num):
+        if node.value != node.value.to_integral_value():
+            raise _NoFast
+        return str(int(node.value))
+    if isinstance(node, Ref) and not node.prev:
+        return f"v[{node.key!r}]"
+    if isinstance(node, Add):
+        return "(0" + "".join(f" {'+' if sign > 0 else '-'} {_py_num(t)}" for sign, t in node.terms) + ")"
+    raise _NoFast
+
+
+def _py_truth(node) -> str:
+    if isinstance(node, Cmp) and node.op in ("==", "!=", "<", "<=", ">", ">="):
+        return f"({_py_num(node.left)} {node.op} {_py_num(node.right)})"
+    if isinstance(node, BoolOp) and node.op in ("and", "or"):
+        return "(" + f" {node.op} ".join(_py_truth(i) for i in node.items) + ")"
+    if isinstance(node, Not):
+        return f"(not {_py_truth(node.item)})"
+    raise _NoFast
+
+
+@lru_cache(maxsize=16)
+def _fast_rules(form: Form) -> tuple:
+    """Per rule instance of ``form`` (same order): (keys, compiled test) — the test is exact
+    when every key holds a plain int (no blanks, decimals or bools) — or None."""
+    out = []
+    for inst in form.rules:
+        if inst.prev_keys or inst.rule.needs_previous:
+            out.append(None)
+            continue
+        try:
+            src = _py_truth(inst.expr)
+        except _NoFast:
+            out.append(None)
+            continue
+        out.append((inst.keys, eval(compile("lambda v: " + src, f"<rule {inst.iid}>", "eval"), {"__builtins__": {}})))
+    return tuple(out)
+
+
+@lru_cache(maxsize=16)
+def _fast_derived(form: Form):
+    """(input keys, compiled function) giving what :func:`compute_derived` gives, in the same
+    order, when every input holds a plain int."""
+    pending = list(form.derived_keys)
+    derived = set(pending)
+    done: list[str] = []
+    for _ in range(len(pending) + 1):
+        if not pending:
+            break
+        rest = []
+        for k in pending:
+            if any(d in derived and d not in done for d in form.cells[k].sum_of):
+                rest.append(k)
+            else:
+                done.append(k)
+        pending = rest
+    if pending:
+        return None
+    inputs = tuple(dict.fromkeys(d for k in done for d in form.cells[k].sum_of if d not in derived))
+    lines = ["def f(v):", "    d = {}"]
+    for k in done:
+        terms = " + ".join(f"d[{d!r}]" if d in derived else f"v[{d!r}]" for d in form.cells[k].sum_of) or "0"
+        lines.append(f"    d[{k!r}] = 0 + {terms}")
+    lines.append("    return d")
+    ns: dict = {}
+    exec(compile("\n".join(lines), f"<derived {form.id}>", "exec"), {"__builtins__": {}}, ns)
+    return inputs, ns["f"]
+
+
+def _derived(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
+    fast = _fast_derived(form)
+    if fast is not None:
+        inputs, fn = fast
+        get = values.get
+        if all(type(get(k)) is int for k in inputs):
+            return fn(values)
+    return compute_derived(form, values)
 
 
 @dataclass
@@ -567,7 +655,7 @@ class _Check:
         self._labels(plan, book, sheet_map, shifted)
         # values
         values, excel_view, shown_derived = self._values(form, book, pos, ident)
-        derived = compute_derived(form, values)
+        derived = _derived(form, values)
         vals = dict(values)
         vals.update(derived)
         # integrity: formulas (typed-over totals are found here), then the rules, then the cached
@@ -1008,8 +1096,15 @@ class _Check:
             shown.update(overrides)
         pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
         outcomes = []
-        for inst in form.rules:
+        pf_app = pf if prev is not None else None
+        for inst, fast in zip(form.rules, _fast_rules(form)):
             use = shown if (shown is not None and inst.target in overrides) else vals
+            if fast is not None and inst.applicable(ut, pf_app):
+                keys, test = fast
+                get = use.get
+                if all(type(get(k)) is int for k in keys) and test(use):
+                    outcomes.append(Outcome(inst, PASS))  # what evaluate() gives, without the interpreter
+                    continue
             out = inst.evaluate(use, prev, ut, pf)
             outcomes.append(out)
             if out.finding is None:
