@@ -850,12 +850,16 @@ class _Check:
         unit = form.unit_type(ident.unit_type)
         lo_serial, hi_serial = _date_window(year) if year else (0, -1)
         plain_int = book.plain_int if isinstance(book, XlsxBook) else None
+        is_formula = book.is_formula if isinstance(book, XlsxBook) else None
         for key, cell in form.cells.items():
             p = pos.get(key)
             if p is None:
                 values[key] = None
                 continue
             if cell.derived:
+                if is_formula is not None and is_formula(*p):
+                    shown_derived[key] = None
+                    continue
                 raw = book.cell(*p)
                 shown_derived[key] = _shown_number(raw) if raw.kind != "formula" else None
                 continue
@@ -1031,12 +1035,12 @@ class _Check:
         # formulas typed into unlocked input cells are found by the value parser (E-CELL-FORMULA);
         # locked flags of the cells that must stay locked
         unlocked = []
+        locked = book.locked if fast else (lambda *p: book.cell(*p).locked)
         for key in form.derived_keys:
             p = pos.get(key)
             if p is None:
                 continue
-            raw = book.cell(*p)
-            if raw.locked is False:
+            if locked(*p) is False:
                 unlocked.append(loc(*p))
         if unlocked:
             self.add(make_finding("E-STRUCT-PROTECT", what=f"公式单元格被取消了锁定（{'、'.join(unlocked[:6])}{'等' if len(unlocked) > 6 else ''} 共 {len(unlocked)} 个），可以被随意改写。", locations=tuple(unlocked[:10])))

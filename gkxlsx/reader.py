@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import operator
 import re
 import struct
 import zipfile
@@ -342,6 +343,7 @@ class _Rx:
 
 _CELL = re.compile(rb"<" + _P + rb"c(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"c>)", re.S)
 _CELL_FAST = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^>/]*)(?:/>|>([^<]*(?:<(?!/c>)[^<]*)*)</c>)')
+_EXTRA = operator.itemgetter(3)
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([A-Za-z]{1,3}[0-9]{1,7})[\"']")
 _ATTR = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _V = re.compile(rb"<" + _P + rb"v(?:\s[^>]*)?>(.*?)</" + _P + rb"v>", re.S)
@@ -826,10 +828,11 @@ class XlsxBook(Book):
         items = _CELL_FAST.findall(body)
         n = len(items)
         cells = {ref.decode(): (st, t, content) for ref, st, t, extra, content in items}
-        for ref, st, t, extra, content in items:
-            if extra.strip() and (b"s=" in extra or b"t=" in extra):
-                at = _attrs(extra)
-                cells[ref.decode()] = (at.get(b"s", st), at.get(b"t", t), content)
+        if any(map(_EXTRA, items)):  # other attributes after r/s/t (rare): look at them
+            for ref, st, t, extra, content in items:
+                if extra.strip() and (b"s=" in extra or b"t=" in extra):
+                    at = _attrs(extra)
+                    cells[ref.decode()] = (at.get(b"s", st), at.get(b"t", t), content)
         if n != body.count(b"<c ") + body.count(b"<c>"):
             cells = self._cells_generic(body)
         self._sheets[sheet] = cells
@@ -917,6 +920,32 @@ class XlsxBook(Book):
         if formula is not None:
             return RawCell("formula", value, formula, kind, quote, locked)
         return RawCell(kind, value, None, None, quote, locked)
+
+    def is_formula(self, sheet: str, ref: str) -> bool:
+        """``cell(sheet, ref).kind == "formula"``, without building the cell."""
+        cells = self._sheets.get(sheet)
+        if cells is None:
+            cells = self._load_sheet(sheet)
+        item = cells.get(ref)
+        if item is None:
+            return False
+        body = item[2]
+        if not body or (body[:3] == b"<v>" and body[-4:] == b"</v>"):
+            return False
+        return _F.search(body) is not None
+
+    def locked(self, sheet: str, ref: str) -> bool | None:
+        """``cell(sheet, ref).locked``, without building the cell."""
+        cells = self._sheets.get(sheet)
+        if cells is None:
+            cells = self._load_sheet(sheet)
+        item = cells.get(ref)
+        if item is None:
+            return BLANK.locked
+        s = item[0]
+        st = self._styles or self._load_styles()
+        i = int(s) if s.isdigit() else 0
+        return st.locked[i] if i < len(st.locked) else True
 
     def plain_int(self, sheet: str, ref: str) -> int | None:
         """Fast path for entry cells: the value of a cell holding a plain non-negative integer in a
