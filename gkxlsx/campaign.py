@@ -496,7 +496,7 @@ class _ImportJob:
 
         p = Path(path)
         try:
-            sha, archived = archive_file(self.archive_dir, p)
+            sha, archived = archive_file(self.archive_dir, p, sync=False)  # synced per batch, before recording
         except OSError as e:
             return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
         try:
@@ -558,6 +558,7 @@ def import_files(
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
     returned list is empty."""
     from .checker import CheckContext, _roster_dict
+    from .ledger import sync_archive
 
     units = camp.units()
     by_code = {u.code: u for u in units}
@@ -573,6 +574,17 @@ def import_files(
     def flush(items: list[tuple[Path, tuple]]) -> None:
         """Record one batch in one transaction; outcomes in file order."""
         decided: list[ImportOutcome] = []
+        try:  # the batch's archived files reach the disk before the ledger refers to them
+            sync_archive(camp.ledger.archive_dir, [Path(r[2]) for _, r in items if r[0] in ("ok", "internal")])
+        except OSError as e:
+            for p, r in items:
+                o = ImportOutcome(p, "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。") if r[0] in ("ok", "internal") else \
+                    ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                if keep:
+                    out.append(o)
+                if progress is not None:
+                    progress(o)
+            return
         try:
             with camp.ledger.batch() as b:
                 for p, r in items:

@@ -496,7 +496,7 @@ class _Check:
         # -- 3. format, version, year, unit -------------------------------------------------
         try:
             # only built-in format ids: a string from the file is never used as a path
-            if ident.format not in builtin_form_ids():
+            if ident.format not in _builtin_ids():
                 raise FormError(ident.format)
             form = load_form(ident.format)
         except FormError:
@@ -1350,6 +1350,12 @@ def _fingerprint_cached(form: Form, unit_type: str | None, fingerprint) -> str:
 
 # --------------------------------------------------------------------------------------------
 # public API
+
+
+@lru_cache(maxsize=1)
+def _builtin_ids() -> frozenset:
+    """The built-in form ids (the forms folder is listed once, not for every file)."""
+    return frozenset(builtin_form_ids())
 
 
 def check_file(

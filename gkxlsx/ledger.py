@@ -133,10 +133,13 @@ class Submission:
     accepted_at: str | None
 
 
-def archive_file(archive_dir: Path, path: Path, sha: str | None = None) -> tuple[str, Path]:
+def archive_file(archive_dir: Path, path: Path, sha: str | None = None, *, sync: bool = True) -> tuple[str, Path]:
     """Copy ``path`` into ``archive_dir`` under its sha256: written to a temporary name, synced to
     disk, renamed into place; an existing archived copy with the right hash is never overwritten.
-    Safe to call from several processes at once.  Returns (sha, archived path)."""
+    Safe to call from several processes at once.  Returns (sha, archived path).
+
+    ``sync=False``: not synced here — the caller must call :func:`sync_archive` before anything
+    refers to the file (an import syncs a whole batch at once)."""
     data = Path(path).read_bytes()
     sha = sha or hashlib.sha256(data).hexdigest()
     suffix = "".join(Path(path).suffixes[-1:]).lower()[:8] or ".bin"
@@ -149,12 +152,52 @@ def archive_file(archive_dir: Path, path: Path, sha: str | None = None) -> tuple
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, dest)
     finally:
         if tmp.exists():
             tmp.unlink()
     return sha, dest
+
+
+def sync_archive(archive_dir: Path, paths: Sequence[Path]) -> None:
+    """Make archived files (and their renames) durable: one ``syncfs`` of the archive's file
+    system where the C library has it, else an fsync of each file and folder.  Raises OSError."""
+    if not paths:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        syncfs = None
+    if syncfs is not None:
+        fd = os.open(str(archive_dir), os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        finally:
+            os.close(fd)
+    dirs = set()
+    for p in paths:
+        fd = os.open(str(p), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        dirs.add(str(Path(p).parent))
+    for d in dirs:
+        fd = os.open(d, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass  # some file systems cannot sync a folder
+        finally:
+            os.close(fd)
 
 
 def dump_findings(findings: list[dict]) -> str:
