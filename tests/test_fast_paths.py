@@ -89,3 +89,103 @@ def test_prefilters_do_not_hide_findings(f21):
     ids = {f.rule_id for f in check_narrative(f21, v, unit=unit, year=2025)}
     assert {"W-TXT-FOREIGN", "W-TXT-TYPO", "W-TXT-CITE"} <= ids
     assert not {"W-TXT-FOREIGN", "W-TXT-TYPO", "W-TXT-CITE"} & {f.rule_id for f in check_narrative(f21, _values(f21), unit=unit, year=2025)}
+
+
+# -- the checker's compiled rules and derived cells --------------------------------------------
+
+
+def _random_values(form, rng, odd: bool):
+    from decimal import Decimal
+
+    from gkxlsx.samples import sample_values
+
+    t = rng.choice(["乡镇", "街道", "县级部门", "县级政府"])
+    v = sample_values(form, "示例单位", t, 2025, seed=rng.randrange(10**6), busy=rng.random() < 0.3)
+    for k in rng.sample(list(form.entry_keys), rng.randint(1, 6)):
+        v[k] = rng.choice([None, Decimal("1.5"), True, 7, -1, 0, 250]) if odd else rng.randint(0, 40)
+    return t, v
+
+
+def test_compiled_derived_cells_equal_the_rule_engine(f21):
+    import random
+
+    from gkxlsx.checker import _derived
+
+    rng = random.Random(7)
+    for i in range(200):
+        _t, v = _random_values(f21, rng, odd=i % 2 == 0)
+        got, want = _derived(f21, v), compute_derived(f21, v)
+        assert list(got.items()) == list(want.items())
+
+
+def test_compiled_rules_equal_the_rule_engine(f21):
+    import random
+
+    from gkxlsx.checker import _fast_rules
+    from gkxlsx.rules import PASS
+
+    rng = random.Random(8)
+    compiled = _fast_rules(f21)
+    assert sum(c is not None for c in compiled) >= len(f21.rules) // 2
+    fails = 0
+    for i in range(300):
+        t, v = _random_values(f21, rng, odd=i % 3 == 0)
+        v.update(compute_derived(f21, v))
+        if i % 4 == 0:
+            v["s3.new.natural"] = (v["s3.new.natural"] or 0) + 1  # a broken balance, totals as shown
+        ut = f21.unit_type(t)
+        for inst, fast in zip(f21.rules, compiled):
+            if fast is None or not inst.applicable(ut, None):
+                continue
+            keys, test = fast
+            if all(type(v.get(k)) is int for k in keys):
+                want = inst.evaluate(v, None, ut, None).status == PASS
+                assert test(v) == want, inst.iid
+                fails += not want
+    assert fails > 0  # the failing side was exercised too
+
+
+# -- the reader's direct decompression ----------------------------------------------------------
+
+
+def _rezip(data: bytes, method) -> bytes:
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+    return out.getvalue()
+
+
+def test_stored_and_deflated_members_read_alike_and_bad_crc_is_reported(f21, tmp_path):
+    import zipfile
+
+    from gkxlsx.checker import check_file
+    from gkxlsx.generate import build_workbook, workbook_filename
+    from gkxlsx.roster import Unit
+    from gkxlsx.samples import sample_values
+
+    u = Unit("SLX001", "示例县城关镇人民政府", "乡镇", "示例县人民政府")
+    v = sample_values(f21, u.name, u.type, 2025, seed=3, busy=True)
+    data, _ = build_workbook(f21, u, 2025, prefill=v)
+    name = workbook_filename(u, 2025)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / name).write_bytes(_rezip(data, zipfile.ZIP_DEFLATED))
+    (tmp_path / "b" / name).write_bytes(_rezip(data, zipfile.ZIP_STORED))
+    a, b = check_file(tmp_path / "a" / name, year=2025), check_file(tmp_path / "b" / name, year=2025)
+    assert a.status == b.status == "通过", (a.headline(), b.headline())
+    assert a.report.values == b.report.values and a.report.values["s3.new.natural"] == v["s3.new.natural"]
+    # one flipped byte inside the stored sheet of 三、依申请公开: the CRC catches it
+    stored = bytearray((tmp_path / "b" / name).read_bytes())
+    member = zipfile.ZipFile(tmp_path / "b" / name).getinfo("xl/worksheets/sheet5.xml")
+    i = stored.find(b"<sheetData>", member.header_offset) + 40
+    stored[i] = ord("Q") if stored[i] != ord("Q") else ord("R")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / name).write_bytes(bytes(stored))
+    c = check_file(tmp_path / "c" / name, year=2025)
+    assert c.status in ("有错误", "无法识别")
+    assert any(f.rule_id == "E-FILE-CORRUPT" and "sheet5.xml" in f.message and "无法解压" in f.message for f in c.findings), [f.message for f in c.findings]
