@@ -16,6 +16,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import MappingProxyType
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -233,6 +234,22 @@ def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[
     return lines
 
 
+_STATIC: dict[tuple[int, str | None], tuple[Layout, Any, Mapping[tuple[str, int, int], str], str]] = {}
+
+
+def _static_formulas(lay: Layout, ut) -> tuple[Mapping[tuple[str, int, int], str], str]:
+    """(formulas, fingerprint) of a workbook without last year's data, per layout and unit type
+    (read-only: shared by every workbook of that type)."""
+    key = (id(lay), ut.name if ut is not None else None)
+    got = _STATIC.get(key)
+    if got is None or got[0] is not lay or got[1] != ut:
+        if len(_STATIC) > 64:
+            _STATIC.clear()
+        formulas = MappingProxyType(dict(expected_formulas(lay, ut, None, None)))
+        got = _STATIC[key] = (lay, ut, formulas, fingerprint(lay, formulas))
+    return got[2], got[3]
+
+
 def build_workbook(
     form: Form,
     unit: Unit,
@@ -269,10 +286,13 @@ def build_workbook(
         prefill["meta.contact_person"] = unit.contact
     if unit.phone and "meta.contact_phone" not in prefill:
         prefill["meta.contact_phone"] = unit.phone
-    formulas = expected_formulas(lay, ut, prev, prev_format)
+    if prev is None:  # the same for every unit of a type: compiled once
+        formulas, fp = _static_formulas(lay, ut)
+    else:
+        formulas = expected_formulas(lay, ut, prev, prev_format)
+        fp = fingerprint(lay, formulas)
     numeric_inputs = {k: v for k, v in prefill.items() if k in form.cells or k in form.fields}
     results = expected_results(lay, numeric_inputs, ut, prev, prev_format)
-    fp = fingerprint(lay, formulas)
 
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
