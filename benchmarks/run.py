@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import platform
@@ -210,16 +211,16 @@ def step_generate(n: int, data: Path) -> dict:
     if data.exists():
         shutil.rmtree(data)
     out.mkdir(parents=True)
-    plan = list(_plan(n))
-    with (data / "roster.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["单位代码", "单位名称", "单位类型", "上级单位", "联系人", "邮箱"])
-        for u, *_ in plan:
-            w.writerow([u.code, u.name, u.type, u.parent, f"联系人{u.code}", f"{u.code.lower()}@example.gov.cn"])
+    plan = _plan(n)  # lazily, block by block: the values of 10,000 units are never all in memory
+    first = list(itertools.islice(plan, 250))
+    meta: list[tuple] = []
+    fh = (data / "roster.csv").open("w", newline="", encoding="utf-8")
+    roster = csv.writer(fh)
+    roster.writerow(["单位代码", "单位名称", "单位类型", "上级单位", "联系人", "邮箱"])
     # the floor's recorded calls: two units of every type, a quiet one and a busy one (untimed)
     sample = []
     for t in dict.fromkeys(TYPES):
-        sample += [x for x in plan if x[0].type == t and x[3] == "clean"][:2]
+        sample += [x for x in first if x[0].type == t and x[3] == "clean"][:2]
     logs = []
     for u, year, v, _k, _w in sample:
         logs += [bg.compile_log(lg) for lg in bg.record(form, [u], year, v)]
@@ -229,8 +230,12 @@ def step_generate(n: int, data: Path) -> dict:
     t_gen = c_gen = t_floor = c_floor = 0.0
     n_floor = 0
     block = 250
-    for b0 in range(0, n, block):
-        chunk = plan[b0 : b0 + block]
+    b0 = 0
+    chunk = first
+    while chunk:
+        for u, year, _v, kind, which in chunk:
+            roster.writerow([u.code, u.name, u.type, u.parent, f"联系人{u.code}", f"{u.code.lower()}@example.gov.cn"])
+            meta.append((u, year, kind, which))
         by_year: dict[int, list] = {}
         for x in chunk:
             by_year.setdefault(x[1], []).append(x)
@@ -245,12 +250,15 @@ def step_generate(n: int, data: Path) -> dict:
             n_floor += 1
         t_floor += time.perf_counter() - t0
         c_floor += time.process_time() - c0
+        b0 += len(chunk)
+        chunk = list(itertools.islice(plan, block))
+    fh.close()
     shutil.rmtree(floor_dir)
     (out / "manifest.json").unlink(missing_ok=True)
     names = [s.name for s in layout(form).sheets]
     part = lambda sheet: f"xl/worksheets/sheet{names.index(sheet) + 1}.xml"  # noqa: E731
     kinds = Counter()
-    for u, year, _v, kind, which in plan:
+    for u, year, kind, which in meta:
         kinds[kind] += 1
         if kind in ("tampered", "not-a-workbook"):
             _break(out / gen.workbook_filename(u, year), kind, which, part)

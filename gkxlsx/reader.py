@@ -571,6 +571,7 @@ class XlsxBook(Book):
         self._xml_whole: set[str] = set()
         self._shared: dict[str, dict[bytes, tuple[int, int, str]]] = {}
         self._strings: list[bytes] | None = None
+        self._si_cut = False
         self._string_cache: dict[int, str] = {}
         self._styles: _Styles | None = None
         self._read_workbook()
@@ -775,8 +776,10 @@ class XlsxBook(Book):
                 self._strings = []
             elif b":si>" in data or b"<si " in data or b"<si/>" in data:
                 self._strings = [m.group(1) or b"" for m in _SI.finditer(data)]
-            else:  # <si>…</si> only: splitting is ~3× faster than a regex
-                self._strings = [p[: p.find(b"</si>")] for p in data.split(b"<si>")[1:]]
+            else:  # <si>…</si> only: splitting is ~3× faster than a regex; each item is cut at
+                # its </si> when it is used (most are not: user texts of other cells)
+                self._strings = data.split(b"<si>")[1:]
+                self._si_cut = True
         return self._strings
 
     def shared_string(self, i: int) -> str | None:
@@ -786,6 +789,8 @@ class XlsxBook(Book):
         if not 0 <= i < len(strings):
             return None
         b = strings[i]
+        if self._si_cut:
+            b = b[: b.find(b"</si>")]
         s = _SST_TEXT.get(b)  # the same string item in other files (labels): decoded once
         if s is None:
             s = _si_text(b)
