@@ -508,6 +508,8 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
     for s in steps:
+        if hasattr(os, "sync"):
+            os.sync()  # untimed: what earlier steps wrote is on disk, not flushed by this step's syncs
         t0 = time.perf_counter()
         print(f"[{s}] …", file=sys.stderr, flush=True)
         p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--step", s, "--n", str(args.n), "--data", str(data)],

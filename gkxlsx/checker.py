@@ -626,12 +626,14 @@ class _Check:
     def _filename_unit(self, roster: dict[str, Unit] | None) -> tuple[str, str]:
         name = self.path.name
         if roster:
-            best = ""
-            for code in roster:
-                if name.startswith(code + "_") and len(code) > len(best):
-                    best = code
-            if best:
-                return best, roster[best].name
+            # the longest roster code followed by "_" that the name starts with: look up the name's
+            # own prefixes (a few), not every code of the roster (10,000 in a national campaign)
+            i = name.rfind("_")
+            while i > 0:
+                code = name[:i]
+                if code in roster:
+                    return code, roster[code].name
+                i = name.rfind("_", 0, i)
         m = _FILENAME.match(name)
         if m:
             return m.group("code"), m.group("name")
