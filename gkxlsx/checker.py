@@ -853,6 +853,17 @@ class _Check:
         lo_serial, hi_serial = _date_window(year) if year else (0, -1)
         plain_int = book.plain_int if isinstance(book, XlsxBook) else None
         is_formula = book.is_formula if isinstance(book, XlsxBook) else None
+        if plain_int is not None:
+            sheets_cells: dict[str, dict] = {}
+
+            def cells_of(sheet: str) -> dict:
+                c = sheets_cells.get(sheet)
+                if c is None:
+                    c = sheets_cells[sheet] = book._load_sheet(sheet)  # type: ignore[union-attr]
+                return c
+
+            styles = book._load_styles()  # type: ignore[union-attr]
+            st_date, st_quote, n_styles = styles.date, styles.quote, len(styles.date)
         for key, cell in form.cells.items():
             p = pos.get(key)
             if p is None:
@@ -865,7 +876,21 @@ class _Check:
                 raw = book.cell(*p)
                 shown_derived[key] = _shown_number(raw) if raw.kind != "formula" else None
                 continue
-            n = plain_int(*p) if plain_int else None
+            if plain_int is not None:
+                # inline XlsxBook.plain_int: a plain non-negative integer in a style that is
+                # neither a date nor text-forced
+                n = None
+                item = cells_of(p[0]).get(p[1])
+                if item is not None:
+                    s_, t_, body = item
+                    if (t_ == b"" or t_ == b"n") and body[:3] == b"<v>" and body[-4:] == b"</v>":
+                        v_ = body[3:-4]
+                        if v_.isdigit() and len(v_) <= 15:
+                            i_ = int(s_) if s_.isdigit() else 0
+                            if not (i_ < n_styles and (st_date[i_] or st_quote[i_])):
+                                n = int(v_)
+            else:
+                n = None
             if n is not None and not lo_serial <= n <= hi_serial:
                 values[key] = excel_view[key] = inputs[key] = n  # the common case, decided at once
                 continue
@@ -1103,12 +1128,14 @@ class _Check:
         pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
         outcomes = []
         pf_app = pf if prev is not None else None
+        # plain integers in every cell (the common case): each compiled test is exact, no per-rule check
+        ints = {id(d): all(type(d.get(k)) is int for k in form.cells) for d in ((vals, shown) if shown is not None else (vals,))}
         for inst, fast in zip(form.rules, _fast_rules(form)):
             use = shown if (shown is not None and inst.target in overrides) else vals
             if fast is not None and inst.applicable(ut, pf_app):
                 keys, test = fast
                 get = use.get
-                if all(type(get(k)) is int for k in keys) and test(use):
+                if (ints[id(use)] or all(type(get(k)) is int for k in keys)) and test(use):
                     outcomes.append(Outcome(inst, PASS))  # what evaluate() gives, without the interpreter
                     continue
             out = inst.evaluate(use, prev, ut, pf)
