@@ -499,6 +499,7 @@ def _parse_styles(data: bytes) -> _Styles:
 
 _MEMO: dict = {}
 _SST_TEXT: dict[bytes, str] = {}
+_PROT_ATTRS: dict[bytes, dict[str, str]] = {}
 
 
 def _si_text(b: bytes) -> str:
@@ -875,9 +876,16 @@ class XlsxBook(Book):
                 tail = self._sheet_xml(sheet, whole=True)[1]
             i = tail.find(b"<sheetProtection")
             prot = _PROTECTION.search(tail, i) if i >= 0 else (_PROTECTION.search(tail) if b":sheetProtection" in tail else None)
-            info = SheetInfo(
-                protection={k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(prot.group(1)).items()} if prot else None,
-            )
+            if prot:
+                raw = prot.group(1)
+                attrs = _PROT_ATTRS.get(raw)  # a unit's sheets share one protection element
+                if attrs is None:
+                    if len(_PROT_ATTRS) > 512:
+                        _PROT_ATTRS.clear()
+                    attrs = _PROT_ATTRS[raw] = {k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(raw).items()}
+                info = SheetInfo(protection=dict(attrs))
+            else:
+                info = SheetInfo(protection=None)
             self._sheet_info[sheet] = info
         return info
 
