@@ -496,7 +496,8 @@ class _ImportJob:
 
         p = Path(path)
         try:
-            sha, archived = archive_file(self.archive_dir, p, sync=False)  # synced per batch, before recording
+            data = p.read_bytes()  # read once: archived and checked from memory
+            sha, archived = archive_file(self.archive_dir, p, sync=False, data=data)  # synced per batch, before recording
         except OSError as e:
             return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
         try:
@@ -505,7 +506,7 @@ class _ImportJob:
         except sqlite3.Error:
             pass  # recorded or not, the ledger transaction decides
         try:
-            res = check_file(p, context=self.ctx)
+            res = check_file(p, context=self.ctx, data=data)
         except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
             return ("internal", sha, str(archived), str(e))
         ident = res.identity

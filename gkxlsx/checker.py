@@ -440,8 +440,9 @@ def _prev_for(ctx: CheckContext, code: str) -> tuple[Mapping[str, Any] | None, s
 
 
 class _Check:
-    def __init__(self, path: Path, ctx: CheckContext):
+    def __init__(self, path: Path, ctx: CheckContext, data: bytes | None = None):
         self.path = path
+        self.data = data
         self.ctx = ctx
         self.res = FileResult(path=path)
         self.f: list[Finding] = []
@@ -462,7 +463,8 @@ class _Check:
     def run(self) -> FileResult:
         res = self.res
         try:
-            info, book = load(self.path)
+            info, book = load(self.path, data=self.data)
+            self.data = None
         except ReadError as e:
             info = getattr(e, "info", None)
             if info is not None:
@@ -1405,16 +1407,18 @@ def check_file(
     prev_format: str | None = None,
     prev_lookup: Callable[[str], Any] | None = None,
     context: CheckContext | None = None,
+    data: bytes | None = None,
 ) -> FileResult:
     """Check one returned file.  Never raises for a bad file (and not for an internal error
     either: that becomes an E-INTERNAL finding, status 无法识别).
 
     ``roster``: a roster path, a list of :class:`Unit` or {code: Unit} — the unit must be in it;
     ``year``: the report year being collected; ``prev``/``prev_format``: last year's values of this
-    unit (cross-year checks); ``prev_lookup``: code → (format, year, values) or values.
+    unit (cross-year checks); ``prev_lookup``: code → (format, year, values) or values;
+    ``data``: the file's bytes when the caller has already read them.
     """
     ctx = context or CheckContext(roster=_roster_dict(roster), year=year, prev=prev, prev_format=prev_format, prev_lookup=prev_lookup)
-    chk = _Check(Path(path), ctx)
+    chk = _Check(Path(path), ctx, data)
     try:
         return chk.run()
     except Exception as e:  # noqa: BLE001 - never a traceback, never a stopped batch

@@ -133,14 +133,16 @@ class Submission:
     accepted_at: str | None
 
 
-def archive_file(archive_dir: Path, path: Path, sha: str | None = None, *, sync: bool = True) -> tuple[str, Path]:
+def archive_file(archive_dir: Path, path: Path, sha: str | None = None, *, sync: bool = True, data: bytes | None = None) -> tuple[str, Path]:
     """Copy ``path`` into ``archive_dir`` under its sha256: written to a temporary name, synced to
     disk, renamed into place; an existing archived copy with the right hash is never overwritten.
     Safe to call from several processes at once.  Returns (sha, archived path).
 
     ``sync=False``: not synced here — the caller must call :func:`sync_archive` before anything
-    refers to the file (an import syncs a whole batch at once)."""
-    data = Path(path).read_bytes()
+    refers to the file (an import syncs a whole batch at once).  ``data``: the file's bytes, when
+    the caller has read them."""
+    if data is None:
+        data = Path(path).read_bytes()
     sha = sha or hashlib.sha256(data).hexdigest()
     suffix = "".join(Path(path).suffixes[-1:]).lower()[:8] or ".bin"
     dest = Path(archive_dir) / sha[:2] / f"{sha}{suffix}"
