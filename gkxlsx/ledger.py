@@ -133,6 +133,9 @@ class Submission:
     accepted_at: str | None
 
 
+_MADE_DIRS: set[Path] = set()
+
+
 def archive_file(archive_dir: Path, path: Path, sha: str | None = None, *, sync: bool = True, data: bytes | None = None) -> tuple[str, Path]:
     """Copy ``path`` into ``archive_dir`` under its sha256: written to a temporary name, synced to
     disk, renamed into place; an existing archived copy with the right hash is never overwritten.
@@ -148,10 +151,19 @@ def archive_file(archive_dir: Path, path: Path, sha: str | None = None, *, sync:
     dest = Path(archive_dir) / sha[:2] / f"{sha}{suffix}"
     if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha:
         return sha, dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.parent not in _MADE_DIRS:  # 256 folders: each made (or found) once per process
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if len(_MADE_DIRS) > 4096:
+            _MADE_DIRS.clear()
+        _MADE_DIRS.add(dest.parent)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     try:
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")
+        except FileNotFoundError:  # the folder went away since it was made: make it again
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            f = open(tmp, "wb")
+        with f:
             f.write(data)
             f.flush()
             if sync:
