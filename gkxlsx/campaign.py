@@ -490,25 +490,50 @@ class _ImportJob:
         return bool(c.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone()
                     or c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone())
 
+    def _writer(self) -> "_Writer":
+        w = self.__dict__.get("_w")
+        if w is None or w.pid != os.getpid():  # one per process (threads do not survive a fork)
+            w = self.__dict__["_w"] = _Writer()
+        return w
+
     def __call__(self, path: str) -> tuple:
+        import hashlib
+
         from .checker import check_file
         from .ledger import archive_file, dump_findings, dump_values
 
         p = Path(path)
+
+        def failed(e: OSError) -> tuple:
+            return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
+
         try:
             data = p.read_bytes()  # read once: archived and checked from memory
-            sha, archived = archive_file(self.archive_dir, p, sync=False, data=data)  # synced per batch, before recording
         except OSError as e:
-            return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
+            return failed(e)
+        sha = hashlib.sha256(data).hexdigest()
+        # the archived copy is written by this process's writer thread while the file is checked
+        # (file creation waits on the file system, checking on the CPU); the result is returned
+        # only once the copy is written (it is synced per batch, before recording)
+        pending = self._writer().submit(archive_file, self.archive_dir, p, sha, sync=False, data=data)
         try:
-            if self.known(sha):
-                return ("duplicate",)
+            known = self.known(sha)
         except sqlite3.Error:
-            pass  # recorded or not, the ledger transaction decides
+            known = False  # recorded or not, the ledger transaction decides
+        res = err = None
+        if not known:
+            try:
+                res = check_file(p, context=self.ctx, data=data)
+            except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
+                err = e
         try:
-            res = check_file(p, context=self.ctx, data=data)
-        except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
-            return ("internal", sha, str(archived), str(e))
+            sha, archived = pending.result()
+        except OSError as e:
+            return failed(e)
+        if known:
+            return ("duplicate",)
+        if res is None:
+            return ("internal", sha, str(archived), str(err))
         ident = res.identity
         code = getattr(ident, "unit_code", None) if ident is not None else None
         findings = [f.to_dict() for f in res.findings]
@@ -523,6 +548,35 @@ class _ImportJob:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class _Writer:
+    """One daemon thread that runs submitted calls in order (file writes, which release the GIL)."""
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self.pid = os.getpid()
+        self.q: "queue.SimpleQueue" = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="gkxlsx-archive", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            fut, fn, args, kw = self.q.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args, **kw))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(e)
+
+    def submit(self, fn, *args, **kw):
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        self.q.put((fut, fn, args, kw))
+        return fut
 
 
 _WORKER_JOB: _ImportJob | None = None
