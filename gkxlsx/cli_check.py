@@ -89,7 +89,10 @@ def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> No
     from .reader import KIND_LABELS
 
     kind = KIND_LABELS.get(r.file_type, "")
-    saved = f"，由 {r.app_label} 保存" if r.app_label else ""
+    if r.app_label == "gkxlsx":
+        saved = "，由 gkxlsx 直接生成（未经 Excel/WPS 等表格软件保存）"
+    else:
+        saved = f"，由 {r.app_label} 保存" if r.app_label else ""
     if kind or r.sha256:
         typer.echo(f"  文件：{kind or r.file_type}{saved}" + (f"，sha256 {r.sha256[:12]}…" if r.sha256 else ""))
     c = r.counts
