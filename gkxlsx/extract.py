@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import html.parser
-import json
 import re
 import shutil
 import subprocess
@@ -42,9 +41,9 @@ from typing import Any, Iterable, Sequence
 
 from .model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
 from .narrative import CANONICAL_TITLES, Document, NormText, label_key, normalize, split_sections
+from .datafiles import compiled, data_file
 from .report import Report
 
-DATA_FILE = Path(__file__).parent / "forms" / "data" / "extract.json"
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
 READ, MISSING, AMBIGUOUS = "read", "missing", "ambiguous"
 STATUS_ZH = {READ: "已读取", MISSING: "缺失", AMBIGUOUS: "无法确定"}
@@ -56,14 +55,11 @@ class ExtractError(Exception):
     """The input cannot be read (message in Chinese, names the file)."""
 
 
-@lru_cache(maxsize=None)
 def data() -> dict[str, Any]:
-    return json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    return data_file("extract")
 
 
-@lru_cache(maxsize=None)
-def _re(pattern: str, flags: int = 0) -> re.Pattern:
-    return re.compile(pattern, flags)
+_re = compiled
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ in the published page.
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -31,10 +30,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from .datafiles import compiled, data_file
 from .model import Form, UnitType
 from .rules import Finding, as_number, fmt_num, with_derived
 
-DATA_FILE = Path(__file__).parent / "forms" / "data" / "narrative.json"
 
 SECTION_IDS = ("s1", "s2", "s3", "s4", "s5", "s6")
 NUMERALS = "一二三四五六七八九十"
@@ -49,15 +48,11 @@ CANONICAL_TITLES = {
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-@lru_cache(maxsize=None)
 def data() -> dict[str, Any]:
-    """The narrative data file (cached)."""
-    return json.loads(DATA_FILE.read_text(encoding="utf-8"))
+    return data_file("narrative")
 
 
-@lru_cache(maxsize=None)
-def _re(pattern: str, flags: int = 0) -> re.Pattern:
-    return re.compile(pattern, flags)
+_re = compiled
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+"""The data files beside the form definitions (gkxlsx/forms/data/*.json) and a shared regex cache."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+DATA_DIR = Path(__file__).parent / "forms" / "data"
+
+
+@lru_cache(maxsize=None)
+def data_file(name: str) -> dict[str, Any]:
+    """``forms/data/<name>.json``, parsed once."""
+    return json.loads((DATA_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def compiled(pattern: str, flags: int = 0) -> re.Pattern:
+    """A compiled regular expression, compiled once per (pattern, flags)."""
+    return re.compile(pattern, flags)
