@@ -645,7 +645,6 @@ class _Check:
 
     def _check_book(self, form: Form, book: Book, ident: Identity, ut: UnitType | None) -> None:
         plan = _plan(form)
-        lay = plan.lay
         res = self.res
         prev, prev_format = _prev_for(self.ctx, ident.unit_code)
         # sheets (a renamed sheet is found through the defined names)
@@ -987,7 +986,6 @@ class _Check:
         """Compare every formula of the section sheets with the template's.  Returns (totals typed
         over their formula → shown number, cached results to compare later, and the previous-year
         data the template's formulas were built with)."""
-        lay = plan.lay
         has_prev_formulas = bool(ident.previous)
         if has_prev_formulas and prev is not None:
             cells = _exact_formula_plan(form, ut, prev, prev_format or ident.previous.split(":")[0] or None)

@@ -27,7 +27,6 @@ import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 from .datafiles import compiled, data_file

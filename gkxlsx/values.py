@@ -194,7 +194,7 @@ def suggest_number(text: str, vt: ValueType) -> tuple[Decimal | None, str]:
                 num = num * factor
                 hint_parts.append("（单位是元）" if unit != "元" else "（不要带单位“元”）")
             else:
-                return None, f"（这里填件数，不是金额）"
+                return None, "（这里填件数，不是金额）"
         elif unit in COUNT_UNITS and vt.kind == "int":
             hint_parts.append(f"（不要带单位“{unit}”）")
         else:
