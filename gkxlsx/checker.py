@@ -675,6 +675,8 @@ class _Check:
             self._cache(form, plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf)
         # narrative
         self._narrative(form, vals, ident, ut, pos)
+        if prev is not None:
+            self._similar_to_last_year(vals, prev, ident)
         res.values = vals
         if any(f.rule_id == "I-TEMPLATE-GENERATOR" for f in self.f):
             # the template itself differs from what this version generates: structural comparisons
@@ -1169,6 +1171,18 @@ class _Check:
         for f in found or ():
             locs = tuple(loc(*pos[k]) for k in f.keys if pos.get(k))
             self.add(f.with_locations(locs) if locs else f)
+
+
+    def _similar_to_last_year(self, values, prev, ident: Identity) -> None:
+        """W-XY-SIMILAR: this year's narrative (一、五、六) nearly the same as last year's (内容雷同)."""
+        from .similarity import THRESHOLD, finding, jaccard, narrative_text, shingles
+
+        name = ident.unit_name or ""
+        a = shingles(narrative_text(values), name)
+        b = shingles(narrative_text(prev), name)
+        score = jaccard(a, b)
+        if score >= THRESHOLD:
+            self.add(finding("上年度报告", score, last_year=True))
 
 
 # --------------------------------------------------------------------------------------------

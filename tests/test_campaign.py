@@ -280,3 +280,19 @@ def test_disk_full_during_import_loses_nothing(camp, tmp_path):
     assert camp.ledger.history("SLX002") == []
     # with space again the same file imports normally
     assert import_files(camp, [big])[0].kind == "new"
+
+
+def test_narrative_copied_from_last_year_is_flagged_on_import(tmp_path):
+    last = init_campaign(tmp_path / "2024", year=2024, roster=ROSTER)
+    import_files(last, [make_return(last, "SLX001", tmp_path / "l", seed=3)])
+    import_files(last, [make_return(last, "SLX002", tmp_path / "l2", seed=3)])
+    old = last.ledger.current("SLX001").values
+    last.close()
+    cur = init_campaign(tmp_path / "2025", year=2025, roster=ROSTER, previous=tmp_path / "2024")
+    narrative = {k: v for k, v in old.items() if k.startswith(("s1.", "s5.", "s6.")) and isinstance(v, str)}
+    copied = import_files(cur, [make_return(cur, "SLX001", tmp_path / "n", edit=lambda v: v.update(narrative))])
+    sim = [f for f in copied[0].findings if f["rule"] == "W-XY-SIMILAR"]
+    assert sim and "上年度报告" in sim[0]["message"] and copied[0].status == "有警告"
+    fresh = import_files(cur, [make_return(cur, "SLX002", tmp_path / "m", seed=99)])
+    assert not [f for f in fresh[0].findings if f["rule"] == "W-XY-SIMILAR"]
+    cur.close()
