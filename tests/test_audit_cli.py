@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
+from conftest import seed_files
 from gkxlsx.audit import SUMMARY_HEADERS
 from gkxlsx.cli import app
 
@@ -21,24 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
-def _seeds_dir() -> Path | None:
-    for c in (os.environ.get("GKXLSX_SEEDS"), REPO.parent / "shared" / "seeds", REPO / "shared" / "seeds", Path("/work/shared/seeds")):
-        if c and Path(c).is_dir() and list(Path(c).glob("00*.txt")):
-            return Path(c)
-    return None
-
-
-SEEDS = _seeds_dir()
 
 
 @pytest.fixture(scope="module")
 def seed_dir(tmp_path_factory) -> Path:
-    if SEEDS is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("seeds not found (expected shared/seeds beside the repository)")
-        pytest.skip("seeds not found")
     d = tmp_path_factory.mktemp("seeds")
-    for p in sorted(SEEDS.glob("00*.txt")):
+    for p in seed_files():
         shutil.copy(p, d / p.name)
     return d
 

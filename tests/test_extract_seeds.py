@@ -8,36 +8,24 @@ cells and “/”, GB18030, cells run together, a row with a missing cell in ano
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from conftest import seed_files
 from gkxlsx.audit import audit_file, audit_text
 from gkxlsx.extract import AMBIGUOUS, MISSING, READ, extract_file, extract_text
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _seeds_dir() -> Path | None:
-    for c in (os.environ.get("GKXLSX_SEEDS"), REPO.parent / "shared" / "seeds", REPO / "shared" / "seeds", Path("/work/shared/seeds")):
-        if c and Path(c).is_dir() and list(Path(c).glob("00*.txt")):
-            return Path(c)
-    return None
-
-
-SEEDS = _seeds_dir()
 
 
 @pytest.fixture(scope="module")
 def seeds() -> dict[int, Path]:
-    if SEEDS is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("seeds not found (expected shared/seeds beside the repository)")
-        pytest.skip("seeds not found")
-    return {int(p.name[:3]): p for p in sorted(SEEDS.glob("00*.txt"))}
+    return {int(p.name[:3]): p for p in seed_files()}
 
 
 @pytest.fixture(scope="module")

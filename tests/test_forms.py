@@ -23,7 +23,7 @@ from gkxlsx.cli import app
 from gkxlsx.cli_forms import describe_form, expr_text, export_form
 from gkxlsx.layout import expected_formulas, layout
 from gkxlsx.model import FormError, builtin_form_ids, form_for_year, load_form
-from gkxlsx.rules import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluate_all, parse_expr
+from gkxlsx.rules import INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluate_all, parse_expr
 
 REPO = Path(__file__).resolve().parents[1]
 

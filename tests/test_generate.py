@@ -33,10 +33,8 @@ from gkxlsx.cli import app
 from gkxlsx.generate import (
     C_DERIVED,
     C_ENTRY,
-    Campaign,
     build_workbook,
     generate_all,
-    template_id,
     workbook_filename,
 )
 from gkxlsx.layout import CHECK_KIND, CHECKS_SHEET, GUIDE_SHEET, INFO_SHEET, META_FIELDS, META_SHEET, defined_name, layout

@@ -19,6 +19,7 @@ import openpyxl
 import pytest
 
 from gkxlsx import lo
+from test_generate import expected_total, valid_2021 as _full_valid_2021
 from gkxlsx.generate import build_workbook
 from gkxlsx.layout import INFO_SHEET, META_FIELDS, META_SHEET, layout
 from gkxlsx.model import load_form
@@ -38,10 +39,8 @@ S3_COLS = ("natural", "commercial", "research", "public_welfare", "legal_service
 
 def valid_2021() -> dict:
     """A complete, consistent report of a 乡镇 (the numbers of test_generate's; every rule passes)."""
-    from test_generate import valid_2021 as full
-
     form = load_form("2021")
-    return {k: v for k, v in full().items() if k in form.cells or (k in form.fields and form.fields[k].type.numeric)}
+    return {k: v for k, v in _full_valid_2021().items() if k in form.cells or (k in form.fields and form.fields[k].type.numeric)}
 
 
 BROKEN_CHANGES = {
@@ -105,13 +104,6 @@ def saved_status(path: Path, form) -> tuple[dict, dict, openpyxl.Workbook]:
         got[(sheet, ref)] = wb[sheet][ref].value
     counts = {k: wb[s].cell(r + 1, c + 1).value for k, (s, r, c) in lay.summary_counts.items()}
     return workbook_status(form, got), counts, wb
-
-
-def expected_total(form, key, values):
-    cell = form.cells[key]
-    if not cell.derived:
-        return values[key]
-    return sum(expected_total(form, k, values) for k in cell.sum_of)
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from _mail_helpers import client_mail, free_port, make_campaign, returned_workbo
 
 from gkxlsx.campaign import CONFIG, Campaign, write_config
 from gkxlsx.cli import app
-from gkxlsx.mail import MailError, MailSettings, fetch_from_imap, fetch_imap, imap_utf7
+from gkxlsx.mail import MailError, fetch_from_imap, fetch_imap, imap_utf7
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
 USER, PASSWORD = "office", "imap-s3cret"

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import re
 import ssl
-import zipfile
 from contextlib import contextmanager
 from email import policy
 from email.header import decode_header, make_header
 from email.parser import BytesParser
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -417,7 +414,6 @@ def test_send_refuses_without_server_settings(tmp_path):
 
 def _record(camp, code, values, findings, version_status):
     """Record a return in the ledger directly (what the importer does after checking)."""
-    import hashlib
     import json
 
     blob = json.dumps([code, findings], ensure_ascii=False, default=str).encode()

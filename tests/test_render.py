@@ -7,7 +7,6 @@ GKXLSX_UPDATE_GOLDEN=1 is set; review the diff before committing.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
