@@ -204,6 +204,11 @@ class _Plan:
     key_pos: dict[str, tuple[str, str]]  # key → (sheet, ref)
     name_text: dict[str, tuple[bytes, bytes, tuple[bytes, ...]]]  # key → (name, expected XML text variants)
     entry_sheets: tuple[str, ...]
+    # per sheet: (address, ASCII address, text, role, the shared-string items that say exactly
+    # that text, as "<t>…</t></si>" (items cut at <si>) and as "<t>…</t>" (items by regex))
+    label_groups: tuple[tuple[str, tuple[tuple[str, bytes, str, str, tuple[bytes, ...], tuple[bytes, ...]], ...]], ...]
+    # every cell of the tables in form order: (key, cell, derived, sheet, address, ASCII address)
+    cell_rows: tuple
 
 
 @lru_cache(maxsize=16)
@@ -217,6 +222,10 @@ def _plan(form: Form) -> _Plan:
             if b.role in LABEL_ROLES and b.text:
                 labels.append((sl.name, b.ref, b.text, b.role))
     key_pos = {k: (s, a1(r, c)) for k, (s, r, c) in lay.where.items()}
+    groups: dict[str, list] = {}
+    for s, ref, text, role in labels:
+        groups.setdefault(s, []).append((ref, ref.encode(), text, role, *_sst_items(text)))
+    cell_rows = tuple((k, c, c.derived, *key_pos[k], key_pos[k][1].encode()) for k, c in form.cells.items())
     name_text = {}
     for k, (s, r, c) in lay.where.items():
         ref = a1(r, c)
@@ -224,7 +233,22 @@ def _plan(form: Form) -> _Plan:
         txt = f"'{s}'!${col}${r + 1}"
         variants = tuple(dict.fromkeys(_xml_escape(txt, q).encode() for q in (False, True)))
         name_text[k] = (defined_name(k).encode(), variants)
-    return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets))
+    return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets), tuple((s, tuple(g)) for s, g in groups.items()), cell_rows)
+
+
+def _sst_items(text: str) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """The shared-string items writers use for ``text`` (plain or xml:space="preserve"; quotes
+    escaped or not), kept only where the reader decodes them back to exactly ``text``."""
+    from .reader import _si_text
+
+    exact = []
+    for q in (False, True):
+        esc = _xml_escape(text, q).encode("utf-8")
+        for open_t in (b"<t>", b'<t xml:space="preserve">'):
+            item = open_t + esc + b"</t>"
+            if _si_text(item) == text and item not in exact:
+                exact.append(item)
+    return tuple(i + b"</si>" for i in exact), tuple(exact)
 
 
 # compiled fast paths: the rules and the derived cells as Python expressions, for the common
@@ -644,7 +668,7 @@ class _Check:
     # -- 4–7. the workbook ------------------------------------------------------------------------
 
     def _check_book(self, form: Form, book: Book, ident: Identity, ut: UnitType | None) -> None:
-        plan = _plan(form)
+        plan = self._plan = _plan(form)
         res = self.res
         prev, prev_format = _prev_for(self.ctx, ident.unit_code)
         # sheets (a renamed sheet is found through the defined names)
@@ -763,6 +787,7 @@ class _Check:
     def _positions(self, plan: _Plan, book: Book, sheet_map: dict[str, str], shifted: dict[str, str]) -> dict[str, tuple[str, str] | None]:
         """key → (sheet in the book, address): by defined name where it moved, else the layout."""
         pos: dict[str, tuple[str, str] | None] = {}
+        self._moved = bool(shifted) or any(sheet_map.get(sl) != sl for sl in plan.entry_sheets if sl != GUIDE_SHEET)
         for key, (s, ref) in plan.key_pos.items():
             bs = sheet_map.get(s)
             if bs is None:
@@ -808,35 +833,42 @@ class _Check:
     def _labels(self, plan: _Plan, book: Book, sheet_map: dict[str, str], shifted: dict[str, str]) -> None:
         per_sheet: dict[str, int] = {}
         fast = isinstance(book, XlsxBook)
-        cells = None
-        cur = None
-        for s, ref, want, role in plan.labels:
+        if fast:
+            strings = book._load_strings()  # type: ignore[union-attr]
+            n_strings = len(strings)
+            cut = book._si_cut  # type: ignore[union-attr]
+        for s, group in plan.label_groups:
             bs = sheet_map.get(s)
             if bs is None or s in shifted:
                 continue
-            got = None
-            if fast:
-                if bs != cur:
-                    cells, cur = book._load_sheet(bs), bs
-                item = cells.get(ref)  # type: ignore[union-attr]
-                if item is not None and item[1] == b"s":
-                    body = item[2]
-                    if body[:3] == b"<v>" and body[3:-4].isdigit():
-                        got = book.shared_string(int(body[3:-4]))
-                        if got == want:
-                            continue
-            if got is None:
-                raw = book.cell(bs, ref)
-                got = "" if raw.kind == "blank" else str(display_raw(raw))
-                if got == want:
+            get = book._load_sheet(bs).get if fast else None  # type: ignore[union-attr]
+            for ref, rb, want, role, items_cut, items_exact in group:
+                got = None
+                if get is not None:
+                    # the common case without decoding: the cell is a shared string whose item
+                    # is byte for byte the label as writers write it
+                    item = get(rb)
+                    if item is not None and item[2] == b"s":
+                        body = item[4]
+                        if body[:3] == b"<v>" and body[-4:] == b"</v>" and body[3:-4].isdigit():
+                            i = int(body[3:-4])
+                            if i < n_strings and (strings[i].startswith(items_cut) if cut else strings[i] in items_exact):
+                                continue
+                            got = book.shared_string(i)  # type: ignore[union-attr]
+                            if got == want:
+                                continue
+                if got is None:
+                    raw = book.cell(bs, ref)
+                    got = "" if raw.kind == "blank" else str(display_raw(raw))
+                    if got == want:
+                        continue
+                if _norm_label(got) == _norm_label(want):
                     continue
-            if _norm_label(got) == _norm_label(want):
-                continue
-            n = per_sheet.get(s, 0)
-            per_sheet[s] = n + 1
-            if n < MAX_LABEL_FINDINGS_PER_SHEET:
-                where = {"header": "表头", "rowlabel": "项目名称", "caption": "表格标题", "corner": "表格说明", "fieldlabel": "栏目名称", "title": "标题"}.get(role, "文字")
-                self.add(make_finding("E-STRUCT-LABEL", where=where, expected=want, found=got or "（空）", locations=(loc(bs, ref),), actual=got))
+                n = per_sheet.get(s, 0)
+                per_sheet[s] = n + 1
+                if n < MAX_LABEL_FINDINGS_PER_SHEET:
+                    where = {"header": "表头", "rowlabel": "项目名称", "caption": "表格标题", "corner": "表格说明", "fieldlabel": "栏目名称", "title": "标题"}.get(role, "文字")
+                    self.add(make_finding("E-STRUCT-LABEL", where=where, expected=want, found=got or "（空）", locations=(loc(bs, ref),), actual=got))
         for s, n in per_sheet.items():
             if n > MAX_LABEL_FINDINGS_PER_SHEET:
                 bs = sheet_map.get(s, s)
@@ -854,46 +886,46 @@ class _Check:
         year = ident.year
         unit = form.unit_type(ident.unit_type)
         lo_serial, hi_serial = _date_window(year) if year else (0, -1)
-        plain_int = book.plain_int if isinstance(book, XlsxBook) else None
-        is_formula = book.is_formula if isinstance(book, XlsxBook) else None
-        if plain_int is not None:
+        fast = isinstance(book, XlsxBook)
+        is_formula = book.is_formula if fast else None
+        if fast:
             sheets_cells: dict[str, dict] = {}
-
-            def cells_of(sheet: str) -> dict:
-                c = sheets_cells.get(sheet)
-                if c is None:
-                    c = sheets_cells[sheet] = book._load_sheet(sheet)  # type: ignore[union-attr]
-                return c
-
             styles = book._load_styles()  # type: ignore[union-attr]
             st_date, st_quote, n_styles = styles.date, styles.quote, len(styles.date)
-        for key, cell in form.cells.items():
-            p = pos.get(key)
-            if p is None:
-                values[key] = None
-                continue
-            if cell.derived:
+        moved = self._moved
+        for key, cell, derived, ls, lref, rb in self._plan.cell_rows:
+            if moved:
+                p = pos.get(key)
+                if p is None:
+                    values[key] = None
+                    continue
+                prb = p[1].encode()
+            else:  # every cell where the template put it (the common case)
+                p = (ls, lref)
+                prb = rb
+            if derived:
                 if is_formula is not None and is_formula(*p):
                     shown_derived[key] = None
                     continue
                 raw = book.cell(*p)
                 shown_derived[key] = _shown_number(raw) if raw.kind != "formula" else None
                 continue
-            if plain_int is not None:
+            n = None
+            if fast:
                 # inline XlsxBook.plain_int: a plain non-negative integer in a style that is
                 # neither a date nor text-forced
-                n = None
-                item = cells_of(p[0]).get(p[1])
+                cells = sheets_cells.get(p[0])
+                if cells is None:
+                    cells = sheets_cells[p[0]] = book._load_sheet(p[0])  # type: ignore[union-attr]
+                item = cells.get(prb)
                 if item is not None:
-                    s_, t_, body = item
+                    _r, s_, t_, _x, body = item
                     if (t_ == b"" or t_ == b"n") and body[:3] == b"<v>" and body[-4:] == b"</v>":
                         v_ = body[3:-4]
                         if v_.isdigit() and len(v_) <= 15:
                             i_ = int(s_) if s_.isdigit() else 0
                             if not (i_ < n_styles and (st_date[i_] or st_quote[i_])):
                                 n = int(v_)
-            else:
-                n = None
             if n is not None and not lo_serial <= n <= hi_serial:
                 values[key] = excel_view[key] = inputs[key] = n  # the common case, decided at once
                 continue

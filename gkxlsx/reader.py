@@ -344,6 +344,7 @@ class _Rx:
 _CELL = re.compile(rb"<" + _P + rb"c(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"c>)", re.S)
 _CELL_FAST = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^>/]*)(?:/>|>([^<]*(?:<(?!/c>)[^<]*)*)</c>)')
 _EXTRA = operator.itemgetter(3)
+_REF0 = operator.itemgetter(0)
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([A-Za-z]{1,3}[0-9]{1,7})[\"']")
 _ATTR = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _V = re.compile(rb"<" + _P + rb"v(?:\s[^>]*)?>(.*?)</" + _P + rb"v>", re.S)
@@ -498,6 +499,8 @@ def _parse_styles(data: bytes) -> _Styles:
 
 
 _MEMO: dict = {}
+_PART_MEMO: dict = {}  # (name, crc, size, local header + compressed bytes) → decompressed part
+_ROOT_START = re.compile(rb"<[A-Za-z_]")
 _SST_TEXT: dict[bytes, str] = {}
 _PROT_ATTRS: dict[bytes, dict[str, str]] = {}
 
@@ -566,7 +569,7 @@ class XlsxBook(Book):
         self.members = {i.filename: i for i in infos}
         _zip_guard(infos, kind)
         self.macros = any(n.lower().endswith("vbaproject.bin") for n in self.members)
-        self._sheets: dict[str, dict[str, tuple[int, bytes, bytes | None]]] = {}
+        self._sheets: dict[str, dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]]] = {}
         self._sheet_info: dict[str, SheetInfo] = {}
         self._xml_cache: dict[str, tuple[bytes, bytes]] = {}
         self._xml_whole: set[str] = set()
@@ -575,6 +578,7 @@ class XlsxBook(Book):
         self._si_cut = False
         self._string_cache: dict[int, str] = {}
         self._styles: _Styles | None = None
+        self._memo_parts: set[str] = {"docProps/app.xml", "_rels/.rels"}
         self._read_workbook()
         self._read_props()
 
@@ -592,6 +596,19 @@ class XlsxBook(Book):
                 if required:
                     raise _corrupt(f"缺少必需的组成部分 {name}", self.kind)
                 return None
+        memo_key = None
+        d = self._data
+        if until is None and (name in self._memo_parts or name.endswith(".rels")) and info.compress_size <= 65536 and d is not None:
+            # styles, relationships, app.xml: the same bytes in every return of a batch —
+            # decompressed and checked once, keyed by the compressed bytes themselves
+            off = info.header_offset
+            if d[off : off + 4] == b"PK\x03\x04" and len(d) >= off + 30:
+                n, m = struct.unpack_from("<HH", d, off + 26)
+                start = off + 30 + n + m
+                memo_key = (name, info.CRC, info.file_size, info.compress_type, d[start : start + info.compress_size])
+                got = _PART_MEMO.get(memo_key)
+                if got is not None:
+                    return got
         try:
             data = self._member(info, until)
             if data is None:  # encrypted, ZIP64 or an unusual compression: the zipfile module
@@ -622,8 +639,16 @@ class XlsxBook(Book):
                 data = data.decode("utf-16").encode("utf-8")
             except UnicodeError:
                 raise _corrupt(f"{name} 编码无效", self.kind) from None
-        if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
-            raise _corrupt(f"{name} 中含有不允许的 DTD/实体声明（出于安全原因拒绝读取）", self.kind)
+        # a DTD (and so any entity declaration) can only stand in the prolog, before the root element
+        root = _ROOT_START.search(data)
+        if b"<!" in (data[: root.start()] if root else data):
+            prolog = data[: root.start()] if root else data
+            if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
+                raise _corrupt(f"{name} 中含有不允许的 DTD/实体声明（出于安全原因拒绝读取）", self.kind)
+        if memo_key is not None:
+            if len(_PART_MEMO) >= 64:
+                _PART_MEMO.clear()
+            _PART_MEMO[memo_key] = data
         return data
 
     def _member(self, info: zipfile.ZipInfo, until: bytes | None) -> bytes | None:
@@ -727,6 +752,8 @@ class XlsxBook(Book):
         self.workbook_protection = dict(wprot) if wprot is not None else None
         self.date1904 = date1904
         self._styles_part = next((p for t, p in rels.values() if t == "styles"), None)
+        if self._styles_part:
+            self._memo_parts.add(self._styles_part)
         self._strings_part = next((p for t, p in rels.values() if t == "sharedStrings"), None)
 
     @property
@@ -825,7 +852,9 @@ class XlsxBook(Book):
         self._xml_cache[sheet] = got
         return got
 
-    def _load_sheet(self, sheet: str) -> dict[str, tuple[bytes, bytes, bytes]]:
+    def _load_sheet(self, sheet: str) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]]:
+        """A sheet's cells: ASCII address (b"D4") → (address, style index, type, other
+        attributes, inner XML), all raw bytes."""
         cells = self._sheets.get(sheet)
         if cells is not None:
             return cells
@@ -833,21 +862,23 @@ class XlsxBook(Book):
         # fast path: <c r="D4" s="17" t="s"> as Excel, WPS, LibreOffice and XlsxWriter write it
         items = _CELL_FAST.findall(body)
         n = len(items)
-        cells = {ref.decode(): (st, t, content) for ref, st, t, extra, content in items}
+        cells = dict(zip(map(_REF0, items), items))
         if any(map(_EXTRA, items)):  # other attributes after r/s/t (rare): look at them
             for ref, st, t, extra, content in items:
                 if extra.strip() and (b"s=" in extra or b"t=" in extra):
                     at = _attrs(extra)
-                    cells[ref.decode()] = (at.get(b"s", st), at.get(b"t", t), content)
-        if n != body.count(b"<c ") + body.count(b"<c>"):
+                    cells[ref] = (ref, at.get(b"s", st), at.get(b"t", t), b"", content)
+        # every cell matched? (in <sheetData> only <c> elements start with "<c", but for the
+        # run properties of inline rich text, e.g. <color>: then count exactly)
+        if n != body.count(b"<c") and n != body.count(b"<c ") + body.count(b"<c>") or (n == 0 and b":c " in body):
             cells = self._cells_generic(body)
         self._sheets[sheet] = cells
         return cells
 
     @staticmethod
-    def _cells_generic(body: bytes) -> dict[str, tuple[bytes, bytes, bytes]]:
+    def _cells_generic(body: bytes) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]]:
         """Slow path: any attribute order, namespace prefixes, cells or rows without r=."""
-        cells: dict[str, tuple[bytes, bytes, bytes]] = {}
+        cells: dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]] = {}
         row_no = -1
         for rm in _ROW.finditer(body):
             ra = _attrs(rm.group(1))
@@ -864,8 +895,8 @@ class XlsxBook(Book):
                 except ValueError:
                     col += 1
                     r = row_no
-                ref = a1(r, col)
-                cells[ref] = (at.get(b"s", b""), at.get(b"t", b""), m.group(2) or b"")
+                key = a1(r, col).encode()
+                cells[key] = (key, at.get(b"s", b""), at.get(b"t", b""), b"", m.group(2) or b"")
         return cells
 
     def sheet_info(self, sheet: str) -> SheetInfo:
@@ -890,16 +921,16 @@ class XlsxBook(Book):
         return info
 
     def refs(self, sheet: str) -> Iterable[str]:
-        return list(self._load_sheet(sheet))
+        return [r.decode() for r in self._load_sheet(sheet)]
 
     def cell(self, sheet: str, ref: str) -> RawCell:
         cells = self._sheets.get(sheet)
         if cells is None:
             cells = self._load_sheet(sheet)
-        item = cells.get(ref)
+        item = cells.get(ref.encode())
         if item is None:
             return BLANK
-        s, t, body = item
+        _r, s, t, _x, body = item
         st = self._styles or self._load_styles()
         i = int(s) if s.isdigit() else 0
         if i < len(st.locked):
@@ -939,10 +970,10 @@ class XlsxBook(Book):
         cells = self._sheets.get(sheet)
         if cells is None:
             cells = self._load_sheet(sheet)
-        item = cells.get(ref)
+        item = cells.get(ref.encode())
         if item is None:
             return False
-        body = item[2]
+        body = item[4]
         if not body or (body[:3] == b"<v>" and body[-4:] == b"</v>"):
             return False
         return _F.search(body) is not None
@@ -952,10 +983,10 @@ class XlsxBook(Book):
         cells = self._sheets.get(sheet)
         if cells is None:
             cells = self._load_sheet(sheet)
-        item = cells.get(ref)
+        item = cells.get(ref.encode())
         if item is None:
             return BLANK.locked
-        s = item[0]
+        s = item[1]
         st = self._styles or self._load_styles()
         i = int(s) if s.isdigit() else 0
         return st.locked[i] if i < len(st.locked) else True
@@ -966,10 +997,10 @@ class XlsxBook(Book):
         cells = self._sheets.get(sheet)
         if cells is None:
             cells = self._load_sheet(sheet)
-        item = cells.get(ref)
+        item = cells.get(ref.encode())
         if item is None:
             return None
-        s, t, body = item
+        _r, s, t, _x, body = item
         if t not in (b"", b"n") or body[:3] != b"<v>" or body[-4:] != b"</v>":
             return None
         v = body[3:-4]
@@ -986,10 +1017,10 @@ class XlsxBook(Book):
         cells = self._sheets.get(sheet)
         if cells is None:
             cells = self._load_sheet(sheet)
-        item = cells.get(ref)
+        item = cells.get(ref.encode())
         if item is None:
             return None
-        s, t, body = item
+        _r, s, t, _x, body = item
         if t == b"s" and body[:3] == b"<v>" and body[-4:] == b"</v>":
             try:
                 return self.shared_string(int(body[3:-4]))
@@ -1003,8 +1034,8 @@ class XlsxBook(Book):
         cells = self._sheets.get(sheet)
         if cells is None:
             cells = self._load_sheet(sheet)
-        item = cells.get(ref)
-        return (item[1], item[2]) if item is not None else None
+        item = cells.get(ref.encode())
+        return (item[2], item[4]) if item is not None else None
 
     def _value(self, t: bytes, v: bytes | None, inline: str | None, is_date: bool) -> tuple[str, Any]:
         if t == b"inlineStr":
@@ -1055,7 +1086,7 @@ class XlsxBook(Book):
         if m is not None:
             return m
         m = {}
-        for ref, (_s, _t, body) in self._load_sheet(sheet).items():
+        for ref, (_r, _s, _t, _x, body) in self._load_sheet(sheet).items():
             if not body or b"shared" not in body:
                 continue
             fm = _F.search(body)
@@ -1063,7 +1094,7 @@ class XlsxBook(Book):
                 continue
             fa = _attrs(fm.group(1))
             if fa.get(b"t") == b"shared" and fm.group(2):
-                r, c = split_ref(ref)
+                r, c = split_ref(ref.decode())
                 m[fa.get(b"si", b"")] = (r, c, ooxml_text(fm.group(2)))
         self._shared[sheet] = m
         return m
