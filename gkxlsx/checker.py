@@ -23,6 +23,7 @@ Every finding carries its rule id, severity, the cells as the user sees them
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import time
@@ -44,7 +45,7 @@ from .layout import (
     layout,
 )
 from .model import Form, FormError, UnitType, builtin_form_ids, form_for_year, load_form
-from .reader import Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref
+from .reader import _F, Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref
 from .report import Report
 from .roster import Unit
 from .rules import NOT_APPLICABLE, PASS, Add, BoolOp, Cmp, Finding, Not, Num, Outcome, Ref, as_number, compute_derived, fmt_num, parse_expr
@@ -209,6 +210,8 @@ class _Plan:
     label_groups: tuple[tuple[str, tuple[tuple[str, bytes, str, str, tuple[bytes, ...], tuple[bytes, ...]], ...]], ...]
     # every cell of the tables in form order: (key, cell, derived, sheet, address, ASCII address)
     cell_rows: tuple
+    # the same by sheet: (sheet, rows, entry keys, their items getter, total keys, getter)
+    value_groups: tuple
 
 
 @lru_cache(maxsize=16)
@@ -226,6 +229,14 @@ def _plan(form: Form) -> _Plan:
     for s, ref, text, role in labels:
         groups.setdefault(s, []).append((ref, ref.encode(), text, role, *_sst_items(text)))
     cell_rows = tuple((k, c, c.derived, *key_pos[k], key_pos[k][1].encode()) for k, c in form.cells.items())
+    by_sheet: dict[str, list] = {}
+    for row in cell_rows:
+        by_sheet.setdefault(row[3], []).append(row)
+    value_groups = []
+    for sheet, rows in by_sheet.items():
+        ins = [r for r in rows if not r[2]]
+        ders = [r for r in rows if r[2]]
+        value_groups.append((sheet, tuple(rows), tuple(r[0] for r in ins), _getter([r[5] for r in ins]), tuple(r[0] for r in ders), _getter([r[5] for r in ders])))
     name_text = {}
     for k, (s, r, c) in lay.where.items():
         ref = a1(r, c)
@@ -233,7 +244,80 @@ def _plan(form: Form) -> _Plan:
         txt = f"'{s}'!${col}${r + 1}"
         variants = tuple(dict.fromkeys(_xml_escape(txt, q).encode() for q in (False, True)))
         name_text[k] = (defined_name(k).encode(), variants)
-    return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets), tuple((s, tuple(g)) for s, g in groups.items()), cell_rows)
+    return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets), tuple((s, tuple(g)) for s, g in groups.items()), cell_rows, tuple(value_groups))
+
+
+def _getter(refs: list[bytes]) -> Callable[[dict], tuple]:
+    """cells → the items at ``refs`` as a tuple (KeyError where one is missing)."""
+    if not refs:
+        return lambda cells: ()
+    if len(refs) == 1:
+        only = refs[0]
+        return lambda cells: (cells[only],)
+    return operator.itemgetter(*refs)
+
+
+_ITEM_STYLE, _ITEM_TYPE, _ITEM_BODY = operator.itemgetter(1), operator.itemgetter(2), operator.itemgetter(4)
+_PLAIN_INTS = re.compile(rb"(?:<v>[0-9]{1,15}</v>)*")
+_DIGITS = re.compile(rb"[0-9]+")
+_F_MATCH = _F.match
+_NUMBER_TYPES = frozenset((b"", b"n"))
+_PLAIN_STYLES: dict[int, _PlainStyles] = {}
+
+
+class _PlainStyles(dict):
+    """Raw style index → neither a date format nor text-forced (quote prefix), as the cell-by-cell
+    path decides it; filled as indexes are met."""
+
+    def __init__(self, styles):
+        super().__init__()
+        self.styles = styles
+
+    def __missing__(self, s: bytes) -> bool:
+        st = self.styles
+        i = int(s) if s.isdigit() else 0
+        ok = self[s] = not (i < len(st.date) and (st.date[i] or st.quote[i]))
+        return ok
+
+
+def _plain_styles(styles) -> _PlainStyles:
+    """The table for one styles part (the returns of a batch share one styles.xml, parsed once)."""
+    got = _PLAIN_STYLES.get(id(styles))
+    if got is None or got.styles is not styles:
+        if len(_PLAIN_STYLES) > 64:
+            _PLAIN_STYLES.clear()
+        got = _PLAIN_STYLES[id(styles)] = _PlainStyles(styles)
+    return got
+
+
+def _bulk_ints(cells: dict, get, plain: _PlainStyles, n: int, lo: int, hi: int) -> list[int] | None:
+    """The entry cells' values when every one is a plain non-negative integer (type n, value of at
+    most 15 digits, a plain style) outside the date window [lo, hi]; else None."""
+    try:
+        items = get(cells)
+    except KeyError:
+        return None
+    if not _NUMBER_TYPES.issuperset(map(_ITEM_TYPE, items)):
+        return None
+    for s in set(map(_ITEM_STYLE, items)):
+        if not plain[s]:
+            return None
+    joined = b"".join(map(_ITEM_BODY, items))
+    if _PLAIN_INTS.fullmatch(joined) is None:
+        return None
+    nums = list(map(int, _DIGITS.findall(joined)))
+    if len(nums) != n or (nums and max(nums) >= lo and any(lo <= x <= hi for x in nums)):
+        return None
+    return nums
+
+
+def _bulk_formulas(cells: dict, get) -> bool:
+    """Every one of the cells holds a formula (what XlsxBook.is_formula says of each)."""
+    try:
+        items = get(cells)
+    except KeyError:
+        return False
+    return all(map(_F_MATCH, map(_ITEM_BODY, items)))
 
 
 def _sst_items(text: str) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
@@ -887,13 +971,70 @@ class _Check:
         unit = form.unit_type(ident.unit_type)
         lo_serial, hi_serial = _date_window(year) if year else (0, -1)
         fast = isinstance(book, XlsxBook)
-        is_formula = book.is_formula if fast else None
         if fast:
             sheets_cells: dict[str, dict] = {}
             styles = book._load_styles()  # type: ignore[union-attr]
+        moved = self._moved
+        bulk = fast and not moved
+        if bulk:
+            plain = _plain_styles(styles)
+        for sheet, rows, in_keys, in_get, d_keys, d_get in self._plan.value_groups:
+            if bulk:
+                # the whole sheet at once (C-level), where every entry cell holds a plain
+                # non-negative integer outside the date window in a plain style and every total
+                # is a formula: exactly what the cell-by-cell path gives for them
+                cells = sheets_cells.get(sheet)
+                if cells is None:
+                    cells = sheets_cells[sheet] = book._load_sheet(sheet)  # type: ignore[union-attr]
+                nums = _bulk_ints(cells, in_get, plain, len(in_keys), lo_serial, hi_serial)
+                ders = bool(d_keys) and _bulk_formulas(cells, d_get)
+                if nums is not None:
+                    values.update(zip(in_keys, nums))
+                    excel_view.update(zip(in_keys, nums))
+                    inputs.update(zip(in_keys, nums))
+                if ders:
+                    shown_derived.update(dict.fromkeys(d_keys))
+                if nums is not None and (ders or not d_keys):
+                    continue
+                rows = tuple(r for r in rows if (r[2] and not ders) or (not r[2] and nums is None))
+            self._value_rows(form, book, rows, pos, values, excel_view, shown_derived, inputs, year, lo_serial, hi_serial, sheets_cells if fast else None)
+        for key, fld in form.fields.items():
+            p = pos.get(key)
+            if fld.prefilled:
+                if p is not None:
+                    raw = book.cell(*p)
+                    values[key] = parse_value(fld.type, raw)[0]
+                continue
+            if p is None:
+                values[key] = None
+                continue
+            raw = book.cell(*p)
+            inputs[key] = _prefill_value(raw)
+            if fld.type.numeric:
+                excel_view[key] = _excel_number(raw)
+            v, prob = parse_value(fld.type, raw)
+            values[key] = v
+            if prob is None:
+                continue
+            if prob.rule_id == "E-CELL-EMPTY":
+                if not fld.required or not _applies(fld.when, unit):
+                    continue
+                if not fld.type.numeric:
+                    if fld.section == "meta":  # narrative fields: gkxlsx.narrative's E-TXT-EMPTY
+                        self.add(make_finding("E-FIELD-EMPTY", label=fld.label, guide=fld.guide or "请填写。", keys=(key,), locations=(loc(*p),)))
+                    continue
+            self._value_finding(key, fld.label, fld.type, prob, p)
+        return values, excel_view, shown_derived
+
+    def _value_rows(self, form, book, rows, pos, values, excel_view, shown_derived, inputs, year, lo_serial, hi_serial, sheets_cells) -> None:
+        """Entry and total cells one by one (an XlsxBook's sheets cached in ``sheets_cells``)."""
+        fast = sheets_cells is not None
+        is_formula = book.is_formula if fast else None
+        if fast:
+            styles = book._load_styles()
             st_date, st_quote, n_styles = styles.date, styles.quote, len(styles.date)
         moved = self._moved
-        for key, cell, derived, ls, lref, rb in self._plan.cell_rows:
+        for key, cell, derived, ls, lref, rb in rows:
             if moved:
                 p = pos.get(key)
                 if p is None:
@@ -947,33 +1088,6 @@ class _Check:
             values[key] = v
             if prob is not None:
                 self._value_finding(key, form.label(key), cell.type, prob, p)
-        for key, fld in form.fields.items():
-            p = pos.get(key)
-            if fld.prefilled:
-                if p is not None:
-                    raw = book.cell(*p)
-                    values[key] = parse_value(fld.type, raw)[0]
-                continue
-            if p is None:
-                values[key] = None
-                continue
-            raw = book.cell(*p)
-            inputs[key] = _prefill_value(raw)
-            if fld.type.numeric:
-                excel_view[key] = _excel_number(raw)
-            v, prob = parse_value(fld.type, raw)
-            values[key] = v
-            if prob is None:
-                continue
-            if prob.rule_id == "E-CELL-EMPTY":
-                if not fld.required or not _applies(fld.when, unit):
-                    continue
-                if not fld.type.numeric:
-                    if fld.section == "meta":  # narrative fields: gkxlsx.narrative's E-TXT-EMPTY
-                        self.add(make_finding("E-FIELD-EMPTY", label=fld.label, guide=fld.guide or "请填写。", keys=(key,), locations=(loc(*p),)))
-                    continue
-            self._value_finding(key, fld.label, fld.type, prob, p)
-        return values, excel_view, shown_derived
 
     def _value_finding(self, key: str, label: str, vt, prob: ValueProblem, p) -> None:
         ctx = problem_context(prob, vt)
