@@ -490,6 +490,58 @@ def _mk_formula_cell(pos, f: str, loose: bool, iid: str | None) -> _FormulaCell:
     return _FormulaCell(pos, s, a1(r, c), loc(s, a1(r, c)), f, normalize_formula(f), esc, loose, iid)
 
 
+_RUNS: dict[int, tuple] = {}
+
+
+def _formula_runs(cells: tuple[_FormulaCell, ...]) -> tuple:
+    """A formula plan cut into runs of consecutive cells on one sheet (the plan's order kept):
+    (sheet, cells, their items getter, ">FORMULA</f>" each, "<f>FORMULA</f><v>" each)."""
+    got = _RUNS.get(id(cells))
+    if got is not None and got[0] is cells:
+        return got[1]
+    runs: list[list[_FormulaCell]] = []
+    for fc in cells:
+        if runs and runs[-1][0].sheet == fc.sheet:
+            runs[-1].append(fc)
+        else:
+            runs.append([fc])
+    out = tuple(
+        (r[0].sheet, tuple(r), _getter([fc.ref.encode() for fc in r]), [fc.esc[0] for fc in r], [b"<f" + fc.esc[0] + b"<v>" for fc in r])
+        for r in runs
+    )
+    if len(_RUNS) > 64:
+        _RUNS.clear()
+    _RUNS[id(cells)] = (cells, out)
+    return out
+
+
+class _Run:
+    """Formula cells of one sheet found as the template wrote them; their cached results are
+    compared with the recomputation in :meth:`_Check._cache`."""
+
+    __slots__ = ("fcs", "items", "pres")
+
+    def __init__(self, fcs, items, pres):
+        self.fcs, self.items, self.pres = fcs, items, pres
+
+    def as_expected(self, wants: list) -> bool:
+        """Every cell is byte for byte ``<f>FORMULA</f><v>RESULT</v>`` with the expected result
+        (a number without a type, a text of type str): what _cached_fast + _same_result accept."""
+        bodies = []
+        types = []
+        for pre, w in zip(self.pres, wants):
+            tw = type(w)
+            if tw is int:
+                bodies.append(pre + b"%d</v>" % w)
+                types.append(b"")
+            elif tw is str:
+                bodies.append(pre + _xml_escape(w, False).encode("utf-8") + b"</v>")
+                types.append(b"str")
+            else:
+                return False
+        return list(map(_ITEM_BODY, self.items)) == bodies and list(map(_ITEM_TYPE, self.items)) == types
+
+
 def _exact_formula_plan(form: Form, ut: UnitType | None, prev: Mapping[str, Any], prev_format: str | None) -> tuple[_FormulaCell, ...]:
     lay = layout(form)
     formulas = expected_formulas(lay, ut, prev, prev_format)
@@ -780,7 +832,7 @@ class _Check:
             overrides = {k: v for k, v in shown_derived.items() if v is not None}
         outcomes = self._rules(form, vals, overrides, ut, prev, prev_format, pos)
         if pending:
-            self._cache(form, plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf)
+            self._cache(book, form, plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf)
         # narrative
         self._narrative(form, vals, ident, ut, pos)
         if prev is not None:
@@ -1159,54 +1211,66 @@ class _Check:
         shifted_names = set(shifted)
         overrides: dict[str, Any] = {}
         fast = isinstance(book, XlsxBook)
-        for fc in cells:
-            bs = sheet_map.get(fc.sheet)
-            if bs is None:
-                continue
-            if shifted_names and (fc.sheet in shifted_names or any(sn in fc.formula for sn in shifted_names)):
-                continue  # positions moved: reported as E-STRUCT-SHIFT
-            if fast:
-                parts = book.formula_parts(bs, fc.ref)
-                if parts is not None and (fc.esc[0] in parts[1] or (len(fc.esc) > 1 and fc.esc[1] in parts[1])):
-                    if loose_cached and (fc.sheet, fc.ref) in loose_cached:
-                        continue
-                    pending.append((fc.pos, fc.where if bs == fc.sheet else loc(bs, fc.ref), _cached_fast(book, parts)))
+        bulk = fast and not shifted_names and not loose_cached
+        for sheet, fcs, get, esc0s, pres in _formula_runs(cells):
+            if bulk and sheet_map.get(sheet) == sheet:
+                # the whole run at once: every formula as the template wrote it (its cached
+                # results compared in _cache, at once where they are exactly as expected)
+                try:
+                    items = get(book._load_sheet(sheet))  # type: ignore[union-attr]
+                except KeyError:
+                    items = None
+                if items is not None and all(map(bytes.__contains__, map(_ITEM_BODY, items), esc0s)):
+                    pending.append(_Run(fcs, items, pres))
                     continue
-            raw = book.cell(bs, fc.ref)
-            key = derived_at.get((fc.sheet, fc.ref))
-            if raw.kind != "formula":
-                shown = display_raw(raw) if raw.kind != "blank" else ""
-                if key is not None:
-                    label = form.label(key)
-                    if raw.kind == "blank":
-                        what = f"「{label}」的公式被删除了，单元格现为空（应为公式 {fc.formula}）。"
+            for fc in fcs:
+                bs = sheet_map.get(fc.sheet)
+                if bs is None:
+                    continue
+                if shifted_names and (fc.sheet in shifted_names or any(sn in fc.formula for sn in shifted_names)):
+                    continue  # positions moved: reported as E-STRUCT-SHIFT
+                if fast:
+                    parts = book.formula_parts(bs, fc.ref)
+                    if parts is not None and (fc.esc[0] in parts[1] or (len(fc.esc) > 1 and fc.esc[1] in parts[1])):
+                        if loose_cached and (fc.sheet, fc.ref) in loose_cached:
+                            continue
+                        pending.append((fc.pos, fc.where if bs == fc.sheet else loc(bs, fc.ref), _cached_fast(book, parts)))
+                        continue
+                raw = book.cell(bs, fc.ref)
+                key = derived_at.get((fc.sheet, fc.ref))
+                if raw.kind != "formula":
+                    shown = display_raw(raw) if raw.kind != "blank" else ""
+                    if key is not None:
+                        label = form.label(key)
+                        if raw.kind == "blank":
+                            what = f"「{label}」的公式被删除了，单元格现为空（应为公式 {fc.formula}）。"
+                        else:
+                            what = f"「{label}」的公式被改成了数值 {shown}（应为公式 {fc.formula}）。"
+                            num = _shown_number(raw)
+                            if num is not None:
+                                overrides[key] = num
                     else:
-                        what = f"「{label}」的公式被改成了数值 {shown}（应为公式 {fc.formula}）。"
-                        num = _shown_number(raw)
-                        if num is not None:
-                            overrides[key] = num
-                else:
-                    what = f"校验单元格的公式被{'删除' if raw.kind == 'blank' else '改成了“' + str(shown) + '”'}（应为公式 {fc.formula}）。"
-                self.add(make_finding("E-STRUCT-FORMULA", what=what, locations=(loc(bs, fc.ref),), keys=(key,) if key else (), expected=fc.formula, actual=shown))
-                continue
-            if fc.loose:
-                continue
-            if normalize_formula(raw.formula or "") != fc.norm:
-                key_label = f"「{form.label(key)}」" if key else "校验单元格"
-                self.add(
-                    make_finding(
-                        "E-STRUCT-FORMULA",
-                        what=f"{key_label}的公式被改动：现为 ={raw.formula}，应为 {fc.formula}。",
-                        locations=(loc(bs, fc.ref),),
-                        keys=(key,) if key else (),
-                        expected=fc.formula,
-                        actual="=" + (raw.formula or ""),
+                        what = f"校验单元格的公式被{'删除' if raw.kind == 'blank' else '改成了“' + str(shown) + '”'}（应为公式 {fc.formula}）。"
+                    self.add(make_finding("E-STRUCT-FORMULA", what=what, locations=(loc(bs, fc.ref),), keys=(key,) if key else (), expected=fc.formula, actual=shown))
+                    continue
+                if fc.loose:
+                    continue
+                if normalize_formula(raw.formula or "") != fc.norm:
+                    key_label = f"「{form.label(key)}」" if key else "校验单元格"
+                    self.add(
+                        make_finding(
+                            "E-STRUCT-FORMULA",
+                            what=f"{key_label}的公式被改动：现为 ={raw.formula}，应为 {fc.formula}。",
+                            locations=(loc(bs, fc.ref),),
+                            keys=(key,) if key else (),
+                            expected=fc.formula,
+                            actual="=" + (raw.formula or ""),
+                        )
                     )
-                )
-                continue
-            if (fc.sheet, fc.ref) in loose_cached:
-                continue
-            pending.append((fc.pos, loc(bs, fc.ref), _raw_result(raw)))
+                    continue
+                if (fc.sheet, fc.ref) in loose_cached:
+                    continue
+                pending.append((fc.pos, loc(bs, fc.ref), _raw_result(raw)))
         # formulas typed into unlocked input cells are found by the value parser (E-CELL-FORMULA);
         # locked flags of the cells that must stay locked
         unlocked = []
@@ -1221,7 +1285,7 @@ class _Check:
             self.add(make_finding("E-STRUCT-PROTECT", what=f"公式单元格被取消了锁定（{'、'.join(unlocked[:6])}{'等' if len(unlocked) > 6 else ''} 共 {len(unlocked)} 个），可以被随意改写。", locations=tuple(unlocked[:10])))
         return overrides, pending, exp_prev, exp_pf
 
-    def _cache(self, form, plan: _Plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf) -> None:
+    def _cache(self, book, form, plan: _Plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf) -> None:
         """Cached formula results against what the formulas must show for the cells as the
         spreadsheet sees them (numbers, also bad ones; totals typed over as typed) → W-CACHE-STALE.
         The same computation as :func:`gkxlsx.layout.expected_results`, sharing the rule outcomes
@@ -1247,7 +1311,18 @@ class _Check:
                 st = NOT_APPLICABLE
             expected[lay.checks[inst.iid]] = st
         stale = []
-        for p, where, got in pending:
+        for entry in pending:
+            if type(entry) is _Run:
+                wants = [expected.get(fc.pos) for fc in entry.fcs]
+                if entry.as_expected(wants):
+                    continue
+                for fc, item, want in zip(entry.fcs, entry.items, wants):
+                    if want is not None:
+                        got = _cached_fast(book, (item[2], item[4]))
+                        if not _same_result(got, want):
+                            stale.append((fc.where, got, want))
+                continue
+            p, where, got = entry
             want = expected.get(p)
             if want is not None and not _same_result(got, want):
                 stale.append((where, got, want))
