@@ -383,6 +383,37 @@ def _fast_rules(form: Form) -> tuple:
     return tuple(out)
 
 
+_INT_ONLY = {int}
+
+
+def _all_int(values: Mapping[str, Any], keys) -> bool:
+    """Every one of ``keys`` holds a plain int (not a bool, a Decimal or None) — at C speed."""
+    return set(map(type, map(values.get, keys))) == _INT_ONLY
+
+
+@lru_cache(maxsize=16)
+def _fast_all(form: Form) -> tuple[Callable[[Mapping[str, Any]], tuple], tuple]:
+    """(one function giving every rule instance's compiled test at once — False where there is
+    none —, each instance's PASS outcome), for values that are plain ints in every cell."""
+    parts = []
+    for inst in form.rules:
+        src = "False"
+        if not (inst.prev_keys or inst.rule.needs_previous) and set(inst.keys) <= set(form.cells):
+            try:
+                src = _py_truth(inst.expr)
+            except _NoFast:
+                pass
+        parts.append(src)
+    fn = eval(compile("lambda v: (" + ", ".join(parts) + ",)", f"<rules {form.id}>", "eval"), {"__builtins__": {}})
+    return fn, tuple(Outcome(inst, PASS) for inst in form.rules)
+
+
+@lru_cache(maxsize=256)
+def _applicable(form: Form, unit_type: str | None, prev_format: str | None) -> tuple[bool, ...]:
+    ut = form.unit_type(unit_type) if unit_type else None
+    return tuple(inst.applicable(ut, prev_format) for inst in form.rules)
+
+
 @lru_cache(maxsize=16)
 def _fast_derived(form: Form):
     """(input keys, compiled function) giving what :func:`compute_derived` gives, in the same
@@ -417,8 +448,7 @@ def _derived(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
     fast = _fast_derived(form)
     if fast is not None:
         inputs, fn = fast
-        get = values.get
-        if all(type(get(k)) is int for k in inputs):
+        if _all_int(values, inputs):
             return fn(values)
     return compute_derived(form, values)
 
@@ -491,6 +521,7 @@ def _mk_formula_cell(pos, f: str, loose: bool, iid: str | None) -> _FormulaCell:
 
 
 _RUNS: dict[int, tuple] = {}
+_LAYOUT_MEMO: dict[tuple, tuple] = {}
 
 
 def _formula_runs(cells: tuple[_FormulaCell, ...]) -> tuple:
@@ -808,8 +839,7 @@ class _Check:
         res = self.res
         prev, prev_format = _prev_for(self.ctx, ident.unit_code)
         # sheets (a renamed sheet is found through the defined names)
-        sheet_map, shifted = self._sheets_and_names(plan, book)
-        pos = self._positions(plan, book, sheet_map, shifted)
+        sheet_map, shifted, pos = self._layout_in_book(plan, book)
         if not book.full:
             self.add(make_finding("I-FORMAT-REDUCED", kind=self._kind_label()))
         # meta cells on 基本信息
@@ -853,6 +883,29 @@ class _Check:
         return KIND_LABELS.get(self.res.file_type, self.res.file_type)
 
     # sheets, defined names, shifts
+
+    def _layout_in_book(self, plan: _Plan, book: Book):
+        """(sheet map, shifted sheets, key positions) and their findings.  A pure function of the
+        form, the sheet names and the defined names: the returns of one template (the same
+        workbook.xml but for its protection hash, parsed once by the reader) share the result."""
+        names_raw = getattr(book, "_names_raw", None)
+        key = None
+        if names_raw:
+            key = (id(plan), id(names_raw), tuple(book.sheet_names))
+            got = _LAYOUT_MEMO.get(key)
+            if got is not None and got[0] is plan and got[1] is names_raw:
+                _p, _n, sheet_map, shifted, pos, moved, found = got
+                self._moved = moved
+                self.f.extend(found)
+                return sheet_map, shifted, pos
+        n0 = len(self.f)
+        sheet_map, shifted = self._sheets_and_names(plan, book)
+        pos = self._positions(plan, book, sheet_map, shifted)
+        if key is not None:
+            if len(_LAYOUT_MEMO) > 64:
+                _LAYOUT_MEMO.clear()
+            _LAYOUT_MEMO[key] = (plan, names_raw, sheet_map, shifted, pos, self._moved, tuple(self.f[n0:]))
+        return sheet_map, shifted, pos
 
     def _sheets_and_names(self, plan: _Plan, book: Book) -> tuple[dict[str, str], dict[str, str]]:
         """Layout sheet → sheet in the book; sheets with inserted/deleted rows or columns → message."""
@@ -1351,8 +1404,22 @@ class _Check:
         pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
         outcomes = []
         pf_app = pf if prev is not None else None
-        # plain integers in every cell (the common case): each compiled test is exact, no per-rule check
-        ints = {id(d): all(type(d.get(k)) is int for k in form.cells) for d in ((vals, shown) if shown is not None else (vals,))}
+        if shown is None and _all_int(vals, form.cells):
+            # plain integers in every cell (the common case): every compiled test at once, in one
+            # function; what fails or does not apply goes through the rule engine
+            allf, passed = _fast_all(form)
+            for inst, ok, ap, out in zip(form.rules, allf(vals), _applicable(form, ut.name if ut else None, pf_app), passed):
+                if ok and ap:
+                    outcomes.append(out)
+                    continue
+                out = inst.evaluate(vals, prev, ut, pf)
+                outcomes.append(out)
+                if out.finding is not None:
+                    f = out.finding
+                    self.add(f.with_locations(tuple(loc(*pos[k]) for k in f.keys if pos.get(k))))
+            return outcomes
+        # plain integers in every cell: each compiled test is exact, no per-rule check
+        ints = {id(d): _all_int(d, form.cells) for d in ((vals, shown) if shown is not None else (vals,))}
         for inst, fast in zip(form.rules, _fast_rules(form)):
             use = shown if (shown is not None and inst.target in overrides) else vals
             if fast is not None and inst.applicable(ut, pf_app):
