@@ -311,6 +311,40 @@ def _bulk_ints(cells: dict, get, plain: _PlainStyles, n: int, lo: int, hi: int) 
     return nums
 
 
+_LOCKED_STYLES: dict[int, _LockedStyles] = {}
+
+
+class _LockedStyles(_PlainStyles):
+    """Raw style index → locked, as XlsxBook.locked decides it."""
+
+    def __missing__(self, s: bytes) -> bool:
+        st = self.styles
+        i = int(s) if s.isdigit() else 0
+        ok = self[s] = st.locked[i] if i < len(st.locked) else True
+        return ok
+
+
+def _totals_locked(book: XlsxBook, plan: _Plan) -> bool:
+    """Every total cell (derived key) is present and locked, at the template's positions."""
+    styles = book._load_styles()
+    got = _LOCKED_STYLES.get(id(styles))
+    if got is None or got.styles is not styles:
+        if len(_LOCKED_STYLES) > 64:
+            _LOCKED_STYLES.clear()
+        got = _LOCKED_STYLES[id(styles)] = _LockedStyles(styles)
+    for sheet, _rows, _ik, _ig, d_keys, d_get in plan.value_groups:
+        if not d_keys:
+            continue
+        try:
+            items = d_get(book._load_sheet(sheet))
+        except KeyError:
+            return False
+        for s in set(map(_ITEM_STYLE, items)):
+            if not got[s]:
+                return False
+    return True
+
+
 def _bulk_formulas(cells: dict, get) -> bool:
     """Every one of the cells holds a formula (what XlsxBook.is_formula says of each)."""
     try:
@@ -1327,6 +1361,8 @@ class _Check:
         # formulas typed into unlocked input cells are found by the value parser (E-CELL-FORMULA);
         # locked flags of the cells that must stay locked
         unlocked = []
+        if fast and not self._moved and _totals_locked(book, plan):
+            return overrides, pending, exp_prev, exp_pf
         locked = book.locked if fast else (lambda *p: book.cell(*p).locked)
         for key in form.derived_keys:
             p = pos.get(key)
@@ -1344,7 +1380,7 @@ class _Check:
         The same computation as :func:`gkxlsx.layout.expected_results`, sharing the rule outcomes
         with the rules step when the spreadsheet sees exactly the parsed values."""
         lay = plan.lay
-        same = not overrides and exp_prev is prev and all(values.get(k) == v for k, v in excel_view.items())
+        same = not overrides and exp_prev is prev and (excel_view.items() <= values.items() or all(values.get(k) == v for k, v in excel_view.items()))
         if same:
             view = vals
             statuses = [o.status for o in outcomes]
