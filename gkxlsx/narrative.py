@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Iterator, Mapping, Sequence
@@ -412,6 +412,189 @@ def parse_document(text: str) -> Document:
 
 
 # --------------------------------------------------------------------------------------------
+# pre-filters: the literal text every match of a pattern must contain
+#
+# Most rules find nothing in most reports.  For each pattern, :func:`_gate` works out from the
+# parsed regular expression a few sets of strings such that every match contains (consumes) one
+# string of each set.  A text that lacks them cannot match, so the rule's search is skipped —
+# with exactly the same result.  Only consumed characters and positive lookaheads (which cannot
+# see past ``endpos``) are used, never lookbehinds; a pattern the analysis cannot read (case-
+# insensitive, unknown nodes) gets no pre-filter and is always searched.
+
+try:
+    from re import _constants as _sc, _parser as _sp  # Python ≥ 3.11
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_constants as _sc  # type: ignore[no-redef]
+    import sre_parse as _sp  # type: ignore[no-redef]
+
+_FINITE_MAX = 64  # largest set of alternative strings followed
+_CLASS_MAX = 16  # largest character class expanded
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _gate_item(op, av) -> tuple[set[str] | None, list[set[str]]]:
+    """(every string the node can consume, when few; sets of which every match contains one)."""
+    if op is _sc.LITERAL:
+        return {chr(av)}, []
+    if op is _sc.IN:
+        chars: set[str] = set()
+        for o, a in av:
+            if o is _sc.LITERAL:
+                chars.add(chr(a))
+            elif o is _sc.RANGE and a[1] - a[0] < _CLASS_MAX:
+                chars.update(chr(c) for c in range(a[0], a[1] + 1))
+            else:  # NEGATE, CATEGORY, wide ranges
+                return None, []
+        return (chars, []) if len(chars) <= _CLASS_MAX else (None, [])
+    if op is _sc.SUBPATTERN:
+        if av[1] & _sc.SRE_FLAG_IGNORECASE:
+            raise _Unreadable
+        return _gate_seq(av[-1])
+    if op is getattr(_sc, "ATOMIC_GROUP", None):
+        return _gate_seq(av)
+    if op is _sc.BRANCH:
+        branches = [_gate_seq(b) for b in av[1]]
+        fin: set[str] | None = None
+        if all(f is not None for f, _ in branches) and sum(len(f) for f, _ in branches) <= _FINITE_MAX:  # type: ignore[arg-type]
+            fin = set().union(*(f for f, _ in branches))  # type: ignore[arg-type]
+        chosen = [_best(r + ([f] if f and "" not in f else [])) for f, r in branches]
+        req = [set().union(*chosen)] if all(c is not None for c in chosen) else []  # type: ignore[arg-type]
+        return fin, req
+    if op in (_sc.MAX_REPEAT, _sc.MIN_REPEAT, getattr(_sc, "POSSESSIVE_REPEAT", None)):
+        lo, hi, sub = av
+        f, r = _gate_seq(sub)
+        fin = None
+        if f is not None and hi is not _sc.MAXREPEAT and hi <= 4:
+            out: set[str] = set()
+            cur = {""}
+            for k in range(hi + 1):
+                if k >= lo:
+                    out |= cur
+                if k < hi:
+                    cur = {a + b for a in cur for b in f}
+                    if len(cur) > _FINITE_MAX:
+                        out = set()
+                        break
+            fin = out if out and len(out) <= _FINITE_MAX else None
+        req = (r + ([f] if f and "" not in f else [])) if lo >= 1 else []
+        return fin, req
+    # ANY, NOT_LITERAL, CATEGORY, GROUPREF, GROUPREF_EXISTS: nothing known
+    return None, []
+
+
+def _gate_seq(items) -> tuple[set[str] | None, list[set[str]]]:
+    req: list[set[str]] = []
+    run = {""}  # the strings consumed since the last node of unknown text
+    finite = True
+    for op, av in items:
+        if op is _sc.AT or op is _sc.ASSERT_NOT:
+            continue  # zero-width: consumed text stays contiguous
+        if op is _sc.ASSERT:
+            direction, sub = av
+            if direction == 1:  # lookahead: what follows, within endpos
+                f, _ = _gate_seq(sub)
+                if f is not None and len(run) * len(f) <= _FINITE_MAX:
+                    req.append({a + b for a in run for b in f})
+            continue  # lookbehinds may look before pos: ignored
+        f, r = _gate_item(op, av)
+        req.extend(r)
+        if f is not None and len(run) * len(f) <= _FINITE_MAX:
+            run = {a + b for a in run for b in f}
+            continue
+        req.append(run)
+        finite = False
+        run = set(f) if f is not None else {""}
+    req.append(run)
+    return (run if finite else None), [s for s in req if s and "" not in s]
+
+
+def _weight(s: str) -> int:
+    return sum(1 if ord(ch) < 128 else 2 for ch in s)
+
+
+def _score(s: set[str]) -> tuple[int, int]:
+    return min(_weight(x) for x in s), -len(s)
+
+
+def _best(sets: list[set[str]]) -> set[str] | None:
+    sets = [s for s in sets if s and "" not in s]
+    return max(sets, key=_score) if sets else None
+
+
+_Gate = tuple  # of str (must occur) / compiled patterns (must match)
+
+
+@lru_cache(maxsize=None)
+def _gate(pattern: str, flags: int = 0) -> _Gate | None:
+    """What a text must contain for ``pattern`` to match in it; None: no pre-filter."""
+    if flags & re.IGNORECASE:
+        return None
+    try:
+        parsed = _sp.parse(pattern, flags)
+        if parsed.state.flags & re.IGNORECASE:
+            return None
+        fin, req = _gate_seq(parsed)
+    except (_Unreadable, re.error, RecursionError, TypeError, ValueError):
+        return None
+    cands = {_minimal(c) for c in req + ([fin] if fin else []) if c and "" not in c}
+    if not cands:
+        return None
+    # the most selective set: one string is tested with ``in``, several with one regex (after a
+    # test for a substring they all share); a second single string is a cheap extra test
+    ranked = sorted(cands, key=lambda c: (_score(c), sorted(c)), reverse=True)
+    best = ranked[0]
+    if len(best) == 1:
+        checks: list[Any] = [next(iter(best))]
+    else:
+        common = _common_substring(best)
+        checks = [common] if common else []
+        checks.append(re.compile("|".join(re.escape(x) for x in sorted(best, key=lambda x: (-len(x), x)))))
+    single = next((next(iter(c)) for c in ranked[1:] if len(c) == 1), None)
+    if single is not None and single not in checks:
+        checks.insert(0, single)
+    return tuple(checks)
+
+
+def _minimal(strings: set[str]) -> frozenset[str]:
+    """The same condition (“contains one of them”) without the strings that contain another."""
+    return frozenset(s for s in strings if not any(o != s and o in s for o in strings))
+
+
+def _common_substring(strings: frozenset[str]) -> str:
+    """The longest substring of the shortest string that occurs in all of them ("" if none)."""
+    short = min(strings, key=len)
+    for n in range(len(short), 0, -1):
+        for i in range(len(short) - n + 1):
+            sub = short[i : i + n]
+            if all(sub in s for s in strings):
+                return sub
+    return ""
+
+
+_GATES: dict[tuple[str, int], _Gate | None] = {}
+
+
+def _may_match(pattern: str, text: str, flags: int = 0) -> bool:
+    """False only when ``pattern`` cannot match anywhere in ``text``."""
+    try:
+        gate = _GATES[pattern, flags]
+    except KeyError:
+        gate = _GATES[pattern, flags] = _gate(pattern, flags)
+    if gate is None:
+        return True
+    for c in gate:
+        if c.__class__ is str:
+            if c not in text:
+                return False
+        elif c.search(text) is None:
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
 # segments: what the rules look at
 
 
@@ -423,10 +606,10 @@ class Segment:
     nt: NormText
     start: int
     end: int
+    text: str = field(init=False, repr=False, compare=False)  # the normalised text of [start, end)
 
-    @property
-    def text(self) -> str:
-        return self.nt.norm[self.start : self.end]
+    def __post_init__(self) -> None:
+        self.text = self.nt.norm[self.start : self.end]
 
 
 @dataclass
@@ -434,9 +617,14 @@ class _Doc:
     published: bool
     segments: list[Segment]
     document: Document | None = None
+    hay: str = ""  # a text containing every segment's text: where the pre-filters look first
 
     def sec(self, *sids: str) -> list[Segment]:
         return [s for s in self.segments if s.section in sids]
+
+    def may(self, pattern: str, flags: int = 0) -> bool:
+        """False only when ``pattern`` matches in none of the segments."""
+        return _may_match(pattern, self.hay, flags)
 
 
 def _loc(sid: str, extra: str = "") -> str:
@@ -465,21 +653,76 @@ def _published_doc(full_text: str) -> _Doc:
             segs.append(Segment(sid, None, _loc(sid), nt, *doc.bodies[sid]))
     if doc.signoff:
         segs.append(Segment("signoff", None, _loc("signoff"), nt, *doc.signoff))
-    return _Doc(True, segs, doc)
+    return _Doc(True, segs, doc, nt.norm)
+
+
+@dataclass(frozen=True)
+class _FormPlan:
+    """What the rules need of a form, worked out once per form."""
+
+    text_fields: tuple[tuple[str, str, str], ...]  # narrative text fields: (key, section, location)
+    required: tuple[tuple[Any, str | None], ...]  # required narrative text fields, their section title
+    aspects: tuple[tuple[dict, Any], ...]  # (aspect, its required field) for W-TXT-FIVE
+    cells: frozenset[str]
+    derived: frozenset[str]
+    docs_keys: tuple[str, ...]  # the cells of the normative-documents row (W-TXT-DOCS)
+    total_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a total and its parts
+
+    def with_parts(self, form: Form, *totals: str) -> tuple[str, ...]:
+        """The keys :func:`_total_candidates` reads for these totals."""
+        out: tuple[str, ...] = ()
+        for key in totals:
+            keys = self.total_keys.get(key)
+            if keys is None:
+                cell = form.cells.get(key)
+                keys = self.total_keys[key] = (key,) + (cell.sum_of if cell is not None and cell.sum_of else ())
+            out += keys
+        return out
+
+
+_PLANS: dict[int, tuple[Form, _FormPlan]] = {}
+
+
+def _plan(form: Form) -> _FormPlan:
+    hit = _PLANS.get(id(form))
+    if hit is not None and hit[0] is form:
+        return hit[1]
+    text_fields = []
+    required = []
+    for f in form.fields.values():
+        if f.section not in ("s1", "s5", "s6") or f.type.kind != "text":
+            continue
+        label = re.sub(r"^（[一二三四五六七八九十]+）", "", f.label)
+        text_fields.append((f.key, f.section, _loc(f.section, label)))
+        if f.required:
+            try:
+                title: str | None = form.section(f.section).title
+            except KeyError:
+                title = None  # looked up (and the error raised) when the field is empty
+            required.append((f, title))
+    aspects = []
+    for a in data()["aspects"]:
+        f = form.fields.get(a["field"])
+        if f is not None and f.required:
+            aspects.append((a, f))
+    row = data()["docs"]["row"]
+    docs_keys = tuple(k for k, c in form.cells.items() if c.table == "a20_1" and c.row.key == row)
+    plan = _FormPlan(tuple(text_fields), tuple(required), tuple(aspects), frozenset(form.cells), frozenset(form.derived_keys), docs_keys)
+    if len(_PLANS) > 64:
+        _PLANS.clear()
+    _PLANS[id(form)] = (form, plan)
+    return plan
 
 
 def _fields_doc(form: Form, values: Mapping[str, Any]) -> _Doc:
     segs = []
-    for f in form.fields.values():
-        if f.section not in ("s1", "s5", "s6") or f.type.kind != "text":
-            continue
-        v = values.get(f.key)
+    for key, section, loc in _plan(form).text_fields:
+        v = values.get(key)
         if not isinstance(v, str) or not v.strip():
             continue
         nt = normalize(v)
-        label = re.sub(r"^（[一二三四五六七八九十]+）", "", f.label)
-        segs.append(Segment(f.section, f.key, _loc(f.section, label), nt, 0, len(nt)))
-    return _Doc(False, segs)
+        segs.append(Segment(section, key, loc, nt, 0, len(nt)))
+    return _Doc(False, segs, None, "\x00".join(seg.text for seg in segs))
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,6 +767,7 @@ def _finding(
     )
 
 
+_WHITESPACE = re.compile(r"\s")
 _BOUNDARY = re.compile(r"[。;!?\n]")
 _CLAUSE = re.compile(r"[。;!?\n,、:]")
 
@@ -551,18 +795,23 @@ def _ctx(seg: Segment, s: int, e: int, before: int = 12, after: int = 12) -> str
     return seg.nt.quote(lo, hi).strip()
 
 
+_UP_TO_BOUNDARY = re.compile(r"[\s\S]*[。;!?\n]")  # greedy: up to the last boundary
+
+
 def _sentence_at(seg: Segment, pos: int) -> tuple[int, int]:
+    """The sentence around ``pos``: after the boundary before it, up to the one after it (a full
+    stop included)."""
     text = seg.nt.norm
-    a = pos
-    while a > seg.start and not _BOUNDARY.match(text, a - 1):
-        a -= 1
-    b = pos
-    while b < seg.end and not _BOUNDARY.match(text, b):
-        b += 1
+    m = _UP_TO_BOUNDARY.match(text, seg.start, pos) if pos > seg.start else None
+    a = m.end() if m else pos if pos <= seg.start else seg.start
+    m = _BOUNDARY.search(text, pos, seg.end)
+    b = m.start() if m else seg.end if pos < seg.end else pos
     return a, min(b + 1, seg.end) if b < seg.end and text[b] == "。" else b
 
 
 def _finditer(seg: Segment, pattern: str, flags: int = 0) -> Iterator[re.Match]:
+    if not _may_match(pattern, seg.text, flags):
+        return iter(())
     return _re(pattern, flags).finditer(seg.nt.norm, seg.start, seg.end)
 
 
@@ -590,22 +839,21 @@ def _unit_ok(when: str | None, unit: UnitType | None) -> bool | None:
 
 def _empty_fields(form: Form, values: Mapping[str, Any], unit: UnitType | None) -> list[Finding]:
     out = []
-    for f in form.fields.values():
-        if f.section not in ("s1", "s5", "s6") or f.type.kind != "text" or not f.required:
-            continue
-        if _unit_ok(f.when, unit) is not True:
+    for f, title in _plan(form).required:
+        if f.when and _unit_ok(f.when, unit) is not True:
             continue
         v = values.get(f.key)
         if isinstance(v, str) and v.strip():
             continue
-        sec = form.section(f.section)
+        if title is None:
+            title = form.section(f.section).title
         out.append(
             _finding(
                 "E-TXT-EMPTY",
-                f"“{sec.title}”中的“{f.label}”没有填写。",
+                f"“{title}”中的“{f.label}”没有填写。",
                 severity="error",
                 keys=(f.key,),
-                locations=(f"{sec.title}·{f.label}",),
+                locations=(f"{title}·{f.label}",),
                 instance=f"E-TXT-EMPTY[{f.key}]",
             )
         )
@@ -652,15 +900,15 @@ def _five(form: Form, doc: _Doc, values: Mapping[str, Any], unit: UnitType | Non
         return out
     # a workbook: every aspect has its own field; flag required ones that say nothing
     trivial = _re(d["trivial_text"])
-    for a in d["aspects"]:
-        f = form.fields.get(a["field"])
-        if f is None or not f.required or _unit_ok(f.when, unit) is not True:
+    min_len = d["trivial_min_len"]
+    for a, f in _plan(form).aspects:
+        if f.when and _unit_ok(f.when, unit) is not True:
             continue
         v = values.get(f.key)
         if not isinstance(v, str) or not v.strip():
             continue  # E-TXT-EMPTY
         t = norm(v).strip()
-        if trivial.match(t) or len(re.sub(r"\s", "", t)) < d["trivial_min_len"]:
+        if trivial.match(t) or len(_WHITESPACE.sub("", t) if len(t) >= min_len else t) < min_len:
             out.append(
                 _finding(
                     "W-TXT-FIVE",
@@ -674,6 +922,44 @@ def _five(form: Form, doc: _Doc, values: Mapping[str, Any], unit: UnitType | Non
     return out
 
 
+class _TableView:
+    """The table values and ``s6.fee_notices`` of ``values``, read through — what
+    :func:`_table_values` would copy when every derived cell is already there."""
+
+    __slots__ = ("values", "cells")
+
+    def __init__(self, values: Mapping[str, Any], cells: frozenset[str]):
+        self.values = values
+        self.cells = cells
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self.cells or key == "s6.fee_notices":
+            return self.values.get(key, default)
+        return default
+
+
+def _table_values(form: Form, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The table numbers (derived cells recomputed where missing) and ``s6.fee_notices``."""
+    plan = _plan(form)
+    if values.keys() >= plan.derived:  # nothing to recompute: no copy
+        return _TableView(values, plan.cells)
+    vals = with_derived(form, {k: v for k, v in values.items() if k in form.cells})
+    for k in ("s6.fee_notices",):
+        if k in values:
+            vals[k] = values[k]
+    return vals
+
+
+def _plain(vals: Mapping[str, Any], keys: Sequence[str]) -> bool:
+    """Every value blank or a plain int: the totals of them can be computed late (or not at all),
+    as nothing about them can raise."""
+    for k in keys:
+        v = vals.get(k)
+        if v is not None and v.__class__ is not int and v.__class__ is not bool:
+            return False
+    return True
+
+
 def _num(values: Mapping[str, Any], key: str) -> int | Decimal | None:
     return as_number(values.get(key))
 
@@ -681,12 +967,14 @@ def _num(values: Mapping[str, Any], key: str) -> int | Decimal | None:
 def _total_candidates(form: Form, vals: Mapping[str, Any], key: str) -> list[int | Decimal]:
     """A total as printed and as the sum of its cells (they differ when E-T3-ROW fails)."""
     out: list[int | Decimal] = []
-    v = _num(vals, key)
+    v = vals.get(key)
+    if v is not None and v.__class__ is not int:  # as_number(an int) is the int
+        v = as_number(v)
     if v is not None:
         out.append(v)
     cell = form.cells.get(key)
     if cell is not None and cell.sum_of:
-        parts = [_num(vals, k) for k in cell.sum_of]
+        parts = [v if v.__class__ is int else as_number(v) for v in map(vals.get, cell.sum_of)]
         if all(p is not None for p in parts):
             s = sum(parts)  # type: ignore[arg-type]
             if s not in out:
@@ -695,17 +983,21 @@ def _total_candidates(form: Form, vals: Mapping[str, Any], key: str) -> list[int
 
 
 def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
+    d = data()["applications"]
+    counts = [rx for rx in d["count"] if doc.may(rx)]
+    zeros = [rx for rx in d["zero"] if doc.may(rx)]
+    if not counts and not zeros and _plain(vals, _plan(form).with_parts(form, "s3.new.total")):
+        return []  # the text says nothing about applications
     totals = _total_candidates(form, vals, "s3.new.total")
     if not totals:
         return []
     shown = " / ".join(fmt_num(t) for t in totals)
     if len(totals) > 1:
         shown += "（表中总计 / 各列之和）"
-    d = data()["applications"]
     out = []
     seen: set[tuple[int, int]] = set()
     for seg in doc.sec("pre", "s1", "s3", "s5", "s6"):
-        for rx in d["count"]:
+        for rx in counts:
             for m in _finditer(seg, rx):
                 sent = _sentence_at(seg, m.start())
                 if sent in seen:
@@ -728,7 +1020,7 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
                     )
         if not any(totals):
             continue
-        for rx in d["zero"]:
+        for rx in zeros:
             for m in _finditer(seg, rx):
                 sent = _sentence_at(seg, m.start())
                 if sent in seen:
@@ -750,8 +1042,13 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     return out
 
 
+_REVIEW_TOTALS = ("s4.review.total", "s4.lit_direct.total", "s4.lit_after_review.total")
+
+
 def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     d = data()["review"]
+    if not doc.may(d["none"]) and _plain(vals, _plan(form).with_parts(form, *_REVIEW_TOTALS)):
+        return []  # no “no review / litigation” statement
     review = max(_total_candidates(form, vals, "s4.review.total"), default=None)
     lits = [max(_total_candidates(form, vals, k), default=None) for k in ("s4.lit_direct.total", "s4.lit_after_review.total")]
     lit = None if any(v is None for v in lits) else sum(lits)  # type: ignore[arg-type]
@@ -786,8 +1083,10 @@ def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
 
 def _docs(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     d = data()["docs"]
-    row = d["row"]
-    keys = [k for k, c in form.cells.items() if c.table == "a20_1" and c.row.key == row]
+    counts = [rx for rx in d["count"] if doc.may(rx)]
+    if not counts:
+        return []  # no count of normative documents in the text
+    keys = list(_plan(form).docs_keys)
     nums = {k: _num(vals, k) for k in keys}
     if not keys or all(v is None for v in nums.values()):
         return []
@@ -795,7 +1094,7 @@ def _docs(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     out = []
     seen: set[tuple[int, int]] = set()
     for seg in doc.sec("pre", "s1", "s2"):
-        for rx in d["count"]:
+        for rx in counts:
             for m in _finditer(seg, rx):
                 if (m.start(), m.end()) in seen:
                     continue
@@ -909,6 +1208,31 @@ def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     ]
 
 
+# the sentence patterns of W-TXT-DATE whose group 1 is four digits right before “年”: a report
+# year can only come from such a pair, so the pairs in the text tell which years can be flagged
+_YEAR_NIAN = re.compile(r"(\d{4})年")
+_YEAR_NIAN_PATTERNS = (
+    r"[ \t]*(\d{4})年(?:度)?(?=[,、\u4e00-\u9fff])",
+    r"[ \t]*(?:\([一二三四五六七八九十]\)[^。;\n]{0,20}?)?(\d{4})年(?:度)?",
+)
+
+
+def _stale_years(text: str, d: Mapping[str, Any], year: int) -> bool:
+    """False when no sentence of ``text`` can begin with one of the years before ``year`` that
+    the stale-sentence check flags: every “dddd年” is found (two cannot overlap)."""
+    if d["stale_sentence"] not in _YEAR_NIAN_PATTERNS:
+        return True
+    lo = year - d["stale_years_back"]
+    return any(lo <= int(y) < year for y in _YEAR_NIAN.findall(text))
+
+
+def _plan_years(text: str, d: Mapping[str, Any], year: int) -> bool:
+    """False when no sentence of ``text`` can begin with a year up to ``year`` (the plan check)."""
+    if d["plan_sentence"] not in _YEAR_NIAN_PATTERNS:
+        return True
+    return any(int(y) <= year for y in _YEAR_NIAN.findall(text))
+
+
 def _dates(doc: _Doc, year: int | None) -> list[Finding]:
     d = data()["dates"]
     out: list[Finding] = []
@@ -921,9 +1245,15 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
         covered.append((id(seg.nt), s, e))
         out.append(_finding("W-TXT-DATE", msg, severity=severity, seg=seg, quote=seg.nt.quote(s, e)))
 
+    # which checks can find anything at all: most find nothing in most reports
+    runon, missing_day, missing_nian = doc.may(d["runon"]), doc.may(d["missing_day"]), doc.may(d["missing_nian"])
+    period = as_of = stale = plan = False
+    if year:
+        period, as_of = doc.may(d["period"]), doc.may(d["as_of"])
+        stale, plan = _stale_years(doc.hay, d, year), _plan_years(doc.hay, d, year)
     for seg in doc.segments:
         text = seg.nt.norm
-        for m in _finditer(seg, d["runon"]):
+        for m in _finditer(seg, d["runon"]) if runon else ():
             y, mo = m.group(1), m.group(2)
             day, ri = m.group(3), m.group(4)
             raw = seg.nt.quote(m.start(), m.end())
@@ -934,28 +1264,28 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
                 fixed = f"{y}年{mo}月" + (f"{day}{ri}" if day else "")
                 msg = f"{q(raw)}缺少“年”，应为“{fixed}”。"
             add(seg, m.start(), m.end(), msg)
-        for m in _finditer(seg, d["missing_day"]):
+        for m in _finditer(seg, d["missing_day"]) if missing_day else ():
             raw = seg.nt.quote(m.start(), m.end())
             add(seg, m.start(), m.end(), f"{q(raw)}缺少“日”，应为“{raw}日”。")
-        for m in _finditer(seg, d["missing_nian"]):
+        for m in _finditer(seg, d["missing_nian"]) if missing_nian else ():
             raw = _ctx(seg, m.start(), m.end() + 4, 0, 0)
             add(seg, m.start(), m.end(), f"{q(raw)}中的年份“{m.group(1)}”后缺少“年”。")
         if not year:
             continue
-        for m in _finditer(seg, d["period"]):
+        for m in _finditer(seg, d["period"]) if period else ():
             y1 = int(m.group(1))
             y2 = int(m.group(2)) if m.group(2) else y1
             if y1 != year or y2 != year:
                 raw = seg.nt.quote(m.start(), m.end())
                 add(seg, m.start(), m.end(), f"统计期间{q(raw)}与报告年度 {year} 年不符。")
-        for m in _finditer(seg, d["as_of"]):
+        for m in _finditer(seg, d["as_of"]) if as_of else ():
             if int(m.group(1)) != year:
                 raw = seg.nt.quote(m.start(), m.end())
                 add(seg, m.start(), m.end(), f"{q(raw)}与报告年度 {year} 年不符。")
-        if seg.section in ("s1", "s2"):
-            stale = _re(d["stale_sentence"])
+        if stale and seg.section in ("s1", "s2") and _stale_years(seg.text, d, year):
+            stale_rx = _re(d["stale_sentence"])
             for a, b in _sentences(text, seg.start, seg.end):
-                m = stale.match(text, a, b)
+                m = stale_rx.match(text, a, b)
                 if not m:
                     continue
                 y = int(m.group(1))
@@ -963,11 +1293,11 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
                     s = m.start(1)
                     raw = _ctx(seg, s, m.end(), 0, 16)
                     add(seg, s, m.end(), f"{q(raw)}写的是 {y} 年，与报告年度 {year} 年不符（疑似沿用往年文字）。")
-        if seg.section == "s5":
+        if plan and seg.section == "s5" and _plan_years(seg.text, d, year):
             cue = _re(d["plan_cue"])
-            plan = _re(d["plan_sentence"])
+            plan_rx = _re(d["plan_sentence"])
             for a, b in _sentences(text, seg.start, seg.end):
-                m = plan.match(text, a, b)
+                m = plan_rx.match(text, a, b)
                 if not m:
                     continue
                 y = int(m.group(1))
@@ -985,12 +1315,22 @@ def _strip_map(text: str, drop: str) -> tuple[str, list[int]]:
 
 
 @lru_cache(maxsize=None)
-def _cite_titles() -> tuple[dict[int, None], re.Pattern]:
-    """(translate table deleting the title_strip characters, one regex of every title key)."""
+def _cite_titles() -> tuple[dict[int, None], re.Pattern, re.Pattern | None]:
+    """(translate table deleting the title_strip characters, one regex of every title key, a
+    regex of the text before deletion that matches wherever a key would match after it — None
+    when there is no such pre-filter)."""
     d = data()
-    table = {ord(ch): None for ch in d["cite"]["title_strip"]}
+    strip = d["cite"]["title_strip"]
+    table = {ord(ch): None for ch in strip}
     keys = sorted({x["title_key"] for x in d["documents"]}, key=len, reverse=True)
-    return table, re.compile("|".join(re.escape(k) for k in keys))
+    raw: re.Pattern | None = None
+    if keys and all(keys):
+        # a key can only be found in the stripped text if it has no stripped character; in the
+        # original its characters are then separated by stripped characters only
+        gap = ("[" + "".join(re.escape(ch) for ch in sorted(set(strip))) + "]*") if strip else ""
+        usable = [k for k in keys if not any(ch in strip for ch in k)]
+        raw = re.compile("|".join(gap.join(re.escape(ch) for ch in k) for k in usable) if usable else "(?!)")
+    return table, re.compile("|".join(re.escape(k) for k in keys)), raw
 
 
 def _cite(doc: _Doc, year: int | None) -> list[Finding]:
@@ -1002,13 +1342,17 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
     by_num = {(x["num_year"], x["num"]): x for x in docs}
     paired: set[tuple[int, int]] = set()  # number spans already judged with their title
     titled: set[str] = set()  # document ids cited by title and judged as a pair
+    table, titles_rx, titles_raw = _cite_titles()
+    any_title = titles_raw is None or titles_raw.search(doc.hay) is not None
+    any_number = doc.may(c["number"])
+    if not any_title and not any_number and not doc.may(c["regulation_unbracketed"]):
+        return out  # most reports cite nothing
 
     for seg in doc.segments:
         text = seg.nt.norm
-        sub = text[seg.start : seg.end]
-        table, titles_rx = _cite_titles()
+        sub = seg.text
         # 1. titles and the number that follows them (most texts cite none: one search decides)
-        if titles_rx.search(sub.translate(table)):
+        if any_title and (titles_raw is None or titles_raw.search(sub)) and titles_rx.search(sub.translate(table)):
             stripped, idx = _strip_map(sub, c["title_strip"])
         else:
             stripped, idx = "", []
@@ -1051,7 +1395,7 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
                         )
                     )
         # 2. every document number: written out in full, and applicable to the report year
-        for m in num_re.finditer(text, seg.start, seg.end):
+        for m in _finditer(seg, c["number"]) if any_number else ():
             key = (int(m.group(4)), int(m.group(6)))
             x = by_num.get(key)
             if x is None:
@@ -1110,6 +1454,8 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
 
 def _oldstruct(doc: _Doc) -> list[Finding]:
     d = data()["oldstruct"]
+    if not doc.may(d["sentence"]):
+        return []  # no sentence about the report's parts
     segs = doc.sec("pre") if doc.published else doc.sec("s1")
     if doc.published:
         segs = segs + [s for s in doc.sec("s1") if s.key == "s1.overview"]
@@ -1172,7 +1518,7 @@ def _foreign(doc: _Doc, values: Mapping[str, Any], unit: UnitType | None) -> lis
     segs = [seg for seg in doc.segments if seg.section not in ("s2", "s3", "s4", "signoff")]
     # every pattern names a domain's term: one search for all terms decides most reports
     terms_rx, rxs = _foreign_rx()
-    if terms_rx is not None and not any(terms_rx.search(seg.nt.norm, seg.start, seg.end) for seg in segs):
+    if terms_rx is not None and (terms_rx.search(doc.hay) is None or not any(terms_rx.search(seg.text) for seg in segs)):
         return []
     for i, dom in enumerate(d["domains"]):
         if name_n and _re(dom["owner"]).search(name_n):
@@ -1218,10 +1564,12 @@ def _numbering(doc: _Doc) -> list[Finding]:
             groups.append((sid, [p for p in parts if p.number is not None]))
     else:
         groups = []
+        pattern = data()["headings"]["subheading"]
+        if not doc.may(pattern, re.M):
+            return out  # no numbered sub-heading anywhere
         for seg in doc.segments:
-            sub = _re(data()["headings"]["subheading"], re.M)
             ps = []
-            for m in sub.finditer(seg.nt.norm, seg.start, seg.end):
+            for m in _finditer(seg, pattern, re.M):
                 a, b = m.start(), seg.nt.norm.find("\n", m.start())
                 b = seg.end if b < 0 else b
                 ps.append(Part(a, b, seg.nt.norm[a:b][:40], _zh_int(m.group(1)), seg.key))
@@ -1264,13 +1612,17 @@ def _numbering(doc: _Doc) -> list[Finding]:
 
 def _filler(doc: _Doc) -> list[Finding]:
     d = data()["filler"]
+    # the categories the text can mention at all; fewer than the minimum: nothing to report
+    cats = [(cat, pats) for cat, pats in d["categories"].items() if any(doc.may(p) for p in pats)]
+    if len(cats) < d["min_categories"]:
+        return []
     segs = doc.sec("s1")
     hits: list[tuple[str, Segment, int, int]] = []
-    for cat, pats in d["categories"].items():
+    for cat, pats in cats:
         for seg in segs:
             m = None
             for p in pats:
-                m = _re(p).search(seg.nt.norm, seg.start, seg.end)
+                m = _re(p).search(seg.nt.norm, seg.start, seg.end) if _may_match(p, seg.text) else None
                 if m:
                     break
             if m:
@@ -1295,7 +1647,7 @@ def _dupperiod(doc: _Doc) -> list[Finding]:
     d = data()["period"]
     out = []
     segs = doc.sec("pre", "s1") if doc.published else doc.sec("s1")
-    hits = [(seg, m) for seg in segs for m in _finditer(seg, d["statement"])]
+    hits = [(seg, m) for seg in segs for m in _finditer(seg, d["statement"])] if doc.may(d["statement"]) else []
     if len(hits) >= 2:
         quotes = list(dict.fromkeys(q(_ctx(seg, m.start(), m.end(), 16, 2), 50) for seg, m in hits[:3]))
         where = "、".join(dict.fromkeys(seg.loc.split("·")[0] for seg, _ in hits))
@@ -1309,7 +1661,7 @@ def _dupperiod(doc: _Doc) -> list[Finding]:
                 quote=hits[1][0].nt.quote(hits[1][1].start(), hits[1][1].end()),
             )
         )
-    for seg in doc.segments:
+    for seg in doc.segments if doc.may(d["time_point"]) else ():
         m = next(_finditer(seg, d["time_point"]), None)
         if m:
             raw = _ctx(seg, m.start(), m.end() + 12, 4, 0)
@@ -1326,25 +1678,11 @@ def _dupperiod(doc: _Doc) -> list[Finding]:
     return out
 
 
-@lru_cache(maxsize=None)
-def _any_of(patterns: tuple[str, ...]) -> re.Pattern | None:
-    """One regex that matches somewhere iff one of ``patterns`` does (a pre-filter); None when
-    they cannot be combined (numbered back-references, duplicate group names)."""
-    if any(re.search(r"\\[1-9]|\(\?P=", p) for p in patterns):
-        return None
-    try:
-        return re.compile("|".join(f"(?:{p})" for p in patterns))
-    except re.error:
-        return None
-
-
 def _typos(doc: _Doc) -> list[Finding]:
     out = []
-    typos = data()["typos"]
-    pre = _any_of(tuple(t["pattern"] for t in typos))
-    if pre is not None and not any(pre.search(seg.nt.norm, seg.start, seg.end) for seg in doc.segments):
-        return out
-    for t in typos:
+    for t in data()["typos"]:
+        if not doc.may(t["pattern"]):
+            continue
         hits = [(seg, m) for seg in doc.segments for m in _finditer(seg, t["pattern"])]
         if not hits:
             continue
@@ -1394,10 +1732,7 @@ def check_narrative(
         out += _empty_fields(form, values, unit)
     out += _five(form, doc, values, unit)
     if not fields_only:
-        vals = with_derived(form, {k: v for k, v in values.items() if k in form.cells})
-        for k in ("s6.fee_notices",):
-            if k in values:
-                vals[k] = values[k]
+        vals = _table_values(form, values)
         out += _appl(form, doc, vals)
         out += _review(form, doc, vals)
         out += _docs(form, doc, vals)
