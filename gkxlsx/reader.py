@@ -562,15 +562,15 @@ def _memo(key, compute):
 class XlsxBook(Book):
     """Direct reading of an Office Open XML workbook."""
 
-    def __init__(self, data: bytes, kind: str = "xlsx", zf: zipfile.ZipFile | None = None):
+    def __init__(self, data: bytes, kind: str = "xlsx", zf: zipfile.ZipFile | None = None, infos: list | None = None):
         self.kind = kind
         self.full = True
         self._data = data if isinstance(data, bytes) else None
-        try:
-            self.zip = zf if zf is not None else zipfile.ZipFile(io.BytesIO(data))
-            infos = self.zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
-            raise _corrupt(f"压缩包结构损坏（{_short(e)}）", kind) from None
+        self._zip = zf
+        if infos is None:
+            infos = _central_directory(self._data) if zf is None and self._data is not None else None
+            if infos is None:
+                infos = self.zip.infolist()
         self.members = {i.filename: i for i in infos}
         _zip_guard(infos, kind)
         self.macros = any(n.lower().endswith("vbaproject.bin") for n in self.members)
@@ -617,7 +617,7 @@ class XlsxBook(Book):
         try:
             data = self._member(info, until)
             if data is None:  # encrypted, ZIP64 or an unusual compression: the zipfile module
-                with self.zip.open(info) as fh:
+                with self.zip.open(self.zip.getinfo(info.filename) if isinstance(info, _Member) else info) as fh:
                     if until is None or info.file_size < 65536:
                         data = fh.read(MAX_MEMBER_BYTES + 1)
                     else:
@@ -1104,14 +1104,71 @@ class XlsxBook(Book):
         self._shared[sheet] = m
         return m
 
+    @property
+    def zip(self) -> zipfile.ZipFile:
+        """The zipfile module's view of the package, opened only where it is needed (members our
+        own reading does not handle: encrypted, ZIP64, unusual compression)."""
+        if self._zip is None:
+            try:
+                self._zip = zipfile.ZipFile(io.BytesIO(self._data or b""))
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
+                raise _corrupt(f"压缩包结构损坏（{_short(e)}）", self.kind) from None
+        return self._zip
+
     def close(self) -> None:
-        try:
-            self.zip.close()
-        except Exception:  # noqa: BLE001
-            pass
+        if self._zip is not None:
+            try:
+                self._zip.close()
+            except Exception:  # noqa: BLE001
+                pass
 
 
-def _zip_guard(infos: list[zipfile.ZipInfo], kind: str) -> None:
+class _Member:
+    """What the reader needs of a central-directory entry (the attributes of zipfile.ZipInfo)."""
+
+    __slots__ = ("filename", "flag_bits", "compress_type", "CRC", "compress_size", "file_size", "header_offset")
+
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record (22 bytes)
+_CDIR = struct.Struct("<4s4B4HL2L5H2L")  # central directory entry (46 bytes), as in zipfile
+
+
+def _central_directory(data: bytes) -> list[_Member] | None:
+    """The central directory of a plain single-disk zip read with struct (~5× faster than
+    zipfile for the 20 parts of a workbook); None for anything else (ZIP64, data prepended,
+    inconsistent entries): the zipfile module then reads it, and judges it."""
+    n = len(data)
+    i = data.rfind(b"PK\x05\x06", max(0, n - 65557))
+    if i < 0 or i + 22 > n:
+        return None
+    _sig, disk, disk_cd, count_disk, count, size_cd, off_cd, _clen = _EOCD.unpack_from(data, i)
+    if disk or disk_cd or count != count_disk or count == 0xFFFF or size_cd == 0xFFFFFFFF or off_cd == 0xFFFFFFFF:
+        return None
+    if off_cd + size_cd != i or (i >= 20 and data[i - 20 : i - 16] == b"PK\x06\x07"):
+        return None
+    out = []
+    p = off_cd
+    unpack = _CDIR.unpack_from
+    for _ in range(count):
+        if p + 46 > i:
+            return None
+        sig, _cv, _cs, _ev, _es, flags, ctype, _t, _d, crc, csize, usize, nlen, xlen, klen, _ds, _ia, _ea, hoff = unpack(data, p)
+        if sig != b"PK\x01\x02" or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF or hoff == 0xFFFFFFFF:
+            return None
+        raw = data[p + 46 : p + 46 + nlen]
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        if "\x00" in name:
+            name = name[: name.find("\x00")]
+        m = _Member()
+        m.filename, m.flag_bits, m.compress_type, m.CRC, m.compress_size, m.file_size, m.header_offset = name, flags, ctype, crc, csize, usize, hoff
+        out.append(m)
+        p += 46 + nlen + xlen + klen
+    if p != i:
+        return None
+    return out
+
+
+def _zip_guard(infos: list, kind: str) -> None:
     """Zip-bomb guard on the central directory, before anything is decompressed."""
     if len(infos) > MAX_MEMBERS:
         raise ReadError(make_finding("E-FILE-TOO-LARGE", reason=f"压缩包内有 {len(infos)} 个组成部分", limit=f"{MAX_MEMBERS} 个"), kind)
@@ -1250,13 +1307,21 @@ def open_book(data: bytes, name: str) -> tuple[str, Book]:
 
 
 def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
+    infos = _central_directory(data)
+    z = None
     try:
-        z = zipfile.ZipFile(io.BytesIO(data))
-        names = set(z.namelist())
+        if infos is None:
+            z = zipfile.ZipFile(io.BytesIO(data))
+            infos = z.infolist()
+        names = {i.filename for i in infos}
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
         raise _corrupt(f"压缩包结构损坏（{_short(e)}）", "zip") from None
     low = {n.lower(): n for n in names}
     if "mimetype" in low:
+        try:
+            z = z or zipfile.ZipFile(io.BytesIO(data))
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:
+            raise _corrupt(f"压缩包结构损坏（{_short(e)}）", "ods") from None
         try:
             _zip_guard(z.infolist(), "ods")
             mt = z.read(low["mimetype"])[:200]
@@ -1284,7 +1349,7 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
         raise _type_error("这是一个 PowerPoint 演示文稿，不是 Excel 工作簿。", "pptx")
     if "[content_types].xml" in low and any(n.startswith("xl/") for n in low):
         kind = "xlsm" if any(n.endswith("vbaproject.bin") for n in low) else "xlsx"
-        return kind, XlsxBook(data, kind, z)
+        return kind, XlsxBook(data, kind, z, infos)
     if any(n.lower().endswith((".xlsx", ".xls", ".et", ".ods")) for n in names):
         raise _type_error("这是一个压缩包（.zip），里面包含表格文件。请解压后直接报送其中的填报工作簿。", "zip")
     raise _type_error("这是一个压缩包（.zip）或其他压缩格式的文件，不是 Excel 工作簿。", "zip")
