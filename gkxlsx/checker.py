@@ -555,6 +555,15 @@ def _mk_formula_cell(pos, f: str, loose: bool, iid: str | None) -> _FormulaCell:
 
 
 _RUNS: dict[int, tuple] = {}
+
+
+@lru_cache(maxsize=16)
+def _cache_plan(form: Form) -> tuple:
+    """(total keys, their positions, the check cells' positions in rule order, any rule with
+    last-year keys) for the expected results of the formulas."""
+    lay = layout(form)
+    keys = tuple(form.derived_keys)
+    return keys, tuple(lay.where[k] for k in keys), tuple(lay.checks[i.iid] for i in form.rules), any(i.prev_keys for i in form.rules)
 _LAYOUT_MEMO: dict[tuple, tuple] = {}
 
 
@@ -571,7 +580,7 @@ def _formula_runs(cells: tuple[_FormulaCell, ...]) -> tuple:
         else:
             runs.append([fc])
     out = tuple(
-        (r[0].sheet, tuple(r), _getter([fc.ref.encode() for fc in r]), [fc.esc[0] for fc in r], [b"<f" + fc.esc[0] + b"<v>" for fc in r])
+        (r[0].sheet, tuple(r), _getter([fc.ref.encode() for fc in r]), [fc.esc[0] for fc in r], ([b"<f" + fc.esc[0] + b"<v>" for fc in r], {}, tuple(fc.pos for fc in r)))
         for r in runs
     )
     if len(_RUNS) > 64:
@@ -584,27 +593,38 @@ class _Run:
     """Formula cells of one sheet found as the template wrote them; their cached results are
     compared with the recomputation in :meth:`_Check._cache`."""
 
-    __slots__ = ("fcs", "items", "pres")
+    __slots__ = ("fcs", "items", "pres", "memo", "positions")
 
-    def __init__(self, fcs, items, pres):
-        self.fcs, self.items, self.pres = fcs, items, pres
+    def __init__(self, fcs, items, pres, memo, positions):
+        self.fcs, self.items, self.pres, self.memo, self.positions = fcs, items, pres, memo, positions
 
     def as_expected(self, wants: list) -> bool:
         """Every cell is byte for byte ``<f>FORMULA</f><v>RESULT</v>`` with the expected result
-        (a number without a type, a text of type str): what _cached_fast + _same_result accept."""
-        bodies = []
-        types = []
-        for pre, w in zip(self.pres, wants):
-            tw = type(w)
-            if tw is int:
-                bodies.append(pre + b"%d</v>" % w)
-                types.append(b"")
-            elif tw is str:
-                bodies.append(pre + _xml_escape(w, False).encode("utf-8") + b"</v>")
-                types.append(b"str")
-            else:
-                return False
-        return list(map(_ITEM_BODY, self.items)) == bodies and list(map(_ITEM_TYPE, self.items)) == types
+        (a number without a type, a text of type str): what _cached_fast + _same_result accept.
+        The expected bytes are kept per run for the results met (mostly the same in every file)."""
+        key = tuple(wants)
+        kinds = tuple(map(type, wants))
+        got = self.memo.get(key)
+        if got is None or got[0] != kinds:
+            bodies = []
+            types = []
+            for pre, w in zip(self.pres, wants):
+                tw = type(w)
+                if tw is int:
+                    bodies.append(pre + b"%d</v>" % w)
+                    types.append(b"")
+                elif tw is str:
+                    bodies.append(pre + _xml_escape(w, False).encode("utf-8") + b"</v>")
+                    types.append(b"str")
+                else:
+                    bodies = None
+                    break
+            if len(self.memo) > 256:
+                self.memo.clear()
+            got = self.memo[key] = (kinds, bodies, types)
+        if got[1] is None:
+            return False
+        return list(map(_ITEM_BODY, self.items)) == got[1] and list(map(_ITEM_TYPE, self.items)) == got[2]
 
 
 def _exact_formula_plan(form: Form, ut: UnitType | None, prev: Mapping[str, Any], prev_format: str | None) -> tuple[_FormulaCell, ...]:
@@ -1308,7 +1328,7 @@ class _Check:
                 except KeyError:
                     items = None
                 if items is not None and all(map(bytes.__contains__, map(_ITEM_BODY, items), esc0s)):
-                    pending.append(_Run(fcs, items, pres))
+                    pending.append(_Run(fcs, items, *pres))
                     continue
             for fc in fcs:
                 bs = sheet_map.get(fc.sheet)
@@ -1390,19 +1410,30 @@ class _Check:
             view.update(overrides)
             pf = exp_pf if exp_pf is not None else (form.id if exp_prev is not None else None)
             statuses = [inst.evaluate(view, exp_prev, ut, pf).status for inst in form.rules]
-        expected: dict[tuple[str, int, int], Any] = {}
-        for key in form.derived_keys:
-            if key not in overrides:
-                v = view.get(key)
-                expected[lay.where[key]] = "" if v is None else v
-        for inst, st in zip(form.rules, statuses):
-            if st != NOT_APPLICABLE and inst.prev_keys and exp_prev is not None and any(as_number(exp_prev.get(k)) is None for k in inst.prev_keys):
-                st = NOT_APPLICABLE
-            expected[lay.checks[inst.iid]] = st
+        dkeys, dpos, cpos, any_prev_keys = _cache_plan(form)
+        expected: dict[tuple[str, int, int], Any]
+        if not overrides:  # (at C speed: the same as the loop below)
+            dv = list(map(view.get, dkeys))
+            if None in dv:
+                dv = ["" if v is None else v for v in dv]
+            expected = dict(zip(dpos, dv))
+        else:
+            expected = {}
+            for key in form.derived_keys:
+                if key not in overrides:
+                    v = view.get(key)
+                    expected[lay.where[key]] = "" if v is None else v
+        if exp_prev is None or not any_prev_keys:
+            expected.update(zip(cpos, statuses))
+        else:
+            for inst, st in zip(form.rules, statuses):
+                if st != NOT_APPLICABLE and inst.prev_keys and exp_prev is not None and any(as_number(exp_prev.get(k)) is None for k in inst.prev_keys):
+                    st = NOT_APPLICABLE
+                expected[lay.checks[inst.iid]] = st
         stale = []
         for entry in pending:
             if type(entry) is _Run:
-                wants = [expected.get(fc.pos) for fc in entry.fcs]
+                wants = list(map(expected.get, entry.positions))
                 if entry.as_expected(wants):
                     continue
                 for fc, item, want in zip(entry.fcs, entry.items, wants):
