@@ -426,9 +426,10 @@ def _all_int(values: Mapping[str, Any], keys) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _fast_all(form: Form) -> tuple[Callable[[Mapping[str, Any]], tuple], tuple]:
+def _fast_all(form: Form) -> tuple[Callable[[Mapping[str, Any]], tuple], tuple, tuple]:
     """(one function giving every rule instance's compiled test at once — False where there is
-    none —, each instance's PASS outcome), for values that are plain ints in every cell."""
+    none —, each instance's PASS and NOT_APPLICABLE outcomes), for values that are plain ints in
+    every cell."""
     parts = []
     for inst in form.rules:
         src = "False"
@@ -439,7 +440,7 @@ def _fast_all(form: Form) -> tuple[Callable[[Mapping[str, Any]], tuple], tuple]:
                 pass
         parts.append(src)
     fn = eval(compile("lambda v: (" + ", ".join(parts) + ",)", f"<rules {form.id}>", "eval"), {"__builtins__": {}})
-    return fn, tuple(Outcome(inst, PASS) for inst in form.rules)
+    return fn, tuple(Outcome(inst, PASS) for inst in form.rules), tuple(Outcome(inst, NOT_APPLICABLE) for inst in form.rules)
 
 
 @lru_cache(maxsize=256)
@@ -1474,9 +1475,12 @@ class _Check:
         if shown is None and _all_int(vals, form.cells):
             # plain integers in every cell (the common case): every compiled test at once, in one
             # function; what fails or does not apply goes through the rule engine
-            allf, passed = _fast_all(form)
-            for inst, ok, ap, out in zip(form.rules, allf(vals), _applicable(form, ut.name if ut else None, pf_app), passed):
-                if ok and ap:
+            allf, passed, not_applicable = _fast_all(form)
+            for inst, ok, ap, out, na in zip(form.rules, allf(vals), _applicable(form, ut.name if ut else None, pf_app), passed, not_applicable):
+                if not ap:  # what evaluate() says first of an instance that does not apply
+                    outcomes.append(na)
+                    continue
+                if ok:
                     outcomes.append(out)
                     continue
                 out = inst.evaluate(vals, prev, ut, pf)
