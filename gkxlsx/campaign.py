@@ -523,7 +523,7 @@ class _ImportJob:
         res = err = None
         if not known:
             try:
-                res = check_file(p, context=self.ctx, data=data)
+                res = check_file(p, context=self.ctx, data=data, sha256=sha)
             except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
                 err = e
         try:

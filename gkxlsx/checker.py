@@ -686,9 +686,10 @@ def _prev_for(ctx: CheckContext, code: str) -> tuple[Mapping[str, Any] | None, s
 
 
 class _Check:
-    def __init__(self, path: Path, ctx: CheckContext, data: bytes | None = None):
+    def __init__(self, path: Path, ctx: CheckContext, data: bytes | None = None, sha256: str | None = None):
         self.path = path
         self.data = data
+        self.sha256 = sha256
         self.ctx = ctx
         self.res = FileResult(path=path)
         self.f: list[Finding] = []
@@ -709,7 +710,7 @@ class _Check:
     def run(self) -> FileResult:
         res = self.res
         try:
-            info, book = load(self.path, data=self.data)
+            info, book = load(self.path, data=self.data, sha256=self.sha256 if self.data is not None else None)
             self.data = None
         except ReadError as e:
             info = getattr(e, "info", None)
@@ -1779,6 +1780,7 @@ def check_file(
     prev_lookup: Callable[[str], Any] | None = None,
     context: CheckContext | None = None,
     data: bytes | None = None,
+    sha256: str | None = None,
 ) -> FileResult:
     """Check one returned file.  Never raises for a bad file (and not for an internal error
     either: that becomes an E-INTERNAL finding, status 无法识别).
@@ -1786,10 +1788,10 @@ def check_file(
     ``roster``: a roster path, a list of :class:`Unit` or {code: Unit} — the unit must be in it;
     ``year``: the report year being collected; ``prev``/``prev_format``: last year's values of this
     unit (cross-year checks); ``prev_lookup``: code → (format, year, values) or values;
-    ``data``: the file's bytes when the caller has already read them.
+    ``data``: the file's bytes when the caller has already read them (``sha256``: and hashed).
     """
     ctx = context or CheckContext(roster=_roster_dict(roster), year=year, prev=prev, prev_format=prev_format, prev_lookup=prev_lookup)
-    chk = _Check(Path(path), ctx, data)
+    chk = _Check(Path(path), ctx, data, sha256)
     try:
         return chk.run()
     except Exception as e:  # noqa: BLE001 - never a traceback, never a stopped batch

@@ -169,8 +169,9 @@ def archive_file(archive_dir: Path, path: Path, sha: str | None = None, *, sync:
             if sync:
                 os.fsync(f.fileno())
         os.replace(tmp, dest)
+        tmp = None
     finally:
-        if tmp.exists():
+        if tmp is not None and tmp.exists():
             tmp.unlink()
     return sha, dest
 

@@ -1381,9 +1381,10 @@ def _open_ole(data: bytes, ext: str) -> tuple[str, Book]:
     raise _type_error("这是一个 Office 复合文档，但其中没有工作簿数据。", "ole")
 
 
-def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, data: bytes | None = None) -> tuple[FileInfo, Book]:
+def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, data: bytes | None = None, sha256: str | None = None) -> tuple[FileInfo, Book]:
     """Read and triage one file.  Raises ReadError (with a Chinese finding) when it cannot be read.
-    ``data``: the file's bytes, already read by the caller (``path`` then only names the file).
+    ``data``: the file's bytes, already read by the caller (``path`` then only names the file);
+    ``sha256``: their hash, when the caller has computed it.
 
     The returned FileInfo is also attached to the ReadError as ``.info`` when possible."""
     p = Path(path)
@@ -1398,7 +1399,7 @@ def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, data: bytes | Non
                     make_finding("E-FILE-TOO-LARGE", reason=f"文件大小为 {info.size / 1048576:.1f} MB", limit=f"{max_bytes // 1048576} MB"),
                     "too-large",
                 )
-            info.sha256 = hashlib.sha256(data).hexdigest()
+            info.sha256 = sha256 or hashlib.sha256(data).hexdigest()
         kind, book = open_book(data, p.name)
         info.kind = kind
         return info, book
