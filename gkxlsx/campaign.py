@@ -23,7 +23,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -399,7 +399,7 @@ class Aggregate:
     report: Report
     included: list[Unit]
     missing: list[tuple[Unit, str]]
-    per_unit: dict[str, dict[str, Any]]
+    per_unit: "PerUnit"
     findings: list
 
     @property
@@ -419,48 +419,83 @@ def completeness_statement(n_in: int, n_all: int, missing: Sequence[str]) -> str
 
 
 def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
-    """Sum the accepted current submissions (通过 / 已确认), per group when ``by`` is 上级单位 or 单位类型."""
+    """Sum the accepted current submissions (通过 / 已确认), per group when ``by`` is 上级单位 or 单位类型.
+
+    The current submissions are read from the ledger one at a time and only their sums are kept,
+    so memory does not grow with the number of units (a province's tens of thousands); the
+    per-unit figures (:attr:`Aggregate.per_unit`) are read again when they are asked for."""
     form = camp.form
-    status = camp.status()
-    groups: dict[str, list[UnitStatus]] = {}
-    for us in status.units:
-        if by in (None, "", "全部"):
-            g = camp.office or "汇总"
-        elif by in ("上级单位", "parent"):
-            g = us.unit.parent or "（无上级单位）"
-        elif by in ("单位类型", "type"):
-            g = us.unit.type
-        else:
-            raise CampaignError(f"--by 只能是 上级单位 或 单位类型，不能是“{by}”。")
-        groups.setdefault(g, []).append(us)
+    if by in (None, "", "全部"):
+        group_of = lambda u: camp.office or "汇总"  # noqa: E731
+    elif by in ("上级单位", "parent"):
+        group_of = lambda u: u.parent or "（无上级单位）"  # noqa: E731
+    elif by in ("单位类型", "type"):
+        group_of = lambda u: u.type  # noqa: E731
+    else:
+        raise CampaignError(f"--by 只能是 上级单位 或 单位类型，不能是“{by}”。")
+    units = camp.units()
+    groups: dict[str, list[Unit]] = {}
+    unit_group: dict[str, str] = {}
+    for u in units:
+        g = group_of(u)
+        groups.setdefault(g, []).append(u)
+        unit_group[u.code] = g
     numeric = [k for k in form.entry_keys] + [k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")]
+    sums: dict[str, dict[str, Any]] = {g: {k: 0 for k in numeric} for g in groups}
+    current: dict[str, str] = {}  # unit code → status of its current submission
+    for code, status, vals in camp.ledger.iter_currents():
+        g = unit_group.get(code)
+        if g is None:
+            continue
+        current[code] = status
+        if status not in ACCEPTED_STATUSES:
+            continue
+        acc = sums[g]
+        for k in numeric:
+            v = as_number(vals.get(k))
+            if v is not None:
+                acc[k] = acc[k] + v
     out = []
     for name, members in groups.items():
-        included, missing, per_unit = [], [], {}
-        sums: dict[str, Any] = {k: 0 for k in numeric}
-        for us in members:
-            c = us.current
-            if c is None:
-                missing.append((us.unit, "未报送"))
-                continue
-            if c.status not in ACCEPTED_STATUSES:
-                missing.append((us.unit, f"当前报送{c.status}，尚未通过或确认"))
-                continue
-            vals = c.values
-            included.append(us.unit)
-            per_unit[us.unit.code] = {k: vals.get(k) for k in numeric}
-            for k in numeric:
-                v = as_number(vals.get(k))
-                if v is not None:
-                    sums[k] = sums[k] + v
-        values: dict[str, Any] = dict(sums)
+        included, missing = [], []
+        for u in members:
+            st = current.get(u.code)
+            if st is None:
+                missing.append((u, "未报送"))
+            elif st not in ACCEPTED_STATUSES:
+                missing.append((u, f"当前报送{st}，尚未通过或确认"))
+            else:
+                included.append(u)
+        values: dict[str, Any] = dict(sums[name])
         values.update({k: v for k, v in compute_derived(form, values).items()})
         values["meta.name"] = name
         values["meta.year"] = camp.year
         rep = Report(form=form, year=camp.year, unit_name=name, unit_code="", unit_type="", values=values, source=f"aggregate:{camp.root}")
         findings = check(form, values)
-        out.append(Aggregate(name, rep, included, missing, per_unit, findings))
+        out.append(Aggregate(name, rep, included, missing, PerUnit(camp.ledger, [u.code for u in included], numeric), findings))
     return out
+
+
+class PerUnit:
+    """The included units' figures, in roster order, read from the ledger as they are iterated
+    (the roll-up workbook's 分单位明细 sheet) — not held in memory."""
+
+    def __init__(self, ledger, codes: list[str], keys: list[str]):
+        self.ledger, self.codes, self.keys = ledger, codes, keys
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for code in self.codes:
+            vals = self.ledger.current_values(code) or {}
+            yield code, {k: vals.get(k) for k in self.keys}
+
+    def __getitem__(self, code: str) -> dict[str, Any]:
+        if code not in self.codes:
+            raise KeyError(code)
+        vals = self.ledger.current_values(code) or {}
+        return {k: vals.get(k) for k in self.keys}
 
 
 # --------------------------------------------------------------------------------------------

@@ -436,6 +436,15 @@ class Ledger:
     def history(self, unit_code: str) -> list[Submission]:
         return [self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))]  # type: ignore[misc]
 
+    def iter_currents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(unit code, status, values) of every current submission, one row at a time."""
+        for code, status, vals in self.conn.execute("SELECT unit_code, status, vals FROM submissions WHERE is_current=1"):
+            yield code, status, load_values(vals)
+
+    def current_values(self, unit_code: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT vals FROM submissions WHERE unit_code=? AND is_current=1", (unit_code,)).fetchone()
+        return load_values(r[0]) if r is not None else None
+
     def currents(self) -> dict[str, Submission]:
         return {r["unit_code"]: self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE is_current=1")}  # type: ignore[misc]
 

@@ -160,12 +160,20 @@ def test_aggregate_sums_accepted_and_states_completeness(camp, tmp_path):
     assert agg.report.values["s3.new.total"] == sum(totals)
     assert [f for f in agg.findings if f.severity == "error"] == []
     assert "12 个单位中 3 个单位" in agg.completeness["statement"]
+    # per-unit figures are read back from the ledger when asked for, in roster order
+    per = dict(agg.per_unit.items())
+    assert list(per) == codes and len(agg.per_unit) == 3
+    assert all(per[c]["s3.new.natural"] == camp.ledger.current(c).values["s3.new.natural"] for c in codes)
     res = runner.invoke(app, ["aggregate", "-C", str(camp.root), "--by", "单位类型"])
     assert res.exit_code == 0, res.output
     files = sorted((camp.root / "报告").glob("*.xlsx"))
     assert any("县级部门" in f.name for f in files)
     wb = openpyxl.load_workbook(next(f for f in files if "乡镇" in f.name))
     assert wb.sheetnames == ["汇总", "分单位明细", "完整性", "校验"]
+    detail = [r for r in wb["分单位明细"].iter_rows(min_row=2, values_only=True)]
+    assert [r[0] for r in detail] == ["SLX001", "SLX002"]
+    col = 2 + list(camp.form.cells).index("s3.new.natural")
+    assert [r[col] for r in detail] == [camp.ledger.current(c).values["s3.new.natural"] for c in ("SLX001", "SLX002")]
 
 
 def test_cross_year_carry_over_and_mismatch(tmp_path):
