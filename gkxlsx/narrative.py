@@ -447,7 +447,8 @@ def parse_document(text: str) -> Document:
 # insensitive, unknown nodes) gets no pre-filter and is always searched.
 
 try:
-    from re import _constants as _sc, _parser as _sp  # Python ≥ 3.11
+    from re import _constants as _sc  # Python ≥ 3.11
+    from re import _parser as _sp
 except ImportError:  # pragma: no cover - Python 3.10
     import sre_constants as _sc  # type: ignore[no-redef]
     import sre_parse as _sp  # type: ignore[no-redef]
@@ -766,7 +767,7 @@ class _Joined:
     """A workbook's narrative fields joined by separators, for the exact test of
     :func:`_joined_rx`."""
 
-    __slots__ = ("texts", "hay", "_joined")
+    __slots__ = ("_joined", "hay", "texts")
 
     def __init__(self, texts: list[str]):
         self.texts = texts
@@ -999,9 +1000,9 @@ def _sentence_at(seg: Segment, pos: int) -> tuple[int, int]:
     stop included)."""
     text = seg.nt.norm
     m = _UP_TO_BOUNDARY.match(text, seg.start, pos) if pos > seg.start else None
-    a = m.end() if m else pos if pos <= seg.start else seg.start
+    a = m.end() if m else min(pos, seg.start)
     m = _BOUNDARY.search(text, pos, seg.end)
-    b = m.start() if m else seg.end if pos < seg.end else pos
+    b = m.start() if m else max(pos, seg.end)
     return a, min(b + 1, seg.end) if b < seg.end and text[b] == "。" else b
 
 
@@ -1012,8 +1013,7 @@ def _finditer(seg: Segment, pattern: str, flags: int = 0) -> Iterator[re.Match]:
     try:
         gate, rx = _SCANS[pattern, flags]
     except KeyError:
-        _may_match(pattern, "", flags)
-        gate, rx = _SCANS[pattern, flags] = (_GATES[pattern, flags], _re(pattern, flags))
+        gate, rx = _SCANS[pattern, flags] = (_gate(pattern, flags), _re(pattern, flags))
     if gate is not None and not _passes(gate, seg.text):
         return _NO_MATCHES
     return rx.finditer(seg.nt.norm, seg.start, seg.end)
@@ -1133,7 +1133,7 @@ class _TableView:
     """The table values and ``s6.fee_notices`` of ``values``, read through — what
     :func:`_table_values` would copy when every derived cell is already there."""
 
-    __slots__ = ("values", "cells")
+    __slots__ = ("cells", "values")
 
     def __init__(self, values: Mapping[str, Any], cells: frozenset[str]):
         self.values = values
@@ -1428,7 +1428,7 @@ _YEAR_NIAN_PATTERNS = (
 
 
 def _nian_years(text: str) -> Iterator[int]:
-    """The number of every “dddd年” in ``text`` (what ``(\d{4})年`` finds: ``\d`` is
+    """The number of every “dddd年” in ``text`` (what ``(\\d{4})年`` finds: ``\\d`` is
     ``str.isdecimal``), from the text before each “年”."""
     for p in text.split("年")[:-1]:
         if len(p) >= 4 and p[-4:].isdecimal():

@@ -4,11 +4,13 @@ mistake, quotes it, points at the field — and stays silent on correct text."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gkxlsx.model import load_form
 from gkxlsx.narrative import check_narrative, label_key, normalize
-from gkxlsx.rules import compute_derived
+from gkxlsx.rules import compute_derived, with_derived
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +258,157 @@ def test_normalisation():
     assert label_key("商业\n\n企业") == "商业企业" == label_key("商业 企业")
     assert label_key("一,、本年新收政府信息公开申请数量") == "一、本年新收政府信息公开申请数量"
     assert label_key("3.危及“三安全一稳定”") == "3.危及三安全一稳定"
+
+
+# --------------------------------------------------------------------------------------------
+# the fast paths: pre-filters may only skip searches that cannot match
+
+
+def _rule_patterns():
+    """(pattern, flags) of every regular expression the rules search the text with."""
+    from gkxlsx import narrative as N
+
+    d = N.data()
+    pats = [(d["headings"]["subheading"], re.MULTILINE)]
+    pats += [(p, 0) for p in d["applications"]["count"] + d["applications"]["zero"] + d["docs"]["count"]]
+    pats += [(d["review"]["none"], 0), (d["fee"]["statement"], 0), (d["fee"]["notice"], 0), (d["fee"]["no_notice"], 0)]
+    pats += [(v, 0) for k, v in d["dates"].items() if isinstance(v, str)]
+    pats += [(d["cite"]["number"], 0), (d["cite"]["regulation_unbracketed"], 0), (d["oldstruct"]["sentence"], 0)]
+    pats += [(d["period"]["statement"], 0), (d["period"]["time_point"], 0)]
+    pats += [(p, 0) for ps in d["filler"]["categories"].values() for p in ps]
+    pats += [(t["pattern"], 0) for t in d["typos"]]
+    pats += [(p, 0) for p in N._foreign_rx()[1]]
+    return pats
+
+
+FRAGMENTS = [
+    "2024", "2025", "20241", "年", "月", "日", "1", "12", "31", "号", "件", "申请", "收到", "未", "没有", "无", "行政复议", "行政诉讼",
+    "规范性文件", "制发", "共", " ", "\t", "\n", "。", ";", ",", "、", "?", "(", ")", "(一)", "(二)", "(三)", "一", "截止", "截至",
+    "多余", "人", "我", "认真", "接照", "环保保护", "报告如下", "国办公开办函", "国办函", "〔", "〕", "[", "]", "30", "60", "》",
+    "国务院令第", "711", "本报告", "由", "部分", "概述", "总面积", "平方千米", "常住人口", "户", "下辖", "个", "村", "党员", "名",
+    "企业", "家", "GDP", "时间点", "至", "—", "医保", "政府信息公开", "围绕", "工作", "市场监管", "政务服务中心", "将", "进一步",
+    "收费通知", "信息处理费", "度", "起", "计划", "改进", "x", "a", "٢٠٢٤", "\x00",
+]
+
+
+def _random_texts(n, seed):
+    import random
+
+    rng = random.Random(seed)
+    return ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 12))) for _ in range(n)]
+
+
+def test_prefilters_never_hide_a_match():
+    from gkxlsx import narrative as N
+
+    texts = _random_texts(4000, 1)
+    matched = 0
+    for pattern, flags in _rule_patterns():
+        rx = re.compile(pattern, flags)
+        for t in texts:
+            if rx.search(t):
+                matched += 1
+                assert N._may_match(pattern, t, flags), (pattern, t)
+    assert matched > 2000  # the texts do exercise the patterns
+
+
+def test_joined_fields_test_is_exact():
+    """For a pattern _joined_rx accepts, the joined fields match iff one field does."""
+    import random
+
+    from gkxlsx import narrative as N
+
+    rng = random.Random(2)
+    texts = _random_texts(3000, 3)
+    accepted = 0
+    tricky = ["年。", "年\\x00", "年\n", "年[。;]", "年[^,]", "年.", "(?s)年.", r"\b年", r"年\B", "(?<=。)年", "(?<!\n)年", "年(?!。)", r"年\s", r"年\W"]
+    tricky += [r"年(?=[\u4e00-\u9fff])", r"(\d)年\1", r"(a)?(?(1)b|年)", "(?m)^年", "(?m)年$", "^年", "年$", r"\A年", r"年\Z"]
+    for pattern, flags in _rule_patterns() + [(p, 0) for p in tricky]:
+        rx = re.compile(pattern, flags)
+        exact = N._joined_rx(pattern, flags) is not None
+        accepted += exact
+        for _ in range(300):
+            fields = rng.sample(texts, rng.randint(1, 6))
+            anywhere = any(rx.search(f) for f in fields)
+            joined = N._Joined(fields).may(pattern, flags)
+            assert joined == anywhere if exact else (joined or not anywhere), (pattern, fields)
+    assert accepted > 20
+
+
+def test_gate_analysis():
+    from gkxlsx.narrative import _gate, _joined_rx, _may_match
+
+    assert _gate("(?i)abc") is None and _gate("abc", re.IGNORECASE) is None and _gate(r"\d+") is None
+    assert _may_match("x(?=yz)", "xyz") and not _may_match("x(?=yz)", "xy")  # a lookahead is what follows
+    assert _may_match("(?<=q)x", "x")  # a lookbehind may look before the searched span: ignored
+    assert not _may_match("ab|cd", "ac") and _may_match("ab|cd", "xcd")
+    assert _may_match("a(?:b)?c", "ac") and not _may_match("a(?:b)?c", "abd")
+    assert _joined_rx("^a", 0) is None and _joined_rx("^a", re.MULTILINE) is not None and _joined_rx("a.b", 0)[0] == "\n"
+    assert _joined_rx("a*", 0) is None  # empty matches
+
+
+def test_normalisation_regex_is_the_translation_table():
+    from gkxlsx.narrative import _bmp_changes, _bmp_table
+
+    rx, repl = _bmp_changes()
+    every = "".join(chr(i) for i in range(0x10000) if not 0xD800 <= i < 0xE000)
+    assert rx.sub(repl, every) == every.translate(_bmp_table())
+
+
+def test_fast_paths_agree_with_the_plain_scan(f21, f19, monkeypatch):
+    """Every pre-filter switched off (each search runs): the same findings, for workbook fields
+    and published texts with the mistakes the rules look for."""
+    import random
+
+    from gkxlsx import narrative as N
+
+    rng = random.Random(4)
+    snippets = _random_texts(200, 5) + [
+        CITE_30, CITE_60, "现将本镇20241月1日至12月31日期间的工作报告如下：", "2023年，本镇政府信息公开工作有序开展。", "2024年本镇将进一步改进。",
+        "全年共收到政府信息公开申请5件。", "本年度未收到政府信息公开申请。", "未发生行政复议。", "全年制发行政规范性文件3件。",
+        "本街道总面积57.06平方千米，现有常住人口49377人。", "（一）甲。\n（三）乙。", "接照要求", "截止2024年底", "着力搭建医保政府信息公开融媒体矩阵。",
+        "数据核定时间点为2024年1月1日—2024年12月31日。", "本报告由概述、依申请公开情况等部分组成。", "本年度未发出收费通知。",
+    ]
+    cases = []
+    for i in range(150):
+        form = f19 if i % 7 == 0 else f21
+        values = dict(tables(form, s3__new__natural=rng.choice([0, 2]), s4__review__upheld=rng.choice([0, 1]), s3__r6_2__natural=rng.choice([0, 1])))
+        values.update(GOOD_TEXT)
+        for _ in range(rng.randint(1, 4)):
+            k = rng.choice(["s1.overview", "s1.active", "s1.on_request", "s1.supervision", "s5.problems", "s5.improvements", "s6.other"])
+            values[k] = (values.get(k) or "") + rng.choice(snippets)
+        if i % 5 == 0:
+            values["s6.fee_notices"] = None
+        full = None
+        if i % 6 == 0:
+            full = "示例镇2024年政府信息公开工作年度报告\n" + "\n".join(
+                f"{h}\n{rng.choice(snippets)}" for h in ("一、总体情况", "二、主动公开政府信息情况", "五、存在的主要问题及改进情况", "六、其他需要报告的事项")
+            )
+        cases.append((form, values, form.unit_type(rng.choice(["乡镇", "县级部门", "县级政府"])), rng.choice([0, 2020, 2024, 2025]), full))
+
+    def run():
+        return [repr(N.check_narrative(f, v, unit=u, year=y, full_text=t)) for f, v, u, y, t in cases]
+
+    fast = run()
+    monkeypatch.setattr(N, "_may_match", lambda pattern, text, flags=0: True)
+    monkeypatch.setattr(N._Joined, "may", lambda self, pattern, flags=0: True)
+    monkeypatch.setattr(N, "_GATES", {})
+    monkeypatch.setattr(N, "_SCANS", {})
+    monkeypatch.setattr(N, "_gate", lambda pattern, flags=0: None)
+    monkeypatch.setattr(N, "_first_literals", lambda patterns: None)
+    monkeypatch.setattr(N, "_stale_years", lambda text, d, year: True)
+    monkeypatch.setattr(N, "_plan_years", lambda text, d, year: True)
+    table, titles, _ = N._cite_titles()
+    monkeypatch.setattr(N, "_cite_titles", lambda: (table, titles, None))
+    monkeypatch.setattr(N, "_plain", lambda vals, keys: False)
+
+    def table_values(form, values):  # the copy the view stands for
+        vals = with_derived(form, {k: v for k, v in values.items() if k in form.cells})
+        if "s6.fee_notices" in values:
+            vals["s6.fee_notices"] = values["s6.fee_notices"]
+        return vals
+
+    monkeypatch.setattr(N, "_table_values", table_values)
+    plain = run()
+    assert sum(s != "[]" for s in fast) > 100
+    assert fast == plain
