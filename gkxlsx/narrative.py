@@ -635,6 +635,8 @@ _GATES: dict[tuple[str, int], _Gate | None] = {}
 def _first_literals(patterns: tuple[str, ...]) -> _Gate | None:
     """A test for a string each of the patterns needs (None when one of them needs none): a
     first test before the patterns' own pre-filters, when several are asked at once."""
+    if not patterns:
+        return None
     lits = set()
     for p in patterns:
         gate = _gate(p)
@@ -774,19 +776,16 @@ class _Joined:
         self.hay = "\x00".join(texts)
         self._joined = {"\x00": self.hay}
 
-    def may(self, pattern: str, flags: int = 0) -> bool:
-        """False only when ``pattern`` matches in none of the fields (exactly then, when
-        :func:`_joined_rx` accepts it)."""
-        if not _may_match(pattern, self.hay, flags):
-            return False
-        ex = _joined_rx(pattern, flags)
-        if ex is None:
-            return True
-        sep, rx = ex
+    def search(self, sep: str, rx: re.Pattern) -> bool:
+        """Whether ``rx`` matches in the fields joined by ``sep``."""
         text = self._joined.get(sep)
         if text is None:
             text = self._joined[sep] = sep.join(self.texts)
         return rx.search(text) is not None
+
+
+# (pattern, flags) → (its pre-filter, its exact test on joined fields) — see _Doc.may
+_DOC_TESTS: dict[tuple[str, int], tuple[_Gate | None, tuple[str, re.Pattern] | None]] = {}
 
 
 @dataclass
@@ -802,14 +801,20 @@ class _Doc:
 
     def may(self, pattern: str, flags: int = 0) -> bool:
         """False only when ``pattern`` matches in none of the segments (for a workbook's fields,
-        exactly when it matches in none, for most patterns)."""
-        if self.fields is not None:
-            return self.fields.may(pattern, flags)
-        return _may_match(pattern, self.hay, flags)
+        exactly when it matches in none, when :func:`_joined_rx` accepts the pattern)."""
+        try:
+            gate, joined = _DOC_TESTS[pattern, flags]
+        except KeyError:
+            gate, joined = _DOC_TESTS[pattern, flags] = (_gate(pattern, flags), _joined_rx(pattern, flags))
+        if gate is not None and not _passes(gate, self.hay):
+            return False
+        if joined is None or self.fields is None:
+            return True
+        return self.fields.search(*joined)
 
-    def may_any(self, patterns: Sequence[str]) -> bool:
+    def may_any(self, patterns: tuple[str, ...]) -> bool:
         """False only when none of ``patterns`` matches in any segment."""
-        first = _first_literals(tuple(patterns))
+        first = _first_literals(patterns)
         if first is not None and not _passes(first, self.hay):
             return False
         return any(self.may(p) for p in patterns)
@@ -1206,7 +1211,10 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
         shown += "（表中总计 / 各列之和）"
     out = []
     seen: set[tuple[int, int]] = set()
+    first = _first_literals(tuple(counts + zeros))
     for seg in doc.sec("pre", "s1", "s3", "s5", "s6"):
+        if first is not None and not _passes(first, seg.text):
+            continue  # none of the patterns can match here
         for rx in counts:
             for m in _finditer(seg, rx):
                 sent = _sentence_at(seg, m.start())
@@ -1303,7 +1311,10 @@ def _docs(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     label = form.cells[keys[0]].row_label
     out = []
     seen: set[tuple[int, int]] = set()
+    first = _first_literals(tuple(counts))
     for seg in doc.sec("pre", "s1", "s2"):
+        if first is not None and not _passes(first, seg.text):
+            continue  # none of the patterns can match here
         for rx in counts:
             for m in _finditer(seg, rx):
                 if (m.start(), m.end()) in seen:
@@ -1468,7 +1479,8 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
     period = as_of = stale = plan = False
     if year:
         period, as_of = doc.may(d["period"]), doc.may(d["as_of"])
-        stale, plan = _stale_years(doc.hay, d, year), _plan_years(doc.hay, d, year)
+        stale = _stale_years(doc.hay, d, year)
+        plan = _plan_years("\x00".join(s.text for s in doc.segments if s.section == "s5"), d, year)
     for seg in doc.segments:
         text = seg.nt.norm
         for m in _finditer(seg, d["runon"]) if runon else ():
@@ -1828,10 +1840,15 @@ def _numbering(doc: _Doc) -> list[Finding]:
     return out
 
 
+@lru_cache(maxsize=None)
+def _filler_categories() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((cat, tuple(pats)) for cat, pats in data()["filler"]["categories"].items())
+
+
 def _filler(doc: _Doc) -> list[Finding]:
     d = data()["filler"]
     # the categories the text can mention at all; fewer than the minimum: nothing to report
-    cats = [(cat, pats) for cat, pats in d["categories"].items() if doc.may_any(pats)]
+    cats = [(cat, pats) for cat, pats in _filler_categories() if doc.may_any(pats)]
     if len(cats) < d["min_categories"]:
         return []
     segs = doc.sec("s1")

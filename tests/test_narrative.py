@@ -330,7 +330,7 @@ def test_joined_fields_test_is_exact():
         for _ in range(300):
             fields = rng.sample(texts, rng.randint(1, 6))
             anywhere = any(rx.search(f) for f in fields)
-            joined = N._Joined(fields).may(pattern, flags)
+            joined = N._Doc(False, [], None, "\x00".join(fields), N._Joined(fields)).may(pattern, flags)
             assert joined == anywhere if exact else (joined or not anywhere), (pattern, fields)
     assert accepted > 20
 
@@ -390,11 +390,10 @@ def test_fast_paths_agree_with_the_plain_scan(f21, f19, monkeypatch):
         return [repr(N.check_narrative(f, v, unit=u, year=y, full_text=t)) for f, v, u, y, t in cases]
 
     fast = run()
-    monkeypatch.setattr(N, "_may_match", lambda pattern, text, flags=0: True)
-    monkeypatch.setattr(N._Joined, "may", lambda self, pattern, flags=0: True)
-    monkeypatch.setattr(N, "_GATES", {})
-    monkeypatch.setattr(N, "_SCANS", {})
+    for cache in ("_GATES", "_SCANS", "_DOC_TESTS"):
+        monkeypatch.setattr(N, cache, {})
     monkeypatch.setattr(N, "_gate", lambda pattern, flags=0: None)
+    monkeypatch.setattr(N, "_joined_rx", lambda pattern, flags=0: None)
     monkeypatch.setattr(N, "_first_literals", lambda patterns: None)
     monkeypatch.setattr(N, "_stale_years", lambda text, d, year: True)
     monkeypatch.setattr(N, "_plan_years", lambda text, d, year: True)
