@@ -865,7 +865,9 @@ class XlsxBook(Book):
             return cells
         body, _tail = self._sheet_xml(sheet)
         # fast path: <c r="D4" s="17" t="s"> as Excel, WPS, LibreOffice and XlsxWriter write it
-        items = _CELL_FAST.findall(body)
+        # (from <sheetData> on: what comes before it, <cols> and <col>, is not cells)
+        start = max(body.find(b"<sheetData"), 0)
+        items = _CELL_FAST.findall(body, start)
         n = len(items)
         cells = dict(zip(map(_REF0, items), items))
         if any(map(_EXTRA, items)):  # other attributes after r/s/t (rare): look at them
@@ -875,7 +877,7 @@ class XlsxBook(Book):
                     cells[ref] = (ref, at.get(b"s", st), at.get(b"t", t), b"", content)
         # every cell matched? (in <sheetData> only <c> elements start with "<c", but for the
         # run properties of inline rich text, e.g. <color>: then count exactly)
-        if n != body.count(b"<c") and n != body.count(b"<c ") + body.count(b"<c>") or (n == 0 and b":c " in body):
+        if n != body.count(b"<c", start) and n != body.count(b"<c ", start) + body.count(b"<c>", start) or (n == 0 and b":c " in body):
             cells = self._cells_generic(body)
         self._sheets[sheet] = cells
         return cells
