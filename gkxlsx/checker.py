@@ -1214,8 +1214,7 @@ class _Check:
                 continue
             n = None
             if fast:
-                # inline XlsxBook.plain_int: a plain non-negative integer in a style that is
-                # neither a date nor text-forced
+                # a plain non-negative integer in a style that is neither a date nor text-forced
                 cells = sheets_cells.get(p[0])
                 if cells is None:
                     cells = sheets_cells[p[0]] = book._load_sheet(p[0])  # type: ignore[union-attr]

@@ -998,44 +998,6 @@ class XlsxBook(Book):
         i = int(s) if s.isdigit() else 0
         return st.locked[i] if i < len(st.locked) else True
 
-    def plain_int(self, sheet: str, ref: str) -> int | None:
-        """Fast path for entry cells: the value of a cell holding a plain non-negative integer in a
-        style that is neither a date nor text-forced (the common case), else None."""
-        cells = self._sheets.get(sheet)
-        if cells is None:
-            cells = self._load_sheet(sheet)
-        item = cells.get(ref.encode())
-        if item is None:
-            return None
-        _r, s, t, _x, body = item
-        if t not in (b"", b"n") or body[:3] != b"<v>" or body[-4:] != b"</v>":
-            return None
-        v = body[3:-4]
-        if not v.isdigit() or len(v) > 15:
-            return None
-        st = self._styles or self._load_styles()
-        i = int(s) if s.isdigit() else 0
-        if i < len(st.date) and (st.date[i] or st.quote[i]):
-            return None
-        return int(v)
-
-    def text(self, sheet: str, ref: str) -> str | None:
-        """Fast path for label cells: the text of a shared/inline string cell, else None."""
-        cells = self._sheets.get(sheet)
-        if cells is None:
-            cells = self._load_sheet(sheet)
-        item = cells.get(ref.encode())
-        if item is None:
-            return None
-        _r, s, t, _x, body = item
-        if t == b"s" and body[:3] == b"<v>" and body[-4:] == b"</v>":
-            try:
-                return self.shared_string(int(body[3:-4]))
-            except ValueError:
-                return None
-        c = self.cell(sheet, ref)
-        return c.value if c.kind == "text" else None
-
     def formula_parts(self, sheet: str, ref: str) -> tuple[bytes, bytes] | None:
         """(type attribute, raw XML body) of a cell — for the checker's fast formula comparison."""
         cells = self._sheets.get(sheet)

@@ -18,7 +18,6 @@ from gkxlsx.samples import sample_values
 from test_check_corpus import (
     FORM,
     ROSTER,
-    S2,
     S3,
     S4,
     U1,
