@@ -18,6 +18,12 @@ punctuation and digits become ASCII), a small traditional→simplified map and n
 the romanisation some mirror sites inject (“鎮(zhèn)”) has been removed.  Matching runs on the
 normalised text; quotes are cut from the original at the same offsets, so a reviewer can find them
 in the published page.
+
+Most rules find nothing in most reports, so a search is skipped when it provably cannot match:
+every pattern is analysed once for the strings each of its matches must contain (:func:`_gate`),
+and a workbook's fields, joined, are searched once per pattern when the separator cannot change
+the outcome (:func:`_joined_rx`).  Skipping changes no finding; tests/test_narrative.py checks
+the findings with every pre-filter switched off.
 """
 
 from __future__ import annotations
@@ -550,7 +556,7 @@ def _best(sets: list[set[str]]) -> set[str] | None:
     return max(sets, key=_score) if sets else None
 
 
-_Gate = tuple  # of str (must occur) / compiled patterns (must match)
+_Gate = tuple  # of tests that must all pass: a str (occurs), a tuple of str (one occurs), a regex (matches)
 
 
 @lru_cache(maxsize=None)
