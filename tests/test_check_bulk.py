@@ -68,6 +68,7 @@ CASES = {
     "stale check cell": lambda: zip_edit(build(), {sheet_part(S3): set_cached("K6", "✗")}),
     "total unlocked": lambda: zip_edit(build(), {sheet_part(S3): _unlock_total}),
     "protection removed": lambda: zip_edit(build(), {sheet_part(S4): remove_protection}),
+    "label retyped": lambda: zip_edit(build(), {sheet_part(S3): set_cell("A6", "<is><t>（一）公开</t></is>", t="inlineStr")}),
     "number stored as text": lambda: zip_edit(build(), {sheet_part(S3): set_cell("D6", "<is><t>5</t></is>", t="inlineStr")}),
     "number with a type": lambda: zip_edit(build(), {sheet_part(S3): chain(set_cell("D6", "<v>0</v>", t="n"), set_cell("E6", "<v>0</v>", t="n"))}),
 }
@@ -91,6 +92,7 @@ def _slow(monkeypatch):
     monkeypatch.setattr(C, "_bulk_ints", lambda *a: None)
     monkeypatch.setattr(C, "_bulk_formulas", lambda *a: False)
     monkeypatch.setattr(C, "_totals_locked", lambda *a: False)
+    monkeypatch.setattr(C, "_labels_as_written", lambda *a: False)
     monkeypatch.setattr(C._Run, "as_expected", lambda self, wants: False)
     monkeypatch.setattr(C, "_all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
     monkeypatch.setattr(C, "_formula_runs", lambda cells: tuple((fc.sheet, (fc,), C._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells))
@@ -150,6 +152,7 @@ def test_found_problems_are_the_same_whichever_path(files):
     assert any(f.rule_id == "W-CACHE-STALE" and f"{S3}!K6" in f.locations for f in by["stale check cell"].findings)
     assert any(f.rule_id == "E-STRUCT-PROTECT" and f"{S3}!J6" in f.locations for f in by["total unlocked"].findings)
     assert by["number with a type"].status == STATUS_PASS
+    assert any(f.rule_id == "E-STRUCT-LABEL" and f.locations == (f"{S3}!A6",) for f in by["label retyped"].findings)
 
 
 def test_central_directory_agrees_with_zipfile(files):
