@@ -212,8 +212,6 @@ class _Plan:
     cell_rows: tuple
     # the same by sheet: (sheet, rows, entry keys, their items getter, total keys, getter)
     value_groups: tuple
-    # per label group: (items getter, items as "<t>…</t></si>" variants, as "<t>…</t>" variants)
-    label_bulk: tuple = ()
 
 
 @lru_cache(maxsize=16)
@@ -246,8 +244,7 @@ def _plan(form: Form) -> _Plan:
         txt = f"'{s}'!${col}${r + 1}"
         variants = tuple(dict.fromkeys(_xml_escape(txt, q).encode() for q in (False, True)))
         name_text[k] = (defined_name(k).encode(), variants)
-    return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets), tuple((s, tuple(g)) for s, g in groups.items()), cell_rows, tuple(value_groups),
-                 tuple((_getter([x[1] for x in g]), [x[4] for x in g], [x[5] for x in g]) for g in groups.values()))
+    return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets), tuple((s, tuple(g)) for s, g in groups.items()), cell_rows, tuple(value_groups))
 
 
 def _getter(refs: list[bytes]) -> Callable[[dict], tuple]:
@@ -346,34 +343,6 @@ def _totals_locked(book: XlsxBook, plan: _Plan) -> bool:
             if not got[s]:
                 return False
     return True
-
-
-_SST_REFS = re.compile(rb"(?:<v>[0-9]{1,9}</v>)*")
-_TYPE_S = {b"s"}
-
-
-def _labels_as_written(cells: dict, bulk: tuple, strings: list[bytes], cut: bool) -> bool:
-    """Every label of a sheet is a shared string whose item is byte for byte the label as
-    writers write it (at C speed; anything else is looked at label by label)."""
-    get, items_cut, items_exact = bulk
-    try:
-        items = get(cells)
-    except KeyError:
-        return False
-    if set(map(_ITEM_TYPE, items)) != _TYPE_S:
-        return False
-    joined = b"".join(map(_ITEM_BODY, items))
-    if _SST_REFS.fullmatch(joined) is None:
-        return False
-    try:
-        got = list(map(strings.__getitem__, map(int, _DIGITS.findall(joined))))
-    except IndexError:
-        return False
-    if len(got) != len(items_cut):
-        return False
-    if cut:
-        return all(map(bytes.startswith, got, items_cut))
-    return all(map(tuple.__contains__, items_exact, got))
 
 
 def _bulk_formulas(cells: dict, get) -> bool:
@@ -1113,11 +1082,9 @@ class _Check:
             strings = book._load_strings()  # type: ignore[union-attr]
             n_strings = len(strings)
             cut = book._si_cut  # type: ignore[union-attr]
-        for (s, group), bulk in zip(plan.label_groups, plan.label_bulk):
+        for s, group in plan.label_groups:
             bs = sheet_map.get(s)
             if bs is None or s in shifted:
-                continue
-            if fast and _labels_as_written(book._load_sheet(bs), bulk, strings, cut):  # type: ignore[union-attr]
                 continue
             get = book._load_sheet(bs).get if fast else None  # type: ignore[union-attr]
             for ref, rb, want, role, items_cut, items_exact in group:

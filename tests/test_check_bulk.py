@@ -92,7 +92,6 @@ def _slow(monkeypatch):
     monkeypatch.setattr(C, "_bulk_ints", lambda *a: None)
     monkeypatch.setattr(C, "_bulk_formulas", lambda *a: False)
     monkeypatch.setattr(C, "_totals_locked", lambda *a: False)
-    monkeypatch.setattr(C, "_labels_as_written", lambda *a: False)
     monkeypatch.setattr(C._Run, "as_expected", lambda self, wants: False)
     monkeypatch.setattr(C, "_all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
     monkeypatch.setattr(C, "_formula_runs", lambda cells: tuple((fc.sheet, (fc,), C._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells))
