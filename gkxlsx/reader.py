@@ -33,7 +33,8 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
 
 from .rules import Finding
 from .values import BLANK, RawCell, make_finding
@@ -275,9 +276,12 @@ def _biff_encrypted(head: bytes) -> bool:
 # books
 
 
-@dataclass
+@dataclass(frozen=True)
 class SheetInfo:
-    protection: dict[str, str] | None = None  # attributes of <sheetProtection>, None if absent
+    protection: Mapping[str, str] | None = None  # attributes of <sheetProtection> (read-only), None if absent
+
+
+_NO_PROTECTION = SheetInfo(protection=None)
 
 
 class Book:
@@ -916,14 +920,13 @@ class XlsxBook(Book):
             prot = _PROTECTION.search(tail, i) if i >= 0 else (_PROTECTION.search(tail) if b":sheetProtection" in tail else None)
             if prot:
                 raw = prot.group(1)
-                attrs = _PROT_ATTRS.get(raw)  # a unit's sheets share one protection element
-                if attrs is None:
+                info = _PROT_ATTRS.get(raw)  # a unit's sheets share one protection element
+                if info is None:
                     if len(_PROT_ATTRS) > 512:
                         _PROT_ATTRS.clear()
-                    attrs = _PROT_ATTRS[raw] = {k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(raw).items()}
-                info = SheetInfo(protection=dict(attrs))
+                    info = _PROT_ATTRS[raw] = SheetInfo(protection=MappingProxyType({k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(raw).items()}))
             else:
-                info = SheetInfo(protection=None)
+                info = _NO_PROTECTION
             self._sheet_info[sheet] = info
         return info
 
