@@ -777,7 +777,18 @@ class _Check:
         custom = {k: (book.custom.get(k) or "").strip() for k in META_FIELDS if k in book.custom}
         meta: dict[str, str] = {}
         if book.has_sheet(META_SHEET):
+            shared = book.shared_text if isinstance(book, XlsxBook) else None
             for i, k in enumerate(META_FIELDS):
+                if shared is not None:  # the common case: both are shared strings
+                    name = shared(META_SHEET, f"A{2 + i}")
+                    if name is not None:
+                        if name[0] != k:
+                            continue
+                        val = shared(META_SHEET, f"B{2 + i}")
+                        if val is not None:  # display_raw(cell) of a text cell
+                            txt, quote = val
+                            meta[k] = (("'" + txt) if quote and not txt.startswith("'") else txt).strip()
+                            continue
                 name_cell = book.cell(META_SHEET, f"A{2 + i}")
                 val_cell = book.cell(META_SHEET, f"B{2 + i}")
                 if name_cell.kind == "text" and name_cell.value == k:
@@ -1159,8 +1170,17 @@ class _Check:
                     continue
                 rows = tuple(r for r in rows if (r[2] and not ders) or (not r[2] and nums is None))
             self._value_rows(form, book, rows, pos, values, excel_view, shown_derived, inputs, year, lo_serial, hi_serial, sheets_cells if fast else None)
+        shared = book.shared_text if fast else None
         for key, fld in form.fields.items():
             p = pos.get(key)
+            if shared is not None and p is not None and fld.type.kind == "text":
+                # a shared string that is not blank: what cell() + parse_value give a text field
+                got = shared(*p)
+                if got is not None and got[0].strip():
+                    values[key] = got[0]
+                    if not fld.prefilled:
+                        inputs[key] = got[0]
+                    continue
             if fld.prefilled:
                 if p is not None:
                     raw = book.cell(*p)

@@ -1001,6 +1001,26 @@ class XlsxBook(Book):
         i = int(s) if s.isdigit() else 0
         return st.locked[i] if i < len(st.locked) else True
 
+    def shared_text(self, sheet: str, ref: str) -> tuple[str, bool] | None:
+        """(text, quote prefix) of a cell holding a shared string — what :meth:`cell` gives as
+        a text cell — else None (any other cell: ask :meth:`cell`)."""
+        cells = self._sheets.get(sheet)
+        if cells is None:
+            cells = self._load_sheet(sheet)
+        item = cells.get(ref.encode())
+        if item is None or item[2] != b"s":
+            return None
+        body = item[4]
+        if body[:3] != b"<v>" or body[-4:] != b"</v>" or not body[3:-4].isdigit():
+            return None
+        txt = self.shared_string(int(body[3:-4]))
+        if txt is None:
+            return None
+        s = item[1]
+        st = self._styles or self._load_styles()
+        i = int(s) if s.isdigit() else 0
+        return txt, (st.quote[i] if i < len(st.quote) else False)
+
     def formula_parts(self, sheet: str, ref: str) -> tuple[bytes, bytes] | None:
         """(type attribute, raw XML body) of a cell — for the checker's fast formula comparison."""
         cells = self._sheets.get(sheet)

@@ -58,6 +58,8 @@ CASES = {
     "busy": lambda: build(_busy(), unit=U3),
     "text in a number cell": lambda: build(_with(s3__r1_open__commercial="3条")),
     "blank entry": lambda: build(_with(s3__r3_1__natural=None)),
+    "narrative of spaces": lambda: build(_with(s1__overview="   ", s5__problems="")),
+    "contact typed as a number": lambda: build(_with(meta__contact_phone=12345678)),
     "decimal in an int cell": lambda: build(_with(s3__r4_1__natural=1.5)),
     "negative": lambda: build(_with(s4__review__upheld=-1)),
     "a number in the date window": lambda: build(_with(s2__regulation__issued=45800, s3__r1_open__commercial=45800)),
@@ -97,6 +99,7 @@ def _slow(monkeypatch):
     monkeypatch.setattr(C, "_formula_runs", lambda cells: tuple((fc.sheet, (fc,), C._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells))
     monkeypatch.setattr(C, "_LAYOUT_MEMO", _NoMemo())
     monkeypatch.setattr(reader, "_central_directory", lambda data: None)
+    monkeypatch.setattr(reader.XlsxBook, "shared_text", lambda self, sheet, ref: None)
 
 
 class _NoMemo(dict):
