@@ -27,6 +27,7 @@ import hashlib
 import io
 import operator
 import re
+import stat
 import struct
 import zipfile
 import zlib
@@ -1246,7 +1247,7 @@ def read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[FileInfo, b
     except OSError as e:
         raise ReadError(make_finding("E-FILE-READ", reason=e.strerror or _short(e)), "missing") from None
     info.size = st.st_size
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise ReadError(make_finding("E-FILE-READ", reason="这不是一个普通文件"), "missing")
     if st.st_size > max_bytes:
         raise ReadError(
