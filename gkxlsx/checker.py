@@ -163,6 +163,31 @@ class FileResult:
         c = self.counts
         return f"{self.status}：错误 {c['error']}，警告 {c['warning']}，提示 {c['info']}"
 
+    # pickling (results of worker processes): values and inputs in the order a clean check
+    # produces them travel as bare tuples — the keys are known to both sides from the form
+
+    def __getstate__(self) -> dict[str, Any]:
+        st = dict(self.__dict__)
+        if self.form_id is not None:
+            ov, oi = _key_orders(self.form_id)
+            v = self.values
+            if v is not None and len(v) == len(ov) and tuple(v) == ov:
+                st["values"] = _Packed(tuple(v.values()))
+            i = self.inputs
+            if len(i) == len(oi) and tuple(i) == oi:
+                st["inputs"] = _Packed(tuple(i.values()))
+        return st
+
+    def __setstate__(self, st: dict[str, Any]) -> None:
+        v, i = st.get("values"), st.get("inputs")
+        if type(v) is _Packed or type(i) is _Packed:
+            ov, oi = _key_orders(st["form_id"])
+            if type(v) is _Packed:
+                st["values"] = dict(zip(ov, v))
+            if type(i) is _Packed:
+                st["inputs"] = dict(zip(oi, i))
+        self.__dict__.update(st)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.name,
@@ -179,6 +204,22 @@ class FileResult:
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
             "feedback": str(self.feedback) if self.feedback else None,
         }
+
+
+class _Packed(tuple):
+    """Values in the order of :func:`_key_orders` (a pickled FileResult's)."""
+
+
+@lru_cache(maxsize=16)
+def _key_orders(form_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The order of a clean check's ``values`` (entry cells, fields, then totals in the order
+    they are computed) and ``inputs`` (entry cells, fields that are not prefilled)."""
+    form = load_form(form_id)
+    entries = [k for k, c in form.cells.items() if not c.derived]
+    totals = list(compute_derived(form, dict.fromkeys(entries, 0)))
+    values = tuple(dict.fromkeys(entries + list(form.fields) + totals))
+    inputs = tuple(entries + [k for k, f in form.fields.items() if not f.prefilled])
+    return values, inputs
 
 
 def _status(findings: Sequence[Finding]) -> str:

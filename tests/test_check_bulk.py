@@ -185,3 +185,18 @@ def test_truncated_central_directory_is_a_clear_error(files, tmp_path):
     assert reader._central_directory(cut) is None
     r = check_file(write(tmp_path, f"{U1.code}_cut.xlsx", cut), roster=ROSTER, year=YEAR)
     assert r.findings and r.findings[0].rule_id.startswith("E-FILE")
+
+
+@pytest.mark.parametrize("case", ["quiet", "busy", "blank entry", "total typed over"])
+def test_results_travel_between_processes_unchanged(files, case):
+    """A worker's result, pickled with its values packed in the form's order, arrives as it was
+    (also the order of the values and inputs)."""
+    import pickle
+
+    r = check_file(files[case], roster=ROSTER, year=YEAR)
+    back = pickle.loads(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.to_dict() == r.to_dict()
+    assert list((back.values or {}).items()) == list((r.values or {}).items())
+    assert list(back.inputs.items()) == list(r.inputs.items())
+    if case == "quiet":  # the common case is the packed one
+        assert type(r.__getstate__()["values"]) is C._Packed and type(r.__getstate__()["inputs"]) is C._Packed
