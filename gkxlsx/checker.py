@@ -168,6 +168,7 @@ class FileResult:
 
     def __getstate__(self) -> dict[str, Any]:
         st = dict(self.__dict__)
+        st["path"] = str(self.path)
         if self.form_id is not None:
             ov, oi = _key_orders(self.form_id)
             v = self.values
@@ -179,6 +180,7 @@ class FileResult:
         return st
 
     def __setstate__(self, st: dict[str, Any]) -> None:
+        st["path"] = Path(st["path"])
         v, i = st.get("values"), st.get("inputs")
         if type(v) is _Packed or type(i) is _Packed:
             ov, oi = _key_orders(st["form_id"])
