@@ -3,7 +3,7 @@ against its floor, with peak memory; one table, written as JSON so runs can be c
 
     python benchmarks/run.py --n 1000                 # ≈ 2 minutes on 2 cores
     python benchmarks/run.py --n 10000                # ≈ 15 minutes
-    python benchmarks/run.py --n 1000 --steps check   # one step again, on the data already built
+    python benchmarks/run.py --n 1000 --steps check-1,check-2   # some steps again, on the data already built
 
 *Data* (built by the run, under ``--data``, default ``$TMPDIR/gkxlsx-run-N``; reused by later
 steps and by a later run with ``--steps`` that skips ``generate``): a roster of N units of every
@@ -22,7 +22,9 @@ worker process are both shown):
   floor replays a 1-in-(N/1,000) sample, interleaved block by block with the generator.
 - ``check --jobs 1/2``: :func:`gkxlsx.checker.iter_check` over the N files (results streamed, not
   kept), files per second, against the floor of python-calamine reading every sheet's values of
-  the same files with the same number of processes.
+  the same files with the same number of processes — the two measured in turns in one process
+  (calamine, check, calamine, check …, ``--repeat`` times, default 3), the fastest pass of each
+  being its figure, so that both see the same machine.
 - ``import --jobs 1/2``: :func:`gkxlsx.campaign.import_files` of the N files into a fresh campaign
   (archive, check, ledger), files per second, against the same floor and against the check alone
   (issue 5: the ledger adds at most 10 %).
@@ -60,7 +62,7 @@ sys.path.insert(0, str(HERE))
 YEAR = 2025
 TYPES = ("乡镇", "街道", "县级部门", "县级政府", "乡镇", "县级部门", "乡镇", "街道")
 TARGETS = {"generate": 1.3, "check_per_core": 1.5, "check_scaling": 1.7, "import_10k_s": 180.0, "import_mem_mb": 500.0, "render_html": 200.0, "ledger_overhead": 1.10}
-STEPS = ("generate", "calamine-1", "check-1", "calamine-2", "check-2", "import-1", "import-2", "render", "aggregate")
+STEPS = ("generate", "check-1", "check-2", "import-1", "import-2", "render", "aggregate")
 DATA_VERSION = "1"
 
 
@@ -293,55 +295,47 @@ def _calamine_one(path: str) -> int:
     return n
 
 
-def _best_of(repeat: int, one_pass) -> dict:
-    """Time ``one_pass`` ``repeat`` times in this process; the fastest pass is the figure (the
-    least disturbed by other work on a shared machine), every pass's wall time is kept."""
-    walls, best = [], None
-    for _ in range(max(1, repeat)):
-        c0, t0 = _cpu(), time.perf_counter()
-        extra = one_pass() or {}
-        wall, cpu = time.perf_counter() - t0, _cpu() - c0
-        walls.append(round(wall, 3))
-        if best is None or wall < best[0]:
-            best = (wall, cpu, extra)
-    wall, cpu, extra = best
-    return {"wall_s": wall, "cpu_s": cpu, "passes_wall_s": walls, **extra}
+def _calamine_pass(files: list[str], jobs: int) -> None:
+    if jobs == 1:
+        for p in files:
+            _calamine_one(p)
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(jobs) as pool:
+        for _ in pool.imap(_calamine_one, files, chunksize=max(1, min(32, len(files) // (jobs * 8) or 1))):
+            pass
 
 
-def step_calamine(data: Path, jobs: int, repeat: int = 1) -> dict:
-    files = [str(p) for p in _files(data)]
-    for p in files[:20]:
-        _calamine_one(p)
-
-    def one_pass() -> None:
-        if jobs == 1:
-            for p in files:
-                _calamine_one(p)
-        else:
-            import multiprocessing as mp
-
-            with mp.get_context("fork").Pool(jobs) as pool:
-                for _ in pool.imap(_calamine_one, files, chunksize=max(1, min(32, len(files) // (jobs * 8) or 1))):
-                    pass
-
-    r = _best_of(repeat, one_pass)
-    return {"files": len(files), **r, "files_per_s": len(files) / r["wall_s"], **_peaks()}
-
-
-def step_check(data: Path, jobs: int, repeat: int = 1) -> dict:
+def step_check(data: Path, jobs: int, repeat: int = 3) -> dict:
+    """The check and its floor, measured in turns in one process (calamine, check, calamine,
+    check …) so that both see the same machine; the fastest pass of each is its figure, every
+    pass's wall time is kept.  Returns {"calamine": …, "check": …}."""
     from gkxlsx.checker import iter_check
 
     files = _files(data)
+    names = [str(p) for p in files]
+    for p in names[:20]:
+        _calamine_one(p)
     list(iter_check(files[:30], jobs=1, year=YEAR))  # warm-up: imports, form, layout, caches
-
-    def one_pass() -> dict:
-        statuses: Counter = Counter()
-        for r in iter_check(files, jobs=jobs, year=YEAR):
-            statuses[r.status] += 1
-        return {"statuses": dict(statuses)}
-
-    r = _best_of(repeat, one_pass)
-    return {"files": len(files), **r, "files_per_s": len(files) / r["wall_s"], **_peaks()}
+    passes: dict[str, list] = {"calamine": [], "check": []}
+    statuses: Counter = Counter()
+    for _ in range(max(1, repeat)):
+        for what in ("calamine", "check"):
+            c0, t0 = _cpu(), time.perf_counter()
+            if what == "calamine":
+                _calamine_pass(names, jobs)
+            else:
+                statuses = Counter(r.status for r in iter_check(files, jobs=jobs, year=YEAR))
+            passes[what].append((time.perf_counter() - t0, _cpu() - c0))
+    out = {}
+    peaks = _peaks()
+    for what, ps in passes.items():
+        wall, cpu = min(ps)
+        out[what] = {"files": len(files), "wall_s": wall, "cpu_s": cpu, "files_per_s": len(files) / wall,
+                     "passes_wall_s": [round(w, 3) for w, _ in ps], **peaks}
+    out["check"]["statuses"] = dict(statuses)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,8 +406,6 @@ def step_aggregate(data: Path) -> dict:
 def run_step(name: str, n: int, data: Path, repeat: int = 1) -> dict:
     if name == "generate":
         return step_generate(n, data)
-    if name.startswith("calamine-"):
-        return step_calamine(data, int(name.split("-")[1]), repeat)
     if name.startswith("check-"):
         return step_check(data, int(name.split("-")[1]), repeat)
     if name.startswith("import-"):
@@ -521,7 +513,7 @@ def main(argv=None) -> int:
         steps.insert(0, "generate")
     out_path = args.out or HERE / "results" / f"run_{args.n}.json"
     results: dict = {}
-    if out_path.exists() and set(steps) != set(STEPS):  # a partial re-run keeps the other steps' figures
+    if out_path.exists() and not set(STEPS) <= set(steps):  # a partial re-run keeps the other steps' figures
         try:
             results = json.loads(out_path.read_text(encoding="utf-8")).get("steps", {})
         except (OSError, ValueError):
@@ -539,7 +531,13 @@ def main(argv=None) -> int:
         if p.returncode != 0 or line is None:
             print(p.stdout[-3000:], p.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"step {s} failed")
-        results[s] = json.loads(line[7:])
+        got = json.loads(line[7:])
+        if s.startswith("check-"):  # the check and its floor, measured in turns
+            j = s.split("-")[1]
+            results[f"calamine-{j}"], results[s] = got["calamine"], got["check"]
+            results[f"calamine-{j}"]["load_1min"] = round(os.getloadavg()[0], 2)
+        else:
+            results[s] = got
         results[s]["load_1min"] = round(os.getloadavg()[0], 2)
         print(f"[{s}] {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     text, verdict = table(args.n, results)

@@ -564,6 +564,48 @@ def _memo(key, compute):
     return got
 
 
+_BAD_ROW: dict = {}  # a row the fast pattern does not read completely
+_ROWS: dict[bytes, dict] = {}  # row XML → its cells (two generations, ROWS_KEPT each)
+_ROWS_OLD: dict[bytes, dict] = {}
+ROWS_KEPT = 4096
+
+
+def _rows_get(row: bytes) -> dict | None:
+    got = _ROWS.get(row)
+    if got is None:
+        got = _ROWS_OLD.get(row)
+        if got is not None:
+            _rows_put(row, got)
+    return got
+
+
+def _rows_put(row: bytes, cells: dict) -> None:
+    global _ROWS, _ROWS_OLD
+    if len(_ROWS) >= ROWS_KEPT:
+        _ROWS_OLD, _ROWS = _ROWS, {}
+    _ROWS[row] = cells
+
+
+def _parse_row(row: bytes) -> dict:
+    """The cells of one row's XML (a chunk of <sheetData> ending before </row>) by the fast
+    pattern: <c r="D4" s="17" t="s"> as Excel, WPS, LibreOffice and XlsxWriter write it; _BAD_ROW
+    when some cell is not read by it (the sheet is then read by the generic parser)."""
+    items = _CELL_FAST.findall(row)
+    n = len(items)
+    # every cell matched? (only <c> elements start with "<c", but for the run properties of
+    # inline rich text, e.g. <color>: then count exactly)
+    if n != row.count(b"<c") and n != row.count(b"<c ") + row.count(b"<c>"):
+        return _BAD_ROW
+    cells = dict(zip(map(_REF0, items), items))
+    if any(map(_EXTRA, items)):  # other attributes after r/s/t (rare): look at them
+        for ref, st, t, extra, content in items:
+            if extra.strip() and (b"s=" in extra or b"t=" in extra):
+                at = _attrs(extra)
+                cells[ref] = (ref, at.get(b"s", st), at.get(b"t", t), b"", content)
+    _rows_put(row, cells)
+    return cells
+
+
 class XlsxBook(Book):
     """Direct reading of an Office Open XML workbook."""
 
@@ -872,17 +914,19 @@ class XlsxBook(Book):
         # fast path: <c r="D4" s="17" t="s"> as Excel, WPS, LibreOffice and XlsxWriter write it
         # (from <sheetData> on: what comes before it, <cols> and <col>, is not cells)
         start = max(body.find(b"<sheetData"), 0)
-        items = _CELL_FAST.findall(body, start)
-        n = len(items)
-        cells = dict(zip(map(_REF0, items), items))
-        if any(map(_EXTRA, items)):  # other attributes after r/s/t (rare): look at them
-            for ref, st, t, extra, content in items:
-                if extra.strip() and (b"s=" in extra or b"t=" in extra):
-                    at = _attrs(extra)
-                    cells[ref] = (ref, at.get(b"s", st), at.get(b"t", t), b"", content)
-        # every cell matched? (in <sheetData> only <c> elements start with "<c", but for the
-        # run properties of inline rich text, e.g. <color>: then count exactly)
-        if n != body.count(b"<c", start) and n != body.count(b"<c ", start) + body.count(b"<c>", start) or (n == 0 and b":c " in body):
+        # row by row: a row's cells are a pure function of its bytes, and most rows are the same
+        # in every return of a batch (labels, formulas, rows of zeros) — each is parsed once
+        cells = {}
+        whole = True
+        for row in body[start:].split(b"</row>"):
+            got = _rows_get(row)
+            if got is None:
+                got = _parse_row(row)
+            if got is _BAD_ROW:
+                whole = False
+                break
+            cells.update(got)
+        if not whole or (not cells and b":c " in body):
             cells = self._cells_generic(body)
         self._sheets[sheet] = cells
         return cells

@@ -100,6 +100,8 @@ def _slow(monkeypatch):
     monkeypatch.setattr(C, "_LAYOUT_MEMO", _NoMemo())
     monkeypatch.setattr(reader, "_central_directory", lambda data: None)
     monkeypatch.setattr(reader.XlsxBook, "shared_text", lambda self, sheet, ref: None)
+    monkeypatch.setattr(reader, "_rows_get", lambda row: None)
+    monkeypatch.setattr(reader, "_rows_put", lambda row, cells: None)
 
 
 class _NoMemo(dict):
@@ -200,3 +202,31 @@ def test_results_travel_between_processes_unchanged(files, case):
     assert list(back.inputs.items()) == list(r.inputs.items())
     if case == "quiet":  # the common case is the packed one
         assert type(r.__getstate__()["values"]) is C._Packed and type(r.__getstate__()["inputs"]) is C._Packed
+
+
+def test_the_row_cache_is_bounded(monkeypatch):
+    """Rows are kept in two generations of ROWS_KEPT: memory does not grow with the files."""
+    monkeypatch.setattr(reader, "ROWS_KEPT", 50)
+    monkeypatch.setattr(reader, "_ROWS", {})
+    monkeypatch.setattr(reader, "_ROWS_OLD", {})
+    for i in range(500):
+        row = f'<row r="{i + 1}"><c r="A{i + 1}"><v>{i}</v></c>'.encode()
+        got = reader._parse_row(row)
+        assert got[f"A{i + 1}".encode()][4] == f"<v>{i}</v>".encode()
+        assert reader._rows_get(row) is got
+    assert len(reader._ROWS) <= 50 and len(reader._ROWS_OLD) <= 50
+
+
+def test_a_row_the_fast_pattern_cannot_read_sends_the_sheet_to_the_generic_parser(files):
+    """A cell with its attributes in another order (as some writers write them) is not lost."""
+    import re
+
+    def swap(xml: bytes) -> bytes:
+        out, n = re.subn(rb'<c r="D6" s="(\d+)"', rb'<c s="\1" r="D6"', xml, count=1)
+        assert n == 1
+        return out
+
+    original = reader.XlsxBook(files["busy"].read_bytes())._load_sheet(S3)
+    cells = reader.XlsxBook(zip_edit(files["busy"].read_bytes(), {sheet_part(S3): swap}))._load_sheet(S3)
+    assert cells.keys() == original.keys()
+    assert cells[b"D6"][1:3] + cells[b"D6"][4:] == original[b"D6"][1:3] + original[b"D6"][4:]
