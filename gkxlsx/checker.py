@@ -104,6 +104,10 @@ class Identity:
     def label(self) -> str:
         return f"{self.unit_code} {self.unit_name}".strip()
 
+    def __reduce__(self):  # positional: no field names in every pickled result
+        return (Identity, (self.format, self.template_version, self.year, self.unit_code, self.unit_name, self.unit_type,
+                           self.generator, self.fingerprint, self.previous, self.source))
+
 
 @dataclass
 class FileResult:
@@ -119,9 +123,42 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     form_id: str | None = None
-    values: dict[str, Any] | None = None  # parsed values by key (None where invalid), derived recomputed
-    inputs: dict[str, Any] = field(default_factory=dict)  # key → content as the user sees it (feedback prefill)
     feedback: Path | None = None
+    # ``values``: parsed values by key (None where invalid), derived recomputed; ``inputs``: key →
+    # content as the user sees it (feedback prefill) — properties below: a result that came from
+    # a worker process unpacks them when they are first used (many consumers never do)
+    _values: dict[str, Any] | None = field(default=None, repr=False)
+    _inputs: dict[str, Any] | None = field(default=None, repr=False)
+    _packed: tuple | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def values(self) -> dict[str, Any] | None:
+        if self._packed is not None:
+            self._unpack()
+        return self._values
+
+    @values.setter
+    def values(self, v: dict[str, Any] | None) -> None:
+        if self._packed is not None:
+            self._unpack()
+        self._values = v
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        if self._packed is not None:
+            self._unpack()
+        if self._inputs is None:
+            self._inputs = {}
+        return self._inputs
+
+    def _unpack(self) -> None:
+        v, i = self._packed  # type: ignore[misc]
+        self._packed = None
+        if type(v) is _Packed or type(i) is _Packed:
+            ov, oi = _key_orders(self.form_id)  # type: ignore[arg-type]
+            v = dict(zip(ov, v)) if type(v) is _Packed else v
+            i = dict(zip(oi, i)) if type(i) is _Packed else i
+        self._values, self._inputs = v, i
 
     @property
     def name(self) -> str:
@@ -163,32 +200,19 @@ class FileResult:
         c = self.counts
         return f"{self.status}：错误 {c['error']}，警告 {c['warning']}，提示 {c['info']}"
 
-    # pickling (results of worker processes): values and inputs in the order a clean check
-    # produces them travel as bare tuples — the keys are known to both sides from the form
+    # pickling (results of worker processes): positional, and values and inputs in the order a
+    # clean check produces them travel as bare tuples — the keys are known to both sides
 
-    def __getstate__(self) -> dict[str, Any]:
-        st = dict(self.__dict__)
-        st["path"] = str(self.path)
+    def __reduce__(self):
+        v, i = self.values, self.inputs
         if self.form_id is not None:
             ov, oi = _key_orders(self.form_id)
-            v = self.values
             if v is not None and len(v) == len(ov) and tuple(v) == ov:
-                st["values"] = _Packed(tuple(v.values()))
-            i = self.inputs
+                v = _Packed(v.values())
             if len(i) == len(oi) and tuple(i) == oi:
-                st["inputs"] = _Packed(tuple(i.values()))
-        return st
-
-    def __setstate__(self, st: dict[str, Any]) -> None:
-        st["path"] = Path(st["path"])
-        v, i = st.get("values"), st.get("inputs")
-        if type(v) is _Packed or type(i) is _Packed:
-            ov, oi = _key_orders(st["form_id"])
-            if type(v) is _Packed:
-                st["values"] = dict(zip(ov, v))
-            if type(i) is _Packed:
-                st["inputs"] = dict(zip(oi, i))
-        self.__dict__.update(st)
+                i = _Packed(i.values())
+        return (_file_result, (str(self.path), self.sha256, self.size, self.file_type, self.application, self.identity, self.status,
+                               self.findings, self.timings, self.form_id, str(self.feedback) if self.feedback else None, v, i))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -210,6 +234,11 @@ class FileResult:
 
 class _Packed(tuple):
     """Values in the order of :func:`_key_orders` (a pickled FileResult's)."""
+
+
+def _file_result(path, sha256, size, file_type, application, identity, status, findings, timings, form_id, feedback, values, inputs) -> "FileResult":
+    return FileResult(Path(path), sha256, size, file_type, application, identity, status, findings, timings, form_id,
+                      Path(feedback) if feedback else None, _packed=(values, inputs))
 
 
 @lru_cache(maxsize=16)
