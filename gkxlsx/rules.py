@@ -324,6 +324,10 @@ class Finding:
 
         return SEVERITY_ZH[self.severity]
 
+    def __reduce__(self):  # positional: no field names in every pickled result
+        return (Finding, (self.rule_id, self.severity, self.message, self.fix, self.title, self.instance, self.keys, self.values,
+                          self.expected, self.actual, self.delta, self.locations, self.raw, self.suggestion))
+
     def with_locations(self, locations: Sequence[str]) -> "Finding":
         return replace(self, locations=tuple(locations))
 
