@@ -567,7 +567,7 @@ def _memo(key, compute):
 _BAD_ROW: dict = {}  # a row the fast pattern does not read completely
 _ROWS: dict[bytes, dict] = {}  # row XML → its cells (two generations, ROWS_KEPT each)
 _ROWS_OLD: dict[bytes, dict] = {}
-ROWS_KEPT = 4096
+ROWS_KEPT = 2048
 
 
 def _rows_get(row: bytes) -> dict | None:
