@@ -334,16 +334,30 @@ _PLAIN_INTS = re.compile(rb"(?:<v>[0-9]{1,15}</v>)*")
 _DIGITS = re.compile(rb"[0-9]+")
 _F_MATCH = _F.match
 _NUMBER_TYPES = frozenset((b"", b"n"))
-_PLAIN_STYLES: dict[int, _PlainStyles] = {}
+_STYLE_TABLES: dict[tuple[type, int], "_StyleTable"] = {}
 
 
-class _PlainStyles(dict):
-    """Raw style index → neither a date format nor text-forced (quote prefix), as the cell-by-cell
-    path decides it; filled as indexes are met."""
+class _StyleTable(dict):
+    """Raw style index → a flag of that style, as the cell-by-cell path decides it; filled as
+    indexes are met.  One per styles part (the returns of a batch share one styles.xml, parsed
+    once): :meth:`of`."""
 
     def __init__(self, styles):
         super().__init__()
         self.styles = styles
+
+    @classmethod
+    def of(cls, styles) -> "_StyleTable":
+        got = _STYLE_TABLES.get((cls, id(styles)))
+        if got is None or got.styles is not styles:
+            if len(_STYLE_TABLES) > 64:
+                _STYLE_TABLES.clear()
+            got = _STYLE_TABLES[cls, id(styles)] = cls(styles)
+        return got
+
+
+class _PlainStyles(_StyleTable):
+    """… neither a date format nor text-forced (quote prefix)."""
 
     def __missing__(self, s: bytes) -> bool:
         st = self.styles
@@ -352,14 +366,14 @@ class _PlainStyles(dict):
         return ok
 
 
-def _plain_styles(styles) -> _PlainStyles:
-    """The table for one styles part (the returns of a batch share one styles.xml, parsed once)."""
-    got = _PLAIN_STYLES.get(id(styles))
-    if got is None or got.styles is not styles:
-        if len(_PLAIN_STYLES) > 64:
-            _PLAIN_STYLES.clear()
-        got = _PLAIN_STYLES[id(styles)] = _PlainStyles(styles)
-    return got
+class _LockedStyles(_StyleTable):
+    """… locked (as XlsxBook.locked decides it)."""
+
+    def __missing__(self, s: bytes) -> bool:
+        st = self.styles
+        i = int(s) if s.isdigit() else 0
+        ok = self[s] = st.locked[i] if i < len(st.locked) else True
+        return ok
 
 
 def _bulk_ints(cells: dict, get, plain: _PlainStyles, n: int, lo: int, hi: int) -> list[int] | None:
@@ -383,27 +397,9 @@ def _bulk_ints(cells: dict, get, plain: _PlainStyles, n: int, lo: int, hi: int) 
     return nums
 
 
-_LOCKED_STYLES: dict[int, _LockedStyles] = {}
-
-
-class _LockedStyles(_PlainStyles):
-    """Raw style index → locked, as XlsxBook.locked decides it."""
-
-    def __missing__(self, s: bytes) -> bool:
-        st = self.styles
-        i = int(s) if s.isdigit() else 0
-        ok = self[s] = st.locked[i] if i < len(st.locked) else True
-        return ok
-
-
 def _totals_locked(book: XlsxBook, plan: _Plan) -> bool:
     """Every total cell (derived key) is present and locked, at the template's positions."""
-    styles = book._load_styles()
-    got = _LOCKED_STYLES.get(id(styles))
-    if got is None or got.styles is not styles:
-        if len(_LOCKED_STYLES) > 64:
-            _LOCKED_STYLES.clear()
-        got = _LOCKED_STYLES[id(styles)] = _LockedStyles(styles)
+    got = _LockedStyles.of(book._load_styles())
     for sheet, _rows, _ik, _ig, d_keys, d_get in plan.value_groups:
         if not d_keys:
             continue
@@ -1221,7 +1217,7 @@ class _Check:
         moved = self._moved
         bulk = fast and not moved
         if bulk:
-            plain = _plain_styles(styles)
+            plain = _PlainStyles.of(styles)
         for sheet, rows, in_keys, in_get, d_keys, d_get in self._plan.value_groups:
             if bulk:
                 # the whole sheet at once (C-level), where every entry cell holds a plain
