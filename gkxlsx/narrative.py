@@ -33,7 +33,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .datafiles import compiled, data_file
 from .model import Form, UnitType
@@ -794,6 +794,15 @@ class _Joined:
 _DOC_TESTS: dict[tuple[str, int], tuple[_Gate | None, tuple[str, re.Pattern] | None]] = {}
 
 
+def _gated(table: dict, make: Callable[[str, int], Any], pattern: str, flags: int) -> tuple:
+    """(pre-filter of ``pattern``, ``make(pattern, flags)``), built once per pattern in ``table``."""
+    try:
+        return table[pattern, flags]
+    except KeyError:
+        got = table[pattern, flags] = (_gate(pattern, flags), make(pattern, flags))
+        return got
+
+
 @dataclass
 class _Doc:
     published: bool
@@ -808,10 +817,7 @@ class _Doc:
     def may(self, pattern: str, flags: int = 0) -> bool:
         """False only when ``pattern`` matches in none of the segments (for a workbook's fields,
         exactly when it matches in none, when :func:`_joined_rx` accepts the pattern)."""
-        try:
-            gate, joined = _DOC_TESTS[pattern, flags]
-        except KeyError:
-            gate, joined = _DOC_TESTS[pattern, flags] = (_gate(pattern, flags), _joined_rx(pattern, flags))
+        gate, joined = _gated(_DOC_TESTS, _joined_rx, pattern, flags)
         if gate is not None and not _passes(gate, self.hay):
             return False
         if joined is None or self.fields is None:
@@ -1021,10 +1027,7 @@ _NO_MATCHES: Iterator[re.Match] = iter(())
 
 
 def _finditer(seg: Segment, pattern: str, flags: int = 0) -> Iterator[re.Match]:
-    try:
-        gate, rx = _SCANS[pattern, flags]
-    except KeyError:
-        gate, rx = _SCANS[pattern, flags] = (_gate(pattern, flags), _re(pattern, flags))
+    gate, rx = _gated(_SCANS, _re, pattern, flags)
     if gate is not None and not _passes(gate, seg.text):
         return _NO_MATCHES
     return rx.finditer(seg.nt.norm, seg.start, seg.end)
