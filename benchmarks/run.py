@@ -58,6 +58,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # a checkout runs without an install, as the step processes do
 
 YEAR = 2025
 TYPES = ("乡镇", "街道", "县级部门", "县级政府", "乡镇", "县级部门", "乡镇", "街道")
