@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import operator
 import os
+import pickle
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -203,7 +204,7 @@ class FileResult:
     # pickling (results of worker processes): positional, and values and inputs in the order a
     # clean check produces them travel as bare tuples — the keys are known to both sides
 
-    def __reduce__(self):
+    def _packed_state(self) -> tuple:
         v, i = self.values, self.inputs
         if self.form_id is not None:
             ov, oi = _key_orders(self.form_id)
@@ -211,8 +212,16 @@ class FileResult:
                 v = _Packed(v.values())
             if len(i) == len(oi) and tuple(i) == oi:
                 i = _Packed(i.values())
-        return (_file_result, (str(self.path), self.sha256, self.size, self.file_type, self.application, self.identity, self.status,
-                               self.findings, self.timings, self.form_id, str(self.feedback) if self.feedback else None, v, i))
+        return v, i
+
+    def _state(self) -> tuple:
+        """Everything but the path, positionally (see :func:`_file_result`)."""
+        v, i = self._packed_state()
+        return (self.sha256, self.size, self.file_type, self.application, self.identity, self.status,
+                self.findings, self.timings, self.form_id, str(self.feedback) if self.feedback else None, v, i)
+
+    def __reduce__(self):
+        return (_file_result, (str(self.path), *self._state()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -239,6 +248,22 @@ class _Packed(tuple):
 def _file_result(path, sha256, size, file_type, application, identity, status, findings, timings, form_id, feedback, values, inputs) -> "FileResult":
     return FileResult(Path(path), sha256, size, file_type, application, identity, status, findings, timings, form_id,
                       Path(feedback) if feedback else None, _packed=(values, inputs))
+
+
+# The stream from worker processes to the parent: a result crosses as the bytes of its state,
+# without the path (the parent has it), and is unpickled in the parent's consuming thread, not in
+# the pool's result thread (with two workers on two cores, the parent's time is taken from them,
+# and unpickling in a second thread of the parent cost half as much again in GIL hand-overs).
+
+
+def _to_wire(r: "FileResult") -> bytes:
+    return pickle.dumps(r._state(), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _from_wire(blob: bytes, path: Path) -> "FileResult":
+    sha256, size, file_type, application, identity, status, findings, timings, form_id, feedback, v, i = pickle.loads(blob)
+    return FileResult(path, sha256, size, file_type, application, identity, status, findings, timings, form_id,
+                      Path(feedback) if feedback else None, _packed=(v, i))
 
 
 @lru_cache(maxsize=16)
@@ -1910,16 +1935,90 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-_WORKER_CTX: CheckContext | None = None
+# Parallel checking: ``jobs`` processes check, this one and ``jobs - 1`` workers, each taking the
+# next file from a shared counter.  On a 2-core PC a pool of 2 workers beside an idle parent puts
+# three processes on two cores, and every result crosses to the parent; here half the files never
+# cross, and the parent's own checking is not taken by anything.  A worker sends (index, result as
+# bytes); the parent yields results in the order of the files, holding at most _AHEAD of them.
+
+_AHEAD = 256
 
 
-def _init_worker(ctx: CheckContext) -> None:
-    global _WORKER_CTX
-    _WORKER_CTX = ctx
+def _claim(counter) -> int:
+    with counter.get_lock():
+        i = counter.value
+        counter.value = i + 1
+    return i
 
 
-def _work(path: str) -> FileResult:
-    return check_file(path, context=_WORKER_CTX)
+def _stream_worker(ctx: CheckContext, names: list[str], counter, conn) -> None:
+    n = len(names)
+    try:
+        while (i := _claim(counter)) < n:
+            try:
+                blob = _to_wire(check_file(names[i], context=ctx))
+            except Exception:  # noqa: BLE001 - the parent checks this file itself and reports as it would
+                blob = b""
+            conn.send_bytes(i.to_bytes(4, "little") + blob)
+    except (BrokenPipeError, EOFError, KeyboardInterrupt):  # the parent stopped reading
+        pass
+    finally:
+        conn.close()
+
+
+def _parallel(files: list[Path], ctx: CheckContext, jobs: int) -> Iterator[FileResult]:
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    mpc = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
+    names = [str(p) for p in files]
+    n = len(files)
+    counter = mpc.Value("q", 0)
+    procs, conns = [], []
+    ready: dict[int, Any] = {}  # index -> FileResult (checked here) or bytes (from a worker)
+
+    def receive(block: bool) -> None:
+        for c in wait(conns) if block else [c for c in conns if c.poll()]:
+            try:
+                b = c.recv_bytes()
+            except (EOFError, OSError):  # finished, or gone: what it claimed and did not send is checked here
+                conns.remove(c)
+                continue
+            ready[int.from_bytes(b[:4], "little")] = b
+
+    try:
+        for _ in range(jobs - 1):
+            r, w = mpc.Pipe(duplex=False)
+            proc = mpc.Process(target=_stream_worker, args=(ctx, names, counter, w), daemon=True)
+            proc.start()
+            w.close()
+            procs.append(proc)
+            conns.append(r)
+        nxt = 0
+        while nxt < n:
+            if conns:
+                receive(False)
+            got = ready.pop(nxt, None)
+            if got is None:
+                if len(ready) < _AHEAD and (i := _claim(counter)) < n:
+                    ready[i] = check_file(files[i], context=ctx)
+                    continue
+                if conns:
+                    receive(True)
+                    continue
+                got = check_file(files[nxt], context=ctx)  # claimed by a worker that is gone
+            elif type(got) is bytes:
+                got = _from_wire(memoryview(got)[4:], files[nxt]) if len(got) > 4 else check_file(files[nxt], context=ctx)
+            nxt += 1
+            yield got
+    finally:
+        for c in conns:
+            c.close()
+        for proc in procs:
+            proc.join(timeout=0.5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
 
 
 def check_paths(
@@ -1931,7 +2030,8 @@ def check_paths(
     prev_by_unit: Mapping[str, Any] | None = None,
     progress: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
-    """Check files and folders; ``jobs`` > 1 uses that many worker processes.  Results are in
+    """Check files and folders; ``jobs`` > 1: that many processes check (this one and ``jobs - 1``
+    workers, at most one per core; see :func:`_parallel`).  Results are in
     the order of the files.  Files of the same unit get a W-UNIT-DUP warning."""
     results: list[FileResult] = []
     for r in iter_check(paths, jobs=jobs, roster=roster, year=year, prev_by_unit=prev_by_unit):
@@ -1959,13 +2059,7 @@ def iter_check(
         for p in files:
             yield check_file(p, context=ctx)
         return
-    import multiprocessing as mp
-
-    method = "fork" if "fork" in mp.get_all_start_methods() else None
-    mpc = mp.get_context(method)
-    chunk = max(1, min(32, len(files) // (jobs * 8) or 1))
-    with mpc.Pool(jobs, initializer=_init_worker, initargs=(ctx,)) as pool:
-        yield from pool.imap(_work, [str(p) for p in files], chunksize=chunk)
+    yield from _parallel(files, ctx, jobs)
 
 
 def _mark_duplicates(results: list[FileResult]) -> None:

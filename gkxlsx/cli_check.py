@@ -144,7 +144,7 @@ def check_cmd(
     roster: Optional[Path] = typer.Option(None, "--roster", "-r", help="单位名单：工作簿的单位必须在名单中 / roster the units must be in"),
     year: Optional[int] = typer.Option(None, "--year", "-y", help="本次收集的报告年度 / report year being collected"),
     feedback: Optional[Path] = typer.Option(None, "--feedback", help="为有问题的文件生成反馈工作簿，放到这个文件夹 / write feedback workbooks here"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="并行进程数 / worker processes"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="同时检查的进程数（含本进程，不超过CPU核数；文件很多时用，如 --jobs 2）/ processes checking at once"),
     previous: Optional[Path] = typer.Option(None, "--previous", help="上年度数据（JSON 或 CSV/XLSX，按单位代码和键），启用跨年度校验 / last year's values"),
     previous_format: Optional[str] = typer.Option(None, "--previous-format", help="上年度数据的格式（默认按 年度-1 选择）"),
     show_all: bool = typer.Option(False, "--all", help="显示每个文件的全部问题 / show every finding"),
