@@ -509,7 +509,7 @@ _DUPLICATE = "该文件此前已导入（内容完全相同），未重复记录
 class _ImportJob:
     """What one import needs to take a file as far as the ledger: archive it, skip it when its
     bytes were imported before, check it, and serialise what will be recorded.  Runs in the
-    importing process (``jobs=1``) or in each worker process (forked, with its own read-only
+    importing process and in each worker process (each with its own read-only
     connection to the ledger)."""
 
     def __init__(self, archive_dir: Path, db_path: Path, ctx):
@@ -614,18 +614,6 @@ class _Writer:
         return fut
 
 
-_WORKER_JOB: _ImportJob | None = None
-
-
-def _import_init(job: _ImportJob) -> None:
-    global _WORKER_JOB
-    _WORKER_JOB = job
-
-
-def _import_work(path: str) -> tuple:
-    return _WORKER_JOB(path)  # type: ignore[misc]
-
-
 def import_files(
     camp: Campaign,
     paths: Iterable[str | Path],
@@ -642,8 +630,8 @@ def import_files(
 
     Each file is archived (read once, sha256, written under its hash and synced to disk) before
     anything about it is recorded; a file whose bytes were imported before is not checked again;
-    the others are checked — by ``jobs`` worker processes when ``jobs`` > 1, which archive and check
-    while this process records — and recorded ``batch`` files per ledger transaction (a savepoint
+    the others are checked — with ``jobs`` > 1 by this process and ``jobs - 1`` workers, which
+    archive and check (:mod:`gkxlsx.parallel`) while this process also records — and recorded ``batch`` files per ledger transaction (a savepoint
     per file).  ``progress`` is called with each outcome as it is decided; with ``keep=False``
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
     returned list is empty."""
@@ -707,12 +695,10 @@ def import_files(
     try:
         if jobs == 1:
             consume(job(str(p)) for p in files)
-        else:
-            import multiprocessing as mp
+        else:  # this process and jobs - 1 workers archive and check; this one also records
+            from .parallel import ordered_map
 
-            method = "fork" if "fork" in mp.get_all_start_methods() else None
-            with mp.get_context(method).Pool(jobs, initializer=_import_init, initargs=(job,)) as pool:
-                consume(pool.imap(_import_work, [str(p) for p in files], chunksize=max(1, min(16, len(files) // (jobs * 8) or 1))))
+            consume(ordered_map(job, [str(p) for p in files], jobs))
     finally:
         job.close()
     return out

@@ -1935,90 +1935,14 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-# Parallel checking: ``jobs`` processes check, this one and ``jobs - 1`` workers, each taking the
-# next file from a shared counter.  On a 2-core PC a pool of 2 workers beside an idle parent puts
-# three processes on two cores, and every result crosses to the parent; here half the files never
-# cross, and the parent's own checking is not taken by anything.  A worker sends (index, result as
-# bytes); the parent yields results in the order of the files, holding at most _AHEAD of them.
+class _CheckTask:
+    """check_file with one context: what each process of a parallel check runs (picklable)."""
 
-_AHEAD = 256
+    def __init__(self, ctx: CheckContext):
+        self.ctx = ctx
 
-
-def _claim(counter) -> int:
-    with counter.get_lock():
-        i = counter.value
-        counter.value = i + 1
-    return i
-
-
-def _stream_worker(ctx: CheckContext, names: list[str], counter, conn) -> None:
-    n = len(names)
-    try:
-        while (i := _claim(counter)) < n:
-            try:
-                blob = _to_wire(check_file(names[i], context=ctx))
-            except Exception:  # noqa: BLE001 - the parent checks this file itself and reports as it would
-                blob = b""
-            conn.send_bytes(i.to_bytes(4, "little") + blob)
-    except (BrokenPipeError, EOFError, KeyboardInterrupt):  # the parent stopped reading
-        pass
-    finally:
-        conn.close()
-
-
-def _parallel(files: list[Path], ctx: CheckContext, jobs: int) -> Iterator[FileResult]:
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
-
-    mpc = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
-    names = [str(p) for p in files]
-    n = len(files)
-    counter = mpc.Value("q", 0)
-    procs, conns = [], []
-    ready: dict[int, Any] = {}  # index -> FileResult (checked here) or bytes (from a worker)
-
-    def receive(block: bool) -> None:
-        for c in wait(conns) if block else [c for c in conns if c.poll()]:
-            try:
-                b = c.recv_bytes()
-            except (EOFError, OSError):  # finished, or gone: what it claimed and did not send is checked here
-                conns.remove(c)
-                continue
-            ready[int.from_bytes(b[:4], "little")] = b
-
-    try:
-        for _ in range(jobs - 1):
-            r, w = mpc.Pipe(duplex=False)
-            proc = mpc.Process(target=_stream_worker, args=(ctx, names, counter, w), daemon=True)
-            proc.start()
-            w.close()
-            procs.append(proc)
-            conns.append(r)
-        nxt = 0
-        while nxt < n:
-            if conns:
-                receive(False)
-            got = ready.pop(nxt, None)
-            if got is None:
-                if len(ready) < _AHEAD and (i := _claim(counter)) < n:
-                    ready[i] = check_file(files[i], context=ctx)
-                    continue
-                if conns:
-                    receive(True)
-                    continue
-                got = check_file(files[nxt], context=ctx)  # claimed by a worker that is gone
-            elif type(got) is bytes:
-                got = _from_wire(memoryview(got)[4:], files[nxt]) if len(got) > 4 else check_file(files[nxt], context=ctx)
-            nxt += 1
-            yield got
-    finally:
-        for c in conns:
-            c.close()
-        for proc in procs:
-            proc.join(timeout=0.5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
+    def __call__(self, path: Path) -> FileResult:
+        return check_file(path, context=self.ctx)
 
 
 def check_paths(
@@ -2031,7 +1955,7 @@ def check_paths(
     progress: Callable[[FileResult], None] | None = None,
 ) -> list[FileResult]:
     """Check files and folders; ``jobs`` > 1: that many processes check (this one and ``jobs - 1``
-    workers, at most one per core; see :func:`_parallel`).  Results are in
+    workers, at most one per core; see :mod:`gkxlsx.parallel`).  Results are in
     the order of the files.  Files of the same unit get a W-UNIT-DUP warning."""
     results: list[FileResult] = []
     for r in iter_check(paths, jobs=jobs, roster=roster, year=year, prev_by_unit=prev_by_unit):
@@ -2059,7 +1983,9 @@ def iter_check(
         for p in files:
             yield check_file(p, context=ctx)
         return
-    yield from _parallel(files, ctx, jobs)
+    from .parallel import ordered_map
+
+    yield from ordered_map(_CheckTask(ctx), files, jobs, encode=_to_wire, decode=_from_wire)
 
 
 def _mark_duplicates(results: list[FileResult]) -> None:

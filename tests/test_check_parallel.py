@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import gkxlsx.checker as C
+from gkxlsx import parallel
 from gkxlsx.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, check_file, check_paths, iter_check
 from test_check_corpus import ROSTER, S3, U1, U2, U3, YEAR, build, quiet_values, set_cell, sheet_part, write, zip_edit
 
@@ -111,7 +112,7 @@ def test_a_worker_that_dies_loses_no_file(folder, one_process, monkeypatch, tmp_
         return real(path, **kw)
 
     monkeypatch.setattr(C, "check_file", deadly)
-    monkeypatch.setattr(C, "_AHEAD", 4)  # the parent runs out of look-ahead and must notice the loss
+    monkeypatch.setattr(parallel, "AHEAD", 4)  # the parent runs out of look-ahead and must notice the loss
     two = list(iter_check([folder], jobs=2, year=YEAR))
     assert [_same(r) for r in two] == [_same(r) for r in one_process]
     assert len(list(tmp_path.iterdir())) == 1
@@ -130,4 +131,16 @@ def test_stopping_early_leaves_no_worker_behind(folder, one_process):
 def test_one_file_or_one_job_needs_no_worker(folder, one_process):
     single = sorted(folder.iterdir())[:1]
     assert [_same(r) for r in iter_check(single, jobs=2, year=YEAR)] == [_same(check_file(single[0], year=YEAR))]
+    assert not mp.active_children()
+
+
+def _square_or_bytes(x: int):
+    return str(x).encode() if x % 3 == 0 else x * x
+
+
+@needs_2_cores
+def test_ordered_map_in_order_with_results_of_any_kind():
+    # results that are themselves bytes, as an import worker's are not, must not be taken for a worker's message
+    items = list(range(500))
+    assert list(parallel.ordered_map(_square_or_bytes, items, 2, ahead=8)) == [_square_or_bytes(x) for x in items]
     assert not mp.active_children()
