@@ -281,6 +281,20 @@ class Campaign:
             rows.append(UnitStatus(u, cur.get(u.code), f, n))
         return StatusSummary(rows, self.deadline, len(self.ledger.quarantined()))
 
+    def similar(self) -> list[tuple[Unit, Unit, float]]:
+        """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
+        parts (一、五、六) are nearly the same, most similar first (each unit's own name ignored)."""
+        from .similarity import Doc, narrative_text, shingles, similar_pairs
+
+        by_code = {u.code: u for u in self.units()}
+        units, docs = [], []
+        for code, _status, vals in self.ledger.iter_currents():
+            u = by_code.get(code)
+            if u is not None:
+                units.append(u)
+                docs.append(Doc(u.name, shingles(narrative_text(vals), u.name)))
+        return [(units[i], units[j], sc) for i, j, sc in similar_pairs(docs)]
+
 
 # --------------------------------------------------------------------------------------------
 # init

@@ -130,6 +130,9 @@ def _count_text(findings) -> str:
     return "，".join(parts) or "提示"
 
 
+SIMILAR_SHOWN = 30
+
+
 def status_cmd(
     unit: Optional[str] = typer.Argument(None, help="单位代码或名称：显示该单位的报送历史和问题"),
     campaign: Optional[Path] = CAMPAIGN_OPT,
@@ -170,10 +173,21 @@ def status_cmd(
                     typer.echo(f"    {f.get('severity_zh', '')} {f.get('rule')} {loc}：{f.get('message')}")
             return
         s = camp.status()
+        similar = camp.similar()
         if as_json:
-            typer.echo(json.dumps(s.to_dict(), ensure_ascii=False, indent=2))
+            doc = s.to_dict()
+            doc["similar"] = [{"rule": "W-XY-SIMILAR", "a": {"unit_code": a.code, "unit_name": a.name}, "b": {"unit_code": b.code, "unit_name": b.name},
+                               "score": round(sc, 3)} for a, b, sc in similar]
+            typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             typer.echo(status_text(s))
+            if similar:
+                typer.echo(f"\n内容雷同 {len(similar)} 对（当前版本第一、五、六部分的文字高度相似，已去掉各自的单位名称；"
+                           "国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实）：")
+                for a, b, sc in similar[:SIMILAR_SHOWN]:
+                    typer.echo(f"  ! {a.code} {a.name} 与 {b.code} {b.name}：相似度 {sc:.0%}")
+                if len(similar) > SIMILAR_SHOWN:
+                    typer.echo(f"  …另有 {len(similar) - SIMILAR_SHOWN} 对（--json 列出全部）")
         if xlsx:
             write_status_xlsx(camp, s, xlsx)
             typer.echo(f"已导出：{xlsx}")

@@ -8,7 +8,9 @@ narrative parts count (一、五、六): tables of small units are legitimately 
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -57,22 +59,40 @@ class Doc:
 
 
 def similar_pairs(docs: Sequence[Doc], threshold: float = THRESHOLD) -> list[tuple[int, int, float]]:
-    """Index pairs (i < j) of documents at least ``threshold`` similar, most similar first."""
+    """Index pairs (i < j) of documents at least ``threshold`` similar, most similar first.
+
+    A prefix-filtered similarity join (AllPairs, Bayardo et al. 2007), so that tens of thousands
+    of reports are compared without comparing every pair: shingles are ranked rarest first across
+    all documents; two sets whose Jaccard index reaches t share a shingle among the first
+    |x| - ceil(t·|x|) + 1 of each.  Documents are taken smallest first, only those prefixes are
+    indexed, and a candidate must also be large enough (|y| ≥ t·|x|) before it is compared."""
+    sets = [d.shingles for d in docs]
+    freq: Counter = Counter()
+    for s in sets:
+        freq.update(s)
+    rank = {tok: r for r, tok in enumerate(sorted(freq, key=lambda t: (freq[t], t)))}
+    index: dict[int, list[int]] = {}
     out = []
-    sizes = [len(d.shingles) for d in docs]
-    for i in range(len(docs)):
-        if not sizes[i]:
-            continue
-        for j in range(i + 1, len(docs)):
-            if not sizes[j]:
+    for x in sorted((i for i, s in enumerate(sets) if s), key=lambda i: len(sets[i])):
+        sx = sets[x]
+        n = len(sx)
+        need = threshold * n
+        prefix = sorted(rank[t] for t in sx)[: n - math.ceil(need - 1e-6) + 1]  # never shorter than the bound
+        seen: set[int] = set()
+        for r in prefix:
+            posting = index.get(r)
+            if posting is None:
+                index[r] = [x]
                 continue
-            lo, hi = sorted((sizes[i], sizes[j]))
-            if lo / hi < threshold:  # Jaccard ≤ |small| / |large|: cannot reach the threshold
-                continue
-            s = jaccard(docs[i].shingles, docs[j].shingles)
-            if s >= threshold:
-                out.append((i, j, s))
-    out.sort(key=lambda x: -x[2])
+            for y in posting:
+                if y not in seen:
+                    seen.add(y)
+                    if len(sets[y]) >= need:
+                        sc = jaccard(sx, sets[y])
+                        if sc >= threshold:
+                            out.append((min(x, y), max(x, y), sc))
+            posting.append(x)
+    out.sort(key=lambda x: (-x[2], x[0], x[1]))
     return out
 
 

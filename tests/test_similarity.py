@@ -4,13 +4,16 @@ written independently are not."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
+
+import pytest
 
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
 from gkxlsx.render import load_report_json, render_text
-from gkxlsx.similarity import cross_findings, jaccard, narrative_text, shingles
+from gkxlsx.similarity import Doc, cross_findings, jaccard, narrative_text, shingles, similar_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "examples" / "report_data"
@@ -50,3 +53,59 @@ def test_audit_of_a_folder_flags_the_copied_report(tmp_path):
     data = json.loads(res.output)
     flagged = {Path(r["file"]).name for r in data["reports"] if any(f["rule"] == "W-XY-SIMILAR" for f in r["findings"])}
     assert flagged == {"城关镇.txt", "青石镇.txt"}
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.85, 0.9, 1.0])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_join_finds_exactly_the_pairs_comparing_every_pair_finds(threshold, seed):
+    """The prefix-filtered join against the plain definition, on families of near-copies (every
+    pair near the threshold), unrelated documents, duplicates and empty ones."""
+    rnd = random.Random(seed)
+    vocab = [f"w{i}" for i in range(400)]
+    docs = []
+    for _ in range(12):
+        base = set(rnd.sample(vocab, rnd.randint(5, 60)))
+        for _ in range(rnd.randint(1, 6)):
+            d = set(base)
+            for _ in range(rnd.randint(0, max(1, len(base) // 4))):
+                d.discard(rnd.choice(sorted(d))) if d and rnd.random() < 0.5 else d.add(rnd.choice(vocab))
+            docs.append(Doc(f"d{len(docs)}", frozenset(d)))
+    docs.append(Doc("empty", frozenset()))
+    docs.append(Doc("copy", docs[0].shingles))
+    want = sorted(((i, j, jaccard(docs[i].shingles, docs[j].shingles)) for i in range(len(docs)) for j in range(i + 1, len(docs))
+                   if docs[i].shingles and docs[j].shingles and jaccard(docs[i].shingles, docs[j].shingles) >= threshold),
+                  key=lambda x: (-x[2], x[0], x[1]))
+    assert similar_pairs(docs, threshold) == want
+    assert want, "no pair at this threshold: the case tests nothing"
+
+
+def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
+    from gkxlsx.campaign import init_campaign, import_files
+    from gkxlsx.generate import build_workbook, workbook_filename
+    from gkxlsx.samples import sample_values
+
+    camp = init_campaign(tmp_path / "camp", year=2025, roster=REPO / "examples" / "roster.csv")
+    units = camp.units()
+    a, b = units[0], units[1]
+    out = tmp_path / "returns"
+    out.mkdir()
+    original = sample_values(camp.form, a.name, a.type, 2025, seed=3)
+    for i, u in enumerate(units):
+        v = sample_values(camp.form, u.name, u.type, 2025, seed=40 + i)
+        if u is b:  # b's clerk took a's report and changed the name
+            short_a, short_b = a.name.replace("人民政府", ""), b.name.replace("人民政府", "")
+            v.update({k: x.replace(short_a, short_b) for k, x in original.items() if k.startswith(("s1.", "s5.", "s6.")) and isinstance(x, str)})
+        elif u is a:
+            v = original
+        data, _ = build_workbook(camp.form, u, 2025, prefill=v)
+        (out / workbook_filename(u, 2025)).write_bytes(data)
+    assert [o.kind for o in import_files(camp, [out])] == ["new"] * len(units)
+    pairs = camp.similar()
+    assert [(x.code, y.code) for x, y, _ in pairs] == [(a.code, b.code)] and pairs[0][2] > 0.9
+    camp.close()
+
+    text = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp")])
+    assert text.exit_code == 0, text.output
+    assert "内容雷同 1 对" in text.output and f"{a.name} 与 {b.code} {b.name}：相似度" in text.output
+    doc = json.loads(runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--json"]).output)
+    assert [(p["a"]["unit_code"], p["b"]["unit_code"], p["rule"]) for p in doc["similar"]] == [(a.code, b.code, "W-XY-SIMILAR")]
