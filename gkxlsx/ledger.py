@@ -19,7 +19,8 @@ import os
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -126,11 +127,22 @@ class Submission:
     n_errors: int
     n_warnings: int
     n_info: int
-    findings: list[dict]
-    values: dict[str, Any]
-    is_current: bool
-    accepted_note: str | None
-    accepted_at: str | None
+    findings_json: str = field(repr=False)
+    values_json: str = field(repr=False)
+    is_current: bool = False
+    accepted_note: str | None = None
+    accepted_at: str | None = None
+
+    # findings and values are parsed when first used: a status of ten thousand units reads every
+    # current submission and needs neither (parsed, they took ~280 MB)
+
+    @cached_property
+    def findings(self) -> list[dict]:
+        return json.loads(self.findings_json)
+
+    @cached_property
+    def values(self) -> dict[str, Any]:
+        return load_values(self.values_json)
 
 
 _MADE_DIRS: set[Path] = set()
@@ -420,7 +432,7 @@ class Ledger:
             id=r["id"], unit_code=r["unit_code"], version=r["version"], received_at=r["received_at"], source=r["source"],
             filename=r["filename"], sha256=r["sha256"], archive_path=r["archive_path"], application=r["application"],
             format=r["format"], year=r["year"], status=r["status"], n_errors=r["n_errors"], n_warnings=r["n_warnings"],
-            n_info=r["n_info"], findings=json.loads(r["findings"]), values=load_values(r["vals"]),
+            n_info=r["n_info"], findings_json=r["findings"], values_json=r["vals"],
             is_current=bool(r["is_current"]), accepted_note=r["accepted_note"], accepted_at=r["accepted_at"],
         )
 
