@@ -284,16 +284,17 @@ class Campaign:
     def similar(self) -> list[tuple[Unit, Unit, float]]:
         """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
         parts (一、五、六) are nearly the same, most similar first (each unit's own name ignored)."""
-        from .similarity import Doc, narrative_text, shingles, similar_pairs
+        from .similarity import join, narrative_text, shingles, token_ids
 
         by_code = {u.code: u for u in self.units()}
-        units, docs = [], []
+        units, sets = [], []
+        vocab: dict[str, int] = {}
         for code, _status, vals in self.ledger.iter_currents():
             u = by_code.get(code)
             if u is not None:
                 units.append(u)
-                docs.append(Doc(u.name, shingles(narrative_text(vals), u.name)))
-        return [(units[i], units[j], sc) for i, j, sc in similar_pairs(docs)]
+                sets.append(token_ids(shingles(narrative_text(vals), u.name), vocab))
+        return [(units[i], units[j], sc) for i, j, sc in join(sets)]
 
 
 # --------------------------------------------------------------------------------------------

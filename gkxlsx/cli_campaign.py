@@ -131,6 +131,7 @@ def _count_text(findings) -> str:
 
 
 SIMILAR_SHOWN = 30
+SIMILAR_AUTO = 2000  # status compares the texts of at most this many returns unless asked (--similar)
 
 
 def status_cmd(
@@ -139,8 +140,9 @@ def status_cmd(
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     xlsx: Optional[Path] = typer.Option(None, "--xlsx", help="导出为 Excel 文件"),
     html: Optional[Path] = typer.Option(None, "--html", help="导出为网页文件"),
+    similar: Optional[bool] = typer.Option(None, "--similar/--no-similar", help=f"比较各单位当前报送的文字是否雷同（默认：不超过 {SIMILAR_AUTO} 份时比较）"),
 ) -> None:
-    """报送情况：谁已报、谁通过、谁需要修改；或某单位的历史。 / Who has returned, who passed."""
+    """报送情况：谁已报、谁通过、谁需要修改，哪些单位的文字雷同；或某单位的历史。 / Who has returned, who passed."""
     from .exports import status_text, write_status_html, write_status_xlsx
 
     camp = open_campaign(campaign)
@@ -173,21 +175,26 @@ def status_cmd(
                     typer.echo(f"    {f.get('severity_zh', '')} {f.get('rule')} {loc}：{f.get('message')}")
             return
         s = camp.status()
-        similar = camp.similar()
+        if similar is None:
+            similar = s.returned <= SIMILAR_AUTO
+        pairs = camp.similar() if similar else None
         if as_json:
             doc = s.to_dict()
-            doc["similar"] = [{"rule": "W-XY-SIMILAR", "a": {"unit_code": a.code, "unit_name": a.name}, "b": {"unit_code": b.code, "unit_name": b.name},
-                               "score": round(sc, 3)} for a, b, sc in similar]
+            doc["similar"] = None if pairs is None else [
+                {"rule": "W-XY-SIMILAR", "a": {"unit_code": a.code, "unit_name": a.name}, "b": {"unit_code": b.code, "unit_name": b.name}, "score": round(sc, 3)}
+                for a, b, sc in pairs]
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             typer.echo(status_text(s))
-            if similar:
-                typer.echo(f"\n内容雷同 {len(similar)} 对（当前版本第一、五、六部分的文字高度相似，已去掉各自的单位名称；"
+            if pairs is None:
+                typer.echo(f"\n已报送 {s.returned} 份，超过 {SIMILAR_AUTO} 份，未比较各单位的文字是否雷同；需要时加 --similar（份数很多时需要几秒到几十秒）。")
+            elif pairs:
+                typer.echo(f"\n内容雷同 {len(pairs)} 对（当前版本第一、五、六部分的文字高度相似，已去掉各自的单位名称；"
                            "国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实）：")
-                for a, b, sc in similar[:SIMILAR_SHOWN]:
+                for a, b, sc in pairs[:SIMILAR_SHOWN]:
                     typer.echo(f"  ! {a.code} {a.name} 与 {b.code} {b.name}：相似度 {sc:.0%}")
-                if len(similar) > SIMILAR_SHOWN:
-                    typer.echo(f"  …另有 {len(similar) - SIMILAR_SHOWN} 对（--json 列出全部）")
+                if len(pairs) > SIMILAR_SHOWN:
+                    typer.echo(f"  …另有 {len(pairs) - SIMILAR_SHOWN} 对（--json 列出全部）")
         if xlsx:
             write_status_xlsx(camp, s, xlsx)
             typer.echo(f"已导出：{xlsx}")

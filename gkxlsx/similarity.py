@@ -58,28 +58,72 @@ class Doc:
     shingles: frozenset[str]
 
 
+MASK_BUDGET = 256 << 20  # bytes of bit sets a join may hold; beyond it pairs are compared as sets
+
+
 def similar_pairs(docs: Sequence[Doc], threshold: float = THRESHOLD) -> list[tuple[int, int, float]]:
-    """Index pairs (i < j) of documents at least ``threshold`` similar, most similar first.
+    """Index pairs (i < j) of documents at least ``threshold`` similar, most similar first."""
+    vocab: dict[str, int] = {}
+    return join([token_ids(d.shingles, vocab) for d in docs], threshold)
+
+
+def token_ids(shingles: Iterable[str], vocab: dict[str, int]) -> tuple[int, ...]:
+    """A document's shingles as numbers shared by all documents of one join (each shingle's text is
+    held once, in ``vocab``: ten thousand reports' shingles as text would take hundreds of MB)."""
+    get = vocab.setdefault
+    return tuple(get(t, len(vocab)) for t in shingles)
+
+
+def join(sets: Sequence[tuple[int, ...]], threshold: float = THRESHOLD) -> list[tuple[int, int, float]]:
+    """Index pairs (i < j) of token sets whose Jaccard index is at least ``threshold``, most
+    similar first.
 
     A prefix-filtered similarity join (AllPairs, Bayardo et al. 2007), so that tens of thousands
-    of reports are compared without comparing every pair: shingles are ranked rarest first across
-    all documents; two sets whose Jaccard index reaches t share a shingle among the first
-    |x| - ceil(t·|x|) + 1 of each.  Documents are taken smallest first, only those prefixes are
-    indexed, and a candidate must also be large enough (|y| ≥ t·|x|) before it is compared."""
-    sets = [d.shingles for d in docs]
+    of reports are compared without comparing every pair: tokens are ranked rarest first across
+    all documents; two sets whose Jaccard index reaches t share a token among the first
+    |x| - ceil(t·|x|) + 1 of each.  Sets are taken smallest first, only those prefixes are
+    indexed, and a candidate must also be large enough (|y| ≥ t·|x|) before it is compared.
+    Identical sets (a report copied with only the unit's name changed) are compared once.  A
+    comparison is one AND of two bit sets over the tokens found in more than one set (texts made
+    of the same stock sentences share most tokens with many others, and then most pairs are
+    candidates), or, past :data:`MASK_BUDGET`, a set intersection."""
     freq: Counter = Counter()
-    for s in sets:
-        freq.update(s)
-    rank = {tok: r for r, tok in enumerate(sorted(freq, key=lambda t: (freq[t], t)))}
+    distinct: dict[tuple[int, ...], list[int]] = {}  # sorted tokens (a tuple: an eighth of a set's memory)
+    for i, t in enumerate(sets):
+        if t:
+            key = tuple(sorted(set(t)))
+            same = distinct.get(key)
+            if same is None:
+                distinct[key] = [i]
+                freq.update(key)
+            else:
+                same.append(i)
+    order = sorted(freq, key=lambda t: (freq[t], t))  # rarest first
+    rank = {t: r for r, t in enumerate(order)}
+    n_once = sum(1 for t in order if freq[t] == 1)  # tokens of one set only: never in an intersection
+    reps = sorted(distinct, key=len)  # one set per group of identical ones, smallest first
+    n_shared = len(order) - n_once
+    use_masks = (n_shared // 8 + 1) * len(reps) <= MASK_BUDGET
+    ranks, masks = [], []
+    for s in reps:
+        rs = sorted(rank[t] for t in s)
+        ranks.append(rs)
+        if use_masks:
+            bits = bytearray(n_shared // 8 + 1)
+            for r in rs:
+                if r >= n_once:
+                    r -= n_once
+                    bits[r >> 3] |= 1 << (r & 7)
+            masks.append(int.from_bytes(bits, "little"))
+    sizes = [len(s) for s in reps]
     index: dict[int, list[int]] = {}
-    out = []
-    for x in sorted((i for i, s in enumerate(sets) if s), key=lambda i: len(sets[i])):
-        sx = sets[x]
-        n = len(sx)
+    found: list[tuple[int, int, float]] = []  # between representatives
+    for x, rs in enumerate(ranks):
+        n = sizes[x]
         need = threshold * n
-        prefix = sorted(rank[t] for t in sx)[: n - math.ceil(need - 1e-6) + 1]  # never shorter than the bound
+        mx = masks[x] if use_masks else set(reps[x])
         seen: set[int] = set()
-        for r in prefix:
+        for r in rs[: n - math.ceil(need - 1e-6) + 1]:  # the prefix, never shorter than the bound
             posting = index.get(r)
             if posting is None:
                 index[r] = [x]
@@ -87,11 +131,19 @@ def similar_pairs(docs: Sequence[Doc], threshold: float = THRESHOLD) -> list[tup
             for y in posting:
                 if y not in seen:
                     seen.add(y)
-                    if len(sets[y]) >= need:
-                        sc = jaccard(sx, sets[y])
+                    ny = sizes[y]
+                    if ny >= need:
+                        inter = (mx & masks[y]).bit_count() if use_masks else len(mx.intersection(reps[y]))
+                        sc = inter / (n + ny - inter)
                         if sc >= threshold:
-                            out.append((min(x, y), max(x, y), sc))
+                            found.append((x, y, sc))
             posting.append(x)
+    out = []
+    for s in reps:  # copies of one another
+        group = distinct[s]
+        out.extend((group[a], group[b], 1.0) for a in range(len(group)) for b in range(a + 1, len(group)))
+    for x, y, sc in found:
+        out.extend((min(i, j), max(i, j), sc) for i in distinct[reps[x]] for j in distinct[reps[y]])
     out.sort(key=lambda x: (-x[2], x[0], x[1]))
     return out
 

@@ -11,6 +11,7 @@ import pytest
 
 from typer.testing import CliRunner
 
+from gkxlsx import similarity
 from gkxlsx.cli import app
 from gkxlsx.render import load_report_json, render_text
 from gkxlsx.similarity import Doc, cross_findings, jaccard, narrative_text, shingles, similar_pairs
@@ -55,11 +56,14 @@ def test_audit_of_a_folder_flags_the_copied_report(tmp_path):
     assert flagged == {"城关镇.txt", "青石镇.txt"}
 
 
+@pytest.mark.parametrize("masks", [True, False])
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.85, 0.9, 1.0])
 @pytest.mark.parametrize("seed", range(6))
-def test_the_join_finds_exactly_the_pairs_comparing_every_pair_finds(threshold, seed):
+def test_the_join_finds_exactly_the_pairs_comparing_every_pair_finds(threshold, seed, masks, monkeypatch):
     """The prefix-filtered join against the plain definition, on families of near-copies (every
     pair near the threshold), unrelated documents, duplicates and empty ones."""
+    if not masks:  # as a join too large for bit sets compares
+        monkeypatch.setattr(similarity, "MASK_BUDGET", 0)
     rnd = random.Random(seed)
     vocab = [f"w{i}" for i in range(400)]
     docs = []
@@ -109,3 +113,17 @@ def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
     assert "内容雷同 1 对" in text.output and f"{a.name} 与 {b.code} {b.name}：相似度" in text.output
     doc = json.loads(runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--json"]).output)
     assert [(p["a"]["unit_code"], p["b"]["unit_code"], p["rule"]) for p in doc["similar"]] == [(a.code, b.code, "W-XY-SIMILAR")]
+    # a large campaign compares only when asked; asking is honoured below the line too
+    import gkxlsx.cli_campaign as CC
+
+    old = CC.SIMILAR_AUTO
+    try:
+        CC.SIMILAR_AUTO = len(units) - 1
+        big = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp")])
+        assert "内容雷同" not in big.output and "未比较各单位的文字是否雷同" in big.output and "--similar" in big.output
+        asked = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--similar"])
+        assert "内容雷同 1 对" in asked.output
+    finally:
+        CC.SIMILAR_AUTO = old
+    off = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--no-similar", "--json"])
+    assert json.loads(off.output)["similar"] is None
