@@ -31,6 +31,8 @@ worker process are both shown):
 - ``render``: reports per second to HTML and to text (validation gate included), for the units
   whose current return passed (at most 2,000 of them).
 - ``aggregate``: seconds for the roll-up of the whole campaign.
+- ``status``: seconds for ``gkxlsx status`` — who has returned, and the units whose returns copy
+  each other's narrative (内容雷同, every current return against every other).
 
 The variants of a step run one after the other on a shared machine; the load is printed.
 Results: ``benchmarks/results/run_N.json`` (``--out``).
@@ -63,7 +65,7 @@ sys.path.insert(1, str(HERE.parent))  # a checkout runs without an install, as t
 YEAR = 2025
 TYPES = ("乡镇", "街道", "县级部门", "县级政府", "乡镇", "县级部门", "乡镇", "街道")
 TARGETS = {"generate": 1.3, "check_per_core": 1.5, "check_scaling": 1.7, "import_10k_s": 180.0, "import_mem_mb": 500.0, "render_html": 200.0, "ledger_overhead": 1.10}
-STEPS = ("generate", "check-1", "check-2", "import-1", "import-2", "render", "aggregate")
+STEPS = ("generate", "check-1", "check-2", "import-1", "import-2", "render", "aggregate", "status")
 DATA_VERSION = "1"
 
 
@@ -340,7 +342,7 @@ def step_check(data: Path, jobs: int, repeat: int = 3) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# steps: import, render, aggregate
+# steps: import, render, aggregate, status
 
 
 def step_import(data: Path, jobs: int) -> dict:
@@ -404,6 +406,22 @@ def step_aggregate(data: Path) -> dict:
     return out
 
 
+def step_status(data: Path) -> dict:
+    """``gkxlsx status``: who has returned, and the pairs of units whose returns copy each other
+    (every current return's narrative against every other's, by the prefix-filtered join)."""
+    from gkxlsx.campaign import Campaign
+
+    camp = Campaign(data / "campaign-j2")
+    t0 = time.perf_counter()
+    s = camp.status()
+    t1 = time.perf_counter()
+    pairs = camp.similar()
+    t2 = time.perf_counter()
+    out = {"status_s": t1 - t0, "similar_s": t2 - t1, "units": s.total, "returned": s.returned, "similar_pairs": len(pairs), **_peaks()}
+    camp.close()
+    return out
+
+
 def run_step(name: str, n: int, data: Path, repeat: int = 1) -> dict:
     if name == "generate":
         return step_generate(n, data)
@@ -415,6 +433,8 @@ def run_step(name: str, n: int, data: Path, repeat: int = 1) -> dict:
         return step_render(data)
     if name == "aggregate":
         return step_aggregate(data)
+    if name == "status":
+        return step_status(data)
     raise SystemExit(f"unknown step {name}")
 
 
@@ -474,6 +494,10 @@ def table(n: int, r: dict) -> tuple[str, dict]:
     if "aggregate" in r:
         a = r["aggregate"]
         row(f"aggregate ({a['included']} of {a['included'] + a['missing']} units)", f"{a['wall_s']:.2f}", "s", "", "", a)
+    if "status" in r:
+        x = r["status"]
+        row(f"status ({x['returned']} of {x['units']} units)", f"{x['status_s']:.2f}", "s", "", "", x)
+        row(f"  内容雷同 across units ({x['similar_pairs']} pairs)", f"{x['similar_s']:.2f}", "s")
     head = ("step", "figure", "unit", "floor", "× floor", "peak MB main / worker", "target")
     widths = [max(_w(x[i]) for x in rows + [head]) for i in range(len(head))]
     lines = ["  ".join(_pad(x[i], widths[i], right=i in (1, 3, 4)) for i in range(len(head))).rstrip() for x in [head] + rows]
