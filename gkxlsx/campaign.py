@@ -739,8 +739,8 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, 
     got = b.record(unit_code=code, sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when,
                    application=application, format=fmt, year=year, status=status, findings=findings,
                    findings_json=findings_json, values_json=values_json)
-    if got is None:
-        return ImportOutcome(p, "duplicate", code, message=_DUPLICATE)
+    if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
+        return ImportOutcome(p, "duplicate", message=_DUPLICATE)
     return ImportOutcome(p, "new", code, got[1], status, findings=findings)
 
 

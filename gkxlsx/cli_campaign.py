@@ -175,8 +175,9 @@ def status_cmd(
                     typer.echo(f"    {f.get('severity_zh', '')} {f.get('rule')} {loc}：{f.get('message')}")
             return
         s = camp.status()
+        too_many = similar is None and s.returned > SIMILAR_AUTO
         if similar is None:
-            similar = s.returned <= SIMILAR_AUTO
+            similar = not too_many
         pairs = camp.similar() if similar else None
         if as_json:
             doc = s.to_dict()
@@ -186,7 +187,7 @@ def status_cmd(
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             typer.echo(status_text(s))
-            if pairs is None:
+            if too_many:
                 typer.echo(f"\n已报送 {s.returned} 份，超过 {SIMILAR_AUTO} 份，未比较各单位的文字是否雷同；需要时加 --similar（份数很多时需要几秒到几十秒）。")
             elif pairs:
                 typer.echo(f"\n内容雷同 {len(pairs)} 对（当前版本第一、五、六部分的文字高度相似，已去掉各自的单位名称；"

@@ -7,9 +7,12 @@ on two cores and sends every result across; here half the results never cross, a
 share of the work is not taken by anything.
 
 A worker sends ``(index, encode(result))`` as bytes; the parent turns them back with
-``decode(bytes, item)`` (by default pickle).  When a worker fails on an item, or dies, the parent
-computes that item itself — a caller sees exactly what one process gives.  The parent holds at
-most ``ahead`` results that are waiting for an earlier one.
+``decode(bytes, item)`` (by default pickle).  Each worker's claim is recorded beside the counter,
+so when a worker fails on an item, or dies, the parent knows which item and computes it itself —
+a caller sees exactly what one process gives, exceptions included, at the same place.  Memory is
+bounded: the parent holds at most ``ahead`` results waiting for an earlier one, and past that it
+reads only from the worker holding the next item (the others wait on their pipes).  If a worker
+dies inside the counter's lock (killed at that instant), the rest is computed here.
 
 ``task`` must be picklable (a module-level function or an instance of a module-level class) when
 the platform starts processes by spawning (Windows); with fork nothing is pickled but the results.
@@ -21,13 +24,11 @@ import pickle
 from typing import Any, Callable, Iterator, Sequence
 
 AHEAD = 256
+LOCK_PATIENCE_S = 2.0  # waiting this long for the counter's lock, the parent looks for a dead holder
 
 
-def _claim(counter) -> int:
-    with counter.get_lock():
-        i = counter.value
-        counter.value = i + 1
-    return i
+class _Stuck(Exception):
+    """The counter's lock is held by a process that is gone."""
 
 
 def _encode_pickle(result: Any) -> bytes:
@@ -38,15 +39,24 @@ def _decode_pickle(blob, _item) -> Any:
     return pickle.loads(blob)
 
 
-def _worker(task: Callable, items: Sequence, encode: Callable[[Any], bytes], counter, conn) -> None:
+def _worker(task: Callable, items: Sequence, encode: Callable[[Any], bytes], counter, claims, w: int, conn, inherited) -> None:
+    for c in inherited:  # read ends forked along with this process: without them a parent that stops reading is seen
+        c.close()
     n = len(items)
+    lock = counter.get_lock()
     try:
-        while (i := _claim(counter)) < n:
+        while True:
+            with lock:
+                i = counter.value
+                counter.value = i + 1
+                claims[w] = i
+            if i >= n:
+                break
             try:
                 blob = encode(task(items[i]))
             except Exception:  # noqa: BLE001 - the parent computes this item itself and reports as it would
                 blob = b""
-            conn.send_bytes(i.to_bytes(4, "little") + blob)
+            conn.send_bytes(i.to_bytes(8, "little") + blob)
     except (BrokenPipeError, EOFError, KeyboardInterrupt):  # the parent stopped reading
         pass
     finally:
@@ -71,49 +81,102 @@ def ordered_map(
             yield task(it)
         return
     ahead = AHEAD if ahead is None else ahead
-    mpc = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else None)
+    fork = "fork" in mp.get_all_start_methods()
+    mpc = mp.get_context("fork" if fork else None)
     counter = mpc.Value("q", 0)
-    procs, conns = [], []
-    ready: dict[int, Any] = {}  # index -> ("", result computed here) or bytes from a worker
+    claims = mpc.Array("q", [-1] * (jobs - 1), lock=False)  # the item each worker took last
+    procs: list = []
+    conns: dict[int, Any] = {}  # worker number -> its pipe's read end, while it may still send
+    ready: dict[int, Any] = {}  # index -> bytes from a worker, or ("", result) / ("!", exception) from here
+    redo: set[int] = set()  # items a worker took and will not send
 
-    def receive(block: bool) -> None:
-        for c in wait(conns) if block else [c for c in conns if c.poll()]:
+    def run_here(i: int) -> None:
+        try:
+            ready[i] = ("", task(items[i]))
+        except Exception as e:  # noqa: BLE001 - raised when its turn comes, as one process would (Ctrl-C: at once)
+            ready[i] = ("!", e)
+
+    def receive(ws) -> None:
+        for c in ws:
+            w = next(k for k, v in conns.items() if v is c)
             try:
                 b = c.recv_bytes()
-            except (EOFError, OSError):  # finished, or gone: what it claimed and did not send is computed here
-                conns.remove(c)
+            except (EOFError, OSError):  # finished, or gone
+                del conns[w]
+                lost = claims[w]
+                if nxt <= lost < n and lost not in ready:
+                    redo.add(lost)
                 continue
-            ready[int.from_bytes(b[:4], "little")] = b
+            i = int.from_bytes(b[:8], "little")
+            ready[i] = b
+            if len(b) == 8:  # the task failed there
+                redo.add(i)
 
+    def claim() -> int:
+        lock = counter.get_lock()
+        while not lock.acquire(timeout=LOCK_PATIENCE_S):
+            if any(not p.is_alive() for p in procs):
+                raise _Stuck
+        try:
+            i = counter.value
+            counter.value = i + 1
+            return i
+        finally:
+            lock.release()
+
+    nxt = 0
+    stuck = False
     try:
-        for _ in range(jobs - 1):
-            r, w = mpc.Pipe(duplex=False)
-            proc = mpc.Process(target=_worker, args=(task, items, encode, counter, w), daemon=True)
+        for w in range(jobs - 1):
+            r, wr = mpc.Pipe(duplex=False)
+            inherited = [*conns.values(), r] if fork else []
+            proc = mpc.Process(target=_worker, args=(task, items, encode, counter, claims, w, wr, inherited), daemon=True)
             proc.start()
-            w.close()
+            wr.close()
             procs.append(proc)
-            conns.append(r)
-        nxt = 0
+            conns[w] = r
         while nxt < n:
-            if conns:
-                receive(False)
+            if conns and len(ready) < ahead:
+                receive([c for c in conns.values() if c.poll()])
+            if redo:
+                for i in sorted(redo):
+                    run_here(i)
+                redo.clear()
             got = ready.pop(nxt, None)
             if got is None:
-                if len(ready) < ahead and (i := _claim(counter)) < n:
-                    ready[i] = ("", task(items[i]))
-                    continue
+                if not stuck and len(ready) < ahead:
+                    try:
+                        i = claim()
+                    except _Stuck:
+                        stuck = True
+                        for p in procs:
+                            p.terminate()
+                        i = n
+                    if i < n:
+                        run_here(i)
+                        continue
                 if conns:
-                    receive(True)
+                    holder = [c for w, c in conns.items() if claims[w] == nxt]
+                    receive(wait(holder or list(conns.values())))
                     continue
-                result = task(items[nxt])  # claimed by a worker that is gone
-            elif type(got) is bytes:
-                result = decode(memoryview(got)[4:], items[nxt]) if len(got) > 4 else task(items[nxt])
-            else:
-                result = got[1]
+                run_here(nxt)  # claimed by a worker that is gone, or left when the counter was stuck
+                continue
             nxt += 1
-            yield result
+            if type(got) is bytes:
+                yield decode(memoryview(got)[8:], items[nxt - 1])
+            elif got[0] == "!":
+                raise got[1]
+            else:
+                yield got[1]
     finally:
-        for c in conns:
+        try:  # workers stop claiming
+            lock = counter.get_lock()
+            if lock.acquire(timeout=0.5):
+                counter.value = n
+                lock.release()
+        except (OSError, ValueError):
+            pass
+        for c in conns.values():
             c.close()
         for proc in procs:
             proc.join(timeout=0.5)

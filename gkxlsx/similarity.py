@@ -87,6 +87,8 @@ def join(sets: Sequence[tuple[int, ...]], threshold: float = THRESHOLD) -> list[
     comparison is one AND of two bit sets over the tokens found in more than one set (texts made
     of the same stock sentences share most tokens with many others, and then most pairs are
     candidates), or, past :data:`MASK_BUDGET`, a set intersection."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
     freq: Counter = Counter()
     distinct: dict[tuple[int, ...], list[int]] = {}  # sorted tokens (a tuple: an eighth of a set's memory)
     for i, t in enumerate(sets):
@@ -132,7 +134,7 @@ def join(sets: Sequence[tuple[int, ...]], threshold: float = THRESHOLD) -> list[
                 if y not in seen:
                     seen.add(y)
                     ny = sizes[y]
-                    if ny >= need:
+                    if ny / n >= threshold:  # the score is at most |y|/|x| (so compared, rounding drops no pair)
                         inter = (mx & masks[y]).bit_count() if use_masks else len(mx.intersection(reps[y]))
                         sc = inter / (n + ny - inter)
                         if sc >= threshold:

@@ -144,3 +144,80 @@ def test_ordered_map_in_order_with_results_of_any_kind():
     items = list(range(500))
     assert list(parallel.ordered_map(_square_or_bytes, items, 2, ahead=8)) == [_square_or_bytes(x) for x in items]
     assert not mp.active_children()
+
+
+def _fails_at_7(x: int) -> int:
+    if x == 7:
+        raise ValueError("bad item 7")
+    return x
+
+
+def test_an_error_comes_where_one_process_raises_it():
+    for jobs in (1, 2):
+        got = []
+        with pytest.raises(ValueError, match="bad item 7"):
+            for x in parallel.ordered_map(_fails_at_7, list(range(40)), jobs):
+                got.append(x)
+        assert got == list(range(7)), jobs
+    assert not mp.active_children()
+
+
+def _slow_first(x: int) -> int:
+    import time
+
+    if x == 0:
+        time.sleep(0.3)
+    return x
+
+
+@needs_2_cores
+def test_workers_leave_by_themselves_when_the_caller_stops(monkeypatch):
+    procs = []
+    real = mp.get_context
+
+    def spy(method=None):
+        ctx = real(method)
+
+        class Ctx:
+            def __getattr__(self, name):
+                return getattr(ctx, name)
+
+            def Process(self, *a, **kw):
+                p = ctx.Process(*a, **kw)
+                procs.append(p)
+                return p
+
+        return Ctx()
+
+    monkeypatch.setattr(mp, "get_context", spy)
+    it = parallel.ordered_map(_slow_first, list(range(100_000)), 2)
+    assert next(it) == 0
+    it.close()
+    assert procs and [p.exitcode for p in procs] == [0]  # left on the closed pipe, not terminated
+
+
+def _dies_holding_the_lock(task, items, encode, counter, claims, w, conn, inherited):
+    import signal
+
+    counter.get_lock().acquire()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@needs_2_cores
+def test_a_worker_killed_inside_the_counter_lock_does_not_stop_the_rest(monkeypatch):
+    import signal
+
+    monkeypatch.setattr(parallel, "_worker", _dies_holding_the_lock)
+    monkeypatch.setattr(parallel, "LOCK_PATIENCE_S", 0.2)
+
+    def hung(*_):
+        raise TimeoutError("ordered_map is stuck")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        assert list(parallel.ordered_map(_square_or_bytes, list(range(50)), 2)) == [_square_or_bytes(x) for x in range(50)]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert not mp.active_children()

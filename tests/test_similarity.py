@@ -127,3 +127,15 @@ def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
         CC.SIMILAR_AUTO = old
     off = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--no-similar", "--json"])
     assert json.loads(off.output)["similar"] is None
+    off = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--no-similar"])
+    assert "内容雷同" not in off.output and "未比较" not in off.output
+
+
+def test_a_pair_exactly_at_the_threshold_is_found():
+    # 55 of 100 shingles: 0.55 * 100 is 55.00000000000001 in floating point
+    big = frozenset(f"w{i}" for i in range(100))
+    small = frozenset(f"w{i}" for i in range(55))
+    assert jaccard(big, small) == 0.55
+    assert similar_pairs([Doc("a", big), Doc("b", small)], 0.55) == [(0, 1, 0.55)]
+    with pytest.raises(ValueError):
+        similar_pairs([Doc("a", big)], 0)
