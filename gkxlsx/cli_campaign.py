@@ -197,10 +197,10 @@ def status_cmd(
                 if len(pairs) > SIMILAR_SHOWN:
                     typer.echo(f"  …另有 {len(pairs) - SIMILAR_SHOWN} 对（--json 列出全部）")
         if xlsx:
-            write_status_xlsx(camp, s, xlsx)
+            write_status_xlsx(camp, s, xlsx, similar=pairs)
             typer.echo(f"已导出：{xlsx}")
         if html:
-            write_status_html(camp, s, html)
+            write_status_html(camp, s, html, similar=pairs)
             typer.echo(f"已导出：{html}")
 
 

@@ -140,8 +140,9 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, render:
     from .exports import write_aggregate, write_status_html, write_status_xlsx
 
     reports = camp.path("reports")
-    write_status_xlsx(camp, s, reports / "报送情况.xlsx")
-    write_status_html(camp, s, reports / "报送情况.html")
+    similar = camp.similar()
+    write_status_xlsx(camp, s, reports / "报送情况.xlsx", similar=similar)
+    write_status_html(camp, s, reports / "报送情况.html", similar=similar)
     aggs = aggregate(camp)
     for agg in aggs:
         xlsx, data = write_aggregate(camp, agg, reports)

@@ -44,7 +44,16 @@ def status_rows(summary: StatusSummary) -> list[list[Any]]:
     return rows
 
 
-def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path) -> Path:
+SIMILAR_NOTE = ("当前版本第一、五、六部分的文字高度相似（已去掉各自的单位名称）；国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实。")
+SIMILAR_COLUMNS = ("单位代码", "单位名称", "雷同单位代码", "雷同单位名称", "相似度")
+
+
+def similar_rows(similar) -> list[tuple[str, str, str, str, str]]:
+    return [(a.code, a.name, b.code, b.name, f"{sc:.0%}") for a, b, sc in similar or ()]
+
+
+def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
+    """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too."""
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet("报送情况")
     title = wb.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
@@ -63,16 +72,29 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path) -> Pat
         ws.set_column(j, j, w)
     ws.freeze_panes(4, 2)
     ws.autofilter(3, 0, 3 + len(summary.units), len(STATUS_COLUMNS) - 1)
+    if similar is not None:
+        ws = wb.add_worksheet("内容雷同")
+        ws.write(0, 0, f"内容雷同：{len(similar)} 对", title)
+        ws.write(1, 0, SIMILAR_NOTE)
+        for j, h in enumerate(SIMILAR_COLUMNS):
+            ws.write(3, j, h, head)
+        for i, row in enumerate(similar_rows(similar)):
+            for j, v in enumerate(row):
+                ws.write(4 + i, j, v, cell)
+        for j, w in enumerate((10, 30, 12, 30, 8)):
+            ws.set_column(j, j, w)
+        ws.freeze_panes(4, 0)
     wb.close()
     return path
 
 
-def write_status_html(camp: Campaign, summary: StatusSummary, path: Path) -> Path:
+def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
     from .render import environment
 
     env = environment()
     tpl = env.get_template("status.html.j2")
-    text = tpl.render(year=camp.year, office=camp.office, headline=summary.headline(), columns=STATUS_COLUMNS, rows=status_rows(summary))
+    text = tpl.render(year=camp.year, office=camp.office, headline=summary.headline(), columns=STATUS_COLUMNS, rows=status_rows(summary),
+                      similar=None if similar is None else similar_rows(similar), similar_columns=SIMILAR_COLUMNS, similar_note=SIMILAR_NOTE)
     path.write_text(text, encoding="utf-8")
     return path
 

@@ -113,6 +113,9 @@ def test_status_counts_late_and_rate(camp, tmp_path):
     ws = openpyxl.load_workbook(out_x).active
     assert ws["A2"].value.startswith("已报 3/12")
     assert "示例县青石镇人民政府" in out_h.read_text(encoding="utf-8")
+    # three independently written returns: compared, nothing copied
+    assert "各单位当前报送的文字之间未发现内容雷同。" in out_h.read_text(encoding="utf-8")
+    assert openpyxl.load_workbook(out_x)["内容雷同"]["A1"].value == "内容雷同：0 对"
     # one unit's history shows cell addresses of its problems
     res = runner.invoke(app, ["status", "SLX003", "-C", str(camp.root)])
     assert res.exit_code == 0 and "二、主动公开!B3" in res.output

@@ -113,6 +113,16 @@ def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
     assert "内容雷同 1 对" in text.output and f"{a.name} 与 {b.code} {b.name}：相似度" in text.output
     doc = json.loads(runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--json"]).output)
     assert [(p["a"]["unit_code"], p["b"]["unit_code"], p["rule"]) for p in doc["similar"]] == [(a.code, b.code, "W-XY-SIMILAR")]
+    # the exports the office passes on: a 内容雷同 sheet and section
+    out = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--xlsx", str(tmp_path / "s.xlsx"), "--html", str(tmp_path / "s.html")])
+    assert out.exit_code == 0, out.output
+    import openpyxl
+
+    ws = openpyxl.load_workbook(tmp_path / "s.xlsx")["内容雷同"]
+    assert ws["A1"].value == "内容雷同：1 对"
+    assert [c.value for c in ws[5]][:4] == [a.code, a.name, b.code, b.name] and ws["E5"].value.endswith("%")
+    page = (tmp_path / "s.html").read_text(encoding="utf-8")
+    assert "内容雷同（1 对）" in page and f"<td>{b.name}</td>" in page
     # a large campaign compares only when asked; asking is honoured below the line too
     import gkxlsx.cli_campaign as CC
 
