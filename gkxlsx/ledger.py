@@ -448,6 +448,10 @@ class Ledger:
     def history(self, unit_code: str) -> list[Submission]:
         return [self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))]  # type: ignore[misc]
 
+    def known_hashes(self) -> frozenset[str]:
+        """The sha256 of every file recorded or quarantined."""
+        return frozenset(r[0] for r in self.conn.execute("SELECT sha256 FROM submissions UNION SELECT sha256 FROM quarantine"))
+
     def iter_currents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(unit code, status, values) of every current submission, one row at a time."""
         for code, status, vals in self.conn.execute("SELECT unit_code, status, vals FROM submissions WHERE is_current=1"):

@@ -159,3 +159,22 @@ def test_cli_import_jobs(returns, tmp_path):
     c = Campaign(tmp_path / "cli")
     assert len(c.ledger.currents()) == 12
     c.close()
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_identical_files_set_aside_in_one_import_are_one_quarantine_and_duplicates(returns, tmp_path, jobs):
+    """Byte-identical files that cannot be recorded (not a return), in one batch and across
+    batches: the first is set aside, the others are duplicates — every outcome says what the
+    ledger holds."""
+    junk = []
+    for i in range(5):
+        p = tmp_path / f"junk{i}" / "回执.txt"
+        p.parent.mkdir()
+        p.write_text("不是表格", encoding="utf-8")
+        junk.append(p)
+    c = _camp(tmp_path / "j")
+    out = import_files(c, junk[:3] + returns[:4] + junk[3:], jobs=jobs, batch=3)
+    kinds = [o.kind for o in out]
+    assert kinds == ["quarantine", "duplicate", "duplicate", "new", "new", "new", "new", "duplicate", "duplicate"]
+    assert len(c.ledger.quarantined()) == kinds.count("quarantine") == 1
+    c.close()
