@@ -586,9 +586,6 @@ class _ImportJob:
             getattr(ident, "year", None) if ident is not None else None, findings, dump_findings(findings), dump_values(values),
         )
 
-    def close(self) -> None:
-        pass
-
 
 class _Writer:
     """One daemon thread that runs submitted calls in order (file writes, which release the GIL)."""
@@ -697,15 +694,12 @@ def import_files(
         if buf:
             flush(buf)
 
-    try:
-        if jobs == 1:
-            consume(job(str(p)) for p in files)
-        else:  # this process and jobs - 1 workers archive and check; this one also records
-            from .parallel import ordered_map
+    if jobs == 1:
+        consume(job(str(p)) for p in files)
+    else:  # this process and jobs - 1 workers archive and check; this one also records
+        from .parallel import ordered_map
 
-            consume(ordered_map(job, [str(p) for p in files], jobs))
-    finally:
-        job.close()
+        consume(ordered_map(job, [str(p) for p in files], jobs))
     return out
 
 

@@ -250,10 +250,10 @@ def _file_result(path, sha256, size, file_type, application, identity, status, f
                       Path(feedback) if feedback else None, _packed=(values, inputs))
 
 
-# The stream from worker processes to the parent: a result crosses as the bytes of its state,
-# without the path (the parent has it), and is unpickled in the parent's consuming thread, not in
-# the pool's result thread (with two workers on two cores, the parent's time is taken from them,
-# and unpickling in a second thread of the parent cost half as much again in GIL hand-overs).
+# The stream from worker processes to the parent (:mod:`gkxlsx.parallel`): a result crosses as the
+# bytes of its state, without the path (the parent has it), and is unpickled in the parent's
+# consuming thread (unpickling in multiprocessing.Pool's result thread cost half as much again in
+# GIL hand-overs, time the parent takes from the workers when they have one core each).
 
 
 def _to_wire(r: "FileResult") -> bytes:
@@ -261,9 +261,7 @@ def _to_wire(r: "FileResult") -> bytes:
 
 
 def _from_wire(blob: bytes, path: Path) -> "FileResult":
-    sha256, size, file_type, application, identity, status, findings, timings, form_id, feedback, v, i = pickle.loads(blob)
-    return FileResult(path, sha256, size, file_type, application, identity, status, findings, timings, form_id,
-                      Path(feedback) if feedback else None, _packed=(v, i))
+    return _file_result(path, *pickle.loads(blob))
 
 
 @lru_cache(maxsize=16)
