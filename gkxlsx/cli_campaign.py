@@ -143,7 +143,7 @@ def status_cmd(
     similar: Optional[bool] = typer.Option(None, "--similar/--no-similar", help=f"比较各单位当前报送的文字是否雷同（默认：不超过 {SIMILAR_AUTO} 份时比较）"),
 ) -> None:
     """报送情况：谁已报、谁通过、谁需要修改，哪些单位的文字雷同；或某单位的历史。 / Who has returned, who passed."""
-    from .exports import status_text, write_status_html, write_status_xlsx
+    from .exports import SIMILAR_NOTE, status_text, write_status_html, write_status_xlsx
 
     camp = open_campaign(campaign)
     with camp:
@@ -190,8 +190,7 @@ def status_cmd(
             if too_many:
                 typer.echo(f"\n已报送 {s.returned} 份，超过 {SIMILAR_AUTO} 份，未比较各单位的文字是否雷同；需要时加 --similar（份数很多时需要几秒到几十秒）。")
             elif pairs:
-                typer.echo(f"\n内容雷同 {len(pairs)} 对（当前版本第一、五、六部分的文字高度相似，已去掉各自的单位名称；"
-                           "国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实）：")
+                typer.echo(f"\n内容雷同 {len(pairs)} 对：{SIMILAR_NOTE}")
                 for a, b, sc in pairs[:SIMILAR_SHOWN]:
                     typer.echo(f"  ! {a.code} {a.name} 与 {b.code} {b.name}：相似度 {sc:.0%}")
                 if len(pairs) > SIMILAR_SHOWN:
