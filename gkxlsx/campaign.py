@@ -530,10 +530,7 @@ class _ImportJob:
 
     def __init__(self, archive_dir: Path, known: frozenset[str], ctx):
         self.archive_dir, self.ctx = archive_dir, ctx
-        self._known = known
-
-    def known(self, sha: str) -> bool:
-        return sha in self._known
+        self.known = known
 
     def _writer(self) -> "_Writer":
         w = self.__dict__.get("_w")
@@ -561,7 +558,7 @@ class _ImportJob:
         # (file creation waits on the file system, checking on the CPU); the result is returned
         # only once the copy is written (it is synced per batch, before recording)
         pending = self._writer().submit(archive_file, self.archive_dir, p, sha, sync=False, data=data)
-        known = self.known(sha)
+        known = sha in self.known
         res = err = None
         if not known:
             try:
@@ -579,7 +576,7 @@ class _ImportJob:
         ident = res.identity
         code = getattr(ident, "unit_code", None) if ident is not None else None
         findings = [f.to_dict() for f in res.findings]
-        values = res.values if res.form_id is not None and res.values is not None and ident is not None else {}  # what res.report holds
+        values = dict(res.report.values) if res.report is not None else {}
         return (
             "ok", sha, str(archived), code, res.status, res.headline() if hasattr(res, "headline") else res.status,
             res.application or "", (getattr(ident, "format", "") or "") if ident is not None else "",

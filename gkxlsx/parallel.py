@@ -39,6 +39,15 @@ def _decode_pickle(blob, _item) -> Any:
     return pickle.loads(blob)
 
 
+def _take(counter, claims=None, w: int = 0) -> int:
+    """The next item's index (the caller holds the counter's lock), recorded as worker w's claim."""
+    i = counter.value
+    counter.value = i + 1
+    if claims is not None:
+        claims[w] = i
+    return i
+
+
 def _worker(task: Callable, items: Sequence, encode: Callable[[Any], bytes], counter, claims, w: int, conn, inherited) -> None:
     for c in inherited:  # read ends forked along with this process: without them a parent that stops reading is seen
         c.close()
@@ -47,9 +56,7 @@ def _worker(task: Callable, items: Sequence, encode: Callable[[Any], bytes], cou
     try:
         while True:
             with lock:
-                i = counter.value
-                counter.value = i + 1
-                claims[w] = i
+                i = _take(counter, claims, w)
             if i >= n:
                 break
             try:
@@ -86,7 +93,7 @@ def ordered_map(
     counter = mpc.Value("q", 0)
     claims = mpc.Array("q", [-1] * (jobs - 1), lock=False)  # the item each worker took last
     procs: list = []
-    conns: dict[int, Any] = {}  # worker number -> its pipe's read end, while it may still send
+    conns: dict[Any, int] = {}  # a worker's pipe (read end) -> its number, while it may still send
     ready: dict[int, Any] = {}  # index -> bytes from a worker, or ("", result) / ("!", exception) from here
     redo: set[int] = set()  # items a worker took and will not send
 
@@ -98,12 +105,10 @@ def ordered_map(
 
     def receive(ws) -> None:
         for c in ws:
-            w = next(k for k, v in conns.items() if v is c)
             try:
                 b = c.recv_bytes()
             except (EOFError, OSError):  # finished, or gone
-                del conns[w]
-                lost = claims[w]
+                lost = claims[conns.pop(c)]
                 if nxt <= lost < n and lost not in ready:
                     redo.add(lost)
                 continue
@@ -118,9 +123,7 @@ def ordered_map(
             if any(not p.is_alive() for p in procs):
                 raise _Stuck
         try:
-            i = counter.value
-            counter.value = i + 1
-            return i
+            return _take(counter)
         finally:
             lock.release()
 
@@ -129,15 +132,15 @@ def ordered_map(
     try:
         for w in range(jobs - 1):
             r, wr = mpc.Pipe(duplex=False)
-            inherited = [*conns.values(), r] if fork else []
+            inherited = [*conns, r] if fork else []
             proc = mpc.Process(target=_worker, args=(task, items, encode, counter, claims, w, wr, inherited), daemon=True)
             proc.start()
             wr.close()
             procs.append(proc)
-            conns[w] = r
+            conns[r] = w
         while nxt < n:
             if conns and len(ready) < ahead:
-                receive([c for c in conns.values() if c.poll()])
+                receive([c for c in conns if c.poll()])
             if redo:
                 for i in sorted(redo):
                     run_here(i)
@@ -156,8 +159,8 @@ def ordered_map(
                         run_here(i)
                         continue
                 if conns:
-                    holder = [c for w, c in conns.items() if claims[w] == nxt]
-                    receive(wait(holder or list(conns.values())))
+                    holder = [c for c, w in conns.items() if claims[w] == nxt]
+                    receive(wait(holder or list(conns)))
                     continue
                 run_here(nxt)  # claimed by a worker that is gone, or left when the counter was stuck
                 continue
@@ -176,7 +179,7 @@ def ordered_map(
                 lock.release()
         except (OSError, ValueError):
             pass
-        for c in conns.values():
+        for c in conns:
             c.close()
         for proc in procs:
             proc.join(timeout=0.5)
