@@ -10,7 +10,7 @@ complete and valid (every unit type, quiet and busy units); some have text in nu
 tampering (protection removed, a total typed over its formula, a label retyped), last year's
 template, or are not workbooks at all (a renamed text file, a truncated package).
 
-*Check*: ``gkxlsx.checker.check_paths`` with ``--jobs 1`` and ``--jobs 2`` — triage, identity,
+*Check*: ``gkxlsx.check.checker.check_paths`` with ``--jobs 1`` and ``--jobs 2`` — triage, identity,
 labels, formulas, protection, values, every rule, cached results, narrative rules.
 
 *Floor*: python-calamine reading every sheet's values of the same files, one process
@@ -41,12 +41,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gkxlsx import __version__
-from gkxlsx.checker import check_paths
-from gkxlsx.generate import build_workbook, workbook_filename
-from gkxlsx.layout import layout
-from gkxlsx.model import load_form
-from gkxlsx.roster import Unit
-from gkxlsx.samples import sample_values
+from gkxlsx.check.checker import check_paths
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.form.layout import layout
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import Unit
+from gkxlsx.demo.samples import sample_values
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1.5
@@ -174,8 +174,8 @@ def calamine(files: list[Path], jobs: int) -> None:
 
 
 def without_narrative(fn):
-    """For the breakdown only: the same check without gkxlsx.narrative's rules."""
-    from gkxlsx import checker
+    """For the breakdown only: the same check without gkxlsx.text.narrative's rules."""
+    from gkxlsx.check import checker
 
     orig = checker._Check._narrative
     checker._Check._narrative = lambda self, *a, **k: None

@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from gkxlsx.audit import audit_extraction  # noqa: E402
-from gkxlsx.extract import extract_text  # noqa: E402
-from gkxlsx.model import load_form  # noqa: E402
-from gkxlsx.report import Report  # noqa: E402
+from gkxlsx.published.audit import audit_extraction  # noqa: E402
+from gkxlsx.published.extract import extract_text  # noqa: E402
+from gkxlsx.form.model import load_form  # noqa: E402
+from gkxlsx.form.report import Report  # noqa: E402
 
 from test_extract_roundtrip import UNITS, random_tables, seed_shaped  # noqa: E402
 
@@ -36,7 +36,8 @@ def corpus(n: int) -> list[tuple[str, str]]:
             texts += [("seed", p.read_text(encoding="utf-8")) for p in sorted(c.glob("00*.txt"))]
             break
     try:
-        from gkxlsx import render, samples
+        from gkxlsx.render import renderer as render
+        from gkxlsx.demo import samples
     except ImportError:  # pragma: no cover
         render = samples = None
     rng = random.Random(2024)

@@ -3,7 +3,7 @@
     python benchmarks/bench_generate.py            # N = 1000 units
     python benchmarks/bench_generate.py --n 200 --filled
 
-*Generator*: ``gkxlsx.generate.generate_all`` — layout, formulas compiled from the rules, cached
+*Generator*: ``gkxlsx.workbook.generate.generate_all`` — layout, formulas compiled from the rules, cached
 results computed in Python, fingerprint, structure lock (re-zip), file + manifest written.
 
 *Floor*: XlsxWriter alone, with no logic at all.  Every XlsxWriter call the generator makes for a
@@ -38,10 +38,10 @@ from typing import Any
 
 import xlsxwriter
 
-import gkxlsx.generate as gen
+import gkxlsx.workbook.generate as gen
 from gkxlsx import __version__
-from gkxlsx.model import load_form
-from gkxlsx.roster import load_roster
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import load_roster
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1.5

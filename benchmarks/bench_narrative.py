@@ -1,4 +1,4 @@
-"""Benchmark: ``gkxlsx.narrative.check_narrative`` as the workbook checker calls it.
+"""Benchmark: ``gkxlsx.text.narrative.check_narrative`` as the workbook checker calls it.
 
     python benchmarks/bench_narrative.py                      # the current narrative.py
     python benchmarks/bench_narrative.py --ref 976cab2        # and narrative.py of that revision
@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def collect(folder: Path, year: int) -> list[tuple]:
-    import gkxlsx.checker as C
-    import gkxlsx.narrative as N
-    from gkxlsx.roster import load_roster
+    import gkxlsx.check.checker as C
+    import gkxlsx.text.narrative as N
+    from gkxlsx.form.roster import load_roster
 
     calls: list[tuple] = []
     orig = N.check_narrative
@@ -74,8 +74,8 @@ def main() -> None:
     ap.add_argument("--refresh", action="store_true", help="collect the calls again")
     args = ap.parse_args()
 
-    from gkxlsx import narrative
-    from gkxlsx.model import load_form
+    from gkxlsx.text import narrative
+    from gkxlsx.form.model import load_form
 
     tag = hashlib.sha1(str(args.dir.resolve()).encode()).hexdigest()[:10]
     cache = Path(tempfile.gettempdir()) / f"gkxlsx-bench-narrative-{tag}-{args.year}.pkl"

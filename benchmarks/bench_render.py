@@ -2,8 +2,8 @@
 
     python benchmarks/bench_render.py [N]
 
-The reports are varied, complete and valid (gkxlsx.samples), one per fictional unit; each render
-runs the validation gate (gkxlsx.rules.check) as `gkxlsx render` does.  The Jinja environment and
+The reports are varied, complete and valid (gkxlsx.demo.samples), one per fictional unit; each render
+runs the validation gate (gkxlsx.rules.engine.check) as `gkxlsx render` does.  The Jinja environment and
 each form's table structure are built once and reused.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 import time
 
-from gkxlsx import render as R
-from gkxlsx.model import load_form
-from gkxlsx.report import Report
-from gkxlsx.samples import sample_values
+from gkxlsx.render import renderer as R
+from gkxlsx.form.model import load_form
+from gkxlsx.form.report import Report
+from gkxlsx.demo.samples import sample_values
 
 TYPES = ("乡镇", "街道", "县级部门", "县级政府")
 

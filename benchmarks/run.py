@@ -8,7 +8,7 @@ against its floor, with peak memory; one table, written as JSON so runs can be c
 *Data* (built by the run, under ``--data``, default ``$TMPDIR/gkxlsx-run-N``; reused by later
 steps and by a later run with ``--steps`` that skips ``generate``): a roster of N units of every
 type, and N returned workbooks made by the generator with each unit's data
-(:func:`gkxlsx.samples.sample_values`): mostly zeros, about 8 % busy units with up to hundreds of
+(:func:`gkxlsx.demo.samples.sample_values`): mostly zeros, about 8 % busy units with up to hundreds of
 applications, and broken returns — text in number cells ("/", "3条", "１２"), blanks, a broken
 balance, a narrative that contradicts the table, tampering (protection removed, a total typed
 over, a label retyped), last year's template, files that are not workbooks at all.
@@ -16,16 +16,16 @@ over, a label retyped), last year's template, files that are not workbooks at al
 *Steps*, each in a fresh process so that its peak memory is its own (main process and the largest
 worker process are both shown):
 
-- ``generate``: :func:`gkxlsx.generate.generate_all` writing the N workbooks, seconds per workbook
+- ``generate``: :func:`gkxlsx.workbook.generate.generate_all` writing the N workbooks, seconds per workbook
   (wall and CPU), against the floor of plain XlsxWriter making the very same calls (recorded from
   the generator, replayed with no other logic; see ``bench_generate.py``).  With N > 1,000 the
   floor replays a 1-in-(N/1,000) sample, interleaved block by block with the generator.
-- ``check --jobs 1/2``: :func:`gkxlsx.checker.iter_check` over the N files (results streamed, not
+- ``check --jobs 1/2``: :func:`gkxlsx.check.checker.iter_check` over the N files (results streamed, not
   kept), files per second, against the floor of python-calamine reading every sheet's values of
   the same files with the same number of processes — the two measured in turns in one process
   (calamine, check, calamine, check …, ``--repeat`` times, default 3), the fastest pass of each
   being its figure, so that both see the same machine.
-- ``import --jobs 1/2``: :func:`gkxlsx.campaign.import_files` of the N files into a fresh campaign
+- ``import --jobs 1/2``: :func:`gkxlsx.campaign.campaign.import_files` of the N files into a fresh campaign
   (archive, check, ledger), files per second, against the same floor and against the check alone
   (issue 5: the ledger adds at most 10 %).
 - ``render``: reports per second to HTML and to text (validation gate included), for the units
@@ -131,9 +131,9 @@ def machine() -> dict:
 
 def _plan(n: int, seed: int = 9):
     """Per unit: (Unit, year, values, kind) — the variety of returns, reproducible."""
-    from gkxlsx.model import load_form
-    from gkxlsx.roster import Unit
-    from gkxlsx.samples import sample_values
+    from gkxlsx.form.model import load_form
+    from gkxlsx.form.roster import Unit
+    from gkxlsx.demo.samples import sample_values
 
     form = load_form("2021")
     rng = random.Random(seed)
@@ -207,9 +207,9 @@ def _break(path: Path, kind: str, which: int, part) -> None:
 def step_generate(n: int, data: Path) -> dict:
     import bench_generate as bg
 
-    import gkxlsx.generate as gen
-    from gkxlsx.layout import layout
-    from gkxlsx.model import load_form
+    import gkxlsx.workbook.generate as gen
+    from gkxlsx.form.layout import layout
+    from gkxlsx.form.model import load_form
 
     form = load_form("2021")
     out = _returns(data)
@@ -314,7 +314,7 @@ def step_check(data: Path, jobs: int, repeat: int = 3) -> dict:
     """The check and its floor, measured in turns in one process (calamine, check, calamine,
     check …) so that both see the same machine; the fastest pass of each is its figure, every
     pass's wall time is kept.  Returns {"calamine": …, "check": …}."""
-    from gkxlsx.checker import iter_check
+    from gkxlsx.check.checker import iter_check
 
     files = _files(data)
     names = [str(p) for p in files]
@@ -346,14 +346,14 @@ def step_check(data: Path, jobs: int, repeat: int = 3) -> dict:
 
 
 def step_import(data: Path, jobs: int) -> dict:
-    from gkxlsx.campaign import import_files, init_campaign
+    from gkxlsx.campaign.campaign import import_files, init_campaign
 
     root = data / f"campaign-j{jobs}"
     if root.exists():
         shutil.rmtree(root)
     camp = init_campaign(root, year=YEAR, roster=data / "roster.csv", office="合成县人民政府办公室")
     files = _files(data)
-    from gkxlsx.checker import iter_check
+    from gkxlsx.check.checker import iter_check
 
     list(iter_check(files[:30], jobs=1, year=YEAR))  # the same warm-up as the check step
     kinds: Counter = Counter()
@@ -368,10 +368,10 @@ def step_import(data: Path, jobs: int) -> dict:
 
 
 def step_render(data: Path, limit: int = 2000) -> dict:
-    from gkxlsx import render as R
-    from gkxlsx.campaign import Campaign
-    from gkxlsx.ledger import load_values
-    from gkxlsx.report import Report
+    from gkxlsx.render import renderer as R
+    from gkxlsx.campaign.campaign import Campaign
+    from gkxlsx.campaign.ledger import load_values
+    from gkxlsx.form.report import Report
 
     camp = Campaign(data / "campaign-j2")
     units = {u.code: u for u in camp.units()}
@@ -394,7 +394,7 @@ def step_render(data: Path, limit: int = 2000) -> dict:
 
 
 def step_aggregate(data: Path) -> dict:
-    from gkxlsx.campaign import Campaign, aggregate
+    from gkxlsx.campaign.campaign import Campaign, aggregate
 
     camp = Campaign(data / "campaign-j2")
     t0 = time.perf_counter()
@@ -409,7 +409,7 @@ def step_aggregate(data: Path) -> dict:
 def step_status(data: Path) -> dict:
     """``gkxlsx status``: who has returned, and the pairs of units whose returns copy each other
     (every current return's narrative against every other's, by the prefix-filtered join)."""
-    from gkxlsx.campaign import Campaign
+    from gkxlsx.campaign.campaign import Campaign
 
     camp = Campaign(data / "campaign-j2")
     t0 = time.perf_counter()

@@ -1,3 +1,3 @@
-from .cli import main
+from gkxlsx.cli import main
 
 main()

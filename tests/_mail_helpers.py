@@ -11,7 +11,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from gkxlsx.campaign import Campaign, generate_for_campaign, init_campaign
+from gkxlsx.campaign.campaign import Campaign, generate_for_campaign, init_campaign
 
 EXAMPLE_ROSTER = Path(__file__).resolve().parent.parent / "examples" / "roster.csv"
 
@@ -43,8 +43,8 @@ def make_campaign(root: Path, emails: dict[str, str] | None = None, n: int = 4, 
 
 def returned_workbook(camp: Campaign, code: str, edit=None, seed: int = 3) -> bytes:
     """The unit's workbook as it comes back filled in (the generator with the unit's values)."""
-    from gkxlsx.generate import build_workbook
-    from gkxlsx.samples import sample_values
+    from gkxlsx.workbook.generate import build_workbook
+    from gkxlsx.demo.samples import sample_values
 
     u = camp.unit(code)
     values = sample_values(camp.form, u.name, u.type, camp.year, seed=seed)
@@ -109,7 +109,7 @@ def client_mail(
     date: str = "Tue, 18 Jan 2022 10:30:00 +0800",
     to: str = "office@test.example",
 ) -> bytes:
-    """A mail as a unit's client would write it, built by hand (not with gkxlsx.mail):
+    """A mail as a unit's client would write it, built by hand (not with gkxlsx.mail.mail):
 
     * ``foxmail``: GB2312/GBK subject, attachment names only as RFC 2047 inside quotes (name= and filename=);
     * ``thunderbird``: UTF-8 subject, RFC 2231 filename*= with continuations only;

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures.  LibreOffice tests call gkxlsx.lo.require_or_skip(), which skips on a
+"""Shared pytest fixtures.  LibreOffice tests call gkxlsx.office.lo.require_or_skip(), which skips on a
 machine without LibreOffice but fails under CI=true, where every test must run."""
 
 import pytest
@@ -6,14 +6,14 @@ import pytest
 
 @pytest.fixture
 def form2021():
-    from gkxlsx.model import load_form
+    from gkxlsx.form.model import load_form
 
     return load_form("2021")
 
 
 @pytest.fixture
 def form2019():
-    from gkxlsx.model import load_form
+    from gkxlsx.form.model import load_form
 
     return load_form("2019")
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import seed_files
-from gkxlsx.audit import SUMMARY_HEADERS
+from gkxlsx.published.audit import SUMMARY_HEADERS
 from gkxlsx.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,7 +140,7 @@ def test_extract_json_and_out(seed_dir, tmp_path):
     r = runner.invoke(app, ["extract", str(one), "--json"])
     assert r.exit_code == 0
     d = json.loads(r.output)
-    assert d["schema"] == "gkxlsx.extract/1" and d["unit"] == "托克逊县夏镇人民政府" and d["year"] == 2024
+    assert d["schema"] == "gkxlsx.published.extract/1" and d["unit"] == "托克逊县夏镇人民政府" and d["year"] == 2024
     assert d["status"]["s3.r1_open.total"] == "ambiguous" and d["values"]["s3.r1_open.total"] is None
     assert d["values"]["s3.r2_partial.total"] == 0 and d["status"]["s3.r2_partial.total"] == "read"
     assert d["positions"]["s3.r1_open.total"] == "三、表格第6行（（一）予以公开）第7列（总计）"

@@ -15,11 +15,11 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from gkxlsx.campaign import Campaign, aggregate, generate_for_campaign, import_files, init_campaign
+from gkxlsx.campaign.campaign import Campaign, aggregate, generate_for_campaign, import_files, init_campaign
 from gkxlsx.cli import app
-from gkxlsx.generate import build_workbook, workbook_filename
-from gkxlsx.ledger import LedgerError
-from gkxlsx.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.campaign.ledger import LedgerError
+from gkxlsx.demo.samples import sample_values
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -157,7 +157,7 @@ def test_aggregate_sums_accepted_and_states_completeness(camp, tmp_path):
     assert len(agg.missing) == 9 and any("有错误" in why for _, why in agg.missing)
     expected = sum(camp.ledger.current(c).values["s3.new.natural"] for c in codes)
     assert agg.report.values["s3.new.natural"] == expected
-    from gkxlsx.rules import compute_derived
+    from gkxlsx.rules.engine import compute_derived
 
     totals = [compute_derived(camp.form, camp.ledger.current(c).values)["s3.new.total"] for c in codes]
     assert agg.report.values["s3.new.total"] == sum(totals)
@@ -205,7 +205,7 @@ def test_cross_year_carry_over_and_mismatch(tmp_path):
 
 IMPORT_SCRIPT = """
 import sys
-from gkxlsx.campaign import Campaign, import_files
+from gkxlsx.campaign.campaign import Campaign, import_files
 camp = Campaign(sys.argv[1])
 for p in sys.argv[2:]:
     import_files(camp, [p])
@@ -265,7 +265,7 @@ def _limit_file_size():
 
 DISKFULL_SCRIPT = """
 import sys, json
-from gkxlsx.campaign import Campaign, import_files
+from gkxlsx.campaign.campaign import Campaign, import_files
 camp = Campaign(sys.argv[1])
 out = import_files(camp, sys.argv[2:])
 print(json.dumps([(r.kind, r.message) for r in out], ensure_ascii=False))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gkxlsx import lo
-from gkxlsx.campaign import aggregate, generate_for_campaign, import_files, init_campaign
-from gkxlsx.layout import layout
-from gkxlsx.rules import a1, compute_derived
-from gkxlsx.samples import sample_values
+from gkxlsx.office import lo
+from gkxlsx.campaign.campaign import aggregate, generate_for_campaign, import_files, init_campaign
+from gkxlsx.form.layout import layout
+from gkxlsx.rules.engine import a1, compute_derived
+from gkxlsx.demo.samples import sample_values
 
 pytestmark = pytest.mark.lo
 

@@ -11,10 +11,10 @@ import zipfile
 
 import pytest
 
-import gkxlsx.checker as C
-from gkxlsx import reader
-from gkxlsx.checker import STATUS_PASS, check_file
-from gkxlsx.samples import sample_values
+import gkxlsx.check.checker as C
+from gkxlsx.workbook import reader
+from gkxlsx.check.checker import STATUS_PASS, check_file
+from gkxlsx.demo.samples import sample_values
 from test_check_corpus import (
     FORM,
     ROSTER,

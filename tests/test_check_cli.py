@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
-from gkxlsx.generate import C_MARK, workbook_filename
-from gkxlsx.layout import layout
+from gkxlsx.workbook.generate import C_MARK, workbook_filename
+from gkxlsx.form.layout import layout
 
 from test_check_corpus import FORM, S2, S3, U1, U2, U3, YEAR, build, quiet_values, write
 
@@ -133,7 +133,7 @@ def test_feedback_workbooks(returns, tmp_path):
     assert chk["D3"].value.startswith('=HYPERLINK("#\'校验结果\'!A')
     # the sheets are still protected and the fresh workbook is itself a valid template
     assert wb[S3].protection.sheet
-    from gkxlsx.checker import check_file
+    from gkxlsx.check.checker import check_file
 
     again = check_file(files[0], year=YEAR)
     assert {(f.rule_id, f.locations) for f in again.findings if f.rule_id == "E-CELL-TEXT"} == {

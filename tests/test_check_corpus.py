@@ -20,13 +20,13 @@ from typing import Callable, Mapping
 import pytest
 import xlsxwriter
 
-from gkxlsx.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, check_file
-from gkxlsx.generate import build_workbook, workbook_filename
-from gkxlsx.layout import layout
-from gkxlsx.model import load_form
-from gkxlsx.roster import Unit
-from gkxlsx.rules import with_derived
-from gkxlsx.samples import sample_values
+from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, check_file
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.form.layout import layout
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import Unit
+from gkxlsx.rules.engine import with_derived
+from gkxlsx.demo.samples import sample_values
 
 YEAR = 2025
 FORM = load_form("2021")
@@ -460,7 +460,7 @@ def test_W_XY_rules_with_last_years_data(corpus):
 
 
 # --------------------------------------------------------------------------------------------
-# narrative contradictions (gkxlsx.narrative, on the workbook's own fields and tables)
+# narrative contradictions (gkxlsx.text.narrative, on the workbook's own fields and tables)
 
 
 def test_text_says_no_applications_but_the_table_has_some(corpus):
@@ -767,7 +767,7 @@ def test_size_limit(corpus):
 
 @pytest.fixture(scope="module")
 def office():
-    from gkxlsx import lo
+    from gkxlsx.office import lo
 
     lo.require_or_skip()
     with lo.LibreOffice(timeout=180) as o:
@@ -846,7 +846,7 @@ def test_libreoffice_typed_inputs_that_are_not_numbers(office, corpus):
 
 @pytest.mark.lo
 def test_feedback_workbook_opens_in_libreoffice(office, corpus, tmp_path):
-    from gkxlsx.feedback import write_feedback
+    from gkxlsx.workbook.feedback import write_feedback
 
     v = quiet_values()
     v["s3.r1_open.commercial"] = "3条"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-import gkxlsx.checker as C
-from gkxlsx import parallel
-from gkxlsx.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, check_file, check_paths, iter_check
+import gkxlsx.check.checker as C
+from gkxlsx.check import parallel
+from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, check_file, check_paths, iter_check
 from test_check_corpus import ROSTER, S3, YEAR, build, quiet_values, set_cell, sheet_part, write, zip_edit
 
 needs_2_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="jobs are capped at the number of cores")

@@ -4,7 +4,7 @@ data (every table cell, derived totals included; unit, year, format).
 Two producers:
 * reports written here in the shapes real pages have (one cell per line with blank lines, “|”
   separated cells, one row per line with tabs, an HTML table) — independent of the renderer;
-* reports rendered by gkxlsx itself (:mod:`gkxlsx.render`) in every output format: text,
+* reports rendered by gkxlsx itself (:mod:`gkxlsx.render.renderer`) in every output format: text,
   Markdown, HTML and Word — and those, being correct, must audit without a single warning.
 """
 
@@ -15,11 +15,11 @@ from decimal import Decimal
 
 import pytest
 
-from gkxlsx.audit import audit_text
-from gkxlsx.extract import READ, extract_file, extract_text
-from gkxlsx.model import HeaderNode, Table, load_form
-from gkxlsx.report import Report
-from gkxlsx.rules import check, compute_derived
+from gkxlsx.published.audit import audit_text
+from gkxlsx.published.extract import READ, extract_file, extract_text
+from gkxlsx.form.model import HeaderNode, Table, load_form
+from gkxlsx.form.report import Report
+from gkxlsx.rules.engine import check, compute_derived
 
 UNITS = [
     ("2021", "示例县城关镇人民政府", "乡镇"),
@@ -197,8 +197,8 @@ def test_seed_shaped_round_trip(fid, name, utype, style):
 # reports rendered by gkxlsx
 
 
-render = pytest.importorskip("gkxlsx.render", reason="gkxlsx.render (render_text/markdown/html/docx) is not available yet")
-samples = pytest.importorskip("gkxlsx.samples", reason="gkxlsx.samples is not available yet")
+render = pytest.importorskip("gkxlsx.render.renderer", reason="gkxlsx.render.renderer (render_text/markdown/html/docx) is not available yet")
+samples = pytest.importorskip("gkxlsx.demo.samples", reason="gkxlsx.demo.samples is not available yet")
 
 
 def rendered_reports(n: int):
@@ -268,7 +268,7 @@ def test_rendered_pdf_never_misreads(tmp_path):
     as missing or ambiguous, never shifted."""
     import shutil
 
-    from gkxlsx import lo
+    from gkxlsx.office import lo
 
     lo.require_or_skip()
     if not shutil.which("pdftotext"):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from conftest import seed_files
-from gkxlsx.audit import audit_file, audit_text
-from gkxlsx.extract import AMBIGUOUS, MISSING, READ, extract_file, extract_text
+from gkxlsx.published.audit import audit_file, audit_text
+from gkxlsx.published.extract import AMBIGUOUS, MISSING, READ, extract_file, extract_text
 
 REPO = Path(__file__).resolve().parents[1]
 

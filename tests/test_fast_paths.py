@@ -7,10 +7,10 @@ import unicodedata
 
 import pytest
 
-from gkxlsx import narrative
-from gkxlsx.model import load_form
-from gkxlsx.narrative import check_narrative, normalize
-from gkxlsx.rules import compute_derived
+from gkxlsx.text import narrative
+from gkxlsx.form.model import load_form
+from gkxlsx.text.narrative import check_narrative, normalize
+from gkxlsx.rules.engine import compute_derived
 
 GOOD_TEXT = {
     "s1.overview": "2025年，本镇认真贯彻落实《中华人民共和国政府信息公开条例》，政府信息公开工作有序开展。",
@@ -97,7 +97,7 @@ def test_prefilters_do_not_hide_findings(f21):
 def _random_values(form, rng, odd: bool):
     from decimal import Decimal
 
-    from gkxlsx.samples import sample_values
+    from gkxlsx.demo.samples import sample_values
 
     t = rng.choice(["乡镇", "街道", "县级部门", "县级政府"])
     v = sample_values(form, "示例单位", t, 2025, seed=rng.randrange(10**6), busy=rng.random() < 0.3)
@@ -109,7 +109,7 @@ def _random_values(form, rng, odd: bool):
 def test_compiled_derived_cells_equal_the_rule_engine(f21):
     import random
 
-    from gkxlsx.checker import _derived
+    from gkxlsx.check.checker import _derived
 
     rng = random.Random(7)
     for i in range(200):
@@ -121,8 +121,8 @@ def test_compiled_derived_cells_equal_the_rule_engine(f21):
 def test_compiled_rules_equal_the_rule_engine(f21):
     import random
 
-    from gkxlsx.checker import _fast_rules
-    from gkxlsx.rules import PASS
+    from gkxlsx.check.checker import _fast_rules
+    from gkxlsx.rules.engine import PASS
 
     rng = random.Random(8)
     compiled = _fast_rules(f21)
@@ -163,10 +163,10 @@ def _rezip(data: bytes, method) -> bytes:
 def test_stored_and_deflated_members_read_alike_and_bad_crc_is_reported(f21, tmp_path):
     import zipfile
 
-    from gkxlsx.checker import check_file
-    from gkxlsx.generate import build_workbook, workbook_filename
-    from gkxlsx.roster import Unit
-    from gkxlsx.samples import sample_values
+    from gkxlsx.check.checker import check_file
+    from gkxlsx.workbook.generate import build_workbook, workbook_filename
+    from gkxlsx.form.roster import Unit
+    from gkxlsx.demo.samples import sample_values
 
     u = Unit("SLX001", "示例县城关镇人民政府", "乡镇", "示例县人民政府")
     v = sample_values(f21, u.name, u.type, 2025, seed=3, busy=True)

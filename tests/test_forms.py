@@ -20,10 +20,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
-from gkxlsx.cli_forms import describe_form, expr_text, export_form
-from gkxlsx.layout import expected_formulas, layout
-from gkxlsx.model import FormError, builtin_form_ids, form_for_year, load_form
-from gkxlsx.rules import INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluate_all, parse_expr
+from gkxlsx.cli.forms import describe_form, expr_text, export_form
+from gkxlsx.form.layout import expected_formulas, layout
+from gkxlsx.form.model import FormError, builtin_form_ids, form_for_year, load_form
+from gkxlsx.rules.engine import INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluate_all, parse_expr
 
 REPO = Path(__file__).resolve().parents[1]
 

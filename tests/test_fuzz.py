@@ -21,10 +21,10 @@ from decimal import Decimal
 
 import pytest
 
-from gkxlsx.checker import STATUS_PASS, STATUSES, check_file
-from gkxlsx.feedback import write_feedback
-from gkxlsx.model import load_form
-from gkxlsx.samples import sample_values
+from gkxlsx.check.checker import STATUS_PASS, STATUSES, check_file
+from gkxlsx.workbook.feedback import write_feedback
+from gkxlsx.form.model import load_form
+from gkxlsx.demo.samples import sample_values
 
 from test_check_corpus import FORM, ROSTER, U1, U3, YEAR, build, ole_file, quiet_values
 

@@ -6,7 +6,7 @@ entry cells unlocked and shaded, a validation on every entry cell, locked formul
 cells, cached results that agree with the Python rule engine, identity metadata stored three ways,
 print set-up, deterministic bytes, roster errors, prefill and the previous-year carry-over.
 
-Expected verdicts come from ``gkxlsx.rules.check`` (the Python backend), never from the generator's
+Expected verdicts come from ``gkxlsx.rules.engine.check`` (the Python backend), never from the generator's
 own helpers, so a disagreement between the two backends shows up here.
 """
 
@@ -30,17 +30,17 @@ from openpyxl.utils.cell import range_boundaries
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
-from gkxlsx.generate import (
+from gkxlsx.workbook.generate import (
     C_DERIVED,
     C_ENTRY,
     build_workbook,
     generate_all,
     workbook_filename,
 )
-from gkxlsx.layout import CHECK_KIND, CHECKS_SHEET, GUIDE_SHEET, INFO_SHEET, META_FIELDS, META_SHEET, defined_name, layout
-from gkxlsx.model import load_form
-from gkxlsx.roster import RosterError, Unit, load_roster
-from gkxlsx.rules import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, check
+from gkxlsx.form.layout import CHECK_KIND, CHECKS_SHEET, GUIDE_SHEET, INFO_SHEET, META_FIELDS, META_SHEET, defined_name, layout
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import RosterError, Unit, load_roster
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, check
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"

@@ -3,7 +3,7 @@
 Values are typed into the input cells through LibreOffice (``.uno:EnterString`` on the selected cell,
 the same path as typing and pressing Enter — not written with openpyxl), LibreOffice recalculates and
 saves, and the check cells it computed are read back and compared with the Python rule engine
-(``gkxlsx.rules``) on the same inputs: on valid data, on broken data (unbalanced column, W-T2
+(``gkxlsx.rules.engine``) on the same inputs: on valid data, on broken data (unbalanced column, W-T2
 warnings), and on many random data sets put in through the API.  Writing into locked cells is refused;
 the data validation marks bad numbers invalid.
 """
@@ -18,13 +18,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from gkxlsx import lo
+from gkxlsx.office import lo
 from test_generate import expected_total, valid_2021 as _full_valid_2021
-from gkxlsx.generate import build_workbook
-from gkxlsx.layout import INFO_SHEET, META_FIELDS, META_SHEET, layout
-from gkxlsx.model import load_form
-from gkxlsx.roster import Unit
-from gkxlsx.rules import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, evaluate_all
+from gkxlsx.workbook.generate import build_workbook
+from gkxlsx.form.layout import INFO_SHEET, META_FIELDS, META_SHEET, layout
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import Unit
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, evaluate_all
 
 pytestmark = pytest.mark.lo
 lo.require_or_skip()

@@ -15,10 +15,10 @@ import openpyxl
 import pytest
 from typer.testing import CliRunner
 
-from gkxlsx.campaign import Campaign, import_files, init_campaign
+from gkxlsx.campaign.campaign import Campaign, import_files, init_campaign
 from gkxlsx.cli import app
-from gkxlsx.generate import build_workbook, workbook_filename
-from gkxlsx.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.demo.samples import sample_values
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -116,7 +116,7 @@ def test_keep_false_streams_outcomes_without_collecting(returns, tmp_path):
 
 KILL_SCRIPT = """
 import sys
-from gkxlsx.campaign import Campaign, import_files
+from gkxlsx.campaign.campaign import Campaign, import_files
 camp = Campaign(sys.argv[1])
 import_files(camp, sys.argv[2:], jobs=2, batch=2)
 camp.close()

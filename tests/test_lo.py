@@ -1,4 +1,4 @@
-"""Tests of gkxlsx.lo against a real headless LibreOffice.
+"""Tests of gkxlsx.office.lo against a real headless LibreOffice.
 
 One LibreOffice session serves the whole module (module-scoped fixture); only
 the lifecycle test starts a second one.  Without LibreOffice the tests are
@@ -14,7 +14,7 @@ import zipfile
 import pytest
 import xlsxwriter
 
-from gkxlsx import lo
+from gkxlsx.office import lo
 
 pytestmark = pytest.mark.lo
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from _mail_helpers import client_mail, make_campaign, returned_workbook
 
 from gkxlsx.cli import app
-from gkxlsx.mail import decode_text, fetch_eml, fetch_mbox, fetched_log, part_filename, process_messages
+from gkxlsx.mail.mail import decode_text, fetch_eml, fetch_mbox, fetched_log, part_filename, process_messages
 
 NAME = "{code}_{name}_2021年政府信息公开工作年度报告（已填）.xlsx"
 

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from _mail_helpers import client_mail, free_port, make_campaign, returned_workbook, self_signed_cert
 
-from gkxlsx.campaign import CONFIG, Campaign, write_config
+from gkxlsx.campaign.campaign import CONFIG, Campaign, write_config
 from gkxlsx.cli import app
-from gkxlsx.mail import MailError, fetch_from_imap, fetch_imap, imap_utf7
+from gkxlsx.mail.mail import MailError, fetch_from_imap, fetch_imap, imap_utf7
 
 DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
 USER, PASSWORD = "office", "imap-s3cret"

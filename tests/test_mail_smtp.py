@@ -25,10 +25,10 @@ except ImportError:  # pragma: no cover
 from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult  # noqa: E402
 
-from gkxlsx.campaign import CONFIG, Campaign, write_config  # noqa: E402
+from gkxlsx.campaign.campaign import CONFIG, Campaign, write_config  # noqa: E402
 from gkxlsx.cli import app  # noqa: E402
-from gkxlsx.generate import workbook_filename  # noqa: E402
-from gkxlsx.mail import (  # noqa: E402
+from gkxlsx.workbook.generate import workbook_filename  # noqa: E402
+from gkxlsx.mail.mail import (  # noqa: E402
     MailError,
     MailSettings,
     compose_feedback,
@@ -427,8 +427,8 @@ def _record(camp, code, values, findings, version_status):
 
 
 def _bad_return(camp, code):
-    from gkxlsx.rules import check
-    from gkxlsx.samples import sample_values
+    from gkxlsx.rules.engine import check
+    from gkxlsx.demo.samples import sample_values
 
     u = camp.unit(code)
     v = sample_values(camp.form, u.name, u.type, 2021, seed=5)
@@ -439,7 +439,7 @@ def _bad_return(camp, code):
 
 
 def test_remind_goes_to_missing_and_failing_units_with_what_is_wrong(camp):
-    from gkxlsx.samples import sample_values
+    from gkxlsx.demo.samples import sample_values
 
     good = sample_values(camp.form, "x", "乡镇", 2021, seed=1)
     _record(camp, "SLX001", good, [], "通过")
@@ -468,7 +468,7 @@ def test_remind_goes_to_missing_and_failing_units_with_what_is_wrong(camp):
 def test_feedback_lists_findings_and_attaches_marked_workbook(camp):
     import openpyxl
 
-    from gkxlsx.layout import layout
+    from gkxlsx.form.layout import layout
 
     v, findings = _bad_return(camp, "SLX003")
     _record(camp, "SLX003", v, findings, "有错误")

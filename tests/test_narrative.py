@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from gkxlsx.model import load_form
-from gkxlsx.narrative import check_narrative, label_key, normalize
-from gkxlsx.rules import compute_derived, with_derived
+from gkxlsx.form.model import load_form
+from gkxlsx.text.narrative import check_narrative, label_key, normalize
+from gkxlsx.rules.engine import compute_derived, with_derived
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +266,7 @@ def test_normalisation():
 
 def _rule_patterns():
     """(pattern, flags) of every regular expression the rules search the text with."""
-    from gkxlsx import narrative as N
+    from gkxlsx.text import narrative as N
 
     d = N.data()
     pats = [(d["headings"]["subheading"], re.MULTILINE)]
@@ -299,7 +299,7 @@ def _random_texts(n, seed):
 
 
 def test_prefilters_never_hide_a_match():
-    from gkxlsx import narrative as N
+    from gkxlsx.text import narrative as N
 
     texts = _random_texts(4000, 1)
     matched = 0
@@ -316,7 +316,7 @@ def test_joined_fields_test_is_exact():
     """For a pattern _joined_rx accepts, the joined fields match iff one field does."""
     import random
 
-    from gkxlsx import narrative as N
+    from gkxlsx.text import narrative as N
 
     rng = random.Random(2)
     texts = _random_texts(3000, 3)
@@ -336,7 +336,7 @@ def test_joined_fields_test_is_exact():
 
 
 def test_gate_analysis():
-    from gkxlsx.narrative import _gate, _joined_rx, _may_match
+    from gkxlsx.text.narrative import _gate, _joined_rx, _may_match
 
     assert _gate("(?i)abc") is None and _gate("abc", re.IGNORECASE) is None and _gate(r"\d+") is None
     assert _may_match("x(?=yz)", "xyz") and not _may_match("x(?=yz)", "xy")  # a lookahead is what follows
@@ -348,7 +348,7 @@ def test_gate_analysis():
 
 
 def test_normalisation_regex_is_the_translation_table():
-    from gkxlsx.narrative import _bmp_changes, _bmp_table
+    from gkxlsx.text.narrative import _bmp_changes, _bmp_table
 
     rx, repl = _bmp_changes()
     every = "".join(chr(i) for i in range(0x10000) if not 0xD800 <= i < 0xE000)
@@ -360,7 +360,7 @@ def test_fast_paths_agree_with_the_plain_scan(f21, f19, monkeypatch):
     and published texts with the mistakes the rules look for."""
     import random
 
-    from gkxlsx import narrative as N
+    from gkxlsx.text import narrative as N
 
     rng = random.Random(4)
     snippets = _random_texts(200, 5) + [

@@ -21,11 +21,11 @@ from xml.etree import ElementTree as ET
 import pytest
 from typer.testing import CliRunner
 
-from gkxlsx import render as R
+from gkxlsx.render import renderer as R
 from gkxlsx.cli import app
-from gkxlsx.model import load_form
-from gkxlsx.report import Report
-from gkxlsx.rules import Finding, check, compute_derived
+from gkxlsx.form.model import load_form
+from gkxlsx.form.report import Report
+from gkxlsx.rules.engine import Finding, check, compute_derived
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "report_data"
@@ -202,7 +202,7 @@ def read_text_numbers(text: str, form) -> dict:
 
 def _extractor():
     try:
-        from gkxlsx.extract import extract_text  # the published-report extractor, when it exists
+        from gkxlsx.published.extract import extract_text  # the published-report extractor, when it exists
     except ImportError:
         return None
     return extract_text
@@ -729,9 +729,9 @@ def test_cli_needs_a_source_or_a_campaign(tmp_path, monkeypatch):
 
 
 def test_cli_renders_from_a_campaign(tmp_path):
-    campaign = pytest.importorskip("gkxlsx.campaign")
-    from gkxlsx.demo import example_roster
-    from gkxlsx.ledger import STATUS_ERR, STATUS_PASS, STATUS_WARN
+    campaign = pytest.importorskip("gkxlsx.campaign.campaign")
+    from gkxlsx.demo.demo import example_roster
+    from gkxlsx.campaign.ledger import STATUS_ERR, STATUS_PASS, STATUS_WARN
 
     camp = campaign.init_campaign(tmp_path / "c", year=2025, roster=example_roster(), office="示例县人民政府办公室")
     good = load("cgz_chengguanzhen").values
@@ -773,7 +773,7 @@ def test_cli_renders_from_a_campaign(tmp_path):
 
 def _require_libreoffice():
     try:
-        from gkxlsx import lo
+        from gkxlsx.office import lo
     except ImportError:
         if shutil.which("soffice") is None:
             if os.environ.get("CI") == "true":

@@ -1,4 +1,4 @@
-"""The two backends of every rule agree: Python (``gkxlsx.rules``) and the compiled Excel formulas,
+"""The two backends of every rule agree: Python (``gkxlsx.rules.engine``) and the compiled Excel formulas,
 evaluated by a real formula engine (LibreOffice headless; the ``formulas`` package gives a second
 opinion on a third of the data sets when it is installed).
 
@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 import xlsxwriter
 
-from gkxlsx.layout import expected_formulas, expected_results, layout
-from gkxlsx.model import Form, load_form
-from gkxlsx.rules import a1, as_number, compute_derived, evaluate_all
+from gkxlsx.form.layout import expected_formulas, expected_results, layout
+from gkxlsx.form.model import Form, load_form
+from gkxlsx.rules.engine import a1, as_number, compute_derived, evaluate_all
 
 APPL = ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org")
 MIN_DATASETS = 200
@@ -42,11 +42,11 @@ MIN_DATASETS = 200
 @pytest.fixture(scope="module")
 def office():
     try:
-        from gkxlsx import lo
+        from gkxlsx.office import lo
     except ImportError:
         if os.environ.get("CI") == "true":
-            pytest.fail("gkxlsx.lo is missing")
-        pytest.skip("gkxlsx.lo is not available")
+            pytest.fail("gkxlsx.office.lo is missing")
+        pytest.skip("gkxlsx.office.lo is not available")
     lo.require_or_skip()
     with lo.LibreOffice() as session:
         yield session

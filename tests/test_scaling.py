@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from gkxlsx.campaign import init_campaign
-from gkxlsx.generate import build_workbook, workbook_filename
-from gkxlsx.samples import sample_values
+from gkxlsx.campaign.campaign import init_campaign
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.demo.samples import sample_values
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -28,11 +28,11 @@ from pathlib import Path
 mode, folder, jobs = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 n = 0
 if mode == "check":
-    from gkxlsx.checker import iter_check
+    from gkxlsx.check.checker import iter_check
     for r in iter_check([folder], jobs=jobs, year=2025):
         n += r.status in ("通过", "有警告", "有错误")
 else:
-    from gkxlsx.campaign import Campaign, import_files
+    from gkxlsx.campaign.campaign import Campaign, import_files
     camp = Campaign(sys.argv[4])
     import_files(camp, [folder], jobs=jobs, keep=False)
     n = camp.ledger.conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]

@@ -11,10 +11,10 @@ import pytest
 
 from typer.testing import CliRunner
 
-from gkxlsx import similarity
+from gkxlsx.text import similarity
 from gkxlsx.cli import app
-from gkxlsx.render import load_report_json, render_text
-from gkxlsx.similarity import Doc, cross_findings, jaccard, narrative_text, shingles, similar_pairs
+from gkxlsx.render.renderer import load_report_json, render_text
+from gkxlsx.text.similarity import Doc, cross_findings, jaccard, narrative_text, shingles, similar_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "examples" / "report_data"
@@ -84,9 +84,9 @@ def test_the_join_finds_exactly_the_pairs_comparing_every_pair_finds(threshold, 
 
 
 def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
-    from gkxlsx.campaign import init_campaign, import_files
-    from gkxlsx.generate import build_workbook, workbook_filename
-    from gkxlsx.samples import sample_values
+    from gkxlsx.campaign.campaign import init_campaign, import_files
+    from gkxlsx.workbook.generate import build_workbook, workbook_filename
+    from gkxlsx.demo.samples import sample_values
 
     camp = init_campaign(tmp_path / "camp", year=2025, roster=REPO / "examples" / "roster.csv")
     units = camp.units()
@@ -124,7 +124,7 @@ def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
     page = (tmp_path / "s.html").read_text(encoding="utf-8")
     assert "内容雷同（1 对）" in page and f"<td>{b.name}</td>" in page
     # a large campaign compares only when asked; asking is honoured below the line too
-    import gkxlsx.cli_campaign as CC
+    import gkxlsx.cli.campaign as CC
 
     old = CC.SIMILAR_AUTO
     try:

@@ -1,4 +1,4 @@
-"""Strict parsing of entry cells (gkxlsx.values): what a unit typed → value, or rule id + raw value
+"""Strict parsing of entry cells (gkxlsx.check.values): what a unit typed → value, or rule id + raw value
 + suggested correction.  Nothing is coerced: a problem value is never returned as a value."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from decimal import Decimal
 
 import pytest
 
-from gkxlsx.values import RawCell, catalogue, date_like, make_finding, parse_value, problem_context
+from gkxlsx.check.values import RawCell, catalogue, date_like, make_finding, parse_value, problem_context
 
 
 @pytest.fixture(scope="module")
 def types():
-    from gkxlsx.model import load_form
+    from gkxlsx.form.model import load_form
 
     f = load_form("2021")
     return {
@@ -146,7 +146,7 @@ def test_text_and_date_fields(types):
 
 
 def test_signed_integer_of_the_2019_format():
-    from gkxlsx.model import load_form
+    from gkxlsx.form.model import load_form
 
     f = load_form("2019")
     change = next(c for c in f.cells.values() if c.col.key == "change").type

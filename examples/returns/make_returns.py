@@ -3,7 +3,7 @@
     python examples/returns/make_returns.py
 
 Four units of examples/roster.csv send back their 2025 workbooks, made the way the generator
-makes them and filled with the units' values (gkxlsx.samples), each with one kind of problem:
+makes them and filled with the units' values (gkxlsx.demo.samples), each with one kind of problem:
 
 * SLX001 城关镇 — complete and correct;
 * SLX002 青石镇 — section 三 does not balance (one application counted twice);
@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gkxlsx.generate import build_workbook, workbook_filename
-from gkxlsx.model import load_form
-from gkxlsx.roster import Unit
-from gkxlsx.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import Unit
+from gkxlsx.demo.samples import sample_values
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -26,9 +26,9 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from gkxlsx.generate import Campaign, build_workbook
-from gkxlsx.model import load_form
-from gkxlsx.roster import load_roster
+from gkxlsx.workbook.generate import Campaign, build_workbook
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import load_roster
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent

@@ -1,0 +1,766 @@
+"""A collection campaign: one county office, one report year, one folder.
+
+::
+
+    DIR/
+      campaign.toml   readable settings (year, format, office, deadline, mail)
+      roster.csv      the units (a copy of the roster given to ``init``)
+      ledger.sqlite   the ledger (gkxlsx.campaign.ledger)
+      模板/           generated workbooks
+      原件归档/       every received file, by sha256, never overwritten
+      反馈/           feedback workbooks
+      报告/           status exports, roll-up, rendered reports
+      发件箱/         e-mails written by ``mail send --dry-run``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import sys
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from gkxlsx.campaign.ledger import (
+    ACCEPTED_STATUSES,
+    STATUS_ERR,
+    STATUS_PASS,
+    STATUS_WARN,
+    Ledger,
+    Submission,
+)
+from gkxlsx.form.model import Form, form_for_year, load_form
+from gkxlsx.form.report import Report
+from gkxlsx.form.roster import Unit, load_roster
+from gkxlsx.rules.engine import as_number, check, compute_derived
+
+CONFIG = "campaign.toml"
+DB = "ledger.sqlite"
+DIRS = {"templates": "模板", "archive": "原件归档", "feedback": "反馈", "reports": "报告", "outbox": "发件箱"}
+
+
+class CampaignError(RuntimeError):
+    """A campaign operation cannot be done; Chinese message says why and what to do."""
+
+
+def _toml_str(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return json.dumps("" if v is None else str(v), ensure_ascii=False)
+
+
+def write_config(path: Path, cfg: Mapping[str, Mapping[str, Any]], comments: Mapping[str, str] | None = None) -> None:
+    comments = comments or {}
+    lines = ["# gkxlsx 收集任务配置文件（UTF-8，可用记事本编辑；密码不要写在这里）", ""]
+    for section, items in cfg.items():
+        lines.append(f"[{section}]")
+        for k, v in items.items():
+            c = comments.get(f"{section}.{k}")
+            lines.append(f"{k} = {_toml_str(v)}" + (f"  # {c}" if c else ""))
+        lines.append("")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+CONFIG_COMMENTS = {
+    "campaign.year": "报告年度",
+    "campaign.format": "报告格式：2021（国办公开办函〔2021〕30号）或 2019",
+    "campaign.office": "收集单位（政务公开办）名称",
+    "campaign.contact": "收集单位联系方式，显示在填报说明中",
+    "campaign.deadline": "报送截止日期 YYYY-MM-DD",
+    "campaign.previous": "上年度收集任务目录（用于跨年度校验），可为空",
+    "mail.host": "SMTP 服务器，如 smtp.qq.com",
+    "mail.port": "端口：SSL 一般为 465，STARTTLS 一般为 587",
+    "mail.security": "ssl、starttls 或 none",
+    "mail.user": "登录用户名（一般为邮箱地址）",
+    "mail.sender": "发件人邮箱地址",
+    "mail.sender_name": "发件人名称",
+    "mail.password_env": "密码从这个环境变量读取；未设置时运行时询问",
+    "mail.rate_per_minute": "每分钟最多发送的邮件数",
+    "mail.imap_host": "收件 IMAP 服务器（IMAPS），如 imap.qq.com",
+    "mail.imap_port": "IMAPS 端口，一般为 993",
+    "mail.imap_folder": "收件文件夹",
+}
+
+
+@dataclass
+class UnitStatus:
+    unit: Unit
+    current: Submission | None
+    first_received: str | None
+    versions: int
+
+    @property
+    def returned(self) -> bool:
+        return self.current is not None
+
+    @property
+    def status(self) -> str:
+        return self.current.status if self.current else "未报送"
+
+
+@dataclass
+class StatusSummary:
+    units: list[UnitStatus]
+    deadline: date | None
+    quarantined: int
+
+    def on_time(self, us: UnitStatus) -> bool | None:
+        if not us.first_received or not self.deadline:
+            return None
+        return datetime.fromisoformat(us.first_received).date() <= self.deadline
+
+    @property
+    def total(self) -> int:
+        return len(self.units)
+
+    @property
+    def returned(self) -> int:
+        return sum(1 for u in self.units if u.returned)
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for u in self.units if u.status in statuses)
+
+    @property
+    def late(self) -> int:
+        return sum(1 for u in self.units if self.on_time(u) is False)
+
+    def headline(self) -> str:
+        return (
+            f"已报 {self.returned}/{self.total}，通过 {self.count(*ACCEPTED_STATUSES)}"
+            f"（其中确认 {self.count('已确认')}），有警告 {self.count(STATUS_WARN)}，有错误 {self.count(STATUS_ERR)}，"
+            f"未报 {self.total - self.returned}，逾期 {self.late}"
+            + (f"；待处理的无法识别文件 {self.quarantined} 个" if self.quarantined else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = []
+        for u in self.units:
+            c = u.current
+            rows.append(
+                {
+                    "unit_code": u.unit.code,
+                    "unit_name": u.unit.name,
+                    "unit_type": u.unit.type,
+                    "parent": u.unit.parent,
+                    "returned": u.returned,
+                    "status": u.status,
+                    "version": c.version if c else None,
+                    "versions": u.versions,
+                    "errors": c.n_errors if c else None,
+                    "warnings": c.n_warnings if c else None,
+                    "received_at": c.received_at if c else None,
+                    "first_received": u.first_received,
+                    "on_time": self.on_time(u),
+                    "accepted_note": c.accepted_note if c else None,
+                }
+            )
+        return {
+            "total": self.total,
+            "returned": self.returned,
+            "passed": self.count(*ACCEPTED_STATUSES),
+            "accepted": self.count("已确认"),
+            "warnings": self.count(STATUS_WARN),
+            "errors": self.count(STATUS_ERR),
+            "missing": self.total - self.returned,
+            "late": self.late,
+            "quarantined": self.quarantined,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "headline": self.headline(),
+            "units": rows,
+        }
+
+
+@dataclass
+class ImportOutcome:
+    path: Path
+    kind: str  # new | duplicate | quarantine | failed
+    unit_code: str | None = None
+    version: int | None = None
+    status: str | None = None
+    message: str = ""
+    findings: list[dict] = field(default_factory=list)
+
+
+class Campaign:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        cfg_path = self.root / CONFIG
+        if not cfg_path.exists():
+            raise CampaignError(f"{self.root} 不是收集任务目录（没有 {CONFIG}）。请先运行 gkxlsx init 目录 --year 年度 --roster 名单。")
+        try:
+            self.config = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise CampaignError(f"配置文件 {cfg_path} 有语法错误：{e}。请用记事本打开修改，或重新运行 gkxlsx init。") from None
+        c = self.config.get("campaign", {})
+        try:
+            self.year = int(c["year"])
+            self.form: Form = load_form(c.get("format") or form_for_year(self.year).id)
+        except (KeyError, ValueError) as e:
+            raise CampaignError(f"配置文件 {cfg_path} 缺少或写错了 year/format：{e}") from None
+        self.office = c.get("office", "")
+        self.contact = c.get("contact", "")
+        dl = c.get("deadline") or ""
+        try:
+            self.deadline = date.fromisoformat(dl) if dl else date(self.year + 1, 1, 31)
+        except ValueError:
+            raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
+        self.ledger = Ledger(self.root / DB, self.path("archive"))
+
+    def path(self, which: str) -> Path:
+        p = self.root / DIRS[which]
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def close(self) -> None:
+        self.ledger.close()
+
+    def __enter__(self) -> "Campaign":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def mail_config(self) -> dict[str, Any]:
+        return dict(self.config.get("mail", {}))
+
+    # -- units ---------------------------------------------------------------------------
+
+    def units(self) -> list[Unit]:
+        return [
+            Unit(code=r["code"], name=r["name"], type=r["type"], parent=r["parent"], contact=r["contact"], email=r["email"], phone=r["phone"])
+            for r in self.ledger.units()
+        ]
+
+    def unit(self, ref: str) -> Unit:
+        """Find a unit by code or (unique part of its) name."""
+        units = self.units()
+        for u in units:
+            if u.code == ref:
+                return u
+        hits = [u for u in units if ref and ref in u.name]
+        if len(hits) == 1:
+            return hits[0]
+        if not hits:
+            raise CampaignError(f"名单中没有代码或名称为“{ref}”的单位。")
+        raise CampaignError(f"“{ref}”对应多个单位：{'、'.join(u.label for u in hits)}，请使用单位代码。")
+
+    # -- previous year ---------------------------------------------------------------------
+
+    def previous_for(self, code: str) -> tuple[Form, dict[str, Any]] | None:
+        p = self.ledger.previous(code)
+        if p is None:
+            return None
+        fmt, _year, vals = p
+        return load_form(fmt), vals
+
+    # -- status ----------------------------------------------------------------------------
+
+    def status(self) -> StatusSummary:
+        cur = self.ledger.currents()
+        firsts = {
+            r["unit_code"]: (r["first"], r["n"])
+            for r in self.ledger.conn.execute("SELECT unit_code, MIN(received_at) first, COUNT(*) n FROM submissions GROUP BY unit_code")
+        }
+        rows = []
+        for u in self.units():
+            f, n = firsts.get(u.code, (None, 0))
+            rows.append(UnitStatus(u, cur.get(u.code), f, n))
+        return StatusSummary(rows, self.deadline, len(self.ledger.quarantined()))
+
+    def similar(self) -> list[tuple[Unit, Unit, float]]:
+        """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
+        parts (一、五、六) are nearly the same, most similar first (each unit's own name ignored)."""
+        from gkxlsx.text.similarity import join, narrative_text, shingles, token_ids
+
+        by_code = {u.code: u for u in self.units()}
+        units, sets = [], []
+        vocab: dict[str, int] = {}
+        for code, _status, vals in self.ledger.iter_currents():
+            u = by_code.get(code)
+            if u is not None:
+                units.append(u)
+                sets.append(token_ids(shingles(narrative_text(vals), u.name), vocab))
+        return [(units[i], units[j], sc) for i, j, sc in join(sets)]
+
+
+# --------------------------------------------------------------------------------------------
+# init
+
+
+def init_campaign(
+    root: str | Path,
+    *,
+    year: int,
+    roster: str | Path,
+    fmt: str | None = None,
+    office: str = "",
+    contact: str = "",
+    deadline: date | None = None,
+    previous: str | Path | None = None,
+) -> Campaign:
+    root = Path(root)
+    if (root / CONFIG).exists():
+        raise CampaignError(f"{root} 已经是一个收集任务目录，不会覆盖。如需重新开始，请换一个目录。")
+    form = load_form(fmt) if fmt else form_for_year(year)
+    lo, hi = form.report_years
+    if not lo <= year <= hi:
+        raise CampaignError(f"格式 {form.id} 适用于 {lo}—{hi} 年度，不适用于 {year} 年度。")
+    units = load_roster(roster, form)  # raises RosterError listing every bad line
+    prev_camp = None
+    if previous:
+        prev_camp = Campaign(Path(previous))
+        if prev_camp.year != year - 1:
+            prev_camp.close()
+            raise CampaignError(f"上年度收集任务 {previous} 的年度是 {prev_camp.year}，不是 {year - 1}。")
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(roster, root / ("roster" + Path(roster).suffix.lower()))
+    cfg = {
+        "campaign": {
+            "year": year,
+            "format": form.id,
+            "office": office,
+            "contact": contact,
+            "deadline": (deadline or date(year + 1, 1, 31)).isoformat(),
+            "previous": str(Path(previous).resolve()) if previous else "",
+        },
+        "mail": {
+            "host": "",
+            "port": 465,
+            "security": "ssl",
+            "user": "",
+            "sender": "",
+            "sender_name": office,
+            "password_env": "GKXLSX_SMTP_PASSWORD",
+            "rate_per_minute": 30,
+            "imap_host": "",
+            "imap_port": 993,
+            "imap_folder": "INBOX",
+        },
+    }
+    write_config(root / CONFIG, cfg, CONFIG_COMMENTS)
+    camp = Campaign(root)
+    camp.ledger.set_units(units)
+    camp.ledger.set_meta(created=datetime.now().isoformat(timespec="seconds"), year=year, format=form.id)
+    for d in DIRS:
+        camp.path(d)
+    if prev_camp is not None:
+        try:
+            copy_previous(prev_camp, camp)
+        finally:
+            prev_camp.close()
+    return camp
+
+
+def copy_previous(prev: Campaign, camp: Campaign) -> int:
+    """Take last year's accepted current submissions as this campaign's previous-year baseline."""
+    n = 0
+    for code, sub in prev.ledger.currents().items():
+        if sub.status not in ACCEPTED_STATUSES and sub.n_errors:
+            continue
+        camp.ledger.set_previous(code, sub.format or prev.form.id, prev.year, sub.values, f"campaign:{prev.root}")
+        n += 1
+    return n
+
+
+def find_campaign(start: str | Path | None = None) -> Campaign:
+    """The campaign in ``start`` or the current directory (or one of its parents)."""
+    if start:
+        return Campaign(Path(start))
+    here = Path.cwd()
+    for d in [here, *here.parents]:
+        if (d / CONFIG).exists():
+            return Campaign(d)
+    raise CampaignError("当前目录不是收集任务目录。请在收集任务目录中运行，或用 --campaign 目录 指定（先用 gkxlsx init 创建）。")
+
+
+# --------------------------------------------------------------------------------------------
+# diff, aggregate
+
+
+def diff_values(form: Form, a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """Cell-level changes between two submissions' values: (key, old, new), in form order."""
+    keys = list(form.cells) + [k for k in form.fields if k not in form.cells]
+    out = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if k in form.cells:
+            na, nb = as_number(va), as_number(vb)
+            if na is not None and nb is not None:
+                if na != nb:
+                    out.append((k, va, vb))
+                continue
+        if (va if va not in ("",) else None) != (vb if vb not in ("",) else None):
+            out.append((k, va, vb))
+    return out
+
+
+@dataclass
+class Aggregate:
+    name: str
+    report: Report
+    included: list[Unit]
+    missing: list[tuple[Unit, str]]
+    per_unit: "PerUnit"
+    findings: list
+
+    @property
+    def completeness(self) -> dict[str, Any]:
+        return {
+            "expected": len(self.included) + len(self.missing),
+            "included": [u.name for u in self.included],
+            "missing": [{"unit": u.name, "reason": r} for u, r in self.missing],
+            "statement": completeness_statement(len(self.included), len(self.included) + len(self.missing), [u.name for u, _ in self.missing]),
+        }
+
+
+def completeness_statement(n_in: int, n_all: int, missing: Sequence[str]) -> str:
+    if n_in == n_all:
+        return f"本报告汇总了全部 {n_all} 个单位的数据。"
+    return f"本报告汇总了 {n_all} 个单位中 {n_in} 个单位的数据；未纳入汇总的单位：{'、'.join(missing)}。"
+
+
+def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
+    """Sum the accepted current submissions (通过 / 已确认), per group when ``by`` is 上级单位 or 单位类型.
+
+    The current submissions are read from the ledger one at a time and only their sums are kept,
+    so memory does not grow with the number of units (a province's tens of thousands); the
+    per-unit figures (:attr:`Aggregate.per_unit`) are read again when they are asked for."""
+    form = camp.form
+    if by in (None, "", "全部"):
+        group_of = lambda u: camp.office or "汇总"  # noqa: E731
+    elif by in ("上级单位", "parent"):
+        group_of = lambda u: u.parent or "（无上级单位）"  # noqa: E731
+    elif by in ("单位类型", "type"):
+        group_of = lambda u: u.type  # noqa: E731
+    else:
+        raise CampaignError(f"--by 只能是 上级单位 或 单位类型，不能是“{by}”。")
+    units = camp.units()
+    groups: dict[str, list[Unit]] = {}
+    unit_group: dict[str, str] = {}
+    for u in units:
+        g = group_of(u)
+        groups.setdefault(g, []).append(u)
+        unit_group[u.code] = g
+    numeric = [k for k in form.entry_keys] + [k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")]
+    sums: dict[str, dict[str, Any]] = {g: {k: 0 for k in numeric} for g in groups}
+    current: dict[str, str] = {}  # unit code → status of its current submission
+    for code, status, vals in camp.ledger.iter_currents():
+        g = unit_group.get(code)
+        if g is None:
+            continue
+        current[code] = status
+        if status not in ACCEPTED_STATUSES:
+            continue
+        acc = sums[g]
+        for k in numeric:
+            v = as_number(vals.get(k))
+            if v is not None:
+                acc[k] = acc[k] + v
+    out = []
+    for name, members in groups.items():
+        included, missing = [], []
+        for u in members:
+            st = current.get(u.code)
+            if st is None:
+                missing.append((u, "未报送"))
+            elif st not in ACCEPTED_STATUSES:
+                missing.append((u, f"当前报送{st}，尚未通过或确认"))
+            else:
+                included.append(u)
+        values: dict[str, Any] = dict(sums[name])
+        values.update({k: v for k, v in compute_derived(form, values).items()})
+        values["meta.name"] = name
+        values["meta.year"] = camp.year
+        rep = Report(form=form, year=camp.year, unit_name=name, unit_code="", unit_type="", values=values, source=f"aggregate:{camp.root}")
+        findings = check(form, values)
+        out.append(Aggregate(name, rep, included, missing, PerUnit(camp.ledger, [u.code for u in included], numeric), findings))
+    return out
+
+
+class PerUnit:
+    """The included units' figures, in roster order, read from the ledger as they are iterated
+    (the roll-up workbook's 分单位明细 sheet) — not held in memory."""
+
+    def __init__(self, ledger, codes: list[str], keys: list[str]):
+        self.ledger, self.codes, self.keys = ledger, codes, keys
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        for code in self.codes:
+            vals = self.ledger.current_values(code) or {}
+            yield code, {k: vals.get(k) for k in self.keys}
+
+    def __getitem__(self, code: str) -> dict[str, Any]:
+        if code not in self.codes:
+            raise KeyError(code)
+        vals = self.ledger.current_values(code) or {}
+        return {k: vals.get(k) for k in self.keys}
+
+
+# --------------------------------------------------------------------------------------------
+# import
+
+
+IMPORT_BATCH = 200
+_DUPLICATE = "该文件此前已导入（内容完全相同），未重复记录。"
+
+
+class _ImportJob:
+    """What one import needs to take a file as far as the ledger: archive it, skip it when its
+    bytes were imported before, check it, and serialise what will be recorded.  Runs in the
+    importing process and in each worker process.  ``known``: the sha256 of every file the ledger
+    holds when the import starts (one query, instead of two per file in every process); a file
+    recorded since — the same bytes twice in one import — is found when it is recorded."""
+
+    def __init__(self, archive_dir: Path, known: frozenset[str], ctx):
+        self.archive_dir, self.ctx = archive_dir, ctx
+        self.known = known
+
+    def _writer(self) -> "_Writer":
+        w = self.__dict__.get("_w")
+        if w is None or w.pid != os.getpid():  # one per process (threads do not survive a fork)
+            w = self.__dict__["_w"] = _Writer()
+        return w
+
+    def __call__(self, path: str) -> tuple:
+        import hashlib
+
+        from gkxlsx.check.checker import check_file
+        from gkxlsx.campaign.ledger import archive_file, dump_findings, dump_values
+
+        p = Path(path)
+
+        def failed(e: OSError) -> tuple:
+            return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
+
+        try:
+            data = p.read_bytes()  # read once: archived and checked from memory
+        except OSError as e:
+            return failed(e)
+        sha = hashlib.sha256(data).hexdigest()
+        # the archived copy is written by this process's writer thread while the file is checked
+        # (file creation waits on the file system, checking on the CPU); the result is returned
+        # only once the copy is written (it is synced per batch, before recording)
+        pending = self._writer().submit(archive_file, self.archive_dir, p, sha, sync=False, data=data)
+        known = sha in self.known
+        res = err = None
+        if not known:
+            try:
+                res = check_file(p, context=self.ctx, data=data, sha256=sha)
+            except Exception as e:  # noqa: BLE001 - a checker bug must not lose the file
+                err = e
+        try:
+            sha, archived = pending.result()
+        except OSError as e:
+            return failed(e)
+        if known:
+            return ("duplicate",)
+        if res is None:
+            return ("internal", sha, str(archived), str(err))
+        ident = res.identity
+        code = getattr(ident, "unit_code", None) if ident is not None else None
+        findings = [f.to_dict() for f in res.findings]
+        values = dict(res.report.values) if res.report is not None else {}
+        return (
+            "ok", sha, str(archived), code, res.status, res.headline() if hasattr(res, "headline") else res.status,
+            res.application or "", (getattr(ident, "format", "") or "") if ident is not None else "",
+            getattr(ident, "year", None) if ident is not None else None, findings, dump_findings(findings), dump_values(values),
+        )
+
+
+class _Writer:
+    """One daemon thread that runs submitted calls in order (file writes, which release the GIL)."""
+
+    def __init__(self):
+        import queue
+        import threading
+
+        self.pid = os.getpid()
+        self.q: "queue.SimpleQueue" = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="gkxlsx-archive", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            fut, fn, args, kw = self.q.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn(*args, **kw))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(e)
+
+    def submit(self, fn, *args, **kw):
+        from concurrent.futures import Future
+
+        fut: Future = Future()
+        self.q.put((fut, fn, args, kw))
+        return fut
+
+
+def import_files(
+    camp: Campaign,
+    paths: Iterable[str | Path],
+    *,
+    source: str = "文件",
+    received_at: str | None = None,
+    jobs: int = 1,
+    progress: Callable[[ImportOutcome], None] | None = None,
+    keep: bool = True,
+    batch: int = IMPORT_BATCH,
+) -> list[ImportOutcome]:
+    """Validate and record returned files.  Never raises for a bad file: each gets an outcome, in
+    the order of the files.
+
+    Each file is archived (read once, sha256, written under its hash and synced to disk) before
+    anything about it is recorded; a file whose bytes were imported before is not checked again;
+    the others are checked — with ``jobs`` > 1 by this process and ``jobs - 1`` workers, which
+    archive and check (:mod:`gkxlsx.check.parallel`) while this process also records — and recorded ``batch`` files per ledger transaction (a savepoint
+    per file).  ``progress`` is called with each outcome as it is decided; with ``keep=False``
+    outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
+    returned list is empty."""
+    from gkxlsx.check.checker import CheckContext, _roster_dict
+    from gkxlsx.campaign.ledger import sync_archive
+
+    units = camp.units()
+    by_code = {u.code: u for u in units}
+    prevs = camp.ledger.previous_all()
+    ctx = CheckContext(roster=_roster_dict(units), year=camp.year, prev_by_unit=prevs)
+    job = _ImportJob(camp.ledger.archive_dir, camp.ledger.known_hashes(), ctx)
+    out: list[ImportOutcome] = []
+    when = received_at or datetime.now().isoformat(timespec="seconds")
+    files = _expand(paths)
+    jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
+    batch = max(1, int(batch or IMPORT_BATCH))
+
+    def flush(items: list[tuple[Path, tuple]]) -> None:
+        """Record one batch in one transaction; outcomes in file order."""
+        decided: list[ImportOutcome] = []
+        try:  # the batch's archived files reach the disk before the ledger refers to them
+            sync_archive(camp.ledger.archive_dir, [Path(r[2]) for _, r in items if r[0] in ("ok", "internal")])
+        except OSError as e:
+            for p, r in items:
+                o = ImportOutcome(p, "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。") if r[0] in ("ok", "internal") else \
+                    ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                if keep:
+                    out.append(o)
+                if progress is not None:
+                    progress(o)
+            return
+        try:
+            with camp.ledger.batch() as b:
+                for p, r in items:
+                    try:
+                        decided.append(_record_one(b, by_code, p, r, source, when))
+                    except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
+                        decided.append(ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。原件已归档；请检查磁盘空间后重新导入。"))
+        except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
+            decided = [
+                ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE) if r[0] in ("failed", "duplicate") else
+                ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。")
+                for p, r in items
+            ]
+        for o in decided:
+            if keep:
+                out.append(o)
+            if progress is not None:
+                progress(o)
+
+    def consume(results: Iterable[tuple]) -> None:
+        buf: list[tuple[Path, tuple]] = []
+        for p, r in zip(files, results):
+            buf.append((p, r))
+            if len(buf) >= batch:
+                flush(buf)
+                buf = []
+        if buf:
+            flush(buf)
+
+    if jobs == 1:
+        consume(job(str(p)) for p in files)
+    else:  # this process and jobs - 1 workers archive and check; this one also records
+        from gkxlsx.check.parallel import ordered_map
+
+        consume(ordered_map(job, [str(p) for p in files], jobs))
+    return out
+
+
+def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, when: str) -> ImportOutcome:
+    kind = r[0]
+    if kind == "failed":
+        return ImportOutcome(p, "failed", message=r[1])
+    if kind == "duplicate":
+        return ImportOutcome(p, "duplicate", message=_DUPLICATE)
+    if kind == "internal":
+        _, sha, archived, err = r
+        if not b.quarantine(sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when,
+                            reason=f"检查时出现内部错误：{err}", findings=[]):
+            return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
+        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{err}")
+    _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
+    if not code or code not in by_code:
+        reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
+        if not b.quarantine(sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when, reason=reason, findings=findings):
+            return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
+        return ImportOutcome(p, "quarantine", None, message=reason, findings=findings)
+    status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+    got = b.record(unit_code=code, sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when,
+                   application=application, format=fmt, year=year, status=status, findings=findings,
+                   findings_json=findings_json, values_json=values_json)
+    if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
+        return ImportOutcome(p, "duplicate", message=_DUPLICATE)
+    return ImportOutcome(p, "new", code, got[1], status, findings=findings)
+
+
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xml", ".htm", ".html", ".csv", ".zip", ".bin", ""}
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            out.extend(sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith((".", "~$")) and x.name != "manifest.json"))
+        else:
+            out.append(p)
+    return out
+
+
+def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):
+    """Generate every unit's workbook into the campaign's 模板/ folder, with last year's carry-over
+    prefilled and the cross-year checks compiled in where last year's data is known."""
+    from gkxlsx.workbook.generate import Campaign as Office, generate_all
+    from gkxlsx.workbook.prefill import carry_over
+
+    units = [u for u in camp.units() if not only or u.code in only]
+    prefill: dict[str, dict[str, Any]] = {}
+    prev: dict[str, dict[str, Any]] = {}
+    prev_fmt = None
+    for u in units:
+        p = camp.previous_for(u.code)
+        if p is None:
+            continue
+        pform, vals = p
+        prefill[u.code] = carry_over(camp.form, vals, pform)
+        prev[u.code] = vals
+        prev_fmt = pform.id
+    office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
+    return generate_all(
+        units, camp.year, camp.path("templates"), form=camp.form, prefill=prefill, prev=prev or None,
+        prev_format=prev_fmt, campaign=office, progress=progress,
+    )

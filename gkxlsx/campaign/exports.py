@@ -1,0 +1,205 @@
+"""Tables for people: the status list (.xlsx / .html) and the roll-up workbook and data."""
+
+from __future__ import annotations
+
+import html
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from gkxlsx.campaign.campaign import Aggregate, Campaign, StatusSummary
+from gkxlsx.form.layout import number_for_excel
+
+
+def _on_time_text(summary: StatusSummary, us) -> str:
+    ot = summary.on_time(us)
+    return "" if ot is None else ("按时" if ot else "逾期")
+
+
+STATUS_COLUMNS = ("单位代码", "单位名称", "单位类型", "上级单位", "状态", "当前版本", "错误", "警告", "最近报送时间", "是否按时", "确认说明")
+
+
+def status_rows(summary: StatusSummary) -> list[list[Any]]:
+    rows = []
+    for us in summary.units:
+        c = us.current
+        rows.append(
+            [
+                us.unit.code,
+                us.unit.name,
+                us.unit.type,
+                us.unit.parent,
+                us.status,
+                c.version if c else "",
+                c.n_errors if c else "",
+                c.n_warnings if c else "",
+                (c.received_at.replace("T", " ") if c else ""),
+                _on_time_text(summary, us),
+                (c.accepted_note or "") if c else "",
+            ]
+        )
+    return rows
+
+
+SIMILAR_NOTE = ("当前版本第一、五、六部分的文字高度相似（已去掉各自的单位名称）；国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实。")
+SIMILAR_COLUMNS = ("单位代码", "单位名称", "雷同单位代码", "雷同单位名称", "相似度")
+
+
+def similar_rows(similar) -> list[tuple[str, str, str, str, str]]:
+    return [(a.code, a.name, b.code, b.name, f"{sc:.0%}") for a, b, sc in similar or ()]
+
+
+def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
+    """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too."""
+    wb = xlsxwriter.Workbook(str(path))
+    ws = wb.add_worksheet("报送情况")
+    title = wb.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
+    head = wb.add_format({"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "align": "center"})
+    cell = wb.add_format({"border": 1, "font_name": "宋体"})
+    colours = {"通过": "#E2EFDA", "已确认": "#E2EFDA", "有警告": "#FFF2CC", "有错误": "#F8CBAD", "未报送": "#EDEDED"}
+    fmts = {k: wb.add_format({"border": 1, "font_name": "宋体", "bg_color": v}) for k, v in colours.items()}
+    ws.write(0, 0, f"{camp.year}年度政府信息公开工作年度报告报送情况", title)
+    ws.write(1, 0, summary.headline())
+    for j, h in enumerate(STATUS_COLUMNS):
+        ws.write(3, j, h, head)
+    for i, row in enumerate(status_rows(summary)):
+        for j, v in enumerate(row):
+            ws.write(4 + i, j, v, fmts.get(row[4], cell) if j == 4 else cell)
+    for j, w in enumerate((10, 30, 10, 20, 8, 8, 6, 6, 20, 8, 40)):
+        ws.set_column(j, j, w)
+    ws.freeze_panes(4, 2)
+    ws.autofilter(3, 0, 3 + len(summary.units), len(STATUS_COLUMNS) - 1)
+    if similar is not None:
+        ws = wb.add_worksheet("内容雷同")
+        ws.write(0, 0, f"内容雷同：{len(similar)} 对", title)
+        ws.write(1, 0, SIMILAR_NOTE)
+        for j, h in enumerate(SIMILAR_COLUMNS):
+            ws.write(3, j, h, head)
+        for i, row in enumerate(similar_rows(similar)):
+            for j, v in enumerate(row):
+                ws.write(4 + i, j, v, cell)
+        for j, w in enumerate((10, 30, 12, 30, 8)):
+            ws.set_column(j, j, w)
+        ws.freeze_panes(4, 0)
+    wb.close()
+    return path
+
+
+def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
+    from gkxlsx.render.renderer import environment
+
+    env = environment()
+    tpl = env.get_template("status.html.j2")
+    text = tpl.render(year=camp.year, office=camp.office, headline=summary.headline(), columns=STATUS_COLUMNS, rows=status_rows(summary),
+                      similar=None if similar is None else similar_rows(similar), similar_columns=SIMILAR_COLUMNS, similar_note=SIMILAR_NOTE)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    return v
+
+
+def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path, Path]:
+    """The roll-up as a workbook (汇总 / 分单位明细 / 完整性 / 校验) and as report data JSON for ``render``."""
+    form = camp.form
+    safe = agg.name.replace("/", "_")
+    xlsx = out_dir / f"{camp.year}年度汇总_{safe}.xlsx"
+    wb = xlsxwriter.Workbook(str(xlsx))
+    bold = wb.add_format({"bold": True, "font_name": "宋体"})
+    head = wb.add_format({"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "text_wrap": True, "valign": "top"})
+    cell = wb.add_format({"border": 1, "font_name": "宋体"})
+    ws = wb.add_worksheet("汇总")
+    ws.write(0, 0, f"{agg.name}{camp.year}年度政府信息公开工作年度报告数据汇总", bold)
+    ws.write(1, 0, agg.completeness["statement"])
+    for j, h in enumerate(("部分", "项目", "键", "合计")):
+        ws.write(3, j, h, head)
+    keys = list(form.cells) + [k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")]
+    for i, k in enumerate(keys):
+        sec = form.cells[k].section if k in form.cells else "s6"
+        ws.write(4 + i, 0, form.section(sec).title, cell)
+        ws.write(4 + i, 1, form.label(k), cell)
+        ws.write(4 + i, 2, k, cell)
+        v = agg.report.values.get(k)
+        ws.write(4 + i, 3, number_for_excel(v) if v is not None else "", cell)
+    ws.set_column(0, 0, 34)
+    ws.set_column(1, 1, 60)
+    ws.set_column(2, 2, 26)
+    ws.set_column(3, 3, 10)
+    ws2 = wb.add_worksheet("分单位明细")
+    ws2.write(0, 0, "单位代码", head)
+    ws2.write(0, 1, "单位名称", head)
+    for j, k in enumerate(keys):
+        ws2.write(0, 2 + j, form.label(k), head)
+    ws2.set_row(0, 90)
+    units = {u.code: u for u in agg.included}
+    for i, (code, vals) in enumerate(agg.per_unit.items()):
+        ws2.write(1 + i, 0, code, cell)
+        ws2.write(1 + i, 1, units[code].name, cell)
+        for j, k in enumerate(keys):
+            v = vals.get(k)
+            ws2.write(1 + i, 2 + j, number_for_excel(v) if v is not None else "", cell)
+    ws2.freeze_panes(1, 2)
+    ws3 = wb.add_worksheet("完整性")
+    ws3.write(0, 0, agg.completeness["statement"], bold)
+    ws3.write(2, 0, "已纳入", head)
+    ws3.write(2, 1, "未纳入", head)
+    ws3.write(2, 2, "原因", head)
+    for i, u in enumerate(agg.included):
+        ws3.write(3 + i, 0, u.name, cell)
+    for i, (u, why) in enumerate(agg.missing):
+        ws3.write(3 + i, 1, u.name, cell)
+        ws3.write(3 + i, 2, why, cell)
+    ws3.set_column(0, 2, 36)
+    ws4 = wb.add_worksheet("校验")
+    if agg.findings:
+        for i, f in enumerate(agg.findings):
+            ws4.write(i, 0, f.severity_zh)
+            ws4.write(i, 1, f.rule_id)
+            ws4.write(i, 2, f.message)
+    else:
+        ws4.write(0, 0, "汇总数据通过全部勾稽关系校验。")
+    wb.close()
+    data = out_dir / f"{camp.year}年度汇总_{safe}.json"
+    payload = {
+        "format": form.id,
+        "year": camp.year,
+        "unit": {"name": agg.name, "code": "", "type": ""},
+        "aggregate": agg.completeness,
+        "values": {k: _jsonable(v) for k, v in agg.report.values.items() if v is not None},
+    }
+    data.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    return xlsx, data
+
+
+def display_width(text: str) -> int:
+    """Terminal columns of a text: CJK characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))
+
+
+def status_text(summary: StatusSummary) -> str:
+    lines = [summary.headline(), ""]
+    w = max((display_width(u.unit.name) for u in summary.units), default=4)
+    cw = max((display_width(u.unit.code) for u in summary.units), default=4)
+    for us in summary.units:
+        c = us.current
+        detail = ""
+        if c:
+            detail = f"第{c.version}版  错误{c.n_errors} 警告{c.n_warnings}  {c.received_at.replace('T', ' ')[:16]}  {_on_time_text(summary, us)}"
+        lines.append(f"  {pad(us.unit.code, cw)}  {pad(us.unit.name, w)}  {pad(us.status, 6)}  {detail}".rstrip())
+    return "\n".join(lines)
+
+
+def esc(s: str) -> str:
+    return html.escape(s)

@@ -1,0 +1,157 @@
+"""``gkxlsx render``: the publishable report in HTML, Word, Markdown, text and PDF.
+
+Data come from the campaign (``UNIT…``, ``--all``, ``--aggregate``; run inside the campaign folder
+or give ``-C``) or from report data files (``--data FILE.json``, the shape of
+:func:`gkxlsx.render.renderer.report_from_dict`).  Thin: everything is in :mod:`gkxlsx.render.renderer`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from gkxlsx.cli.common import fail
+from gkxlsx.render.renderer import (
+    RenderError,
+    RenderRefused,
+    load_report_json,
+    parse_formats,
+    render_files,
+)
+from gkxlsx.rules.engine import Finding
+
+
+def _finding_from_dict(d: dict) -> Finding:
+    return Finding(
+        rule_id=str(d.get("rule") or d.get("rule_id") or ""),
+        severity=str(d.get("severity") or "error"),
+        message=str(d.get("message") or ""),
+        fix=str(d.get("fix") or ""),
+        instance=str(d.get("instance") or ""),
+        keys=tuple(d.get("keys") or ()),
+        locations=tuple(d.get("locations") or ()),
+    )
+
+
+def _campaign_jobs(units: List[str], all_units: bool, aggregate: bool, campaign: Optional[Path], by: Optional[str]):
+    """(report, findings, aggregate-info, label) for each requested campaign report, plus skip notes."""
+    try:
+        from gkxlsx.campaign.campaign import CampaignError, aggregate as do_aggregate, find_campaign
+        from gkxlsx.campaign.ledger import ACCEPTED_STATUSES
+    except ImportError:
+        fail("需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate（先用 gkxlsx init 创建收集任务）；"
+              "也可以用 --data 报告数据.json 直接生成。")
+    from gkxlsx.form.report import Report
+
+    try:
+        camp = find_campaign(campaign)
+    except CampaignError as e:
+        fail(f"需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate：{e}\n也可以用 --data 报告数据.json 直接生成。")
+    jobs: list[tuple[Any, Any, Any, str]] = []
+    notes: list[str] = []
+    refused: list[str] = []
+    with camp:
+        try:
+            targets = camp.units() if all_units else [camp.unit(u) for u in units]
+        except CampaignError as e:
+            fail(str(e), 1)
+        for u in targets:
+            sub = camp.ledger.current(u.code)
+            if sub is None:
+                (notes if all_units else refused).append(f"{u.name}（{u.code}）：尚未报送，没有可生成报告的数据。")
+                continue
+            rep = Report(camp.form, camp.year, u.name, u.code, u.type, dict(sub.values), source=sub.archive_path)
+            if sub.status in ACCEPTED_STATUSES:
+                findings: list[Finding] = []  # passed, or warnings accepted with a note
+            else:
+                findings = [_finding_from_dict(d) for d in sub.findings]
+                if not any(f.severity == "error" for f in findings):
+                    # warnings that nobody has confirmed yet block a formal report too
+                    findings = [
+                        Finding(
+                            rule_id="W-NOT-ACCEPTED",
+                            severity="error",
+                            message=f"第 {sub.version} 版有 {sub.n_warnings} 个警告尚未确认。",
+                            fix=f"核实后用 gkxlsx accept {u.code} --note “理由” 确认，或请单位修改后重新报送。",
+                        )
+                    ] + findings
+            jobs.append((rep, findings, None, u.name))
+        if aggregate:
+            try:
+                aggs = do_aggregate(camp, by)
+            except CampaignError as e:
+                fail(str(e), 1)
+            for agg in aggs:
+                rep = agg.report
+                if camp.office and not by:
+                    rep.unit_name = camp.office
+                jobs.append((rep, list(agg.findings), agg.completeness, f"汇总：{agg.name}"))
+        out_default = camp.path("reports")
+    return jobs, notes, refused, out_default
+
+
+def render_cmd(
+    units: List[str] = typer.Argument(None, help="单位代码或名称（收集任务中的单位） / units of the campaign"),
+    all_units: bool = typer.Option(False, "--all", help="收集任务中所有已报送的单位"),
+    aggregate: bool = typer.Option(False, "--aggregate", help="汇总报告（已通过或已确认的单位之和，附汇总完整性说明）"),
+    by: Optional[str] = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（与 --aggregate 一起用）"),
+    data: List[Path] = typer.Option(None, "--data", "-d", help="报告数据文件（JSON），可重复 / report data file"),
+    to: str = typer.Option("html,docx,md,txt", "--to", "-t", help="输出格式：html,docx,md,txt,pdf（逗号分隔）"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="输出目录（默认：任务目录/报告，或当前目录）"),
+    templates: Optional[Path] = typer.Option(None, "--templates", help="自定义模板目录：其中的同名模板优先于内置模板"),
+    draft: bool = typer.Option(False, "--draft", help="数据有错误时也生成，每页标注“草稿”（不得公开发布）"),
+    campaign: Optional[Path] = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录）"),
+) -> None:
+    """生成可公开发布的年度报告（网页、Word、Markdown、纯文本、PDF）。 / Render the publishable report."""
+    try:
+        fmts = parse_formats(to)
+    except RenderError as e:
+        fail(str(e))
+    if templates is not None and not templates.is_dir():
+        fail(f"模板目录不存在：{templates}")
+    if not (units or all_units or aggregate or data):
+        fail("请指定要生成报告的单位（单位代码…、--all 或 --aggregate，在收集任务目录中运行），或用 --data 报告数据.json。")
+    jobs: list[tuple[Any, Any, Any, str]] = []
+    notes: list[str] = []
+    refused: list[str] = []
+    out_dir = out
+    if units or all_units or aggregate:
+        cjobs, notes, refused, out_default = _campaign_jobs(units or [], all_units, aggregate, campaign, by)
+        jobs.extend(cjobs)
+        out_dir = out_dir or out_default
+    for p in data or []:
+        try:
+            rep = load_report_json(p)
+        except RenderError as e:
+            refused.append(str(e))
+            continue
+        jobs.append((rep, None, None, rep.unit_name))
+    out_dir = out_dir or Path(".")
+    n_files = 0
+    for rep, findings, agg, label in jobs:
+        try:
+            files = render_files(rep, fmts, out_dir, draft=draft, templates=templates, findings=findings, aggregate=agg)
+        except RenderRefused as e:
+            refused.append(str(e))
+            continue
+        except RenderError as e:
+            refused.append(f"{label}：{e}")
+            continue
+        n_files += len(files)
+        typer.echo(f"{label}{'（草稿）' if draft else ''}：")
+        for f in files:
+            typer.echo(f"  已生成 {f}")
+    for n in notes:
+        typer.echo(f"跳过 {n}")
+    for r in refused:
+        typer.secho(r, err=True, fg=typer.colors.RED)
+    if jobs or refused:
+        typer.echo(f"共生成 {n_files} 个文件" + (f"；{len(refused)} 份未生成（见上）" if refused else "") + "。")
+    if refused:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("render")(render_cmd)

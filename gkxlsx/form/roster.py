@@ -1,0 +1,167 @@
+"""The roster: the list of units a county office collects reports from (CSV or XLSX).
+
+Headers are Chinese (单位代码, 单位名称, 单位类型, 上级单位, 联系人, 邮箱) with English aliases.
+A bad roster is rejected as a whole with one message that lists every bad line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from gkxlsx.form.model import Form, load_form
+
+
+class RosterError(ValueError):
+    """The roster cannot be used; the message (Chinese) lists every problem with its line number."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    code: str
+    name: str
+    type: str  # canonical unit type name of the form (乡镇, 街道, 县级部门 …)
+    parent: str = ""
+    contact: str = ""
+    email: str = ""
+    phone: str = ""
+    line: int = 0  # line in the roster file (for messages)
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+COLUMNS = {
+    "code": ("单位代码", "代码", "编码", "单位编码", "code", "unit_code", "id"),
+    "name": ("单位名称", "名称", "单位", "name", "unit_name", "unit"),
+    "type": ("单位类型", "类型", "type", "unit_type", "kind"),
+    "parent": ("上级单位", "上级", "主管单位", "parent", "parent_unit"),
+    "contact": ("联系人", "contact", "contact_person"),
+    "email": ("邮箱", "电子邮箱", "电子邮件", "email", "e-mail", "mail"),
+    "phone": ("联系电话", "电话", "phone", "tel"),
+}
+REQUIRED = ("code", "name", "type")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
+_CODE = re.compile(r"^[0-9A-Za-z_\-]{1,40}$")
+
+
+def _norm_header(h: str) -> str:
+    return re.sub(r"[\s（）()*:：]", "", str(h or "")).lower()
+
+
+def _rows_from_file(path: Path) -> list[list[str]]:
+    suffix = path.suffix.lower()
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
+        try:
+            from python_calamine import CalamineWorkbook
+
+            wb = CalamineWorkbook.from_path(str(path))
+            rows = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
+        except Exception as e:  # noqa: BLE001 - any reader failure becomes a user message
+            raise RosterError(f"无法读取名单文件 {path.name}：{e}。请确认它是 Excel 文件且未加密。") from None
+        out = []
+        for r in rows:
+            cells = []
+            for v in r:
+                if isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                cells.append("" if v is None else str(v).strip())
+            out.append(cells)
+        return out
+    data = path.read_bytes()
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise RosterError(f"名单文件 {path.name} 的编码无法识别，请另存为 UTF-8 编码的 CSV 或 Excel 文件。")
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;，")
+    except csv.Error:
+        dialect = csv.excel
+    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect)]
+
+
+def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
+    """Read and validate a roster.  Raises RosterError listing every bad line."""
+    form = form or load_form("2021")
+    p = Path(path)
+    if not p.exists():
+        raise RosterError(f"找不到名单文件：{p}")
+    rows = [r for r in _rows_from_file(p)]
+    # first non-empty row is the header
+    start = next((i for i, r in enumerate(rows) if any(c for c in r)), None)
+    if start is None:
+        raise RosterError(f"名单文件 {p.name} 是空的。")
+    header = rows[start]
+    colmap: dict[str, int] = {}
+    aliases = {_norm_header(a): field for field, names in COLUMNS.items() for a in names}
+    for i, h in enumerate(header):
+        f = aliases.get(_norm_header(h))
+        if f and f not in colmap:
+            colmap[f] = i
+    missing = [COLUMNS[f][0] for f in REQUIRED if f not in colmap]
+    if missing:
+        raise RosterError(
+            f"名单文件 {p.name} 缺少必需的列：{'、'.join(missing)}。"
+            f"第一行应为表头，例如：单位代码,单位名称,单位类型,上级单位,联系人,邮箱"
+        )
+    problems: list[str] = []
+    units: list[Unit] = []
+    seen: dict[str, int] = {}
+    type_names = "、".join(u.name for u in form.unit_types)
+    for i, r in enumerate(rows[start + 1 :], start=start + 2):
+        if not any(c for c in r):
+            continue
+
+        def get(f: str) -> str:
+            j = colmap.get(f)
+            return r[j].strip() if j is not None and j < len(r) else ""
+
+        code, name, typ, email = get("code"), get("name"), get("type"), get("email")
+        line_problems = []
+        if not code:
+            line_problems.append("缺少单位代码")
+        elif not _CODE.match(code):
+            line_problems.append(f"单位代码“{code}”只能由字母、数字、下划线和连字符组成")
+        elif code in seen:
+            line_problems.append(f"单位代码“{code}”与第 {seen[code]} 行重复")
+        if not name:
+            line_problems.append("缺少单位名称")
+        ut = form.unit_type(typ)
+        if not typ:
+            line_problems.append("缺少单位类型")
+        elif ut is None:
+            line_problems.append(f"单位类型“{typ}”无法识别（可用：{type_names}）")
+        if email and not all(_EMAIL.match(e.strip()) for e in re.split(r"[;；,，]", email) if e.strip()):
+            line_problems.append(f"邮箱“{email}”格式不正确")
+        if line_problems:
+            problems.append(f"第 {i} 行：" + "；".join(line_problems))
+        else:
+            seen[code] = i
+            units.append(
+                Unit(
+                    code=code,
+                    name=name,
+                    type=ut.name,  # type: ignore[union-attr]
+                    parent=get("parent"),
+                    contact=get("contact"),
+                    email=email,
+                    phone=get("phone"),
+                    line=i,
+                )
+            )
+        if code and code not in seen:
+            seen.setdefault(code, i)
+    if problems:
+        raise RosterError(f"名单文件 {p.name} 有 {len(problems)} 处问题，未生成任何文件：\n" + "\n".join("  " + x for x in problems))
+    if not units:
+        raise RosterError(f"名单文件 {p.name} 中没有任何单位。")
+    return units

@@ -1,1 +1,0 @@
-"""Form definitions (data) shipped with gkxlsx."""

@@ -1,0 +1,391 @@
+"""Audit already-published reports: extract, then run every rule.
+
+``audit_file(path) -> AuditResult`` = :func:`gkxlsx.published.extract.extract_file` + the table rules
+(:func:`gkxlsx.rules.engine.check`, unit type guessed from the unit's name) + the narrative rules
+(:func:`gkxlsx.text.narrative.check_narrative` on the whole text) + findings about the extraction
+itself (cells that could not be read, label typos W-TXT-LABEL, “/” for zero, missing title or
+date) + W-PUB-LATE when a publication date is printed (default deadline 1月31日 of the next year;
+3月31日 for governments at county level and above, per 条例第四十九条).
+
+:func:`summary_workbook` writes one row per report (文件, 单位, 年度, 格式, 错误数, 警告数, 主要问题)
+and a sheet with every finding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from gkxlsx.published.extract import (
+    AMBIGUOUS,
+    MISSING,
+    READ,
+    SUPPORTED,
+    ExtractError,
+    Extraction,
+    data as extract_data,
+    extract_file,
+    extract_text,
+)
+from gkxlsx.form.model import SEVERITY_ZH, UnitType
+from gkxlsx.text.narrative import CANONICAL_TITLES, SEVERITY_ORDER, check_narrative, q
+from gkxlsx.rules.engine import Finding, check
+
+LABEL_KIND_ZH = {
+    "typo": "有错字或漏字",
+    "older": "是2019年版格式的写法",
+    "newer": "是2021年版格式的写法",
+    "truncated": "不完整",
+    "fuzzy": "与官方标签不一致",
+    "unrecognised": "无法识别",
+}
+
+EXT_FIX = {
+    "W-EXT-AMBIGUOUS": "按官方格式补齐该行的全部数字（每个单元格一个数字，没有的填 0），不要漏填或合并单元格。",
+    "W-EXT-MISSING": "按官方格式完整公布该部分表格，每个单元格都要有数字，没有的填 0。",
+    "W-EXT-BLANK": "空白单元格应填 0；空白不等于 0。",
+    "W-EXT-SLASH": "表格中没有的数字填 0，不要用“/”“—”“无”代替。",
+    "W-EXT-UNIT": "数字单元格只填数字，单位写在表头（如“本年收费金额（单位：万元）”）。",
+    "W-TXT-LABEL": "表格标签应与《中华人民共和国政府信息公开工作年度报告格式》完全一致，不要自行改写、删减。",
+    "W-EXT-FORMAT": "2019、2020年度报告使用国办公开办函〔2019〕60号格式，2021年度起使用国办公开办函〔2021〕30号格式。",
+    "W-EXT-YEAR": "标题应写明报告年度，如“××镇2024年政府信息公开工作年度报告”。",
+    "W-PUB-TITLE": "报告应有标题“{机关名称}{年度}年政府信息公开工作年度报告”。",
+    "W-PUB-DATE": "公开发布的报告应注明发布日期。",
+    "W-PUB-LATE": "县级以上人民政府部门应在每年1月31日前、县级以上地方人民政府应在每年3月31日前公布上一年度报告（《中华人民共和国政府信息公开条例》第四十九条）。",
+    "E-EXT-NOT-REPORT": "请确认给出的是政府信息公开工作年度报告的全文（网页文字、保存的网页或 Word 文件），而不是其他文件。",
+    "W-TXT-SECTION": "年度报告应包括六个部分：总体情况、主动公开政府信息情况、收到和处理政府信息公开申请情况、政府信息公开行政复议和行政诉讼情况、存在的主要问题及改进情况、其他需要报告的事项。",
+}
+
+
+@dataclass
+class AuditResult:
+    path: str
+    extraction: Extraction | None
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None  # the file could not be read
+    unit: UnitType | None = None
+    deadline: dt.date | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def errors(self) -> int:
+        return self.count("error")
+
+    @property
+    def warnings(self) -> int:
+        return self.count("warning")
+
+    @property
+    def infos(self) -> int:
+        return self.count("info")
+
+    def rule_ids(self) -> list[str]:
+        return [f.rule_id for f in self.findings]
+
+    def top(self, n: int = 3) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 3))[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        ex = self.extraction
+        r = ex.report if ex else None
+        out: dict[str, Any] = {
+            "file": self.path,
+            "error": self.error,
+            "unit": r.unit_name if r else None,
+            "unit_type": r.unit_type if r else None,
+            "year": (r.year or None) if r else None,
+            "format": ex.format_id if ex else None,
+            "title": ex.title if ex else None,
+            "publish_date": ex.publish_date.isoformat() if ex and ex.publish_date else None,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "infos": self.infos,
+            "cells": ex.counts() if ex else None,
+            "findings": [dict(f.to_dict(), title=f.title, quote=f.raw if isinstance(f.raw, str) else None) for f in self.findings],
+        }
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _f(rule_id: str, severity: str, message: str, *, keys: Sequence[str] = (), locations: Sequence[str] = (), quote: str | None = None, instance: str = "") -> Finding:
+    return Finding(
+        rule_id=rule_id,
+        severity=severity,
+        message=message,
+        fix=EXT_FIX.get(rule_id, ""),
+        title=message[:40],
+        instance=instance or rule_id,
+        keys=tuple(keys),
+        locations=tuple(locations),
+        raw=quote,
+    )
+
+
+def _label_findings(ex: Extraction) -> list[Finding]:
+    groups: dict[tuple[str, str, str], list] = defaultdict(list)
+    for li in ex.label_issues:
+        groups[(li.kind, li.found, li.expected)].append(li)
+    out = []
+    for (kind, found, expected), items in groups.items():
+        where = "、".join(dict.fromkeys(li.where for li in items))
+        keys = tuple(dict.fromkeys(k for li in items for k in li.keys))
+        times = f"（共 {len(items)} 处）" if len(items) > 1 else ""
+        if kind == "replaced":
+            rows = expected.split("、")
+            shown = "、".join(f"“{r}”" for r in rows[:3]) + ("等" if len(rows) > 3 else "")
+            msg = f"行标签（{shown}，共 {len(rows)} 行）被{found}代替；数字已按行数和每行个数识别。"
+        elif kind == "absent":
+            rows = expected.split("、")
+            shown = "、".join(f"“{r}”" for r in rows[:3]) + ("等" if len(rows) > 3 else "")
+            msg = f"缺少行标签（{shown}），数字已按行序识别。"
+        else:
+            what = "表头" if "表头" in where else "行标签"
+            msg = f"{what}{q(found)}{LABEL_KIND_ZH.get(kind, '与官方标签不一致')}，应为“{expected}”{times}。"
+        out.append(_f("W-TXT-LABEL", "warning", msg, keys=keys, locations=tuple(dict.fromkeys(li.where for li in items)), quote=found, instance=f"W-TXT-LABEL[{found}→{expected}]"))
+    return out
+
+
+def _cell_findings(ex: Extraction) -> list[Finding]:
+    out = []
+    for ri in ex.row_issues:
+        rows = "、".join(f"“{r}”" for r in ri.rows[:3]) + ("等" if len(ri.rows) > 3 else "")
+        pos = ex.positions.get(ri.keys[0], ri.where) if ri.keys else ri.where
+        pos = re.sub(r"第\d+列（[^）]*）$", "", pos)
+        if ri.kind == AMBIGUOUS:
+            shown = "".join(f"“{t}”" for t in ri.found[:10]) + ("…" if len(ri.found) > 10 else "")
+            msg = f"{rows}应有 {ri.expected} 个数字，文中是 {len(ri.found)} 个（{shown}），无法确定各数字属于哪个单元格，这些单元格未读取。"
+            out.append(_f("W-EXT-AMBIGUOUS", "warning", msg, keys=ri.keys, locations=(pos,), quote=" ".join(ri.found)))
+        else:
+            msg = f"{rows}缺少数字（应有 {ri.expected} 个）。"
+            out.append(_f("W-EXT-MISSING", "warning", msg, keys=ri.keys, locations=(pos,)))
+    blanks = [k for k, s in ex.status.items() if s == MISSING and "空白" in ex.notes.get(k, [])]
+    if blanks:
+        shown = "、".join(ex.positions[k] for k in blanks[:3]) + ("等" if len(blanks) > 3 else "")
+        out.append(_f("W-EXT-BLANK", "warning", f"表格中有 {len(blanks)} 个空白单元格（{shown}），空白不等于 0，这些单元格按缺失处理。", keys=blanks, locations=tuple(ex.positions[k] for k in blanks[:5])))
+    marks: dict[str, list[str]] = defaultdict(list)
+    for k, notes in ex.notes.items():
+        for n in notes:
+            m = re.match(r"“(.+)”视为 0", n)
+            if m and ex.status.get(k) == READ:
+                marks[m.group(1)].append(k)
+    for mark, keys in marks.items():
+        shown = "、".join(ex.positions[k] for k in keys[:3]) + ("等" if len(keys) > 3 else "")
+        out.append(_f("W-EXT-SLASH", "warning", f"表格中有 {len(keys)} 个单元格用“{mark}”表示没有（{shown}），已按 0 读取。", keys=keys, locations=tuple(ex.positions[k] for k in keys[:5]), quote=mark, instance=f"W-EXT-SLASH[{mark}]"))
+    units = [k for k, notes in ex.notes.items() if any(n.startswith("单元格内写有单位") or "单元格内写有单位" in n for n in notes)]
+    if units:
+        shown = "、".join(ex.positions[k] for k in units[:3])
+        out.append(_f("W-EXT-UNIT", "info", f"{len(units)} 个数字单元格写有单位（{shown}），已去掉单位读取。", keys=units, locations=tuple(ex.positions[k] for k in units[:5])))
+    return out
+
+
+def _meta_findings(ex: Extraction, deadline: dt.date | None) -> list[Finding]:
+    out = []
+    doc = ex.document
+    r = ex.report
+    if doc is not None:
+        missing = [sid for sid in CANONICAL_TITLES if sid not in doc.headings]
+        for sid in missing:
+            out.append(_f("W-TXT-SECTION", "warning", f"找不到“{CANONICAL_TITLES[sid]}”这一部分的标题。", locations=(CANONICAL_TITLES[sid],), instance=f"W-TXT-SECTION[{sid}]"))
+    if not ex.title:
+        hint = f"（单位名称取自正文：“{r.unit_name}”）" if r.unit_name else ""
+        out.append(_f("W-PUB-TITLE", "warning", f"报告没有标题“{{机关名称}}{{年度}}年政府信息公开工作年度报告”{hint}。", locations=("标题",)))
+    if not r.year:
+        out.append(_f("W-EXT-YEAR", "warning", "无法确定报告年度（标题、正文和统计期间中都没有找到）。", locations=("标题",)))
+    if not ex.publish_date:
+        out.append(_f("W-PUB-DATE", "info", "文中没有发布日期（如“发布时间：2025-01-20”），无法判断是否按时公开。", locations=("标题",)))
+    elif deadline is not None and ex.publish_date > deadline:
+        days = (ex.publish_date - deadline).days
+        out.append(
+            _f(
+                "W-PUB-LATE",
+                "warning",
+                f"发布日期 {ex.publish_date.isoformat()} 晚于公开时限 {deadline.year}年{deadline.month}月{deadline.day}日（晚 {days} 天）。",
+                locations=("发布日期",),
+                quote=ex.publish_date.isoformat(),
+            )
+        )
+    for w in ex.warnings:
+        out.append(_f("W-EXT-FORMAT", "warning", w, locations=("二、主动公开政府信息情况",)))
+    return out
+
+
+def default_deadline(year: int, unit: UnitType | None) -> dt.date | None:
+    if not year:
+        return None
+    d = extract_data()["deadlines"]
+    m, day = d["by_unit_type"].get(unit.name if unit else "", d["default"])
+    return dt.date(year + 1, m, day)
+
+
+def parse_deadline(spec: str | None, year: int) -> dt.date | None:
+    """“MM-DD” (of the year after the report year) or a full “YYYY-MM-DD”."""
+    if not spec:
+        return None
+    s = spec.strip()
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", s)
+    if m:
+        return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    m = re.fullmatch(r"(\d{1,2})[-/.](\d{1,2})", s)
+    if m and year:
+        return dt.date(year + 1, int(m.group(1)), int(m.group(2)))
+    if m:
+        return None
+    raise ValueError(f"无法识别的公开时限“{spec}”，应写作 MM-DD（如 01-31）或 YYYY-MM-DD。")
+
+
+def audit_extraction(ex: Extraction, *, deadline: str | dt.date | None = None, unit_type: str | None = None) -> AuditResult:
+    r = ex.report
+    form = r.form
+    unit = form.unit_type(unit_type) if unit_type else r.unit
+    if unit_type and unit is None:
+        raise ValueError(f"未知的单位类型“{unit_type}”。可用：{'、'.join(u.name for u in form.unit_types)}。")
+    if unit is not None and unit_type:
+        r.unit_type = unit.name
+    if isinstance(deadline, dt.date):
+        due = deadline
+    else:
+        due = parse_deadline(deadline, r.year) if deadline else default_deadline(r.year, unit)
+    findings: list[Finding] = []
+    doc = ex.document
+    if ex.counts()[READ] == 0 and (doc is None or not doc.headings) and not ex.title:
+        # nothing of the report format was found: one clear finding instead of dozens of consequences
+        findings.append(
+            _f("E-EXT-NOT-REPORT", "error", "这份文件里既没有年度报告的标题，也没有六个部分的标题和统计表格，看起来不是政府信息公开工作年度报告。", locations=("全文",))
+        )
+        return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
+    for f in check(form, r.values, unit=unit):
+        locs = [ex.positions[k] for k in f.keys if k in ex.positions]
+        findings.append(f.with_locations(locs) if locs else f)
+    findings += check_narrative(form, r.values, unit=unit, year=r.year, full_text=ex.full_text)
+    findings += _cell_findings(ex)
+    findings += _label_findings(ex)
+    findings += _meta_findings(ex, due)
+    findings.sort(key=lambda f: SEVERITY_ORDER.get(f.severity, 3))
+    return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
+
+
+def audit_text(text: str, *, source: str = "", deadline: str | dt.date | None = None, unit_type: str | None = None) -> AuditResult:
+    return audit_extraction(extract_text(text, source=source), deadline=deadline, unit_type=unit_type)
+
+
+def audit_file(path: str | Path, *, deadline: str | dt.date | None = None, unit_type: str | None = None) -> AuditResult:
+    """Audit one report file; an unreadable file gives a result with ``error`` set."""
+    try:
+        ex = extract_file(path)
+    except ExtractError as e:
+        return AuditResult(str(path), None, [], str(e))
+    return audit_extraction(ex, deadline=deadline, unit_type=unit_type)
+
+
+def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """Files to audit: the files given, and the report files inside given folders (recursively,
+    sorted).  Returns (files, problems) — problems are Chinese messages for paths that do not exist."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in SUPPORTED and not x.name.startswith((".", "~$")))
+            if not found:
+                problems.append(f"{p}：文件夹中没有可读取的报告文件（{'、'.join(SUPPORTED)}）。")
+            files += found
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append(f"{p}：文件不存在。")
+    return files, problems
+
+
+# --------------------------------------------------------------------------------------------
+# summary workbook
+
+
+SUMMARY_HEADERS = ("文件", "单位", "年度", "格式", "错误数", "警告数", "主要问题")
+
+
+def summary_rows(results: Sequence[AuditResult]) -> list[list[Any]]:
+    rows = []
+    for res in results:
+        if res.error:
+            rows.append([res.path, "", "", "", "", "", f"无法读取：{res.error}"])
+            continue
+        ex = res.extraction
+        r = ex.report  # type: ignore[union-attr]
+        top = [f for f in res.top(3) if f.severity in ("error", "warning")] or res.top(3)
+        text = "\n".join(f"[{SEVERITY_ZH[f.severity]}·{f.rule_id}] {f.message}" for f in top)
+        rows.append([res.path, r.unit_name, r.year or "", ex.format_id, res.errors, res.warnings, text])  # type: ignore[union-attr]
+    return rows
+
+
+def summary_workbook(results: Sequence[AuditResult], path: str | Path) -> Path:
+    """One row per report, plus a sheet listing every finding."""
+    import xlsxwriter
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"title": "政府信息公开工作年度报告审核汇总", "created": dt.datetime(2000, 1, 1)})
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "vcenter"})
+    wrap = wb.add_format({"text_wrap": True, "valign": "top", "border": 1})
+    num = wb.add_format({"valign": "top", "border": 1, "align": "center"})
+    red = wb.add_format({"valign": "top", "border": 1, "align": "center", "font_color": "#C00000", "bold": True})
+    ws = wb.add_worksheet("审核汇总")
+    widths = (36, 26, 8, 8, 8, 8, 90)
+    for c, (h, w) in enumerate(zip(SUMMARY_HEADERS, widths)):
+        ws.write(0, c, h, head)
+        ws.set_column(c, c, w)
+    for i, row in enumerate(summary_rows(results), 1):
+        for c, v in enumerate(row):
+            if c in (2, 3, 5):
+                ws.write(i, c, v, num)
+            elif c == 4:
+                ws.write(i, c, v, red if isinstance(v, int) and v > 0 else num)
+            else:
+                ws.write(i, c, v, wrap)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(1, len(results)), len(SUMMARY_HEADERS) - 1)
+    ws2 = wb.add_worksheet("问题明细")
+    heads2 = ("文件", "单位", "级别", "规则", "位置", "问题", "修改建议")
+    for c, (h, w) in enumerate(zip(heads2, (30, 22, 6, 18, 30, 80, 60))):
+        ws2.write(0, c, h, head)
+        ws2.set_column(c, c, w)
+    i = 1
+    for res in results:
+        unit = res.extraction.report.unit_name if res.extraction else ""
+        if res.error:
+            ws2.write_row(i, 0, [res.path, unit, "错误", "E-READ", "", res.error, "检查文件是否为文本、网页、Word（.docx）或 PDF 格式。"], wrap)
+            i += 1
+            continue
+        for f in res.findings:
+            ws2.write_row(i, 0, [res.path, unit, SEVERITY_ZH[f.severity], f.rule_id, "、".join(f.locations), f.message, f.fix], wrap)
+            i += 1
+    ws2.freeze_panes(1, 0)
+    ws2.autofilter(0, 0, max(1, i - 1), len(heads2) - 1)
+    wb.close()
+    return path
+
+
+__all__ = [
+    "AuditResult",
+    "SUMMARY_HEADERS",
+    "audit_extraction",
+    "audit_file",
+    "audit_text",
+    "collect_files",
+    "default_deadline",
+    "parse_deadline",
+    "summary_rows",
+    "summary_workbook",
+]

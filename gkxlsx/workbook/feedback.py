@@ -1,0 +1,154 @@
+"""Feedback workbooks: a fresh template, prefilled with the unit's own entries, problems marked.
+
+The unit's returned file is never edited or re-saved (ENGINEERING.md pitfall 5: openpyxl would drop
+validations and cached results).  Instead the generator builds a new workbook for the same unit,
+year and format, prefilled with what the unit typed — bad entries included, as text, so the unit
+sees exactly what it wrote — with every problem cell highlighted and carrying a note (the message
+and the fix).  The 校验结果 sheet then gets the list of problems found in the returned file, each
+with a link to its cell, below the rule list, and a link to that list at the top.
+
+Structural problems of the returned file (protection removed, a formula overwritten, rows
+inserted) are listed too; the fresh workbook itself no longer has them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping
+
+from gkxlsx.check.checker import STATUS_ERR, STATUS_WARN, FileResult
+from gkxlsx.workbook.generate import Problem, build_workbook, safe_filename
+from gkxlsx.form.model import Form
+from gkxlsx.form.roster import Unit
+from gkxlsx.rules.engine import Finding, fmt_num
+
+MAX_LISTED = 500
+
+
+def feedback_filename(result: FileResult) -> str:
+    ident = result.identity
+    assert ident is not None
+    return f"{safe_filename(ident.unit_code)}_{safe_filename(ident.unit_name)}_{ident.year}年_校验反馈.xlsx"
+
+
+def mark_text(f: Finding) -> str:
+    """The note on a marked cell: severity, rule, message, fix (in the workbook's words)."""
+    sugg = ""
+    if f.suggestion is not None and "应改为" not in f.message and "四舍五入为" not in f.message:
+        sugg = f"建议改为 {fmt_num(f.suggestion)}。"
+    return f"【{f.severity_zh} {f.rule_id}】{f.message}{sugg}修改方法：{f.fix}"
+
+
+def _prefill(form: Form, result: FileResult) -> dict[str, Any]:
+    """What to put back in the entry cells: the unit's entries as it typed them."""
+    out: dict[str, Any] = {}
+    vals = result.values or {}
+    for key, v in result.inputs.items():
+        if key in form.cells and form.cells[key].derived:
+            continue
+        if key in form.fields and form.fields[key].prefilled:
+            continue
+        if key not in form.cells and key not in form.fields:
+            continue
+        vt = form.value_type(key)
+        if vt.kind == "date" and isinstance(vals.get(key), (date, datetime)):
+            out[key] = vals[key]
+        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and not abs(v) < 10**15:
+            out[key] = fmt_num(v)  # beyond a spreadsheet's precision: show it as text
+        elif v is not None:
+            out[key] = v
+    return out
+
+
+def write_feedback(
+    result: FileResult,
+    out_dir: str | Path,
+    *,
+    prev: Mapping[str, Any] | None = None,
+    prev_format: str | None = None,
+    unit: Unit | None = None,
+    taken: set[str] | None = None,
+) -> Path | None:
+    """Write the feedback workbook of one checked file into ``out_dir``; returns its path, or None
+    when there is nothing to send back (the file passed) or the file could not be identified (then
+    there is no template to regenerate — the findings say what to send instead).
+
+    ``taken``: file names already written in this batch (several files of one unit get
+    “…_校验反馈（2）.xlsx” and so on instead of overwriting each other); updated in place."""
+    form = result.form
+    ident = result.identity
+    if form is None or ident is None or result.values is None or ident.year is None:
+        return None
+    if result.status not in (STATUS_ERR, STATUS_WARN):
+        return None  # passed (at most notes): nothing to send back
+    vals = result.values
+    u = unit or Unit(
+        code=ident.unit_code,
+        name=ident.unit_name,
+        type=ident.unit_type,
+        parent=str(vals.get("meta.parent") or ""),
+    )
+    marks: dict[str, list[str]] = {}
+    entry_like = set(form.cells) | {k for k, f in form.fields.items() if not f.prefilled}
+    for f in result.findings:
+        for k in f.keys:
+            if k in entry_like:
+                marks.setdefault(k, []).append(mark_text(f))
+    data, _fp = build_workbook(
+        form,
+        u,
+        ident.year,
+        prefill=_prefill(form, result),
+        prev=prev,
+        prev_format=prev_format,
+        marks={k: "\n".join(dict.fromkeys(v)) for k, v in marks.items()},
+        problems=problems_of(result),
+        problems_title=(
+            f"本次校验发现的问题（原文件：{result.name}；错误 {result.counts['error']} 项，"
+            f"警告 {result.counts['warning']} 项，提示 {result.counts['info']} 项）"
+        ),
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = feedback_filename(result)
+    if taken is not None:
+        base, n = name[: -len(".xlsx")], 2
+        while name in taken:
+            name = f"{base}（{n}）.xlsx"
+            n += 1
+        taken.add(name)
+    path = out / name
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    result.feedback = path
+    return path
+
+
+def problems_of(result: FileResult) -> list[Problem]:
+    """The problem list a feedback workbook carries on 校验结果, one line per finding."""
+    out = []
+    for f in result.findings[:MAX_LISTED]:
+        text = f"{f.message}\n修改方法：{f.fix}"
+        if f.suggestion is not None and "应改为" not in f.message and "四舍五入为" not in f.message:
+            text = f"{f.message}建议改为 {fmt_num(f.suggestion)}。\n修改方法：{f.fix}"
+        raw = "" if f.raw is None else str(f.raw)
+        if not raw and f.actual not in (None, ""):
+            raw = str(fmt_num(f.actual) if not isinstance(f.actual, str) else f.actual)
+        out.append(Problem(f.severity_zh, tuple(f.locations), text, raw, f.rule_id))
+    if len(result.findings) > MAX_LISTED:
+        out.append(Problem("提示", (), f"另有 {len(result.findings) - MAX_LISTED} 项未列出。"))
+    return out
+
+
+def write_all(results, out_dir: str | Path) -> list[Path]:
+    """Feedback workbooks for every result with errors or warnings and a known template."""
+    paths = []
+    taken: set[str] = set()
+    for r in results:
+        p = write_feedback(r, out_dir, taken=taken)
+        if p is not None:
+            paths.append(p)
+    return paths

@@ -1,0 +1,661 @@
+"""Generate one locked, formula-checked workbook per unit.
+
+Everything placed in the workbook comes from :func:`gkxlsx.form.layout.layout` (positions, merges, labels)
+and from the rule engine (formulas of totals and check cells, and their Python-computed cached
+results).  Identity — format, template version, year, unit, generator version, structure
+fingerprint — is stored three times: a very-hidden sheet, workbook defined names and custom
+document properties.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import MappingProxyType
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import xlsxwriter
+
+from gkxlsx import __version__
+from gkxlsx.form.layout import (
+    APP_ID,
+    CHECKS_SHEET,
+    GUIDE_SHEET,
+    META_FIELDS,
+    META_SHEET,
+    Box,
+    Layout,
+    defined_name,
+    expected_formulas,
+    expected_results,
+    layout,
+    number_for_excel,
+    text_units,
+)
+from gkxlsx.form.model import Form, ValueType, load_form
+from gkxlsx.form.roster import Unit
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1
+
+# colours (a legend on 填报说明 explains them)
+C_ENTRY = "#FFF2CC"  # input cells: light yellow
+C_DERIVED = "#DDEBF7"  # formula totals: light blue
+C_HEADER = "#F2F2F2"
+C_MARK = "#F8CBAD"  # feedback: problem cells
+C_BAD = "#C00000"
+C_GOOD = "#00B050"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """What the collecting office tells every unit (shown on 填报说明)."""
+
+    office: str = ""
+    contact: str = ""
+    deadline: date | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    unit: Unit
+    path: Path
+    sha256: str
+    template_id: str
+    fingerprint: str
+
+
+def template_id(form: Form, year: int) -> str:
+    return f"gkxlsx:{form.id}:{form.template_version}:{year}"
+
+
+def _password(form: Form, year: int, code: str) -> str:
+    # deterministic (same inputs → same bytes) and not guessable from the file; protection only
+    # guides users — tampering is detected on import, not prevented here.
+    return hashlib.sha256(f"gkxlsx|{form.id}|{year}|{code}|protect".encode()).hexdigest()[:12]
+
+
+def fingerprint(lay: Layout, formulas: Mapping[tuple[str, int, int], str]) -> str:
+    """sha256 over the workbook's structure: every label, key placement, lock role and formula."""
+    h = hashlib.sha256()
+    h.update(f"{lay.form.id}|{lay.form.template_version}".encode())
+    for s in lay.sheets:
+        for b in s.boxes:
+            h.update(f"\n{s.name}|{b.range}|{b.role}|{b.text or ''}|{b.key or ''}".encode())
+    for pos in sorted(formulas):
+        h.update(f"\n{pos}|{formulas[pos]}".encode())
+    return h.hexdigest()
+
+
+class _Formats:
+    """All cell formats of one workbook, created once."""
+
+    def __init__(self, wb: xlsxwriter.Workbook):
+        base = {"font_name": "宋体", "font_size": 10, "valign": "vcenter", "text_wrap": True}
+        border = dict(base, border=1)
+        self.title = wb.add_format(dict(base, bold=True, font_size=14, text_wrap=False))
+        self.guide = wb.add_format(dict(base, font_color="#595959", align="left", valign="top"))
+        self.text = wb.add_format(dict(base, align="left", valign="top"))
+        self.bold = wb.add_format(dict(base, bold=True, align="left"))
+        self.caption = wb.add_format(dict(border, bold=True, align="center", bg_color=C_HEADER))
+        self.header = wb.add_format(dict(border, bold=True, align="center", bg_color=C_HEADER))
+        self.corner = wb.add_format(dict(border, font_size=9, align="center"))
+        self.rowlabel = wb.add_format(dict(border, align="left"))
+        self.grouplabel = wb.add_format(dict(border, align="center"))
+        self.info = wb.add_format(dict(border, align="left", bg_color=C_HEADER))
+        self.fieldlabel = wb.add_format(dict(border, bold=True, align="left", valign="top"))
+        self.fieldguide = wb.add_format(dict(base, font_size=9, font_color="#7F7F7F", align="left", valign="top"))
+        self.checklabel = wb.add_format(dict(base, font_size=9, italic=True, align="right", font_color="#404040"))
+        self.panelhead = wb.add_format(dict(border, bold=True, align="center", bg_color=C_HEADER))
+        self.paneltext = wb.add_format(dict(border, font_size=9, align="left"))
+        self.check = wb.add_format(dict(border, align="center", bold=True))
+        self.link = wb.add_format(dict(border, font_color="#0563C1", underline=1, font_size=9))
+        self.derived = wb.add_format(dict(border, align="right", bg_color=C_DERIVED, num_format="0"))
+        self.derived_dec = wb.add_format(dict(border, align="right", bg_color=C_DERIVED, num_format="0.####"))
+        self.derived_marked = wb.add_format(dict(border, align="right", bg_color=C_MARK, num_format="0.####", border_color=C_BAD))
+        self.cf_fail = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True})
+        self.cf_pass = wb.add_format({"font_color": "#006100"})
+        self.cf_todo = wb.add_format({"font_color": "#7F7F7F"})
+        self.cf_na = wb.add_format({"font_color": "#A6A6A6", "bold": False})
+        self._entry: dict[tuple, Any] = {}
+        self._wb = wb
+        self._base = border
+
+    def entry(self, vt: ValueType, marked: bool = False, left: bool = False):
+        k = (vt.name, marked, left)
+        if k not in self._entry:
+            props = dict(self._base, locked=False, bg_color=C_MARK if marked else C_ENTRY)
+            if vt.kind == "int":
+                props.update(num_format="0", align="left" if left else "right")
+            elif vt.kind == "decimal":
+                props.update(num_format="0.####", align="left" if left else "right")
+            elif vt.kind == "date":
+                props.update(num_format="yyyy-mm-dd", align="left")
+            else:
+                props.update(align="left", valign="top", num_format="@")
+            if marked:
+                props.update(border=2, border_color=C_BAD)
+            self._entry[k] = self._wb.add_format(props)
+        return self._entry[k]
+
+
+def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
+    title = label[:30]
+    if vt.kind == "int" and vt.min is not None:
+        return {
+            "validate": "integer",
+            "criteria": ">=",
+            "value": int(vt.min),
+            "input_title": title,
+            "input_message": "请填写不小于 0 的整数；没有的填 0，不要留空，不要填“/”“无”或带单位的文字。",
+            "error_title": "输入有误",
+            "error_message": f"“{label[:60]}”只能填不小于 0 的整数，没有的填 0。",
+        }
+    if vt.kind == "int":
+        return {
+            "validate": "integer",
+            "criteria": "between",
+            "minimum": -1_000_000_000,
+            "maximum": 1_000_000_000,
+            "input_title": title,
+            "input_message": "请填写整数：增加填正数（如 5），减少填负数（如 -3），没有变化填 0。",
+            "error_title": "输入有误",
+            "error_message": f"“{label[:60]}”只能填整数（可以是负数）。",
+        }
+    if vt.kind == "decimal":
+        dp = vt.max_dp or 0
+        unit = vt.unit or ""
+        return {
+            "validate": "custom",
+            "value": f"=AND(ISNUMBER({top_left}),{top_left}>=0,ROUND({top_left},{dp})={top_left})",
+            "input_title": title,
+            "input_message": f"单位：{unit}。请填写不小于 0 的数字，最多 {dp} 位小数；没有的填 0。"
+            + ("1 万元＝10000 元，例如 2500 元填 0.25。" if unit == "万元" else ""),
+            "error_title": "输入有误",
+            "error_message": f"“{label[:50]}”只能填不小于 0、最多 {dp} 位小数的数字（单位：{unit}），不要带单位文字。",
+        }
+    if vt.kind == "date":
+        return {
+            "validate": "date",
+            "criteria": "between",
+            "minimum": date(year, 1, 1),
+            "maximum": date(year + 2, 12, 31),
+            "input_title": title,
+            "input_message": f"请填写日期，如 {year + 1}-01-15。",
+            "error_title": "输入有误",
+            "error_message": f"请填写 {year}—{year + 2} 年之间的日期，格式如 {year + 1}-01-15。",
+        }
+    max_len = vt.max_len or 32767
+    return {
+        "validate": "length",
+        "criteria": "<=",
+        "value": max_len,
+        "input_title": title,
+        "input_message": f"请填写文字，最多 {max_len} 字。可以从 Word 中复制后粘贴到编辑栏。",
+        "error_title": "内容过长",
+        "error_message": f"内容超过 {max_len} 字，请精简。",
+    }
+
+
+def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[tuple[str, str]]:
+    d = campaign.deadline
+    deadline = f"{d.year}年{d.month}月{d.day}日" if d else f"{year + 1}年1月31日"
+    wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
+    wan_tip = (
+        f"5. “{wan_cells[0].row_label}·{wan_cells[0].col_label}”的单位是万元：1 万元＝10000 元，例如 2500 元填 0.25。"
+        if wan_cells
+        else "5. 金额单元格请按表头注明的单位填写，不要带单位文字。"
+    )
+    lines = [
+        ("title", f"{unit.name}{year}年政府信息公开工作年度报告 填报表"),
+        ("text", f"报告格式：{form.name}（{form.document_number}）。报送截止：{deadline}前。"),
+        ("text", f"收集单位：{campaign.office or '本级政府信息公开工作主管部门'}" + (f"，联系方式：{campaign.contact}" if campaign.contact else "") + "。"),
+        ("head", "怎么填"),
+        ("text", "1. 只需填写浅黄色单元格，其余单元格已锁定；“总计”等浅蓝色单元格由公式自动计算。"),
+        ("text", "2. 按工作表顺序填写：基本信息 → 一、总体情况 → 二 → 三 → 四 → 五 → 六。文字部分可从 Word 中复制后粘贴到单元格的编辑栏。"),
+        ("text", "3. 数字单元格只填数字：没有的填 0，不要留空，不要填“/”“—”“无”，不要带“件”“条”“元”等单位。"),
+        ("text", "4. 快速填 0：选中一片浅黄色单元格，输入 0 后按 Ctrl+Enter（WPS、Excel）或 Alt+Enter（LibreOffice），即可全部填 0。"),
+        ("text", wan_tip),
+        ("text", "6. “三、依申请公开”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。"),
+        ("text", "7. 每张表旁边和“校验结果”工作表会实时显示校验：✓ 通过，✗ 有误（红色），待填 表示相关单元格还没填完。报送前请确保没有红色的 ✗ 错误。"),
+        ("text", "8. 不要增删、重命名工作表，不要插入行列，不要粘贴覆盖公式；请直接保存为 .xlsx 文件（WPS 也请保存为 .xlsx），文件名可以不改。"),
+        ("head", "颜色说明"),
+        ("legend_entry", "浅黄色：需要填写的单元格"),
+        ("legend_derived", "浅蓝色：公式自动计算，不能修改"),
+        ("legend_fail", "✗ 红色：校验未通过，请按提示修改"),
+        ("head", "模板信息"),
+        ("text", f"单位：{unit.name}（代码 {unit.code}，{unit.type}）；报告年度：{year}；模板：{template_id(form, year)}；生成工具 gkxlsx {__version__}。"),
+    ]
+    return lines
+
+
+_STATIC: dict[tuple[int, str | None], tuple[Layout, Any, Mapping[tuple[str, int, int], str], str]] = {}
+
+
+def _static_formulas(lay: Layout, ut) -> tuple[Mapping[tuple[str, int, int], str], str]:
+    """(formulas, fingerprint) of a workbook without last year's data, per layout and unit type
+    (read-only: shared by every workbook of that type)."""
+    key = (id(lay), ut.name if ut is not None else None)
+    got = _STATIC.get(key)
+    if got is None or got[0] is not lay or got[1] != ut:
+        if len(_STATIC) > 64:
+            _STATIC.clear()
+        formulas = MappingProxyType(dict(expected_formulas(lay, ut, None, None)))
+        got = _STATIC[key] = (lay, ut, formulas, fingerprint(lay, formulas))
+    return got[2], got[3]
+
+
+def build_workbook(
+    form: Form,
+    unit: Unit,
+    year: int,
+    *,
+    prefill: Mapping[str, Any] | None = None,
+    prev: Mapping[str, Any] | None = None,
+    prev_format: str | None = None,
+    campaign: Campaign | None = None,
+    marks: Mapping[str, str] | None = None,
+    problems: Sequence[Problem] | None = None,
+    problems_title: str = "",
+) -> tuple[bytes, str]:
+    """Build one unit's workbook in memory.  Returns (xlsx bytes, structure fingerprint).
+
+    ``prefill``: values by key written into the entry cells (numbers, text); ``prev``: last year's
+    values by key (enables the cross-year checks, whose constants are compiled into the check
+    formulas); ``marks``: key → message — cells to highlight with a note (feedback workbooks);
+    ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links).
+    """
+    campaign = campaign or Campaign()
+    prefill = dict(prefill or {})
+    marks = dict(marks or {})
+    lay = layout(form)
+    ut = form.unit_type(unit.type)
+    meta_values = {
+        "meta.name": unit.name,
+        "meta.code": unit.code,
+        "meta.type": unit.type,
+        "meta.parent": unit.parent,
+        "meta.year": year,
+    }
+    if unit.contact and "meta.contact_person" not in prefill:
+        prefill["meta.contact_person"] = unit.contact
+    if unit.phone and "meta.contact_phone" not in prefill:
+        prefill["meta.contact_phone"] = unit.phone
+    if prev is None:  # the same for every unit of a type: compiled once
+        formulas, fp = _static_formulas(lay, ut)
+    else:
+        formulas = expected_formulas(lay, ut, prev, prev_format)
+        fp = fingerprint(lay, formulas)
+    numeric_inputs = {k: v for k, v in prefill.items() if k in form.cells or k in form.fields}
+    results = expected_results(lay, numeric_inputs, ut, prev, prev_format)
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+    fixed = datetime(year + 1, 1, 1, 0, 0, 0)
+    wb.set_properties(
+        {
+            "title": f"{unit.name}{year}年政府信息公开工作年度报告填报表",
+            "subject": f"{form.document_number} {year}",
+            "author": campaign.office or "gkxlsx",
+            "company": campaign.office or "",
+            "keywords": "gkxlsx",
+            "comments": template_id(form, year),
+            "created": fixed,
+        }
+    )
+    meta = {
+        "GKX_APP": APP_ID,
+        "GKX_FORMAT": form.id,
+        "GKX_TEMPLATE_VERSION": form.template_version,
+        "GKX_YEAR": str(year),
+        "GKX_UNIT_CODE": unit.code,
+        "GKX_UNIT_NAME": unit.name,
+        "GKX_UNIT_TYPE": unit.type,
+        "GKX_GENERATOR": __version__,
+        "GKX_FINGERPRINT": fp,
+        "GKX_PREVIOUS": f"{prev_format or form.id}:{year - 1}" if prev is not None else "",
+    }
+    for k in META_FIELDS:
+        wb.set_custom_property(k, meta[k])
+    fm = _Formats(wb)
+    password = _password(form, year, unit.code)
+    protect_opts = {
+        "select_locked_cells": True,
+        "select_unlocked_cells": True,
+        "format_columns": True,  # let clerks widen columns and rows to read long text
+        "format_rows": True,
+        "objects": False,
+        "autofilter": True,  # 校验结果 can be filtered to the ✗ rows
+    }
+    sheets: dict[str, Any] = {}
+    for sl in lay.sheets:
+        ws = wb.add_worksheet(sl.name)
+        sheets[sl.name] = ws
+        for c, w in sl.col_widths.items():
+            ws.set_column(c, c, w)
+        for r, h in sl.row_heights.items():
+            ws.set_row(r, h)
+        ws.set_paper(9)  # A4
+        ws.fit_to_pages(1, 0)
+        section_title = form.section(sl.section).title if sl.section else sl.name
+        ws.set_header(f"&L&9{_hf(unit.name)}  {year}年度&C&10{_hf(section_title)}&R&9{_hf(sl.name)}")
+        ws.set_footer("&C&9第 &P 页，共 &N 页")
+        if sl.header_rows:
+            ws.repeat_rows(*sl.header_rows)
+        if sl.kind == "table" and sl.max_col > 6:
+            ws.set_landscape()
+        ws.hide_gridlines(2 if sl.kind in ("guide", "checks") else 1)
+        ws.protect(password, protect_opts)
+
+    # 填报说明
+    ws = sheets[GUIDE_SHEET]
+    width = lay.sheet(GUIDE_SHEET).col_widths[0]
+    legend = {
+        "legend_entry": wb.add_format({"bg_color": C_ENTRY, "border": 1, "font_name": "宋体", "font_size": 10}),
+        "legend_derived": wb.add_format({"bg_color": C_DERIVED, "border": 1, "font_name": "宋体", "font_size": 10}),
+        "legend_fail": fm.cf_fail,
+    }
+    for r, (kind, text) in enumerate(_guide_lines(form, unit, year, campaign)):
+        if kind == "title":
+            ws.write_string(r, 0, text, fm.title)
+            ws.set_row(r, 26)
+        elif kind == "head":
+            ws.write_string(r, 0, text, fm.bold)
+            ws.set_row(r, 20)
+        elif kind in legend:
+            ws.write_string(r, 0, text, legend[kind])
+        else:
+            ws.write_string(r, 0, text, fm.text)
+            lines = -(-text_units(text) // (width / 1.9))
+            ws.set_row(r, 14 * lines + 4)
+    ws.activate()
+
+    # fixed boxes, entry and derived cells, check cells
+    for sl in lay.sheets:
+        ws = sheets[sl.name]
+        check_cells: list[tuple[int, int]] = []
+        for b in sl.boxes:
+            if b.role in ("entry", "info"):
+                _write_input(ws, b, form, fm, prefill, meta_values, marks, year, ut)
+                continue
+            if b.role in ("derived", "check"):
+                pos = (sl.name, b.row, b.col)
+                formula = formulas.get(pos)
+                if formula is None:
+                    continue
+                val = results.get(pos, "")
+                if b.role == "derived":
+                    vt = form.cells[b.key].type  # type: ignore[index]
+                    f = fm.derived_dec if vt.kind == "decimal" else fm.derived
+                    if b.key in marks:
+                        f = fm.derived_marked
+                        ws.write_comment(b.row, b.col, marks[b.key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"})
+                    if b.merged:
+                        ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, "", f)
+                    ws.write_formula(b.row, b.col, formula, f, number_for_excel(val))
+                else:
+                    is_link = (b.iid or "").startswith("#link:")
+                    ws.write_formula(b.row, b.col, formula, fm.link if is_link else fm.check, val)
+                    if not is_link:
+                        check_cells.append((b.row, b.col))
+                continue
+            fmt = {
+                "title": fm.title,
+                "guide": fm.guide,
+                "caption": fm.caption,
+                "corner": fm.corner,
+                "header": fm.header,
+                "rowlabel": fm.grouplabel if b.rows > 1 else fm.rowlabel,
+                "checklabel": fm.checklabel,
+                "fieldlabel": fm.fieldlabel,
+                "fieldguide": fm.fieldguide,
+                "panelhead": fm.panelhead,
+                "paneltext": fm.paneltext,
+            }[b.role]
+            if b.merged:
+                ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, b.text or "", fmt)
+            else:
+                ws.write_string(b.row, b.col, b.text or "", fmt)
+        if check_cells:
+            r0 = min(r for r, _ in check_cells)
+            r1 = max(r for r, _ in check_cells)
+            c0 = min(c for _, c in check_cells)
+            c1 = max(c for _, c in check_cells)
+            rng = f"{a1(r0, c0)}:{a1(r1, c1)}"
+            ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{FAIL}"', "format": fm.cf_fail})
+            ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{PASS}"', "format": fm.cf_pass})
+            ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{INCOMPLETE}"', "format": fm.cf_todo})
+            ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{NOT_APPLICABLE}"', "format": fm.cf_na})
+        if sl.kind == "table":
+            first = next((b for b in sl.boxes if b.role in ("entry", "derived")), None)
+            if first is not None:
+                hdr_end = min(b.row for b in sl.boxes if b.role in ("entry", "derived"))
+                label_cols = min(b.col for b in sl.boxes if b.role in ("entry", "derived"))
+                if sl.section in ("s3",):
+                    ws.freeze_panes(hdr_end, label_cols)
+
+    cl = lay.sheet(CHECKS_SHEET)
+    head_row = cl.header_rows[0] if cl.header_rows else 0
+    sheets[CHECKS_SHEET].autofilter(head_row, 0, cl.max_row - 1, 5)
+    if problems:
+        _write_problems(sheets[CHECKS_SHEET], cl, fm, problems, problems_title, lay)
+
+    # hidden metadata sheet + defined names
+    ws = sheets[META_SHEET]
+    ws.write_string(0, 0, "gkxlsx 模板标识（请勿修改）", fm.bold)
+    for i, k in enumerate(META_FIELDS):
+        ws.write_string(1 + i, 0, k)
+        ws.write_string(1 + i, 1, meta[k])
+        wb.define_name(k, f"='{META_SHEET}'!$B${2 + i}")
+    ws.very_hidden()
+    for key, (s, r, c) in lay.where.items():
+        wb.define_name(defined_name(key), f"='{s}'!${_col(c)}${r + 1}")
+    wb.close()
+    data = _lock_structure(buf.getvalue(), password)
+    return data, fp
+
+
+def _hf(text: str) -> str:
+    """Escape text for an Excel header/footer (& starts a control code)."""
+    return text.replace("&", "&&")
+
+
+def _col(c: int) -> str:
+    return re.sub(r"\d", "", a1(0, c))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One line of the problem list a feedback workbook carries on 校验结果."""
+
+    severity: str  # 错误 / 警告 / 提示
+    locations: tuple[str, ...]  # “三、依申请公开!J6”
+    text: str  # the message and how to fix it
+    raw: str = ""  # what the unit's file held
+    rule: str = ""
+
+
+def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: str, lay: Layout) -> None:
+    widths = sl.col_widths
+    start = sl.max_row + 1  # one blank row after the rules
+    ws.write_string(start, 0, title or f"本次校验发现的问题（{len(problems)} 项）", fm.title)
+    ws.set_row(start, 22)
+    for j, h in enumerate(("级别", "序号", "位置", "问题和修改方法", "原文件中填写的内容", "规则编号")):
+        ws.write_string(start + 1, j, h, fm.panelhead)
+    sheets = {s.name for s in lay.sheets}
+    for n, p in enumerate(problems, start=1):
+        r = start + 1 + n
+        ws.write_string(r, 0, p.severity, fm.paneltext)
+        ws.write_string(r, 1, str(n), fm.paneltext)
+        where = "、".join(p.locations[:3]) + ("等" if len(p.locations) > 3 else "") if p.locations else "整个文件"
+        target = p.locations[0].rsplit("!", 1) if p.locations and "!" in p.locations[0] else None
+        if target is not None and target[0] in sheets and re.fullmatch(r"[A-Z]{1,3}\d+", target[1]):
+            sq = target[0].replace("'", "''")
+            label = where.replace('"', '""')
+            ws.write_formula(r, 2, f'=HYPERLINK("#\'{sq}\'!{target[1]}","{label}")', fm.link, where)
+        else:
+            ws.write_string(r, 2, where, fm.paneltext)
+        ws.write_string(r, 3, p.text, fm.paneltext)
+        ws.write_string(r, 4, p.raw[:500], fm.paneltext)
+        ws.write_string(r, 5, p.rule, fm.paneltext)
+        lines = max(
+            -(-text_units(part) // (widths.get(col, 10) / 1.9)) or 1
+            for col, txt in ((3, p.text), (2, where), (4, p.raw[:500]))
+            for part in (txt.split("\n") or [""])
+        )
+        ws.set_row(r, min(409.0, 14.0 * max(1, lines) + 4))
+    ws.write_formula(2, 3, f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")', fm.link, f"本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")
+
+
+def _applies(form: Form, when: str, unit_type) -> bool:
+    from gkxlsx.rules.engine import _truth, parse_expr
+
+    if unit_type is None:
+        return True
+    try:
+        return bool(_truth(parse_expr(when), {}, None, unit_type))
+    except Exception:  # noqa: BLE001 - an unknown attribute: treat the field as applicable
+        return True
+
+
+def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, marks, year: int, unit_type=None) -> None:
+    key = b.key or ""
+    vt = form.value_type(key)
+    label = form.label(key)
+    if b.role == "info":
+        v = meta_values.get(key, "")
+        ws.write(b.row, b.col, v if v is not None else "", fm.info)
+        return
+    f = fm.entry(vt, marked=key in marks, left=key in form.fields)
+    if b.merged:
+        ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, "", f)
+    v = prefill.get(key)
+    if v is None or v == "":
+        ws.write_blank(b.row, b.col, None, f)
+    elif isinstance(v, bool):
+        ws.write_string(b.row, b.col, str(v), f)
+    elif isinstance(v, (int, float, Decimal)):
+        ws.write_number(b.row, b.col, number_for_excel(v), f)
+    elif isinstance(v, (date, datetime)):
+        ws.write_datetime(b.row, b.col, v if isinstance(v, datetime) else datetime(v.year, v.month, v.day), f)
+    else:
+        ws.write_string(b.row, b.col, str(v), f)
+    ref = a1(b.row, b.col)
+    last = a1(b.row + b.rows - 1, b.col + b.cols - 1)
+    dv = _validation(vt, label, year, ref)
+    fld = form.fields.get(key)
+    if fld is not None and fld.when and not _applies(form, fld.when, unit_type):
+        dv["input_message"] = "本单位可不填。" + dv["input_message"]
+    elif fld is not None and not fld.required:
+        dv["input_message"] = "选填。" + dv["input_message"]
+    ws.data_validation(f"{ref}:{last}" if b.merged else ref, dv)
+    if key in marks:
+        ws.write_comment(b.row, b.col, marks[key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"})
+
+
+_WB_PROT = re.compile(rb"<bookViews>")
+
+
+def _legacy_hash(password: str) -> str:
+    """The legacy 16-bit Excel password verifier (what workbookPassword / sheet password store)."""
+    h = 0
+    for ch in reversed(password):
+        h = ((h >> 14) & 0x01) | ((h << 1) & 0x7FFF)
+        h ^= ord(ch)
+    h = ((h >> 14) & 0x01) | ((h << 1) & 0x7FFF)
+    h ^= len(password)
+    h ^= 0xCE4B
+    return f"{h:04X}"
+
+
+APPLICATION = "gkxlsx"
+
+
+def _lock_structure(data: bytes, password: str) -> bytes:
+    """Insert <workbookProtection lockStructure="1"> (XlsxWriter has no API for it) and stamp
+    docProps/app.xml, keeping every other zip entry byte-identical so output stays deterministic."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "xl/workbook.xml":
+                prot = f'<workbookProtection workbookPassword="{_legacy_hash(password)}" lockStructure="1"/>'.encode()
+                body = _WB_PROT.sub(prot + b"<bookViews>", body, count=1)
+            elif info.filename == "docProps/app.xml":
+                # say who wrote the file: a return still stamped gkxlsx was never saved by a spreadsheet
+                body = re.sub(rb"<Application>[^<]*</Application>", b"<Application>" + APPLICATION.encode() + b"</Application>", body, count=1)
+            zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = info.external_attr
+            dst.writestr(zi, body)
+    return out.getvalue()
+
+
+def safe_filename(text: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("._") or "unit"
+
+
+def workbook_filename(unit: Unit, year: int) -> str:
+    return f"{safe_filename(unit.code)}_{safe_filename(unit.name)}_{year}年政府信息公开工作年度报告.xlsx"
+
+
+def generate_all(
+    units: Iterable[Unit],
+    year: int,
+    out_dir: str | Path,
+    *,
+    form: Form | None = None,
+    prefill: Mapping[str, Mapping[str, Any]] | None = None,
+    prev: Mapping[str, Mapping[str, Any]] | None = None,
+    prev_format: str | None = None,
+    campaign: Campaign | None = None,
+    progress: Callable[[Unit], None] | None = None,
+) -> list[GeneratedFile]:
+    """Write one workbook per unit and ``manifest.json``; returns the manifest entries."""
+    form = form or load_form("2021")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[GeneratedFile] = []
+    for u in units:
+        data, fp = build_workbook(
+            form,
+            u,
+            year,
+            prefill=(prefill or {}).get(u.code),
+            prev=(prev or {}).get(u.code),
+            prev_format=prev_format,
+            campaign=campaign,
+        )
+        path = out / workbook_filename(u, year)
+        tmp = path.with_suffix(".xlsx.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        files.append(GeneratedFile(u, path, hashlib.sha256(data).hexdigest(), template_id(form, year), fp))
+        if progress:
+            progress(u)
+    manifest = {
+        "generator": f"gkxlsx {__version__}",
+        "format": form.id,
+        "template_version": form.template_version,
+        "year": year,
+        "files": [
+            {
+                "unit_code": f.unit.code,
+                "unit_name": f.unit.name,
+                "unit_type": f.unit.type,
+                "file": f.path.name,
+                "sha256": f.sha256,
+                "template_id": f.template_id,
+                "fingerprint": f.fingerprint,
+            }
+            for f in files
+        ],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    return files
