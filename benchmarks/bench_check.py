@@ -42,11 +42,11 @@ from pathlib import Path
 
 from gkxlsx import __version__
 from gkxlsx.check.checker import check_paths
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.layout import layout
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
-from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1.5
@@ -116,9 +116,22 @@ def make_corpus(folder: Path, n: int, seed: int = 1) -> list[Path]:
             if which == 0:
                 post = (part("三、依申请公开"), lambda b: re.sub(rb"<sheetProtection[^>]*/>", b"", b))
             elif which == 1:
-                post = (part("三、依申请公开"), lambda b: re.sub(rb'<c r="J6"([^>]*)>.*?</c>', rb'<c r="J6"\1><v>99</v></c>', b, count=1, flags=re.S))
+                post = (
+                    part("三、依申请公开"),
+                    lambda b: re.sub(
+                        rb'<c r="J6"([^>]*)>.*?</c>', rb'<c r="J6"\1><v>99</v></c>', b, count=1, flags=re.S
+                    ),
+                )
             else:
-                post = (part("二、主动公开"), lambda b: re.sub(rb'<c r="B2" s="(\d+)" t="s"><v>\d+</v></c>', '<c r="B2" s="\\1" t="inlineStr"><is><t>本年发件</t></is></c>'.encode(), b, count=1))
+                post = (
+                    part("二、主动公开"),
+                    lambda b: re.sub(
+                        rb'<c r="B2" s="(\d+)" t="s"><v>\d+</v></c>',
+                        '<c r="B2" s="\\1" t="inlineStr"><is><t>本年发件</t></is></c>'.encode(),
+                        b,
+                        count=1,
+                    ),
+                )
         elif roll < 0.37:
             kind = "last-year"
             year = YEAR - 1
@@ -237,7 +250,12 @@ def main(argv=None) -> int:
         "benchmark": "check",
         "gkxlsx": __version__,
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), "load_1min": os.getloadavg()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_1min": os.getloadavg()[0],
+        },
         "files": n,
         "rounds": args.rounds,
         "statuses": dict(statuses),

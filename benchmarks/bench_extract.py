@@ -21,12 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from gkxlsx.published.audit import audit_extraction  # noqa: E402
-from gkxlsx.published.extract import extract_text  # noqa: E402
+from test_extract_roundtrip import UNITS, random_tables, seed_shaped  # noqa: E402
+
 from gkxlsx.form.model import load_form  # noqa: E402
 from gkxlsx.form.report import Report  # noqa: E402
-
-from test_extract_roundtrip import UNITS, random_tables, seed_shaped  # noqa: E402
+from gkxlsx.published.audit import audit_extraction  # noqa: E402
+from gkxlsx.published.extract import extract_text  # noqa: E402
 
 
 def corpus(n: int) -> list[tuple[str, str]]:
@@ -36,8 +36,8 @@ def corpus(n: int) -> list[tuple[str, str]]:
             texts += [("seed", p.read_text(encoding="utf-8")) for p in sorted(c.glob("00*.txt"))]
             break
     try:
-        from gkxlsx.render import renderer as render
         from gkxlsx.demo import samples
+        from gkxlsx.render import renderer as render
     except ImportError:  # pragma: no cover
         render = samples = None
     rng = random.Random(2024)
@@ -55,7 +55,9 @@ def corpus(n: int) -> list[tuple[str, str]]:
             if v.get("s3.r6_2.total") and "s6.fee_notices" in form.fields:
                 v["s6.fee_notices"] = 1
             rep = Report(form, year, name, "B", utype, v)
-            text = render.render_text(rep, draft=True) if kind == "rendered-txt" else render.render_html(rep, draft=True)
+            text = (
+                render.render_text(rep, draft=True) if kind == "rendered-txt" else render.render_html(rep, draft=True)
+            )
         else:
             text = seed_shaped(form, name, year, values, kind if not kind.startswith("rendered") else "lines")
         pool.append((kind, text))
@@ -76,7 +78,10 @@ def main() -> None:
     kinds: dict[str, int] = {}
     for k, _ in texts:
         kinds[k] = kinds.get(k, 0) + 1
-    print(f"{len(texts)} report texts, {chars / len(texts):,.0f} characters on average; " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+    print(
+        f"{len(texts)} report texts, {chars / len(texts):,.0f} characters on average; "
+        + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    )
     extract_text(texts[0][1])  # warm caches (forms, compiled patterns)
 
     per = []
@@ -88,7 +93,9 @@ def main() -> None:
         per.append(time.perf_counter() - a)
     t_ex = time.perf_counter() - t0
     unread = sum(1 for ex in extractions if ex.counts()["read"] != len(ex.status))
-    print(f"extract: {len(texts) / t_ex:8.1f} reports/s  ({t_ex:.2f} s; median {statistics.median(per) * 1000:.2f} ms, max {max(per) * 1000:.1f} ms; {unread} with cells not read)")
+    print(
+        f"extract: {len(texts) / t_ex:8.1f} reports/s  ({t_ex:.2f} s; median {statistics.median(per) * 1000:.2f} ms, max {max(per) * 1000:.1f} ms; {unread} with cells not read)"
+    )
 
     per = []
     t0 = time.perf_counter()
@@ -99,7 +106,9 @@ def main() -> None:
         per.append(time.perf_counter() - a)
         n_find += len(res.findings)
     t_au = time.perf_counter() - t0
-    print(f"audit (rules on extracted data): {len(texts) / t_au:8.1f} reports/s  ({t_au:.2f} s; median {statistics.median(per) * 1000:.2f} ms; {n_find} findings)")
+    print(
+        f"audit (rules on extracted data): {len(texts) / t_au:8.1f} reports/s  ({t_au:.2f} s; median {statistics.median(per) * 1000:.2f} ms; {n_find} findings)"
+    )
     print(f"extract + audit: {len(texts) / (t_ex + t_au):8.1f} reports/s")
 
 

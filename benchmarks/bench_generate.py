@@ -54,7 +54,11 @@ def synthetic_roster(path: Path, n: int) -> Path:
         w.writerow(["单位代码", "单位名称", "单位类型", "上级单位", "联系人", "邮箱"])
         for i in range(n):
             t = TYPES[i % len(TYPES)]
-            name = {"乡镇": f"合成县第{i:04d}镇人民政府", "街道": f"合成县第{i:04d}街道办事处", "县级政府": f"合成第{i:04d}县人民政府"}.get(t, f"合成县第{i:04d}局")
+            name = {
+                "乡镇": f"合成县第{i:04d}镇人民政府",
+                "街道": f"合成县第{i:04d}街道办事处",
+                "县级政府": f"合成第{i:04d}县人民政府",
+            }.get(t, f"合成县第{i:04d}局")
             w.writerow([f"B{i:05d}", name, t, "合成县人民政府", f"联系人{i}", f"u{i}@example.gov.cn"])
     return path
 
@@ -152,7 +156,9 @@ def record(form, units, year: int, prefill) -> list[list]:
     real_module = gen.xlsxwriter
     for u in units:
         log: list = []
-        gen.xlsxwriter = types.SimpleNamespace(Workbook=lambda target, options=None, _l=log: _RecBook(target, options, _l))
+        gen.xlsxwriter = types.SimpleNamespace(
+            Workbook=lambda target, options=None, _l=log: _RecBook(target, options, _l)
+        )
         try:
             gen.build_workbook(form, u, year, prefill=prefill)
         finally:
@@ -225,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1000, help="number of units (default 1000)")
     ap.add_argument("--year", type=int, default=2025)
     ap.add_argument("--filled", action="store_true", help="prefill every unit with a complete data set")
-    ap.add_argument("--blocks", type=int, default=10, help="interleave generator and floor in this many blocks (default 10)")
+    ap.add_argument(
+        "--blocks", type=int, default=10, help="interleave generator and floor in this many blocks (default 10)"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "results" / "generate.json")
     args = ap.parse_args(argv)
 
@@ -277,9 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     n = args.n
     ratio_cpu = c_gen / c_floor
     ratio_wall = t_gen / t_floor
-    print(f"gkxlsx {__version__} · XlsxWriter {xlsxwriter.__version__} · Python {platform.python_version()} · {os.cpu_count()} CPU")
-    print(f"{n} units, format {form.id}, year {args.year}, {'filled' if args.filled else 'blank'} workbooks; "
-          f"per workbook: {n_cells} cell/merge writes, {n_dv} validations, {n_ops} worksheet calls")
+    print(
+        f"gkxlsx {__version__} · XlsxWriter {xlsxwriter.__version__} · Python {platform.python_version()} · {os.cpu_count()} CPU"
+    )
+    print(
+        f"{n} units, format {form.id}, year {args.year}, {'filled' if args.filled else 'blank'} workbooks; "
+        f"per workbook: {n_cells} cell/merge writes, {n_dv} validations, {n_ops} worksheet calls"
+    )
     print()
     print(f"{'step':<32}{'wall s':>9}{'CPU s':>9}{'ms/wb wall':>12}{'ms/wb CPU':>11}")
     print("-" * 73)
@@ -288,15 +300,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<32}{w:>9.2f}{c:>9.2f}{w / n * 1000:>12.1f}{c / n * 1000:>11.1f}")
     print("-" * 73)
     print(f"{'ratio generator / floor':<32}{'':>18}{ratio_wall:>11.2f}×{ratio_cpu:>10.2f}×")
-    print(f"target ≤ {TARGET}× (judged on CPU time, which other processes on the machine disturb least): "
-          f"{'met' if ratio_cpu <= TARGET else 'NOT met'}")
+    print(
+        f"target ≤ {TARGET}× (judged on CPU time, which other processes on the machine disturb least): "
+        f"{'met' if ratio_cpu <= TARGET else 'NOT met'}"
+    )
     print(f"seconds per workbook: generator {t_gen / n:.4f} s, floor {t_floor / n:.4f} s (wall)")
     print(f"average file size: generator {size_gen / 1024:.1f} KiB, floor {size_floor / 1024:.1f} KiB")
 
     result = {
         "benchmark": "generate",
         "when": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {"python": platform.python_version(), "xlsxwriter": xlsxwriter.__version__, "cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_1min": round(os.getloadavg()[0], 2)},
+        "machine": {
+            "python": platform.python_version(),
+            "xlsxwriter": xlsxwriter.__version__,
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "loadavg_1min": round(os.getloadavg()[0], 2),
+        },
         "gkxlsx": __version__,
         "n_units": n,
         "format": form.id,
@@ -304,7 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         "filled": args.filled,
         "blocks": args.blocks,
         "per_workbook": {"cell_and_merge_writes": n_cells, "data_validations": n_dv, "worksheet_calls": n_ops},
-        "wall_seconds": {"load_roster": round(t_roster, 4), "generate_all": round(t_gen, 3), "xlsxwriter_floor": round(t_floor, 3)},
+        "wall_seconds": {
+            "load_roster": round(t_roster, 4),
+            "generate_all": round(t_gen, 3),
+            "xlsxwriter_floor": round(t_floor, 3),
+        },
         "cpu_seconds": {"generate_all": round(c_gen, 3), "xlsxwriter_floor": round(c_floor, 3)},
         "seconds_per_workbook": {"generate_all": round(t_gen / n, 5), "xlsxwriter_floor": round(t_floor / n, 5)},
         "cpu_seconds_per_workbook": {"generate_all": round(c_gen / n, 5), "xlsxwriter_floor": round(c_floor / n, 5)},

@@ -55,7 +55,9 @@ def collect(folder: Path, year: int) -> list[tuple]:
 
 def load_ref(rev: str):
     """narrative.py of git revision ``rev``, as module gkxlsx._narrative_ref."""
-    src = subprocess.run(["git", "show", f"{rev}:gkxlsx/narrative.py"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{rev}:gkxlsx/narrative.py"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     name = "gkxlsx._narrative_ref"
     spec = importlib.util.spec_from_loader(name, loader=None)
     mod = importlib.util.module_from_spec(spec)
@@ -67,15 +69,17 @@ def load_ref(rev: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dir", type=Path, default=Path("/tmp/gkxlsx-run-1000"), help="folder with returns/ and roster.csv")
+    ap.add_argument(
+        "--dir", type=Path, default=Path("/tmp/gkxlsx-run-1000"), help="folder with returns/ and roster.csv"
+    )
     ap.add_argument("--year", type=int, default=2025)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--ref", help="also time narrative.py of this git revision and compare the findings")
     ap.add_argument("--refresh", action="store_true", help="collect the calls again")
     args = ap.parse_args()
 
-    from gkxlsx.text import narrative
     from gkxlsx.form.model import load_form
+    from gkxlsx.text import narrative
 
     tag = hashlib.sha1(str(args.dir.resolve()).encode()).hexdigest()[:10]
     cache = Path(tempfile.gettempdir()) / f"gkxlsx-bench-narrative-{tag}-{args.year}.pkl"

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 import time
 
-from gkxlsx.render import renderer as R
+from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.model import load_form
 from gkxlsx.form.report import Report
-from gkxlsx.demo.samples import sample_values
+from gkxlsx.render import renderer as R
 
 TYPES = ("乡镇", "街道", "县级部门", "县级政府")
 

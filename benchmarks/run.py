@@ -64,7 +64,15 @@ sys.path.insert(1, str(HERE.parent))  # a checkout runs without an install, as t
 
 YEAR = 2025
 TYPES = ("乡镇", "街道", "县级部门", "县级政府", "乡镇", "县级部门", "乡镇", "街道")
-TARGETS = {"generate": 1.3, "check_per_core": 1.5, "check_scaling": 1.7, "import_10k_s": 180.0, "import_mem_mb": 500.0, "render_html": 200.0, "ledger_overhead": 1.10}
+TARGETS = {
+    "generate": 1.3,
+    "check_per_core": 1.5,
+    "check_scaling": 1.7,
+    "import_10k_s": 180.0,
+    "import_mem_mb": 500.0,
+    "render_html": 200.0,
+    "ledger_overhead": 1.10,
+}
 STEPS = ("generate", "check-1", "check-2", "import-1", "import-2", "render", "aggregate", "status")
 DATA_VERSION = "1"
 
@@ -88,7 +96,11 @@ def _peaks() -> dict:
 
 
 def _unit_name(i: int, t: str) -> str:
-    return {"乡镇": f"合成县第{i:05d}镇人民政府", "街道": f"合成县第{i:05d}街道办事处", "县级政府": f"合成第{i:05d}县人民政府"}.get(t, f"合成县第{i:05d}局")
+    return {
+        "乡镇": f"合成县第{i:05d}镇人民政府",
+        "街道": f"合成县第{i:05d}街道办事处",
+        "县级政府": f"合成第{i:05d}县人民政府",
+    }.get(t, f"合成县第{i:05d}局")
 
 
 def _returns(data: Path) -> Path:
@@ -107,12 +119,27 @@ def _version(dist: str) -> str:
 def machine() -> dict:
     cpu = ""
     try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "")
+        cpu = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
     mem = 0
     try:
-        mem = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))) // 1024 // 1024
+        mem = (
+            int(
+                next(
+                    ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
+                )
+            )
+            // 1024
+            // 1024
+        )
     except (OSError, StopIteration, ValueError):
         pass
     import xlsxwriter
@@ -120,8 +147,14 @@ def machine() -> dict:
     from gkxlsx import __version__
 
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "memory_gb": mem, "os": platform.platform(), "python": platform.python_version(),
-        "gkxlsx": __version__, "xlsxwriter": xlsxwriter.__version__, "python-calamine": _version("python-calamine"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "gkxlsx": __version__,
+        "xlsxwriter": xlsxwriter.__version__,
+        "python-calamine": _version("python-calamine"),
     }
 
 
@@ -131,9 +164,9 @@ def machine() -> dict:
 
 def _plan(n: int, seed: int = 9):
     """Per unit: (Unit, year, values, kind) — the variety of returns, reproducible."""
+    from gkxlsx.demo.samples import sample_values
     from gkxlsx.form.model import load_form
     from gkxlsx.form.roster import Unit
-    from gkxlsx.demo.samples import sample_values
 
     form = load_form("2021")
     rng = random.Random(seed)
@@ -198,9 +231,22 @@ def _break(path: Path, kind: str, which: int, part) -> None:
     if which == 0:
         data = _zip_edit(data, part("三、依申请公开"), lambda b: re.sub(rb"<sheetProtection[^>]*/>", b"", b))
     elif which == 1:
-        data = _zip_edit(data, part("三、依申请公开"), lambda b: re.sub(rb'<c r="J6"([^>]*)>.*?</c>', rb'<c r="J6"\1><v>99</v></c>', b, count=1, flags=re.S))
+        data = _zip_edit(
+            data,
+            part("三、依申请公开"),
+            lambda b: re.sub(rb'<c r="J6"([^>]*)>.*?</c>', rb'<c r="J6"\1><v>99</v></c>', b, count=1, flags=re.S),
+        )
     else:
-        data = _zip_edit(data, part("二、主动公开"), lambda b: re.sub(rb'<c r="B2" s="(\d+)" t="s"><v>\d+</v></c>', '<c r="B2" s="\\1" t="inlineStr"><is><t>本年发件</t></is></c>'.encode(), b, count=1))
+        data = _zip_edit(
+            data,
+            part("二、主动公开"),
+            lambda b: re.sub(
+                rb'<c r="B2" s="(\d+)" t="s"><v>\d+</v></c>',
+                '<c r="B2" s="\\1" t="inlineStr"><is><t>本年发件</t></is></c>'.encode(),
+                b,
+                count=1,
+            ),
+        )
     path.write_bytes(data)
 
 
@@ -269,10 +315,15 @@ def step_generate(n: int, data: Path) -> dict:
             _break(out / gen.workbook_filename(u, year), kind, which, part)
     (data / f".data-{DATA_VERSION}-{n}").write_text(json.dumps(dict(kinds), ensure_ascii=False))
     return {
-        "n": n, "kinds": dict(kinds), "floor_sample": n_floor,
-        "gen_ms_wall": t_gen / n * 1000, "gen_ms_cpu": c_gen / n * 1000,
-        "floor_ms_wall": t_floor / n_floor * 1000, "floor_ms_cpu": c_floor / n_floor * 1000,
-        "ratio_wall": (t_gen / n) / (t_floor / n_floor), "ratio_cpu": (c_gen / n) / (c_floor / n_floor),
+        "n": n,
+        "kinds": dict(kinds),
+        "floor_sample": n_floor,
+        "gen_ms_wall": t_gen / n * 1000,
+        "gen_ms_cpu": c_gen / n * 1000,
+        "floor_ms_wall": t_floor / n_floor * 1000,
+        "floor_ms_cpu": c_floor / n_floor * 1000,
+        "ratio_wall": (t_gen / n) / (t_floor / n_floor),
+        "ratio_cpu": (c_gen / n) / (c_floor / n_floor),
         **_peaks(),
     }
 
@@ -335,8 +386,14 @@ def step_check(data: Path, jobs: int, repeat: int = 3) -> dict:
     peaks = _peaks()
     for what, ps in passes.items():
         wall, cpu = min(ps)
-        out[what] = {"files": len(files), "wall_s": wall, "cpu_s": cpu, "files_per_s": len(files) / wall,
-                     "passes_wall_s": [round(w, 3) for w, _ in ps], **peaks}
+        out[what] = {
+            "files": len(files),
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "files_per_s": len(files) / wall,
+            "passes_wall_s": [round(w, 3) for w, _ in ps],
+            **peaks,
+        }
     out["check"]["statuses"] = dict(statuses)
     return out
 
@@ -364,19 +421,30 @@ def step_import(data: Path, jobs: int) -> dict:
     del out
     problems = camp.ledger.integrity() if len(files) <= 2000 else []
     camp.close()
-    return {"files": len(files), "wall_s": wall, "cpu_s": cpu, "files_per_s": len(files) / wall, "outcomes": dict(kinds), "integrity_problems": len(problems), **_peaks()}
+    return {
+        "files": len(files),
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "files_per_s": len(files) / wall,
+        "outcomes": dict(kinds),
+        "integrity_problems": len(problems),
+        **_peaks(),
+    }
 
 
 def step_render(data: Path, limit: int = 2000) -> dict:
-    from gkxlsx.render import renderer as R
     from gkxlsx.campaign.campaign import Campaign
     from gkxlsx.campaign.ledger import load_values
     from gkxlsx.form.report import Report
+    from gkxlsx.render import renderer as R
 
     camp = Campaign(data / "campaign-j2")
     units = {u.code: u for u in camp.units()}
     reports = []
-    for code, vals in camp.ledger.conn.execute("SELECT unit_code, vals FROM submissions WHERE is_current=1 AND status IN ('通过', '有警告') ORDER BY unit_code LIMIT ?", (limit,)):
+    for code, vals in camp.ledger.conn.execute(
+        "SELECT unit_code, vals FROM submissions WHERE is_current=1 AND status IN ('通过', '有警告') ORDER BY unit_code LIMIT ?",
+        (limit,),
+    ):
         u = units[code]
         reports.append(Report(camp.form, camp.year, u.name, u.code, u.type, load_values(vals), source=code))
     camp.close()
@@ -417,7 +485,14 @@ def step_status(data: Path) -> dict:
     t1 = time.perf_counter()
     pairs = camp.similar()
     t2 = time.perf_counter()
-    out = {"status_s": t1 - t0, "similar_s": t2 - t1, "units": s.total, "returned": s.returned, "similar_pairs": len(pairs), **_peaks()}
+    out = {
+        "status_s": t1 - t0,
+        "similar_s": t2 - t1,
+        "units": s.total,
+        "returned": s.returned,
+        "similar_pairs": len(pairs),
+        **_peaks(),
+    }
     camp.close()
     return out
 
@@ -455,15 +530,39 @@ def table(n: int, r: dict) -> tuple[str, dict]:
         g = r["generate"]
         ok = g["ratio_wall"] <= TARGETS["generate"]
         verdict["generate"] = ok
-        row("generate (wall)", f"{g['gen_ms_wall']:.1f}", "ms/workbook", f"{g['floor_ms_wall']:.1f}", f"{g['ratio_wall']:.2f}×", g, f"≤ {TARGETS['generate']}×", ok)
-        row("generate (CPU)", f"{g['gen_ms_cpu']:.1f}", "ms/workbook", f"{g['floor_ms_cpu']:.1f}", f"{g['ratio_cpu']:.2f}×")
+        row(
+            "generate (wall)",
+            f"{g['gen_ms_wall']:.1f}",
+            "ms/workbook",
+            f"{g['floor_ms_wall']:.1f}",
+            f"{g['ratio_wall']:.2f}×",
+            g,
+            f"≤ {TARGETS['generate']}×",
+            ok,
+        )
+        row(
+            "generate (CPU)",
+            f"{g['gen_ms_cpu']:.1f}",
+            "ms/workbook",
+            f"{g['floor_ms_cpu']:.1f}",
+            f"{g['ratio_cpu']:.2f}×",
+        )
     for j in (1, 2):
         c, f = r.get(f"check-{j}"), r.get(f"calamine-{j}")
         if c and f:
             ratio = f["files_per_s"] / c["files_per_s"]
             ok = ratio <= TARGETS["check_per_core"]
             verdict[f"check-{j}"] = ok
-            row(f"check --jobs {j}", f"{c['files_per_s']:.0f}", "files/s", f"{f['files_per_s']:.0f}", f"{ratio:.2f}×", c, f"≤ {TARGETS['check_per_core']}×", ok)
+            row(
+                f"check --jobs {j}",
+                f"{c['files_per_s']:.0f}",
+                "files/s",
+                f"{f['files_per_s']:.0f}",
+                f"{ratio:.2f}×",
+                c,
+                f"≤ {TARGETS['check_per_core']}×",
+                ok,
+            )
     if r.get("check-1") and r.get("check-2"):
         s = r["check-2"]["files_per_s"] / r["check-1"]["files_per_s"]
         ok = s >= TARGETS["check_scaling"]
@@ -473,34 +572,75 @@ def table(n: int, r: dict) -> tuple[str, dict]:
         im, f, c = r.get(f"import-{j}"), r.get(f"calamine-{j}"), r.get(f"check-{j}")
         if im:
             ratio = f"{f['files_per_s'] / im['files_per_s']:.2f}×" if f else ""
-            row(f"import --jobs {j}", f"{im['files_per_s']:.0f}", "files/s", f"{f['files_per_s']:.0f}" if f else "", ratio, im)
+            row(
+                f"import --jobs {j}",
+                f"{im['files_per_s']:.0f}",
+                "files/s",
+                f"{f['files_per_s']:.0f}" if f else "",
+                ratio,
+                im,
+            )
             if c:
                 over = c["files_per_s"] / im["files_per_s"]
                 ok = over <= TARGETS["ledger_overhead"]
                 verdict[f"import-{j}-ledger"] = ok
-                row(f"  import ÷ check --jobs {j}", f"{over:.2f}×", "time", "", "", None, f"≤ {TARGETS['ledger_overhead']}×", ok)
+                row(
+                    f"  import ÷ check --jobs {j}",
+                    f"{over:.2f}×",
+                    "time",
+                    "",
+                    "",
+                    None,
+                    f"≤ {TARGETS['ledger_overhead']}×",
+                    ok,
+                )
             row(f"  import --jobs {j}, whole", f"{im['wall_s']:.1f}", "s")
     if r.get("import-2") and n >= 10000:
         im = r["import-2"]
-        ok = im["wall_s"] < TARGETS["import_10k_s"] and max(im["peak_main_mb"], im["peak_worker_mb"]) < TARGETS["import_mem_mb"]
+        ok = (
+            im["wall_s"] < TARGETS["import_10k_s"]
+            and max(im["peak_main_mb"], im["peak_worker_mb"]) < TARGETS["import_mem_mb"]
+        )
         verdict["import-10k"] = ok
-        row(f"import {n} (--jobs 2)", f"{im['wall_s']:.0f}", "s", "", "", im, f"< {TARGETS['import_10k_s']:.0f} s, < {TARGETS['import_mem_mb']:.0f} MB", ok)
+        row(
+            f"import {n} (--jobs 2)",
+            f"{im['wall_s']:.0f}",
+            "s",
+            "",
+            "",
+            im,
+            f"< {TARGETS['import_10k_s']:.0f} s, < {TARGETS['import_mem_mb']:.0f} MB",
+            ok,
+        )
     if "render" in r:
         x = r["render"]
         ok = x["html_per_s"] >= TARGETS["render_html"]
         verdict["render-html"] = ok
-        row(f"render HTML ({x['reports']} reports)", f"{x['html_per_s']:.0f}", "reports/s", "", "", x, f"≥ {TARGETS['render_html']:.0f}/s", ok)
+        row(
+            f"render HTML ({x['reports']} reports)",
+            f"{x['html_per_s']:.0f}",
+            "reports/s",
+            "",
+            "",
+            x,
+            f"≥ {TARGETS['render_html']:.0f}/s",
+            ok,
+        )
         row(f"render text ({x['reports']} reports)", f"{x['text_per_s']:.0f}", "reports/s")
     if "aggregate" in r:
         a = r["aggregate"]
-        row(f"aggregate ({a['included']} of {a['included'] + a['missing']} units)", f"{a['wall_s']:.2f}", "s", "", "", a)
+        row(
+            f"aggregate ({a['included']} of {a['included'] + a['missing']} units)", f"{a['wall_s']:.2f}", "s", "", "", a
+        )
     if "status" in r:
         x = r["status"]
         row(f"status ({x['returned']} of {x['units']} units)", f"{x['status_s']:.2f}", "s", "", "", x)
         row(f"  内容雷同 across units ({x['similar_pairs']} pairs)", f"{x['similar_s']:.2f}", "s")
     head = ("step", "figure", "unit", "floor", "× floor", "peak MB main / worker", "target")
     widths = [max(_w(x[i]) for x in rows + [head]) for i in range(len(head))]
-    lines = ["  ".join(_pad(x[i], widths[i], right=i in (1, 3, 4)) for i in range(len(head))).rstrip() for x in [head] + rows]
+    lines = [
+        "  ".join(_pad(x[i], widths[i], right=i in (1, 3, 4)) for i in range(len(head))).rstrip() for x in [head] + rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines), verdict
 
@@ -525,7 +665,12 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="data folder (default: $TMPDIR/gkxlsx-run-N)")
     ap.add_argument("--steps", default=",".join(STEPS), help="comma-separated: " + ",".join(STEPS))
     ap.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/run_N.json)")
-    ap.add_argument("--repeat", type=int, default=3, help="passes of the check and calamine steps; the fastest is the figure (default 3)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="passes of the check and calamine steps; the fastest is the figure (default 3)",
+    )
     ap.add_argument("--step", help=argparse.SUPPRESS)  # internal: run one step in this process
     args = ap.parse_args(argv)
     data = (args.data or Path(tempfile.gettempdir()) / f"gkxlsx-run-{args.n}").resolve()
@@ -550,8 +695,23 @@ def main(argv=None) -> int:
             os.sync()  # untimed: what earlier steps wrote is on disk, not flushed by this step's syncs
         t0 = time.perf_counter()
         print(f"[{s}] …", file=sys.stderr, flush=True)
-        p = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--step", s, "--n", str(args.n), "--data", str(data), "--repeat", str(args.repeat)],
-                           env=env, capture_output=True, text=True)
+        p = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--step",
+                s,
+                "--n",
+                str(args.n),
+                "--data",
+                str(data),
+                "--repeat",
+                str(args.repeat),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         line = next((ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if p.returncode != 0 or line is None:
             print(p.stdout[-3000:], p.stderr[-3000:], file=sys.stderr)
@@ -567,18 +727,34 @@ def main(argv=None) -> int:
         print(f"[{s}] {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     text, verdict = table(args.n, results)
     mach = machine()
-    title = (f"gkxlsx {mach['gkxlsx']} · N = {args.n} · {mach['cpu']} × {mach['cores']} cores, {mach['memory_gb']} GB · "
-             f"Python {mach['python']} · XlsxWriter {mach['xlsxwriter']} · python-calamine {mach['python-calamine']}")
+    title = (
+        f"gkxlsx {mach['gkxlsx']} · N = {args.n} · {mach['cpu']} × {mach['cores']} cores, {mach['memory_gb']} GB · "
+        f"Python {mach['python']} · XlsxWriter {mach['xlsxwriter']} · python-calamine {mach['python-calamine']}"
+    )
     print(title)
     print(text)
     if "generate" in results:
         print(f"data: {results['generate']['kinds']}")
     print(f"total {time.perf_counter() - t_all:.0f} s; results: {out_path}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps({
-        "benchmark": "run", "n": args.n, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": mach,
-        "targets": TARGETS, "met": verdict, "steps": results, "table": text,
-    }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    out_path.write_text(
+        json.dumps(
+            {
+                "benchmark": "run",
+                "n": args.n,
+                "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "machine": mach,
+                "targets": TARGETS,
+                "met": verdict,
+                "steps": results,
+                "table": text,
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     return 0
 
 

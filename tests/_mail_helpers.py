@@ -35,7 +35,9 @@ def make_campaign(root: Path, emails: dict[str, str] | None = None, n: int = 4, 
     root.mkdir(parents=True, exist_ok=True)
     with open(roster, "w", encoding="utf-8", newline="") as f:
         csv.writer(f).writerows([header, *body])
-    camp = init_campaign(root / "camp", year=2021, roster=roster, office="示例县政务公开办", contact="政务公开办 0000-1234567")
+    camp = init_campaign(
+        root / "camp", year=2021, roster=roster, office="示例县政务公开办", contact="政务公开办 0000-1234567"
+    )
     if generate:
         generate_for_campaign(camp)
     return camp
@@ -43,8 +45,8 @@ def make_campaign(root: Path, emails: dict[str, str] | None = None, n: int = 4, 
 
 def returned_workbook(camp: Campaign, code: str, edit=None, seed: int = 3) -> bytes:
     """The unit's workbook as it comes back filled in (the generator with the unit's values)."""
-    from gkxlsx.workbook.generate import build_workbook
     from gkxlsx.demo.samples import sample_values
+    from gkxlsx.workbook.generate import build_workbook
 
     u = camp.unit(code)
     values = sample_values(camp.form, u.name, u.type, camp.year, seed=seed)
@@ -59,11 +61,12 @@ def self_signed_cert(d: Path) -> tuple[Path, Path] | None:
     command; None when neither is available."""
     cert, key = d / "cert.pem", d / "key.pem"
     try:
+        import ipaddress
+
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import NameOID
-        import ipaddress
 
         k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -76,20 +79,46 @@ def self_signed_cert(d: Path) -> tuple[Path, Path] | None:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                ),
+                critical=False,
+            )
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(k, hashes.SHA256())
         )
-        key.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+        key.write_bytes(
+            k.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            )
+        )
         cert.write_bytes(c.public_bytes(serialization.Encoding.PEM))
         return cert, key
     except ImportError:
         pass
     if shutil.which("openssl"):
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
         )
         return cert, key
     return None
@@ -129,15 +158,32 @@ def client_mail(
     ]
     if message_id is not None:
         lines.append(f"Message-ID: {message_id}")
-    lines += ["MIME-Version: 1.0", f'Content-Type: multipart/mixed; boundary="{boundary}"', "", "This is a multi-part message in MIME format.", ""]
+    lines += [
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/mixed; boundary="{boundary}"',
+        "",
+        "This is a multi-part message in MIME format.",
+        "",
+    ]
     body = base64.encodebytes("您好，报告已填好，请查收。".encode("gbk")).decode().strip()
-    lines += [f"--{boundary}", 'Content-Type: text/plain; charset="gb2312"', "Content-Transfer-Encoding: base64", "", body, ""]
+    lines += [
+        f"--{boundary}",
+        'Content-Type: text/plain; charset="gb2312"',
+        "Content-Transfer-Encoding: base64",
+        "",
+        body,
+        "",
+    ]
     raw_parts: list[bytes] = []
     for name, data in attachments:
         b64 = base64.encodebytes(data).decode().strip().replace("\n", "\r\n")
         if style == "foxmail":
             ew = _b64_words(name, "gbk")
-            hdr = [f'Content-Type: application/octet-stream;\r\n\tname="{ew}"', "Content-Transfer-Encoding: base64", f'Content-Disposition: attachment;\r\n\tfilename="{ew}"']
+            hdr = [
+                f'Content-Type: application/octet-stream;\r\n\tname="{ew}"',
+                "Content-Transfer-Encoding: base64",
+                f'Content-Disposition: attachment;\r\n\tfilename="{ew}"',
+            ]
         elif style == "thunderbird":
             from urllib.parse import quote
 
@@ -155,12 +201,26 @@ def client_mail(
                 fixed.append(c)
             if carry:
                 fixed.append(carry)
-            params = ";\r\n ".join(f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{c}" for i, c in enumerate(fixed))
-            hdr = ["Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "Content-Transfer-Encoding: base64", f"Content-Disposition: attachment;\r\n {params}"]
+            params = ";\r\n ".join(
+                f"filename*{i}*={'utf-8' + chr(39) * 2 if i == 0 else ''}{c}" for i, c in enumerate(fixed)
+            )
+            hdr = [
+                "Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "Content-Transfer-Encoding: base64",
+                f"Content-Disposition: attachment;\r\n {params}",
+            ]
         elif style == "raw8bit":
-            hdr = ["Content-Type: application/vnd.ms-excel", "Content-Transfer-Encoding: base64", f'Content-Disposition: attachment; filename="{name}"']
+            hdr = [
+                "Content-Type: application/vnd.ms-excel",
+                "Content-Transfer-Encoding: base64",
+                f'Content-Disposition: attachment; filename="{name}"',
+            ]
         elif style == "octet":
-            hdr = [f'Content-Type: application/octet-stream; name="{name}"', "Content-Transfer-Encoding: base64", "Content-Disposition: attachment"]
+            hdr = [
+                f'Content-Type: application/octet-stream; name="{name}"',
+                "Content-Transfer-Encoding: base64",
+                "Content-Disposition: attachment",
+            ]
         else:
             raise ValueError(style)
         part = "\r\n".join([f"--{boundary}", *hdr, "", b64, ""])

@@ -26,7 +26,12 @@ def seed_files() -> list:
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
-    for c in (os.environ.get("GKXLSX_SEEDS"), repo.parent / "shared" / "seeds", repo / "shared" / "seeds", Path("/work/shared/seeds")):
+    for c in (
+        os.environ.get("GKXLSX_SEEDS"),
+        repo.parent / "shared" / "seeds",
+        repo / "shared" / "seeds",
+        Path("/work/shared/seeds"),
+    ):
         if c and Path(c).is_dir():
             files = sorted(Path(c).glob("00*.txt"))
             if files:

@@ -11,16 +11,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import seed_files
 from typer.testing import CliRunner
 
-from conftest import seed_files
-from gkxlsx.published.audit import SUMMARY_HEADERS
 from gkxlsx.cli import app
+from gkxlsx.published.audit import SUMMARY_HEADERS
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-
-
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,10 @@ def test_audit_folder_readable_output_and_summary(seed_dir, tmp_path):
     r = runner.invoke(app, ["audit", str(seed_dir), "--summary", str(out)])
     assert r.exit_code == 0, r.output
     assert "Traceback" not in r.output
-    assert "托克逊县夏镇人民政府（乡镇） 2024年度，2021年版格式（国办公开办函〔2021〕30号），发布日期 2025-01-23" in r.output
+    assert (
+        "托克逊县夏镇人民政府（乡镇） 2024年度，2021年版格式（国办公开办函〔2021〕30号），发布日期 2025-01-23"
+        in r.output
+    )
     assert "表格 200 格：已读取 193，缺失 0，无法确定 7" in r.output
     assert "[W-EXT-AMBIGUOUS] 【三、表格第6行（（一）予以公开）】" in r.output
     assert "“20241月1日”缺少“年”" in r.output
@@ -57,7 +58,13 @@ def test_audit_folder_readable_output_and_summary(seed_dir, tmp_path):
     assert rows[0] == SUMMARY_HEADERS
     assert len(rows) == 6
     by_unit = {row[1]: row for row in rows[1:]}
-    assert set(by_unit) == {"朗县仲达镇", "垫江县周嘉镇人民政府", "额尔敦街道", "绵阳市机关事务管理局", "托克逊县夏镇人民政府"}
+    assert set(by_unit) == {
+        "朗县仲达镇",
+        "垫江县周嘉镇人民政府",
+        "额尔敦街道",
+        "绵阳市机关事务管理局",
+        "托克逊县夏镇人民政府",
+    }
     assert by_unit["垫江县周嘉镇人民政府"][2:6] == (2020, "2019", 0, 7)
     assert by_unit["托克逊县夏镇人民政府"][2:6] == (2024, "2021", 0, 11)
     assert "W-TXT-FIVE" in by_unit["朗县仲达镇"][6]
@@ -79,9 +86,17 @@ def test_audit_json_shape(seed_dir, tmp_path):
     r = runner.invoke(app, ["audit", str(seed_dir), "--json", "--summary", str(tmp_path / "s.xlsx")])
     assert r.exit_code == 0
     data = json.loads(r.output)
-    assert data["summary"]["reports"] == 5 and data["summary"]["with_errors"] == 0 and data["summary"]["unreadable"] == 0
+    assert (
+        data["summary"]["reports"] == 5 and data["summary"]["with_errors"] == 0 and data["summary"]["unreadable"] == 0
+    )
     rep = next(x for x in data["reports"] if x["unit"] == "托克逊县夏镇人民政府")
-    assert (rep["year"], rep["format"], rep["unit_type"], rep["publish_date"], rep["deadline"]) == (2024, "2021", "乡镇", "2025-01-23", "2025-01-31")
+    assert (rep["year"], rep["format"], rep["unit_type"], rep["publish_date"], rep["deadline"]) == (
+        2024,
+        "2021",
+        "乡镇",
+        "2025-01-23",
+        "2025-01-31",
+    )
     assert rep["cells"] == {"read": 193, "missing": 0, "ambiguous": 7}
     assert (rep["errors"], rep["warnings"], rep["infos"]) == (0, 11, 4)
     f = next(x for x in rep["findings"] if x["rule"] == "W-EXT-AMBIGUOUS")
@@ -107,7 +122,18 @@ def test_unreadable_inputs_exit_2_without_traceback(seed_dir, tmp_path):
     broken_docx = tmp_path / "坏.docx"
     broken_docx.write_bytes(b"PK\x03\x04 not really a zip")
     one = sorted(seed_dir.glob("003_*"))[0]
-    r = runner.invoke(app, ["audit", str(bad), str(broken_docx), str(tmp_path / "没有.txt"), str(one), "--summary", str(tmp_path / "s.xlsx")])
+    r = runner.invoke(
+        app,
+        [
+            "audit",
+            str(bad),
+            str(broken_docx),
+            str(tmp_path / "没有.txt"),
+            str(one),
+            "--summary",
+            str(tmp_path / "s.xlsx"),
+        ],
+    )
     assert r.exit_code == 2
     assert "Traceback" not in r.output
     assert r.exception is None or isinstance(r.exception, SystemExit)

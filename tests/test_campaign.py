@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gkxlsx.campaign.campaign import Campaign, aggregate, generate_for_campaign, import_files, init_campaign
-from gkxlsx.cli import app
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
 from gkxlsx.campaign.ledger import LedgerError
+from gkxlsx.cli import app
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -40,7 +40,13 @@ def make_return(camp: Campaign, code: str, out: Path, edit=None, seed: int = 1, 
 
 @pytest.fixture
 def camp(tmp_path):
-    c = init_campaign(tmp_path / "c", year=2025, roster=ROSTER, office="示例县人民政府办公室", deadline=__import__("datetime").date(2026, 1, 20))
+    c = init_campaign(
+        tmp_path / "c",
+        year=2025,
+        roster=ROSTER,
+        office="示例县人民政府办公室",
+        deadline=__import__("datetime").date(2026, 1, 20),
+    )
     yield c
     c.close()
 
@@ -58,7 +64,9 @@ def test_init_writes_config_db_and_folders(camp):
 
 
 def test_import_records_versions_and_reimport_is_noop(camp, tmp_path):
-    p1 = make_return(camp, "SLX001", tmp_path / "in", edit=lambda v: v.__setitem__("s3.r1_open.natural", v["s3.r1_open.natural"] + 1))
+    p1 = make_return(
+        camp, "SLX001", tmp_path / "in", edit=lambda v: v.__setitem__("s3.r1_open.natural", v["s3.r1_open.natural"] + 1)
+    )
     r = import_files(camp, [p1], received_at="2026-01-10T09:00:00")
     assert [x.kind for x in r] == ["new"] and r[0].status == "有错误" and r[0].version == 1
     assert any(f["rule"] == "E-T3-BAL" for f in r[0].findings)
@@ -122,10 +130,17 @@ def test_status_counts_late_and_rate(camp, tmp_path):
 
 
 def test_accept_warnings_only_with_a_note(camp, tmp_path):
-    warn = make_return(camp, "SLX004", tmp_path / "w", edit=lambda v: v.update({"s2.regulation.issued": 1, "s2.regulation.in_force": 1}))
+    warn = make_return(
+        camp,
+        "SLX004",
+        tmp_path / "w",
+        edit=lambda v: v.update({"s2.regulation.issued": 1, "s2.regulation.in_force": 1}),
+    )
     r = import_files(camp, [warn])
     assert r[0].status == "有警告"
-    err = make_return(camp, "SLX005", tmp_path / "e", edit=lambda v: v.__setitem__("s3.new.natural", v["s3.new.natural"] + 5))
+    err = make_return(
+        camp, "SLX005", tmp_path / "e", edit=lambda v: v.__setitem__("s3.new.natural", v["s3.new.natural"] + 5)
+    )
     assert import_files(camp, [err])[0].status == "有错误"
     with pytest.raises(LedgerError, match="错误必须由单位修改"):
         camp.ledger.accept("SLX005", "无所谓")
@@ -140,7 +155,9 @@ def test_accept_warnings_only_with_a_note(camp, tmp_path):
 
 
 def test_diff_lists_changed_cells(camp, tmp_path):
-    import_files(camp, [make_return(camp, "SLX001", tmp_path / "a", edit=lambda v: v.__setitem__("s3.r1_open.natural", 99))])
+    import_files(
+        camp, [make_return(camp, "SLX001", tmp_path / "a", edit=lambda v: v.__setitem__("s3.r1_open.natural", 99))]
+    )
     import_files(camp, [make_return(camp, "SLX001", tmp_path / "b")])
     res = runner.invoke(app, ["diff", "SLX001", "-C", str(camp.root)])
     assert res.exit_code == 0, res.output
@@ -151,7 +168,14 @@ def test_aggregate_sums_accepted_and_states_completeness(camp, tmp_path):
     codes = ["SLX001", "SLX002", "SLX101"]
     for c in codes:
         import_files(camp, [make_return(camp, c, tmp_path / c)])
-    import_files(camp, [make_return(camp, "SLX003", tmp_path / "x", edit=lambda v: v.__setitem__("s3.new.natural", v["s3.new.natural"] + 1))])
+    import_files(
+        camp,
+        [
+            make_return(
+                camp, "SLX003", tmp_path / "x", edit=lambda v: v.__setitem__("s3.new.natural", v["s3.new.natural"] + 1)
+            )
+        ],
+    )
     [agg] = aggregate(camp)
     assert sorted(u.code for u in agg.included) == codes
     assert len(agg.missing) == 9 and any("有错误" in why for _, why in agg.missing)
@@ -181,7 +205,16 @@ def test_aggregate_sums_accepted_and_states_completeness(camp, tmp_path):
 
 def test_cross_year_carry_over_and_mismatch(tmp_path):
     last = init_campaign(tmp_path / "2024", year=2024, roster=ROSTER)
-    p = make_return(last, "SLX001", tmp_path / "l", edit=lambda v: v.update({"s3.carried_out.natural": 3, "s3.r1_open.natural": v["s3.r1_open.natural"] - 3}) if v["s3.r1_open.natural"] >= 3 else v.update({"s3.carried_out.natural": 0}))
+    p = make_return(
+        last,
+        "SLX001",
+        tmp_path / "l",
+        edit=lambda v: (
+            v.update({"s3.carried_out.natural": 3, "s3.r1_open.natural": v["s3.r1_open.natural"] - 3})
+            if v["s3.r1_open.natural"] >= 3
+            else v.update({"s3.carried_out.natural": 0})
+        ),
+    )
     import_files(last, [p])
     carried = last.ledger.current("SLX001").values["s3.carried_out.natural"]
     last.close()
@@ -190,10 +223,12 @@ def test_cross_year_carry_over_and_mismatch(tmp_path):
     files = generate_for_campaign(cur, only=["SLX001"])
     ws = openpyxl.load_workbook(files[0].path)["三、依申请公开"]
     assert ws["D5"].value == carried
+
     # a return whose 上年结转 differs from last year's 结转 gets W-XY-CARRY with both years' figures
     def wrong(v):
         v["s3.carried_in.natural"] = carried + 2
         v["s3.carried_out.natural"] = v.get("s3.carried_out.natural", 0) + 2
+
     r = import_files(cur, [make_return(cur, "SLX001", tmp_path / "n", edit=wrong)])
     f = next(f for f in r[0].findings if f["rule"] == "W-XY-CARRY")
     assert f["locations"] == ["三、依申请公开!D5"]
@@ -215,7 +250,7 @@ camp.close()
 
 def _returns(camp, tmp_path, n_versions=2) -> list[Path]:
     paths = []
-    for i, u in enumerate(camp.units()):
+    for _i, u in enumerate(camp.units()):
         for v in range(n_versions):
             paths.append(make_return(camp, u.code, tmp_path / f"r{v}", seed=100 + v))
     return paths
@@ -280,7 +315,11 @@ def test_disk_full_during_import_loses_nothing(camp, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     res = subprocess.run(
         [sys.executable, "-c", DISKFULL_SCRIPT, str(camp.root), str(big)],
-        env=env, capture_output=True, text=True, preexec_fn=_limit_file_size, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=_limit_file_size,
+        timeout=120,
     )
     assert res.returncode == 0, res.stderr
     kinds = json.loads(res.stdout.strip().splitlines()[-1])

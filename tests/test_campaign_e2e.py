@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from gkxlsx.office import lo
 from gkxlsx.campaign.campaign import aggregate, generate_for_campaign, import_files, init_campaign
-from gkxlsx.form.layout import layout
-from gkxlsx.rules.engine import a1, compute_derived
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.form.layout import layout
+from gkxlsx.office import lo
+from gkxlsx.rules.engine import a1, compute_derived
 
 pytestmark = pytest.mark.lo
 
@@ -27,7 +27,16 @@ def _roster(path: Path) -> Path:
         w.writerow(["单位代码", "单位名称", "单位类型", "上级单位", "联系人", "邮箱"])
         for i, t in enumerate(TYPES):
             parent = "测试县人民政府" if t != "县级政府" else "测试市人民政府"
-            w.writerow([f"U{i:03d}", f"测试县第{i}{'镇人民政府' if t == '乡镇' else '街道办事处' if t == '街道' else '局' if t == '县级部门' else '人民政府'}", t, parent, "张三", f"u{i}@example.cn"])
+            w.writerow(
+                [
+                    f"U{i:03d}",
+                    f"测试县第{i}{'镇人民政府' if t == '乡镇' else '街道办事处' if t == '街道' else '局' if t == '县级部门' else '人民政府'}",
+                    t,
+                    parent,
+                    "张三",
+                    f"u{i}@example.cn",
+                ]
+            )
     return path
 
 
@@ -45,11 +54,19 @@ def _edits(form, values, keys) -> list[tuple[str, str, str]]:
 
 def test_forty_unit_campaign_through_libreoffice(tmp_path):
     lo.require_or_skip()
-    camp = init_campaign(tmp_path / "c", year=2025, roster=_roster(tmp_path / "r.csv"), office="测试县政务公开办", deadline=date(2026, 1, 20))
+    camp = init_campaign(
+        tmp_path / "c",
+        year=2025,
+        roster=_roster(tmp_path / "r.csv"),
+        office="测试县政务公开办",
+        deadline=date(2026, 1, 20),
+    )
     files = {f.unit.code: f.path for f in generate_for_campaign(camp)}
     assert len(files) == 40
     form = camp.form
-    typed_keys = list(form.entry_keys) + [k for k, f in form.fields.items() if not f.prefilled and (f.required or k.startswith("s1."))]
+    typed_keys = list(form.entry_keys) + [
+        k for k, f in form.fields.items() if not f.prefilled and (f.required or k.startswith("s1."))
+    ]
     expected: dict[str, dict] = {}
     plan = {}
     for i, u in enumerate(camp.units()):
@@ -117,7 +134,13 @@ def test_forty_unit_campaign_through_libreoffice(tmp_path):
     assert s.count("通过", "已确认") == 37 and s.count("有错误") == 0
     [agg] = aggregate(camp)
     assert len(agg.included) == 37 and {u.code for u, _ in agg.missing} == {"U035", "U036", "U037"}
-    for key in ("s3.new.natural", "s3.carried_out.total", "s2.normative_doc.issued", "s4.review.total", "s2.admin_fee.amount_wan"):
+    for key in (
+        "s3.new.natural",
+        "s3.carried_out.total",
+        "s2.normative_doc.issued",
+        "s4.review.total",
+        "s2.admin_fee.amount_wan",
+    ):
         want = sum(
             (compute_derived(form, expected[c]).get(key, expected[c].get(key)) or 0)
             for c in expected

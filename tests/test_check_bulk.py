@@ -10,11 +10,6 @@ import io
 import zipfile
 
 import pytest
-
-import gkxlsx.check.checker as C
-from gkxlsx.workbook import reader
-from gkxlsx.check.checker import STATUS_PASS, check_file
-from gkxlsx.demo.samples import sample_values
 from test_check_corpus import (
     FORM,
     ROSTER,
@@ -33,6 +28,11 @@ from test_check_corpus import (
     write,
     zip_edit,
 )
+
+import gkxlsx.check.checker as C
+from gkxlsx.check.checker import STATUS_PASS, check_file
+from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook import reader
 
 
 def _busy():
@@ -64,22 +64,33 @@ CASES = {
     "negative": lambda: build(_with(s4__review__upheld=-1)),
     "a number in the date window": lambda: build(_with(s2__regulation__issued=45800, s3__r1_open__commercial=45800)),
     "total typed over": lambda: zip_edit(build(), {sheet_part(S3): set_cell("J6", "<v>99</v>")}),
-    "formula changed": lambda: zip_edit(build(), {sheet_part(S3): set_cell("J6", '<f>IF(COUNT(D6:I6)&lt;6,"",SUM(D6:H6))</f><v>0</v>')}),
+    "formula changed": lambda: zip_edit(
+        build(), {sheet_part(S3): set_cell("J6", '<f>IF(COUNT(D6:I6)&lt;6,"",SUM(D6:H6))</f><v>0</v>')}
+    ),
     "formula deleted": lambda: zip_edit(build(), {sheet_part(S3): set_cell("J6", "")}),
     "stale cached result": lambda: zip_edit(build(), {sheet_part(S3): set_cached("J6", "7")}),
     "stale check cell": lambda: zip_edit(build(), {sheet_part(S3): set_cached("K6", "✗")}),
     "total unlocked": lambda: zip_edit(build(), {sheet_part(S3): _unlock_total}),
     "protection removed": lambda: zip_edit(build(), {sheet_part(S4): remove_protection}),
-    "label retyped": lambda: zip_edit(build(), {sheet_part(S3): set_cell("A6", "<is><t>（一）公开</t></is>", t="inlineStr")}),
-    "number stored as text": lambda: zip_edit(build(), {sheet_part(S3): set_cell("D6", "<is><t>5</t></is>", t="inlineStr")}),
-    "number with a type": lambda: zip_edit(build(), {sheet_part(S3): chain(set_cell("D6", "<v>0</v>", t="n"), set_cell("E6", "<v>0</v>", t="n"))}),
+    "label retyped": lambda: zip_edit(
+        build(), {sheet_part(S3): set_cell("A6", "<is><t>（一）公开</t></is>", t="inlineStr")}
+    ),
+    "number stored as text": lambda: zip_edit(
+        build(), {sheet_part(S3): set_cell("D6", "<is><t>5</t></is>", t="inlineStr")}
+    ),
+    "number with a type": lambda: zip_edit(
+        build(), {sheet_part(S3): chain(set_cell("D6", "<v>0</v>", t="n"), set_cell("E6", "<v>0</v>", t="n"))}
+    ),
 }
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bulk")
-    return {name: write(tmp, f"{U3.code if name == 'busy' else U1.code}_{i}.xlsx", make()) for i, (name, make) in enumerate(CASES.items())}
+    return {
+        name: write(tmp, f"{U3.code if name == 'busy' else U1.code}_{i}.xlsx", make())
+        for i, (name, make) in enumerate(CASES.items())
+    }
 
 
 def _result(path):
@@ -96,7 +107,11 @@ def _slow(monkeypatch):
     monkeypatch.setattr(C, "_totals_locked", lambda *a: False)
     monkeypatch.setattr(C._Run, "as_expected", lambda self, wants: False)
     monkeypatch.setattr(C, "_all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
-    monkeypatch.setattr(C, "_formula_runs", lambda cells: tuple((fc.sheet, (fc,), C._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells))
+    monkeypatch.setattr(
+        C,
+        "_formula_runs",
+        lambda cells: tuple((fc.sheet, (fc,), C._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells),
+    )
     monkeypatch.setattr(C, "_LAYOUT_MEMO", _NoMemo())
     monkeypatch.setattr(reader, "_central_directory", lambda data: None)
     monkeypatch.setattr(reader.XlsxBook, "shared_text", lambda self, sheet, ref: None)
@@ -148,7 +163,9 @@ def test_the_bulk_paths_carry_a_clean_return(files, monkeypatch):
 def test_found_problems_are_the_same_whichever_path(files):
     """Spot checks that the broken files are caught at the right cells (on the bulk path)."""
     by = {name: check_file(p, roster=ROSTER, year=YEAR) for name, p in files.items()}
-    assert any(f.rule_id == "E-CELL-TEXT" and f.locations == (f"{S3}!E6",) for f in by["text in a number cell"].findings)
+    assert any(
+        f.rule_id == "E-CELL-TEXT" and f.locations == (f"{S3}!E6",) for f in by["text in a number cell"].findings
+    )
     assert any(f.rule_id == "E-CELL-DATE" for f in by["a number in the date window"].findings)
     assert any(f.rule_id == "E-STRUCT-FORMULA" and f"{S3}!J6" in f.locations for f in by["total typed over"].findings)
     assert any(f.rule_id == "E-STRUCT-FORMULA" and f"{S3}!J6" in f.locations for f in by["formula changed"].findings)
@@ -164,7 +181,9 @@ def test_central_directory_agrees_with_zipfile(files):
     ours = reader._central_directory(data)
     theirs = zipfile.ZipFile(io.BytesIO(data)).infolist()
     assert ours is not None
-    assert [(m.filename, m.flag_bits, m.compress_type, m.CRC, m.compress_size, m.file_size, m.header_offset) for m in ours] == [
+    assert [
+        (m.filename, m.flag_bits, m.compress_type, m.CRC, m.compress_size, m.file_size, m.header_offset) for m in ours
+    ] == [
         (i.filename, i.flag_bits, i.compress_type, i.CRC, i.compress_size, i.file_size, i.header_offset) for i in theirs
     ]
 

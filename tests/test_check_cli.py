@@ -7,13 +7,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from test_check_corpus import FORM, S2, S3, U1, U2, U3, YEAR, build, quiet_values, write
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
-from gkxlsx.workbook.generate import C_MARK, workbook_filename
 from gkxlsx.form.layout import layout
-
-from test_check_corpus import FORM, S2, S3, U1, U2, U3, YEAR, build, quiet_values, write
+from gkxlsx.workbook.generate import C_MARK, workbook_filename
 
 runner = CliRunner()
 
@@ -34,9 +33,11 @@ def returns(tmp_path_factory) -> Path:
     v["s3.new.natural"] = 1
     v["s1.on_request"] = f"{YEAR}年共收到政府信息公开申请1件。"
     write(mixed, workbook_filename(U2, YEAR), build(v, unit=U2))
-    write(mixed, "说明.xls", "这不是表格".encode("utf-8"))
+    write(mixed, "说明.xls", "这不是表格".encode())
     roster = d / "roster.csv"
-    roster.write_text("单位代码,单位名称,单位类型\nSLX001,示例县城关镇人民政府,乡镇\nSLX101,示例县财政局,县级部门\n", encoding="utf-8")
+    roster.write_text(
+        "单位代码,单位名称,单位类型\nSLX001,示例县城关镇人民政府,乡镇\nSLX101,示例县财政局,县级部门\n", encoding="utf-8"
+    )
     return d
 
 
@@ -56,7 +57,10 @@ def test_errors_exit_1_and_are_listed_with_cell_and_fix(returns):
     r = run(returns / "mixed", "--year", YEAR)
     assert r.exit_code == 1
     out = r.output
-    assert f"错误 E-CELL-TEXT {S2}!B3：「规章·本年制发件数」填的是“/”，不是数字（没有的应填 0），应改为 0。 修改方法：数字单元格只填数字" in out
+    assert (
+        f"错误 E-CELL-TEXT {S2}!B3：「规章·本年制发件数」填的是“/”，不是数字（没有的应填 0），应改为 0。 修改方法：数字单元格只填数字"
+        in out
+    )
     assert f"错误 E-CELL-TEXT {S3}!E6：" in out and "应改为 3" in out
     assert f"错误 E-T3-BAL {S3}!D4、D5：" in out  # same sheet written once
     assert "错误 E-FILE-TYPE：这是一个纯文本文件" in out
@@ -70,7 +74,10 @@ def test_errors_exit_1_and_are_listed_with_cell_and_fix(returns):
 def test_roster_rejects_unknown_unit(returns):
     r = run(returns / "mixed" / workbook_filename(U2, YEAR), "--roster", returns / "roster.csv", "--year", YEAR)
     assert r.exit_code == 1
-    assert "错误 E-UNIT：工作簿是 SLX002 示例县青石镇人民政府 的填报模板，但单位代码 SLX002 不在本次收集名单中。" in r.output
+    assert (
+        "错误 E-UNIT：工作簿是 SLX002 示例县青石镇人民政府 的填报模板，但单位代码 SLX002 不在本次收集名单中。"
+        in r.output
+    )
 
 
 def test_bad_roster_is_a_usage_error(returns, tmp_path):
@@ -91,7 +98,11 @@ def test_json_report_shape(returns):
     files = {f["file"]: f for f in doc["files"]}
     bad = files[workbook_filename(U2, YEAR)]
     assert set(bad) >= {"identity", "sha256", "application", "status", "findings", "timings_ms", "file_type", "counts"}
-    assert bad["identity"]["unit_code"] == "SLX002" and bad["identity"]["year"] == YEAR and bad["identity"]["format"] == "2021"
+    assert (
+        bad["identity"]["unit_code"] == "SLX002"
+        and bad["identity"]["year"] == YEAR
+        and bad["identity"]["format"] == "2021"
+    )
     assert bad["status"] == "有错误" and len(bad["sha256"]) == 64 and bad["application"] == "gkxlsx"
     assert bad["timings_ms"]["total"] > 0
     f = next(x for x in bad["findings"] if x["rule"] == "E-CELL-TEXT" and x["locations"] == [f"{S3}!E6"])
@@ -109,7 +120,9 @@ def test_feedback_workbooks(returns, tmp_path):
     r = run(returns / "mixed", "--year", YEAR, "--feedback", out)
     assert r.exit_code == 1
     files = sorted(out.glob("*.xlsx"))
-    assert [f.name for f in files] == [f"SLX002_示例县青石镇人民政府_{YEAR}年_校验反馈.xlsx"]  # only the file with problems
+    assert [f.name for f in files] == [
+        f"SLX002_示例县青石镇人民政府_{YEAR}年_校验反馈.xlsx"
+    ]  # only the file with problems
     assert "已生成 1 个反馈工作簿" in r.output
     wb = openpyxl.load_workbook(files[0])
     # the unit's own entries, the bad ones highlighted with a note holding the message
@@ -130,7 +143,7 @@ def test_feedback_workbooks(returns, tmp_path):
     assert {"E-CELL-TEXT", "E-T3-BAL"} <= set(rules)
     link = next(row[2] for row in rows if row[5] == "E-CELL-TEXT" and "E6" in str(row[2]))
     assert link == f'=HYPERLINK("#\'{S3}\'!E6","{S3}!E6")'
-    assert chk["D3"].value.startswith('=HYPERLINK("#\'校验结果\'!A')
+    assert chk["D3"].value.startswith("=HYPERLINK(\"#'校验结果'!A")
     # the sheets are still protected and the fresh workbook is itself a valid template
     assert wb[S3].protection.sheet
     from gkxlsx.check.checker import check_file
@@ -161,7 +174,10 @@ def test_all_flag_and_grouping_of_empty_cells(tmp_path):
     write(tmp_path, "blank.xlsx", build(v))
     r = run(tmp_path / "blank.xlsx")
     assert r.exit_code == 1
-    assert f"错误 E-CELL-EMPTY {S3}!D8、E8、F8、G8、H8、I8、D9、E9……（共 18 处）：这些单元格为空。 修改方法：无数据请填0" in r.output
+    assert (
+        f"错误 E-CELL-EMPTY {S3}!D8、E8、F8、G8、H8、I8、D9、E9……（共 18 处）：这些单元格为空。 修改方法：无数据请填0"
+        in r.output
+    )
 
 
 def test_missing_path_is_reported_not_a_traceback(tmp_path):

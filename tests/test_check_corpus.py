@@ -13,20 +13,20 @@ import io
 import re
 import struct
 import zipfile
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Mapping
 
 import pytest
 import xlsxwriter
 
 from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, check_file
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.layout import layout
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
 from gkxlsx.rules.engine import with_derived
-from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
 YEAR = 2025
 FORM = load_form("2021")
@@ -50,12 +50,23 @@ def quiet_values(unit: Unit = U1, form=FORM, year: int = YEAR) -> dict:
     if "s6.fee_notices" in form.fields:
         v["s6.fee_notices"], v["s6.fee_notice_amount"], v["s6.fee_collected"] = 0, Decimal(0), Decimal(0)
     v["s1.on_request"] = f"{year}年未收到政府信息公开申请。"
-    v["s1.supervision"] = "明确分管领导和专人负责政府信息公开工作，组织业务培训1次。本年度未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。"
+    v["s1.supervision"] = (
+        "明确分管领导和专人负责政府信息公开工作，组织业务培训1次。本年度未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。"
+    )
     return v
 
 
-def build(values: Mapping | None = None, unit: Unit = U1, year: int = YEAR, form=FORM, prev=None, prev_format=None) -> bytes:
-    data, _fp = build_workbook(form, unit, year, prefill=values if values is not None else quiet_values(unit, form, year), prev=prev, prev_format=prev_format)
+def build(
+    values: Mapping | None = None, unit: Unit = U1, year: int = YEAR, form=FORM, prev=None, prev_format=None
+) -> bytes:
+    data, _fp = build_workbook(
+        form,
+        unit,
+        year,
+        prefill=values if values is not None else quiet_values(unit, form, year),
+        prev=prev,
+        prev_format=prev_format,
+    )
     return data
 
 
@@ -64,7 +75,9 @@ def sheet_part(sheet: str, form=FORM) -> str:
     return f"xl/worksheets/sheet{names.index(sheet) + 1}.xml"
 
 
-def zip_edit(data: bytes, edits: Mapping[str, Callable[[bytes], bytes] | bytes | None] = {}, add: Mapping[str, bytes] = {}) -> bytes:
+def zip_edit(
+    data: bytes, edits: Mapping[str, Callable[[bytes], bytes] | bytes | None] = {}, add: Mapping[str, bytes] = {}
+) -> bytes:
     """Rewrite some parts of a package (callable: transform, bytes: replace, None: delete)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
@@ -143,7 +156,9 @@ def insert_row(data: bytes, sheet: str, at: int) -> bytes:
 
     def sheet_xml(xml: bytes) -> bytes:
         head, body, tail = re.split(rb"(<sheetData>.*</sheetData>)", xml, flags=re.S)
-        body = re.sub(rb'<row r="(\d+)"', lambda m: b'<row r="%d"' % (int(m.group(1)) + (1 if int(m.group(1)) >= at else 0)), body)
+        body = re.sub(
+            rb'<row r="(\d+)"', lambda m: b'<row r="%d"' % (int(m.group(1)) + (1 if int(m.group(1)) >= at else 0)), body
+        )
         body = re.sub(rb'(?<=<c r=")([A-Z]+)(\d+)', shift_ref, body)
         tail = re.sub(rb'(?<=ref=")([A-Z]+)(\d+)', shift_ref, tail)
         tail = re.sub(rb'(?<=:)([A-Z]+)(\d+)(?=")', shift_ref, tail)
@@ -151,7 +166,13 @@ def insert_row(data: bytes, sheet: str, at: int) -> bytes:
 
     def workbook_xml(xml: bytes) -> bytes:
         quoted = re.escape(f"'{sheet}'!".encode())
-        return re.sub(quoted + rb"\$([A-Z]+)\$(\d+)", lambda m: f"'{sheet}'!${m.group(1).decode()}${int(m.group(2)) + (1 if int(m.group(2)) >= at else 0)}".encode(), xml)
+        return re.sub(
+            quoted + rb"\$([A-Z]+)\$(\d+)",
+            lambda m: (
+                f"'{sheet}'!${m.group(1).decode()}${int(m.group(2)) + (1 if int(m.group(2)) >= at else 0)}".encode()
+            ),
+            xml,
+        )
 
     return zip_edit(data, {sheet_part(sheet): sheet_xml, "xl/workbook.xml": workbook_xml})
 
@@ -172,7 +193,7 @@ def ole_file(streams: Mapping[str, bytes]) -> bytes:
     dir_sector = n_data
     fat_sector = n_data + 1
     fat = []
-    for name, start, size in sectors:
+    for _name, start, size in sectors:
         n = size // ss
         fat.extend(list(range(start + 1, start + n)) + [0xFFFFFFFE])
     fat += [0xFFFFFFFE, 0xFFFFFFFD]  # directory chain end, the FAT sector itself
@@ -247,12 +268,17 @@ def test_valid_file_passes_with_no_findings(corpus):
 
 
 def test_busy_valid_files_of_every_unit_type_pass(corpus):
-    for i, unit in enumerate([U1, U3, Unit("SLX004", "示例县东街街道办事处", "街道"), Unit("SLX200", "示例县人民政府", "县级政府")]):
+    for i, unit in enumerate(
+        [U1, U3, Unit("SLX004", "示例县东街街道办事处", "街道"), Unit("SLX200", "示例县人民政府", "县级政府")]
+    ):
         v = sample_values(FORM, unit.name, unit.type, YEAR, seed=i, busy=True)
         p = write(corpus, f"busy{i}.xlsx", build(v, unit=unit))
         r = check(p, roster=None)
         assert r.status == STATUS_PASS, (unit.type, [f.text() for f in r.findings])
-        assert r.report.values["s3.new.total"] == sum(v[f"s3.new.{c}"] for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org"))
+        assert r.report.values["s3.new.total"] == sum(
+            v[f"s3.new.{c}"]
+            for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org")
+        )
 
 
 def test_2019_format_file(corpus):
@@ -325,7 +351,10 @@ def test_values_a_spreadsheet_stores_as_other_types(corpus):
     assert where(r, "E-CELL-FORMULA") == [(f"{S3}!F6",)]
     assert only(r, "E-CELL-FORMULA")[0].raw == "=1+1" and only(r, "E-CELL-FORMULA")[0].suggestion == 2
     assert where(r, "E-CELL-ERROR") == [(f"{S3}!G6",)]
-    assert all(r.report.values[f"s3.r1_open.{c}"] is None for c in ("natural", "commercial", "research", "public_welfare", "legal_service"))
+    assert all(
+        r.report.values[f"s3.r1_open.{c}"] is None
+        for c in ("natural", "commercial", "research", "public_welfare", "legal_service")
+    )
 
 
 def test_required_contact_missing(corpus):
@@ -373,7 +402,9 @@ def test_E_T3_ROW_total_typed_over_its_formula(corpus):
     # saved by a spreadsheet, the check beside it shows ✗ for the typed total: that is what the
     # formula must show, so it is not a stale result
     # (K6: 总计 = the sum of its row; J29: the 总计 column's (七)总计 = the sum of the column)
-    data = zip_edit(build(), {sheet_part(S3): chain(set_cell("J6", "<v>9</v>"), set_cached("K6", "✗"), set_cached("J29", "✗"))})
+    data = zip_edit(
+        build(), {sheet_part(S3): chain(set_cell("J6", "<v>9</v>"), set_cached("K6", "✗"), set_cached("J29", "✗"))}
+    )
     r = check(write(corpus, "row2.xlsx", data))
     assert "W-CACHE-STALE" not in ids(r) and where(r, "E-T3-ROW") == [(f"{S3}!J6",)]
     # a spreadsheet that did not recalculate would still show ✓ there: reported
@@ -526,7 +557,7 @@ def test_structure_protection_dropped(corpus):
 
 
 def test_label_retyped(corpus):
-    retyped = set_cell("B2", '<is><t>本年发件</t></is>', t="inlineStr")
+    retyped = set_cell("B2", "<is><t>本年发件</t></is>", t="inlineStr")
     r = check(write(corpus, "label.xlsx", zip_edit(build(), {sheet_part(S2): retyped})))
     f = only(r, "E-STRUCT-LABEL")
     assert [x.locations for x in f] == [(f"{S2}!B2",)]
@@ -545,13 +576,24 @@ def test_shared_formulas_as_excel_writes_them(corpus):
 
     def share(xml: bytes) -> bytes:
         master = re.search(rb'<c r="K4"[^>]*><f>(.*?)</f>', xml).group(1)
-        xml = re.sub(rb'(<c r="K4"[^>]*>)<f>.*?</f>', lambda m: m.group(1) + b'<f t="shared" ref="K4:K6" si="0">' + master + b"</f>", xml, count=1)
+        xml = re.sub(
+            rb'(<c r="K4"[^>]*>)<f>.*?</f>',
+            lambda m: m.group(1) + b'<f t="shared" ref="K4:K6" si="0">' + master + b"</f>",
+            xml,
+            count=1,
+        )
         for ref in (b"K5", b"K6"):
-            xml = re.sub(rb'(<c r="' + ref + rb'"[^>]*>)<f>.*?</f>', lambda m: m.group(1) + b'<f t="shared" si="0"/>', xml, count=1)
+            xml = re.sub(
+                rb'(<c r="' + ref + rb'"[^>]*>)<f>.*?</f>',
+                lambda m: m.group(1) + b'<f t="shared" si="0"/>',
+                xml,
+                count=1,
+            )
         return xml
 
     r = check(write(corpus, "shared.xlsx", zip_edit(build(), {sheet_part(S3): share})))
     assert r.status == STATUS_PASS, [f.text() for f in r.findings]
+
     # a changed master formula: every cell that shares it is reported, at its own address
     def bad_share(xml: bytes) -> bytes:
         xml = share(xml)
@@ -589,7 +631,13 @@ def test_identity_sheet_edited(corpus):
     r = check(write(corpus, "meta.xlsx", r_data))
     assert "单位代码在文档属性中为“SLX001”，在隐藏的标识表中为“SLX002”" in only(r, "E-META-1")[0].message
     # the visible 基本信息 cell edited
-    r = check(write(corpus, "meta2.xlsx", zip_edit(build(), {sheet_part(INFO): set_cell("B4", "<is><t>SLX009</t></is>", t="inlineStr")})))
+    r = check(
+        write(
+            corpus,
+            "meta2.xlsx",
+            zip_edit(build(), {sheet_part(INFO): set_cell("B4", "<is><t>SLX009</t></is>", t="inlineStr")}),
+        )
+    )
     assert where(r, "E-META-1") == [(f"{INFO}!B4",)]
 
 
@@ -615,7 +663,9 @@ def test_template_from_another_generator_version(corpus):
         return re.sub(rb">[0-9a-f]{64}<", b">" + b"0" * 64 + b"<", x)
 
     retyped = set_cell("B2", "<is><t>本年发件</t></is>", t="inlineStr")
-    data = zip_edit(build(), {"docProps/custom.xml": other_fp, "xl/sharedStrings.xml": other_fp, sheet_part(S2): retyped})
+    data = zip_edit(
+        build(), {"docProps/custom.xml": other_fp, "xl/sharedStrings.xml": other_fp, sheet_part(S2): retyped}
+    )
     r = check(write(corpus, "othergen.xlsx", data))
     assert "I-TEMPLATE-GENERATOR" in ids(r)
     label = only(r, "E-STRUCT-LABEL")[0]
@@ -662,7 +712,9 @@ def test_other_template_version(corpus):
     def older(x: bytes) -> bytes:  # the version in the document properties and in the hidden sheet
         return x.replace(b">2021.1<", b">2021.0<")
 
-    r = check(write(corpus, "v0.xlsx", zip_edit(build(), {"docProps/custom.xml": older, "xl/sharedStrings.xml": older})))
+    r = check(
+        write(corpus, "v0.xlsx", zip_edit(build(), {"docProps/custom.xml": older, "xl/sharedStrings.xml": older}))
+    )
     assert ids(r) == ["E-TEMPLATE-VERSION"]
     assert "2021.0" in r.findings[0].message and r.status == STATUS_ERR
 
@@ -698,13 +750,15 @@ def test_password_protected_xls(corpus):
 
 
 def test_renamed_text_file(corpus):
-    r = check(write(corpus, "报表.xlsx", "单位,申请数\n城关镇,3\n".encode("utf-8")))
+    r = check(write(corpus, "报表.xlsx", "单位,申请数\n城关镇,3\n".encode()))
     assert ids(r) == ["E-FILE-TYPE"] and r.file_type == "text" and r.status == STATUS_UNREADABLE
     assert "纯文本" in r.findings[0].message
 
 
 def test_html_named_xls(corpus):
-    html = "<html><head><meta charset='utf-8'></head><body><table><tr><td>申请数</td><td>3</td></tr></table></body></html>"
+    html = (
+        "<html><head><meta charset='utf-8'></head><body><table><tr><td>申请数</td><td>3</td></tr></table></body></html>"
+    )
     r = check(write(corpus, "export.xls", html.encode()))
     assert ids(r) == ["E-FILE-TYPE"] and r.file_type == "html"
     assert "网页" in r.findings[0].message
@@ -792,7 +846,11 @@ TYPED = [  # (sheet, cell, what the clerk types)
 @pytest.mark.lo
 @pytest.mark.parametrize("fmt", ["xlsx", "xls", "ods"])
 def test_libreoffice_filled_and_saved(office, corpus, fmt):
-    src = write(corpus, f"lo_src_{fmt}.xlsx", _prefilled_but(["s3.new.natural", "s3.r1_open.natural", "s2.regulation.issued", "s3.r1_open.commercial"]))
+    src = write(
+        corpus,
+        f"lo_src_{fmt}.xlsx",
+        _prefilled_but(["s3.new.natural", "s3.r1_open.natural", "s2.regulation.issued", "s3.r1_open.commercial"]),
+    )
     dst = corpus / f"{workbook_filename(U1, YEAR)[:-5]}_lo.{fmt}"
     res = office.fill(src, dst, TYPED)
     assert all(x["ok"] for x in res)
@@ -824,7 +882,9 @@ def test_libreoffice_filled_and_saved(office, corpus, fmt):
 def test_libreoffice_clean_fill_passes(office, corpus):
     src = write(corpus, "lo_clean_src.xlsx", _prefilled_but(["s3.new.natural", "s3.r1_open.natural", "s1.on_request"]))
     dst = corpus / "lo_clean.xlsx"
-    office.fill(src, dst, [(S3, "D4", "1"), (S3, "D6", "1"), (S1, "B5", f"{YEAR}年共收到政府信息公开申请1件，已按期答复。")])
+    office.fill(
+        src, dst, [(S3, "D4", "1"), (S3, "D6", "1"), (S1, "B5", f"{YEAR}年共收到政府信息公开申请1件，已按期答复。")]
+    )
     r = check(dst)
     assert r.status == STATUS_PASS, [f.text() for f in r.findings]
     assert ids(r) == ["W-STRUCT-LOCK"]  # info: LibreOffice drops workbook structure protection
@@ -833,9 +893,18 @@ def test_libreoffice_clean_fill_passes(office, corpus):
 
 @pytest.mark.lo
 def test_libreoffice_typed_inputs_that_are_not_numbers(office, corpus):
-    src = write(corpus, "lo_types_src.xlsx", _prefilled_but(["s3.carried_in." + c for c in ("natural", "commercial", "research", "public_welfare")] + ["s2.admin_fee.amount_wan"]))
+    src = write(
+        corpus,
+        "lo_types_src.xlsx",
+        _prefilled_but(
+            ["s3.carried_in." + c for c in ("natural", "commercial", "research", "public_welfare")]
+            + ["s2.admin_fee.amount_wan"]
+        ),
+    )
     dst = corpus / "lo_types.xlsx"
-    office.fill(src, dst, [(S3, "D5", "TRUE"), (S3, "E5", "1/2"), (S3, "F5", "=1+1"), (S3, "G5", "'12"), (S2, "B14", "0.12345")])
+    office.fill(
+        src, dst, [(S3, "D5", "TRUE"), (S3, "E5", "1/2"), (S3, "F5", "=1+1"), (S3, "G5", "'12"), (S2, "B14", "0.12345")]
+    )
     r = check(dst)
     assert where(r, "E-CELL-BOOL") == [(f"{S3}!D5",)]
     assert where(r, "E-CELL-DATE") == [(f"{S3}!E5",)]

@@ -12,11 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from test_check_corpus import ROSTER, S3, YEAR, build, quiet_values, set_cell, sheet_part, write, zip_edit
 
 import gkxlsx.check.checker as C
 from gkxlsx.check import parallel
 from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, check_file, check_paths, iter_check
-from test_check_corpus import ROSTER, S3, YEAR, build, quiet_values, set_cell, sheet_part, write, zip_edit
 
 needs_2_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="jobs are capped at the number of cores")
 
@@ -216,7 +216,9 @@ def test_a_worker_killed_inside_the_counter_lock_does_not_stop_the_rest(monkeypa
     old = signal.signal(signal.SIGALRM, hung)
     signal.alarm(30)
     try:
-        assert list(parallel.ordered_map(_square_or_bytes, list(range(50)), 2)) == [_square_or_bytes(x) for x in range(50)]
+        assert list(parallel.ordered_map(_square_or_bytes, list(range(50)), 2)) == [
+            _square_or_bytes(x) for x in range(50)
+        ]
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)

@@ -15,10 +15,10 @@ from decimal import Decimal
 
 import pytest
 
-from gkxlsx.published.audit import audit_text
-from gkxlsx.published.extract import READ, extract_file, extract_text
 from gkxlsx.form.model import HeaderNode, Table, load_form
 from gkxlsx.form.report import Report
+from gkxlsx.published.audit import audit_text
+from gkxlsx.published.extract import READ, extract_file, extract_text
 from gkxlsx.rules.engine import check, compute_derived
 
 UNITS = [
@@ -77,7 +77,9 @@ def random_tables(form, rng: random.Random, unit: str | None = None) -> dict:
         if "s2.admin_fee.amount_wan" in v:
             v["s2.admin_fee.amount_wan"] = min(v["s2.admin_fee.amount_wan"], 999)  # W-T2-FEE-UNIT
         if "s2.normative_doc.total_public" in v:  # W-T2-2019-PUB
-            v["s2.normative_doc.total_public"] = max(v["s2.normative_doc.total_public"], v["s2.normative_doc.new_published"])
+            v["s2.normative_doc.total_public"] = max(
+                v["s2.normative_doc.total_public"], v["s2.normative_doc.new_published"]
+            )
         if not any(v[f"s3.{r}.{c}"] for r in ("new", "carried_in") for c in ("natural", "commercial")):
             v["s3.carried_in.natural"] += 1  # W-T4-ORPHAN: one application carried in …
             v["s3.carried_out.natural"] += 1  # … and carried on (the balance holds)
@@ -135,7 +137,11 @@ def seed_shaped(form, name: str, year: int, values: dict, style: str) -> str:
             walk(n)
 
     sec = {s.id: s for s in form.sections}
-    parts = [f"{name}{year}年政府信息公开工作年度报告", f"发布时间：{year + 1}-01-20", f"根据《中华人民共和国政府信息公开条例》要求，现公布{name}{year}年政府信息公开工作年度报告。"]
+    parts = [
+        f"{name}{year}年政府信息公开工作年度报告",
+        f"发布时间：{year + 1}-01-20",
+        f"根据《中华人民共和国政府信息公开条例》要求，现公布{name}{year}年政府信息公开工作年度报告。",
+    ]
     body: list[str] = []
     for sid in ("s1", "s2", "s3", "s4", "s5", "s6"):
         body.append(("@@", sec[sid].title))
@@ -197,7 +203,9 @@ def test_seed_shaped_round_trip(fid, name, utype, style):
 # reports rendered by gkxlsx
 
 
-render = pytest.importorskip("gkxlsx.render.renderer", reason="gkxlsx.render.renderer (render_text/markdown/html/docx) is not available yet")
+render = pytest.importorskip(
+    "gkxlsx.render.renderer", reason="gkxlsx.render.renderer (render_text/markdown/html/docx) is not available yet"
+)
 samples = pytest.importorskip("gkxlsx.demo.samples", reason="gkxlsx.demo.samples is not available yet")
 
 
@@ -215,10 +223,16 @@ def rendered_reports(n: int):
             if "s6.fee_notices" in form.fields and v.get("s3.r6_2.total"):
                 v["s6.fee_notices"] = max(1, v.get("s6.fee_notices") or 0)
                 v["s6.fee_notice_amount"] = Decimal(100)
-            v["s1.on_request"] = f"{year}年共收到政府信息公开申请{v['s3.new.total']}件。" if v["s3.new.total"] else f"{year}年未收到政府信息公开申请。"
+            v["s1.on_request"] = (
+                f"{year}年共收到政府信息公开申请{v['s3.new.total']}件。"
+                if v["s3.new.total"]
+                else f"{year}年未收到政府信息公开申请。"
+            )
             cases = sum(v[f"s4.{g}.total"] for g in ("review", "lit_direct", "lit_after_review"))
             v["s1.supervision"] = "明确专人负责，组织业务培训1次。" + (
-                f"本年度被申请行政复议、提起行政诉讼共{cases}件。" if cases else "本年度未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。"
+                f"本年度被申请行政复议、提起行政诉讼共{cases}件。"
+                if cases
+                else "本年度未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。"
             )
             v["s1.active"] = "主动公开政府信息120条，按规定更新重点领域信息。"
             v["meta.name"] = name
@@ -256,7 +270,7 @@ def test_rendered_reports_audit_clean(kind):
     """What gkxlsx renders from valid data is right: the audit finds nothing but the missing
     publication date (a rendered report has not been published yet)."""
     fn = {"txt": render.render_text, "html": render.render_html}[kind]
-    for rep, v in rendered_reports(3):
+    for rep, _v in rendered_reports(3):
         res = audit_text(fn(rep))
         assert res.rule_ids() == ["W-PUB-DATE"], [f.text() for f in res.findings]
 

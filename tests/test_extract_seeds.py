@@ -13,14 +13,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import seed_files
+
 from gkxlsx.published.audit import audit_file, audit_text
 from gkxlsx.published.extract import AMBIGUOUS, MISSING, READ, extract_file, extract_text
 
 REPO = Path(__file__).resolve().parents[1]
-
-
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +57,9 @@ def test_seed0_identity_and_tables(audits):
 
 def test_seed0_findings(audits):
     res = audits[0]
-    assert rule_counts(res) == Counter({"W-TXT-FIVE": 1, "W-TXT-FEE": 1, "W-TXT-DATE": 1, "W-TXT-FOREIGN": 1, "W-TXT-TYPO": 2})
+    assert rule_counts(res) == Counter(
+        {"W-TXT-FIVE": 1, "W-TXT-FEE": 1, "W-TXT-DATE": 1, "W-TXT-FOREIGN": 1, "W-TXT-TYPO": 2}
+    )
     five = findings(res, "W-TXT-FIVE")[0]
     assert five.keys == ("s1.platform",) and "平台建设" in five.message
     assert "“(一)主动公开情况”" in five.message  # quotes the headings that are there
@@ -100,7 +100,9 @@ def test_seed1_identity_and_2019_tables(audits):
 
 def test_seed1_findings(audits):
     res = audits[1]
-    assert rule_counts(res) == Counter({"W-TXT-FIVE": 3, "W-TXT-DOCS": 1, "W-TXT-LABEL": 3, "W-TXT-TYPO": 2, "W-PUB-DATE": 1})
+    assert rule_counts(res) == Counter(
+        {"W-TXT-FIVE": 3, "W-TXT-DOCS": 1, "W-TXT-LABEL": 3, "W-TXT-TYPO": 2, "W-PUB-DATE": 1}
+    )
     assert {f.keys for f in findings(res, "W-TXT-FIVE")} == {("s1.on_request",), ("s1.management",), ("s1.platform",)}
     docs = findings(res, "W-TXT-DOCS")[0]
     assert "公開規范性文件4條" in docs.message and "没有一项是 4" in docs.message
@@ -133,7 +135,15 @@ def test_seed2_identity_and_tables(audits):
 def test_seed2_findings(audits):
     res = audits[2]
     assert rule_counts(res) == Counter(
-        {"W-TXT-OLDSTRUCT": 1, "W-TXT-FILLER": 1, "W-TXT-LABEL": 4, "W-PUB-TITLE": 1, "W-TXT-DUPPERIOD": 1, "W-TXT-TYPO": 1, "W-PUB-DATE": 1}
+        {
+            "W-TXT-OLDSTRUCT": 1,
+            "W-TXT-FILLER": 1,
+            "W-TXT-LABEL": 4,
+            "W-PUB-TITLE": 1,
+            "W-TXT-DUPPERIOD": 1,
+            "W-TXT-TYPO": 1,
+            "W-PUB-DATE": 1,
+        }
     )
     assert "本报告由概述" in findings(res, "W-TXT-OLDSTRUCT")[0].message
     filler = findings(res, "W-TXT-FILLER")[0].message
@@ -172,7 +182,10 @@ def test_seed3(audits):
 def test_seed4_short_row_is_ambiguous_not_shifted(audits):
     ex = audits[4].extraction
     r = ex.report
-    row = [f"s3.r1_open.{c}" for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org", "total")]
+    row = [
+        f"s3.r1_open.{c}"
+        for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org", "total")
+    ]
     assert [ex.status[k] for k in row] == [AMBIGUOUS] * 7
     assert [r.values[k] for k in row] == [None] * 7
     assert ex.counts() == {READ: 193, MISSING: 0, AMBIGUOUS: 7}
@@ -270,7 +283,12 @@ def test_full_width_punctuation_gives_the_same_data(seeds):
     cells = a.report.form.cells
     assert b.counts() == a.counts() and b.status == a.status
     assert {k: b.report.values[k] for k in cells} == {k: a.report.values[k] for k in cells}
-    assert (b.report.unit_name, b.report.year, b.format_id, b.publish_date) == (a.report.unit_name, a.report.year, a.format_id, a.publish_date)
+    assert (b.report.unit_name, b.report.year, b.format_id, b.publish_date) == (
+        a.report.unit_name,
+        a.report.year,
+        a.format_id,
+        a.publish_date,
+    )
     assert [li.found for li in b.label_issues] == ["现行有效件"]
 
 

@@ -7,10 +7,10 @@ import unicodedata
 
 import pytest
 
-from gkxlsx.text import narrative
 from gkxlsx.form.model import load_form
-from gkxlsx.text.narrative import check_narrative, normalize
 from gkxlsx.rules.engine import compute_derived
+from gkxlsx.text import narrative
+from gkxlsx.text.narrative import check_narrative, normalize
 
 GOOD_TEXT = {
     "s1.overview": "2025年，本镇认真贯彻落实《中华人民共和国政府信息公开条例》，政府信息公开工作有序开展。",
@@ -45,7 +45,9 @@ def _values(form, **changes):
 
 
 def test_appl_quote_keeps_the_whole_year(f21):
-    out = check_narrative(f21, _values(f21, s1__on_request="2025年未收到政府信息公开申请。"), unit=f21.unit_type("乡镇"), year=2025)
+    out = check_narrative(
+        f21, _values(f21, s1__on_request="2025年未收到政府信息公开申请。"), unit=f21.unit_type("乡镇"), year=2025
+    )
     appl = [f for f in out if f.rule_id == "W-TXT-APPL"]
     assert len(appl) == 1
     assert "“2025年未收到政府信息公开申请”" in appl[0].message, appl[0].message
@@ -53,7 +55,12 @@ def test_appl_quote_keeps_the_whole_year(f21):
 
 
 def test_appl_quote_keeps_the_whole_count(f21):
-    out = check_narrative(f21, _values(f21, s1__on_request="本年度全年共收到政府信息公开申请12345件。"), unit=f21.unit_type("乡镇"), year=2025)
+    out = check_narrative(
+        f21,
+        _values(f21, s1__on_request="本年度全年共收到政府信息公开申请12345件。"),
+        unit=f21.unit_type("乡镇"),
+        year=2025,
+    )
     appl = [f for f in out if f.rule_id == "W-TXT-APPL"]
     assert len(appl) == 1 and appl[0].actual == 12345
     assert "12345件" in appl[0].raw
@@ -73,7 +80,7 @@ def _reference_norm(text: str) -> str:
 
 
 def test_normalize_table_matches_per_character_normalisation():
-    sample = "".join(chr(i) for i in range(0x20, 0x3000, 7)) + "臺灣縣政府資訊公開（一）ＡＢＣ１２３㎡…−𝐀𝟙😀\U0002F800"
+    sample = "".join(chr(i) for i in range(0x20, 0x3000, 7)) + "臺灣縣政府資訊公開（一）ＡＢＣ１２３㎡…−𝐀𝟙😀\U0002f800"
     nt = normalize(sample)
     assert len(nt.norm) == len(nt.display) == len(sample)
     assert nt.norm == _reference_norm(sample)
@@ -84,11 +91,16 @@ def test_normalize_table_matches_per_character_normalisation():
 def test_prefilters_do_not_hide_findings(f21):
     """Typos, citations and foreign terms still fire through their one-regex pre-filters."""
     unit = f21.unit_type("乡镇")
-    v = _values(f21, s1__platform="围绕市场监管工作，进一步深化公开内容。截止目前已完成整改。",
-                s5__problems="依据《关于印发〈中华人民共和国政府信息公开工作年度报告格式〉的通知》（国办公开办函〔2019〕60号）编制。")
+    v = _values(
+        f21,
+        s1__platform="围绕市场监管工作，进一步深化公开内容。截止目前已完成整改。",
+        s5__problems="依据《关于印发〈中华人民共和国政府信息公开工作年度报告格式〉的通知》（国办公开办函〔2019〕60号）编制。",
+    )
     ids = {f.rule_id for f in check_narrative(f21, v, unit=unit, year=2025)}
     assert {"W-TXT-FOREIGN", "W-TXT-TYPO", "W-TXT-CITE"} <= ids
-    assert not {"W-TXT-FOREIGN", "W-TXT-TYPO", "W-TXT-CITE"} & {f.rule_id for f in check_narrative(f21, _values(f21), unit=unit, year=2025)}
+    assert not {"W-TXT-FOREIGN", "W-TXT-TYPO", "W-TXT-CITE"} & {
+        f.rule_id for f in check_narrative(f21, _values(f21), unit=unit, year=2025)
+    }
 
 
 # -- the checker's compiled rules and derived cells --------------------------------------------
@@ -164,9 +176,9 @@ def test_stored_and_deflated_members_read_alike_and_bad_crc_is_reported(f21, tmp
     import zipfile
 
     from gkxlsx.check.checker import check_file
-    from gkxlsx.workbook.generate import build_workbook, workbook_filename
-    from gkxlsx.form.roster import Unit
     from gkxlsx.demo.samples import sample_values
+    from gkxlsx.form.roster import Unit
+    from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
     u = Unit("SLX001", "示例县城关镇人民政府", "乡镇", "示例县人民政府")
     v = sample_values(f21, u.name, u.type, 2025, seed=3, busy=True)
@@ -188,4 +200,6 @@ def test_stored_and_deflated_members_read_alike_and_bad_crc_is_reported(f21, tmp
     (tmp_path / "c" / name).write_bytes(bytes(stored))
     c = check_file(tmp_path / "c" / name, year=2025)
     assert c.status in ("有错误", "无法识别")
-    assert any(f.rule_id == "E-FILE-CORRUPT" and "sheet5.xml" in f.message and "无法解压" in f.message for f in c.findings), [f.message for f in c.findings]
+    assert any(
+        f.rule_id == "E-FILE-CORRUPT" and "sheet5.xml" in f.message and "无法解压" in f.message for f in c.findings
+    ), [f.message for f in c.findings]

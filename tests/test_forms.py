@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
-from gkxlsx.cli.forms import describe_form, expr_text, export_form
+from gkxlsx.cli.forms import describe_form, export_form, expr_text
 from gkxlsx.form.layout import expected_formulas, layout
 from gkxlsx.form.model import FormError, builtin_form_ids, form_for_year, load_form
 from gkxlsx.rules.engine import INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluate_all, parse_expr
@@ -35,7 +35,11 @@ def _format_md_path() -> Path | None:
     cands = []
     if os.environ.get("GKXLSX_FORMAT_MD"):
         cands.append(Path(os.environ["GKXLSX_FORMAT_MD"]))
-    cands += [REPO.parent / "shared" / "spec" / "FORMAT.md", REPO / "shared" / "spec" / "FORMAT.md", Path("/work/shared/spec/FORMAT.md")]
+    cands += [
+        REPO.parent / "shared" / "spec" / "FORMAT.md",
+        REPO / "shared" / "spec" / "FORMAT.md",
+        Path("/work/shared/spec/FORMAT.md"),
+    ]
     for c in cands:
         if c.is_file():
             return c
@@ -177,7 +181,7 @@ def parse_s4_grid(md: str) -> tuple[dict[str, str], set[str], set[str]]:
         if not cells[0].isdigit():
             continue
         n = int(cells[0])
-        for (c0, c1), cell in zip(blocks, cells[1:]):
+        for (c0, _c1), cell in zip(blocks, cells[1:]):
             labs = ticks(cell)
             explicit = re.search(r"\(([A-Z]\d+:[A-Z]\d+)\)", cell)
             if labs and explicit:
@@ -198,7 +202,9 @@ def parse_machine_block(md: str) -> dict:
     """§3.5: the yaml-like canonical definition, parsed by pattern (it is not strict YAML)."""
     block = code_blocks(md_section(md, "3.5 "))[0]
     pairs = lambda s: dict(re.findall(r'(\w+): "([^"]*)"', s))  # noqa: E731
-    out: dict = {"sections": [(int(n), t, k) for n, t, k in re.findall(r'\{n: (\d), title: "([^"]+)", kind: (\w+)\}', block)]}
+    out: dict = {
+        "sections": [(int(n), t, k) for n, t, k in re.findall(r'\{n: (\d), title: "([^"]+)", kind: (\w+)\}', block)]
+    }
     sec2_text = block.split("sec2:")[1].split("sec3:")[0]
     sec2 = {}
     for tid, body in re.findall(r"^  (a20_\d+): \{(.*?)(?=^  a20_|\Z)", sec2_text, re.S | re.M):
@@ -345,7 +351,7 @@ def test_2021_section3_keys_and_labels_match_machine_block(md):
     t = F21.tables["s3"]
     assert t.corner == spec["note"]
     assert [(c.key, c.label) for c in t.columns] == list(spec["cols"].items())
-    (group, members), = spec["col_groups"].items()
+    ((group, members),) = spec["col_groups"].items()
     assert [c.key for c in t.columns if group in c.labels] == members
     assert [c.key for c in t.columns if c.derived] == ["total"]
     assert [(r.key, r.label) for r in t.rows] == [(k, lab) for k, lab, _ in spec["rows"]]
@@ -366,7 +372,9 @@ def test_2019_section3_is_2021_with_single_row_six(md):
         if n in (25, 26):
             continue
         if n == 24:
-            body19.append({"n": 24, "labels": {"B24:C24": "（六）其他处理"}, "entry": row["entry"], "derived": row["derived"]})
+            body19.append(
+                {"n": 24, "labels": {"B24:C24": "（六）其他处理"}, "entry": row["entry"], "derived": row["derived"]}
+            )
             continue
         shift = 2 if n > 26 else 0
         labels = {}
@@ -501,7 +509,11 @@ def test_narrative_fields_cover_the_official_aspects(md):
         assert [f.label for f in gov] == ["（六）工作考核、社会评议和责任追究结果情况"]
         assert gov[0].required and gov[0].when == "unit.government"
         sub = re.findall(r"（[二三四]）([^;；.]+)[;.]", sec)
-        assert sub == ["落实上级年度政务公开工作要点情况", "人大代表建议和政协提案办理结果公开情况", "年度政务公开工作创新情况"]
+        assert sub == [
+            "落实上级年度政务公开工作要点情况",
+            "人大代表建议和政协提案办理结果公开情况",
+            "年度政务公开工作创新情况",
+        ]
         labels6 = [f.label for f in form.section("s6").fields]
         assert all(s in labels6 for s in sub)
     fee = [F21.fields[k] for k in ("s6.fee_notices", "s6.fee_notice_amount", "s6.fee_collected")]
@@ -541,11 +553,26 @@ def realistic(form) -> dict:
         }
     )
     if form.id == "2021":
-        v.update({"s2.normative_doc.issued": 4, "s2.normative_doc.in_force": 30, "s2.normative_doc.repealed": 1,
-                  "s2.licensing.decisions": 120, "s2.admin_fee.amount_wan": Decimal("0.25")})
+        v.update(
+            {
+                "s2.normative_doc.issued": 4,
+                "s2.normative_doc.in_force": 30,
+                "s2.normative_doc.repealed": 1,
+                "s2.licensing.decisions": 120,
+                "s2.admin_fee.amount_wan": Decimal("0.25"),
+            }
+        )
     else:
-        v.update({"s2.normative_doc.new_made": 4, "s2.normative_doc.new_published": 4, "s2.normative_doc.total_public": 30,
-                  "s2.licensing.prev_items": 10, "s2.licensing.change": -2, "s2.licensing.decisions": 120})
+        v.update(
+            {
+                "s2.normative_doc.new_made": 4,
+                "s2.normative_doc.new_published": 4,
+                "s2.normative_doc.total_public": 30,
+                "s2.licensing.prev_items": 10,
+                "s2.licensing.change": -2,
+                "s2.licensing.decisions": 120,
+            }
+        )
     return v
 
 
@@ -605,7 +632,10 @@ def test_e_t3_bal(fid):
     assert set(f) == {"E-T3-BAL[research]", "E-T3-BAL[total]"}
     x = f["E-T3-BAL[research]"]
     assert x.severity == "error" and x.delta == 2
-    assert x.message == "「科研机构」列不平衡：第一项加第二项之和为 2（一、本年新收政府信息公开申请数量 2），第三项加第四项之和为 0（各项均为 0），相差 2。"
+    assert (
+        x.message
+        == "「科研机构」列不平衡：第一项加第二项之和为 2（一、本年新收政府信息公开申请数量 2），第三项加第四项之和为 0（各项均为 0），相差 2。"
+    )
     assert x.keys == ("s3.new.research", "s3.carried_in.research")
     assert f["E-T3-BAL[total]"].delta == 2
 
@@ -680,7 +710,10 @@ def test_w_t3_fee():
     v["s3.new.natural"] = 13
     f = fails(F21, v)
     assert set(f) == {"W-T3-FEE"}
-    assert f["W-T3-FEE"].message == "（六）其他处理第2项“逾期未按收费通知要求缴纳费用”有 1 件，但第六部分发出收费通知件数为 0。"
+    assert (
+        f["W-T3-FEE"].message
+        == "（六）其他处理第2项“逾期未按收费通知要求缴纳费用”有 1 件，但第六部分发出收费通知件数为 0。"
+    )
     v["s6.fee_notices"] = 1
     assert fails(F21, v) == {}
     v["s6.fee_notices"] = None
@@ -966,7 +999,9 @@ def test_variant_remove_rules_and_unit_types(tmp_path):
         "extends": "2021",
         "id": "2021-无规章校验",
         "remove_rules": ["W-T2-GUIZHANG"],
-        "add_unit_types": [{"name": "开发区管委会", "aliases": ["管委会"], "government": False, "guizhang": False, "fee_warn_wan": 500}],
+        "add_unit_types": [
+            {"name": "开发区管委会", "aliases": ["管委会"], "government": False, "guizhang": False, "fee_warn_wan": 500}
+        ],
     }
     form = load_form(write_variant(tmp_path, data))
     assert "W-T2-GUIZHANG" not in {r.id for r in form.rule_defs}
@@ -1004,9 +1039,32 @@ def test_bad_json_gives_chinese_form_error(tmp_path):
     [
         ({"remove_rules": []}, ["必须有自己的 id"]),
         ({"id": "x", "add_rows": [{"table": "a20_99", "row": {"key": "k", "label": "行"}}]}, ["找不到表格", "a20_99"]),
-        ({"id": "x", "add_rows": [{"table": "a20_5", "after": "nope", "row": {"key": "k", "label": "行"}}]}, ["找不到行", "nope"]),
-        ({"id": "x", "add_rows": [{"table": "a20_5", "after": "licensing", "row": {"key": "licensing", "label": "重复"}}]}, ["s2.licensing.decisions", "重复"]),
-        ({"id": "x", "add_rules": [{"id": "L", "severity": "fatal", "title": "t", "message": "m", "expr": "s2.licensing.decisions >= 0"}]}, ["severity"]),
+        (
+            {"id": "x", "add_rows": [{"table": "a20_5", "after": "nope", "row": {"key": "k", "label": "行"}}]},
+            ["找不到行", "nope"],
+        ),
+        (
+            {
+                "id": "x",
+                "add_rows": [{"table": "a20_5", "after": "licensing", "row": {"key": "licensing", "label": "重复"}}],
+            },
+            ["s2.licensing.decisions", "重复"],
+        ),
+        (
+            {
+                "id": "x",
+                "add_rules": [
+                    {
+                        "id": "L",
+                        "severity": "fatal",
+                        "title": "t",
+                        "message": "m",
+                        "expr": "s2.licensing.decisions >= 0",
+                    }
+                ],
+            },
+            ["severity"],
+        ),
         ({"id": "x", "add_tables": [{"section": "s1", "table": {}}]}, ["找不到表格类部分"]),
     ],
 )
@@ -1026,7 +1084,9 @@ def test_unknown_key_in_rule_expression_gives_form_error(tmp_path):
     data = {
         "extends": "2021",
         "id": "2021-x",
-        "add_rules": [{"id": "L-1", "severity": "warning", "title": "t", "message": "m", "expr": "s2.nonexistent.decisions >= 0"}],
+        "add_rules": [
+            {"id": "L-1", "severity": "warning", "title": "t", "message": "m", "expr": "s2.nonexistent.decisions >= 0"}
+        ],
     }
     p = write_variant(tmp_path, data)
     with pytest.raises(FormError) as e:
@@ -1038,20 +1098,30 @@ def test_rule_syntax_error_gives_form_error(tmp_path):
     data = {
         "extends": "2021",
         "id": "2021-x",
-        "add_rules": [{"id": "L-1", "severity": "warning", "title": "t", "message": "m", "expr": "s2.licensing.decisions >= "}],
+        "add_rules": [
+            {"id": "L-1", "severity": "warning", "title": "t", "message": "m", "expr": "s2.licensing.decisions >= "}
+        ],
     }
     with pytest.raises(FormError, match="L-1"):
         load_form(write_variant(tmp_path, data))
 
 
 def test_duplicate_cell_key_gives_form_error(tmp_path):
-    data = {"extends": "2021", "id": "x", "add_rows": [{"table": "s3", "after": "r6_3", "row": {"key": "r1_open", "label": "重复"}}]}
+    data = {
+        "extends": "2021",
+        "id": "x",
+        "add_rows": [{"table": "s3", "after": "r6_3", "row": {"key": "r1_open", "label": "重复"}}],
+    }
     with pytest.raises(FormError, match="s3.r1_open.natural"):
         load_form(write_variant(tmp_path, data))
 
 
 def test_duplicate_field_key_gives_form_error(tmp_path):
-    data = {"extends": "2021", "id": "2021-x", "add_fields": [{"section": "s6", "field": {"key": "s1.active", "label": "重复", "type": "text"}}]}
+    data = {
+        "extends": "2021",
+        "id": "2021-x",
+        "add_fields": [{"section": "s6", "field": {"key": "s1.active", "label": "重复", "type": "text"}}],
+    }
     with pytest.raises(FormError, match="s1.active"):
         load_form(write_variant(tmp_path, data))
 
@@ -1060,7 +1130,9 @@ def test_duplicate_rule_id_gives_form_error(tmp_path):
     data = {
         "extends": "2021",
         "id": "2021-x",
-        "add_rules": [{"id": "E-T3-BAL", "severity": "error", "title": "t", "message": "m", "expr": "s2.licensing.decisions >= 0"}],
+        "add_rules": [
+            {"id": "E-T3-BAL", "severity": "error", "title": "t", "message": "m", "expr": "s2.licensing.decisions >= 0"}
+        ],
     }
     with pytest.raises(FormError, match="E-T3-BAL"):
         load_form(write_variant(tmp_path, data))
@@ -1100,7 +1172,11 @@ def test_cli_forms_show(fid):
         assert f.key in text and f.label in text
     for r_ in form.rule_defs:
         n = sum(1 for i in form.rules if i.id == r_.id)
-        assert re.search(rf"^  {re.escape(r_.id)} +{('错误', '警告', '提示')[('error', 'warning', 'info').index(r_.severity)]} +{n} 项  ", text, re.M), r_.id
+        assert re.search(
+            rf"^  {re.escape(r_.id)} +{('错误', '警告', '提示')[('error', 'warning', 'info').index(r_.severity)]} +{n} 项  ",
+            text,
+            re.M,
+        ), r_.id
     # derived cells are marked, entry keys are shown
     assert re.search(r"^ +total +总计　〔合计·公式〕", text, re.M)
     assert re.search(r"^ +r7_total +（七）总计　〔合计·公式〕", text, re.M)
@@ -1130,13 +1206,19 @@ def test_cli_forms_export_json(tmp_path):
     assert json.loads(r2.output) == d
     assert d["schema"] == "gkxlsx.form/1" and d["format"] == "2021" and d["version"] == F21.template_version
     assert d["document"] == {"number": F21.document_number, "title": F21.document_title}
-    assert d["counts"]["per_section"] == {"s2": {"entry": 10, "derived": 0}, "s3": {"entry": 144, "derived": 31}, "s4": {"entry": 12, "derived": 3}}
+    assert d["counts"]["per_section"] == {
+        "s2": {"entry": 10, "derived": 0},
+        "s3": {"entry": 144, "derived": 31},
+        "s4": {"entry": 12, "derived": 3},
+    }
     assert [s["title"] for s in d["sections"]] == [s.title for s in F21.sections]
     cells = {c["key"]: c for t in d["tables"] for c in t["cells"]}
     assert list(cells) == list(F21.cells)
     assert [k for k, c in cells.items() if not c["derived"]] == d["entry_keys"] == list(F21.entry_keys)
     assert cells["s3.r1_open.total"]["address"] == "三、依申请公开!J6"
-    assert cells["s3.r1_open.total"]["sum_of"] == [f"s3.r1_open.{c}" for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org")]
+    assert cells["s3.r1_open.total"]["sum_of"] == [
+        f"s3.r1_open.{c}" for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org")
+    ]
     assert cells["s2.admin_fee.amount_wan"]["kind"] == "decimal"
     assert cells["s3.r3_3.natural"]["row_label"] == "3.危及“三安全一稳定”"
     s3 = next(t for t in d["tables"] if t["id"] == "s3")
@@ -1148,7 +1230,10 @@ def test_cli_forms_export_json(tmp_path):
     assert sorted(insts) == sorted(i.iid for i in F21.rules)
     bal = next(rd for rd in d["rules"] if rd["id"] == "E-T3-BAL")
     assert bal["severity"] == "error" and bal["severity_zh"] == "错误" and bal["foreach"] == {"c": "@s3.cols"}
-    assert bal["instances"][0]["expr"] == "s3.new.natural + s3.carried_in.natural == s3.r7_total.natural + s3.carried_out.natural"
+    assert (
+        bal["instances"][0]["expr"]
+        == "s3.new.natural + s3.carried_in.natural == s3.r7_total.natural + s3.carried_out.natural"
+    )
     assert bal["instances"][0]["check_cell"] == "三、依申请公开!D30"
     assert {u["name"] for u in d["unit_types"]} == {u.name for u in F21.unit_types}
 
@@ -1179,7 +1264,11 @@ def test_cli_bad_variant_file_exit_2(tmp_path):
     assert r.exit_code == 2 and "不是有效的 JSON" in r.output and "broken.json" in r.output
     bad_rule = write_variant(
         tmp_path,
-        {"extends": "2021", "id": "x", "add_rules": [{"id": "L", "severity": "error", "title": "t", "message": "m", "expr": "s9.x.y == 0"}]},
+        {
+            "extends": "2021",
+            "id": "x",
+            "add_rules": [{"id": "L", "severity": "error", "title": "t", "message": "m", "expr": "s9.x.y == 0"}],
+        },
         "badrule.json",
     )
     r = runner.invoke(app, ["forms", "export", str(bad_rule), "--json"])
@@ -1208,7 +1297,10 @@ def consistent_s3(draw, form):
         v.update({f"s3.{r}.{c}": n for r, n in zip(results, counts)})
         v.update({f"s3.new.{c}": total - cin, f"s3.carried_in.{c}": cin, f"s3.carried_out.{c}": out})
     if "s6.fee_notices" in v:
-        v["s6.fee_notices"] = sum(v[f"s3.r6_2.{c}"] for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org"))
+        v["s6.fee_notices"] = sum(
+            v[f"s3.r6_2.{c}"]
+            for c in ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org")
+        )
     return v
 
 

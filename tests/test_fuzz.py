@@ -20,21 +20,50 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from test_check_corpus import FORM, ROSTER, U1, U3, YEAR, build, ole_file, quiet_values
 
 from gkxlsx.check.checker import STATUS_PASS, STATUSES, check_file
-from gkxlsx.workbook.feedback import write_feedback
-from gkxlsx.form.model import load_form
 from gkxlsx.demo.samples import sample_values
-
-from test_check_corpus import FORM, ROSTER, U1, U3, YEAR, build, ole_file, quiet_values
+from gkxlsx.form.model import load_form
+from gkxlsx.workbook.feedback import write_feedback
 
 SEED = int(os.environ.get("GKXLSX_FUZZ_SEED", "20250131"))  # another seed explores other files
 N = int(os.environ.get("GKXLSX_FUZZ_N", "520"))
 
 JUNK = [
-    "/", "—", "无", "3条", "１２", "'7", "251000元", "-1", "1e308", "NaN", "inf", "", " ", "\t", "=1+1", "#N/A",
-    "<", "&", "&amp;", "]]>", "\x00", "\x01", "\ud7ff", "😀", "一二三", "0x1F", "1,2,3", "１２３４５６７８９０" * 20,
-    "a" * 5000, "TRUE", "1/2", "2025-01-01", "   12   ",
+    "/",
+    "—",
+    "无",
+    "3条",
+    "１２",
+    "'7",
+    "251000元",
+    "-1",
+    "1e308",
+    "NaN",
+    "inf",
+    "",
+    " ",
+    "\t",
+    "=1+1",
+    "#N/A",
+    "<",
+    "&",
+    "&amp;",
+    "]]>",
+    "\x00",
+    "\x01",
+    "\ud7ff",
+    "😀",
+    "一二三",
+    "0x1F",
+    "1,2,3",
+    "１２３４５６７８９０" * 20,
+    "a" * 5000,
+    "TRUE",
+    "1/2",
+    "2025-01-01",
+    "   12   ",
 ]
 
 
@@ -45,7 +74,7 @@ def random_value(rng: random.Random):
     if k == 1:
         return rng.choice(JUNK)
     if k == 2:
-        return rng.randint(-10**6, 10**12)
+        return rng.randint(-(10**6), 10**12)
     if k == 3:
         return rng.uniform(-1e6, 1e9)
     if k == 4:
@@ -118,13 +147,25 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
         b = body
         for m in sorted(rng.sample(cells, min(len(cells), rng.randint(1, 15))), key=lambda m: -m.start()):
             ref = re.match(rb'<c r="([A-Z]+\d+)"', m.group(0)).group(1)
-            t = rng.choice([b"", b' t="s"', b' t="str"', b' t="b"', b' t="e"', b' t="n"', b' t="d"', b' t="inlineStr"', b' t="zz"'])
+            t = rng.choice(
+                [b"", b' t="s"', b' t="str"', b' t="b"', b' t="e"', b' t="n"', b' t="d"', b' t="inlineStr"', b' t="zz"']
+            )
             s = rng.choice([b"", b' s="0"', b' s="9999"', b' s="-1"', b' s="x"'])
-            v = rng.choice([b"<v>" + str(rng.randint(-5, 10**9)).encode() + b"</v>", b"<v>abc</v>", b"<v></v>", b"<v>99999999</v>",
-                            b"<f>1/0</f><v>#DIV/0!</v>", b"<is><t>" + "填".encode() * rng.randint(0, 9) + b"</t></is>",
-                            b'<f t="shared" si="77"/>', b"<v>1.5E+400</v>", b""])
+            v = rng.choice(
+                [
+                    b"<v>" + str(rng.randint(-5, 10**9)).encode() + b"</v>",
+                    b"<v>abc</v>",
+                    b"<v></v>",
+                    b"<v>99999999</v>",
+                    b"<f>1/0</f><v>#DIV/0!</v>",
+                    b"<is><t>" + "填".encode() * rng.randint(0, 9) + b"</t></is>",
+                    b'<f t="shared" si="77"/>',
+                    b"<v>1.5E+400</v>",
+                    b"",
+                ]
+            )
             new = b'<c r="' + ref + b'"' + s + t + (b">" + v + b"</c>" if v else b"/>")
-            b = b[: m.start()] + new + b[m.end():]
+            b = b[: m.start()] + new + b[m.end() :]
         parts[n] = (name, b)
         return f"cells:{name}", _zip(parts)
     if kind == 5:  # a part deleted
@@ -140,9 +181,25 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
         out = []
         for name, body in parts:
             if name == "xl/workbook.xml":
-                body = re.sub(rb"\$([A-Z]+)\$(\d+)", lambda m: rng.choice([m.group(0), b"#REF!", b"$" + m.group(1) + b"$" + str(int(m.group(2)) + rng.randint(-3, 3)).encode()]), body)
+                body = re.sub(
+                    rb"\$([A-Z]+)\$(\d+)",
+                    lambda m: rng.choice(
+                        [
+                            m.group(0),
+                            b"#REF!",
+                            b"$" + m.group(1) + b"$" + str(int(m.group(2)) + rng.randint(-3, 3)).encode(),
+                        ]
+                    ),
+                    body,
+                )
             if name == "docProps/custom.xml":
-                body = re.sub(rb"<vt:lpwstr>[^<]*</vt:lpwstr>", lambda m: rng.choice([m.group(0), b"<vt:lpwstr></vt:lpwstr>", b"<vt:lpwstr>9999</vt:lpwstr>", b"<vt:i4>1</vt:i4>"]), body)
+                body = re.sub(
+                    rb"<vt:lpwstr>[^<]*</vt:lpwstr>",
+                    lambda m: rng.choice(
+                        [m.group(0), b"<vt:lpwstr></vt:lpwstr>", b"<vt:lpwstr>9999</vt:lpwstr>", b"<vt:i4>1</vt:i4>"]
+                    ),
+                    body,
+                )
             out.append((name, body))
         return "names", _zip(out)
     if kind == 8:  # sheets renamed / removed from workbook.xml
@@ -151,14 +208,20 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
             if name == "xl/workbook.xml":
                 sheets = re.findall(rb'<sheet name="([^"]+)"', body)
                 victim = rng.choice(sheets)
-                body = body.replace(b'name="' + victim + b'"', b'name="' + rng.choice([b"Sheet1", victim[:2], b""]) + b'"', 1)
+                body = body.replace(
+                    b'name="' + victim + b'"', b'name="' + rng.choice([b"Sheet1", victim[:2], b""]) + b'"', 1
+                )
             out.append((name, body))
         return "sheets", _zip(out)
     if kind == 9:  # not a package at all
-        head = rng.choice([b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"<html>", b"%PDF-", b"", b"\xef\xbb\xbf"])
+        head = rng.choice(
+            [b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"<html>", b"%PDF-", b"", b"\xef\xbb\xbf"]
+        )
         return "garbage", head + bytes(rng.randrange(256) for _ in range(rng.randint(0, 3000)))
     # an OLE file with random streams
-    names = rng.sample(["Workbook", "Book", "EncryptionInfo", "WordDocument", "Data", "\x05SummaryInformation"], rng.randint(1, 3))
+    names = rng.sample(
+        ["Workbook", "Book", "EncryptionInfo", "WordDocument", "Data", "\x05SummaryInformation"], rng.randint(1, 3)
+    )
     blob = ole_file({n: bytes(rng.randrange(256) for _ in range(rng.randint(0, 6000))) for n in names})
     if rng.random() < 0.5:
         b = bytearray(blob)

@@ -30,6 +30,19 @@ from openpyxl.utils.cell import range_boundaries
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
+from gkxlsx.form.layout import (
+    CHECK_KIND,
+    CHECKS_SHEET,
+    GUIDE_SHEET,
+    INFO_SHEET,
+    META_FIELDS,
+    META_SHEET,
+    defined_name,
+    layout,
+)
+from gkxlsx.form.model import load_form
+from gkxlsx.form.roster import RosterError, Unit, load_roster
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, check
 from gkxlsx.workbook.generate import (
     C_DERIVED,
     C_ENTRY,
@@ -37,10 +50,6 @@ from gkxlsx.workbook.generate import (
     generate_all,
     workbook_filename,
 )
-from gkxlsx.form.layout import CHECK_KIND, CHECKS_SHEET, GUIDE_SHEET, INFO_SHEET, META_FIELDS, META_SHEET, defined_name, layout
-from gkxlsx.form.model import load_form
-from gkxlsx.form.roster import RosterError, Unit, load_roster
-from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, check
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -114,7 +123,12 @@ def broken_2021() -> dict:
     return v
 
 
-def write_roster_csv(path: Path, rows: list[list[str]], header=("单位代码", "单位名称", "单位类型", "上级单位", "联系人", "邮箱"), encoding="utf-8") -> Path:
+def write_roster_csv(
+    path: Path,
+    rows: list[list[str]],
+    header=("单位代码", "单位名称", "单位类型", "上级单位", "联系人", "邮箱"),
+    encoding="utf-8",
+) -> Path:
     with path.open("w", newline="", encoding=encoding) as fh:
         w = csv.writer(fh)
         w.writerow(header)
@@ -122,7 +136,14 @@ def write_roster_csv(path: Path, rows: list[list[str]], header=("单位代码", 
     return path
 
 
-TOWN = Unit(code="T001", name="测试县测试镇人民政府", type="乡镇", parent="测试县人民政府", contact="张三", email="t@example.gov.cn")
+TOWN = Unit(
+    code="T001",
+    name="测试县测试镇人民政府",
+    type="乡镇",
+    parent="测试县人民政府",
+    contact="张三",
+    email="t@example.gov.cn",
+)
 
 
 def gen_one(tmp_path: Path, form_id="2021", year=2025, unit=TOWN, **kw) -> Path:
@@ -208,7 +229,21 @@ def batch(tmp_path_factory):
     out = tmp_path_factory.mktemp("batch") / "out"
     res = runner.invoke(
         app,
-        ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out), "--office", "示例县政务公开办", "--contact", "0891-7654321", "--deadline", "2026-01-20"],
+        [
+            "generate",
+            "--roster",
+            str(ROSTER),
+            "--year",
+            "2025",
+            "--out",
+            str(out),
+            "--office",
+            "示例县政务公开办",
+            "--contact",
+            "0891-7654321",
+            "--deadline",
+            "2026-01-20",
+        ],
     )
     assert res.exit_code == 0, res.output
     return out, res
@@ -270,7 +305,14 @@ def test_sheets_in_order_and_metadata_sheet_very_hidden(blank):
     wb = openpyxl.load_workbook(blank)
     form = load_form("2021")
     assert wb.sheetnames == [GUIDE_SHEET, INFO_SHEET, *[s.sheet for s in form.sections], CHECKS_SHEET, META_SHEET]
-    assert [s.sheet for s in form.sections] == ["一、总体情况", "二、主动公开", "三、依申请公开", "四、复议诉讼", "五、问题改进", "六、其他事项"]
+    assert [s.sheet for s in form.sections] == [
+        "一、总体情况",
+        "二、主动公开",
+        "三、依申请公开",
+        "四、复议诉讼",
+        "五、问题改进",
+        "六、其他事项",
+    ]
     assert wb[META_SHEET].sheet_state == "veryHidden"
     assert all(ws.sheet_state == "visible" for ws in wb.worksheets if ws.title != META_SHEET)
     assert wb.active.title == GUIDE_SHEET
@@ -306,22 +348,80 @@ def test_info_sheet_prefilled_and_locked_contact_to_fill(blank):
 
 # official merged headers (FORMAT.md §3.1–3.3), 1-based A1 ranges
 OFFICIAL_MERGES_2021 = {
-    "二、主动公开": ["A1:D1", "A5:D5", "B6:D6", "B7:D7", "A8:D8", "B9:D9", "B10:D10", "B11:D11", "A12:D12", "B13:D13", "B14:D14"],
-    "三、依申请公开": ["A1:C3", "D1:J1", "D2:D3", "E2:I2", "J2:J3", "A4:C4", "A5:C5", "A6:A27", "B6:C6", "B7:C7", "B8:B15", "B16:B18", "B19:B23", "B24:B26", "B27:C27", "A28:C28"],
+    "二、主动公开": [
+        "A1:D1",
+        "A5:D5",
+        "B6:D6",
+        "B7:D7",
+        "A8:D8",
+        "B9:D9",
+        "B10:D10",
+        "B11:D11",
+        "A12:D12",
+        "B13:D13",
+        "B14:D14",
+    ],
+    "三、依申请公开": [
+        "A1:C3",
+        "D1:J1",
+        "D2:D3",
+        "E2:I2",
+        "J2:J3",
+        "A4:C4",
+        "A5:C5",
+        "A6:A27",
+        "B6:C6",
+        "B7:C7",
+        "B8:B15",
+        "B16:B18",
+        "B19:B23",
+        "B24:B26",
+        "B27:C27",
+        "A28:C28",
+    ],
     "四、复议诉讼": ["A1:E1", "F1:O1", "A2:A3", "B2:B3", "C2:C3", "D2:D3", "E2:E3", "F2:J2", "K2:O2"],
 }
 OFFICIAL_TEXT_2021 = {
-    "二、主动公开": {"A1": "第二十条第（一）项", "B2": "本年制发件数", "C2": "本年废止件数", "D2": "现行有效件数", "A3": "规章", "A4": "行政规范性文件", "A13": "信息内容", "B13": "本年收费金额（单位：万元）", "A14": "行政事业性收费"},
+    "二、主动公开": {
+        "A1": "第二十条第（一）项",
+        "B2": "本年制发件数",
+        "C2": "本年废止件数",
+        "D2": "现行有效件数",
+        "A3": "规章",
+        "A4": "行政规范性文件",
+        "A13": "信息内容",
+        "B13": "本年收费金额（单位：万元）",
+        "A14": "行政事业性收费",
+    },
     "三、依申请公开": {
         "A1": "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）",
-        "D1": "申请人情况", "D2": "自然人", "E2": "法人或其他组织", "J2": "总计",
-        "E3": "商业企业", "F3": "科研机构", "G3": "社会公益组织", "H3": "法律服务机构", "I3": "其他",
-        "A4": "一、本年新收政府信息公开申请数量", "A5": "二、上年结转政府信息公开申请数量", "A6": "三、本年度办理结果",
-        "B7": "（二）部分公开（区分处理的，只计这一情形，不计其他情形）", "C10": "3.危及“三安全一稳定”",
+        "D1": "申请人情况",
+        "D2": "自然人",
+        "E2": "法人或其他组织",
+        "J2": "总计",
+        "E3": "商业企业",
+        "F3": "科研机构",
+        "G3": "社会公益组织",
+        "H3": "法律服务机构",
+        "I3": "其他",
+        "A4": "一、本年新收政府信息公开申请数量",
+        "A5": "二、上年结转政府信息公开申请数量",
+        "A6": "三、本年度办理结果",
+        "B7": "（二）部分公开（区分处理的，只计这一情形，不计其他情形）",
+        "C10": "3.危及“三安全一稳定”",
         "C25": "2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
-        "B27": "（七）总计", "A28": "四、结转下年度继续办理",
+        "B27": "（七）总计",
+        "A28": "四、结转下年度继续办理",
     },
-    "四、复议诉讼": {"A1": "行政复议", "F1": "行政诉讼", "B2": "结果纠正", "E2": "总计", "F2": "未经复议直接起诉", "K2": "复议后起诉", "O3": "总计"},
+    "四、复议诉讼": {
+        "A1": "行政复议",
+        "F1": "行政诉讼",
+        "B2": "结果纠正",
+        "E2": "总计",
+        "F2": "未经复议直接起诉",
+        "K2": "复议后起诉",
+        "O3": "总计",
+    },
 }
 
 
@@ -335,7 +435,13 @@ def test_tables_in_the_exact_official_layout(blank, sheet):
         assert ws[ref].value == text, f"{sheet}!{ref}"
     # no unofficial subtotal column/row: 法人或其他组织 has exactly the 5 official sub-columns
     if sheet == "三、依申请公开":
-        assert [ws.cell(3, c).value for c in range(5, 10)] == ["商业企业", "科研机构", "社会公益组织", "法律服务机构", "其他"]
+        assert [ws.cell(3, c).value for c in range(5, 10)] == [
+            "商业企业",
+            "科研机构",
+            "社会公益组织",
+            "法律服务机构",
+            "其他",
+        ]
 
 
 def test_narrative_parts_are_large_wrapped_cells_with_guidance(blank):
@@ -383,7 +489,9 @@ def test_exactly_the_entry_cells_are_unlocked_and_shaded(blank):
         ws = wb[sl.name]
         entry = {rc for b in sl.boxes if b.role == "entry" for rc in box_cells(b)}
         unlocked = {(r - 1, c - 1) for (r, c), cell in ws._cells.items() if cell.protection.locked is False}
-        assert unlocked == entry, f"{sl.name}: unlocked-but-not-entry {sorted(unlocked - entry)[:5]}, locked entry {sorted(entry - unlocked)[:5]}"
+        assert unlocked == entry, (
+            f"{sl.name}: unlocked-but-not-entry {sorted(unlocked - entry)[:5]}, locked entry {sorted(entry - unlocked)[:5]}"
+        )
         # shading: openpyxl keeps the fill of a merged range on its top-left cell only
         for b in sl.boxes:
             want = {"entry": C_ENTRY, "derived": C_DERIVED}.get(b.role)
@@ -392,7 +500,10 @@ def test_exactly_the_entry_cells_are_unlocked_and_shaded(blank):
         # no column or row default style silently unlocks empty cells
         for dim in list(ws.column_dimensions.values()) + list(ws.row_dimensions.values()):
             if dim.style_id:
-                assert wb._cell_styles[dim.style_id].protectionId == 0 or wb._protections[wb._cell_styles[dim.style_id].protectionId].locked
+                assert (
+                    wb._cell_styles[dim.style_id].protectionId == 0
+                    or wb._protections[wb._cell_styles[dim.style_id].protectionId].locked
+                )
     n_entry = sum(1 for sl in lay.sheets for b in sl.boxes if b.role == "entry")
     assert n_entry == 144 + 10 + 12 + 7 + 3 + 7 + 5  # s3, s2, s4, s1, s5, s6, 基本信息 to fill
 
@@ -425,7 +536,9 @@ def test_a_validation_on_every_entry_cell_with_chinese_messages(blank):
             elif vt.kind == "decimal":
                 assert dv.type == "custom", where
                 f = dv.formula1
-                assert f"ROUND({b.ref},{vt.max_dp})={b.ref}" in f and f"{b.ref}>=0" in f and f"ISNUMBER({b.ref})" in f, where
+                assert (
+                    f"ROUND({b.ref},{vt.max_dp})={b.ref}" in f and f"{b.ref}>=0" in f and f"ISNUMBER({b.ref})" in f
+                ), where
                 assert vt.unit in dv.prompt, where
             elif vt.kind == "date":
                 assert dv.type == "date", where
@@ -462,7 +575,9 @@ def test_each_table_sheet_shows_its_rules_beside_the_table_and_turns_red(blank):
     wb = openpyxl.load_workbook(blank)
     ws = wb["三、依申请公开"]
     # the balance check, once per column, under its column
-    row = next(r for r in range(1, ws.max_row + 1) if "第一项＋第二项＝第三项＋第四项" in str(ws.cell(r, 1).value or ""))
+    row = next(
+        r for r in range(1, ws.max_row + 1) if "第一项＋第二项＝第三项＋第四项" in str(ws.cell(r, 1).value or "")
+    )
     for c in S3_COLS + ("total",):
         inst = next(i for i in form.rules if i.iid == f"E-T3-BAL[{c}]")
         s, r, col = lay.checks[inst.iid]
@@ -473,7 +588,12 @@ def test_each_table_sheet_shows_its_rules_beside_the_table_and_turns_red(blank):
     # every sheet with checks turns ✗ red through conditional formatting over all its check cells
     for sheet in {s for s, _, _ in lay.checks.values()} | {CHECKS_SHEET}:
         ws = wb[sheet]
-        red = [cf for cf in ws.conditional_formatting for rule in cf.rules if rule.operator == "equal" and rule.formula == [f'"{FAIL}"']]
+        red = [
+            cf
+            for cf in ws.conditional_formatting
+            for rule in cf.rules
+            if rule.operator == "equal" and rule.formula == [f'"{FAIL}"']
+        ]
         assert red, sheet
         covered = {rc for cf in red for rng in str(cf.sqref).split() for rc in cells_of(rng)}
         rule = next(rule for cf in ws.conditional_formatting for rule in cf.rules if rule.formula == [f'"{FAIL}"'])
@@ -499,7 +619,9 @@ def test_checks_sheet_lists_every_rule_with_message_link_and_counts(blank):
         assert row[4] == f'=HYPERLINK("#\'{fs}\'!{a1(fr, fc)}","{fs}!{a1(fr, fc)}")'
         assert row[5] == inst.iid
     labels = {ws.cell(r, 1).value: ws.cell(r, 2).value for r in range(3, 7)}
-    assert labels["错误（必须通过的✗）"].startswith("=COUNTIFS(") and labels["警告（建议核实的✗）"].startswith("=COUNTIFS(")
+    assert labels["错误（必须通过的✗）"].startswith("=COUNTIFS(") and labels["警告（建议核实的✗）"].startswith(
+        "=COUNTIFS("
+    )
 
 
 def test_every_formula_cell_has_a_cached_value_in_the_file(blank):
@@ -509,7 +631,9 @@ def test_every_formula_cell_has_a_cached_value_in_the_file(blank):
         xml = sheet_xml(blank, wb, ws.title)
         for m in re.finditer(r"<c [^>]*>(<f>.*?</f>)(.*?)</c>", xml):
             n += 1
-            assert m.group(2).startswith("<v>") or m.group(2) == "<v></v>", f"{ws.title}: formula without cached value: {m.group(0)[:120]}"
+            assert m.group(2).startswith("<v>") or m.group(2) == "<v></v>", (
+                f"{ws.title}: formula without cached value: {m.group(0)[:120]}"
+            )
     form = load_form("2021")
     assert n == len(form.derived_keys) + 3 * len(form.rules) + 4  # totals; check, summary, link per rule; counts
 
@@ -550,7 +674,15 @@ def test_cached_results_agree_with_python_rules(tmp_path, case):
         assert not findings and c["error"] == c["warning"] == 0
     else:
         failing = {f.instance for f in findings}
-        assert {"E-T3-BAL[natural]", "E-T3-BAL[total]", "W-T2-INFORCE[normative_doc]", "W-T2-INFORCE[regulation]", "W-T2-GUIZHANG", "W-T2-FEE-UNIT", "W-T3-FEE"} <= failing
+        assert {
+            "E-T3-BAL[natural]",
+            "E-T3-BAL[total]",
+            "W-T2-INFORCE[normative_doc]",
+            "W-T2-INFORCE[regulation]",
+            "W-T2-GUIZHANG",
+            "W-T2-FEE-UNIT",
+            "W-T3-FEE",
+        } <= failing
         assert "E-T3-BAL[commercial]" not in failing
     # the derived totals carry their sums
     lay = layout(form)
@@ -604,13 +736,13 @@ def test_identity_stored_in_hidden_sheet_defined_names_and_custom_properties(bat
         assert sheet_vals[k] == v, k
         assert props[k] == v, k
         dn = wb.defined_names[k]
-        (sheet, ref), = list(dn.destinations)
+        ((sheet, ref),) = list(dn.destinations)
         assert wb[sheet][ref.replace("$", "")].value == v, k
     assert re.fullmatch(r"[0-9a-f]{64}", want["GKX_FINGERPRINT"])
     # every key's cell has a defined name at the layout's position
     lay = layout(load_form("2021"))
     for key, (s, r, c) in lay.where.items():
-        (sheet, ref), = list(wb.defined_names[defined_name(key)].destinations)
+        ((sheet, ref),) = list(wb.defined_names[defined_name(key)].destinations)
         assert (sheet, ref.replace("$", "")) == (s, a1(r, c)), key
 
 
@@ -653,7 +785,20 @@ def test_print_ready_a4_fit_to_width_repeated_headers_header_footer(blank):
 def _cli_generate(out: Path, seed: str, *extra: str) -> None:
     env = dict(os.environ, PYTHONHASHSEED=seed)
     subprocess.run(
-        [sys.executable, "-m", "gkxlsx", "generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out), "-q", *extra],
+        [
+            sys.executable,
+            "-m",
+            "gkxlsx",
+            "generate",
+            "--roster",
+            str(ROSTER),
+            "--year",
+            "2025",
+            "--out",
+            str(out),
+            "-q",
+            *extra,
+        ],
         check=True,
         env=env,
         capture_output=True,
@@ -662,7 +807,10 @@ def _cli_generate(out: Path, seed: str, *extra: str) -> None:
 
 def test_same_inputs_give_byte_identical_files_across_processes(tmp_path):
     prefill = tmp_path / "pre.json"
-    prefill.write_text(json.dumps({"SLX001": {"s3.new.natural": 3, "s1.active": "主动公开 10 条"}}, ensure_ascii=False), encoding="utf-8")
+    prefill.write_text(
+        json.dumps({"SLX001": {"s3.new.natural": 3, "s1.active": "主动公开 10 条"}}, ensure_ascii=False),
+        encoding="utf-8",
+    )
     a, b = tmp_path / "a", tmp_path / "b"
     _cli_generate(a, "1", "--prefill", str(prefill))
     _cli_generate(b, "12345", "--prefill", str(prefill))  # different hash seed: no set-order leaks
@@ -700,7 +848,9 @@ def test_bad_roster_lists_every_bad_line_in_chinese(tmp_path):
 
 
 def test_cli_bad_roster_exit_2_and_nothing_written(tmp_path):
-    p = write_roster_csv(tmp_path / "bad.csv", [["A001", "甲镇", "乡镇", "", "", "x@@y"], ["A002", "乙镇", "乡镇", "", "", ""]])
+    p = write_roster_csv(
+        tmp_path / "bad.csv", [["A001", "甲镇", "乡镇", "", "", "x@@y"], ["A002", "乙镇", "乡镇", "", "", ""]]
+    )
     out = tmp_path / "out"
     res = runner.invoke(app, ["generate", "--roster", str(p), "--year", "2025", "--out", str(out)])
     assert res.exit_code == 2
@@ -710,9 +860,13 @@ def test_cli_bad_roster_exit_2_and_nothing_written(tmp_path):
 
 
 def test_cli_missing_roster_and_wrong_format_year(tmp_path):
-    res = runner.invoke(app, ["generate", "--roster", str(tmp_path / "nope.csv"), "--year", "2025", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["generate", "--roster", str(tmp_path / "nope.csv"), "--year", "2025", "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2 and "找不到名单文件" in res.stderr
-    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2020", "--format", "2021", "--out", str(tmp_path / "o")])
+    res = runner.invoke(
+        app, ["generate", "--roster", str(ROSTER), "--year", "2020", "--format", "2021", "--out", str(tmp_path / "o")]
+    )
     assert res.exit_code == 2 and "不适用于 2020 年度" in res.stderr
     assert not (tmp_path / "o").exists()
 
@@ -732,7 +886,10 @@ def test_xlsx_roster_with_english_headers(tmp_path):
     ws.write_row(2, 0, ["B-02", "某县财政局", "县直部门", "某县人民政府", "", "", ""])
     wb.close()
     units = load_roster(p)
-    assert [(u.code, u.name, u.type) for u in units] == [("1001", "甲镇人民政府", "乡镇"), ("B-02", "某县财政局", "县级部门")]
+    assert [(u.code, u.name, u.type) for u in units] == [
+        ("1001", "甲镇人民政府", "乡镇"),
+        ("B-02", "某县财政局", "县级部门"),
+    ]
     assert units[0].contact == "王五" and units[0].email == "w@example.gov.cn" and units[0].phone == "0891-1111111"
     out = tmp_path / "out"
     res = runner.invoke(app, ["generate", "--roster", str(p), "--year", "2025", "--out", str(out), "-q"])
@@ -782,9 +939,13 @@ def test_prefill_returned_values_through_cli(tmp_path):
     """A unit's returned values, sent back as a corrected copy: every value lands in its cell."""
     form = load_form("2021")
     values = broken_2021()
-    pre = _write_json(tmp_path / "pre.json", {"SLX001": {k: (float(v) if isinstance(v, Decimal) else v) for k, v in values.items()}})
+    pre = _write_json(
+        tmp_path / "pre.json", {"SLX001": {k: (float(v) if isinstance(v, Decimal) else v) for k, v in values.items()}}
+    )
     out = tmp_path / "out"
-    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out), "--prefill", str(pre), "-q"])
+    res = runner.invoke(
+        app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out), "--prefill", str(pre), "-q"]
+    )
     assert res.exit_code == 0, res.output
     path = next(out.glob("SLX001_*.xlsx"))
     lay = layout(form)
@@ -804,7 +965,9 @@ def test_prefill_csv_and_bad_prefill(tmp_path):
     pre = tmp_path / "pre.csv"
     pre.write_text("单位代码,s3.new.natural,s1.active\nSLX002,4,已公开\n", encoding="utf-8")
     out = tmp_path / "out"
-    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out), "--prefill", str(pre), "-q"])
+    res = runner.invoke(
+        app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out), "--prefill", str(pre), "-q"]
+    )
     assert res.exit_code == 0, res.output
     lay = layout(load_form("2021"))
     wb = openpyxl.load_workbook(next(out.glob("SLX002_*.xlsx")))
@@ -814,11 +977,15 @@ def test_prefill_csv_and_bad_prefill(tmp_path):
     assert wb[s].cell(r + 1, c + 1).value == "已公开"
     bad = _write_json(tmp_path / "bad.json", {"SLX001": {"s3.nonsense.natural": 1}})
     out2 = tmp_path / "out2"
-    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out2), "--prefill", str(bad)])
+    res = runner.invoke(
+        app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out2), "--prefill", str(bad)]
+    )
     assert res.exit_code == 2 and "bad.json" in res.stderr and "s3.nonsense.natural" in res.stderr
     assert not out2.exists()
     bad = _write_json(tmp_path / "bad2.json", {"SLX001": {"s3.new.natural": "三"}})
-    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out2), "--prefill", str(bad)])
+    res = runner.invoke(
+        app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out2), "--prefill", str(bad)]
+    )
     assert res.exit_code == 2 and "不是数字" in res.stderr
 
 
@@ -839,9 +1006,31 @@ def test_previous_year_carried_into_this_years_carried_in_with_cross_year_checks
     this_year.pop("s3.carried_in.natural")
     this_year.pop("s3.carried_in.commercial")
     wrong = dict(this_year, **{"s3.carried_in.natural": 5})
-    pre = _write_json(tmp_path / "pre.json", {"SLX001": {k: float(v) if isinstance(v, Decimal) else v for k, v in this_year.items()}, "SLX002": {k: float(v) if isinstance(v, Decimal) else v for k, v in wrong.items()}})
+    pre = _write_json(
+        tmp_path / "pre.json",
+        {
+            "SLX001": {k: float(v) if isinstance(v, Decimal) else v for k, v in this_year.items()},
+            "SLX002": {k: float(v) if isinstance(v, Decimal) else v for k, v in wrong.items()},
+        },
+    )
     out = tmp_path / "out"
-    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2025", "--out", str(out), "--previous", str(prev_file), "--prefill", str(pre), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "--roster",
+            str(ROSTER),
+            "--year",
+            "2025",
+            "--out",
+            str(out),
+            "--previous",
+            str(prev_file),
+            "--prefill",
+            str(pre),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     lay = layout(form)
 
@@ -883,7 +1072,9 @@ def test_previous_2019_report_carries_into_2021_but_section_two_is_not_compared(
     prev = {"s3.carried_out.natural": 4, "s3.carried_out.commercial": 0, "s2.normative_doc.total_public": 3}
     f = _write_json(tmp_path / "prev2020.json", {"SLX001": prev})
     out = tmp_path / "out"
-    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2021", "--out", str(out), "--previous", str(f), "-q"])
+    res = runner.invoke(
+        app, ["generate", "--roster", str(ROSTER), "--year", "2021", "--out", str(out), "--previous", str(f), "-q"]
+    )
     assert res.exit_code == 0, res.output
     form = load_form("2021")
     lay = layout(form)
@@ -917,7 +1108,11 @@ def test_2019_format_for_report_year_2020(tmp_path):
     assert [ws.cell(2, c).value for c in (2, 3, 4)] == ["本年新制作数量", "本年新公开数量", "对外公开总数量"]
     # the signed 本年增/减 cells accept negative numbers, the others do not
     s, r, c = lay.where["s2.licensing.change"]
-    dv = next(d for d in ws.data_validations.dataValidation if a1(r, c) in {a1(*rc) for rng in str(d.sqref).split() for rc in cells_of(rng)})
+    dv = next(
+        d
+        for d in ws.data_validations.dataValidation
+        if a1(r, c) in {a1(*rc) for rng in str(d.sqref).split() for rc in cells_of(rng)}
+    )
     assert dv.type == "whole" and int(dv.formula1) < 0
     for sheet in wb.worksheets:
         assert sheet.protection.sheet
@@ -940,7 +1135,9 @@ def test_2019_guide_sheet_names_the_2019_money_cell(tmp_path):
     labels_2019 = {load_form("2019").label(k) for k in load_form("2019").entry_keys}
     for quoted in re.findall(r"“([^”]+)”中“([^”]+)”", text):
         sheet, label = quoted
-        assert any(label in lab for lab in labels_2019), f"填报说明 mentions “{label}”, which the 2019 form does not have"
+        assert any(label in lab for lab in labels_2019), (
+            f"填报说明 mentions “{label}”, which the 2019 form does not have"
+        )
 
 
 def test_structure_password_matches_sheet_password(blank):
@@ -955,7 +1152,9 @@ def test_structure_password_matches_sheet_password(blank):
 
 
 def test_unit_names_with_special_characters(tmp_path):
-    p = write_roster_csv(tmp_path / "r.csv", [["Q1", "某县发展和改革局/粮食和物资储备局 & 能源局", "县级部门", "", "", ""]])
+    p = write_roster_csv(
+        tmp_path / "r.csv", [["Q1", "某县发展和改革局/粮食和物资储备局 & 能源局", "县级部门", "", "", ""]]
+    )
     out = tmp_path / "out"
     res = runner.invoke(app, ["generate", "--roster", str(p), "--year", "2025", "--out", str(out), "-q"])
     assert res.exit_code == 0, res.output

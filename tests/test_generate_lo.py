@@ -17,14 +17,15 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from test_generate import expected_total
+from test_generate import valid_2021 as _full_valid_2021
 
-from gkxlsx.office import lo
-from test_generate import expected_total, valid_2021 as _full_valid_2021
-from gkxlsx.workbook.generate import build_workbook
 from gkxlsx.form.layout import INFO_SHEET, META_FIELDS, META_SHEET, layout
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
+from gkxlsx.office import lo
 from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, evaluate_all
+from gkxlsx.workbook.generate import build_workbook
 
 pytestmark = pytest.mark.lo
 lo.require_or_skip()
@@ -40,7 +41,11 @@ S3_COLS = ("natural", "commercial", "research", "public_welfare", "legal_service
 def valid_2021() -> dict:
     """A complete, consistent report of a 乡镇 (the numbers of test_generate's; every rule passes)."""
     form = load_form("2021")
-    return {k: v for k, v in _full_valid_2021().items() if k in form.cells or (k in form.fields and form.fields[k].type.numeric)}
+    return {
+        k: v
+        for k, v in _full_valid_2021().items()
+        if k in form.cells or (k in form.fields and form.fields[k].type.numeric)
+    }
 
 
 BROKEN_CHANGES = {
@@ -200,8 +205,15 @@ def test_typed_mistakes_turn_the_same_checks_red_as_python(typed_broken):
     got, counts, _ = saved_status(path, form)
     assert got == {i: (s, s) for i, s in want.items()}
     failing = {i for i, s in want.items() if s == FAIL}
-    assert {"E-T3-BAL[natural]", "E-T3-BAL[total]", "W-T2-INFORCE[normative_doc]", "W-T2-INFORCE[regulation]",
-            "W-T2-GUIZHANG", "W-T2-FEE-UNIT", "W-T3-FEE"} <= failing
+    assert {
+        "E-T3-BAL[natural]",
+        "E-T3-BAL[total]",
+        "W-T2-INFORCE[normative_doc]",
+        "W-T2-INFORCE[regulation]",
+        "W-T2-GUIZHANG",
+        "W-T2-FEE-UNIT",
+        "W-T3-FEE",
+    } <= failing
     assert "E-T3-BAL[commercial]" not in failing
     by_sev = {inst.iid: inst.severity for inst in form.rules}
     assert counts["error"] == sum(by_sev[i] == "error" for i in failing) == 2
@@ -211,7 +223,12 @@ def test_typed_mistakes_turn_the_same_checks_red_as_python(typed_broken):
     ws = wb["三、依申请公开"]
     lay = layout(form)
     s, r, c = lay.checks["E-T3-BAL[natural]"]
-    red = [cf for cf in ws.conditional_formatting for rule in cf.rules if rule.formula and rule.formula[0].strip('"') == FAIL]
+    red = [
+        cf
+        for cf in ws.conditional_formatting
+        for rule in cf.rules
+        if rule.formula and rule.formula[0].strip('"') == FAIL
+    ]
     assert any(a1(r, c) in cf.sqref for cf in red)
 
 
@@ -311,7 +328,9 @@ def test_libreoffice_save_keeps_protection_validations_and_identity(typed_valid,
         ws = after[sl.name]
         assert ws.protection.sheet, sl.name
         unlocked = {(r - 1, c - 1) for (r, c), cell in ws._cells.items() if cell.protection.locked is False}
-        entry = {(b.row + i, b.col + j) for b in sl.boxes if b.role == "entry" for i in range(b.rows) for j in range(b.cols)}
+        entry = {
+            (b.row + i, b.col + j) for b in sl.boxes if b.role == "entry" for i in range(b.rows) for j in range(b.cols)
+        }
         assert unlocked == entry, sl.name
         n_dv = lambda w: sum(len(str(dv.sqref).split()) for dv in w.data_validations.dataValidation)  # noqa: E731
         assert n_dv(ws) >= n_dv(before[sl.name]) > 0 or not entry, sl.name
@@ -320,7 +339,7 @@ def test_libreoffice_save_keeps_protection_validations_and_identity(typed_valid,
     assert meta["B" + str(2 + META_FIELDS.index("GKX_UNIT_CODE"))].value == TOWN.code
     props = {p.name: p.value for p in after.custom_doc_props.props}
     assert props["GKX_UNIT_CODE"] == TOWN.code and props["GKX_FORMAT"] == "2021"
-    (sheet, ref), = list(after.defined_names["GKX_FINGERPRINT"].destinations)
+    ((sheet, ref),) = list(after.defined_names["GKX_FINGERPRINT"].destinations)
     assert after[sheet][ref.replace("$", "")].value == props["GKX_FINGERPRINT"]
 
 
@@ -332,7 +351,9 @@ def random_datasets(form, rng: random.Random, n: int) -> list[dict]:
     """Balanced section-三 tables, then random damage: a cell off by one, blanks, W-T2 breaches."""
     out = []
     decimals = [Decimal("0"), Decimal("0.25"), Decimal("999.9999"), Decimal("1000"), Decimal("2500"), Decimal("0.0001")]
-    result_rows = [r.key for r in form.tables["s3"].rows if r.key not in ("new", "carried_in", "carried_out") and not r.derived]
+    result_rows = [
+        r.key for r in form.tables["s3"].rows if r.key not in ("new", "carried_in", "carried_out") and not r.derived
+    ]
     for i in range(n):
         v: dict = {}
         for k in form.entry_keys:
@@ -381,7 +402,9 @@ def test_random_data_sets_same_verdict_in_libreoffice_and_python(office, work, f
     if with_prev:
         prev = {k: rng.randint(0, 3) for k in form.cells if k.startswith(("s3.carried_out.", "s2."))}
         prev["s3.carried_out.total"] = sum(prev[f"s3.carried_out.{c}"] for c in S3_COLS)
-    data, _ = build_workbook(form, Unit("R1", "随机单位", unit_type), year, prev=prev, prev_format=form.id if prev else None)
+    data, _ = build_workbook(
+        form, Unit("R1", "随机单位", unit_type), year, prev=prev, prev_format=form.id if prev else None
+    )
     src = work / f"random_{form_id}_{unit_type}.xlsx"
     src.write_bytes(data)
     datasets = random_datasets(form, rng, 24)
@@ -394,13 +417,20 @@ def test_random_data_sets_same_verdict_in_libreoffice_and_python(office, work, f
     count_cells = [(s, a1(r, c)) for s, r, c in lay.summary_counts.values()]
     api = []
     for v in datasets:
-        api.append({(lay.where[k][0], a1(*lay.where[k][1:])): (float(x) if isinstance(x, Decimal) else x) for k, x in v.items()})
+        api.append(
+            {
+                (lay.where[k][0], a1(*lay.where[k][1:])): (float(x) if isinstance(x, Decimal) else x)
+                for k, x in v.items()
+            }
+        )
     results = office.evaluate(src, api, cells + derived + count_cells)
     seen = set()
     for v, got in zip(datasets, results):
         want = python_status(form, v, unit_type, prev=prev, prev_format=form.id if prev else None)
         status = workbook_status(form, got)
-        assert status == {i: (s, s) for i, s in want.items()}, {i: (status[i], s) for i, s in want.items() if status[i] != (s, s)}
+        assert status == {i: (s, s) for i, s in want.items()}, {
+            i: (status[i], s) for i, s in want.items() if status[i] != (s, s)
+        }
         seen |= set(want.values())
         for key, cell in zip(form.derived_keys, derived):
             vals = [v.get(k) for k in form.cells[key].sum_of]

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from gkxlsx.campaign.campaign import Campaign, import_files, init_campaign
 from gkxlsx.cli import app
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -49,7 +49,11 @@ def returns(tmp_path_factory):
     paths: list[Path] = []
     for v in (1, 2):
         for i, u in enumerate(c.units()):
-            paths.append(make_return(c, u.code, base / f"v{v}", seed=10 * v + i, edit=_unbalance if v == 2 and i % 3 == 0 else None))
+            paths.append(
+                make_return(
+                    c, u.code, base / f"v{v}", seed=10 * v + i, edit=_unbalance if v == 2 and i % 3 == 0 else None
+                )
+            )
     stray = base / "回执.xlsx"
     wb = openpyxl.Workbook()
     wb.active["A1"] = "参会回执"
@@ -69,7 +73,16 @@ def _camp(path: Path) -> Campaign:
 
 def _ledger_state(camp: Campaign):
     subs = [
-        (r["unit_code"], r["version"], r["sha256"], r["status"], r["is_current"], r["n_errors"], r["n_warnings"], r["filename"])
+        (
+            r["unit_code"],
+            r["version"],
+            r["sha256"],
+            r["status"],
+            r["is_current"],
+            r["n_errors"],
+            r["n_warnings"],
+            r["filename"],
+        )
         for r in camp.ledger.conn.execute("SELECT * FROM submissions ORDER BY unit_code, version")
     ]
     quar = sorted((r["sha256"], r["reason"]) for r in camp.ledger.quarantined())
@@ -126,7 +139,9 @@ camp.close()
 def test_killed_parallel_import_leaves_whole_batches_and_reimport_completes(returns, tmp_path):
     c = _camp(tmp_path / "k")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(c.root), *map(str, returns)], env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(c.root), *map(str, returns)], env=env, start_new_session=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         n = c.ledger.conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0]
@@ -153,7 +168,9 @@ def test_killed_parallel_import_leaves_whole_batches_and_reimport_completes(retu
 def test_cli_import_jobs(returns, tmp_path):
     c = _camp(tmp_path / "cli")
     c.close()
-    res = CliRunner().invoke(app, ["import", "--campaign", str(tmp_path / "cli"), "--jobs", "2", *map(str, returns[:12])])
+    res = CliRunner().invoke(
+        app, ["import", "--campaign", str(tmp_path / "cli"), "--jobs", "2", *map(str, returns[:12])]
+    )
     assert res.exit_code == 0, res.output
     assert res.output.count("✓") == 12 and "第 1 版" in res.output
     c = Campaign(tmp_path / "cli")

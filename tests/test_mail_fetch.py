@@ -8,9 +8,8 @@ from email import policy
 from email.parser import BytesParser
 
 import pytest
-from typer.testing import CliRunner
-
 from _mail_helpers import client_mail, make_campaign, returned_workbook
+from typer.testing import CliRunner
 
 from gkxlsx.cli import app
 from gkxlsx.mail.mail import decode_text, fetch_eml, fetch_mbox, fetched_log, part_filename, process_messages
@@ -36,11 +35,37 @@ def _mails(camp):
     roster, and a Thunderbird return with an RFC 2231 name."""
     wb = {c: returned_workbook(camp, c) for c in ("SLX001", "SLX002", "SLX003", "SLX004")}
     return {
-        "one.eml": client_mail("u1@test.example", "城关镇2021年年报", [(_name(camp, "SLX001"), wb["SLX001"])], style="foxmail", message_id="<m1@client.test>"),
-        "two.eml": client_mail("U2@TEST.EXAMPLE", "青石镇和白河乡的报告", [(_name(camp, "SLX002"), wb["SLX002"]), (_name(camp, "SLX003"), wb["SLX003"])], style="foxmail", message_id="<m2@client.test>"),
-        "none.eml": client_mail("u3@test.example", "报告稍后发送", [], message_id="<m3@client.test>", date="Wed, 19 Jan 2022 08:00:00 +0800"),
-        "word.eml": client_mail("u3@test.example", "说明材料", [("情况说明.docx", b"PK\x03\x04not a spreadsheet")], style="octet", message_id="<m4@client.test>"),
-        "tb.eml": client_mail("u4b@test.example", "东街街道年报", [(_name(camp, "SLX004"), wb["SLX004"])], style="thunderbird", message_id="<m5@client.test>"),
+        "one.eml": client_mail(
+            "u1@test.example",
+            "城关镇2021年年报",
+            [(_name(camp, "SLX001"), wb["SLX001"])],
+            style="foxmail",
+            message_id="<m1@client.test>",
+        ),
+        "two.eml": client_mail(
+            "U2@TEST.EXAMPLE",
+            "青石镇和白河乡的报告",
+            [(_name(camp, "SLX002"), wb["SLX002"]), (_name(camp, "SLX003"), wb["SLX003"])],
+            style="foxmail",
+            message_id="<m2@client.test>",
+        ),
+        "none.eml": client_mail(
+            "u3@test.example", "报告稍后发送", [], message_id="<m3@client.test>", date="Wed, 19 Jan 2022 08:00:00 +0800"
+        ),
+        "word.eml": client_mail(
+            "u3@test.example",
+            "说明材料",
+            [("情况说明.docx", b"PK\x03\x04not a spreadsheet")],
+            style="octet",
+            message_id="<m4@client.test>",
+        ),
+        "tb.eml": client_mail(
+            "u4b@test.example",
+            "东街街道年报",
+            [(_name(camp, "SLX004"), wb["SLX004"])],
+            style="thunderbird",
+            message_id="<m5@client.test>",
+        ),
     }, wb
 
 
@@ -60,11 +85,16 @@ def test_eml_returns_imported_once_and_listed(camp, tmp_path):
     # one workbook, from a roster address
     m1 = by_id["<m1@client.test>"]
     assert m1.kind == "imported" and m1.sender_unit.code == "SLX001" and m1.subject == "城关镇2021年年报"
-    assert [(a.filename, a.outcome.kind, a.outcome.unit_code) for a in m1.attachments] == [(_name(camp, "SLX001"), "new", "SLX001")]
+    assert [(a.filename, a.outcome.kind, a.outcome.unit_code) for a in m1.attachments] == [
+        (_name(camp, "SLX001"), "new", "SLX001")
+    ]
     # a mail with two workbooks imports both (sender matched case-insensitively)
     m2 = by_id["<m2@client.test>"]
     assert m2.sender_unit.code == "SLX002"
-    assert sorted((a.outcome.kind, a.outcome.unit_code) for a in m2.attachments) == [("new", "SLX002"), ("new", "SLX003")]
+    assert sorted((a.outcome.kind, a.outcome.unit_code) for a in m2.attachments) == [
+        ("new", "SLX002"),
+        ("new", "SLX003"),
+    ]
     assert "SLX003" in m2.note  # the sender is SLX002's mailbox, one file is SLX003's
     # no attachment / no spreadsheet: listed as such
     assert by_id["<m3@client.test>"].kind == "no_attachment"
@@ -78,7 +108,9 @@ def test_eml_returns_imported_once_and_listed(camp, tmp_path):
     s1 = cur["SLX001"]
     assert s1.filename == _name(camp, "SLX001") and s1.source == "邮件:u1@test.example"
     # received at = the mail's Date (10:30 Beijing time), stored in local time like every import
-    assert datetime.fromisoformat(s1.received_at).astimezone() == datetime(2022, 1, 18, 10, 30, tzinfo=timezone(timedelta(hours=8)))
+    assert datetime.fromisoformat(s1.received_at).astimezone() == datetime(
+        2022, 1, 18, 10, 30, tzinfo=timezone(timedelta(hours=8))
+    )
     from pathlib import Path
 
     assert Path(s1.archive_path).read_bytes() == wb["SLX001"]
@@ -116,7 +148,9 @@ def test_mbox_fetch_is_read_only_and_idempotent(camp, tmp_path):
 
 def test_mail_without_message_id_is_remembered_by_content(camp, tmp_path):
     wb = returned_workbook(camp, "SLX002")
-    raw = client_mail("u2@test.example", "无 Message-ID", [(_name(camp, "SLX002"), wb)], style="foxmail", message_id=None)
+    raw = client_mail(
+        "u2@test.example", "无 Message-ID", [(_name(camp, "SLX002"), wb)], style="foxmail", message_id=None
+    )
     p = tmp_path / "x.eml"
     p.write_bytes(raw)
     first = process_messages(camp, fetch_eml([p]))
@@ -127,7 +161,15 @@ def test_mail_without_message_id_is_remembered_by_content(camp, tmp_path):
 def test_unknown_sender_still_imported_and_recorded(camp, tmp_path):
     wb = returned_workbook(camp, "SLX003")
     p = tmp_path / "x.eml"
-    p.write_bytes(client_mail("someone@private.test", "白河乡报告（代发）", [(_name(camp, "SLX003"), wb)], style="raw8bit", message_id="<x@y>"))
+    p.write_bytes(
+        client_mail(
+            "someone@private.test",
+            "白河乡报告（代发）",
+            [(_name(camp, "SLX003"), wb)],
+            style="raw8bit",
+            message_id="<x@y>",
+        )
+    )
     rep = process_messages(camp, fetch_eml([p]))
     m = rep.mails[0]
     assert m.sender_unit is None and m.sender == "someone@private.test"
@@ -152,7 +194,9 @@ def test_same_workbook_in_two_mails_is_a_duplicate_not_a_new_version(camp, tmp_p
 def test_octet_stream_with_spreadsheet_name_is_imported(camp, tmp_path):
     wb = returned_workbook(camp, "SLX004")
     p = tmp_path / "x.eml"
-    p.write_bytes(client_mail("u4@test.example", "report", [("SLX004-return.xlsx", wb)], style="octet", message_id="<o@x>"))
+    p.write_bytes(
+        client_mail("u4@test.example", "report", [("SLX004-return.xlsx", wb)], style="octet", message_id="<o@x>")
+    )
     rep = process_messages(camp, fetch_eml([p]))
     assert rep.mails[0].attachments[0].outcome.unit_code == "SLX004"
 

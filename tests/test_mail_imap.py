@@ -4,10 +4,10 @@ and CI is not "true" (.ci/run installs dovecot-imapd)."""
 
 from __future__ import annotations
 
+import grp
 import imaplib
 import os
 import pwd
-import grp
 import shutil
 import socket
 import ssl
@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from _mail_helpers import client_mail, free_port, make_campaign, returned_workbook, self_signed_cert
+from typer.testing import CliRunner
 
 from gkxlsx.campaign.campaign import CONFIG, Campaign, write_config
 from gkxlsx.cli import app
@@ -93,7 +92,10 @@ def dovecot():
     (d / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}\n")
     (d / "mail").mkdir()
     if os.geteuid() == 0:
-        uid, gid = pwd.getpwnam("nobody").pw_uid, grp.getgrnam("nogroup").gr_gid if _has_group("nogroup") else pwd.getpwnam("nobody").pw_gid
+        uid, gid = (
+            pwd.getpwnam("nobody").pw_uid,
+            grp.getgrnam("nogroup").gr_gid if _has_group("nogroup") else pwd.getpwnam("nobody").pw_gid,
+        )
         os.chown(d / "mail", uid, gid)
         users = ""
     else:
@@ -109,7 +111,9 @@ def dovecot():
         while True:
             if proc.poll() is not None:
                 log = (d / "dovecot.log").read_text() if (d / "dovecot.log").exists() else ""
-                pytest.fail(f"dovecot exited with {proc.returncode}: {proc.stdout.read().decode(errors='replace')}\n{log}")
+                pytest.fail(
+                    f"dovecot exited with {proc.returncode}: {proc.stdout.read().decode(errors='replace')}\n{log}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
@@ -169,8 +173,19 @@ def loaded(dovecot, tmp_path):
     wb = {c: returned_workbook(camp, c) for c in ("SLX001", "SLX002", "SLX003")}
     u1, u2, u3 = (camp.unit(c) for c in ("SLX001", "SLX002", "SLX003"))
     mails = [
-        client_mail("u1@test.example", "城关镇年报", [(f"{u1.code}_{u1.name}_年报.xlsx", wb["SLX001"])], message_id="<i1@client.test>"),
-        client_mail("u2@test.example", "两个单位的年报", [(f"{u2.name}.xlsx", wb["SLX002"]), (f"{u3.name}.xlsx", wb["SLX003"])], style="thunderbird", message_id="<i2@client.test>"),
+        client_mail(
+            "u1@test.example",
+            "城关镇年报",
+            [(f"{u1.code}_{u1.name}_年报.xlsx", wb["SLX001"])],
+            message_id="<i1@client.test>",
+        ),
+        client_mail(
+            "u2@test.example",
+            "两个单位的年报",
+            [(f"{u2.name}.xlsx", wb["SLX002"]), (f"{u3.name}.xlsx", wb["SLX003"])],
+            style="thunderbird",
+            message_id="<i2@client.test>",
+        ),
         client_mail("u3@test.example", "稍后报送", [], message_id="<i3@client.test>"),
     ]
     M = _client(port, cafile)
@@ -183,7 +198,14 @@ def loaded(dovecot, tmp_path):
     finally:
         M.logout()
     cfg = {k: dict(v) for k, v in camp.config.items()}
-    cfg["mail"].update(imap_host="127.0.0.1", imap_port=port, imap_folder=folder, user=USER, ca_file=str(cafile), password_env="TEST_IMAP_PW")
+    cfg["mail"].update(
+        imap_host="127.0.0.1",
+        imap_port=port,
+        imap_folder=folder,
+        user=USER,
+        ca_file=str(cafile),
+        password_env="TEST_IMAP_PW",
+    )
     root = camp.root
     camp.close()
     write_config(root / CONFIG, cfg)
@@ -198,7 +220,11 @@ def test_imap_fetch_imports_once_and_leaves_the_mailbox_untouched(loaded):
     assert before[0] == 3 and all("\\Seen" not in f for f in before[1])
     rep = fetch_from_imap(camp, PASSWORD)
     kinds = {m.message_id: m.kind for m in rep.mails}
-    assert kinds == {"<i1@client.test>": "imported", "<i2@client.test>": "imported", "<i3@client.test>": "no_attachment"}
+    assert kinds == {
+        "<i1@client.test>": "imported",
+        "<i2@client.test>": "imported",
+        "<i3@client.test>": "no_attachment",
+    }
     new = sorted(o.unit_code for o in rep.outcomes if o.kind == "new")
     assert new == ["SLX001", "SLX002", "SLX003"]  # the mail with two workbooks gave both
     assert all(m.origin.startswith(f"IMAP {folder} UID") for m in rep.mails)
@@ -216,7 +242,12 @@ def test_imap_new_mail_after_a_fetch_is_picked_up(loaded):
     fetch_from_imap(camp, PASSWORD)
     wb = returned_workbook(camp, "SLX001", seed=9)  # a corrected version
     M = _client(port, cafile)
-    M.append('"' + imap_utf7(folder) + '"', None, None, client_mail("u1@test.example", "修改后的年报", [("年报（修改）.xlsx", wb)], message_id="<i4@client.test>"))
+    M.append(
+        '"' + imap_utf7(folder) + '"',
+        None,
+        None,
+        client_mail("u1@test.example", "修改后的年报", [("年报（修改）.xlsx", wb)], message_id="<i4@client.test>"),
+    )
     M.logout()
     rep = fetch_from_imap(camp, PASSWORD)
     assert [m.message_id for m in rep.mails] == ["<i4@client.test>"]

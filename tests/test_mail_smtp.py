@@ -12,9 +12,8 @@ from email.header import decode_header, make_header
 from email.parser import BytesParser
 
 import pytest
-from typer.testing import CliRunner
-
 from _mail_helpers import free_port, make_campaign, self_signed_cert
+from typer.testing import CliRunner
 
 try:
     import aiosmtpd  # noqa: F401
@@ -27,7 +26,6 @@ from aiosmtpd.smtp import AuthResult  # noqa: E402
 
 from gkxlsx.campaign.campaign import CONFIG, Campaign, write_config  # noqa: E402
 from gkxlsx.cli import app  # noqa: E402
-from gkxlsx.workbook.generate import workbook_filename  # noqa: E402
 from gkxlsx.mail.mail import (  # noqa: E402
     MailError,
     MailSettings,
@@ -40,6 +38,7 @@ from gkxlsx.mail.mail import (  # noqa: E402
     send_and_record,
     send_messages,
 )
+from gkxlsx.workbook.generate import workbook_filename  # noqa: E402
 
 SENDER = "office@gov.test"
 
@@ -65,7 +64,9 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
+        )
         return "250 2.0.0 Ok: queued"
 
     def parsed(self):
@@ -96,7 +97,9 @@ def configure(camp: Campaign, **mail) -> Campaign:
 @pytest.fixture
 def camp(tmp_path):
     c = make_campaign(tmp_path, emails={"SLX004": "u4a@test.example; U4B@test.example"})
-    c = configure(c, host="127.0.0.1", security="none", user="", sender=SENDER, sender_name="示例县政务公开办", rate_per_minute=0)
+    c = configure(
+        c, host="127.0.0.1", security="none", user="", sender=SENDER, sender_name="示例县政务公开办", rate_per_minute=0
+    )
     yield c
     c.close()
 
@@ -192,7 +195,9 @@ def test_refused_recipient_is_reported_and_the_rest_still_go_out(camp):
         results = send_and_record(camp, mails, settings, None, sleep=no_sleep)
     res = {d.mail.unit.code: d for d in results}
     assert "u2@test.example" in res["SLX002"].failed and not res["SLX002"].sent
-    assert "550" in res["SLX002"].failed["u2@test.example"] and "User unknown" in res["SLX002"].failed["u2@test.example"]
+    assert (
+        "550" in res["SLX002"].failed["u2@test.example"] and "User unknown" in res["SLX002"].failed["u2@test.example"]
+    )
     # a unit with two addresses: the good one still receives it
     assert res["SLX004"].sent == ["u4a@test.example"] and "U4B@test.example" in res["SLX004"].failed
     assert res["SLX001"].ok and res["SLX003"].ok
@@ -367,10 +372,14 @@ def test_tls_with_login_and_password_from_environment(camp, tmp_path, security):
         c = configure(camp, port=port, security=security, user="office", ca_file=str(cert), password_env="TEST_SMTP_PW")
         c.close()
         runner = CliRunner()
-        r = runner.invoke(app, ["mail", "send", "--only", "SLX001,SLX003", "-C", str(camp.root)], env={"TEST_SMTP_PW": "s3cret"})
+        r = runner.invoke(
+            app, ["mail", "send", "--only", "SLX001,SLX003", "-C", str(camp.root)], env={"TEST_SMTP_PW": "s3cret"}
+        )
         assert r.exit_code == 0, r.output
         assert "已发送 2 封，失败 0 个地址" in r.output
-        bad = runner.invoke(app, ["mail", "send", "--only", "SLX002", "-C", str(camp.root)], env={"TEST_SMTP_PW": "wrong"})
+        bad = runner.invoke(
+            app, ["mail", "send", "--only", "SLX002", "-C", str(camp.root)], env={"TEST_SMTP_PW": "wrong"}
+        )
     assert bad.exit_code == 1
     assert "登录邮件服务器" in bad.output and "授权码" in bad.output
     assert len(handler.messages) == 2
@@ -421,14 +430,24 @@ def _record(camp, code, values, findings, version_status):
     p.write_bytes(blob)
     sha, arch = camp.ledger.archive(p)
     return camp.ledger.record(
-        unit_code=code, sha=sha, archive_path=arch, filename=p.name, source="邮件", received_at="2022-01-10T09:00:00",
-        application="WPS", format="2021", year=2021, status=version_status, findings=findings, values=values,
+        unit_code=code,
+        sha=sha,
+        archive_path=arch,
+        filename=p.name,
+        source="邮件",
+        received_at="2022-01-10T09:00:00",
+        application="WPS",
+        format="2021",
+        year=2021,
+        status=version_status,
+        findings=findings,
+        values=values,
     )
 
 
 def _bad_return(camp, code):
-    from gkxlsx.rules.engine import check
     from gkxlsx.demo.samples import sample_values
+    from gkxlsx.rules.engine import check
 
     u = camp.unit(code)
     v = sample_values(camp.form, u.name, u.type, 2021, seed=5)
@@ -483,7 +502,9 @@ def test_feedback_lists_findings_and_attaches_marked_workbook(camp):
     (_, to, msg, raw) = handler.parsed()[0]
     assert to == ["u3@test.example"]
     n_err = sum(f["severity"] == "error" for f in findings)
-    assert str(msg["Subject"]).startswith(f"【退回修改】示例县白河乡人民政府2021年政府信息公开工作年度报告（第1版：{n_err}处错误")
+    assert str(msg["Subject"]).startswith(
+        f"【退回修改】示例县白河乡人民政府2021年政府信息公开工作年度报告（第1版：{n_err}处错误"
+    )
     body = msg.get_body(("plain",)).get_content()
     for f in findings:
         if f["severity"] in ("error", "warning"):

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from gkxlsx.form.model import load_form
-from gkxlsx.text.narrative import check_narrative, label_key, normalize
 from gkxlsx.rules.engine import compute_derived, with_derived
+from gkxlsx.text.narrative import check_narrative, label_key, normalize
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,9 @@ def run(form, *, year=2024, unit="乡镇", fields_only=False, **changes):
     values.update(GOOD_TEXT)
     for k, v in changes.items():
         values[k.replace("__", ".")] = v
-    return check_narrative(form, values, unit=form.unit_type(unit) if unit else None, year=year, fields_only=fields_only)
+    return check_narrative(
+        form, values, unit=form.unit_type(unit) if unit else None, year=year, fields_only=fields_only
+    )
 
 
 def ids(findings):
@@ -115,7 +117,11 @@ def test_documents_text_versus_table(f21, f19):
     out = run(f21, s1__active="全年制发行政规范性文件3件。")
     assert ids(out) == ["W-TXT-DOCS"] and "没有一项是 3" in out[0].message
     values = dict(GOOD_TEXT)
-    values.update(tables(f21, s3__new__natural=2, s3__r1_open__natural=2, s2__normative_doc__issued=3, s2__normative_doc__in_force=9))
+    values.update(
+        tables(
+            f21, s3__new__natural=2, s3__r1_open__natural=2, s2__normative_doc__issued=3, s2__normative_doc__in_force=9
+        )
+    )
     values["s1.active"] = "全年制发行政规范性文件3件，现行有效9件。"
     assert check_narrative(f21, values, unit=f21.unit_type("乡镇"), year=2024) == []
 
@@ -126,7 +132,11 @@ def test_fee_statement(f21, f19):
     # without the numbers, section 六 must say it
     out = run(f21, s6__fee_notices=None, s6__other="本年度没有其他需要报告的事项。")
     assert ids(out) == ["W-TXT-FEE"] and "本年度没有其他需要报告的事项" in out[0].message
-    for good in ("本年度未收取政府信息公开信息处理费，无其他说明事项。", "本年度未收取信息处理费。", "依据《政府信息公开信息处理费管理办法》，我镇不存在收取费用的情况。"):
+    for good in (
+        "本年度未收取政府信息公开信息处理费，无其他说明事项。",
+        "本年度未收取信息处理费。",
+        "依据《政府信息公开信息处理费管理办法》，我镇不存在收取费用的情况。",
+    ):
         assert run(f21, s6__fee_notices=None, s6__other=good) == [], good
     # 2020 report (2019 format): fees were not yet charged
     v = dict(GOOD_TEXT, **{"s6.other": "无。"})
@@ -168,7 +178,11 @@ def test_improvement_plan_year(f21):
 
 
 def test_dates_that_are_right(f21):
-    for ok in ("截至2024年12月31日，共公开信息2000余条。", "全年发布信息2024条。", "依据国办公开办函〔2021〕30号要求，2024年1月1日至2024年12月31日。"):
+    for ok in (
+        "截至2024年12月31日，共公开信息2000余条。",
+        "全年发布信息2024条。",
+        "依据国办公开办函〔2021〕30号要求，2024年1月1日至2024年12月31日。",
+    ):
         assert run(f21, s1__overview=ok) == [], ok
 
 
@@ -192,7 +206,9 @@ def test_citations(f21, f19):
     v.update(tables(f19))
     assert not [f for f in check_narrative(f19, v, unit=f19.unit_type("乡镇"), year=2020) if f.rule_id == "W-TXT-CITE"]
     v["s1.overview"] = CITE_30
-    assert [f.rule_id for f in check_narrative(f19, v, unit=f19.unit_type("乡镇"), year=2020) if f.rule_id == "W-TXT-CITE"] == ["W-TXT-CITE"]
+    assert [
+        f.rule_id for f in check_narrative(f19, v, unit=f19.unit_type("乡镇"), year=2020) if f.rule_id == "W-TXT-CITE"
+    ] == ["W-TXT-CITE"]
 
 
 def test_foreign_terms(f21):
@@ -226,7 +242,13 @@ def test_numbering_filler_structure_typos(f21):
     assert run(f21, s1__overview="配备专职工作人员1名负责政府信息公开工作。") == []  # one staffing fact is relevant
     out = run(f21, s1__overview="本报告由概述、主动公开情况、依申请公开情况、存在的问题及改进措施等部分组成。")
     assert ids(out) == ["W-TXT-OLDSTRUCT"] and "概述" in out[0].message
-    assert run(f21, s1__overview="本报告由总体情况、主动公开政府信息情况、收到和处理政府信息公开申请情况、政府信息公开行政复议和行政诉讼情况、存在的主要问题及改进情况、其他需要报告的事项六个部分组成。") == []
+    assert (
+        run(
+            f21,
+            s1__overview="本报告由总体情况、主动公开政府信息情况、收到和处理政府信息公开申请情况、政府信息公开行政复议和行政诉讼情况、存在的主要问题及改进情况、其他需要报告的事项六个部分组成。",
+        )
+        == []
+    )
     out = run(f21, s1__on_request="接照政府信息依申请公开工作要求，全年新收政府信息公开申请2件。")
     assert ids(out) == ["W-TXT-TYPO"] and out[0].severity == "info" and "“接照" in out[0].message
 
@@ -238,7 +260,9 @@ def test_period_statements(f21):
 
 def test_published_text_mode_sections_and_keys(f21):
     text = (
-        "示例镇2024年政府信息公开工作年度报告\n\n" + CITE_30 + "\n\n一、总体情况\n\n（一）主动公开\n\n全年主动公开信息10条。\n\n"
+        "示例镇2024年政府信息公开工作年度报告\n\n"
+        + CITE_30
+        + "\n\n一、总体情况\n\n（一）主动公开\n\n全年主动公开信息10条。\n\n"
         "（二）依申请公开\n\n本年度未收到政府信息公开申请。\n\n（三）政府信息管理\n\n严格保密审查。\n\n（四）政府信息公开平台建设\n\n"
         "加强网站专栏建设。\n\n（五）监督保障\n\n纳入年度考核。\n\n二、主动公开政府信息情况\n\n三、收到和处理政府信息公开申请情况\n\n"
         "四、政府信息公开行政复议、行政诉讼情况\n\n五、存在的主要问题及改进情况\n\n栏目更新不及时。2025年将改进。\n\n六、其他需要报告的事项\n\n"
@@ -282,12 +306,98 @@ def _rule_patterns():
 
 
 FRAGMENTS = [
-    "2024", "2025", "20241", "年", "月", "日", "1", "12", "31", "号", "件", "申请", "收到", "未", "没有", "无", "行政复议", "行政诉讼",
-    "规范性文件", "制发", "共", " ", "\t", "\n", "。", ";", ",", "、", "?", "(", ")", "(一)", "(二)", "(三)", "一", "截止", "截至",
-    "多余", "人", "我", "认真", "接照", "环保保护", "报告如下", "国办公开办函", "国办函", "〔", "〕", "[", "]", "30", "60", "》",
-    "国务院令第", "711", "本报告", "由", "部分", "概述", "总面积", "平方千米", "常住人口", "户", "下辖", "个", "村", "党员", "名",
-    "企业", "家", "GDP", "时间点", "至", "—", "医保", "政府信息公开", "围绕", "工作", "市场监管", "政务服务中心", "将", "进一步",
-    "收费通知", "信息处理费", "度", "起", "计划", "改进", "x", "a", "٢٠٢٤", "\x00",
+    "2024",
+    "2025",
+    "20241",
+    "年",
+    "月",
+    "日",
+    "1",
+    "12",
+    "31",
+    "号",
+    "件",
+    "申请",
+    "收到",
+    "未",
+    "没有",
+    "无",
+    "行政复议",
+    "行政诉讼",
+    "规范性文件",
+    "制发",
+    "共",
+    " ",
+    "\t",
+    "\n",
+    "。",
+    ";",
+    ",",
+    "、",
+    "?",
+    "(",
+    ")",
+    "(一)",
+    "(二)",
+    "(三)",
+    "一",
+    "截止",
+    "截至",
+    "多余",
+    "人",
+    "我",
+    "认真",
+    "接照",
+    "环保保护",
+    "报告如下",
+    "国办公开办函",
+    "国办函",
+    "〔",
+    "〕",
+    "[",
+    "]",
+    "30",
+    "60",
+    "》",
+    "国务院令第",
+    "711",
+    "本报告",
+    "由",
+    "部分",
+    "概述",
+    "总面积",
+    "平方千米",
+    "常住人口",
+    "户",
+    "下辖",
+    "个",
+    "村",
+    "党员",
+    "名",
+    "企业",
+    "家",
+    "GDP",
+    "时间点",
+    "至",
+    "—",
+    "医保",
+    "政府信息公开",
+    "围绕",
+    "工作",
+    "市场监管",
+    "政务服务中心",
+    "将",
+    "进一步",
+    "收费通知",
+    "信息处理费",
+    "度",
+    "起",
+    "计划",
+    "改进",
+    "x",
+    "a",
+    "٢٠٢٤",
+    "\x00",
 ]
 
 
@@ -321,8 +431,33 @@ def test_joined_fields_test_is_exact():
     rng = random.Random(2)
     texts = _random_texts(3000, 3)
     accepted = 0
-    tricky = ["年。", "年\\x00", "年\n", "年[。;]", "年[^,]", "年.", "(?s)年.", r"\b年", r"年\B", "(?<=。)年", "(?<!\n)年", "年(?!。)", r"年\s", r"年\W"]
-    tricky += [r"年(?=[\u4e00-\u9fff])", r"(\d)年\1", r"(a)?(?(1)b|年)", "(?m)^年", "(?m)年$", "^年", "年$", r"\A年", r"年\Z"]
+    tricky = [
+        "年。",
+        "年\\x00",
+        "年\n",
+        "年[。;]",
+        "年[^,]",
+        "年.",
+        "(?s)年.",
+        r"\b年",
+        r"年\B",
+        "(?<=。)年",
+        "(?<!\n)年",
+        "年(?!。)",
+        r"年\s",
+        r"年\W",
+    ]
+    tricky += [
+        r"年(?=[\u4e00-\u9fff])",
+        r"(\d)年\1",
+        r"(a)?(?(1)b|年)",
+        "(?m)^年",
+        "(?m)年$",
+        "^年",
+        "年$",
+        r"\A年",
+        r"年\Z",
+    ]
     for pattern, flags in _rule_patterns() + [(p, 0) for p in tricky]:
         rx = re.compile(pattern, flags)
         exact = N._joined_rx(pattern, flags) is not None
@@ -343,7 +478,9 @@ def test_gate_analysis():
     assert _may_match("(?<=q)x", "x")  # a lookbehind may look before the searched span: ignored
     assert not _may_match("ab|cd", "ac") and _may_match("ab|cd", "xcd")
     assert _may_match("a(?:b)?c", "ac") and not _may_match("a(?:b)?c", "abd")
-    assert _joined_rx("^a", 0) is None and _joined_rx("^a", re.MULTILINE) is not None and _joined_rx("a.b", 0)[0] == "\n"
+    assert (
+        _joined_rx("^a", 0) is None and _joined_rx("^a", re.MULTILINE) is not None and _joined_rx("a.b", 0)[0] == "\n"
+    )
     assert _joined_rx("a*", 0) is None  # empty matches
 
 
@@ -364,27 +501,71 @@ def test_fast_paths_agree_with_the_plain_scan(f21, f19, monkeypatch):
 
     rng = random.Random(4)
     snippets = _random_texts(200, 5) + [
-        CITE_30, CITE_60, "现将本镇20241月1日至12月31日期间的工作报告如下：", "2023年，本镇政府信息公开工作有序开展。", "2024年本镇将进一步改进。",
-        "全年共收到政府信息公开申请5件。", "本年度未收到政府信息公开申请。", "未发生行政复议。", "全年制发行政规范性文件3件。",
-        "本街道总面积57.06平方千米，现有常住人口49377人。", "（一）甲。\n（三）乙。", "接照要求", "截止2024年底", "着力搭建医保政府信息公开融媒体矩阵。",
-        "数据核定时间点为2024年1月1日—2024年12月31日。", "本报告由概述、依申请公开情况等部分组成。", "本年度未发出收费通知。",
+        CITE_30,
+        CITE_60,
+        "现将本镇20241月1日至12月31日期间的工作报告如下：",
+        "2023年，本镇政府信息公开工作有序开展。",
+        "2024年本镇将进一步改进。",
+        "全年共收到政府信息公开申请5件。",
+        "本年度未收到政府信息公开申请。",
+        "未发生行政复议。",
+        "全年制发行政规范性文件3件。",
+        "本街道总面积57.06平方千米，现有常住人口49377人。",
+        "（一）甲。\n（三）乙。",
+        "接照要求",
+        "截止2024年底",
+        "着力搭建医保政府信息公开融媒体矩阵。",
+        "数据核定时间点为2024年1月1日—2024年12月31日。",
+        "本报告由概述、依申请公开情况等部分组成。",
+        "本年度未发出收费通知。",
     ]
     cases = []
     for i in range(150):
         form = f19 if i % 7 == 0 else f21
-        values = dict(tables(form, s3__new__natural=rng.choice([0, 2]), s4__review__upheld=rng.choice([0, 1]), s3__r6_2__natural=rng.choice([0, 1])))
+        values = dict(
+            tables(
+                form,
+                s3__new__natural=rng.choice([0, 2]),
+                s4__review__upheld=rng.choice([0, 1]),
+                s3__r6_2__natural=rng.choice([0, 1]),
+            )
+        )
         values.update(GOOD_TEXT)
         for _ in range(rng.randint(1, 4)):
-            k = rng.choice(["s1.overview", "s1.active", "s1.on_request", "s1.supervision", "s5.problems", "s5.improvements", "s6.other"])
+            k = rng.choice(
+                [
+                    "s1.overview",
+                    "s1.active",
+                    "s1.on_request",
+                    "s1.supervision",
+                    "s5.problems",
+                    "s5.improvements",
+                    "s6.other",
+                ]
+            )
             values[k] = (values.get(k) or "") + rng.choice(snippets)
         if i % 5 == 0:
             values["s6.fee_notices"] = None
         full = None
         if i % 6 == 0:
             full = "示例镇2024年政府信息公开工作年度报告\n" + "\n".join(
-                f"{h}\n{rng.choice(snippets)}" for h in ("一、总体情况", "二、主动公开政府信息情况", "五、存在的主要问题及改进情况", "六、其他需要报告的事项")
+                f"{h}\n{rng.choice(snippets)}"
+                for h in (
+                    "一、总体情况",
+                    "二、主动公开政府信息情况",
+                    "五、存在的主要问题及改进情况",
+                    "六、其他需要报告的事项",
+                )
             )
-        cases.append((form, values, form.unit_type(rng.choice(["乡镇", "县级部门", "县级政府"])), rng.choice([0, 2020, 2024, 2025]), full))
+        cases.append(
+            (
+                form,
+                values,
+                form.unit_type(rng.choice(["乡镇", "县级部门", "县级政府"])),
+                rng.choice([0, 2020, 2024, 2025]),
+                full,
+            )
+        )
 
     def run():
         return [repr(N.check_narrative(f, v, unit=u, year=y, full_text=t)) for f, v, u, y, t in cases]

@@ -21,10 +21,10 @@ from xml.etree import ElementTree as ET
 import pytest
 from typer.testing import CliRunner
 
-from gkxlsx.render import renderer as R
 from gkxlsx.cli import app
 from gkxlsx.form.model import load_form
 from gkxlsx.form.report import Report
+from gkxlsx.render import renderer as R
 from gkxlsx.rules.engine import Finding, check, compute_derived
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,9 @@ def golden(name: str, text: str) -> None:
     if text != want:
         a, b = text.splitlines(), want.splitlines()
         first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        pytest.fail(f"{name} 与 golden 不同，第 {first + 1} 行：\n  得到：{a[first:first + 1]}\n  应为：{b[first:first + 1]}")
+        pytest.fail(
+            f"{name} 与 golden 不同，第 {first + 1} 行：\n  得到：{a[first : first + 1]}\n  应为：{b[first : first + 1]}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,8 +133,11 @@ def read_html_numbers(html: str, form) -> dict:
         # split stacked sub-tables at caption rows (one cell across the whole width)
         blocks, cur = [], []
         for row in g:
-            if len({x[0] for x in row}) == 1 and not NUM.match(row[0][1]) and cur and any(
-                NUM.match(x[1]) for rr in cur for x in rr
+            if (
+                len({x[0] for x in row}) == 1
+                and not NUM.match(row[0][1])
+                and cur
+                and any(NUM.match(x[1]) for rr in cur for x in rr)
             ):
                 blocks.append(cur)
                 cur = []
@@ -252,8 +257,17 @@ def test_2019_format_cites_60hao_and_has_its_tables():
     vals = {k: 0 for k in form.entry_keys}
     vals["s2.licensing.change"] = 5
     vals["s2.other_service.change"] = -45
-    vals.update({"s1.active": "主动公开情况。", "s1.on_request": "未收到申请。", "s1.management": "管理。",
-                 "s1.platform": "平台。", "s1.supervision": "监督。", "s5.problems": "问题。", "s5.improvements": "措施。"})
+    vals.update(
+        {
+            "s1.active": "主动公开情况。",
+            "s1.on_request": "未收到申请。",
+            "s1.management": "管理。",
+            "s1.platform": "平台。",
+            "s1.supervision": "监督。",
+            "s5.problems": "问题。",
+            "s5.improvements": "措施。",
+        }
+    )
     rep = Report(form, 2020, "示例县青石镇人民政府", "SLX002", "", vals)
     html = R.render_html(rep)
     assert "（国办公开办函〔2019〕60号）" in html and "30号" not in html
@@ -271,8 +285,18 @@ def test_2019_format_cites_60hao_and_has_its_tables():
     "n,amount,got,sentence",
     [
         (0, 0, 0, "本年度未发出政府信息公开信息处理费收费通知，未收取信息处理费。"),
-        (3, Decimal("700"), 400, "本年度依据《政府信息公开信息处理费管理办法》发出收费通知3件，通知金额700元，实际收取信息处理费400元。"),
-        (2, Decimal("250.5"), 0, "本年度依据《政府信息公开信息处理费管理办法》发出收费通知2件，通知金额250.50元，未收取信息处理费。"),
+        (
+            3,
+            Decimal("700"),
+            400,
+            "本年度依据《政府信息公开信息处理费管理办法》发出收费通知3件，通知金额700元，实际收取信息处理费400元。",
+        ),
+        (
+            2,
+            Decimal("250.5"),
+            0,
+            "本年度依据《政府信息公开信息处理费管理办法》发出收费通知2件，通知金额250.50元，未收取信息处理费。",
+        ),
     ],
 )
 def test_fee_sentence_from_the_three_numbers(n, amount, got, sentence):
@@ -283,13 +307,13 @@ def test_fee_sentence_from_the_three_numbers(n, amount, got, sentence):
 
 def test_subitems_numbered_without_gaps_and_empty_ones_omitted():
     txt = R.render_text(load("czj_caizhengju"))
-    s5 = txt[txt.index("五、存在的主要问题及改进情况"): txt.index("六、其他需要报告的事项")]
+    s5 = txt[txt.index("五、存在的主要问题及改进情况") : txt.index("六、其他需要报告的事项")]
     assert "（一）存在的主要问题" in s5 and "（二）改进措施" in s5  # 上年度整改 empty: not printed
     assert "上年度问题整改情况" not in s5
-    s6 = txt[txt.index("六、其他需要报告的事项"):]
+    s6 = txt[txt.index("六、其他需要报告的事项") :]
     assert "（一）信息处理费收取情况" in s6 and "（二）人大代表建议和政协提案办理结果公开情况" in s6
     assert "落实上级" not in s6 and "创新" not in s6
-    s1 = txt[txt.index("一、总体情况"): txt.index("二、主动公开政府信息情况")]
+    s1 = txt[txt.index("一、总体情况") : txt.index("二、主动公开政府信息情况")]
     assert "（六）工作考核" not in s1  # a department has no 考核 item, and its blank is not printed
 
 
@@ -297,7 +321,7 @@ def test_section_six_with_only_the_fee_sentence_has_no_subheading():
     rep = load()
     rep.values["s6.superior_points"] = ""
     txt = R.render_text(rep, findings=[])
-    s6 = txt[txt.index("六、其他需要报告的事项"):]
+    s6 = txt[txt.index("六、其他需要报告的事项") :]
     assert "（一）" not in s6
     assert "本年度未发出政府信息公开信息处理费收费通知，未收取信息处理费。" in s6
 
@@ -307,7 +331,10 @@ def test_paragraph_breaks_kept():
     html = R.render_html(rep)
     assert "<p>一是部分重点领域信息更新不够及时，个别惠民补贴信息公开滞后。</p>\n<p>二是依申请公开答复文书" in html
     xml = R.docx_parts(R.report_context(rep))["word/document.xml"].decode()
-    assert "<w:t xml:space=\"preserve\">一是部分重点领域信息更新不够及时，个别惠民补贴信息公开滞后。</w:t></w:r></w:p>" in xml
+    assert (
+        '<w:t xml:space="preserve">一是部分重点领域信息更新不够及时，个别惠民补贴信息公开滞后。</w:t></w:r></w:p>'
+        in xml
+    )
 
 
 def test_amounts_printed_as_entered():
@@ -419,7 +446,11 @@ def test_docx_page_fonts_and_page_numbers(tmp_path):
     fonts = z.read("word/fontTable.xml").decode()
     assert '<w:font w:name="仿宋_GB2312"><w:altName w:val="仿宋"/>' in fonts
     assert '<w:font w:name="方正小标宋简体"><w:altName w:val="宋体"/>' in fonts
-    titles = [p for p in doc.iter(f"{W}p") if (p.find(f"{W}pPr/{W}pStyle") is not None and p.find(f"{W}pPr/{W}pStyle").get(f"{W}val") == "Title")]
+    titles = [
+        p
+        for p in doc.iter(f"{W}p")
+        if (p.find(f"{W}pPr/{W}pStyle") is not None and p.find(f"{W}pPr/{W}pStyle").get(f"{W}val") == "Title")
+    ]
     assert "".join(t.text for t in titles[0].iter(f"{W}t")) == "示例县城关镇人民政府2025年政府信息公开工作年度报告"
     h1 = [
         "".join(t.text for t in p.iter(f"{W}t"))
@@ -429,7 +460,7 @@ def test_docx_page_fonts_and_page_numbers(tmp_path):
     assert h1 == [s.title for s in load().form.sections]
     for part in ("word/footer1.xml", "word/footer2.xml"):
         ftr = z.read(part).decode()
-        assert "<w:instrText xml:space=\"preserve\"> PAGE </w:instrText>" in ftr
+        assert '<w:instrText xml:space="preserve"> PAGE </w:instrText>' in ftr
         assert "— </w:t>" in ftr and "> —</w:t>" in ftr
     assert "<w:evenAndOddHeaders/>" in z.read("word/settings.xml").decode()
     assert "word/header1.xml" not in z.namelist()  # no draft header in a formal report
@@ -447,7 +478,13 @@ def _row_cells(tr):
         gs = pr.find(f"{W}gridSpan")
         vm = pr.find(f"{W}vMerge")
         text = "".join(t.text or "" for t in tc.iter(f"{W}t"))
-        out.append((text, int(gs.get(f"{W}val")) if gs is not None else 1, None if vm is None else (vm.get(f"{W}val") or "continue")))
+        out.append(
+            (
+                text,
+                int(gs.get(f"{W}val")) if gs is not None else 1,
+                None if vm is None else (vm.get(f"{W}val") or "continue"),
+            )
+        )
     return out
 
 
@@ -588,7 +625,9 @@ def test_user_template_overrides_a_heading(tmp_path):
     (custom / "report.html.j2").write_text(
         src.replace("<h2>{{ s.title }}</h2>", '<h2 class="mine">第{{ s.n }}部分 {{ s.title }}</h2>'), encoding="utf-8"
     )
-    (custom / "report.txt.j2").write_text("{{ title }}\n自定义：{% for s in sections %}{{ s.title }}；{% endfor %}\n", encoding="utf-8")
+    (custom / "report.txt.j2").write_text(
+        "{{ title }}\n自定义：{% for s in sections %}{{ s.title }}；{% endfor %}\n", encoding="utf-8"
+    )
     rep = load()
     html = R.render_html(rep, templates=custom)
     assert '<h2 class="mine">第3部分 三、收到和处理政府信息公开申请情况</h2>' in html
@@ -646,7 +685,11 @@ def _aggregate_report() -> Report:
 
 def test_aggregate_report_has_completeness_statement_and_no_unit_text():
     rep = _aggregate_report()
-    comp = {"expected": 5, "included": ["甲", "乙", "丙"], "missing": [{"unit": "示例县教育局", "reason": "未报送"}, {"unit": "示例县白河乡人民政府", "reason": "未报送"}]}
+    comp = {
+        "expected": 5,
+        "included": ["甲", "乙", "丙"],
+        "missing": [{"unit": "示例县教育局", "reason": "未报送"}, {"unit": "示例县白河乡人民政府", "reason": "未报送"}],
+    }
     txt = R.render_text(rep, aggregate=comp)
     assert "本报告汇总了5个单位中的3个单位的数据，未报送：示例县教育局、示例县白河乡人民政府。" in txt
     assert "本年度纳入汇总的单位共新收政府信息公开申请66件" in txt  # 9 + 22 + 35
@@ -667,7 +710,9 @@ runner = CliRunner()
 
 
 def test_cli_renders_data_files(tmp_path):
-    r = runner.invoke(app, ["render", "--data", str(DATA / "czj_caizhengju.json"), "--to", "html,md,txt,docx", "--out", str(tmp_path)])
+    r = runner.invoke(
+        app, ["render", "--data", str(DATA / "czj_caizhengju.json"), "--to", "html,md,txt,docx", "--out", str(tmp_path)]
+    )
     assert r.exit_code == 0, r.output
     names = sorted(p.name for p in tmp_path.iterdir())
     base = "SLX101_示例县财政局_2025年政府信息公开工作年度报告"
@@ -680,7 +725,20 @@ def test_cli_template_override(tmp_path):
     custom.mkdir()
     src = (R.builtin_templates_dir() / "report.txt.j2").read_text(encoding="utf-8")
     (custom / "report.txt.j2").write_text(src.replace("{{ s.title }}\n", "【{{ s.title }}】\n"), encoding="utf-8")
-    r = runner.invoke(app, ["render", "-d", str(DATA / "cgz_chengguanzhen.json"), "--to", "txt", "-o", str(tmp_path / "o"), "--templates", str(custom)])
+    r = runner.invoke(
+        app,
+        [
+            "render",
+            "-d",
+            str(DATA / "cgz_chengguanzhen.json"),
+            "--to",
+            "txt",
+            "-o",
+            str(tmp_path / "o"),
+            "--templates",
+            str(custom),
+        ],
+    )
     assert r.exit_code == 0, r.output
     txt = next((tmp_path / "o").iterdir()).read_text(encoding="utf-8")
     assert "\n【四、政府信息公开行政复议、行政诉讼情况】\n" in txt
@@ -696,7 +754,9 @@ def test_cli_refuses_and_drafts(tmp_path):
     assert "不能生成正式报告" in r.output and "E-T3-BAL" in r.output
     r = runner.invoke(app, ["render", "-d", str(f), "--to", "html", "-o", str(tmp_path / "o"), "--draft"])
     assert r.exit_code == 0, r.output
-    assert [p.name for p in (tmp_path / "o").iterdir()] == ["SLX101_示例县财政局_2025年政府信息公开工作年度报告_草稿.html"]
+    assert [p.name for p in (tmp_path / "o").iterdir()] == [
+        "SLX101_示例县财政局_2025年政府信息公开工作年度报告_草稿.html"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -730,8 +790,8 @@ def test_cli_needs_a_source_or_a_campaign(tmp_path, monkeypatch):
 
 def test_cli_renders_from_a_campaign(tmp_path):
     campaign = pytest.importorskip("gkxlsx.campaign.campaign")
-    from gkxlsx.demo.demo import example_roster
     from gkxlsx.campaign.ledger import STATUS_ERR, STATUS_PASS, STATUS_WARN
+    from gkxlsx.demo.demo import example_roster
 
     camp = campaign.init_campaign(tmp_path / "c", year=2025, roster=example_roster(), office="示例县人民政府办公室")
     good = load("cgz_chengguanzhen").values
@@ -742,12 +802,28 @@ def test_cli_renders_from_a_campaign(tmp_path):
         [
             ("SLX001", STATUS_PASS, good, []),
             ("SLX101", STATUS_ERR, bad, [f.to_dict() for f in fin]),
-            ("SLX102", STATUS_WARN, load("xzf_renminzhengfu").values, [{"rule": "W-T2-INFORCE", "severity": "warning", "message": "警告。"}]),
+            (
+                "SLX102",
+                STATUS_WARN,
+                load("xzf_renminzhengfu").values,
+                [{"rule": "W-T2-INFORCE", "severity": "warning", "message": "警告。"}],
+            ),
         ]
     ):
-        camp.ledger.record(unit_code=code, sha=f"{i:064d}", archive_path=tmp_path / f"{i}.xlsx", filename=f"{i}.xlsx", source="测试",
-                           received_at="2026-01-10T09:00:00", application="test", format="2021", year=2025, status=status,
-                           findings=findings, values=vals)
+        camp.ledger.record(
+            unit_code=code,
+            sha=f"{i:064d}",
+            archive_path=tmp_path / f"{i}.xlsx",
+            filename=f"{i}.xlsx",
+            source="测试",
+            received_at="2026-01-10T09:00:00",
+            application="test",
+            format="2021",
+            year=2025,
+            status=status,
+            findings=findings,
+            values=vals,
+        )
     camp.close()
     c = str(tmp_path / "c")
     r = runner.invoke(app, ["render", "SLX001", "-C", c, "--to", "html,txt"])
@@ -759,7 +835,9 @@ def test_cli_renders_from_a_campaign(tmp_path):
     assert "E-T3-BAL" in r.output  # 财政局: errors recorded at import
     assert "W-NOT-ACCEPTED" in r.output and "gkxlsx accept SLX102" in r.output  # warnings not confirmed
     assert "跳过 示例县青石镇人民政府（SLX002）：尚未报送" in r.output
-    assert [p.name for p in (tmp_path / "all").iterdir()] == ["SLX001_示例县城关镇人民政府_2025年政府信息公开工作年度报告.txt"]
+    assert [p.name for p in (tmp_path / "all").iterdir()] == [
+        "SLX001_示例县城关镇人民政府_2025年政府信息公开工作年度报告.txt"
+    ]
     r = runner.invoke(app, ["render", "--aggregate", "-C", c, "--to", "txt", "-o", str(tmp_path / "agg")])
     assert r.exit_code == 0, r.output
     txt = next((tmp_path / "agg").iterdir()).read_text(encoding="utf-8")

@@ -52,7 +52,9 @@ def office():
         yield session
 
 
-def lo_evaluate(office, path: Path, datasets: list[dict[tuple[str, str], Any]], cells: list[tuple[str, str]]) -> list[list[Any]]:
+def lo_evaluate(
+    office, path: Path, datasets: list[dict[tuple[str, str], Any]], cells: list[tuple[str, str]]
+) -> list[list[Any]]:
     """Put each data set ({(sheet, "D4"): value}, None clears the cell) into the workbook as loaded,
     recalculate, and read ``cells``: one list of values per data set, in the order of ``cells``."""
     results = office.evaluate(str(path), datasets, cells)
@@ -63,7 +65,9 @@ def lo_evaluate(office, path: Path, datasets: list[dict[tuple[str, str], Any]], 
 # the harness workbook
 
 
-def build_harness(path: Path, form: Form, unit=None, prev=None, prev_format=None, entry_zero=False) -> dict[tuple[str, int, int], str]:
+def build_harness(
+    path: Path, form: Form, unit=None, prev=None, prev_format=None, entry_zero=False
+) -> dict[tuple[str, int, int], str]:
     """Write the harness; returns its formulas by position.  ``entry_zero`` writes 0 into every
     input cell (the ``formulas`` package only takes inputs for cells that exist)."""
     lay = layout(form)
@@ -108,7 +112,9 @@ class Scenario:
 
 
 def result_rows(form: Form) -> list[str]:
-    return [r.key for r in form.tables["s3"].rows if r.key not in ("new", "carried_in", "carried_out") and not r.derived]
+    return [
+        r.key for r in form.tables["s3"].rows if r.key not in ("new", "carried_in", "carried_out") and not r.derived
+    ]
 
 
 def zeros(form: Form) -> dict[str, Any]:
@@ -119,7 +125,9 @@ def zeros(form: Form) -> dict[str, Any]:
     return v
 
 
-def consistent(form: Form, rng: random.Random, *, guizhang=True, fee_max=Decimal("999"), carried_in=None, prev=None, scale=20) -> dict[str, Any]:
+def consistent(
+    form: Form, rng: random.Random, *, guizhang=True, fee_max=Decimal("999"), carried_in=None, prev=None, scale=20
+) -> dict[str, Any]:
     """A random report that passes every rule: per applicant column the results add up to
     new + carried in − carried out; section 二 is plausible; fees are reported."""
     v = zeros(form)
@@ -227,12 +235,27 @@ def broken(form: Form, base: dict[str, Any], rng: random.Random, kind: str) -> t
     if kind == "orphan":
         for k in s3keys:
             v[k] = 0
-        v[f"s4.{rng.choice(('review', 'lit_direct', 'lit_after_review'))}.{rng.choice(('upheld', 'pending'))}"] = rng.randint(1, 4)
+        v[f"s4.{rng.choice(('review', 'lit_direct', 'lit_after_review'))}.{rng.choice(('upheld', 'pending'))}"] = (
+            rng.randint(1, 4)
+        )
         return v, "cases in 四 without applications"
     raise ValueError(kind)
 
 
-BROKEN_KINDS = ("perturb", "perturb", "perturb", "blank", "blanks", "text", "big", "decimal", "negative", "swap", "double", "orphan")
+BROKEN_KINDS = (
+    "perturb",
+    "perturb",
+    "perturb",
+    "blank",
+    "blanks",
+    "text",
+    "big",
+    "decimal",
+    "negative",
+    "swap",
+    "double",
+    "orphan",
+)
 
 
 def prev_report(form: Form, rng: random.Random, **kw) -> dict[str, Any]:
@@ -284,7 +307,19 @@ def scenarios(form: Form, seed: int) -> list[Scenario]:
         v[f"s2.regulation.{col}"] = rng.randint(1, 3)
         b.cases.append(Case(f"乡镇填了规章 {i}", v, f"s2.regulation.{col}"))
     if is21:
-        for amount in ("0", "0.0001", "0.25", "999.9999", "1000", "1000.0001", "2500", "12345.6789", "250000", "0.1", "0.3"):
+        for amount in (
+            "0",
+            "0.0001",
+            "0.25",
+            "999.9999",
+            "1000",
+            "1000.0001",
+            "2500",
+            "12345.6789",
+            "250000",
+            "0.1",
+            "0.3",
+        ):
             v = consistent(form, rng, guizhang=False)
             v["s2.admin_fee.amount_wan"] = Decimal(amount)
             b.cases.append(Case(f"收费金额 {amount} 万元", v))
@@ -316,9 +351,11 @@ def scenarios(form: Form, seed: int) -> list[Scenario]:
     for i in range(12):
         c_.cases.append(Case(f"与上年衔接 {i}", consistent(form, rng, carried_in=cin, prev=prev)))
     xy_keys = [f"s3.carried_in.{c}" for c in APPL]
-    xy_keys += [f"s2.{r}.{c}" for r in ("regulation", "normative_doc") for c in ("in_force", "issued", "repealed")] if is21 else [
-        f"s2.{r}.prev_items" for r in ("licensing", "other_service", "penalty", "coercion", "admin_fee")
-    ]
+    xy_keys += (
+        [f"s2.{r}.{c}" for r in ("regulation", "normative_doc") for c in ("in_force", "issued", "repealed")]
+        if is21
+        else [f"s2.{r}.prev_items" for r in ("licensing", "other_service", "penalty", "coercion", "admin_fee")]
+    )
     for i in range(30):
         v = consistent(form, rng, carried_in=cin, prev=prev)
         k = xy_keys[i % len(xy_keys)]
@@ -331,7 +368,9 @@ def scenarios(form: Form, seed: int) -> list[Scenario]:
         v[k] = None
         c_.cases.append(Case(f"与上年衔接的项目留空 {i}", v, k))
     for i in range(6):
-        vals, note = broken(form, consistent(form, rng, carried_in=cin, prev=prev), rng, ("blank", "perturb", "big")[i % 3])
+        vals, note = broken(
+            form, consistent(form, rng, carried_in=cin, prev=prev), rng, ("blank", "perturb", "big")[i % 3]
+        )
         c_.cases.append(Case(f"上年衔接+错误 {i}", vals, note))
     out.append(c_)
 

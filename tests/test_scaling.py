@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from gkxlsx.campaign.campaign import init_campaign
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -56,7 +56,9 @@ def folders(tmp_path_factory):
     camp = init_campaign(base / "proto", year=2025, roster=ROSTER)
     protos = []
     for i, u in enumerate(camp.units() * 2):
-        data, _ = build_workbook(camp.form, u, 2025, prefill=sample_values(camp.form, u.name, u.type, 2025, seed=i, busy=i % 5 == 0))
+        data, _ = build_workbook(
+            camp.form, u, 2025, prefill=sample_values(camp.form, u.name, u.type, 2025, seed=i, busy=i % 5 == 0)
+        )
         protos.append((u, data))
     camp.close()
     out = {}

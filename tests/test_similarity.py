@@ -8,12 +8,11 @@ import random
 from pathlib import Path
 
 import pytest
-
 from typer.testing import CliRunner
 
-from gkxlsx.text import similarity
 from gkxlsx.cli import app
 from gkxlsx.render.renderer import load_report_json, render_text
+from gkxlsx.text import similarity
 from gkxlsx.text.similarity import Doc, cross_findings, jaccard, narrative_text, shingles, similar_pairs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +35,13 @@ def test_cross_findings_name_the_other_report():
     a = load_report_json(DATA / "cgz_chengguanzhen.json")
     b = load_report_json(DATA / "czj_caizhengju.json")
     copied = {k: (v.replace("城关镇", "青石镇") if isinstance(v, str) else v) for k, v in a.values.items()}
-    found = cross_findings([(a.unit_name, a.unit_name, a.values), (b.unit_name, b.unit_name, b.values), ("示例县青石镇人民政府", "示例县青石镇人民政府", copied)])
+    found = cross_findings(
+        [
+            (a.unit_name, a.unit_name, a.values),
+            (b.unit_name, b.unit_name, b.values),
+            ("示例县青石镇人民政府", "示例县青石镇人民政府", copied),
+        ]
+    )
     assert set(found) == {0, 2}
     assert found[0][0].rule_id == "W-XY-SIMILAR" and "示例县青石镇人民政府" in found[0][0].message
     assert "示例县城关镇人民政府" in found[2][0].message
@@ -76,17 +81,23 @@ def test_the_join_finds_exactly_the_pairs_comparing_every_pair_finds(threshold, 
             docs.append(Doc(f"d{len(docs)}", frozenset(d)))
     docs.append(Doc("empty", frozenset()))
     docs.append(Doc("copy", docs[0].shingles))
-    want = sorted(((i, j, jaccard(docs[i].shingles, docs[j].shingles)) for i in range(len(docs)) for j in range(i + 1, len(docs))
-                   if docs[i].shingles and docs[j].shingles and jaccard(docs[i].shingles, docs[j].shingles) >= threshold),
-                  key=lambda x: (-x[2], x[0], x[1]))
+    want = sorted(
+        (
+            (i, j, jaccard(docs[i].shingles, docs[j].shingles))
+            for i in range(len(docs))
+            for j in range(i + 1, len(docs))
+            if docs[i].shingles and docs[j].shingles and jaccard(docs[i].shingles, docs[j].shingles) >= threshold
+        ),
+        key=lambda x: (-x[2], x[0], x[1]),
+    )
     assert similar_pairs(docs, threshold) == want
     assert want, "no pair at this threshold: the case tests nothing"
 
 
 def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
-    from gkxlsx.campaign.campaign import init_campaign, import_files
-    from gkxlsx.workbook.generate import build_workbook, workbook_filename
+    from gkxlsx.campaign.campaign import import_files, init_campaign
     from gkxlsx.demo.samples import sample_values
+    from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
     camp = init_campaign(tmp_path / "camp", year=2025, roster=REPO / "examples" / "roster.csv")
     units = camp.units()
@@ -98,7 +109,13 @@ def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
         v = sample_values(camp.form, u.name, u.type, 2025, seed=40 + i)
         if u is b:  # b's clerk took a's report and changed the name
             short_a, short_b = a.name.replace("人民政府", ""), b.name.replace("人民政府", "")
-            v.update({k: x.replace(short_a, short_b) for k, x in original.items() if k.startswith(("s1.", "s5.", "s6.")) and isinstance(x, str)})
+            v.update(
+                {
+                    k: x.replace(short_a, short_b)
+                    for k, x in original.items()
+                    if k.startswith(("s1.", "s5.", "s6.")) and isinstance(x, str)
+                }
+            )
         elif u is a:
             v = original
         data, _ = build_workbook(camp.form, u, 2025, prefill=v)
@@ -112,9 +129,22 @@ def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
     assert text.exit_code == 0, text.output
     assert "内容雷同 1 对" in text.output and f"{a.name} 与 {b.code} {b.name}：相似度" in text.output
     doc = json.loads(runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--json"]).output)
-    assert [(p["a"]["unit_code"], p["b"]["unit_code"], p["rule"]) for p in doc["similar"]] == [(a.code, b.code, "W-XY-SIMILAR")]
+    assert [(p["a"]["unit_code"], p["b"]["unit_code"], p["rule"]) for p in doc["similar"]] == [
+        (a.code, b.code, "W-XY-SIMILAR")
+    ]
     # the exports the office passes on: a 内容雷同 sheet and section
-    out = runner.invoke(app, ["status", "--campaign", str(tmp_path / "camp"), "--xlsx", str(tmp_path / "s.xlsx"), "--html", str(tmp_path / "s.html")])
+    out = runner.invoke(
+        app,
+        [
+            "status",
+            "--campaign",
+            str(tmp_path / "camp"),
+            "--xlsx",
+            str(tmp_path / "s.xlsx"),
+            "--html",
+            str(tmp_path / "s.html"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     import openpyxl
 

@@ -179,6 +179,12 @@ def test_catalogue_is_complete_and_messages_fill():
 
 def test_problem_context_puts_the_suggestion_in_the_message(types):
     _, p = parse_value(types["count"], "3条")
-    f = make_finding(p.rule_id, label="（一）予以公开·商业企业", raw=p.raw, suggestion=p.suggestion, **problem_context(p, types["count"]))
+    f = make_finding(
+        p.rule_id,
+        label="（一）予以公开·商业企业",
+        raw=p.raw,
+        suggestion=p.suggestion,
+        **problem_context(p, types["count"]),
+    )
     assert f.message == "「（一）予以公开·商业企业」填的是“3条”，不是数字（不要带单位“条”），应改为 3。"
     assert "不要带“件”“条”“元”等单位" in f.fix

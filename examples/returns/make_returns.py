@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
-from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -31,7 +31,10 @@ YEAR = 2025
 def units() -> dict[str, Unit]:
     with open(ROOT / "examples" / "roster.csv", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return {r["单位代码"]: Unit(r["单位代码"], r["单位名称"], r["单位类型"], r["上级单位"], r["联系人"], r["邮箱"]) for r in rows}
+    return {
+        r["单位代码"]: Unit(r["单位代码"], r["单位名称"], r["单位类型"], r["上级单位"], r["联系人"], r["邮箱"])
+        for r in rows
+    }
 
 
 def quiet(form, u: Unit) -> dict:
@@ -41,7 +44,9 @@ def quiet(form, u: Unit) -> dict:
             v[k] = 0
     v["s6.fee_notices"], v["s6.fee_notice_amount"], v["s6.fee_collected"] = 0, 0, 0
     v["s1.on_request"] = f"{YEAR}年未收到政府信息公开申请。"
-    v["s1.supervision"] = "明确分管领导和专人负责政府信息公开工作，组织业务培训2次。本年度未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。"
+    v["s1.supervision"] = (
+        "明确分管领导和专人负责政府信息公开工作，组织业务培训2次。本年度未发生因政府信息公开工作被申请行政复议、提起行政诉讼的情况。"
+    )
     return v
 
 
@@ -74,12 +79,17 @@ def main() -> None:
     for u, v in files.items():
         data, _ = build_workbook(form, u, YEAR, prefill=v)
         (HERE / workbook_filename(u, YEAR)).write_bytes(data)
-    out = subprocess.run([sys.executable, "-m", "gkxlsx", "check", str(HERE.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gkxlsx", "check", str(HERE.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True
+    )
     readme = HERE / "README.md"
     text = readme.read_text(encoding="utf-8")
     head, _, rest = text.partition("```text\n")
     _, _, tail = rest.partition("```\n")
-    readme.write_text(head + "```text\n$ gkxlsx check examples/returns\n" + out.stdout + f"$ echo $?\n{out.returncode}\n```\n" + tail, encoding="utf-8")
+    readme.write_text(
+        head + "```text\n$ gkxlsx check examples/returns\n" + out.stdout + f"$ echo $?\n{out.returncode}\n```\n" + tail,
+        encoding="utf-8",
+    )
     print(out.stdout)
 
 

@@ -26,15 +26,17 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from gkxlsx.workbook.generate import Campaign, build_workbook
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import load_roster
+from gkxlsx.workbook.generate import Campaign, build_workbook
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent
 PICTURES = EXAMPLES / "pictures"
 YEAR = 2025
-CAMPAIGN = Campaign(office="示例县人民政府办公室（政务公开办）", contact="王老师 0000-7654321", deadline=date(2026, 1, 20))
+CAMPAIGN = Campaign(
+    office="示例县人民政府办公室（政务公开办）", contact="王老师 0000-7654321", deadline=date(2026, 1, 20)
+)
 DPI = 100
 DENSE = {"三、依申请公开": 150, "校验结果": 150}  # landscape table / long list: more pixels to stay readable
 
@@ -112,14 +114,31 @@ def _run(cmd: list[str], timeout: int = 180) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=timeout).stdout
 
 
-def render(xlsx: Path, sheet_names: list[str], out_dir: Path, suffix: str = "", only: set[str] | None = None) -> list[Path]:
+def render(
+    xlsx: Path, sheet_names: list[str], out_dir: Path, suffix: str = "", only: set[str] | None = None
+) -> list[Path]:
     """Print ``xlsx`` to PDF with LibreOffice and save one PNG per page, named by sheet."""
     written = []
     with tempfile.TemporaryDirectory(prefix="gkx_pic_") as tmp:
         t = Path(tmp)
-        _run(["soffice", f"-env:UserInstallation=file://{t}/profile", "--headless", "--norestore", "--nolockcheck", "--convert-to", "pdf", "--outdir", str(t), str(xlsx)])
+        _run(
+            [
+                "soffice",
+                f"-env:UserInstallation=file://{t}/profile",
+                "--headless",
+                "--norestore",
+                "--nolockcheck",
+                "--convert-to",
+                "pdf",
+                "--outdir",
+                str(t),
+                str(xlsx),
+            ]
+        )
         pdf = t / (xlsx.stem + ".pdf")
-        pages = int(next(line.split()[-1] for line in _run(["pdfinfo", str(pdf)]).splitlines() if line.startswith("Pages:")))
+        pages = int(
+            next(line.split()[-1] for line in _run(["pdfinfo", str(pdf)]).splitlines() if line.startswith("Pages:"))
+        )
         seen: dict[str, int] = {}
         for page in range(1, pages + 1):
             text = _run(["pdftotext", "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"])
@@ -130,7 +149,21 @@ def render(xlsx: Path, sheet_names: list[str], out_dir: Path, suffix: str = "", 
             seen[sheet] = seen.get(sheet, 0) + 1
             idx = sheet_names.index(sheet) + 1 if sheet in sheet_names else 0
             name = f"{idx:02d}_{sheet}{suffix}" + (f"_{seen[sheet]}" if seen[sheet] > 1 else "")
-            _run(["pdftoppm", "-r", str(DENSE.get(sheet, DPI)), "-png", "-singlefile", "-f", str(page), "-l", str(page), str(pdf), str(t / name)])
+            _run(
+                [
+                    "pdftoppm",
+                    "-r",
+                    str(DENSE.get(sheet, DPI)),
+                    "-png",
+                    "-singlefile",
+                    "-f",
+                    str(page),
+                    "-l",
+                    str(page),
+                    str(pdf),
+                    str(t / name),
+                ]
+            )
             dst = out_dir / f"{name}.png"
             shutil.copyfile(t / f"{name}.png", dst)
             written.append(dst)
@@ -139,7 +172,9 @@ def render(xlsx: Path, sheet_names: list[str], out_dir: Path, suffix: str = "", 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pictures", action="store_true", help="also render examples/pictures/*.png (needs soffice, pdftoppm)")
+    ap.add_argument(
+        "--pictures", action="store_true", help="also render examples/pictures/*.png (needs soffice, pdftoppm)"
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         paths = build(Path(tmp))
@@ -149,13 +184,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.pictures:
             import openpyxl
 
-            sheets = [ws.title for ws in openpyxl.load_workbook(paths["filled"]).worksheets if ws.sheet_state == "visible"]
+            sheets = [
+                ws.title for ws in openpyxl.load_workbook(paths["filled"]).worksheets if ws.sheet_state == "visible"
+            ]
             PICTURES.mkdir(parents=True, exist_ok=True)
             for old in PICTURES.glob("*.png"):
                 old.unlink()
             for p in render(paths["filled"], sheets, PICTURES):
                 print(p)
-            for p in render(paths["broken"], sheets, PICTURES, suffix="_有误示例", only={"二、主动公开", "三、依申请公开", "校验结果"}):
+            for p in render(
+                paths["broken"],
+                sheets,
+                PICTURES,
+                suffix="_有误示例",
+                only={"二、主动公开", "三、依申请公开", "校验结果"},
+            ):
                 print(p)
     return 0
 

@@ -3,8 +3,8 @@ of a campaign when last year's data never went through gkxlsx."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from gkxlsx.campaign.campaign import Campaign
 
@@ -36,7 +36,9 @@ def import_published(camp: Campaign, paths: Iterable[Path]) -> list[str]:
             continue
         rep = ex.report
         if rep.year != camp.year - 1:
-            lines.append(f"✗ {p.name}：这是 {rep.year} 年度的报告，本任务需要 {camp.year - 1} 年度的数据作为上年度基准。")
+            lines.append(
+                f"✗ {p.name}：这是 {rep.year} 年度的报告，本任务需要 {camp.year - 1} 年度的数据作为上年度基准。"
+            )
             continue
         unit = _match_unit(camp, rep.unit_name)
         if unit is None:

@@ -20,10 +20,11 @@ import os
 import shutil
 import sqlite3
 import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -199,11 +200,15 @@ class Campaign:
         self.root = Path(root)
         cfg_path = self.root / CONFIG
         if not cfg_path.exists():
-            raise CampaignError(f"{self.root} 不是收集任务目录（没有 {CONFIG}）。请先运行 gkxlsx init 目录 --year 年度 --roster 名单。")
+            raise CampaignError(
+                f"{self.root} 不是收集任务目录（没有 {CONFIG}）。请先运行 gkxlsx init 目录 --year 年度 --roster 名单。"
+            )
         try:
             self.config = tomllib.loads(cfg_path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise CampaignError(f"配置文件 {cfg_path} 有语法错误：{e}。请用记事本打开修改，或重新运行 gkxlsx init。") from None
+            raise CampaignError(
+                f"配置文件 {cfg_path} 有语法错误：{e}。请用记事本打开修改，或重新运行 gkxlsx init。"
+            ) from None
         c = self.config.get("campaign", {})
         try:
             self.year = int(c["year"])
@@ -227,7 +232,7 @@ class Campaign:
     def close(self) -> None:
         self.ledger.close()
 
-    def __enter__(self) -> "Campaign":
+    def __enter__(self) -> Campaign:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -241,7 +246,15 @@ class Campaign:
 
     def units(self) -> list[Unit]:
         return [
-            Unit(code=r["code"], name=r["name"], type=r["type"], parent=r["parent"], contact=r["contact"], email=r["email"], phone=r["phone"])
+            Unit(
+                code=r["code"],
+                name=r["name"],
+                type=r["type"],
+                parent=r["parent"],
+                contact=r["contact"],
+                email=r["email"],
+                phone=r["phone"],
+            )
             for r in self.ledger.units()
         ]
 
@@ -273,7 +286,9 @@ class Campaign:
         cur = self.ledger.currents()
         firsts = {
             r["unit_code"]: (r["first"], r["n"])
-            for r in self.ledger.conn.execute("SELECT unit_code, MIN(received_at) first, COUNT(*) n FROM submissions GROUP BY unit_code")
+            for r in self.ledger.conn.execute(
+                "SELECT unit_code, MIN(received_at) first, COUNT(*) n FROM submissions GROUP BY unit_code"
+            )
         }
         rows = []
         for u in self.units():
@@ -384,7 +399,9 @@ def find_campaign(start: str | Path | None = None) -> Campaign:
     for d in [here, *here.parents]:
         if (d / CONFIG).exists():
             return Campaign(d)
-    raise CampaignError("当前目录不是收集任务目录。请在收集任务目录中运行，或用 --campaign 目录 指定（先用 gkxlsx init 创建）。")
+    raise CampaignError(
+        "当前目录不是收集任务目录。请在收集任务目录中运行，或用 --campaign 目录 指定（先用 gkxlsx init 创建）。"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,7 +431,7 @@ class Aggregate:
     report: Report
     included: list[Unit]
     missing: list[tuple[Unit, str]]
-    per_unit: "PerUnit"
+    per_unit: PerUnit
     findings: list
 
     @property
@@ -423,7 +440,9 @@ class Aggregate:
             "expected": len(self.included) + len(self.missing),
             "included": [u.name for u in self.included],
             "missing": [{"unit": u.name, "reason": r} for u, r in self.missing],
-            "statement": completeness_statement(len(self.included), len(self.included) + len(self.missing), [u.name for u, _ in self.missing]),
+            "statement": completeness_statement(
+                len(self.included), len(self.included) + len(self.missing), [u.name for u, _ in self.missing]
+            ),
         }
 
 
@@ -455,7 +474,9 @@ def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
         g = group_of(u)
         groups.setdefault(g, []).append(u)
         unit_group[u.code] = g
-    numeric = [k for k in form.entry_keys] + [k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")]
+    numeric = [k for k in form.entry_keys] + [
+        k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")
+    ]
     sums: dict[str, dict[str, Any]] = {g: {k: 0 for k in numeric} for g in groups}
     current: dict[str, str] = {}  # unit code → status of its current submission
     for code, status, vals in camp.ledger.iter_currents():
@@ -485,9 +506,19 @@ def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
         values.update({k: v for k, v in compute_derived(form, values).items()})
         values["meta.name"] = name
         values["meta.year"] = camp.year
-        rep = Report(form=form, year=camp.year, unit_name=name, unit_code="", unit_type="", values=values, source=f"aggregate:{camp.root}")
+        rep = Report(
+            form=form,
+            year=camp.year,
+            unit_name=name,
+            unit_code="",
+            unit_type="",
+            values=values,
+            source=f"aggregate:{camp.root}",
+        )
         findings = check(form, values)
-        out.append(Aggregate(name, rep, included, missing, PerUnit(camp.ledger, [u.code for u in included], numeric), findings))
+        out.append(
+            Aggregate(name, rep, included, missing, PerUnit(camp.ledger, [u.code for u in included], numeric), findings)
+        )
     return out
 
 
@@ -532,7 +563,7 @@ class _ImportJob:
         self.archive_dir, self.ctx = archive_dir, ctx
         self.known = known
 
-    def _writer(self) -> "_Writer":
+    def _writer(self) -> _Writer:
         w = self.__dict__.get("_w")
         if w is None or w.pid != os.getpid():  # one per process (threads do not survive a fork)
             w = self.__dict__["_w"] = _Writer()
@@ -541,8 +572,8 @@ class _ImportJob:
     def __call__(self, path: str) -> tuple:
         import hashlib
 
-        from gkxlsx.check.checker import check_file
         from gkxlsx.campaign.ledger import archive_file, dump_findings, dump_values
+        from gkxlsx.check.checker import check_file
 
         p = Path(path)
 
@@ -578,9 +609,18 @@ class _ImportJob:
         findings = [f.to_dict() for f in res.findings]
         values = dict(res.report.values) if res.report is not None else {}
         return (
-            "ok", sha, str(archived), code, res.status, res.headline() if hasattr(res, "headline") else res.status,
-            res.application or "", (getattr(ident, "format", "") or "") if ident is not None else "",
-            getattr(ident, "year", None) if ident is not None else None, findings, dump_findings(findings), dump_values(values),
+            "ok",
+            sha,
+            str(archived),
+            code,
+            res.status,
+            res.headline() if hasattr(res, "headline") else res.status,
+            res.application or "",
+            (getattr(ident, "format", "") or "") if ident is not None else "",
+            getattr(ident, "year", None) if ident is not None else None,
+            findings,
+            dump_findings(findings),
+            dump_values(values),
         )
 
 
@@ -592,7 +632,7 @@ class _Writer:
         import threading
 
         self.pid = os.getpid()
-        self.q: "queue.SimpleQueue" = queue.SimpleQueue()
+        self.q: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=self._run, name="gkxlsx-archive", daemon=True).start()
 
     def _run(self) -> None:
@@ -634,8 +674,8 @@ def import_files(
     per file).  ``progress`` is called with each outcome as it is decided; with ``keep=False``
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
     returned list is empty."""
-    from gkxlsx.check.checker import CheckContext, _roster_dict
     from gkxlsx.campaign.ledger import sync_archive
+    from gkxlsx.check.checker import CheckContext, _roster_dict
 
     units = camp.units()
     by_code = {u.code: u for u in units}
@@ -655,8 +695,15 @@ def import_files(
             sync_archive(camp.ledger.archive_dir, [Path(r[2]) for _, r in items if r[0] in ("ok", "internal")])
         except OSError as e:
             for p, r in items:
-                o = ImportOutcome(p, "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。") if r[0] in ("ok", "internal") else \
-                    ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                o = (
+                    ImportOutcome(
+                        p,
+                        "failed",
+                        message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。",
+                    )
+                    if r[0] in ("ok", "internal")
+                    else ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                )
                 if keep:
                     out.append(o)
                 if progress is not None:
@@ -668,11 +715,20 @@ def import_files(
                     try:
                         decided.append(_record_one(b, by_code, p, r, source, when))
                     except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
-                        decided.append(ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。原件已归档；请检查磁盘空间后重新导入。"))
+                        decided.append(
+                            ImportOutcome(
+                                p, "failed", message=f"无法写入账本（{e}）：{p}。原件已归档；请检查磁盘空间后重新导入。"
+                            )
+                        )
         except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
             decided = [
-                ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE) if r[0] in ("failed", "duplicate") else
-                ImportOutcome(p, "failed", message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。")
+                ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                if r[0] in ("failed", "duplicate")
+                else ImportOutcome(
+                    p,
+                    "failed",
+                    message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。",
+                )
                 for p, r in items
             ]
         for o in decided:
@@ -708,20 +764,47 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, 
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
     if kind == "internal":
         _, sha, archived, err = r
-        if not b.quarantine(sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when,
-                            reason=f"检查时出现内部错误：{err}", findings=[]):
+        if not b.quarantine(
+            sha=sha,
+            archive_path=Path(archived),
+            filename=p.name,
+            source=source,
+            received_at=when,
+            reason=f"检查时出现内部错误：{err}",
+            findings=[],
+        ):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
         return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{err}")
     _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
     if not code or code not in by_code:
         reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
-        if not b.quarantine(sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when, reason=reason, findings=findings):
+        if not b.quarantine(
+            sha=sha,
+            archive_path=Path(archived),
+            filename=p.name,
+            source=source,
+            received_at=when,
+            reason=reason,
+            findings=findings,
+        ):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
         return ImportOutcome(p, "quarantine", None, message=reason, findings=findings)
     status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
-    got = b.record(unit_code=code, sha=sha, archive_path=Path(archived), filename=p.name, source=source, received_at=when,
-                   application=application, format=fmt, year=year, status=status, findings=findings,
-                   findings_json=findings_json, values_json=values_json)
+    got = b.record(
+        unit_code=code,
+        sha=sha,
+        archive_path=Path(archived),
+        filename=p.name,
+        source=source,
+        received_at=when,
+        application=application,
+        format=fmt,
+        year=year,
+        status=status,
+        findings=findings,
+        findings_json=findings_json,
+        values_json=values_json,
+    )
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
     return ImportOutcome(p, "new", code, got[1], status, findings=findings)
@@ -735,7 +818,13 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out.extend(sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith((".", "~$")) and x.name != "manifest.json"))
+            out.extend(
+                sorted(
+                    x
+                    for x in p.rglob("*")
+                    if x.is_file() and not x.name.startswith((".", "~$")) and x.name != "manifest.json"
+                )
+            )
         else:
             out.append(p)
     return out
@@ -744,7 +833,8 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):
     """Generate every unit's workbook into the campaign's 模板/ folder, with last year's carry-over
     prefilled and the cross-year checks compiled in where last year's data is known."""
-    from gkxlsx.workbook.generate import Campaign as Office, generate_all
+    from gkxlsx.workbook.generate import Campaign as Office
+    from gkxlsx.workbook.generate import generate_all
     from gkxlsx.workbook.prefill import carry_over
 
     units = [u for u in camp.units() if not only or u.code in only]
@@ -761,6 +851,13 @@ def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, 
         prev_fmt = pform.id
     office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
     return generate_all(
-        units, camp.year, camp.path("templates"), form=camp.form, prefill=prefill, prev=prev or None,
-        prev_format=prev_fmt, campaign=office, progress=progress,
+        units,
+        camp.year,
+        camp.path("templates"),
+        form=camp.form,
+        prefill=prefill,
+        prev=prev or None,
+        prev_format=prev_fmt,
+        campaign=office,
+        progress=progress,
     )

@@ -19,7 +19,19 @@ def _on_time_text(summary: StatusSummary, us) -> str:
     return "" if ot is None else ("按时" if ot else "逾期")
 
 
-STATUS_COLUMNS = ("单位代码", "单位名称", "单位类型", "上级单位", "状态", "当前版本", "错误", "警告", "最近报送时间", "是否按时", "确认说明")
+STATUS_COLUMNS = (
+    "单位代码",
+    "单位名称",
+    "单位类型",
+    "上级单位",
+    "状态",
+    "当前版本",
+    "错误",
+    "警告",
+    "最近报送时间",
+    "是否按时",
+    "确认说明",
+)
 
 
 def status_rows(summary: StatusSummary) -> list[list[Any]]:
@@ -44,7 +56,7 @@ def status_rows(summary: StatusSummary) -> list[list[Any]]:
     return rows
 
 
-SIMILAR_NOTE = ("当前版本第一、五、六部分的文字高度相似（已去掉各自的单位名称）；国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实。")
+SIMILAR_NOTE = "当前版本第一、五、六部分的文字高度相似（已去掉各自的单位名称）；国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实。"
 SIMILAR_COLUMNS = ("单位代码", "单位名称", "雷同单位代码", "雷同单位名称", "相似度")
 
 
@@ -93,8 +105,16 @@ def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, simila
 
     env = environment()
     tpl = env.get_template("status.html.j2")
-    text = tpl.render(year=camp.year, office=camp.office, headline=summary.headline(), columns=STATUS_COLUMNS, rows=status_rows(summary),
-                      similar=None if similar is None else similar_rows(similar), similar_columns=SIMILAR_COLUMNS, similar_note=SIMILAR_NOTE)
+    text = tpl.render(
+        year=camp.year,
+        office=camp.office,
+        headline=summary.headline(),
+        columns=STATUS_COLUMNS,
+        rows=status_rows(summary),
+        similar=None if similar is None else similar_rows(similar),
+        similar_columns=SIMILAR_COLUMNS,
+        similar_note=SIMILAR_NOTE,
+    )
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -112,7 +132,9 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
     xlsx = out_dir / f"{camp.year}年度汇总_{safe}.xlsx"
     wb = xlsxwriter.Workbook(str(xlsx))
     bold = wb.add_format({"bold": True, "font_name": "宋体"})
-    head = wb.add_format({"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "text_wrap": True, "valign": "top"})
+    head = wb.add_format(
+        {"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "text_wrap": True, "valign": "top"}
+    )
     cell = wb.add_format({"border": 1, "font_name": "宋体"})
     ws = wb.add_worksheet("汇总")
     ws.write(0, 0, f"{agg.name}{camp.year}年度政府信息公开工作年度报告数据汇总", bold)

@@ -18,13 +18,14 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -148,7 +149,9 @@ class Submission:
 _MADE_DIRS: set[Path] = set()
 
 
-def archive_file(archive_dir: Path, path: Path, sha: str | None = None, *, sync: bool = True, data: bytes | None = None) -> tuple[str, Path]:
+def archive_file(
+    archive_dir: Path, path: Path, sha: str | None = None, *, sync: bool = True, data: bytes | None = None
+) -> tuple[str, Path]:
     """Copy ``path`` into ``archive_dir`` under its sha256: written to a temporary name, synced to
     disk, renamed into place; an existing archived copy with the right hash is never overwritten.
     Safe to call from several processes at once.  Returns (sha, archived path).
@@ -231,9 +234,24 @@ def dump_findings(findings: list[dict]) -> str:
     return json.dumps(findings, ensure_ascii=False, default=_json_default)
 
 
-def _record(c: sqlite3.Connection, *, unit_code: str, sha: str, archive_path: Path, filename: str, source: str, received_at: str,
-            application: str, format: str, year: int | None, status: str, findings: list[dict], values: Mapping[str, Any] | None = None,
-            findings_json: str | None = None, values_json: str | None = None) -> tuple[int, int] | None:
+def _record(
+    c: sqlite3.Connection,
+    *,
+    unit_code: str,
+    sha: str,
+    archive_path: Path,
+    filename: str,
+    source: str,
+    received_at: str,
+    application: str,
+    format: str,
+    year: int | None,
+    status: str,
+    findings: list[dict],
+    values: Mapping[str, Any] | None = None,
+    findings_json: str | None = None,
+    values_json: str | None = None,
+) -> tuple[int, int] | None:
     """Insert a submission as the unit's current version inside the caller's transaction:
     (id, version), or None if these bytes were already recorded.  ``findings_json`` /
     ``values_json``: the same, already serialised (by an import worker)."""
@@ -248,8 +266,20 @@ def _record(c: sqlite3.Connection, *, unit_code: str, sha: str, archive_path: Pa
         "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
         "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
         (
-            unit_code, v, received_at, source, filename, sha, str(archive_path), application, format, year, status,
-            counts["error"], counts["warning"], counts["info"],
+            unit_code,
+            v,
+            received_at,
+            source,
+            filename,
+            sha,
+            str(archive_path),
+            application,
+            format,
+            year,
+            status,
+            counts["error"],
+            counts["warning"],
+            counts["info"],
             findings_json if findings_json is not None else dump_findings(findings),
             values_json if values_json is not None else dump_values(values or {}),
         ),
@@ -257,12 +287,30 @@ def _record(c: sqlite3.Connection, *, unit_code: str, sha: str, archive_path: Pa
     return cur.lastrowid, v  # type: ignore[return-value]
 
 
-def _quarantine(c: sqlite3.Connection, *, sha: str, archive_path: Path, filename: str, source: str, received_at: str, reason: str, findings: list[dict]) -> bool:
+def _quarantine(
+    c: sqlite3.Connection,
+    *,
+    sha: str,
+    archive_path: Path,
+    filename: str,
+    source: str,
+    received_at: str,
+    reason: str,
+    findings: list[dict],
+) -> bool:
     if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
         return False
     c.execute(
         "INSERT INTO quarantine(received_at, source, filename, sha256, archive_path, reason, findings) VALUES (?,?,?,?,?,?,?)",
-        (received_at, source, filename, sha, str(archive_path), reason, json.dumps(findings, ensure_ascii=False, default=_json_default)),
+        (
+            received_at,
+            source,
+            filename,
+            sha,
+            str(archive_path),
+            reason,
+            json.dumps(findings, ensure_ascii=False, default=_json_default),
+        ),
     )
     return True
 
@@ -324,7 +372,9 @@ class Ledger:
     def set_meta(self, **kv: Any) -> None:
         with self.transaction() as c:
             for k, v in kv.items():
-                c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (k, json.dumps(v, ensure_ascii=False)))
+                c.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (k, json.dumps(v, ensure_ascii=False))
+                )
 
     def meta(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self.conn.execute("SELECT key, value FROM meta")}
@@ -376,17 +426,48 @@ class Ledger:
     ) -> Submission | None:
         """Record a submission as the unit's new current version; None if these bytes were already recorded."""
         with self.transaction() as c:
-            got = _record(c, unit_code=unit_code, sha=sha, archive_path=archive_path, filename=filename, source=source,
-                          received_at=received_at, application=application, format=format, year=year, status=status,
-                          findings=findings, values=values)
+            got = _record(
+                c,
+                unit_code=unit_code,
+                sha=sha,
+                archive_path=archive_path,
+                filename=filename,
+                source=source,
+                received_at=received_at,
+                application=application,
+                format=format,
+                year=year,
+                status=status,
+                findings=findings,
+                values=values,
+            )
         return self.submission(got[0]) if got else None
 
-    def quarantine(self, *, sha: str, archive_path: Path, filename: str, source: str, received_at: str, reason: str, findings: list[dict]) -> bool:
+    def quarantine(
+        self,
+        *,
+        sha: str,
+        archive_path: Path,
+        filename: str,
+        source: str,
+        received_at: str,
+        reason: str,
+        findings: list[dict],
+    ) -> bool:
         with self.transaction() as c:
-            return _quarantine(c, sha=sha, archive_path=archive_path, filename=filename, source=source, received_at=received_at, reason=reason, findings=findings)
+            return _quarantine(
+                c,
+                sha=sha,
+                archive_path=archive_path,
+                filename=filename,
+                source=source,
+                received_at=received_at,
+                reason=reason,
+                findings=findings,
+            )
 
     @contextmanager
-    def batch(self) -> Iterator["Batch"]:
+    def batch(self) -> Iterator[Batch]:
         """Many records in one transaction (an import of thousands of files): ``with ledger.batch()
         as b: b.record(...); b.quarantine(...)``.  Each call runs in its own savepoint, so one that
         fails (raises sqlite3.Error) leaves the others; the batch is committed at the end of the
@@ -415,7 +496,9 @@ class Ledger:
         if sub is None:
             raise LedgerError(f"单位 {unit_code} 还没有报送记录，无法确认。")
         if sub.n_errors:
-            raise LedgerError(f"单位 {unit_code} 第 {sub.version} 版有 {sub.n_errors} 个错误，错误必须由单位修改后重新报送，不能确认。")
+            raise LedgerError(
+                f"单位 {unit_code} 第 {sub.version} 版有 {sub.n_errors} 个错误，错误必须由单位修改后重新报送，不能确认。"
+            )
         with self.transaction() as c:
             c.execute(
                 "UPDATE submissions SET status=?, accepted_note=?, accepted_at=? WHERE id=?",
@@ -429,36 +512,66 @@ class Ledger:
         if r is None:
             return None
         return Submission(
-            id=r["id"], unit_code=r["unit_code"], version=r["version"], received_at=r["received_at"], source=r["source"],
-            filename=r["filename"], sha256=r["sha256"], archive_path=r["archive_path"], application=r["application"],
-            format=r["format"], year=r["year"], status=r["status"], n_errors=r["n_errors"], n_warnings=r["n_warnings"],
-            n_info=r["n_info"], findings_json=r["findings"], values_json=r["vals"],
-            is_current=bool(r["is_current"]), accepted_note=r["accepted_note"], accepted_at=r["accepted_at"],
+            id=r["id"],
+            unit_code=r["unit_code"],
+            version=r["version"],
+            received_at=r["received_at"],
+            source=r["source"],
+            filename=r["filename"],
+            sha256=r["sha256"],
+            archive_path=r["archive_path"],
+            application=r["application"],
+            format=r["format"],
+            year=r["year"],
+            status=r["status"],
+            n_errors=r["n_errors"],
+            n_warnings=r["n_warnings"],
+            n_info=r["n_info"],
+            findings_json=r["findings"],
+            values_json=r["vals"],
+            is_current=bool(r["is_current"]),
+            accepted_note=r["accepted_note"],
+            accepted_at=r["accepted_at"],
         )
 
     def submission(self, sid: int) -> Submission | None:
         return self._sub(self.conn.execute("SELECT * FROM submissions WHERE id=?", (sid,)).fetchone())
 
     def submission_by_version(self, unit_code: str, version: int) -> Submission | None:
-        return self._sub(self.conn.execute("SELECT * FROM submissions WHERE unit_code=? AND version=?", (unit_code, version)).fetchone())
+        return self._sub(
+            self.conn.execute(
+                "SELECT * FROM submissions WHERE unit_code=? AND version=?", (unit_code, version)
+            ).fetchone()
+        )
 
     def current(self, unit_code: str) -> Submission | None:
-        return self._sub(self.conn.execute("SELECT * FROM submissions WHERE unit_code=? AND is_current=1", (unit_code,)).fetchone())
+        return self._sub(
+            self.conn.execute("SELECT * FROM submissions WHERE unit_code=? AND is_current=1", (unit_code,)).fetchone()
+        )
 
     def history(self, unit_code: str) -> list[Submission]:
-        return [self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))]  # type: ignore[misc]
+        return [
+            self._sub(r)
+            for r in self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))
+        ]  # type: ignore[misc]
 
     def known_hashes(self) -> frozenset[str]:
         """The sha256 of every file recorded or quarantined."""
-        return frozenset(r[0] for r in self.conn.execute("SELECT sha256 FROM submissions UNION SELECT sha256 FROM quarantine"))
+        return frozenset(
+            r[0] for r in self.conn.execute("SELECT sha256 FROM submissions UNION SELECT sha256 FROM quarantine")
+        )
 
     def iter_currents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(unit code, status, values) of every current submission, one row at a time."""
-        for code, status, vals in self.conn.execute("SELECT unit_code, status, vals FROM submissions WHERE is_current=1"):
+        for code, status, vals in self.conn.execute(
+            "SELECT unit_code, status, vals FROM submissions WHERE is_current=1"
+        ):
             yield code, status, load_values(vals)
 
     def current_values(self, unit_code: str) -> dict[str, Any] | None:
-        r = self.conn.execute("SELECT vals FROM submissions WHERE unit_code=? AND is_current=1", (unit_code,)).fetchone()
+        r = self.conn.execute(
+            "SELECT vals FROM submissions WHERE unit_code=? AND is_current=1", (unit_code,)
+        ).fetchone()
         return load_values(r[0]) if r is not None else None
 
     def currents(self) -> dict[str, Submission]:
@@ -468,7 +581,9 @@ class Ledger:
         return list(self.conn.execute("SELECT * FROM quarantine ORDER BY id"))
 
     def all_submissions(self) -> list[sqlite3.Row]:
-        return list(self.conn.execute("SELECT id, unit_code, version, sha256, archive_path FROM submissions ORDER BY id"))
+        return list(
+            self.conn.execute("SELECT id, unit_code, version, sha256, archive_path FROM submissions ORDER BY id")
+        )
 
     # -- previous year ---------------------------------------------------------------------
 
@@ -486,11 +601,16 @@ class Ledger:
         return r["format"], r["year"], load_values(r["vals"])
 
     def previous_all(self) -> dict[str, tuple[str, int, dict[str, Any]]]:
-        return {r["unit_code"]: (r["format"], r["year"], load_values(r["vals"])) for r in self.conn.execute("SELECT * FROM previous")}
+        return {
+            r["unit_code"]: (r["format"], r["year"], load_values(r["vals"]))
+            for r in self.conn.execute("SELECT * FROM previous")
+        }
 
     # -- mail ------------------------------------------------------------------------------
 
-    def log_mail(self, unit_code: str | None, kind: str, address: str, status: str, message_id: str = "", error: str = "") -> None:
+    def log_mail(
+        self, unit_code: str | None, kind: str, address: str, status: str, message_id: str = "", error: str = ""
+    ) -> None:
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO mail_log(unit_code, kind, address, sent_at, message_id, status, error) VALUES (?,?,?,?,?,?,?)",
@@ -503,7 +623,9 @@ class Ledger:
         r = self.conn.execute("PRAGMA integrity_check").fetchone()[0]
         if r != "ok":
             problems.append(f"数据库校验失败：{r}")
-        for row in self.conn.execute("SELECT unit_code, COUNT(*) n FROM submissions WHERE is_current=1 GROUP BY unit_code HAVING n > 1"):
+        for row in self.conn.execute(
+            "SELECT unit_code, COUNT(*) n FROM submissions WHERE is_current=1 GROUP BY unit_code HAVING n > 1"
+        ):
             problems.append(f"单位 {row['unit_code']} 有多个当前版本")
         for row in self.conn.execute("SELECT unit_code FROM submissions GROUP BY unit_code HAVING SUM(is_current) = 0"):
             problems.append(f"单位 {row['unit_code']} 没有当前版本")

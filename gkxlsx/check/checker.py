@@ -28,12 +28,23 @@ import os
 import pickle
 import re
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
+from gkxlsx.check.values import (
+    RawCell,
+    ValueProblem,
+    date_like,
+    display_raw,
+    excel_decimal,
+    make_finding,
+    parse_value,
+    problem_context,
+)
 from gkxlsx.form.layout import (
     CHECKS_SHEET,
     GUIDE_SHEET,
@@ -46,27 +57,40 @@ from gkxlsx.form.layout import (
     layout,
 )
 from gkxlsx.form.model import Form, FormError, UnitType, builtin_form_ids, form_for_year, load_form
-from gkxlsx.workbook.reader import _F, Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref
 from gkxlsx.form.report import Report
 from gkxlsx.form.roster import Unit
-from gkxlsx.rules.engine import NOT_APPLICABLE, PASS, Add, BoolOp, Cmp, Finding, Not, Num, Outcome, Ref, as_number, compute_derived, fmt_num, parse_expr
-from gkxlsx.check.values import (
-    RawCell,
-    ValueProblem,
-    date_like,
-    display_raw,
-    excel_decimal,
-    make_finding,
-    parse_value,
-    problem_context,
+from gkxlsx.rules.engine import (
+    NOT_APPLICABLE,
+    PASS,
+    Add,
+    BoolOp,
+    Cmp,
+    Finding,
+    Not,
+    Num,
+    Outcome,
+    Ref,
+    as_number,
+    compute_derived,
+    fmt_num,
+    parse_expr,
 )
+from gkxlsx.workbook.reader import _F, Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref
 
 STATUS_PASS, STATUS_WARN, STATUS_ERR, STATUS_UNREADABLE = "通过", "有警告", "有错误", "无法识别"
 STATUSES = (STATUS_PASS, STATUS_WARN, STATUS_ERR, STATUS_UNREADABLE)
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 LABEL_ROLES = frozenset({"title", "caption", "corner", "header", "rowlabel", "fieldlabel"})
 MAX_LABEL_FINDINGS_PER_SHEET = 12
-IDENTITY_FIELDS = ("GKX_APP", "GKX_FORMAT", "GKX_TEMPLATE_VERSION", "GKX_YEAR", "GKX_UNIT_CODE", "GKX_UNIT_NAME", "GKX_UNIT_TYPE")
+IDENTITY_FIELDS = (
+    "GKX_APP",
+    "GKX_FORMAT",
+    "GKX_TEMPLATE_VERSION",
+    "GKX_YEAR",
+    "GKX_UNIT_CODE",
+    "GKX_UNIT_NAME",
+    "GKX_UNIT_TYPE",
+)
 _FILENAME = re.compile(r"^(?P<code>[0-9A-Za-z_\-]+?)_(?P<name>.+?)_(?P<year>\d{4})年政府信息公开工作年度报告")
 
 
@@ -106,8 +130,21 @@ class Identity:
         return f"{self.unit_code} {self.unit_name}".strip()
 
     def __reduce__(self):  # positional: no field names in every pickled result
-        return (Identity, (self.format, self.template_version, self.year, self.unit_code, self.unit_name, self.unit_type,
-                           self.generator, self.fingerprint, self.previous, self.source))
+        return (
+            Identity,
+            (
+                self.format,
+                self.template_version,
+                self.year,
+                self.unit_code,
+                self.unit_name,
+                self.unit_type,
+                self.generator,
+                self.fingerprint,
+                self.previous,
+                self.source,
+            ),
+        )
 
 
 @dataclass
@@ -217,8 +254,20 @@ class FileResult:
     def _state(self) -> tuple:
         """Everything but the path, positionally (see :func:`_file_result`)."""
         v, i = self._packed_state()
-        return (self.sha256, self.size, self.file_type, self.application, self.identity, self.status,
-                self.findings, self.timings, self.form_id, str(self.feedback) if self.feedback else None, v, i)
+        return (
+            self.sha256,
+            self.size,
+            self.file_type,
+            self.application,
+            self.identity,
+            self.status,
+            self.findings,
+            self.timings,
+            self.form_id,
+            str(self.feedback) if self.feedback else None,
+            v,
+            i,
+        )
 
     def __reduce__(self):
         return (_file_result, (str(self.path), *self._state()))
@@ -245,9 +294,23 @@ class _Packed(tuple):
     """Values in the order of :func:`_key_orders` (a pickled FileResult's)."""
 
 
-def _file_result(path, sha256, size, file_type, application, identity, status, findings, timings, form_id, feedback, values, inputs) -> "FileResult":
-    return FileResult(Path(path), sha256, size, file_type, application, identity, status, findings, timings, form_id,
-                      Path(feedback) if feedback else None, _packed=(values, inputs))
+def _file_result(
+    path, sha256, size, file_type, application, identity, status, findings, timings, form_id, feedback, values, inputs
+) -> FileResult:
+    return FileResult(
+        Path(path),
+        sha256,
+        size,
+        file_type,
+        application,
+        identity,
+        status,
+        findings,
+        timings,
+        form_id,
+        Path(feedback) if feedback else None,
+        _packed=(values, inputs),
+    )
 
 
 # The stream from worker processes to the parent (:mod:`gkxlsx.check.parallel`): a result crosses as the
@@ -256,11 +319,11 @@ def _file_result(path, sha256, size, file_type, application, identity, status, f
 # GIL hand-overs, time the parent takes from the workers when they have one core each).
 
 
-def _to_wire(r: "FileResult") -> bytes:
+def _to_wire(r: FileResult) -> bytes:
     return pickle.dumps(r._state(), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _from_wire(blob: bytes, path: Path) -> "FileResult":
+def _from_wire(blob: bytes, path: Path) -> FileResult:
     return _file_result(path, *pickle.loads(blob))
 
 
@@ -331,7 +394,16 @@ def _plan(form: Form) -> _Plan:
     for sheet, rows in by_sheet.items():
         ins = [r for r in rows if not r[2]]
         ders = [r for r in rows if r[2]]
-        value_groups.append((sheet, tuple(rows), tuple(r[0] for r in ins), _getter([r[5] for r in ins]), tuple(r[0] for r in ders), _getter([r[5] for r in ders])))
+        value_groups.append(
+            (
+                sheet,
+                tuple(rows),
+                tuple(r[0] for r in ins),
+                _getter([r[5] for r in ins]),
+                tuple(r[0] for r in ders),
+                _getter([r[5] for r in ders]),
+            )
+        )
     name_text = {}
     for k, (s, r, c) in lay.where.items():
         ref = a1(r, c)
@@ -339,7 +411,17 @@ def _plan(form: Form) -> _Plan:
         txt = f"'{s}'!${col}${r + 1}"
         variants = tuple(dict.fromkeys(_xml_escape(txt, q).encode() for q in (False, True)))
         name_text[k] = (defined_name(k).encode(), variants)
-    return _Plan(form, lay, labels, key_pos, name_text, tuple(s.name for s in lay.sheets), tuple((s, tuple(g)) for s, g in groups.items()), cell_rows, tuple(value_groups))
+    return _Plan(
+        form,
+        lay,
+        labels,
+        key_pos,
+        name_text,
+        tuple(s.name for s in lay.sheets),
+        tuple((s, tuple(g)) for s, g in groups.items()),
+        cell_rows,
+        tuple(value_groups),
+    )
 
 
 def _getter(refs: list[bytes]) -> Callable[[dict], tuple]:
@@ -357,7 +439,7 @@ _PLAIN_INTS = re.compile(rb"(?:<v>[0-9]{1,15}</v>)*")
 _DIGITS = re.compile(rb"[0-9]+")
 _F_MATCH = _F.match
 _NUMBER_TYPES = frozenset((b"", b"n"))
-_STYLE_TABLES: dict[tuple[type, int], "_StyleTable"] = {}
+_STYLE_TABLES: dict[tuple[type, int], _StyleTable] = {}
 
 
 class _StyleTable(dict):
@@ -370,7 +452,7 @@ class _StyleTable(dict):
         self.styles = styles
 
     @classmethod
-    def of(cls, styles) -> "_StyleTable":
+    def of(cls, styles) -> _StyleTable:
         got = _STYLE_TABLES.get((cls, id(styles)))
         if got is None or got.styles is not styles:
             if len(_STYLE_TABLES) > 64:
@@ -531,7 +613,11 @@ def _fast_all(form: Form) -> tuple[Callable[[Mapping[str, Any]], tuple], tuple, 
                 pass
         parts.append(src)
     fn = eval(compile("lambda v: (" + ", ".join(parts) + ",)", f"<rules {form.id}>", "eval"), {"__builtins__": {}})
-    return fn, tuple(Outcome(inst, PASS) for inst in form.rules), tuple(Outcome(inst, NOT_APPLICABLE) for inst in form.rules)
+    return (
+        fn,
+        tuple(Outcome(inst, PASS) for inst in form.rules),
+        tuple(Outcome(inst, NOT_APPLICABLE) for inst in form.rules),
+    )
 
 
 @lru_cache(maxsize=256)
@@ -636,13 +722,17 @@ def _formula_plan(form: Form, unit_type: str | None, loose_prev: bool) -> tuple[
         iid_at[lay.checks[inst.iid]] = inst.iid
         if loose_prev and (inst.rule.needs_previous or inst.prev_keys):
             loose_cells.add(lay.checks[inst.iid])
-    return tuple(_mk_formula_cell(pos, f, pos in loose_cells, iid_at.get(pos)) for pos, f in formulas.items() if pos[0] != CHECKS_SHEET)
+    return tuple(
+        _mk_formula_cell(pos, f, pos in loose_cells, iid_at.get(pos))
+        for pos, f in formulas.items()
+        if pos[0] != CHECKS_SHEET
+    )
 
 
 def _mk_formula_cell(pos, f: str, loose: bool, iid: str | None) -> _FormulaCell:
     s, r, c = pos
     body = f[1:] if f.startswith("=") else f
-    esc = tuple(dict.fromkeys(((">" + _xml_escape(body, q) + "</f>").encode("utf-8") for q in (False, True))))
+    esc = tuple(dict.fromkeys((">" + _xml_escape(body, q) + "</f>").encode("utf-8") for q in (False, True)))
     return _FormulaCell(pos, s, a1(r, c), loc(s, a1(r, c)), f, normalize_formula(f), esc, loose, iid)
 
 
@@ -655,7 +745,14 @@ def _cache_plan(form: Form) -> tuple:
     last-year keys) for the expected results of the formulas."""
     lay = layout(form)
     keys = tuple(form.derived_keys)
-    return keys, tuple(lay.where[k] for k in keys), tuple(lay.checks[i.iid] for i in form.rules), any(i.prev_keys for i in form.rules)
+    return (
+        keys,
+        tuple(lay.where[k] for k in keys),
+        tuple(lay.checks[i.iid] for i in form.rules),
+        any(i.prev_keys for i in form.rules),
+    )
+
+
 _LAYOUT_MEMO: dict[tuple, tuple] = {}
 
 
@@ -672,7 +769,13 @@ def _formula_runs(cells: tuple[_FormulaCell, ...]) -> tuple:
         else:
             runs.append([fc])
     out = tuple(
-        (r[0].sheet, tuple(r), _getter([fc.ref.encode() for fc in r]), [fc.esc[0] for fc in r], ([b"<f" + fc.esc[0] + b"<v>" for fc in r], {}, tuple(fc.pos for fc in r)))
+        (
+            r[0].sheet,
+            tuple(r),
+            _getter([fc.ref.encode() for fc in r]),
+            [fc.esc[0] for fc in r],
+            ([b"<f" + fc.esc[0] + b"<v>" for fc in r], {}, tuple(fc.pos for fc in r)),
+        )
         for r in runs
     )
     if len(_RUNS) > 64:
@@ -719,11 +822,15 @@ class _Run:
         return list(map(_ITEM_BODY, self.items)) == got[1] and list(map(_ITEM_TYPE, self.items)) == got[2]
 
 
-def _exact_formula_plan(form: Form, ut: UnitType | None, prev: Mapping[str, Any], prev_format: str | None) -> tuple[_FormulaCell, ...]:
+def _exact_formula_plan(
+    form: Form, ut: UnitType | None, prev: Mapping[str, Any], prev_format: str | None
+) -> tuple[_FormulaCell, ...]:
     lay = layout(form)
     formulas = expected_formulas(lay, ut, prev, prev_format)
     iid_at = {lay.checks[i.iid]: i.iid for i in form.rules}
-    return tuple(_mk_formula_cell(pos, f, False, iid_at.get(pos)) for pos, f in formulas.items() if pos[0] != CHECKS_SHEET)
+    return tuple(
+        _mk_formula_cell(pos, f, False, iid_at.get(pos)) for pos, f in formulas.items() if pos[0] != CHECKS_SHEET
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -840,7 +947,13 @@ class _Check:
                 raise FormError(ident.format)
             form = load_form(ident.format)
         except FormError:
-            self.add(make_finding("E-TEMPLATE-VERSION", what=f"工作簿的报告格式“{ident.format}”无法识别（可能由其他版本的工具生成）。", year=self.ctx.year or ident.year or ""))
+            self.add(
+                make_finding(
+                    "E-TEMPLATE-VERSION",
+                    what=f"工作簿的报告格式“{ident.format}”无法识别（可能由其他版本的工具生成）。",
+                    year=self.ctx.year or ident.year or "",
+                )
+            )
             return self.finish()
         if ident.template_version != form.template_version:
             self.add(
@@ -914,7 +1027,13 @@ class _Check:
                 if a is not None and b is not None and a != b:
                     diffs.append(f"{_META_ZH[k]}在文档属性中为“{a}”，在隐藏的标识表中为“{b}”")
             if diffs:
-                self.add(make_finding("E-META-1", what="模板标识不一致：" + "；".join(diffs) + "。标识表可能被改动过。", locations=(META_SHEET,)))
+                self.add(
+                    make_finding(
+                        "E-META-1",
+                        what="模板标识不一致：" + "；".join(diffs) + "。标识表可能被改动过。",
+                        locations=(META_SHEET,),
+                    )
+                )
         return ident
 
     # -- 3. year and unit -----------------------------------------------------------------------
@@ -924,10 +1043,23 @@ class _Check:
         year = ident.year
         lo, hi = form.report_years
         if year is None or not 1990 <= year <= 2200:
-            self.add(make_finding("E-META-1", what=f"模板标识中的报告年度{'缺失' if year is None else '“' + str(year) + '”无效'}。"))
+            self.add(
+                make_finding(
+                    "E-META-1", what=f"模板标识中的报告年度{'缺失' if year is None else '“' + str(year) + '”无效'}。"
+                )
+            )
             ok = False
         elif self.ctx.year is not None and year != self.ctx.year:
-            self.add(make_finding("E-YEAR", found=year, expected=self.ctx.year, expected_value=self.ctx.year, actual=year, locations=(f"{INFO_SHEET}!B7",)))
+            self.add(
+                make_finding(
+                    "E-YEAR",
+                    found=year,
+                    expected=self.ctx.year,
+                    expected_value=self.ctx.year,
+                    actual=year,
+                    locations=(f"{INFO_SHEET}!B7",),
+                )
+            )
         elif not lo <= year <= hi:
             self.add(
                 make_finding(
@@ -958,7 +1090,13 @@ class _Check:
         if roster is not None and code:
             u = roster.get(code)
             if u is None:
-                self.add(make_finding("E-UNIT", what=f"工作簿是 {ident.label} 的填报模板，但单位代码 {code} 不在本次收集名单中。", actual=code))
+                self.add(
+                    make_finding(
+                        "E-UNIT",
+                        what=f"工作簿是 {ident.label} 的填报模板，但单位代码 {code} 不在本次收集名单中。",
+                        actual=code,
+                    )
+                )
             elif u.name != ident.unit_name:
                 self.add(make_finding("W-UNIT-NAME", found=ident.unit_name, expected=u.name, code=code))
         fcode, fname = self._filename_unit(roster)
@@ -1015,12 +1153,16 @@ class _Check:
         exp_prev = exp_pf = None
         if book.full:
             self._protection(plan, book, sheet_map)
-            overrides, pending, exp_prev, exp_pf = self._formulas(form, plan, book, ident, ut, prev, prev_format, sheet_map, shifted, pos)
+            overrides, pending, exp_prev, exp_pf = self._formulas(
+                form, plan, book, ident, ut, prev, prev_format, sheet_map, shifted, pos
+            )
         else:
             overrides = {k: v for k, v in shown_derived.items() if v is not None}
         outcomes = self._rules(form, vals, overrides, ut, prev, prev_format, pos)
         if pending:
-            self._cache(book, form, plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf)
+            self._cache(
+                book, form, plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf
+            )
         # narrative
         self._narrative(form, vals, ident, ut, pos)
         if prev is not None:
@@ -1031,7 +1173,8 @@ class _Check:
             # are not the unit's fault — keep them, as warnings
             self.f = [
                 replace(f, severity="warning", message=f.message + "（模板由其他版本的工具生成，此项仅供参考）")
-                if f.rule_id in ("E-STRUCT-LABEL", "E-STRUCT-FORMULA", "E-STRUCT-SHIFT") else f
+                if f.rule_id in ("E-STRUCT-LABEL", "E-STRUCT-FORMULA", "E-STRUCT-SHIFT")
+                else f
                 for f in self.f
             ]
 
@@ -1105,7 +1248,11 @@ class _Check:
             elif s == META_SHEET:
                 continue  # identity came from the document properties; reported there if inconsistent
             else:
-                self.add(make_finding("E-STRUCT-SHEET", what=f"找不到工作表“{s}”（现有工作表：{found or '无'}）。", locations=(s,)))
+                self.add(
+                    make_finding(
+                        "E-STRUCT-SHEET", what=f"找不到工作表“{s}”（现有工作表：{found or '无'}）。", locations=(s,)
+                    )
+                )
         for s, items in moved.items():
             items.sort()
             r0, c0, dr, dc, _ = items[0]
@@ -1128,10 +1275,14 @@ class _Check:
             refs = [plan.key_pos[k][1] for k in keys]
             what = f"工作表“{shown}”中删除了行或列，原来位于 {'、'.join(refs[:6])}{'等' if len(refs) > 6 else ''} 的 {len(refs)} 个填写单元格已不存在。"
             shifted.setdefault(s, what)
-            self.add(make_finding("E-STRUCT-SHIFT", what=what, locations=tuple(loc(shown, r) for r in refs[:6]), keys=keys))
+            self.add(
+                make_finding("E-STRUCT-SHIFT", what=what, locations=tuple(loc(shown, r) for r in refs[:6]), keys=keys)
+            )
         return sheet_map, shifted
 
-    def _positions(self, plan: _Plan, book: Book, sheet_map: dict[str, str], shifted: dict[str, str]) -> dict[str, tuple[str, str] | None]:
+    def _positions(
+        self, plan: _Plan, book: Book, sheet_map: dict[str, str], shifted: dict[str, str]
+    ) -> dict[str, tuple[str, str] | None]:
         """key → (sheet in the book, address): by defined name where it moved, else the layout."""
         pos: dict[str, tuple[str, str] | None] = {}
         self._moved = bool(shifted) or any(sheet_map.get(sl) != sl for sl in plan.entry_sheets if sl != GUIDE_SHEET)
@@ -1156,7 +1307,12 @@ class _Check:
     # identity cells on 基本信息
 
     def _info_cells(self, form: Form, book: Book, ident: Identity, pos) -> None:
-        expect = {"meta.name": ident.unit_name, "meta.code": ident.unit_code, "meta.type": ident.unit_type, "meta.year": str(ident.year or "")}
+        expect = {
+            "meta.name": ident.unit_name,
+            "meta.code": ident.unit_code,
+            "meta.type": ident.unit_type,
+            "meta.year": str(ident.year or ""),
+        }
         for key, want in expect.items():
             p = pos.get(key)
             if p is None or key not in form.fields:
@@ -1199,7 +1355,9 @@ class _Check:
                         body = item[4]
                         if body[:3] == b"<v>" and body[-4:] == b"</v>" and body[3:-4].isdigit():
                             i = int(body[3:-4])
-                            if i < n_strings and (strings[i].startswith(items_cut) if cut else strings[i] in items_exact):
+                            if i < n_strings and (
+                                strings[i].startswith(items_cut) if cut else strings[i] in items_exact
+                            ):
                                 continue
                             got = book.shared_string(i)  # type: ignore[union-attr]
                             if got == want:
@@ -1214,16 +1372,42 @@ class _Check:
                 n = per_sheet.get(s, 0)
                 per_sheet[s] = n + 1
                 if n < MAX_LABEL_FINDINGS_PER_SHEET:
-                    where = {"header": "表头", "rowlabel": "项目名称", "caption": "表格标题", "corner": "表格说明", "fieldlabel": "栏目名称", "title": "标题"}.get(role, "文字")
-                    self.add(make_finding("E-STRUCT-LABEL", where=where, expected=want, found=got or "（空）", locations=(loc(bs, ref),), actual=got))
+                    where = {
+                        "header": "表头",
+                        "rowlabel": "项目名称",
+                        "caption": "表格标题",
+                        "corner": "表格说明",
+                        "fieldlabel": "栏目名称",
+                        "title": "标题",
+                    }.get(role, "文字")
+                    self.add(
+                        make_finding(
+                            "E-STRUCT-LABEL",
+                            where=where,
+                            expected=want,
+                            found=got or "（空）",
+                            locations=(loc(bs, ref),),
+                            actual=got,
+                        )
+                    )
         for s, n in per_sheet.items():
             if n > MAX_LABEL_FINDINGS_PER_SHEET:
                 bs = sheet_map.get(s, s)
-                self.add(make_finding("E-STRUCT-LABEL", where=f"工作表“{bs}”中另有 {n - MAX_LABEL_FINDINGS_PER_SHEET} 处", expected="模板原文", found="已改动", locations=(bs,)))
+                self.add(
+                    make_finding(
+                        "E-STRUCT-LABEL",
+                        where=f"工作表“{bs}”中另有 {n - MAX_LABEL_FINDINGS_PER_SHEET} 处",
+                        expected="模板原文",
+                        found="已改动",
+                        locations=(bs,),
+                    )
+                )
 
     # values
 
-    def _values(self, form: Form, book: Book, pos, ident: Identity) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    def _values(
+        self, form: Form, book: Book, pos, ident: Identity
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """Parsed values (None where invalid) + what Excel computes with (numbers incl. bad ones) +
         the derived cells' shown values."""
         values: dict[str, Any] = {}
@@ -1260,7 +1444,20 @@ class _Check:
                 if nums is not None and (ders or not d_keys):
                     continue
                 rows = tuple(r for r in rows if (r[2] and not ders) or (not r[2] and nums is None))
-            self._value_rows(form, book, rows, pos, values, excel_view, shown_derived, inputs, year, lo_serial, hi_serial, sheets_cells if fast else None)
+            self._value_rows(
+                form,
+                book,
+                rows,
+                pos,
+                values,
+                excel_view,
+                shown_derived,
+                inputs,
+                year,
+                lo_serial,
+                hi_serial,
+                sheets_cells if fast else None,
+            )
         shared = book.shared_text if fast else None
         for key, fld in form.fields.items():
             p = pos.get(key)
@@ -1293,12 +1490,22 @@ class _Check:
                     continue
                 if not fld.type.numeric:
                     if fld.section == "meta":  # narrative fields: gkxlsx.text.narrative's E-TXT-EMPTY
-                        self.add(make_finding("E-FIELD-EMPTY", label=fld.label, guide=fld.guide or "请填写。", keys=(key,), locations=(loc(*p),)))
+                        self.add(
+                            make_finding(
+                                "E-FIELD-EMPTY",
+                                label=fld.label,
+                                guide=fld.guide or "请填写。",
+                                keys=(key,),
+                                locations=(loc(*p),),
+                            )
+                        )
                     continue
             self._value_finding(key, fld.label, fld.type, prob, p)
         return values, excel_view, shown_derived
 
-    def _value_rows(self, form, book, rows, pos, values, excel_view, shown_derived, inputs, year, lo_serial, hi_serial, sheets_cells) -> None:
+    def _value_rows(
+        self, form, book, rows, pos, values, excel_view, shown_derived, inputs, year, lo_serial, hi_serial, sheets_cells
+    ) -> None:
         """Entry and total cells one by one (an XlsxBook's sheets cached in ``sheets_cells``)."""
         fast = sheets_cells is not None
         is_formula = book.is_formula if fast else None
@@ -1391,11 +1598,23 @@ class _Check:
             if prot is None or (prot.get("sheet") or "").lower() not in ("1", "true"):
                 off.append(bs)
         if off:
-            self.add(make_finding("E-STRUCT-PROTECT", what=f"工作表“{'”“'.join(off)}”的保护已被撤销，锁定的单元格（表头、项目名称、公式）可以被随意修改。", locations=tuple(off)))
+            self.add(
+                make_finding(
+                    "E-STRUCT-PROTECT",
+                    what=f"工作表“{'”“'.join(off)}”的保护已被撤销，锁定的单元格（表头、项目名称、公式）可以被随意修改。",
+                    locations=tuple(off),
+                )
+            )
         wp = book.workbook_protection
         if not wp or (wp.get("lockStructure") or "").lower() not in ("1", "true"):
             if book.app_label == "LibreOffice":
-                self.add(make_finding("W-STRUCT-LOCK", detail="文件由 LibreOffice 保存，LibreOffice 保存时会去掉这一保护，这是正常现象。", severity="info"))
+                self.add(
+                    make_finding(
+                        "W-STRUCT-LOCK",
+                        detail="文件由 LibreOffice 保存，LibreOffice 保存时会去掉这一保护，这是正常现象。",
+                        severity="info",
+                    )
+                )
             else:
                 self.add(make_finding("W-STRUCT-LOCK", detail="工作表可能被增删或改名。"))
 
@@ -1453,7 +1672,9 @@ class _Check:
                     if parts is not None and (fc.esc[0] in parts[1] or (len(fc.esc) > 1 and fc.esc[1] in parts[1])):
                         if loose_cached and (fc.sheet, fc.ref) in loose_cached:
                             continue
-                        pending.append((fc.pos, fc.where if bs == fc.sheet else loc(bs, fc.ref), _cached_fast(book, parts)))
+                        pending.append(
+                            (fc.pos, fc.where if bs == fc.sheet else loc(bs, fc.ref), _cached_fast(book, parts))
+                        )
                         continue
                 raw = book.cell(bs, fc.ref)
                 key = derived_at.get((fc.sheet, fc.ref))
@@ -1470,7 +1691,16 @@ class _Check:
                                 overrides[key] = num
                     else:
                         what = f"校验单元格的公式被{'删除' if raw.kind == 'blank' else '改成了“' + str(shown) + '”'}（应为公式 {fc.formula}）。"
-                    self.add(make_finding("E-STRUCT-FORMULA", what=what, locations=(loc(bs, fc.ref),), keys=(key,) if key else (), expected=fc.formula, actual=shown))
+                    self.add(
+                        make_finding(
+                            "E-STRUCT-FORMULA",
+                            what=what,
+                            locations=(loc(bs, fc.ref),),
+                            keys=(key,) if key else (),
+                            expected=fc.formula,
+                            actual=shown,
+                        )
+                    )
                     continue
                 if fc.loose:
                     continue
@@ -1503,16 +1733,41 @@ class _Check:
             if locked(*p) is False:
                 unlocked.append(loc(*p))
         if unlocked:
-            self.add(make_finding("E-STRUCT-PROTECT", what=f"公式单元格被取消了锁定（{'、'.join(unlocked[:6])}{'等' if len(unlocked) > 6 else ''} 共 {len(unlocked)} 个），可以被随意改写。", locations=tuple(unlocked[:10])))
+            self.add(
+                make_finding(
+                    "E-STRUCT-PROTECT",
+                    what=f"公式单元格被取消了锁定（{'、'.join(unlocked[:6])}{'等' if len(unlocked) > 6 else ''} 共 {len(unlocked)} 个），可以被随意改写。",
+                    locations=tuple(unlocked[:10]),
+                )
+            )
         return overrides, pending, exp_prev, exp_pf
 
-    def _cache(self, book, form, plan: _Plan, pending, values, excel_view, vals, overrides, outcomes, ut, prev, exp_prev, exp_pf) -> None:
+    def _cache(
+        self,
+        book,
+        form,
+        plan: _Plan,
+        pending,
+        values,
+        excel_view,
+        vals,
+        overrides,
+        outcomes,
+        ut,
+        prev,
+        exp_prev,
+        exp_pf,
+    ) -> None:
         """Cached formula results against what the formulas must show for the cells as the
         spreadsheet sees them (numbers, also bad ones; totals typed over as typed) → W-CACHE-STALE.
         The same computation as :func:`gkxlsx.form.layout.expected_results`, sharing the rule outcomes
         with the rules step when the spreadsheet sees exactly the parsed values."""
         lay = plan.lay
-        same = not overrides and exp_prev is prev and (excel_view.items() <= values.items() or all(values.get(k) == v for k, v in excel_view.items()))
+        same = (
+            not overrides
+            and exp_prev is prev
+            and (excel_view.items() <= values.items() or all(values.get(k) == v for k, v in excel_view.items()))
+        )
         if same:
             view = vals
             statuses = [o.status for o in outcomes]
@@ -1539,7 +1794,12 @@ class _Check:
             expected.update(zip(cpos, statuses))
         else:
             for inst, st in zip(form.rules, statuses):
-                if st != NOT_APPLICABLE and inst.prev_keys and exp_prev is not None and any(as_number(exp_prev.get(k)) is None for k in inst.prev_keys):
+                if (
+                    st != NOT_APPLICABLE
+                    and inst.prev_keys
+                    and exp_prev is not None
+                    and any(as_number(exp_prev.get(k)) is None for k in inst.prev_keys)
+                ):
                     st = NOT_APPLICABLE
                 expected[lay.checks[inst.iid]] = st
         stale = []
@@ -1587,7 +1847,9 @@ class _Check:
             # plain integers in every cell (the common case): every compiled test at once, in one
             # function; what fails or does not apply goes through the rule engine
             allf, passed, not_applicable = _fast_all(form)
-            for inst, ok, ap, out, na in zip(form.rules, allf(vals), _applicable(form, ut.name if ut else None, pf_app), passed, not_applicable):
+            for inst, ok, ap, out, na in zip(
+                form.rules, allf(vals), _applicable(form, ut.name if ut else None, pf_app), passed, not_applicable
+            ):
                 if not ap:  # what evaluate() says first of an instance that does not apply
                     outcomes.append(na)
                     continue
@@ -1641,7 +1903,6 @@ class _Check:
         for f in found or ():
             locs = tuple(loc(*pos[k]) for k in f.keys if pos.get(k))
             self.add(f.with_locations(locs) if locs else f)
-
 
     def _similar_to_last_year(self, values, prev, ident: Identity) -> None:
         """W-XY-SIMILAR: this year's narrative (一、五、六) nearly the same as last year's (内容雷同)."""
@@ -1900,7 +2161,9 @@ def check_file(
     unit (cross-year checks); ``prev_lookup``: code → (format, year, values) or values;
     ``data``: the file's bytes when the caller has already read them (``sha256``: and hashed).
     """
-    ctx = context or CheckContext(roster=_roster_dict(roster), year=year, prev=prev, prev_format=prev_format, prev_lookup=prev_lookup)
+    ctx = context or CheckContext(
+        roster=_roster_dict(roster), year=year, prev=prev, prev_format=prev_format, prev_lookup=prev_lookup
+    )
     chk = _Check(Path(path), ctx, data, sha256)
     try:
         return chk.run()
@@ -1925,7 +2188,10 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
                 sorted(
                     x
                     for x in p.rglob("*")
-                    if x.is_file() and not x.name.startswith((".", "~$", ".~lock")) and x.name != "manifest.json" and x.suffix.lower() not in (".md", ".json", ".py")
+                    if x.is_file()
+                    and not x.name.startswith((".", "~$", ".~lock"))
+                    and x.name != "manifest.json"
+                    and x.suffix.lower() not in (".md", ".json", ".py")
                 )
             )
         else:
@@ -1996,7 +2262,11 @@ def _mark_duplicates(results: list[FileResult]) -> None:
             continue
         names = "、".join(g.name for g in group)
         for g in group:
-            g.findings.append(make_finding("W-UNIT-DUP", code=code, name=g.identity.unit_name if g.identity else "", n=len(group), files=names))
+            g.findings.append(
+                make_finding(
+                    "W-UNIT-DUP", code=code, name=g.identity.unit_name if g.identity else "", n=len(group), files=names
+                )
+            )
             g.findings.sort(key=lambda x: SEVERITY_ORDER.get(x.severity, 3))
             if g.status == STATUS_PASS:
                 g.status = STATUS_WARN

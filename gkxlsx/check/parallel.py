@@ -21,7 +21,8 @@ the platform starts processes by spawning (Windows); with fork nothing is pickle
 from __future__ import annotations
 
 import pickle
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 AHEAD = 256
 LOCK_PATIENCE_S = 2.0  # waiting this long for the counter's lock, the parent looks for a dead holder
@@ -48,7 +49,9 @@ def _take(counter, claims=None, w: int = 0) -> int:
     return i
 
 
-def _worker(task: Callable, items: Sequence, encode: Callable[[Any], bytes], counter, claims, w: int, conn, inherited) -> None:
+def _worker(
+    task: Callable, items: Sequence, encode: Callable[[Any], bytes], counter, claims, w: int, conn, inherited
+) -> None:
     for c in inherited:  # read ends forked along with this process: without them a parent that stops reading is seen
         c.close()
     n = len(items)
@@ -133,7 +136,9 @@ def ordered_map(
         for w in range(jobs - 1):
             r, wr = mpc.Pipe(duplex=False)
             inherited = [*conns, r] if fork else []
-            proc = mpc.Process(target=_worker, args=(task, items, encode, counter, claims, w, wr, inherited), daemon=True)
+            proc = mpc.Process(
+                target=_worker, args=(task, items, encode, counter, claims, w, wr, inherited), daemon=True
+            )
             proc.start()
             wr.close()
             procs.append(proc)

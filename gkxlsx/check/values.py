@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 from gkxlsx.form.model import ValueType
 from gkxlsx.rules.engine import Finding, fmt_num
@@ -86,8 +87,20 @@ class _Fmt(dict):
         return ""
 
 
-def make_finding(rule_id: str, *, keys=(), locations=(), values=None, expected=None, actual=None, raw=None,
-                 suggestion=None, severity: str | None = None, instance: str = "", **ctx: Any) -> Finding:
+def make_finding(
+    rule_id: str,
+    *,
+    keys=(),
+    locations=(),
+    values=None,
+    expected=None,
+    actual=None,
+    raw=None,
+    suggestion=None,
+    severity: str | None = None,
+    instance: str = "",
+    **ctx: Any,
+) -> Finding:
     """A :class:`Finding` for one of the catalogue's ids, its message and fix filled from ``ctx``."""
     spec = catalogue()[rule_id]
     c = _Fmt({k: ("" if v is None else v) for k, v in ctx.items()})
@@ -155,11 +168,39 @@ def decimal_places(d: Decimal) -> int:
 
 # text that means "nothing" → suggest 0
 NULLISH = {
-    "/", "//", "\\", "-", "--", "—", "——", "–", "－", "―", "一", "无", "空", "没有", "暂无", "未有", "零", "nil", "null", "none",
-    "n/a", "na", "×", "x", "0件", "无件", "〇", "o",
+    "/",
+    "//",
+    "\\",
+    "-",
+    "--",
+    "—",
+    "——",
+    "–",
+    "－",
+    "―",
+    "一",
+    "无",
+    "空",
+    "没有",
+    "暂无",
+    "未有",
+    "零",
+    "nil",
+    "null",
+    "none",
+    "n/a",
+    "na",
+    "×",
+    "x",
+    "0件",
+    "无件",
+    "〇",
+    "o",
 }
 COUNT_UNITS = ("人次", "件", "条", "个", "项", "次", "份", "起", "宗", "例", "篇", "家", "人")
-_NUM_TEXT = re.compile(r"^(?P<sign>[+])?(?P<num>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?(?P<unit>万元|元|万|[^\d.,]{1,2})?$")
+_NUM_TEXT = re.compile(
+    r"^(?P<sign>[+])?(?P<num>\d{1,3}(?:,\d{3})+|\d+)(?P<frac>\.\d+)?(?P<unit>万元|元|万|[^\d.,]{1,2})?$"
+)
 
 
 def suggest_number(text: str, vt: ValueType) -> tuple[Decimal | None, str]:

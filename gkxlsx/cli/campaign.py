@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
 from gkxlsx.campaign.campaign import (
     CampaignError,
     aggregate,
@@ -18,21 +16,21 @@ from gkxlsx.campaign.campaign import (
     init_campaign,
 )
 from gkxlsx.campaign.ledger import LedgerError
+from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
 from gkxlsx.form.model import FormError
 from gkxlsx.form.roster import RosterError
 from gkxlsx.rules.engine import fmt_num
-
 
 
 def init_cmd(
     directory: Path = typer.Argument(..., help="新建的收集任务目录 / new campaign folder"),
     year: int = typer.Option(..., "--year", "-y", help="报告年度 / report year"),
     roster: Path = typer.Option(..., "--roster", "-r", help="单位名单 CSV/XLSX / roster"),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="报告格式（默认按年度） / format"),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="报告格式（默认按年度） / format"),
     office: str = typer.Option("", "--office", help="收集单位名称 / collecting office"),
     contact: str = typer.Option("", "--contact", help="收集单位联系方式"),
-    deadline: Optional[str] = typer.Option(None, "--deadline", help="报送截止日期 YYYY-MM-DD（默认次年1月31日）"),
-    previous: Optional[Path] = typer.Option(None, "--previous", help="上年度收集任务目录：启用跨年度校验并预填上年结转"),
+    deadline: str | None = typer.Option(None, "--deadline", help="报送截止日期 YYYY-MM-DD（默认次年1月31日）"),
+    previous: Path | None = typer.Option(None, "--previous", help="上年度收集任务目录：启用跨年度校验并预填上年结转"),
 ) -> None:
     """新建一个收集任务（配置文件、账本数据库、文件夹）。 / Create a collection campaign."""
     dl = None
@@ -42,25 +40,33 @@ def init_cmd(
         except ValueError:
             fail(f"截止日期“{deadline}”格式不对，应为 YYYY-MM-DD。")
     try:
-        camp = init_campaign(directory, year=year, roster=roster, fmt=fmt, office=office, contact=contact, deadline=dl, previous=previous)
+        camp = init_campaign(
+            directory, year=year, roster=roster, fmt=fmt, office=office, contact=contact, deadline=dl, previous=previous
+        )
     except (CampaignError, RosterError, FormError, LedgerError) as e:
         fail(str(e))
     with camp:
         n = len(camp.units())
         prev = len(camp.ledger.previous_all())
-        typer.echo(f"已创建 {year} 年度收集任务：{camp.root}（{n} 个单位，格式 {camp.form.id}，截止 {camp.deadline.isoformat()}）")
+        typer.echo(
+            f"已创建 {year} 年度收集任务：{camp.root}（{n} 个单位，格式 {camp.form.id}，截止 {camp.deadline.isoformat()}）"
+        )
         if prev:
             typer.echo(f"已载入上年度数据 {prev} 个单位：将预填“上年结转”并进行跨年度校验。")
         typer.echo("下一步：在该目录中运行 gkxlsx generate 生成填报工作簿。")
 
 
 def import_cmd(
-    paths: List[Path] = typer.Argument(None, help="收到的文件或文件夹 / returned files or folders"),
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    paths: list[Path] = typer.Argument(None, help="收到的文件或文件夹 / returned files or folders"),
+    campaign: Path | None = CAMPAIGN_OPT,
     source: str = typer.Option("文件", "--source", help="来源说明，如“邮件”“U盘”"),
-    received: Optional[str] = typer.Option(None, "--received", help="收到时间 YYYY-MM-DDTHH:MM（默认现在）"),
-    previous_data: Optional[Path] = typer.Option(None, "--previous-data", help="导入上年度数据（JSON/CSV，按单位代码和键）作为跨年度校验基准"),
-    published: Optional[List[Path]] = typer.Option(None, "--published", help="导入上年度已发布的报告（文本/HTML/Word）作为跨年度校验基准"),
+    received: str | None = typer.Option(None, "--received", help="收到时间 YYYY-MM-DDTHH:MM（默认现在）"),
+    previous_data: Path | None = typer.Option(
+        None, "--previous-data", help="导入上年度数据（JSON/CSV，按单位代码和键）作为跨年度校验基准"
+    ),
+    published: list[Path] | None = typer.Option(
+        None, "--published", help="导入上年度已发布的报告（文本/HTML/Word）作为跨年度校验基准"
+    ),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="并行检查的进程数（文件很多时用，如 --jobs 2）"),
 ) -> None:
@@ -68,8 +74,8 @@ def import_cmd(
     camp = open_campaign(campaign)
     with camp:
         if previous_data:
-            from gkxlsx.workbook.prefill import PrefillError, load_values
             from gkxlsx.form.model import form_for_year
+            from gkxlsx.workbook.prefill import PrefillError, load_values
 
             pform = form_for_year(camp.year - 1)
             try:
@@ -96,7 +102,15 @@ def import_cmd(
             typer.echo(
                 json.dumps(
                     [
-                        {"file": str(r.path), "result": r.kind, "unit": r.unit_code, "version": r.version, "status": r.status, "message": r.message, "findings": r.findings}
+                        {
+                            "file": str(r.path),
+                            "result": r.kind,
+                            "unit": r.unit_code,
+                            "version": r.version,
+                            "status": r.status,
+                            "message": r.message,
+                            "findings": r.findings,
+                        }
                         for r in results
                     ],
                     ensure_ascii=False,
@@ -106,7 +120,10 @@ def import_cmd(
         else:
             for r in results:
                 if r.kind == "new":
-                    typer.echo(f"✓ {r.path.name}：{r.unit_code} 第 {r.version} 版，{r.status}" + (f"（{_count_text(r.findings)}）" if r.findings else ""))
+                    typer.echo(
+                        f"✓ {r.path.name}：{r.unit_code} 第 {r.version} 版，{r.status}"
+                        + (f"（{_count_text(r.findings)}）" if r.findings else "")
+                    )
                 elif r.kind == "duplicate":
                     typer.echo(f"= {r.path.name}：{r.message}")
                 elif r.kind == "quarantine":
@@ -135,12 +152,14 @@ SIMILAR_AUTO = 2000  # status compares the texts of at most this many returns un
 
 
 def status_cmd(
-    unit: Optional[str] = typer.Argument(None, help="单位代码或名称：显示该单位的报送历史和问题"),
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    unit: str | None = typer.Argument(None, help="单位代码或名称：显示该单位的报送历史和问题"),
+    campaign: Path | None = CAMPAIGN_OPT,
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
-    xlsx: Optional[Path] = typer.Option(None, "--xlsx", help="导出为 Excel 文件"),
-    html: Optional[Path] = typer.Option(None, "--html", help="导出为网页文件"),
-    similar: Optional[bool] = typer.Option(None, "--similar/--no-similar", help=f"比较各单位当前报送的文字是否雷同（默认：不超过 {SIMILAR_AUTO} 份时比较）"),
+    xlsx: Path | None = typer.Option(None, "--xlsx", help="导出为 Excel 文件"),
+    html: Path | None = typer.Option(None, "--html", help="导出为网页文件"),
+    similar: bool | None = typer.Option(
+        None, "--similar/--no-similar", help=f"比较各单位当前报送的文字是否雷同（默认：不超过 {SIMILAR_AUTO} 份时比较）"
+    ),
 ) -> None:
     """报送情况：谁已报、谁通过、谁需要修改，哪些单位的文字雷同；或某单位的历史。 / Who has returned, who passed."""
     from gkxlsx.campaign.exports import SIMILAR_NOTE, status_text, write_status_html, write_status_xlsx
@@ -154,9 +173,35 @@ def status_cmd(
                 fail(str(e))
             hist = camp.ledger.history(u.code)
             if as_json:
-                typer.echo(json.dumps({"unit": u.__dict__, "history": [
-                    {k: getattr(h, k) for k in ("version", "received_at", "source", "filename", "sha256", "application", "status", "n_errors", "n_warnings", "accepted_note", "findings")}
-                    for h in hist]}, ensure_ascii=False, indent=2, default=str))
+                typer.echo(
+                    json.dumps(
+                        {
+                            "unit": u.__dict__,
+                            "history": [
+                                {
+                                    k: getattr(h, k)
+                                    for k in (
+                                        "version",
+                                        "received_at",
+                                        "source",
+                                        "filename",
+                                        "sha256",
+                                        "application",
+                                        "status",
+                                        "n_errors",
+                                        "n_warnings",
+                                        "accepted_note",
+                                        "findings",
+                                    )
+                                }
+                                for h in hist
+                            ],
+                        },
+                        ensure_ascii=False,
+                        indent=2,
+                        default=str,
+                    )
+                )
                 return
             typer.echo(f"{u.code} {u.name}（{u.type}）")
             if not hist:
@@ -164,7 +209,9 @@ def status_cmd(
                 return
             for h in hist:
                 cur = "（当前）" if h.is_current else ""
-                typer.echo(f"  第 {h.version} 版{cur}：{h.received_at.replace('T', ' ')}  {h.status}  错误 {h.n_errors} 警告 {h.n_warnings}  {h.filename}  [{h.application or '未知软件'}]")
+                typer.echo(
+                    f"  第 {h.version} 版{cur}：{h.received_at.replace('T', ' ')}  {h.status}  错误 {h.n_errors} 警告 {h.n_warnings}  {h.filename}  [{h.application or '未知软件'}]"
+                )
                 if h.accepted_note:
                     typer.echo(f"    确认说明：{h.accepted_note}")
             cur = hist[-1] if hist[-1].is_current else next(h for h in hist if h.is_current)
@@ -181,14 +228,26 @@ def status_cmd(
         pairs = camp.similar() if similar else None
         if as_json:
             doc = s.to_dict()
-            doc["similar"] = None if pairs is None else [
-                {"rule": "W-XY-SIMILAR", "a": {"unit_code": a.code, "unit_name": a.name}, "b": {"unit_code": b.code, "unit_name": b.name}, "score": round(sc, 3)}
-                for a, b, sc in pairs]
+            doc["similar"] = (
+                None
+                if pairs is None
+                else [
+                    {
+                        "rule": "W-XY-SIMILAR",
+                        "a": {"unit_code": a.code, "unit_name": a.name},
+                        "b": {"unit_code": b.code, "unit_name": b.name},
+                        "score": round(sc, 3),
+                    }
+                    for a, b, sc in pairs
+                ]
+            )
             typer.echo(json.dumps(doc, ensure_ascii=False, indent=2))
         else:
             typer.echo(status_text(s))
             if too_many:
-                typer.echo(f"\n已报送 {s.returned} 份，超过 {SIMILAR_AUTO} 份，未比较各单位的文字是否雷同；需要时加 --similar（份数很多时需要几秒到几十秒）。")
+                typer.echo(
+                    f"\n已报送 {s.returned} 份，超过 {SIMILAR_AUTO} 份，未比较各单位的文字是否雷同；需要时加 --similar（份数很多时需要几秒到几十秒）。"
+                )
             elif pairs:
                 typer.echo(f"\n内容雷同 {len(pairs)} 对：{SIMILAR_NOTE}")
                 for a, b, sc in pairs[:SIMILAR_SHOWN]:
@@ -205,9 +264,9 @@ def status_cmd(
 
 def diff_cmd(
     unit: str = typer.Argument(..., help="单位代码或名称"),
-    v1: Optional[int] = typer.Argument(None, help="旧版本号（默认：倒数第二版）"),
-    v2: Optional[int] = typer.Argument(None, help="新版本号（默认：当前版）"),
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    v1: int | None = typer.Argument(None, help="旧版本号（默认：倒数第二版）"),
+    v2: int | None = typer.Argument(None, help="新版本号（默认：当前版）"),
+    campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """比较同一单位两次报送之间逐个单元格的变化。 / Cell-level changes between two submissions."""
     from gkxlsx.form.layout import layout
@@ -238,8 +297,8 @@ def diff_cmd(
 def accept_cmd(
     unit: str = typer.Argument(..., help="单位代码或名称"),
     note: str = typer.Option(..., "--note", "-m", help="确认理由（上报说明）"),
-    version: Optional[int] = typer.Option(None, "--version", help="确认指定版本（默认当前版）"),
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    version: int | None = typer.Option(None, "--version", help="确认指定版本（默认当前版）"),
+    campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """确认一份有警告的报送并记录理由；有错误的不能确认。 / Accept a return with warnings."""
     camp = open_campaign(campaign)
@@ -253,9 +312,9 @@ def accept_cmd(
 
 
 def aggregate_cmd(
-    by: Optional[str] = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（默认全部汇总为一份）"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="输出目录（默认：任务目录/报告）"),
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    by: str | None = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（默认全部汇总为一份）"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="输出目录（默认：任务目录/报告）"),
+    campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据。 / County roll-up."""
     from gkxlsx.campaign.exports import write_aggregate
@@ -272,8 +331,10 @@ def aggregate_cmd(
             xlsx, data = write_aggregate(camp, agg, out_dir)
             typer.echo(f"{agg.name}：{agg.completeness['statement']}")
             v = agg.report.values
-            typer.echo(f"  本年新收申请 {fmt_num(v.get('s3.new.total'))} 件，办理结果合计 {fmt_num(v.get('s3.r7_total.total'))} 件，"
-                       f"行政复议 {fmt_num(v.get('s4.review.total'))} 件，行政诉讼 {fmt_num((v.get('s4.lit_direct.total') or 0) + (v.get('s4.lit_after_review.total') or 0))} 件")
+            typer.echo(
+                f"  本年新收申请 {fmt_num(v.get('s3.new.total'))} 件，办理结果合计 {fmt_num(v.get('s3.r7_total.total'))} 件，"
+                f"行政复议 {fmt_num(v.get('s4.review.total'))} 件，行政诉讼 {fmt_num((v.get('s4.lit_direct.total') or 0) + (v.get('s4.lit_after_review.total') or 0))} 件"
+            )
             errs = [f for f in agg.findings if f.severity == "error"]
             typer.echo("  汇总数据校验：" + ("通过" if not errs else f"{len(errs)} 个错误"))
             typer.echo(f"  已写出：{xlsx.name}、{data.name}")

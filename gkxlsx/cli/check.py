@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from gkxlsx.cli.common import fail
 from gkxlsx import __version__
 from gkxlsx.check.checker import (
     STATUS_ERR,
@@ -21,10 +20,16 @@ from gkxlsx.check.checker import (
     exit_code,
     summary,
 )
+from gkxlsx.cli.common import fail
 from gkxlsx.rules.engine import Finding
 
 SEV_COLOR = {"error": typer.colors.RED, "warning": typer.colors.YELLOW, "info": typer.colors.BLUE}
-STATUS_COLOR = {STATUS_PASS: typer.colors.GREEN, STATUS_WARN: typer.colors.YELLOW, STATUS_ERR: typer.colors.RED, STATUS_UNREADABLE: typer.colors.MAGENTA}
+STATUS_COLOR = {
+    STATUS_PASS: typer.colors.GREEN,
+    STATUS_WARN: typer.colors.YELLOW,
+    STATUS_ERR: typer.colors.RED,
+    STATUS_UNREADABLE: typer.colors.MAGENTA,
+}
 GROUPED = {"E-CELL-EMPTY"}  # many identical findings: one line per sheet in the terminal
 
 
@@ -73,7 +78,12 @@ def _grouped_lines(findings: list[Finding]) -> list[tuple[str, str]]:
             f0 = g[0]
             locs = [x for f in g for x in f.locations]
             shown = join_locations(locs[:8]) + ("……" if len(locs) > 8 else "")
-            lines.append((f0.severity, f"{f0.severity_zh} {f0.rule_id} {shown}（共 {len(g)} 处）：这些单元格为空。 修改方法：{f0.fix}"))
+            lines.append(
+                (
+                    f0.severity,
+                    f"{f0.severity_zh} {f0.rule_id} {shown}（共 {len(g)} 处）：这些单元格为空。 修改方法：{f0.fix}",
+                )
+            )
         else:
             lines.append((item.severity, finding_line(item)))
     return lines
@@ -119,7 +129,7 @@ def summary_line(results) -> str:
     )
 
 
-def report_json(results, *, year: int | None, roster: Optional[Path]) -> dict[str, Any]:
+def report_json(results, *, year: int | None, roster: Path | None) -> dict[str, Any]:
     s = summary(results)
     return {
         "schema": "gkxlsx.check/1",
@@ -141,12 +151,26 @@ def report_json(results, *, year: int | None, roster: Optional[Path]) -> dict[st
 def check_cmd(
     paths: list[Path] = typer.Argument(..., help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 结果 / machine-readable report"),
-    roster: Optional[Path] = typer.Option(None, "--roster", "-r", help="单位名单：工作簿的单位必须在名单中 / roster the units must be in"),
-    year: Optional[int] = typer.Option(None, "--year", "-y", help="本次收集的报告年度 / report year being collected"),
-    feedback: Optional[Path] = typer.Option(None, "--feedback", help="为有问题的文件生成反馈工作簿，放到这个文件夹 / write feedback workbooks here"),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="同时检查的进程数（含本进程，不超过CPU核数；文件很多时用，如 --jobs 2）/ processes checking at once"),
-    previous: Optional[Path] = typer.Option(None, "--previous", help="上年度数据（JSON 或 CSV/XLSX，按单位代码和键），启用跨年度校验 / last year's values"),
-    previous_format: Optional[str] = typer.Option(None, "--previous-format", help="上年度数据的格式（默认按 年度-1 选择）"),
+    roster: Path | None = typer.Option(
+        None, "--roster", "-r", help="单位名单：工作簿的单位必须在名单中 / roster the units must be in"
+    ),
+    year: int | None = typer.Option(None, "--year", "-y", help="本次收集的报告年度 / report year being collected"),
+    feedback: Path | None = typer.Option(
+        None, "--feedback", help="为有问题的文件生成反馈工作簿，放到这个文件夹 / write feedback workbooks here"
+    ),
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        min=1,
+        help="同时检查的进程数（含本进程，不超过CPU核数；文件很多时用，如 --jobs 2）/ processes checking at once",
+    ),
+    previous: Path | None = typer.Option(
+        None, "--previous", help="上年度数据（JSON 或 CSV/XLSX，按单位代码和键），启用跨年度校验 / last year's values"
+    ),
+    previous_format: str | None = typer.Option(
+        None, "--previous-format", help="上年度数据的格式（默认按 年度-1 选择）"
+    ),
     show_all: bool = typer.Option(False, "--all", help="显示每个文件的全部问题 / show every finding"),
 ) -> None:
     """检查报送回来的填报工作簿，给出可以照着改的中文意见。 / Validate returned workbooks.
@@ -194,7 +218,9 @@ def check_cmd(
                 typer.secho(f"无法写入反馈工作簿（{e.strerror or e}）：{feedback}", err=True, fg=typer.colors.RED)
                 break
     if as_json:
-        sys.stdout.write(json.dumps(report_json(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(report_json(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n"
+        )
     else:
         for i, r in enumerate(results, start=1):
             print_result(r, i, len(results), limit=None if show_all else 40)

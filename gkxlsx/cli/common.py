@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 
@@ -16,7 +16,7 @@ def fail(msg: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_campaign(campaign: Optional[Path]):
+def open_campaign(campaign: Path | None):
     """The campaign in ``campaign`` or the current directory, or a clear message and exit 2."""
     from gkxlsx.campaign.campaign import CampaignError, find_campaign
 

@@ -18,7 +18,7 @@ def demo_cmd(
         camp = run_demo(directory, echo=typer.echo, render=not no_render)
     except FileExistsError as e:
         typer.secho(str(e), err=True, fg=typer.colors.RED)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     camp.close()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -79,9 +78,13 @@ def _print_audit(res: AuditResult) -> None:
 
 
 def extract_cmd(
-    files: List[Path] = typer.Argument(..., help="已公开的年度报告：文本（.txt）、网页（.html/.htm）、Word（.docx）或 PDF。"),
+    files: list[Path] = typer.Argument(
+        ..., help="已公开的年度报告：文本（.txt）、网页（.html/.htm）、Word（.docx）或 PDF。"
+    ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON（键值数据、每格状态、说明、位置）。"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="把每份报告的 JSON 写入此文件夹（文件名同报告，扩展名 .json）。"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="把每份报告的 JSON 写入此文件夹（文件名同报告，扩展名 .json）。"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="显示每一个未读取或有说明的单元格。"),
 ) -> None:
     """从已公开的年度报告中提取数据（单位、年度、格式、表格数字、各部分文字），每格标明已读取/缺失/无法确定。"""
@@ -92,7 +95,7 @@ def extract_cmd(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             _err(f"无法创建输出文件夹 {out}：{e.strerror or e}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
     for f in files:
         try:
             ex = extract_file(f)
@@ -113,7 +116,7 @@ def extract_cmd(
         payload = [ex.to_dict() for ex in results]
         typer.echo(json.dumps(payload[0] if len(files) == 1 and payload else payload, ensure_ascii=False, indent=1))
     if failed:
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 def _similar(results: list[AuditResult], quiet: bool) -> None:
@@ -121,7 +124,10 @@ def _similar(results: list[AuditResult], quiet: bool) -> None:
     from gkxlsx.text.similarity import cross_findings
 
     ok = [r for r in results if r.extraction is not None]
-    items = [(r.extraction.report.unit_name or Path(r.path).name, r.extraction.report.unit_name, r.extraction.report.values) for r in ok]
+    items = [
+        (r.extraction.report.unit_name or Path(r.path).name, r.extraction.report.unit_name, r.extraction.report.values)
+        for r in ok
+    ]
     found = cross_findings(items)
     if not found:
         return
@@ -137,11 +143,21 @@ def _similar(results: list[AuditResult], quiet: bool) -> None:
 
 
 def audit_cmd(
-    paths: List[Path] = typer.Argument(..., help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"),
+    paths: list[Path] = typer.Argument(..., help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 审核结果。"),
-    summary: Optional[Path] = typer.Option(None, "--summary", help="汇总表（.xlsx）：每份报告一行。给出文件夹时默认写入当前目录的“审核汇总_<文件夹名>.xlsx”。"),
-    deadline: Optional[str] = typer.Option(None, "--deadline", help="公开时限，MM-DD（报告年度的次年，如 01-31）或 YYYY-MM-DD；默认部门和乡镇 1月31日，县级以上政府 3月31日。"),
-    unit_type: Optional[str] = typer.Option(None, "--unit-type", help="单位类型（乡镇、街道、县级部门、县级政府……）；默认按单位名称判断。"),
+    summary: Path | None = typer.Option(
+        None,
+        "--summary",
+        help="汇总表（.xlsx）：每份报告一行。给出文件夹时默认写入当前目录的“审核汇总_<文件夹名>.xlsx”。",
+    ),
+    deadline: str | None = typer.Option(
+        None,
+        "--deadline",
+        help="公开时限，MM-DD（报告年度的次年，如 01-31）或 YYYY-MM-DD；默认部门和乡镇 1月31日，县级以上政府 3月31日。",
+    ),
+    unit_type: str | None = typer.Option(
+        None, "--unit-type", help="单位类型（乡镇、街道、县级部门、县级政府……）；默认按单位名称判断。"
+    ),
 ) -> None:
     """审核已公开的年度报告：提取数据后运行全部校验规则（表格勾稽、文字与表格一致、格式、日期、引用、照搬痕迹等）。"""
     files, problems = collect_files(paths)
@@ -162,7 +178,7 @@ def audit_cmd(
             res = audit_extraction(ex, deadline=deadline, unit_type=unit_type)
         except ValueError as e:
             _err(str(e))
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         results.append(res)
         if not as_json:
             _print_audit(res)
@@ -176,7 +192,7 @@ def audit_cmd(
             summary_workbook(results, target)
         except OSError as e:
             _err(f"无法写入汇总表 {target}：{e.strerror or e}")
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
     n_err = sum(1 for r in results if r.errors)
     if as_json:
         typer.echo(
@@ -209,7 +225,7 @@ def audit_cmd(
         if target is not None and results:
             typer.echo(f"汇总表：{target}")
     if unreadable or not files:
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if n_err:
         raise typer.Exit(1)
 

@@ -33,8 +33,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 import typer
 
@@ -369,7 +370,14 @@ def _describe_table(form: Form, t: Table) -> list[str]:
 
 
 def _type_dict(vt) -> dict[str, Any]:
-    return {"kind": vt.kind, "min": vt.min, "max_dp": vt.max_dp, "max_len": vt.max_len, "unit": vt.unit, "label": vt.label}
+    return {
+        "kind": vt.kind,
+        "min": vt.min,
+        "max_dp": vt.max_dp,
+        "max_len": vt.max_len,
+        "unit": vt.unit,
+        "label": vt.label,
+    }
 
 
 def _node_dict(n: HeaderNode) -> dict[str, Any]:
@@ -568,10 +576,10 @@ def _load_or_exit(ref: str) -> Form:
         return load_form(ref)
     except (FormError, RuleError) as e:
         typer.echo(f"错误：{e}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except (TypeError, ValueError, AttributeError) as e:  # malformed items the model did not name
         typer.echo(f"错误：格式定义 {ref} 有误，无法读取：{e}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -602,7 +610,7 @@ def register(app: typer.Typer) -> None:
         for msg in bad:
             typer.echo(msg, err=True)
         if bad:
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
 
     @forms.command("show")
     def show_cmd(
@@ -616,7 +624,7 @@ def register(app: typer.Typer) -> None:
     def export_cmd(
         format: str = typer.Argument(..., metavar="FORMAT", help="格式编号（2021、2019）或格式定义文件（.json）的路径"),
         as_json: bool = typer.Option(False, "--json", help="导出为 JSON（目前唯一的导出格式，可省略）"),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="写入该文件，而不是输出到屏幕"),
+        out: Path | None = typer.Option(None, "--out", "-o", help="写入该文件，而不是输出到屏幕"),
     ) -> None:
         """导出格式定义（键、标签、类型、规则）为 JSON，供其他工具使用。"""
         form = _load_or_exit(format)
@@ -629,7 +637,9 @@ def register(app: typer.Typer) -> None:
             out.write_text(text, encoding="utf-8")
         except OSError as e:
             typer.echo(f"错误：无法写入 {out}：{e.strerror or e}", err=True)
-            raise typer.Exit(2)
-        typer.echo(f"已导出格式 {form.id} 到 {out}（{len(form.entry_keys)} 个填报单元格，{len(form.rules)} 个校验项）。")
+            raise typer.Exit(2) from None
+        typer.echo(
+            f"已导出格式 {form.id} 到 {out}（{len(form.entry_keys)} 个填报单元格，{len(form.rules)} 个校验项）。"
+        )
 
     app.add_typer(forms, name="forms")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from gkxlsx.cli.common import fail
-from gkxlsx.workbook.generate import Campaign, generate_all
 from gkxlsx.form.model import FormError, form_for_year, load_form
-from gkxlsx.workbook.prefill import PrefillError, carry_over, load_values
 from gkxlsx.form.roster import RosterError, load_roster
+from gkxlsx.workbook.generate import Campaign, generate_all
+from gkxlsx.workbook.prefill import PrefillError, carry_over, load_values
 
 
 def parse_deadline(text: str | None) -> date | None:
@@ -26,18 +25,38 @@ def parse_deadline(text: str | None) -> date | None:
 
 
 def generate_cmd(
-    roster: Optional[Path] = typer.Option(None, "--roster", "-r", help="单位名单（CSV 或 XLSX，表头：单位代码,单位名称,单位类型,上级单位,联系人,邮箱）；在收集任务目录中可省略 / roster file"),
-    year: Optional[int] = typer.Option(None, "--year", "-y", help="报告年度，如 2025；在收集任务目录中可省略 / report year"),
-    campaign: Optional[Path] = typer.Option(None, "--campaign", "-C", help="收集任务目录：按任务的名单、年度生成到其“模板”文件夹"),
-    only: Optional[List[str]] = typer.Option(None, "--only", help="只生成这些单位（单位代码，可重复）"),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="报告格式：2021 或 2019，或格式定义文件（默认按年度选择） / format id or variant .json"),
+    roster: Path | None = typer.Option(
+        None,
+        "--roster",
+        "-r",
+        help="单位名单（CSV 或 XLSX，表头：单位代码,单位名称,单位类型,上级单位,联系人,邮箱）；在收集任务目录中可省略 / roster file",
+    ),
+    year: int | None = typer.Option(
+        None, "--year", "-y", help="报告年度，如 2025；在收集任务目录中可省略 / report year"
+    ),
+    campaign: Path | None = typer.Option(
+        None, "--campaign", "-C", help="收集任务目录：按任务的名单、年度生成到其“模板”文件夹"
+    ),
+    only: list[str] | None = typer.Option(None, "--only", help="只生成这些单位（单位代码，可重复）"),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="报告格式：2021 或 2019，或格式定义文件（默认按年度选择） / format id or variant .json",
+    ),
     out: Path = typer.Option(Path("填报模板"), "--out", "-o", help="输出文件夹 / output folder"),
-    prefill: Optional[Path] = typer.Option(None, "--prefill", help="预填数据（JSON 或 CSV/XLSX，按单位代码和键） / per-unit values to prefill"),
-    previous: Optional[Path] = typer.Option(None, "--previous", help="上年度数据（同上格式）：预填“上年结转”并启用跨年度校验 / last year's values"),
-    previous_format: Optional[str] = typer.Option(None, "--previous-format", help="上年度数据的格式（默认按 年度-1 选择）"),
+    prefill: Path | None = typer.Option(
+        None, "--prefill", help="预填数据（JSON 或 CSV/XLSX，按单位代码和键） / per-unit values to prefill"
+    ),
+    previous: Path | None = typer.Option(
+        None, "--previous", help="上年度数据（同上格式）：预填“上年结转”并启用跨年度校验 / last year's values"
+    ),
+    previous_format: str | None = typer.Option(
+        None, "--previous-format", help="上年度数据的格式（默认按 年度-1 选择）"
+    ),
     office: str = typer.Option("", "--office", help="收集单位名称，显示在填报说明中 / collecting office"),
     contact: str = typer.Option("", "--contact", help="收集单位联系方式 / office contact"),
-    deadline: Optional[str] = typer.Option(None, "--deadline", help="报送截止日期 YYYY-MM-DD / deadline"),
+    deadline: str | None = typer.Option(None, "--deadline", help="报送截止日期 YYYY-MM-DD / deadline"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="不显示进度条"),
 ) -> None:
     """按名单为每个单位生成锁定的、带实时校验的填报工作簿。 / Generate one locked workbook per unit."""
@@ -76,7 +95,14 @@ def generate_cmd(
     else:
         with typer.progressbar(length=len(units), label="正在生成", file=None) as bar:
             files = generate_all(
-                units, year, out, form=form, prefill=pre, prev=prev, prev_format=pf, campaign=campaign,
+                units,
+                year,
+                out,
+                form=form,
+                prefill=pre,
+                prev=prev,
+                prev_format=pf,
+                campaign=campaign,
                 progress=lambda u: bar.update(1),
             )
     typer.echo(f"已为 {len(files)} 个单位生成 {year} 年度填报工作簿（格式 {form.id}，{form.document_number}）：{out}")
@@ -87,7 +113,7 @@ def generate_cmd(
         typer.echo(f"  …… 共 {len(files)} 个文件")
 
 
-def _generate_in_campaign(campaign: Optional[Path], only, quiet: bool) -> None:
+def _generate_in_campaign(campaign: Path | None, only, quiet: bool) -> None:
     from gkxlsx.campaign.campaign import CampaignError, find_campaign, generate_for_campaign
 
     try:

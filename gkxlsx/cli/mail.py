@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
 from gkxlsx.campaign.campaign import CampaignError
+from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
 from gkxlsx.mail.mail import (
     KINDS,
     Delivery,
@@ -61,9 +60,15 @@ def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = Fal
         except (MailError, CampaignError) as e:
             fail(str(e))
         if skipped:
-            typer.echo(f"已发送过{KINDS[kind]}的 {len(skipped)} 个单位本次跳过（如需重发请加 --resend 或 --only 单位代码）。")
+            typer.echo(
+                f"已发送过{KINDS[kind]}的 {len(skipped)} 个单位本次跳过（如需重发请加 --resend 或 --only 单位代码）。"
+            )
         if not mails:
-            what = {"send": "需要发送填报通知的单位", "remind": "需要催报的单位（都已报送且没有错误）", "feedback": "需要退回修改的单位（没有带错误或警告的当前报送）"}[kind]
+            what = {
+                "send": "需要发送填报通知的单位",
+                "remind": "需要催报的单位（都已报送且没有错误）",
+                "feedback": "需要退回修改的单位（没有带错误或警告的当前报送）",
+            }[kind]
             typer.echo(f"没有{what}。")
             return
         problems = [m for m in mails if m.problem]
@@ -83,7 +88,9 @@ def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = Fal
             fail(str(e))
         n = len(mails) - len(problems)
         rate = f"，每分钟最多 {settings.rate_per_minute:g} 封" if settings.rate_per_minute else ""
-        typer.echo(f"正在通过 {settings.host}:{settings.port}（{settings.security}）发送 {n} 封{KINDS[kind]}邮件{rate}……")
+        typer.echo(
+            f"正在通过 {settings.host}:{settings.port}（{settings.security}）发送 {n} 封{KINDS[kind]}邮件{rate}……"
+        )
         results = send_and_record(camp, mails, settings, password, on_result=_progress)
         for line in delivery_report(results):
             typer.echo(line)
@@ -93,11 +100,11 @@ def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = Fal
 
 @mail_app.command("send")
 def send_cmd(
-    only: Optional[List[str]] = ONLY_OPT,
+    only: list[str] | None = ONLY_OPT,
     dry_run: bool = DRY_OPT,
-    templates: Optional[Path] = TEMPLATES_OPT,
+    templates: Path | None = TEMPLATES_OPT,
     resend: bool = typer.Option(False, "--resend", help="已发送过的单位也重新发送"),
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """给每个单位发送填报通知，附上该单位的填报工作簿。 / Send each unit its workbook."""
     _run("send", only, dry_run, templates, campaign, resend)
@@ -105,10 +112,10 @@ def send_cmd(
 
 @mail_app.command("remind")
 def remind_cmd(
-    only: Optional[List[str]] = ONLY_OPT,
+    only: list[str] | None = ONLY_OPT,
     dry_run: bool = DRY_OPT,
-    templates: Optional[Path] = TEMPLATES_OPT,
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    templates: Path | None = TEMPLATES_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """催报：发给尚未报送、或当前报送有错误的单位，写明缺什么、错在哪。 / Remind units."""
     _run("remind", only, dry_run, templates, campaign)
@@ -116,21 +123,21 @@ def remind_cmd(
 
 @mail_app.command("feedback")
 def feedback_cmd(
-    only: Optional[List[str]] = ONLY_OPT,
+    only: list[str] | None = ONLY_OPT,
     dry_run: bool = DRY_OPT,
-    templates: Optional[Path] = TEMPLATES_OPT,
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    templates: Path | None = TEMPLATES_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """退回修改：把校验发现的问题和标注了问题的工作簿发给有错误或警告的单位。 / Send feedback."""
     _run("feedback", only, dry_run, templates, campaign)
 
 
 def fetch_cmd(
-    paths: List[Path] = typer.Argument(None, help=".eml 邮件文件或包含 .eml 的文件夹"),
-    eml: Optional[List[Path]] = typer.Option(None, "--eml", help=".eml 邮件文件或文件夹（可重复）"),
-    mbox: Optional[List[Path]] = typer.Option(None, "--mbox", help="mbox 邮箱文件（可重复），如 Thunderbird 的收件箱文件"),
+    paths: list[Path] = typer.Argument(None, help=".eml 邮件文件或包含 .eml 的文件夹"),
+    eml: list[Path] | None = typer.Option(None, "--eml", help=".eml 邮件文件或文件夹（可重复）"),
+    mbox: list[Path] | None = typer.Option(None, "--mbox", help="mbox 邮箱文件（可重复），如 Thunderbird 的收件箱文件"),
     imap: bool = typer.Option(False, "--imap", help="从 campaign.toml 中设置的 IMAP 邮箱（IMAPS）读取"),
-    campaign: Optional[Path] = CAMPAIGN_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
 ) -> None:
     """从邮件中收取报送的工作簿并导入（只读取，不删除任何邮件；处理过的邮件不会重复导入）。 / Import returns from mail."""
@@ -145,7 +152,9 @@ def fetch_cmd(
                 if settings.imap_host:
                     imap = True
                 else:
-                    fail("请指定要读取的邮件：.eml 文件（--eml）、mbox 文件（--mbox），或在 campaign.toml 中设置 imap_host 后使用 --imap。")
+                    fail(
+                        "请指定要读取的邮件：.eml 文件（--eml）、mbox 文件（--mbox），或在 campaign.toml 中设置 imap_host 后使用 --imap。"
+                    )
             reports = []
             if files:
                 reports.append(process_messages(camp, fetch_eml(files)))
@@ -153,13 +162,21 @@ def fetch_cmd(
                 reports.append(process_messages(camp, fetch_mbox(b)))
             if imap:
                 settings.require_imap()
-                typer.echo(f"正在读取 {settings.imap_host}:{settings.imap_port} 的“{settings.imap_folder}”文件夹（只读）……")
+                typer.echo(
+                    f"正在读取 {settings.imap_host}:{settings.imap_port} 的“{settings.imap_folder}”文件夹（只读）……"
+                )
                 pw = get_password(settings, what="收件邮箱")
                 reports.append(fetch_from_imap(camp, pw, settings=settings))
         except MailError as e:
             fail(str(e))
         if as_json:
-            typer.echo(json.dumps([{"message_id": m.message_id, **m.summary()} for r in reports for m in r.mails], ensure_ascii=False, indent=2))
+            typer.echo(
+                json.dumps(
+                    [{"message_id": m.message_id, **m.summary()} for r in reports for m in r.mails],
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
             return
         for r in reports:
             for line in r.lines():

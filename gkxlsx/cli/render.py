@@ -8,7 +8,7 @@ or give ``-C``) or from report data files (``--data FILE.json``, the shape of
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -35,20 +35,25 @@ def _finding_from_dict(d: dict) -> Finding:
     )
 
 
-def _campaign_jobs(units: List[str], all_units: bool, aggregate: bool, campaign: Optional[Path], by: Optional[str]):
+def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign: Path | None, by: str | None):
     """(report, findings, aggregate-info, label) for each requested campaign report, plus skip notes."""
     try:
-        from gkxlsx.campaign.campaign import CampaignError, aggregate as do_aggregate, find_campaign
+        from gkxlsx.campaign.campaign import CampaignError, find_campaign
+        from gkxlsx.campaign.campaign import aggregate as do_aggregate
         from gkxlsx.campaign.ledger import ACCEPTED_STATUSES
     except ImportError:
-        fail("需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate（先用 gkxlsx init 创建收集任务）；"
-              "也可以用 --data 报告数据.json 直接生成。")
+        fail(
+            "需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate（先用 gkxlsx init 创建收集任务）；"
+            "也可以用 --data 报告数据.json 直接生成。"
+        )
     from gkxlsx.form.report import Report
 
     try:
         camp = find_campaign(campaign)
     except CampaignError as e:
-        fail(f"需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate：{e}\n也可以用 --data 报告数据.json 直接生成。")
+        fail(
+            f"需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate：{e}\n也可以用 --data 报告数据.json 直接生成。"
+        )
     jobs: list[tuple[Any, Any, Any, str]] = []
     notes: list[str] = []
     refused: list[str] = []
@@ -93,16 +98,16 @@ def _campaign_jobs(units: List[str], all_units: bool, aggregate: bool, campaign:
 
 
 def render_cmd(
-    units: List[str] = typer.Argument(None, help="单位代码或名称（收集任务中的单位） / units of the campaign"),
+    units: list[str] = typer.Argument(None, help="单位代码或名称（收集任务中的单位） / units of the campaign"),
     all_units: bool = typer.Option(False, "--all", help="收集任务中所有已报送的单位"),
     aggregate: bool = typer.Option(False, "--aggregate", help="汇总报告（已通过或已确认的单位之和，附汇总完整性说明）"),
-    by: Optional[str] = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（与 --aggregate 一起用）"),
-    data: List[Path] = typer.Option(None, "--data", "-d", help="报告数据文件（JSON），可重复 / report data file"),
+    by: str | None = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（与 --aggregate 一起用）"),
+    data: list[Path] = typer.Option(None, "--data", "-d", help="报告数据文件（JSON），可重复 / report data file"),
     to: str = typer.Option("html,docx,md,txt", "--to", "-t", help="输出格式：html,docx,md,txt,pdf（逗号分隔）"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="输出目录（默认：任务目录/报告，或当前目录）"),
-    templates: Optional[Path] = typer.Option(None, "--templates", help="自定义模板目录：其中的同名模板优先于内置模板"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="输出目录（默认：任务目录/报告，或当前目录）"),
+    templates: Path | None = typer.Option(None, "--templates", help="自定义模板目录：其中的同名模板优先于内置模板"),
     draft: bool = typer.Option(False, "--draft", help="数据有错误时也生成，每页标注“草稿”（不得公开发布）"),
-    campaign: Optional[Path] = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录）"),
+    campaign: Path | None = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录）"),
 ) -> None:
     """生成可公开发布的年度报告（网页、Word、Markdown、纯文本、PDF）。 / Render the publishable report."""
     try:
@@ -112,7 +117,9 @@ def render_cmd(
     if templates is not None and not templates.is_dir():
         fail(f"模板目录不存在：{templates}")
     if not (units or all_units or aggregate or data):
-        fail("请指定要生成报告的单位（单位代码…、--all 或 --aggregate，在收集任务目录中运行），或用 --data 报告数据.json。")
+        fail(
+            "请指定要生成报告的单位（单位代码…、--all 或 --aggregate，在收集任务目录中运行），或用 --data 报告数据.json。"
+        )
     jobs: list[tuple[Any, Any, Any, str]] = []
     notes: list[str] = []
     refused: list[str] = []

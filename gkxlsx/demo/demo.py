@@ -7,15 +7,16 @@ returned, one stray file) → import → status → accept → aggregate → ren
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gkxlsx.campaign.campaign import Campaign, aggregate, generate_for_campaign, import_files, init_campaign
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.workbook.generate import build_workbook, workbook_filename
 
 INBOX = "收到的文件"
 
@@ -65,7 +66,13 @@ def _fee_unit(v: dict[str, Any]) -> None:
 
 SCENARIOS = [
     Scenario("SLX001", "按时报送，数据正确", "2026-01-12T09:30:00"),
-    Scenario("SLX002", "第一次报送勾稽关系不平衡，修改后重新报送", "2026-01-13T10:00:00", _unbalance, resubmit="2026-01-16T15:20:00"),
+    Scenario(
+        "SLX002",
+        "第一次报送勾稽关系不平衡，修改后重新报送",
+        "2026-01-13T10:00:00",
+        _unbalance,
+        resubmit="2026-01-16T15:20:00",
+    ),
     Scenario("SLX003", "数字单元格里填了“/”和“3条”", "2026-01-14T11:00:00", _bad_values),
     Scenario("SLX004", "街道填了规章（警告），政务公开办核实后确认", "2026-01-15T16:45:00", _guizhang),
     Scenario("SLX005", "逾期报送（截止日后）", "2026-01-25T09:00:00"),
@@ -125,7 +132,11 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, render:
     for received, path, _note in sorted(arrivals):
         for r in import_files(camp, [path], source="邮件", received_at=received):
             if r.kind == "new":
-                extra = f"，错误 {sum(f['severity'] == 'error' for f in r.findings)}，警告 {sum(f['severity'] == 'warning' for f in r.findings)}" if r.findings else ""
+                extra = (
+                    f"，错误 {sum(f['severity'] == 'error' for f in r.findings)}，警告 {sum(f['severity'] == 'warning' for f in r.findings)}"
+                    if r.findings
+                    else ""
+                )
                 echo(f"   {path.name} → {r.unit_code} 第 {r.version} 版：{r.status}{extra}")
             elif r.kind == "quarantine":
                 echo(f"   {path.name} → 已隔离：{r.message}")

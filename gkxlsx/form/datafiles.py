@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,13 @@ from typing import Any
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
-@lru_cache(maxsize=None)
+@cache
 def data_file(name: str) -> dict[str, Any]:
     """``gkxlsx/data/<name>.json``, parsed once."""
     return json.loads((DATA_DIR / f"{name}.json").read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled(pattern: str, flags: int = 0) -> re.Pattern:
     """A compiled regular expression, compiled once per (pattern, flags)."""
     return re.compile(pattern, flags)

@@ -13,10 +13,11 @@ official grid in FORMAT.md (e.g. 三、依申请公开!J6 is （一）予以公�
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from gkxlsx.form.model import Form, Table, UnitType
 from gkxlsx.rules.engine import (
@@ -266,7 +267,16 @@ def _place_checks(
         # caption above the first check cell of this column (in the header area when there is room)
         cap_row = 0 if first_row > 0 else None
         if cap_row is not None:
-            out.append(Box(sheet, cap_row, col, "checklabel", rd.label, rows=max(1, first_row - cap_row) if first_row - cap_row <= 3 else 1))
+            out.append(
+                Box(
+                    sheet,
+                    cap_row,
+                    col,
+                    "checklabel",
+                    rd.label,
+                    rows=max(1, first_row - cap_row) if first_row - cap_row <= 3 else 1,
+                )
+            )
         for inst in (i for i in insts if i.id == rid):
             r = where[inst.anchor][1]
             out.append(Box(sheet, r, col, "check", iid=inst.iid))
@@ -307,10 +317,22 @@ def text_units(text: str) -> float:
     return sum(1.0 if ord(ch) > 0x2E80 else 0.55 for ch in text)
 
 
-def _fit_heights(boxes: list[Box], widths: Mapping[int, float], heights: dict[int, float], default_width: float = 8.43) -> None:
+def _fit_heights(
+    boxes: list[Box], widths: Mapping[int, float], heights: dict[int, float], default_width: float = 8.43
+) -> None:
     line = 14.0
     for b in boxes:
-        if not b.text or b.role not in ("rowlabel", "header", "corner", "paneltext", "guide", "fieldlabel", "fieldguide", "caption", "checklabel"):
+        if not b.text or b.role not in (
+            "rowlabel",
+            "header",
+            "corner",
+            "paneltext",
+            "guide",
+            "fieldlabel",
+            "fieldguide",
+            "caption",
+            "checklabel",
+        ):
             continue
         width = sum(widths.get(c, default_width) for c in range(b.col, b.col + b.cols))
         per_line = max(1.0, width / 1.9)
@@ -346,7 +368,17 @@ def layout(form: Form) -> Layout:
     info_heights: dict[int, float] = {}
     _fit_heights(boxes, {0: 14, 1: 40, 2: 60}, info_heights)
     sheets.append(
-        SheetLayout(INFO_SHEET, "info", None, tuple(boxes), {0: 14, 1: 40, 2: 60}, info_heights, None, 2 + len(form.meta_fields), 3)
+        SheetLayout(
+            INFO_SHEET,
+            "info",
+            None,
+            tuple(boxes),
+            {0: 14, 1: 40, 2: 60},
+            info_heights,
+            None,
+            2 + len(form.meta_fields),
+            3,
+        )
     )
 
     # rule instances by the sheet of their anchor
@@ -371,7 +403,9 @@ def layout(form: Form) -> Layout:
                 if anchor_sheet(inst) == s.sheet:
                     insts.append(inst)
             by_sheet[s.sheet] = insts
-            max_row, max_col = _place_checks(form, s.sheet, insts, where, grid_width, table_bottom, label_cols, boxes, checks)
+            max_row, max_col = _place_checks(
+                form, s.sheet, insts, where, grid_width, table_bottom, label_cols, boxes, checks
+            )
             # guidance under the table and its check rows
             boxes.append(Box(s.sheet, max_row + 1, 0, "guide", s.guide, cols=grid_width))
             heights[max_row + 1] = 36
@@ -427,7 +461,14 @@ def layout(form: Form) -> Layout:
     # 校验结果: one row per rule instance, pointing at its primary check cell
     boxes = [
         Box(CHECKS_SHEET, 0, 0, "title", "校验结果", cols=6),
-        Box(CHECKS_SHEET, 1, 0, "guide", "本表自动汇总各工作表的校验结果：✓ 通过，✗ 有误，待填 表示相关单元格尚未填完，不适用 表示该项对本单位不适用。点击“位置”可跳转到相关单元格。", cols=6),
+        Box(
+            CHECKS_SHEET,
+            1,
+            0,
+            "guide",
+            "本表自动汇总各工作表的校验结果：✓ 通过，✗ 有误，待填 表示相关单元格尚未填完，不适用 表示该项对本单位不适用。点击“位置”可跳转到相关单元格。",
+            cols=6,
+        ),
         Box(CHECKS_SHEET, 2, 0, "fieldlabel", "错误（必须通过的✗）"),
         Box(CHECKS_SHEET, 3, 0, "fieldlabel", "警告（建议核实的✗）"),
         Box(CHECKS_SHEET, 4, 0, "fieldlabel", "提示"),

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 FORMS_DIR = Path(__file__).resolve().parents[1] / "data" / "forms"
 
@@ -58,13 +59,13 @@ class HeaderNode:
     span: int = 1  # grid columns a leaf column occupies (columns only)
     type: str | None = None  # type override for a leaf column
     derived: str | None = None  # "sum": sum of the non-derived leaves under the parent
-    children: tuple["HeaderNode", ...] = ()
+    children: tuple[HeaderNode, ...] = ()
 
     @property
     def is_leaf(self) -> bool:
         return not self.children
 
-    def leaves(self) -> Iterable["HeaderNode"]:
+    def leaves(self) -> Iterable[HeaderNode]:
         if self.is_leaf:
             yield self
         else:
@@ -386,9 +387,11 @@ class Form:
         tables = list(self.tables.values())
         if table and table in self.tables:
             t0 = self.tables[table]
-            tables = [t0] + [t for t in tables if t.section == t0.section and t is not t0] + [
-                t for t in tables if t.section != t0.section
-            ]
+            tables = (
+                [t0]
+                + [t for t in tables if t.section == t0.section and t is not t0]
+                + [t for t in tables if t.section != t0.section]
+            )
         for t in tables:
             for leaf in t.rows + t.columns:
                 if leaf.key == segment:
@@ -469,7 +472,9 @@ def _load_raw(ref: str | Path, _seen: tuple[str, ...] = ()) -> tuple[dict, str]:
     else:
         path = FORMS_DIR / f"{ref}.json"
         if not path.exists():
-            raise FormError(f"找不到报告格式“{ref}”。可用的格式：{'、'.join(builtin_form_ids())}，或给出格式定义文件（.json）的路径。")
+            raise FormError(
+                f"找不到报告格式“{ref}”。可用的格式：{'、'.join(builtin_form_ids())}，或给出格式定义文件（.json）的路径。"
+            )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -507,7 +512,7 @@ def apply_variant(base: dict, patch: dict, source: str = "") -> dict:
         if k in patch:
             out[k] = copy.deepcopy(patch[k])
     if "id" not in patch:
-        raise FormError(f"格式变体 {source} 必须有自己的 id（例如 \"2021-本省\"）")
+        raise FormError(f'格式变体 {source} 必须有自己的 id（例如 "2021-本省"）')
     secs = {s["id"]: s for s in out["sections"]}
 
     def where(kind: str, item: dict) -> str:
@@ -546,7 +551,9 @@ def apply_variant(base: dict, patch: dict, source: str = "") -> dict:
         fields.insert(idx, copy.deepcopy(item["field"]))
     out["unit_types"] = out.get("unit_types", []) + copy.deepcopy(patch.get("add_unit_types", []))
     remove = set(patch.get("remove_rules", []))
-    out["rules"] = [r for r in out.get("rules", []) if r["id"] not in remove] + copy.deepcopy(patch.get("add_rules", []))
+    out["rules"] = [r for r in out.get("rules", []) if r["id"] not in remove] + copy.deepcopy(
+        patch.get("add_rules", [])
+    )
     out.pop("extends", None)
     return out
 
@@ -567,7 +574,7 @@ def _node(d: Mapping[str, Any], where: str) -> HeaderNode:
     children = tuple(_node(c, where) for c in d.get("children", []))
     derived = d.get("derived")
     if derived not in (None, "sum"):
-        raise FormError(f"{where}：derived 只能是 \"sum\"")
+        raise FormError(f'{where}：derived 只能是 "sum"')
     return HeaderNode(
         label=d.get("label"),
         key=d.get("key"),

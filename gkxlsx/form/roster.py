@@ -161,7 +161,9 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
         if code and code not in seen:
             seen.setdefault(code, i)
     if problems:
-        raise RosterError(f"名单文件 {p.name} 有 {len(problems)} 处问题，未生成任何文件：\n" + "\n".join("  " + x for x in problems))
+        raise RosterError(
+            f"名单文件 {p.name} 有 {len(problems)} 处问题，未生成任何文件：\n" + "\n".join("  " + x for x in problems)
+        )
     if not units:
         raise RosterError(f"名单文件 {p.name} 中没有任何单位。")
     return units

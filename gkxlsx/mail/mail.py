@@ -40,6 +40,7 @@ import ssl
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email import policy as email_policy
@@ -49,14 +50,14 @@ from email.message import EmailMessage, Message, MIMEPart
 from email.parser import BytesParser
 from email.utils import formatdate, getaddresses, make_msgid, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
-from gkxlsx.workbook.generate import Campaign as Office, build_workbook, safe_filename, workbook_filename
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
 from gkxlsx.form.roster import Unit
-
+from gkxlsx.workbook.generate import Campaign as Office
+from gkxlsx.workbook.generate import build_workbook, safe_filename, workbook_filename
 
 
 class _Policy(email_policy.EmailPolicy):
@@ -116,10 +117,22 @@ class MailSettings:
     timeout: float = 30
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "MailSettings":
+    def from_config(cls, cfg: Mapping[str, Any]) -> MailSettings:
         s = cls()
         problems = []
-        for k in ("host", "security", "user", "sender", "sender_name", "password_env", "imap_host", "imap_folder", "imap_user", "ca_file", "templates"):
+        for k in (
+            "host",
+            "security",
+            "user",
+            "sender",
+            "sender_name",
+            "password_env",
+            "imap_host",
+            "imap_folder",
+            "imap_user",
+            "ca_file",
+            "templates",
+        ):
             if cfg.get(k) is not None:
                 setattr(s, k, str(cfg[k]).strip())
         for k, typ in (("port", int), ("imap_port", int), ("rate_per_minute", float), ("timeout", float)):
@@ -141,7 +154,8 @@ class MailSettings:
         missing = [k for k in ("host", "sender") if not getattr(self, k)]
         if missing:
             raise MailError(
-                "campaign.toml 的 [mail] 中还没有填写 " + "、".join(missing)
+                "campaign.toml 的 [mail] 中还没有填写 "
+                + "、".join(missing)
                 + "（SMTP 服务器和发件人邮箱）。请用记事本打开 campaign.toml 填写后再发送；只想预览邮件可加 --dry-run。"
             )
         if not valid_address(self.sender):
@@ -185,7 +199,9 @@ def get_password(
     if interactive is None:
         interactive = sys.stdin is not None and sys.stdin.isatty()
     if interactive:
-        pw = prompt(f"请输入{what} {settings.imap_user or settings.user or settings.sender} 的密码（或授权码，输入时不显示）：")
+        pw = prompt(
+            f"请输入{what} {settings.imap_user or settings.user or settings.sender} 的密码（或授权码，输入时不显示）："
+        )
         if pw:
             return pw
     raise MailError(
@@ -267,7 +283,8 @@ def attachment_part(filename: str, data: bytes, mime_type: str | None = None) ->
         part.set_raw("Content-Type", f"{mime_type};\r\n " + _legacy_param("name", filename))
         part.set_raw(
             "Content-Disposition",
-            "attachment;\r\n " + ";\r\n ".join([_legacy_param("filename", filename), *_rfc2231_params("filename", filename)]),
+            "attachment;\r\n "
+            + ";\r\n ".join([_legacy_param("filename", filename), *_rfc2231_params("filename", filename)]),
         )
     part.set_raw("Content-Transfer-Encoding", "base64")
     return part
@@ -374,7 +391,8 @@ def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
         locs = [camp.form.label(k) for k in (f.get("keys") or []) if k in camp.form.cells or k in camp.form.fields][:3]
     return {
         "severity": f.get("severity", ""),
-        "severity_zh": f.get("severity_zh") or {"error": "错误", "warning": "警告", "info": "提示"}.get(f.get("severity", ""), ""),
+        "severity_zh": f.get("severity_zh")
+        or {"error": "错误", "warning": "警告", "info": "提示"}.get(f.get("severity", ""), ""),
         "rule": f.get("rule", ""),
         "message": f.get("message", ""),
         "fix": f.get("fix") or "",
@@ -385,7 +403,13 @@ def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
 def _base_ctx(camp: Campaign, unit: Unit, kind: str) -> dict[str, Any]:
     return {
         "kind": kind,
-        "unit": {"code": unit.code, "name": unit.name, "type": unit.type, "contact": unit.contact, "parent": unit.parent},
+        "unit": {
+            "code": unit.code,
+            "name": unit.name,
+            "type": unit.type,
+            "contact": unit.contact,
+            "parent": unit.parent,
+        },
         "year": camp.year,
         "office": camp.office or mail_settings(camp).sender_name or "",
         "contact": camp.contact,
@@ -396,7 +420,9 @@ def _base_ctx(camp: Campaign, unit: Unit, kind: str) -> dict[str, Any]:
     }
 
 
-def _outgoing(camp: Campaign, env, kind: str, unit: Unit, ctx: dict[str, Any], attachments: list[tuple[str, bytes]]) -> Outgoing:
+def _outgoing(
+    camp: Campaign, env, kind: str, unit: Unit, ctx: dict[str, Any], attachments: list[tuple[str, bytes]]
+) -> Outgoing:
     st = mail_settings(camp)
     to = split_addresses(unit.email)
     ctx["attachments"] = [n for n, _ in attachments]
@@ -406,7 +432,14 @@ def _outgoing(camp: Campaign, env, kind: str, unit: Unit, ctx: dict[str, Any], a
     if bad:
         return Outgoing(kind, unit, to, None, ctx["attachments"], problem=f"名单中的邮箱格式不正确：{'、'.join(bad)}")
     subject, body = _render_pair(env, kind, ctx)
-    msg = build_message(sender=st.sender or "gkxlsx@localhost", sender_name=st.sender_name or camp.office, to=to, subject=subject, body=body, attachments=attachments)
+    msg = build_message(
+        sender=st.sender or "gkxlsx@localhost",
+        sender_name=st.sender_name or camp.office,
+        to=to,
+        subject=subject,
+        body=body,
+        attachments=attachments,
+    )
     return Outgoing(kind, unit, to, msg, ctx["attachments"])
 
 
@@ -429,7 +462,13 @@ def _select(camp: Campaign, only: Sequence[str] | None) -> list[Unit]:
 
 def already_sent(camp: Campaign, kind: str) -> set[str]:
     """Units to which a mail of ``kind`` was delivered to at least one address."""
-    return {r[0] for r in camp.ledger.conn.execute("SELECT DISTINCT unit_code FROM mail_log WHERE kind=? AND status='sent'", (kind,)) if r[0]}
+    return {
+        r[0]
+        for r in camp.ledger.conn.execute(
+            "SELECT DISTINCT unit_code FROM mail_log WHERE kind=? AND status='sent'", (kind,)
+        )
+        if r[0]
+    }
 
 
 def mail_log(camp: Campaign, unit_code: str | None = None) -> list[dict[str, Any]]:
@@ -438,7 +477,12 @@ def mail_log(camp: Campaign, unit_code: str | None = None) -> list[dict[str, Any
 
 
 def compose_send(
-    camp: Campaign, *, only: Sequence[str] | None = None, templates=None, resend: bool = False, generate_missing: bool = True
+    camp: Campaign,
+    *,
+    only: Sequence[str] | None = None,
+    templates=None,
+    resend: bool = False,
+    generate_missing: bool = True,
 ) -> tuple[list[Outgoing], list[Unit]]:
     """Each selected unit's workbook (from 模板/) attached to the 填报通知.  Returns (mails, units
     skipped because they already received it — only when neither ``only`` nor ``resend``)."""
@@ -460,7 +504,16 @@ def compose_send(
         p = tdir / workbook_filename(u, camp.year)
         ctx = _base_ctx(camp, u, "send")
         if not p.is_file():
-            out.append(Outgoing("send", u, split_addresses(u.email), None, [], problem=f"找不到该单位的工作簿 {p.name}，请先运行 gkxlsx generate"))
+            out.append(
+                Outgoing(
+                    "send",
+                    u,
+                    split_addresses(u.email),
+                    None,
+                    [],
+                    problem=f"找不到该单位的工作簿 {p.name}，请先运行 gkxlsx generate",
+                )
+            )
             continue
         out.append(_outgoing(camp, env, "send", u, ctx, [(p.name, p.read_bytes())]))
     return out, skipped
@@ -484,7 +537,9 @@ def feedback_workbook(camp: Campaign, unit: Unit, sub: Submission) -> tuple[str,
     prev = camp.previous_for(unit.code)
     pv, pf = (prev[1], prev[0].id) if prev else (None, None)
     office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
-    data, _fp = build_workbook(camp.form, unit, camp.year, prefill=sub.values, prev=pv, prev_format=pf, campaign=office, marks=marks)
+    data, _fp = build_workbook(
+        camp.form, unit, camp.year, prefill=sub.values, prev=pv, prev_format=pf, campaign=office, marks=marks
+    )
     name = feedback_filename(unit, camp.year, sub.version)
     dest = camp.path("feedback") / name
     tmp = dest.with_name(f".{name}.tmp")
@@ -569,7 +624,11 @@ def write_outbox(camp: Campaign, mails: Sequence[Outgoing], *, when: datetime | 
             continue
         d = camp.path("outbox") / f"{when:%Y%m%d-%H%M%S}_{KINDS.get(m.kind, m.kind)}"
         d.mkdir(parents=True, exist_ok=True)
-        stem = f"{safe_filename(m.unit.code)}_{safe_filename(m.unit.name)}" if m.unit else safe_filename(m.recipients[0] if m.recipients else "mail")
+        stem = (
+            f"{safe_filename(m.unit.code)}_{safe_filename(m.unit.name)}"
+            if m.unit
+            else safe_filename(m.recipients[0] if m.recipients else "mail")
+        )
         p = d / f"{stem}.eml"
         p.write_bytes(message_bytes(m.message))
         paths.append(p)
@@ -611,7 +670,9 @@ def _refusal(code: int, msg: Any) -> str:
 
 
 class _Connection:
-    def __init__(self, settings: MailSettings, password: str | None, ssl_context: ssl.SSLContext | None, timeout: float):
+    def __init__(
+        self, settings: MailSettings, password: str | None, ssl_context: ssl.SSLContext | None, timeout: float
+    ):
         self.s = settings
         self.password = password
         self.ctx = ssl_context
@@ -645,16 +706,26 @@ class _Connection:
                 conn.close()
                 raise
         except smtplib.SMTPAuthenticationError as e:
-            raise _Fatal(f"登录邮件服务器 {where} 失败（{e.smtp_code} {_text(e.smtp_error).strip()}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并在网页版设置中开启 SMTP 服务") from None
+            raise _Fatal(
+                f"登录邮件服务器 {where} 失败（{e.smtp_code} {_text(e.smtp_error).strip()}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并在网页版设置中开启 SMTP 服务"
+            ) from None
         except smtplib.SMTPNotSupportedError as e:
-            raise _Fatal(f"邮件服务器 {where} 不支持 {'STARTTLS' if s.security == 'starttls' else '登录'}（{e}）：请检查 [mail] security 和 port") from None
+            raise _Fatal(
+                f"邮件服务器 {where} 不支持 {'STARTTLS' if s.security == 'starttls' else '登录'}（{e}）：请检查 [mail] security 和 port"
+            ) from None
         except ssl.SSLCertVerificationError as e:
-            raise _Fatal(f"邮件服务器 {where} 的证书无法验证（{e.verify_message}）：如为单位内部服务器，可在 [mail] ca_file 中指定其证书") from None
+            raise _Fatal(
+                f"邮件服务器 {where} 的证书无法验证（{e.verify_message}）：如为单位内部服务器，可在 [mail] ca_file 中指定其证书"
+            ) from None
         except ssl.SSLError as e:
-            raise _Fatal(f"与邮件服务器 {where} 建立加密连接失败（{e.reason or e}）：请检查 [mail] security（ssl 一般用 465 端口，starttls 用 587）") from None
+            raise _Fatal(
+                f"与邮件服务器 {where} 建立加密连接失败（{e.reason or e}）：请检查 [mail] security（ssl 一般用 465 端口，starttls 用 587）"
+            ) from None
         except smtplib.SMTPResponseException as e:
             if 400 <= e.smtp_code < 500:
-                raise _NoConnection(f"邮件服务器 {where} 暂时不可用（{e.smtp_code} {_text(e.smtp_error).strip()}）") from None
+                raise _NoConnection(
+                    f"邮件服务器 {where} 暂时不可用（{e.smtp_code} {_text(e.smtp_error).strip()}）"
+                ) from None
             raise _Fatal(f"邮件服务器 {where} 拒绝连接（{e.smtp_code} {_text(e.smtp_error).strip()}）") from None
         except socket.gaierror:
             raise _Fatal(f"找不到邮件服务器 {s.host}：请检查 [mail] host 是否写对、网络是否正常") from None
@@ -742,7 +813,9 @@ def send_messages(
     return results
 
 
-def _deliver(conn: _Connection, m: Outgoing, d: Delivery, settings: MailSettings, max_retries: int, backoff: float, sleep) -> str | None:
+def _deliver(
+    conn: _Connection, m: Outgoing, d: Delivery, settings: MailSettings, max_retries: int, backoff: float, sleep
+) -> str | None:
     data = message_bytes(m.message)  # type: ignore[arg-type]
     pending = list(m.recipients)
     temp: dict[str, str] = {}
@@ -805,7 +878,9 @@ def record_delivery(camp: Campaign, d: Delivery) -> None:
         camp.ledger.log_mail(code, d.mail.kind, a, "failed", d.mail.message_id if d.mail.message else "", reason)
 
 
-def send_and_record(camp: Campaign, mails: Sequence[Outgoing], settings: MailSettings, password: str | None, **kw) -> list[Delivery]:
+def send_and_record(
+    camp: Campaign, mails: Sequence[Outgoing], settings: MailSettings, password: str | None, **kw
+) -> list[Delivery]:
     user_cb = kw.pop("on_result", None)
 
     def cb(d: Delivery) -> None:
@@ -920,19 +995,27 @@ def fetch_imap(
         else:
             M = imaplib.IMAP4(host, port, timeout=timeout)
     except _ssl.SSLCertVerificationError as e:
-        raise MailError(f"收件服务器 {where} 的证书无法验证（{e.verify_message}）：如为单位内部服务器，可在 [mail] ca_file 中指定其证书。") from None
+        raise MailError(
+            f"收件服务器 {where} 的证书无法验证（{e.verify_message}）：如为单位内部服务器，可在 [mail] ca_file 中指定其证书。"
+        ) from None
     except socket.gaierror:
         raise MailError(f"找不到收件服务器 {host}：请检查 [mail] imap_host。") from None
     except (OSError, imaplib.IMAP4.error) as e:
-        raise MailError(f"无法连接收件服务器 {where}（{_os_reason(e)}）：请检查 [mail] imap_host 和 imap_port（IMAPS 一般为 993）。") from None
+        raise MailError(
+            f"无法连接收件服务器 {where}（{_os_reason(e)}）：请检查 [mail] imap_host 和 imap_port（IMAPS 一般为 993）。"
+        ) from None
     try:
         try:
             M.login(user, password)
         except imaplib.IMAP4.error as e:
-            raise MailError(f"登录收件服务器 {where} 失败（{_text(e.args[0] if e.args else e)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并开启 IMAP 服务。") from None
+            raise MailError(
+                f"登录收件服务器 {where} 失败（{_text(e.args[0] if e.args else e)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并开启 IMAP 服务。"
+            ) from None
         typ, data = M.select(_imap_quote(imap_utf7(folder)), readonly=True)
         if typ != "OK":
-            raise MailError(f"收件服务器上没有文件夹“{folder}”（{_text(data[0] if data else '')}）：请检查 [mail] imap_folder。")
+            raise MailError(
+                f"收件服务器上没有文件夹“{folder}”（{_text(data[0] if data else '')}）：请检查 [mail] imap_folder。"
+            )
         typ, data = M.uid("SEARCH", None, "ALL")
         if typ != "OK":
             raise MailError(f"无法列出文件夹“{folder}”中的邮件：{_text(data[0] if data else '')}")
@@ -959,7 +1042,9 @@ def fetch_imap(
                     yield RawMail(bytes(item[1]), f"IMAP {folder} UID {uid.decode()}")
                     break
     except (OSError, imaplib.IMAP4.abort) as e:
-        raise MailError(f"读取收件服务器 {where} 时连接中断（{_os_reason(e)}），已导入的邮件已记录，可稍后重新运行。") from None
+        raise MailError(
+            f"读取收件服务器 {where} 时连接中断（{_os_reason(e)}），已导入的邮件已记录，可稍后重新运行。"
+        ) from None
     finally:
         try:
             M.logout()
@@ -1111,9 +1196,14 @@ class MailResult:
             "date": self.date,
             "kind": self.kind,
             "attachments": [
-                {"filename": a.filename, "result": a.outcome.kind if a.outcome else None, "unit": a.outcome.unit_code if a.outcome else None,
-                 "version": a.outcome.version if a.outcome else None, "status": a.outcome.status if a.outcome else None,
-                 "message": a.outcome.message if a.outcome else ""}
+                {
+                    "filename": a.filename,
+                    "result": a.outcome.kind if a.outcome else None,
+                    "unit": a.outcome.unit_code if a.outcome else None,
+                    "version": a.outcome.version if a.outcome else None,
+                    "status": a.outcome.status if a.outcome else None,
+                    "message": a.outcome.message if a.outcome else "",
+                }
                 for a in self.attachments
             ],
             "ignored": self.ignored,
@@ -1224,13 +1314,19 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
         mid = raw_header(msg, "Message-ID").strip()
         mid = " ".join(mid.split()) or f"<sha256.{hashlib.sha256(raw.data).hexdigest()}@gkxlsx>"
         addrs = getaddresses([raw_header(msg, "From")])
-        sender_name, sender = (addrs[0] if addrs else ("", ""))
+        sender_name, sender = addrs[0] if addrs else ("", "")
         sender_name = decode_text(sender_name)
         sender = sender.strip().lower()
         unit = index.get(sender)
         mr = MailResult(
-            origin=raw.origin, message_id=mid, sender=sender or "（无发件人）", sender_name=sender_name, sender_unit=unit,
-            subject=" ".join(decode_text(raw_header(msg, "Subject")).split()), date=_mail_date(msg), kind="seen",
+            origin=raw.origin,
+            message_id=mid,
+            sender=sender or "（无发件人）",
+            sender_name=sender_name,
+            sender_unit=unit,
+            subject=" ".join(decode_text(raw_header(msg, "Subject")).split()),
+            date=_mail_date(msg),
+            kind="seen",
         )
         if is_fetched(camp, mid):
             report.mails.append(mr)
@@ -1263,11 +1359,15 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
             if not saved:
                 mr.kind = "no_spreadsheet" if mr.ignored else "no_attachment"
             else:
-                outcomes = import_files(camp, [p for p, _ in saved], source=f"邮件:{sender or '未知发件人'}", received_at=mr.date)
+                outcomes = import_files(
+                    camp, [p for p, _ in saved], source=f"邮件:{sender or '未知发件人'}", received_at=mr.date
+                )
                 mr.attachments = [AttachmentResult(n, o) for (_, n), o in zip(saved, outcomes)]
                 mr.kind = "failed" if any(o.kind == "failed" for o in outcomes) else "imported"
                 if unit is not None:
-                    others = sorted({o.unit_code for o in outcomes if o.kind == "new" and o.unit_code and o.unit_code != unit.code})
+                    others = sorted(
+                        {o.unit_code for o in outcomes if o.kind == "new" and o.unit_code and o.unit_code != unit.code}
+                    )
                     if others:
                         mr.note = f"发件人是 {unit.label} 的邮箱，但附件是单位 {'、'.join(others)} 的报告"
                 elif sender:
@@ -1278,11 +1378,19 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
     return report
 
 
-def fetch_from_imap(camp: Campaign, password: str, *, settings: MailSettings | None = None, ssl_context=None) -> FetchReport:
+def fetch_from_imap(
+    camp: Campaign, password: str, *, settings: MailSettings | None = None, ssl_context=None
+) -> FetchReport:
     st = settings or mail_settings(camp)
     st.require_imap()
     mails = fetch_imap(
-        st.imap_host, st.imap_port, st.imap_user or st.user, password, st.imap_folder,
-        ssl_context=ssl_context or st.ssl_context(), known=lambda mid: is_fetched(camp, mid), timeout=st.timeout,
+        st.imap_host,
+        st.imap_port,
+        st.imap_user or st.user,
+        password,
+        st.imap_folder,
+        ssl_context=ssl_context or st.ssl_context(),
+        known=lambda mid: is_fetched(camp, mid),
+        timeout=st.timeout,
     )
     return process_messages(camp, mails)

@@ -162,7 +162,7 @@ def bound_socket_paths(pids):
                 inodes.add(link[8:-1])
     paths = []
     try:
-        with open("/proc/net/unix", "r", encoding="utf-8", errors="replace") as fh:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as fh:
             next(fh, None)
             for line in fh:
                 parts = line.split()
@@ -200,7 +200,7 @@ def remove_stale_lock(path):
     d, name = os.path.split(os.path.abspath(path))
     lock = os.path.join(d, ".~lock.%s#" % name)
     try:
-        with open(lock, "r", encoding="utf-8", errors="replace") as fh:
+        with open(lock, encoding="utf-8", errors="replace") as fh:
             content = fh.read()
     except OSError:
         return

@@ -103,7 +103,7 @@ def _find_uno_python() -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe() -> tuple[bool, str]:
     soffice = find_soffice()
     if soffice is None:
@@ -150,7 +150,7 @@ def require_or_skip() -> None:
 
 
 # -- the driver ---------------------------------------------------------------
-_INSTANCES: "weakref.WeakSet[LibreOffice]" = weakref.WeakSet()
+_INSTANCES: weakref.WeakSet[LibreOffice] = weakref.WeakSet()
 
 
 @atexit.register
@@ -224,7 +224,7 @@ class LibreOffice:
         _INSTANCES.add(self)
 
     # -- context management ---------------------------------------------------
-    def __enter__(self) -> "LibreOffice":
+    def __enter__(self) -> LibreOffice:
         with self._lock:
             self._ensure_worker()
         return self

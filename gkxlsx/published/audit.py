@@ -16,10 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
+from gkxlsx.form.model import SEVERITY_ZH, UnitType
 from gkxlsx.published.extract import (
     AMBIGUOUS,
     MISSING,
@@ -27,13 +29,14 @@ from gkxlsx.published.extract import (
     SUPPORTED,
     ExtractError,
     Extraction,
-    data as extract_data,
     extract_file,
     extract_text,
 )
-from gkxlsx.form.model import SEVERITY_ZH, UnitType
-from gkxlsx.text.narrative import CANONICAL_TITLES, SEVERITY_ORDER, check_narrative, q
+from gkxlsx.published.extract import (
+    data as extract_data,
+)
 from gkxlsx.rules.engine import Finding, check
+from gkxlsx.text.narrative import CANONICAL_TITLES, SEVERITY_ORDER, check_narrative, q
 
 LABEL_KIND_ZH = {
     "typo": "有错字或漏字",
@@ -112,7 +115,9 @@ class AuditResult:
             "warnings": self.warnings,
             "infos": self.infos,
             "cells": ex.counts() if ex else None,
-            "findings": [dict(f.to_dict(), title=f.title, quote=f.raw if isinstance(f.raw, str) else None) for f in self.findings],
+            "findings": [
+                dict(f.to_dict(), title=f.title, quote=f.raw if isinstance(f.raw, str) else None) for f in self.findings
+            ],
         }
         return out
 
@@ -120,7 +125,16 @@ class AuditResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _f(rule_id: str, severity: str, message: str, *, keys: Sequence[str] = (), locations: Sequence[str] = (), quote: str | None = None, instance: str = "") -> Finding:
+def _f(
+    rule_id: str,
+    severity: str,
+    message: str,
+    *,
+    keys: Sequence[str] = (),
+    locations: Sequence[str] = (),
+    quote: str | None = None,
+    instance: str = "",
+) -> Finding:
     return Finding(
         rule_id=rule_id,
         severity=severity,
@@ -154,7 +168,17 @@ def _label_findings(ex: Extraction) -> list[Finding]:
         else:
             what = "表头" if "表头" in where else "行标签"
             msg = f"{what}{q(found)}{LABEL_KIND_ZH.get(kind, '与官方标签不一致')}，应为“{expected}”{times}。"
-        out.append(_f("W-TXT-LABEL", "warning", msg, keys=keys, locations=tuple(dict.fromkeys(li.where for li in items)), quote=found, instance=f"W-TXT-LABEL[{found}→{expected}]"))
+        out.append(
+            _f(
+                "W-TXT-LABEL",
+                "warning",
+                msg,
+                keys=keys,
+                locations=tuple(dict.fromkeys(li.where for li in items)),
+                quote=found,
+                instance=f"W-TXT-LABEL[{found}→{expected}]",
+            )
+        )
     return out
 
 
@@ -174,7 +198,15 @@ def _cell_findings(ex: Extraction) -> list[Finding]:
     blanks = [k for k, s in ex.status.items() if s == MISSING and "空白" in ex.notes.get(k, [])]
     if blanks:
         shown = "、".join(ex.positions[k] for k in blanks[:3]) + ("等" if len(blanks) > 3 else "")
-        out.append(_f("W-EXT-BLANK", "warning", f"表格中有 {len(blanks)} 个空白单元格（{shown}），空白不等于 0，这些单元格按缺失处理。", keys=blanks, locations=tuple(ex.positions[k] for k in blanks[:5])))
+        out.append(
+            _f(
+                "W-EXT-BLANK",
+                "warning",
+                f"表格中有 {len(blanks)} 个空白单元格（{shown}），空白不等于 0，这些单元格按缺失处理。",
+                keys=blanks,
+                locations=tuple(ex.positions[k] for k in blanks[:5]),
+            )
+        )
     marks: dict[str, list[str]] = defaultdict(list)
     for k, notes in ex.notes.items():
         for n in notes:
@@ -183,11 +215,33 @@ def _cell_findings(ex: Extraction) -> list[Finding]:
                 marks[m.group(1)].append(k)
     for mark, keys in marks.items():
         shown = "、".join(ex.positions[k] for k in keys[:3]) + ("等" if len(keys) > 3 else "")
-        out.append(_f("W-EXT-SLASH", "warning", f"表格中有 {len(keys)} 个单元格用“{mark}”表示没有（{shown}），已按 0 读取。", keys=keys, locations=tuple(ex.positions[k] for k in keys[:5]), quote=mark, instance=f"W-EXT-SLASH[{mark}]"))
-    units = [k for k, notes in ex.notes.items() if any(n.startswith("单元格内写有单位") or "单元格内写有单位" in n for n in notes)]
+        out.append(
+            _f(
+                "W-EXT-SLASH",
+                "warning",
+                f"表格中有 {len(keys)} 个单元格用“{mark}”表示没有（{shown}），已按 0 读取。",
+                keys=keys,
+                locations=tuple(ex.positions[k] for k in keys[:5]),
+                quote=mark,
+                instance=f"W-EXT-SLASH[{mark}]",
+            )
+        )
+    units = [
+        k
+        for k, notes in ex.notes.items()
+        if any(n.startswith("单元格内写有单位") or "单元格内写有单位" in n for n in notes)
+    ]
     if units:
         shown = "、".join(ex.positions[k] for k in units[:3])
-        out.append(_f("W-EXT-UNIT", "info", f"{len(units)} 个数字单元格写有单位（{shown}），已去掉单位读取。", keys=units, locations=tuple(ex.positions[k] for k in units[:5])))
+        out.append(
+            _f(
+                "W-EXT-UNIT",
+                "info",
+                f"{len(units)} 个数字单元格写有单位（{shown}），已去掉单位读取。",
+                keys=units,
+                locations=tuple(ex.positions[k] for k in units[:5]),
+            )
+        )
     return out
 
 
@@ -198,14 +252,38 @@ def _meta_findings(ex: Extraction, deadline: dt.date | None) -> list[Finding]:
     if doc is not None:
         missing = [sid for sid in CANONICAL_TITLES if sid not in doc.headings]
         for sid in missing:
-            out.append(_f("W-TXT-SECTION", "warning", f"找不到“{CANONICAL_TITLES[sid]}”这一部分的标题。", locations=(CANONICAL_TITLES[sid],), instance=f"W-TXT-SECTION[{sid}]"))
+            out.append(
+                _f(
+                    "W-TXT-SECTION",
+                    "warning",
+                    f"找不到“{CANONICAL_TITLES[sid]}”这一部分的标题。",
+                    locations=(CANONICAL_TITLES[sid],),
+                    instance=f"W-TXT-SECTION[{sid}]",
+                )
+            )
     if not ex.title:
         hint = f"（单位名称取自正文：“{r.unit_name}”）" if r.unit_name else ""
-        out.append(_f("W-PUB-TITLE", "warning", f"报告没有标题“{{机关名称}}{{年度}}年政府信息公开工作年度报告”{hint}。", locations=("标题",)))
+        out.append(
+            _f(
+                "W-PUB-TITLE",
+                "warning",
+                f"报告没有标题“{{机关名称}}{{年度}}年政府信息公开工作年度报告”{hint}。",
+                locations=("标题",),
+            )
+        )
     if not r.year:
-        out.append(_f("W-EXT-YEAR", "warning", "无法确定报告年度（标题、正文和统计期间中都没有找到）。", locations=("标题",)))
+        out.append(
+            _f("W-EXT-YEAR", "warning", "无法确定报告年度（标题、正文和统计期间中都没有找到）。", locations=("标题",))
+        )
     if not ex.publish_date:
-        out.append(_f("W-PUB-DATE", "info", "文中没有发布日期（如“发布时间：2025-01-20”），无法判断是否按时公开。", locations=("标题",)))
+        out.append(
+            _f(
+                "W-PUB-DATE",
+                "info",
+                "文中没有发布日期（如“发布时间：2025-01-20”），无法判断是否按时公开。",
+                locations=("标题",),
+            )
+        )
     elif deadline is not None and ex.publish_date > deadline:
         days = (ex.publish_date - deadline).days
         out.append(
@@ -246,7 +324,9 @@ def parse_deadline(spec: str | None, year: int) -> dt.date | None:
     raise ValueError(f"无法识别的公开时限“{spec}”，应写作 MM-DD（如 01-31）或 YYYY-MM-DD。")
 
 
-def audit_extraction(ex: Extraction, *, deadline: str | dt.date | None = None, unit_type: str | None = None) -> AuditResult:
+def audit_extraction(
+    ex: Extraction, *, deadline: str | dt.date | None = None, unit_type: str | None = None
+) -> AuditResult:
     r = ex.report
     form = r.form
     unit = form.unit_type(unit_type) if unit_type else r.unit
@@ -263,7 +343,12 @@ def audit_extraction(ex: Extraction, *, deadline: str | dt.date | None = None, u
     if ex.counts()[READ] == 0 and (doc is None or not doc.headings) and not ex.title:
         # nothing of the report format was found: one clear finding instead of dozens of consequences
         findings.append(
-            _f("E-EXT-NOT-REPORT", "error", "这份文件里既没有年度报告的标题，也没有六个部分的标题和统计表格，看起来不是政府信息公开工作年度报告。", locations=("全文",))
+            _f(
+                "E-EXT-NOT-REPORT",
+                "error",
+                "这份文件里既没有年度报告的标题，也没有六个部分的标题和统计表格，看起来不是政府信息公开工作年度报告。",
+                locations=("全文",),
+            )
         )
         return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
     for f in check(form, r.values, unit=unit):
@@ -277,7 +362,9 @@ def audit_extraction(ex: Extraction, *, deadline: str | dt.date | None = None, u
     return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
 
 
-def audit_text(text: str, *, source: str = "", deadline: str | dt.date | None = None, unit_type: str | None = None) -> AuditResult:
+def audit_text(
+    text: str, *, source: str = "", deadline: str | dt.date | None = None, unit_type: str | None = None
+) -> AuditResult:
     return audit_extraction(extract_text(text, source=source), deadline=deadline, unit_type=unit_type)
 
 
@@ -297,7 +384,11 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     problems: list[str] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(x for x in p.rglob("*") if x.is_file() and x.suffix.lower() in SUPPORTED and not x.name.startswith((".", "~$")))
+            found = sorted(
+                x
+                for x in p.rglob("*")
+                if x.is_file() and x.suffix.lower() in SUPPORTED and not x.name.startswith((".", "~$"))
+            )
             if not found:
                 problems.append(f"{p}：文件夹中没有可读取的报告文件（{'、'.join(SUPPORTED)}）。")
             files += found
@@ -365,11 +456,29 @@ def summary_workbook(results: Sequence[AuditResult], path: str | Path) -> Path:
     for res in results:
         unit = res.extraction.report.unit_name if res.extraction else ""
         if res.error:
-            ws2.write_row(i, 0, [res.path, unit, "错误", "E-READ", "", res.error, "检查文件是否为文本、网页、Word（.docx）或 PDF 格式。"], wrap)
+            ws2.write_row(
+                i,
+                0,
+                [
+                    res.path,
+                    unit,
+                    "错误",
+                    "E-READ",
+                    "",
+                    res.error,
+                    "检查文件是否为文本、网页、Word（.docx）或 PDF 格式。",
+                ],
+                wrap,
+            )
             i += 1
             continue
         for f in res.findings:
-            ws2.write_row(i, 0, [res.path, unit, SEVERITY_ZH[f.severity], f.rule_id, "、".join(f.locations), f.message, f.fix], wrap)
+            ws2.write_row(
+                i,
+                0,
+                [res.path, unit, SEVERITY_ZH[f.severity], f.rule_id, "、".join(f.locations), f.message, f.fix],
+                wrap,
+            )
             i += 1
     ws2.freeze_panes(1, 0)
     ws2.autofilter(0, 0, max(1, i - 1), len(heads2) - 1)

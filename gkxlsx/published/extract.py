@@ -33,16 +33,17 @@ import re
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from gkxlsx.form.model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
-from gkxlsx.text.narrative import CANONICAL_TITLES, Document, NormText, label_key, normalize, split_sections
 from gkxlsx.form.datafiles import compiled, data_file
+from gkxlsx.form.model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
+from gkxlsx.text.narrative import CANONICAL_TITLES, Document, NormText, label_key, normalize, split_sections
 
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
 READ, MISSING, AMBIGUOUS = "read", "missing", "ambiguous"
@@ -151,7 +152,10 @@ class Extraction:
             "notes": {k: list(v) for k, v in self.notes.items() if v},
             "positions": dict(self.positions),
             "label_issues": [li.__dict__ | {"keys": list(li.keys)} for li in self.label_issues],
-            "row_issues": [ri.__dict__ | {"keys": list(ri.keys), "rows": list(ri.rows), "found": list(ri.found)} for ri in self.row_issues],
+            "row_issues": [
+                ri.__dict__ | {"keys": list(ri.keys), "rows": list(ri.rows), "found": list(ri.found)}
+                for ri in self.row_issues
+            ],
             "warnings": list(self.warnings),
         }
 
@@ -178,8 +182,34 @@ def decode(raw: bytes, name: str = "") -> str:
 
 class _HTMLText(html.parser.HTMLParser):
     BLOCK = {
-        "p", "div", "br", "tr", "li", "ul", "ol", "table", "thead", "tbody", "tfoot", "section", "article",
-        "header", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "hr", "caption", "dd", "dt", "dl",
+        "p",
+        "div",
+        "br",
+        "tr",
+        "li",
+        "ul",
+        "ol",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "hr",
+        "caption",
+        "dd",
+        "dt",
+        "dl",
     }
     SKIP = {"script", "style", "noscript", "template", "head", "title"}
 
@@ -286,7 +316,9 @@ def docx_to_text(path: Path) -> str:
 def pdf_to_text(path: Path) -> str:
     exe = shutil.which("pdftotext")
     if not exe:
-        raise ExtractError(f"{path}：读取 PDF 需要 pdftotext（poppler-utils），本机没有安装。请安装后重试，或把报告另存为文本、网页或 Word 文件。")
+        raise ExtractError(
+            f"{path}：读取 PDF 需要 pdftotext（poppler-utils），本机没有安装。请安装后重试，或把报告另存为文本、网页或 Word 文件。"
+        )
     try:
         r = subprocess.run([exe, "-layout", "-enc", "UTF-8", str(path), "-"], capture_output=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -354,7 +386,7 @@ _SEPARATOR_LINE = re.compile(r"^[\s|:=\-─━┼+│┃]*$")
 _SPLIT = re.compile(r"[|│┃\t]|\s{2,}|\u3000+")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _value_re() -> re.Pattern:
     units = sorted(list(data()["value_units"]) + data()["count_units"], key=len, reverse=True)
     return re.compile(rf"^({_NUM}|\d{{1,3}}(?:,\d{{3}})+)\s*({'|'.join(map(re.escape, units))})?$")
@@ -494,7 +526,7 @@ def _header_nodes(table: Table) -> list[tuple[str, tuple[str, ...]]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def section_spec(form: Form, sid: str) -> SectionSpec:
     sec = form.section(sid)
     anchors: list[RowSpec] = []
@@ -508,7 +540,14 @@ def section_spec(form: Form, sid: str) -> SectionSpec:
         def walk(node: HeaderNode, prefix: str) -> None:
             nonlocal grid
             if node.children:
-                spec = RowSpec(t, node.label or "", label_key(node.label or ""), _core(label_key(node.label or "")), None, len(leaves))
+                spec = RowSpec(
+                    t,
+                    node.label or "",
+                    label_key(node.label or ""),
+                    _core(label_key(node.label or "")),
+                    None,
+                    len(leaves),
+                )
                 if node.label:
                     anchors.append(spec)
                 for ch in node.children:
@@ -528,7 +567,7 @@ def section_spec(form: Form, sid: str) -> SectionSpec:
     return SectionSpec(sid, anchors, leaves, headers, list(sec.tables))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _variants() -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for v in data()["label_variants"]:
@@ -536,7 +575,7 @@ def _variants() -> dict[str, list[dict]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _truncations() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for full, cuts in data()["truncations"].items():
@@ -545,7 +584,7 @@ def _truncations() -> dict[str, set[str]]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _header_keys(form: Form) -> frozenset[str]:
     """Header, caption and corner labels (never row labels) of the table sections."""
     labs: set[str] = set()
@@ -558,7 +597,7 @@ def _header_keys(form: Form) -> frozenset[str]:
     return frozenset(labs - rows)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _form_labels(form: Form) -> frozenset[str]:
     labs: set[str] = set()
     for sid in ("s2", "s3"):
@@ -581,7 +620,7 @@ def _col_no(table: Table, key: str) -> tuple[int, str]:
     return 0, ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def position(form: Form, key: str) -> str:
     """A human position in the published table: “三、表格第6行（（一）予以公开）第7列（总计）”."""
     cell = form.cells[key]
@@ -615,7 +654,7 @@ class _Match:
 
 
 class _SectionReader:
-    def __init__(self, ex: "_Builder", form: Form, sid: str, tokens: list[Token]):
+    def __init__(self, ex: _Builder, form: Form, sid: str, tokens: list[Token]):
         self.ex = ex
         self.form = form
         self.sid = sid
@@ -732,7 +771,9 @@ class _SectionReader:
                     self.ex.note(k, f"行标签写作“{m.found.strip()}”")
             return
         self.ex.label_issue(
-            LabelIssue(m.kind, m.found.strip(), a.label, self.sid, self._row_where(a), a.keys, self.tokens[m.token].line)
+            LabelIssue(
+                m.kind, m.found.strip(), a.label, self.sid, self._row_where(a), a.keys, self.tokens[m.token].line
+            )
         )
         for k in a.keys:
             self.ex.note(k, f"行标签写作“{m.found.strip()}”（应为“{a.label}”）")
@@ -817,15 +858,19 @@ class _SectionReader:
                     segs[-1].append(t)
             lead, rest = segs[0], segs[1:]
             expect_rest = rows[1:] if own else rows
-            if ((own and len(lead) == widths[0]) or (not own and not lead)) and len(rest) == len(expect_rest) and all(
-                len(s) == len(r.keys) for s, r in zip(rest, expect_rest)
+            if (
+                ((own and len(lead) == widths[0]) or (not own and not lead))
+                and len(rest) == len(expect_rest)
+                and all(len(s) == len(r.keys) for s, r in zip(rest, expect_rest))
             ):
                 if own:
                     self._fill([rows[0]], lead)
                 for s, r, h in zip(rest, expect_rest, heads):
                     self._fill([r], s)
                     self.ex.label_issue(
-                        LabelIssue("unrecognised", h.text.strip(), r.label, self.sid, self._row_where(r), r.keys, h.line)
+                        LabelIssue(
+                            "unrecognised", h.text.strip(), r.label, self.sid, self._row_where(r), r.keys, h.line
+                        )
                     )
                     for k in r.keys:
                         self.ex.note(k, f"行标签写作“{h.text.strip()}”（应为“{r.label}”），按位置识别")
@@ -834,7 +879,7 @@ class _SectionReader:
 
     def _fill(self, rows: list[RowSpec], toks: list[Token], unlabelled: bool = False) -> None:
         pos = 0
-        for r_i, r in enumerate(rows):
+        for _r_i, r in enumerate(rows):
             for k in r.keys:
                 self.ex.set_cell(k, toks[pos])
                 pos += 1
@@ -975,7 +1020,10 @@ class _SectionReader:
                     last = j
                     if L > 1:
                         for k in expected[j][2]:
-                            self.ex.note(k, f"表头“{expected[j][0]}”被拆开（{'/'.join(x.text.strip() for x in items[i:i + L])}）")
+                            self.ex.note(
+                                k,
+                                f"表头“{expected[j][0]}”被拆开（{'/'.join(x.text.strip() for x in items[i : i + L])}）",
+                            )
                     i += L
                     done = True
                     break
@@ -1012,7 +1060,9 @@ class _SectionReader:
                     continue
             i += 1
 
-    def _header_issue(self, kind: str, found: str, exp: tuple[str, str, tuple[str, ...]], table_id: str, line: int) -> None:
+    def _header_issue(
+        self, kind: str, found: str, exp: tuple[str, str, tuple[str, ...]], table_id: str, line: int
+    ) -> None:
         t = self.form.tables[table_id]
         sec_no = CANONICAL_TITLES[self.sid].split("、")[0]
         where = f"{sec_no}、{t.caption + '表头' if t.caption else '表格表头'}"
@@ -1096,7 +1146,9 @@ class _Builder:
         if tok.note:
             self.note(key, tok.note)
         if tok.unit and tok.unit in data()["value_units"] and cell.type.unit:
-            factor = Decimal(str(data()["value_units"][tok.unit])) / Decimal(str(data()["value_units"].get(cell.type.unit, 1)))
+            factor = Decimal(str(data()["value_units"][tok.unit])) / Decimal(
+                str(data()["value_units"].get(cell.type.unit, 1))
+            )
             if factor != 1:
                 v = (Decimal(v) * factor).normalize()
                 if v == v.to_integral_value():
@@ -1130,7 +1182,7 @@ def _title(doc: Document) -> tuple[str, int]:
     end = doc.bodies.get("pre", (0, len(nt)))[1]
     pos = 0
     rx = _re(d["pattern"])
-    for line_no, line in enumerate(nt.norm[:end].split("\n")):
+    for _line_no, line in enumerate(nt.norm[:end].split("\n")):
         s = line.strip().strip("#*").strip()
         if s and len(s) <= d["max_len"] and rx.search(s) and not _re(d["exclude"]).match(s) and "《" not in s:
             start = nt.norm.find(line, pos)
@@ -1193,7 +1245,7 @@ def _publish_date(doc: Document, title_pos: int) -> dt.date | None:
 # format detection
 
 
-@lru_cache(maxsize=None)
+@cache
 def _unique_labels() -> dict[str, frozenset[str]]:
     forms = {fid: load_form(fid) for fid in FORMS}
     labs = {fid: _form_labels(f) for fid, f in forms.items()}
@@ -1265,7 +1317,9 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
             keys = [k for k, c in form.cells.items() if c.section == sid]
             for k in keys:
                 b.note(k, f"找不到“{CANONICAL_TITLES[sid]}”部分")
-            b.row_issue(RowIssue(MISSING, (CANONICAL_TITLES[sid],), len(keys), (), sid, CANONICAL_TITLES[sid], tuple(keys)))
+            b.row_issue(
+                RowIssue(MISSING, (CANONICAL_TITLES[sid],), len(keys), (), sid, CANONICAL_TITLES[sid], tuple(keys))
+            )
     # unit, narrative, meta
     unit = unit_from_title(title) if title else ""
     if not unit:
@@ -1298,7 +1352,9 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
             values["meta.report_date"] = None
     else:
         values["meta.report_date"] = None
-    report = Report(form=form, year=year or 0, unit_name=unit, unit_type=unit_type, values=values, source=source or "extract:text")
+    report = Report(
+        form=form, year=year or 0, unit_name=unit, unit_type=unit_type, values=values, source=source or "extract:text"
+    )
     positions = {k: position(form, k) for k in form.cells}
     warnings = []
     if mismatch:

@@ -34,11 +34,12 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import jinja2
 
@@ -228,7 +229,18 @@ def _grid(form: Form, tables: Sequence[Table]) -> Grid:
     for b in placed:
         if b.key is not None:
             index[b.key] = len(boxes)
-            boxes.append(Box(b.row, b.col, b.rows, b.cols, "num", key=b.key, derived=b.role == "derived", kind=_cell_kind(form, b.key)))
+            boxes.append(
+                Box(
+                    b.row,
+                    b.col,
+                    b.rows,
+                    b.cols,
+                    "num",
+                    key=b.key,
+                    derived=b.role == "derived",
+                    kind=_cell_kind(form, b.key),
+                )
+            )
         else:
             boxes.append(Box(b.row, b.col, b.rows, b.cols, b.role, b.text or ""))
     flats: list[FlatTable] = []
@@ -263,7 +275,9 @@ def _grid(form: Form, tables: Sequence[Table]) -> Grid:
             cc = b.col + b.cols
         slots.append(tuple(line))
     header_rows = (1 if tables[0].caption else 0) + tables[0].header_depth if len(tables) == 1 else 0
-    return Grid(width, height, tuple(boxes), tuple(rows), tuple(slots), header_rows, _widths(width, max_ld), tuple(flats))
+    return Grid(
+        width, height, tuple(boxes), tuple(rows), tuple(slots), header_rows, _widths(width, max_ld), tuple(flats)
+    )
 
 
 # share of the printed width taken by the label columns, and their relative weights
@@ -515,7 +529,9 @@ def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding
     return out
 
 
-def blocking_findings(report: Report, findings: Sequence[Finding] | None = None, *, aggregate: bool = False) -> list[Finding]:
+def blocking_findings(
+    report: Report, findings: Sequence[Finding] | None = None, *, aggregate: bool = False
+) -> list[Finding]:
     """The errors that forbid a formal report: ``findings`` (or :func:`gkxlsx.rules.engine.check`) plus
     the printing preconditions of :func:`completeness_findings`."""
     if findings is None:
@@ -567,7 +583,9 @@ def aggregate_summary(values: Mapping[str, Any]) -> str:
         v = as_number(values.get(k))
         return wan(v) if v is not None else "0"
 
-    lit = (as_number(values.get("s4.lit_direct.total")) or 0) + (as_number(values.get("s4.lit_after_review.total")) or 0)
+    lit = (as_number(values.get("s4.lit_direct.total")) or 0) + (
+        as_number(values.get("s4.lit_after_review.total")) or 0
+    )
     return (
         f"本年度纳入汇总的单位共新收政府信息公开申请{n('s3.new.total')}件，上年结转{n('s3.carried_in.total')}件，"
         f"办理完毕{n('s3.r7_total.total')}件，结转下年度继续办理{n('s3.carried_out.total')}件；"
@@ -657,7 +675,7 @@ def report_context(
     }
     # every number and field as printed, for custom templates: v["s3.new.total"]
     printed = {}
-    for k, c in form.cells.items():
+    for k, _c in form.cells.items():
         printed[k] = fmt_cell(values.get(k), _cell_kind(form, k)) if as_number(values.get(k)) is not None else ""
     for k, f in form.fields.items():
         v = values.get(k)
@@ -940,7 +958,9 @@ def docx_parts(ctx: Mapping[str, Any], templates=None) -> dict[str, bytes]:
 
 def _zip_bytes(parts: Mapping[str, bytes]) -> bytes:
     buf = io.BytesIO()
-    order = ["[Content_Types].xml", "_rels/.rels"] + sorted(k for k in parts if k not in ("[Content_Types].xml", "_rels/.rels"))
+    order = ["[Content_Types].xml", "_rels/.rels"] + sorted(
+        k for k in parts if k not in ("[Content_Types].xml", "_rels/.rels")
+    )
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name in order:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
@@ -1040,11 +1060,20 @@ def _soffice_convert(docx: Path, out_dir: Path, timeout: float = 180) -> None:
             raise RenderError(f"LibreOffice 转换 {docx.name} 失败：{err.decode('utf-8', 'replace').strip()[:300]}")
 
 
-def render_pdf(report: Report, path, *, draft: bool = False, templates=None, findings=None, aggregate=None, office=None) -> Path:
+def render_pdf(
+    report: Report, path, *, draft: bool = False, templates=None, findings=None, aggregate=None, office=None
+) -> Path:
     """Write the report as PDF: the Word document converted by LibreOffice."""
     p = Path(path)
     with tempfile.TemporaryDirectory(prefix="gkxlsx-pdf-") as tmp:
-        docx = render_docx(report, Path(tmp) / (p.stem + ".docx"), draft=draft, templates=templates, findings=findings, aggregate=aggregate)
+        docx = render_docx(
+            report,
+            Path(tmp) / (p.stem + ".docx"),
+            draft=draft,
+            templates=templates,
+            findings=findings,
+            aggregate=aggregate,
+        )
         pdf = docx_to_pdf(docx, Path(tmp), office=office)
         p.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(pdf, p)
@@ -1171,7 +1200,7 @@ def report_from_dict(data: Mapping[str, Any], source: str = "") -> Report:
     """
     where = f"数据文件 {source}" if source else "报告数据"
     if not isinstance(data, Mapping):
-        raise RenderError(f"{where} 的顶层必须是对象（{{\"format\", \"year\", \"unit\", \"values\"}}）")
+        raise RenderError(f'{where} 的顶层必须是对象（{{"format", "year", "unit", "values"}}）')
     if "report" in data and isinstance(data["report"], Mapping) and "values" not in data:
         data = data["report"]
     values_in = data.get("values")

@@ -29,10 +29,11 @@ shows 待填 in that case (``COUNT(...)<n``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from gkxlsx.form.model import Form, RuleDef, UnitType
@@ -99,7 +100,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise RuleError(f"表达式第 {pos + 1} 个字符无法识别：{text[pos:pos + 20]!r}")
+            raise RuleError(f"表达式第 {pos + 1} 个字符无法识别：{text[pos : pos + 20]!r}")
         kind = m.lastgroup
         out.append((kind, m.group(kind)))  # type: ignore[arg-type]
         pos = m.end()
@@ -325,10 +326,27 @@ class Finding:
         return SEVERITY_ZH[self.severity]
 
     def __reduce__(self):  # positional: no field names in every pickled result
-        return (Finding, (self.rule_id, self.severity, self.message, self.fix, self.title, self.instance, self.keys, self.values,
-                          self.expected, self.actual, self.delta, self.locations, self.raw, self.suggestion))
+        return (
+            Finding,
+            (
+                self.rule_id,
+                self.severity,
+                self.message,
+                self.fix,
+                self.title,
+                self.instance,
+                self.keys,
+                self.values,
+                self.expected,
+                self.actual,
+                self.delta,
+                self.locations,
+                self.raw,
+                self.suggestion,
+            ),
+        )
 
-    def with_locations(self, locations: Sequence[str]) -> "Finding":
+    def with_locations(self, locations: Sequence[str]) -> Finding:
         return replace(self, locations=tuple(locations))
 
     def text(self) -> str:
@@ -364,7 +382,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Outcome:
-    instance: "RuleInstance"
+    instance: RuleInstance
     status: str  # PASS | FAIL | INCOMPLETE | NOT_APPLICABLE
     finding: Finding | None = None
 
@@ -380,8 +398,8 @@ class _Fmt(dict):
 
 @dataclass(frozen=True, eq=False)
 class RuleInstance:
-    rule: "RuleDef"
-    form: "Form"
+    rule: RuleDef
+    form: Form
     iid: str
     expr: Any
     bindings: Mapping[str, str]
@@ -448,7 +466,7 @@ class RuleInstance:
             ctx.update(row=cell.row_label, col=cell.col_label, col_group=cell.col_group, cell=cell.label)
         return ctx
 
-    def applicable(self, unit: "UnitType | None" = None, prev_format: str | None = None) -> bool:
+    def applicable(self, unit: UnitType | None = None, prev_format: str | None = None) -> bool:
         """Can this instance be evaluated for this unit (type) and this previous-year data?"""
         if self.rule.needs_previous or self.prev_keys:
             if prev_format is None:
@@ -473,7 +491,7 @@ class RuleInstance:
         self,
         values: Mapping[str, Any],
         prev: Mapping[str, Any] | None = None,
-        unit: "UnitType | None" = None,
+        unit: UnitType | None = None,
         prev_format: str | None = None,
     ) -> Outcome:
         if not self.applicable(unit, prev_format if prev is not None else None):
@@ -586,7 +604,7 @@ class RuleInstance:
         locate: Callable[[str], tuple[str, int, int]],
         home_sheet: str,
         prev: Mapping[str, Any] | None = None,
-        unit: "UnitType | None" = None,
+        unit: UnitType | None = None,
     ) -> str:
         """The rule as an Excel boolean expression (no leading '=')."""
         uses_decimal = any(self.form.value_type(k).kind == "decimal" for k in self.keys)
@@ -597,7 +615,7 @@ class RuleInstance:
         locate: Callable[[str], tuple[str, int, int]],
         home_sheet: str,
         prev: Mapping[str, Any] | None = None,
-        unit: "UnitType | None" = None,
+        unit: UnitType | None = None,
     ) -> str:
         """Formula for the check cell: ✓ / ✗ / 待填 (any referenced cell blank or not a number)."""
         cond = self.excel_condition(locate, home_sheet, prev, unit)
@@ -740,7 +758,7 @@ def _excel(node, locate, home, prev, unit, uses_decimal: bool) -> str:
     raise RuleError(f"无法编译的表达式节点：{node!r}")
 
 
-def excel_derived(form: "Form", key: str, locate, home: str) -> str:
+def excel_derived(form: Form, key: str, locate, home: str) -> str:
     """Formula of a derived cell: the sum, shown blank until every summed cell is filled."""
     cell = form.cells[key]
     guard = excel_count_guard(cell.sum_of, locate, home)
@@ -751,7 +769,7 @@ def excel_derived(form: "Form", key: str, locate, home: str) -> str:
 # expansion, derived values, checking
 
 
-def expand_rules(form: "Form") -> tuple[RuleInstance, ...]:
+def expand_rules(form: Form) -> tuple[RuleInstance, ...]:
     out: list[RuleInstance] = []
     ids: set[str] = set()
     for rd in form.rule_defs:
@@ -777,7 +795,7 @@ def expand_rules(form: "Form") -> tuple[RuleInstance, ...]:
     return tuple(out)
 
 
-def _expand_derived(form: "Form", rd: "RuleDef") -> list[RuleInstance]:
+def _expand_derived(form: Form, rd: RuleDef) -> list[RuleInstance]:
     table = rd.derived.get("table")  # type: ignore[union-attr]
     axis = rd.derived.get("axis")  # type: ignore[union-attr]
     if table not in form.tables or axis not in ("rows", "cols"):
@@ -799,7 +817,7 @@ def _expand_derived(form: "Form", rd: "RuleDef") -> list[RuleInstance]:
     return out
 
 
-def _expand_expr(form: "Form", rd: "RuleDef") -> list[RuleInstance]:
+def _expand_expr(form: Form, rd: RuleDef) -> list[RuleInstance]:
     combos: list[dict[str, str]] = [{}]
     for var, spec in (rd.foreach or {}).items():
         vals = list(form.key_set(spec)) if isinstance(spec, str) else [str(x) for x in spec]
@@ -817,7 +835,7 @@ def _expand_expr(form: "Form", rd: "RuleDef") -> list[RuleInstance]:
     return out
 
 
-def compute_derived(form: "Form", values: Mapping[str, Any]) -> dict[str, Any]:
+def compute_derived(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
     """Values of every derived cell recomputed from the inputs (None where an input is missing).
 
     Derived keys already present in ``values`` are *not* used: this is the recomputation.
@@ -846,7 +864,7 @@ def compute_derived(form: "Form", values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def with_derived(form: "Form", values: Mapping[str, Any]) -> dict[str, Any]:
+def with_derived(form: Form, values: Mapping[str, Any]) -> dict[str, Any]:
     """``values`` plus recomputed derived cells for every derived key the caller did not supply."""
     merged = dict(values)
     if any(k not in values for k in form.derived_keys):
@@ -856,10 +874,10 @@ def with_derived(form: "Form", values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_all(
-    form: "Form",
+    form: Form,
     values: Mapping[str, Any],
     *,
-    unit: "UnitType | None" = None,
+    unit: UnitType | None = None,
     prev: Mapping[str, Any] | None = None,
     prev_format: str | None = None,
 ) -> list[Outcome]:
@@ -884,10 +902,10 @@ def complete_previous(prev: Mapping[str, Any] | None, prev_format: str | None) -
 
 
 def check(
-    form: "Form",
+    form: Form,
     values: Mapping[str, Any],
     *,
-    unit: "UnitType | None" = None,
+    unit: UnitType | None = None,
     prev: Mapping[str, Any] | None = None,
     prev_format: str | None = None,
 ) -> list[Finding]:

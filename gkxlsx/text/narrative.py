@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from functools import cache, lru_cache
+from typing import Any
 
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, UnitType
 from gkxlsx.rules.engine import Finding, as_number, fmt_num, with_derived
-
 
 SECTION_IDS = ("s1", "s2", "s3", "s4", "s5", "s6")
 NUMERALS = "一二三四五六七八九十"
@@ -64,7 +64,7 @@ _re = compiled
 # normalisation
 
 
-@lru_cache(maxsize=None)
+@cache
 def _t2s() -> dict[str, str]:
     s = data()["normalize"]["t2s"]
     return {s[i]: s[i + 1] for i in range(0, len(s) - 1, 2)}
@@ -105,7 +105,7 @@ def strip_romanisation(text: str) -> str:
     return _re(data()["normalize"]["romanisation"]).sub("", text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bmp_table() -> str:
     """:func:`_char` of every character of the Basic Multilingual Plane, as one string indexed by
     code point: ``str.translate`` with it normalises a text in C (characters beyond the BMP raise
@@ -113,7 +113,7 @@ def _bmp_table() -> str:
     return "".join(chr(i) if 0xD800 <= i < 0xE000 else _char(chr(i)) for i in range(0x10000))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bmp_changes() -> tuple[re.Pattern | None, Any]:
     """(one character class of the BMP characters :func:`_char` changes, the replacement for a
     match of it): ``sub`` with them gives what ``translate(_bmp_table())`` gives, in half the
@@ -137,7 +137,7 @@ def _bmp_changes() -> tuple[re.Pattern | None, Any]:
     return rx, lambda m: get(m.group())
 
 
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 @lru_cache(maxsize=512)
@@ -271,7 +271,9 @@ def split_sections(nt: NormText) -> Document:
         if not options:
             continue
         # a later section's canonical heading bounds where this one may be
-        limit = min((c[0] for s2 in SECTION_IDS[i + 1 :] for c in cands[s2] if c[2] == 2 and c[0] >= pos), default=len(text))
+        limit = min(
+            (c[0] for s2 in SECTION_IDS[i + 1 :] for c in cands[s2] if c[2] == 2 and c[0] >= pos), default=len(text)
+        )
         options = [c for c in options if c[0] < limit] or options[:1]
         best = max(options, key=lambda c: (c[2], -c[0]))
         headings[sid] = (best[0], best[1])
@@ -280,7 +282,7 @@ def split_sections(nt: NormText) -> Document:
     found = sorted(headings.items(), key=lambda kv: kv[1][0])
     first = found[0][1][0] if found else len(text)
     bodies["pre"] = (0, first)
-    for j, (sid, (hs, he)) in enumerate(found):
+    for j, (sid, (_hs, he)) in enumerate(found):
         end = found[j + 1][1][0] if j + 1 < len(found) else len(text)
         bodies[sid] = (min(he + 1, end), end)
     doc = Document(nt, headings, bodies, {})
@@ -559,7 +561,7 @@ def _best(sets: list[set[str]]) -> set[str] | None:
 _Gate = tuple  # of tests that must all pass: a str (occurs), a tuple of str (one occurs), a regex (matches)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _gate(pattern: str, flags: int = 0) -> _Gate | None:
     """What a text must contain for ``pattern`` to match in it; None: no pre-filter."""
     if flags & re.IGNORECASE:
@@ -637,7 +639,7 @@ def _common_substring(strings: frozenset[str]) -> str:
 _GATES: dict[tuple[str, int], _Gate | None] = {}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _first_literals(patterns: tuple[str, ...]) -> _Gate | None:
     """A test for a string each of the patterns needs (None when one of them needs none): a
     first test before the patterns' own pre-filters, when several are asked at once."""
@@ -736,7 +738,7 @@ def _sep_safe(items, sep: str, flags: int) -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
+@cache
 def _joined_rx(pattern: str, flags: int = 0) -> tuple[str, re.Pattern] | None:
     """(separator, compiled pattern) for the exact test on the joined fields; None: no separator
     is safe for this pattern."""
@@ -920,7 +922,14 @@ def _plan(form: Form) -> _FormPlan:
             aspects.append((a, f))
     row = data()["docs"]["row"]
     docs_keys = tuple(k for k, c in form.cells.items() if c.table == "a20_1" and c.row.key == row)
-    plan = _FormPlan(tuple(text_fields), tuple(required), tuple(aspects), frozenset(form.cells), frozenset(form.derived_keys), docs_keys)
+    plan = _FormPlan(
+        tuple(text_fields),
+        tuple(required),
+        tuple(aspects),
+        frozenset(form.cells),
+        frozenset(form.derived_keys),
+        docs_keys,
+    )
     if len(_PLANS) > 64:
         _PLANS.clear()
     _PLANS[id(form)] = (form, plan)
@@ -1277,7 +1286,10 @@ def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     if not doc.may(d["none"]) and _plain(vals, _plan(form).with_parts(form, *_REVIEW_TOTALS)):
         return []  # no “no review / litigation” statement
     review = max(_total_candidates(form, vals, "s4.review.total"), default=None)
-    lits = [max(_total_candidates(form, vals, k), default=None) for k in ("s4.lit_direct.total", "s4.lit_after_review.total")]
+    lits = [
+        max(_total_candidates(form, vals, k), default=None)
+        for k in ("s4.lit_direct.total", "s4.lit_after_review.total")
+    ]
     lit = None if any(v is None for v in lits) else sum(lits)  # type: ignore[arg-type]
     out = []
     for seg in doc.sec("pre", "s1", "s4", "s5", "s6"):
@@ -1544,7 +1556,12 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
                     continue
                 s = m.start(1)
                 raw = seg.nt.quote(s, b).strip()
-                add(seg, s, m.end(), f"改进措施{q(raw, 40)}写的是 {y} 年；{year} 年度报告的改进措施应针对下一年度（{year + 1} 年）。")
+                add(
+                    seg,
+                    s,
+                    m.end(),
+                    f"改进措施{q(raw, 40)}写的是 {y} 年；{year} 年度报告的改进措施应针对下一年度（{year + 1} 年）。",
+                )
     return out
 
 
@@ -1553,7 +1570,7 @@ def _strip_map(text: str, drop: str) -> tuple[str, list[int]]:
     return "".join(text[i] for i in keep), keep
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cite_titles() -> tuple[dict[int, None], re.Pattern, re.Pattern | None]:
     """(translate table deleting the title_strip characters, one regex of every title key, a
     regex of the text before deletion that matches wherever a key would match after it — None
@@ -1727,7 +1744,7 @@ def _oldstruct(doc: _Doc) -> list[Finding]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _foreign_rx() -> tuple[re.Pattern | None, tuple[str, ...]]:
     """(one regex of every domain's terms — None when some pattern does not name a term —, each
     domain's full pattern), built once."""
@@ -1741,7 +1758,11 @@ def _foreign_rx() -> tuple[re.Pattern | None, tuple[str, ...]]:
         alt = "|".join(re.escape(norm(t)) for t in dom["terms"])
         terms += [norm(t) for t in dom["terms"]]
         rxs.append("|".join("(?:" + p.replace("{t}", f"(?:{alt})") + ")" for p in pats))
-    terms_rx = re.compile("|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True))) if every and terms else None
+    terms_rx = (
+        re.compile("|".join(re.escape(t) for t in sorted(set(terms), key=len, reverse=True)))
+        if every and terms
+        else None
+    )
     return terms_rx, tuple(rxs)
 
 
@@ -1757,7 +1778,9 @@ def _foreign(doc: _Doc, values: Mapping[str, Any], unit: UnitType | None) -> lis
     segs = [seg for seg in doc.segments if seg.section not in ("s2", "s3", "s4", "signoff")]
     # every pattern names a domain's term: one search for all terms decides most reports
     terms_rx, rxs = _foreign_rx()
-    if terms_rx is not None and (terms_rx.search(doc.hay) is None or not any(terms_rx.search(seg.text) for seg in segs)):
+    if terms_rx is not None and (
+        terms_rx.search(doc.hay) is None or not any(terms_rx.search(seg.text) for seg in segs)
+    ):
         return []
     for i, dom in enumerate(d["domains"]):
         if name_n and _re(dom["owner"]).search(name_n):
@@ -1799,7 +1822,9 @@ def _numbering(doc: _Doc) -> list[Finding]:
     if doc.published and doc.document is not None:
         groups = []
         for sid in ("s1", "s5", "s6"):
-            parts = doc.document.parts.get("s5_numbering" if sid == "s5" and "s5_numbering" in doc.document.parts else sid, [])
+            parts = doc.document.parts.get(
+                "s5_numbering" if sid == "s5" and "s5_numbering" in doc.document.parts else sid, []
+            )
             groups.append((sid, [p for p in parts if p.number is not None]))
     else:
         groups = []
@@ -1826,7 +1851,9 @@ def _numbering(doc: _Doc) -> list[Finding]:
             if n == prev:
                 problems.append(f"“（{NUMERALS[n - 1] if n <= 10 else n}）”重复")
             elif n != prev + 1:
-                problems.append(f"“（{NUMERALS[prev] if prev < 10 else prev + 1}）”之后是“（{NUMERALS[n - 1] if n <= 10 else n}）”")
+                problems.append(
+                    f"“（{NUMERALS[prev] if prev < 10 else prev + 1}）”之后是“（{NUMERALS[n - 1] if n <= 10 else n}）”"
+                )
         if not problems:
             continue
         nt = doc.document.nt if doc.published and doc.document is not None else None
@@ -1849,7 +1876,7 @@ def _numbering(doc: _Doc) -> list[Finding]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _filler_categories() -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((cat, tuple(pats)) for cat, pats in data()["filler"]["categories"].items())
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from gkxlsx.rules.engine import Finding
 
@@ -23,7 +24,11 @@ NARRATIVE_PREFIXES = ("s1.", "s5.", "s6.")
 
 
 def narrative_text(values: Mapping[str, Any]) -> str:
-    return "\n".join(str(v) for k, v in sorted(values.items()) if k.startswith(NARRATIVE_PREFIXES) and isinstance(v, str) and v.strip())
+    return "\n".join(
+        str(v)
+        for k, v in sorted(values.items())
+        if k.startswith(NARRATIVE_PREFIXES) and isinstance(v, str) and v.strip()
+    )
 
 
 def name_variants(unit_name: str) -> list[str]:
@@ -163,7 +168,9 @@ def finding(other: str, score: float, *, last_year: bool = False) -> Finding:
     )
 
 
-def cross_findings(items: Iterable[tuple[str, str, Mapping[str, Any]]], threshold: float = THRESHOLD) -> dict[int, list[Finding]]:
+def cross_findings(
+    items: Iterable[tuple[str, str, Mapping[str, Any]]], threshold: float = THRESHOLD
+) -> dict[int, list[Finding]]:
     """For (ident, unit name, values) items: index → W-XY-SIMILAR findings naming the other item."""
     items = list(items)
     docs = [Doc(ident, shingles(narrative_text(vals), name)) for ident, name, vals in items]

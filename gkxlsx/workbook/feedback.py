@@ -13,16 +13,17 @@ inserted) are listed too; the fresh workbook itself no longer has them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from gkxlsx.check.checker import STATUS_ERR, STATUS_WARN, FileResult
-from gkxlsx.workbook.generate import Problem, build_workbook, safe_filename
 from gkxlsx.form.model import Form
 from gkxlsx.form.roster import Unit
 from gkxlsx.rules.engine import Finding, fmt_num
+from gkxlsx.workbook.generate import Problem, build_workbook, safe_filename
 
 MAX_LISTED = 500
 

@@ -14,12 +14,13 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import MappingProxyType
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 import xlsxwriter
 
@@ -117,7 +118,9 @@ class _Formats:
         self.link = wb.add_format(dict(border, font_color="#0563C1", underline=1, font_size=9))
         self.derived = wb.add_format(dict(border, align="right", bg_color=C_DERIVED, num_format="0"))
         self.derived_dec = wb.add_format(dict(border, align="right", bg_color=C_DERIVED, num_format="0.####"))
-        self.derived_marked = wb.add_format(dict(border, align="right", bg_color=C_MARK, num_format="0.####", border_color=C_BAD))
+        self.derived_marked = wb.add_format(
+            dict(border, align="right", bg_color=C_MARK, num_format="0.####", border_color=C_BAD)
+        )
         self.cf_fail = wb.add_format({"bg_color": "#FFC7CE", "font_color": "#9C0006", "bold": True})
         self.cf_pass = wb.add_format({"font_color": "#006100"})
         self.cf_todo = wb.add_format({"font_color": "#7F7F7F"})
@@ -214,22 +217,45 @@ def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[
     lines = [
         ("title", f"{unit.name}{year}年政府信息公开工作年度报告 填报表"),
         ("text", f"报告格式：{form.name}（{form.document_number}）。报送截止：{deadline}前。"),
-        ("text", f"收集单位：{campaign.office or '本级政府信息公开工作主管部门'}" + (f"，联系方式：{campaign.contact}" if campaign.contact else "") + "。"),
+        (
+            "text",
+            f"收集单位：{campaign.office or '本级政府信息公开工作主管部门'}"
+            + (f"，联系方式：{campaign.contact}" if campaign.contact else "")
+            + "。",
+        ),
         ("head", "怎么填"),
         ("text", "1. 只需填写浅黄色单元格，其余单元格已锁定；“总计”等浅蓝色单元格由公式自动计算。"),
-        ("text", "2. 按工作表顺序填写：基本信息 → 一、总体情况 → 二 → 三 → 四 → 五 → 六。文字部分可从 Word 中复制后粘贴到单元格的编辑栏。"),
+        (
+            "text",
+            "2. 按工作表顺序填写：基本信息 → 一、总体情况 → 二 → 三 → 四 → 五 → 六。文字部分可从 Word 中复制后粘贴到单元格的编辑栏。",
+        ),
         ("text", "3. 数字单元格只填数字：没有的填 0，不要留空，不要填“/”“—”“无”，不要带“件”“条”“元”等单位。"),
-        ("text", "4. 快速填 0：选中一片浅黄色单元格，输入 0 后按 Ctrl+Enter（WPS、Excel）或 Alt+Enter（LibreOffice），即可全部填 0。"),
+        (
+            "text",
+            "4. 快速填 0：选中一片浅黄色单元格，输入 0 后按 Ctrl+Enter（WPS、Excel）或 Alt+Enter（LibreOffice），即可全部填 0。",
+        ),
         ("text", wan_tip),
-        ("text", "6. “三、依申请公开”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。"),
-        ("text", "7. 每张表旁边和“校验结果”工作表会实时显示校验：✓ 通过，✗ 有误（红色），待填 表示相关单元格还没填完。报送前请确保没有红色的 ✗ 错误。"),
-        ("text", "8. 不要增删、重命名工作表，不要插入行列，不要粘贴覆盖公式；请直接保存为 .xlsx 文件（WPS 也请保存为 .xlsx），文件名可以不改。"),
+        (
+            "text",
+            "6. “三、依申请公开”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。",
+        ),
+        (
+            "text",
+            "7. 每张表旁边和“校验结果”工作表会实时显示校验：✓ 通过，✗ 有误（红色），待填 表示相关单元格还没填完。报送前请确保没有红色的 ✗ 错误。",
+        ),
+        (
+            "text",
+            "8. 不要增删、重命名工作表，不要插入行列，不要粘贴覆盖公式；请直接保存为 .xlsx 文件（WPS 也请保存为 .xlsx），文件名可以不改。",
+        ),
         ("head", "颜色说明"),
         ("legend_entry", "浅黄色：需要填写的单元格"),
         ("legend_derived", "浅蓝色：公式自动计算，不能修改"),
         ("legend_fail", "✗ 红色：校验未通过，请按提示修改"),
         ("head", "模板信息"),
-        ("text", f"单位：{unit.name}（代码 {unit.code}，{unit.type}）；报告年度：{year}；模板：{template_id(form, year)}；生成工具 gkxlsx {__version__}。"),
+        (
+            "text",
+            f"单位：{unit.name}（代码 {unit.code}，{unit.type}）；报告年度：{year}；模板：{template_id(form, year)}；生成工具 gkxlsx {__version__}。",
+        ),
     ]
     return lines
 
@@ -295,7 +321,9 @@ def build_workbook(
     results = expected_results(lay, numeric_inputs, ut, prev, prev_format)
 
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False})
+    wb = xlsxwriter.Workbook(
+        buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
     fixed = datetime(year + 1, 1, 1, 0, 0, 0)
     wb.set_properties(
         {
@@ -394,7 +422,9 @@ def build_workbook(
                     f = fm.derived_dec if vt.kind == "decimal" else fm.derived
                     if b.key in marks:
                         f = fm.derived_marked
-                        ws.write_comment(b.row, b.col, marks[b.key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"})
+                        ws.write_comment(
+                            b.row, b.col, marks[b.key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"}
+                        )
                     if b.merged:
                         ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, "", f)
                     ws.write_formula(b.row, b.col, formula, f, number_for_excel(val))
@@ -429,8 +459,12 @@ def build_workbook(
             rng = f"{a1(r0, c0)}:{a1(r1, c1)}"
             ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{FAIL}"', "format": fm.cf_fail})
             ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{PASS}"', "format": fm.cf_pass})
-            ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{INCOMPLETE}"', "format": fm.cf_todo})
-            ws.conditional_format(rng, {"type": "cell", "criteria": "==", "value": f'"{NOT_APPLICABLE}"', "format": fm.cf_na})
+            ws.conditional_format(
+                rng, {"type": "cell", "criteria": "==", "value": f'"{INCOMPLETE}"', "format": fm.cf_todo}
+            )
+            ws.conditional_format(
+                rng, {"type": "cell", "criteria": "==", "value": f'"{NOT_APPLICABLE}"', "format": fm.cf_na}
+            )
         if sl.kind == "table":
             first = next((b for b in sl.boxes if b.role in ("entry", "derived")), None)
             if first is not None:
@@ -509,7 +543,13 @@ def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: st
             for part in (txt.split("\n") or [""])
         )
         ws.set_row(r, min(409.0, 14.0 * max(1, lines) + 4))
-    ws.write_formula(2, 3, f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")', fm.link, f"本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")
+    ws.write_formula(
+        2,
+        3,
+        f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")',
+        fm.link,
+        f"本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）",
+    )
 
 
 def _applies(form: Form, when: str, unit_type) -> bool:
@@ -589,7 +629,12 @@ def _lock_structure(data: bytes, password: str) -> bytes:
                 body = _WB_PROT.sub(prot + b"<bookViews>", body, count=1)
             elif info.filename == "docProps/app.xml":
                 # say who wrote the file: a return still stamped gkxlsx was never saved by a spreadsheet
-                body = re.sub(rb"<Application>[^<]*</Application>", b"<Application>" + APPLICATION.encode() + b"</Application>", body, count=1)
+                body = re.sub(
+                    rb"<Application>[^<]*</Application>",
+                    b"<Application>" + APPLICATION.encode() + b"</Application>",
+                    body,
+                    count=1,
+                )
             zi = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             zi.compress_type = zipfile.ZIP_DEFLATED
             zi.external_attr = info.external_attr

@@ -31,14 +31,15 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from gkxlsx.rules.engine import Finding
 from gkxlsx.check.values import BLANK, RawCell, make_finding
+from gkxlsx.rules.engine import Finding
 
 try:  # zlib-ng: the same deflate streams, inflated ~2× and CRC-checked ~9× faster than zlib
     from zlib_ng import zlib_ng as _inflate
@@ -139,7 +140,10 @@ def sniff(data: bytes, name: str = "") -> str:
     if text is not None:
         t = text.lstrip("\ufeff \t\r\n").lower()
         if t.startswith("<"):
-            if "urn:schemas-microsoft-com:office:spreadsheet" in text.lower() or "<?mso-application progid=\"excel.sheet\"?>" in t:
+            if (
+                "urn:schemas-microsoft-com:office:spreadsheet" in text.lower()
+                or '<?mso-application progid="excel.sheet"?>' in t
+            ):
                 return "spreadsheetml"
             if "<html" in t or "<!doctype html" in t or "<table" in t or "<meta" in t:
                 return "html"
@@ -351,8 +355,11 @@ class _Rx:
     def __call__(self, data: bytes) -> re.Pattern:
         return self.pref if self.marker in data else self.plain
 
+
 _CELL = re.compile(rb"<" + _P + rb"c(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"c>)", re.S)
-_CELL_FAST = re.compile(rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^>/]*)(?:/>|>([^<]*(?:<(?!/c>)[^<]*)*)</c>)')
+_CELL_FAST = re.compile(
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^>/]*)(?:/>|>([^<]*(?:<(?!/c>)[^<]*)*)</c>)'
+)
 _EXTRA = operator.itemgetter(3)
 _REF0 = operator.itemgetter(0)
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([A-Za-z]{1,3}[0-9]{1,7})[\"']")
@@ -370,7 +377,9 @@ _PROPERTY_FAST = re.compile(rb'<property [^>]*?\bname="([^"]*)"[^>]*>\s*<vt:\w+>
 _RELATIONSHIP = _Rx(rb"<{P}Relationship\s([^>]*?)/?>", b"Relationship")
 _WB_ROOT = _Rx(rb"<{P}workbook\b", b"workbook")
 _SHEET_EL = _Rx(rb"<{P}sheet\s([^>]*?)/?>", b"sheet ")
-_DEFINED_NAME = re.compile(rb"<" + _P + rb"definedName\b([^>]*?)\sname\s*=\s*\"([^\"]*)\"([^>]*)>([^<]*)</" + _P + rb"definedName>")
+_DEFINED_NAME = re.compile(
+    rb"<" + _P + rb"definedName\b([^>]*?)\sname\s*=\s*\"([^\"]*)\"([^>]*)>([^<]*)</" + _P + rb"definedName>"
+)
 _DN_FAST = re.compile(rb'<definedName (?![^>]*localSheetId)[^>]*?\bname="([^"]+)"[^>]*>([^<]*)</definedName>')
 _WB_PROTECTION = _Rx(rb"<{P}workbookProtection\b([^>]*?)/?>", b"workbookProtection")
 _WB_PR = _Rx(rb"<{P}workbookPr\b([^>]*?)/?>", b"workbookPr")
@@ -446,7 +455,9 @@ def a1(row: int, col: int) -> str:
     return f"{s}{row + 1}"
 
 
-_REF_TOKEN = re.compile(r"(\"(?:[^\"]|\"\")*\")|('(?:[^']|'')*'!)|(?<![A-Za-z0-9_.$])(\$?)([A-Z]{1,3})(\$?)([0-9]{1,7})(?![0-9A-Za-z_(])")
+_REF_TOKEN = re.compile(
+    r"(\"(?:[^\"]|\"\")*\")|('(?:[^']|'')*'!)|(?<![A-Za-z0-9_.$])(\$?)([A-Z]{1,3})(\$?)([0-9]{1,7})(?![0-9A-Za-z_(])"
+)
 
 
 def shift_formula(formula: str, drow: int, dcol: int) -> str:
@@ -529,13 +540,17 @@ def _parse_workbook(data: bytes):
     workbook protection attributes or None, date1904) of a workbook.xml."""
     fast = _SHEET_FAST.findall(data)
     if len(fast) == data.count(b"<sheet "):  # name, sheetId, state, r:id: as every writer orders them
-        items = [(xml_text(n) if b"&" in n else n.decode("utf-8", "replace"), st or b"visible", rid) for n, st, rid in fast]
+        items = [
+            (xml_text(n) if b"&" in n else n.decode("utf-8", "replace"), st or b"visible", rid) for n, st, rid in fast
+        ]
     else:
         items = []
         for m in _SHEET_EL(data).finditer(data):
             at = _attrs(m.group(1))
             items.append((xml_text(at.get(b"name", b"")), at.get(b"state", b"visible"), at.get(b"id", b"")))
-    sheets = tuple((name, state.decode("ascii", "replace"), rid.decode("utf-8", "replace")) for name, state, rid in items)
+    sheets = tuple(
+        (name, state.decode("ascii", "replace"), rid.decode("utf-8", "replace")) for name, state, rid in items
+    )
     names = None
     if b":definedName" in data:  # namespace-prefixed writer: generic path
         names_raw: dict[bytes, bytes] = {}
@@ -650,7 +665,12 @@ class XlsxBook(Book):
                 return None
         memo_key = None
         d = self._data
-        if until is None and (name in self._memo_parts or name.endswith(".rels")) and info.compress_size <= 65536 and d is not None:
+        if (
+            until is None
+            and (name in self._memo_parts or name.endswith(".rels"))
+            and info.compress_size <= 65536
+            and d is not None
+        ):
             # styles, relationships, app.xml: the same bytes in every return of a batch —
             # decompressed and checked once, keyed by the compressed bytes themselves
             off = info.header_offset
@@ -678,14 +698,29 @@ class XlsxBook(Book):
                                 buf += fh.read(4096)
                                 break
                         data = bytes(buf)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as e:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            ValueError,
+            OSError,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+        ) as e:
             if "encrypted" in str(e).lower() or "password" in str(e).lower():
                 raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted") from None
             raise _corrupt(f"{name} 无法解压（{_short(e)}）", self.kind) from None
         except Exception as e:  # zlib.error and friends
             raise _corrupt(f"{name} 无法解压（{_short(e)}）", self.kind) from None
         if len(data) > MAX_MEMBER_BYTES:
-            raise ReadError(make_finding("E-FILE-TOO-LARGE", reason=f"{name} 解压后超过 {MAX_MEMBER_BYTES // 1048576} MB", limit=f"{MAX_MEMBER_BYTES // 1048576} MB"), self.kind)
+            raise ReadError(
+                make_finding(
+                    "E-FILE-TOO-LARGE",
+                    reason=f"{name} 解压后超过 {MAX_MEMBER_BYTES // 1048576} MB",
+                    limit=f"{MAX_MEMBER_BYTES // 1048576} MB",
+                ),
+                self.kind,
+            )
         if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
             try:
                 data = data.decode("utf-16").encode("utf-8")
@@ -740,7 +775,11 @@ class XlsxBook(Book):
                     buf += dobj.decompress(tail, 4096)
                     break
             data = bytes(buf)
-        if whole and len(data) <= MAX_MEMBER_BYTES and (len(data) != info.file_size or _inflate.crc32(data) != info.CRC):
+        if (
+            whole
+            and len(data) <= MAX_MEMBER_BYTES
+            and (len(data) != info.file_size or _inflate.crc32(data) != info.CRC)
+        ):
             raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
         return data
 
@@ -962,14 +1001,22 @@ class XlsxBook(Book):
             if b"sheetProtection" not in tail:  # not right after the data: read the whole part
                 tail = self._sheet_xml(sheet, whole=True)[1]
             i = tail.find(b"<sheetProtection")
-            prot = _PROTECTION.search(tail, i) if i >= 0 else (_PROTECTION.search(tail) if b":sheetProtection" in tail else None)
+            prot = (
+                _PROTECTION.search(tail, i)
+                if i >= 0
+                else (_PROTECTION.search(tail) if b":sheetProtection" in tail else None)
+            )
             if prot:
                 raw = prot.group(1)
                 info = _PROT_ATTRS.get(raw)  # a unit's sheets share one protection element
                 if info is None:
                     if len(_PROT_ATTRS) > 512:
                         _PROT_ATTRS.clear()
-                    info = _PROT_ATTRS[raw] = SheetInfo(protection=MappingProxyType({k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(raw).items()}))
+                    info = _PROT_ATTRS[raw] = SheetInfo(
+                        protection=MappingProxyType(
+                            {k.decode(): v.decode("utf-8", "replace") for k, v in _attrs(raw).items()}
+                        )
+                    )
             else:
                 info = _NO_PROTECTION
             self._sheet_info[sheet] = info
@@ -1184,7 +1231,9 @@ def _central_directory(data: bytes) -> list[_Member] | None:
     for _ in range(count):
         if p + 46 > i:
             return None
-        sig, _cv, _cs, _ev, _es, flags, ctype, _t, _d, crc, csize, usize, nlen, xlen, klen, _ds, _ia, _ea, hoff = unpack(data, p)
+        sig, _cv, _cs, _ev, _es, flags, ctype, _t, _d, crc, csize, usize, nlen, xlen, klen, _ds, _ia, _ea, hoff = (
+            unpack(data, p)
+        )
         if sig != b"PK\x01\x02" or csize == 0xFFFFFFFF or usize == 0xFFFFFFFF or hoff == 0xFFFFFFFF:
             return None
         raw = data[p + 46 : p + 46 + nlen]
@@ -1192,7 +1241,15 @@ def _central_directory(data: bytes) -> list[_Member] | None:
         if "\x00" in name:
             name = name[: name.find("\x00")]
         m = _Member()
-        m.filename, m.flag_bits, m.compress_type, m.CRC, m.compress_size, m.file_size, m.header_offset = name, flags, ctype, crc, csize, usize, hoff
+        m.filename, m.flag_bits, m.compress_type, m.CRC, m.compress_size, m.file_size, m.header_offset = (
+            name,
+            flags,
+            ctype,
+            crc,
+            csize,
+            usize,
+            hoff,
+        )
         out.append(m)
         p += 46 + nlen + xlen + klen
     if p != i:
@@ -1203,16 +1260,40 @@ def _central_directory(data: bytes) -> list[_Member] | None:
 def _zip_guard(infos: list, kind: str) -> None:
     """Zip-bomb guard on the central directory, before anything is decompressed."""
     if len(infos) > MAX_MEMBERS:
-        raise ReadError(make_finding("E-FILE-TOO-LARGE", reason=f"压缩包内有 {len(infos)} 个组成部分", limit=f"{MAX_MEMBERS} 个"), kind)
+        raise ReadError(
+            make_finding("E-FILE-TOO-LARGE", reason=f"压缩包内有 {len(infos)} 个组成部分", limit=f"{MAX_MEMBERS} 个"),
+            kind,
+        )
     total = 0
     for i in infos:
         total += i.file_size
         if i.file_size > MAX_MEMBER_BYTES:
-            raise ReadError(make_finding("E-FILE-TOO-LARGE", reason=f"组成部分 {i.filename} 解压后有 {i.file_size // 1048576} MB", limit=f"{MAX_MEMBER_BYTES // 1048576} MB"), kind)
+            raise ReadError(
+                make_finding(
+                    "E-FILE-TOO-LARGE",
+                    reason=f"组成部分 {i.filename} 解压后有 {i.file_size // 1048576} MB",
+                    limit=f"{MAX_MEMBER_BYTES // 1048576} MB",
+                ),
+                kind,
+            )
         if i.file_size > RATIO_MIN_SIZE and i.file_size > MAX_RATIO * max(i.compress_size, 1):
-            raise ReadError(make_finding("E-FILE-TOO-LARGE", reason=f"组成部分 {i.filename} 的压缩比异常（{i.file_size // max(i.compress_size, 1)} 倍，疑似“压缩炸弹”）", limit=f"{MAX_RATIO} 倍"), kind)
+            raise ReadError(
+                make_finding(
+                    "E-FILE-TOO-LARGE",
+                    reason=f"组成部分 {i.filename} 的压缩比异常（{i.file_size // max(i.compress_size, 1)} 倍，疑似“压缩炸弹”）",
+                    limit=f"{MAX_RATIO} 倍",
+                ),
+                kind,
+            )
     if total > MAX_UNZIPPED_BYTES:
-        raise ReadError(make_finding("E-FILE-TOO-LARGE", reason=f"解压后共 {total // 1048576} MB", limit=f"{MAX_UNZIPPED_BYTES // 1048576} MB"), kind)
+        raise ReadError(
+            make_finding(
+                "E-FILE-TOO-LARGE",
+                reason=f"解压后共 {total // 1048576} MB",
+                limit=f"{MAX_UNZIPPED_BYTES // 1048576} MB",
+            ),
+            kind,
+        )
 
 
 # ---- values-only reading (xls, et, ods) ---------------------------------------------------------
@@ -1243,7 +1324,9 @@ class ValuesBook(Book):
         self.sheet_states = {}
         for m in meta:
             vis = str(getattr(m, "visible", "")).lower()
-            self.sheet_states[m.name] = "veryHidden" if "veryhidden" in vis else ("hidden" if "hidden" in vis else "visible")
+            self.sheet_states[m.name] = (
+                "veryHidden" if "veryhidden" in vis else ("hidden" if "hidden" in vis else "visible")
+            )
 
     def _sheet(self, sheet: str) -> list[list[Any]]:
         rows = self._rows.get(sheet)
@@ -1295,7 +1378,11 @@ def read_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES) -> tuple[FileInfo, b
         raise ReadError(make_finding("E-FILE-READ", reason="这不是一个普通文件"), "missing")
     if st.st_size > max_bytes:
         raise ReadError(
-            make_finding("E-FILE-TOO-LARGE", reason=f"文件大小为 {st.st_size / 1048576:.1f} MB", limit=f"{max_bytes // 1048576} MB"),
+            make_finding(
+                "E-FILE-TOO-LARGE",
+                reason=f"文件大小为 {st.st_size / 1048576:.1f} MB",
+                limit=f"{max_bytes // 1048576} MB",
+            ),
             "too-large",
         )
     try:
@@ -1318,17 +1405,29 @@ def open_book(data: bytes, name: str) -> tuple[str, Book]:
     if kind == "ole":
         return _open_ole(data, ext)
     if kind == "html":
-        raise _type_error(f"这是一个网页（HTML）文件，只是扩展名为“{ext or '无'}”，不是真正的 Excel 工作簿（常见于从网页或某些系统“导出 Excel”得到的文件）。", "html")
+        raise _type_error(
+            f"这是一个网页（HTML）文件，只是扩展名为“{ext or '无'}”，不是真正的 Excel 工作簿（常见于从网页或某些系统“导出 Excel”得到的文件）。",
+            "html",
+        )
     if kind == "spreadsheetml":
-        raise _type_error(f"这是“XML 电子表格 2003”格式的文件（扩展名为“{ext or '无'}”），不是本次下发的填报工作簿格式。", "spreadsheetml")
+        raise _type_error(
+            f"这是“XML 电子表格 2003”格式的文件（扩展名为“{ext or '无'}”），不是本次下发的填报工作簿格式。",
+            "spreadsheetml",
+        )
     if kind == "xml":
         raise _type_error("这是一个 XML 文本文件，不是 Excel 工作簿。", "xml")
     if kind == "text":
-        raise _type_error(f"这是一个纯文本文件（如 TXT、CSV），只是扩展名为“{ext or '无'}”，不是 Excel 工作簿。", "text")
+        raise _type_error(
+            f"这是一个纯文本文件（如 TXT、CSV），只是扩展名为“{ext or '无'}”，不是 Excel 工作簿。", "text"
+        )
     if kind == "pdf":
-        raise _type_error("这是一个 PDF 文件，不是 Excel 工作簿。请报送填写好的填报工作簿本身，而不是打印或导出的 PDF。", "pdf")
+        raise _type_error(
+            "这是一个 PDF 文件，不是 Excel 工作簿。请报送填写好的填报工作簿本身，而不是打印或导出的 PDF。", "pdf"
+        )
     if kind == "image":
-        raise _type_error("这是一个图片文件，不是 Excel 工作簿。请报送填写好的填报工作簿本身，不要截图或拍照。", "image")
+        raise _type_error(
+            "这是一个图片文件，不是 Excel 工作簿。请报送填写好的填报工作簿本身，不要截图或拍照。", "image"
+        )
     if kind == "archive":
         raise _type_error("这是一个压缩包（RAR/7z/gz），不是 Excel 工作簿。请解压后报送其中的填报工作簿。", "archive")
     if kind == "rtf":
@@ -1376,7 +1475,10 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
             raise _type_error("这是一个 OpenDocument 文字文档（.odt），不是电子表格。", "odt")
         raise _type_error("这是一个 OpenDocument 文件，但不是电子表格。", "odf")
     if "word/document.xml" in low:
-        raise _type_error("这是一个 Word 文档（.docx），不是 Excel 工作簿。请报送填报工作簿，文字部分填在工作簿的“一、总体情况”等工作表中。", "docx")
+        raise _type_error(
+            "这是一个 Word 文档（.docx），不是 Excel 工作簿。请报送填报工作簿，文字部分填在工作簿的“一、总体情况”等工作表中。",
+            "docx",
+        )
     if "ppt/presentation.xml" in low:
         raise _type_error("这是一个 PowerPoint 演示文稿，不是 Excel 工作簿。", "pptx")
     if "[content_types].xml" in low and any(n.startswith("xl/") for n in low):
@@ -1413,7 +1515,9 @@ def _open_ole(data: bytes, ext: str) -> tuple[str, Book]:
     raise _type_error("这是一个 Office 复合文档，但其中没有工作簿数据。", "ole")
 
 
-def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, data: bytes | None = None, sha256: str | None = None) -> tuple[FileInfo, Book]:
+def load(
+    path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, data: bytes | None = None, sha256: str | None = None
+) -> tuple[FileInfo, Book]:
     """Read and triage one file.  Raises ReadError (with a Chinese finding) when it cannot be read.
     ``data``: the file's bytes, already read by the caller (``path`` then only names the file);
     ``sha256``: their hash, when the caller has computed it.
@@ -1428,7 +1532,11 @@ def load(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES, data: bytes | Non
             info.size = len(data)
             if info.size > max_bytes:
                 raise ReadError(
-                    make_finding("E-FILE-TOO-LARGE", reason=f"文件大小为 {info.size / 1048576:.1f} MB", limit=f"{max_bytes // 1048576} MB"),
+                    make_finding(
+                        "E-FILE-TOO-LARGE",
+                        reason=f"文件大小为 {info.size / 1048576:.1f} MB",
+                        limit=f"{max_bytes // 1048576} MB",
+                    ),
                     "too-large",
                 )
             info.sha256 = sha256 or hashlib.sha256(data).hexdigest()
