@@ -22,10 +22,11 @@ import pytest
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
+from gkxlsx.findings import Finding
 from gkxlsx.form.model import load_form
 from gkxlsx.form.report import Report
 from gkxlsx.render import renderer as R
-from gkxlsx.rules.engine import Finding, check, compute_derived
+from gkxlsx.rules.engine import check, compute_derived
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "report_data"

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from gkxlsx.check.values import RawCell, catalogue, date_like, make_finding, parse_value, problem_context
+from gkxlsx.check.values import RawCell, date_like, parse_value, problem_context
+from gkxlsx.findings import catalogue, make_finding
 
 
 @pytest.fixture(scope="module")

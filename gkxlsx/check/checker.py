@@ -41,10 +41,10 @@ from gkxlsx.check.values import (
     date_like,
     display_raw,
     excel_decimal,
-    make_finding,
     parse_value,
     problem_context,
 )
+from gkxlsx.findings import Finding, fmt_num, make_finding
 from gkxlsx.form.layout import (
     CHECKS_SHEET,
     GUIDE_SHEET,
@@ -65,14 +65,12 @@ from gkxlsx.rules.engine import (
     Add,
     BoolOp,
     Cmp,
-    Finding,
     Not,
     Num,
     Outcome,
     Ref,
     as_number,
     compute_derived,
-    fmt_num,
     parse_expr,
 )
 from gkxlsx.workbook.reader import _F, Book, FileInfo, ReadError, XlsxBook, a1, app_label, load, split_ref

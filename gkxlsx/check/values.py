@@ -9,28 +9,20 @@ E-CELL-ERROR), the raw value as the user sees it and, where it is unambiguous, a
 correction ("/" → 0, "３条" → 3, "251000元" in a 万元 cell → 25.1).  A problem value is never used by
 the rules: a blank is not 0 and "3条" is not 3 until the unit corrects it.
 
-The catalogue of the importer's finding ids (severity, Chinese title, message template, fix) is the
-data file ``gkxlsx/data/findings.json``; :func:`make_finding` builds a :class:`gkxlsx.rules.engine.Finding`
-from it.
+Findings are built from the catalogue by :func:`gkxlsx.findings.make_finding`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
+from gkxlsx.findings import fmt_num
 from gkxlsx.form.model import ValueType
-from gkxlsx.rules.engine import Finding, fmt_num
-
-CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "data" / "findings.json"
 
 KINDS = ("blank", "number", "text", "bool", "date", "error", "formula")
 
@@ -69,63 +61,6 @@ class ValueProblem:
     raw: Any = None  # the content as displayed (str for text, the number, "2026-01-02" for a date …)
     suggestion: Any = None  # int / Decimal / None
     hint: str = ""  # extra explanation inserted into the message
-
-
-# --------------------------------------------------------------------------------------------
-# catalogue
-
-
-@lru_cache(maxsize=1)
-def catalogue() -> Mapping[str, Mapping[str, str]]:
-    """The importer's finding ids: {id: {severity, title, message, fix}} (from findings.json)."""
-    data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
-    return data["findings"]
-
-
-class _Fmt(dict):
-    def __missing__(self, k):
-        return ""
-
-
-def make_finding(
-    rule_id: str,
-    *,
-    keys=(),
-    locations=(),
-    values=None,
-    expected=None,
-    actual=None,
-    raw=None,
-    suggestion=None,
-    severity: str | None = None,
-    instance: str = "",
-    **ctx: Any,
-) -> Finding:
-    """A :class:`Finding` for one of the catalogue's ids, its message and fix filled from ``ctx``."""
-    spec = catalogue()[rule_id]
-    c = _Fmt({k: ("" if v is None else v) for k, v in ctx.items()})
-    for k, v in (("expected", expected), ("actual", actual), ("raw", raw), ("suggestion", suggestion)):
-        if k not in c and v is not None:
-            c[k] = fmt_num(v) if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) else v
-    return Finding(
-        rule_id=rule_id,
-        severity=severity or spec["severity"],
-        message=spec["message"].format_map(c),
-        fix=spec["fix"].format_map(c),
-        title=spec["title"],
-        instance=instance or rule_id,
-        keys=tuple(keys),
-        values=dict(values or {}),
-        expected=expected,
-        actual=actual,
-        locations=tuple(locations),
-        raw=raw,
-        suggestion=suggestion,
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# numbers
 
 
 def excel_decimal(v: Any) -> Decimal | None:

@@ -17,9 +17,9 @@ from gkxlsx.campaign.campaign import (
 )
 from gkxlsx.campaign.ledger import LedgerError
 from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
+from gkxlsx.findings import fmt_num
 from gkxlsx.form.model import FormError
 from gkxlsx.form.roster import RosterError
-from gkxlsx.rules.engine import fmt_num
 
 
 def init_cmd(

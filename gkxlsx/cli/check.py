@@ -21,7 +21,7 @@ from gkxlsx.check.checker import (
     summary,
 )
 from gkxlsx.cli.common import fail
-from gkxlsx.rules.engine import Finding
+from gkxlsx.findings import Finding
 
 SEV_COLOR = {"error": typer.colors.RED, "warning": typer.colors.YELLOW, "info": typer.colors.BLUE}
 STATUS_COLOR = {

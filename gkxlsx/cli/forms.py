@@ -39,8 +39,9 @@ from typing import Any
 
 import typer
 
+from gkxlsx.findings import fmt_num
 from gkxlsx.form.model import SEVERITY_ZH, Form, FormError, HeaderNode, Table, builtin_form_ids, load_form
-from gkxlsx.rules.engine import Add, BoolOp, Cmp, Not, Num, Ref, RuleError, UnitAttr, a1, fmt_num
+from gkxlsx.rules.engine import Add, BoolOp, Cmp, Not, Num, Ref, RuleError, UnitAttr, a1
 
 SCHEMA = "gkxlsx.form/1"
 

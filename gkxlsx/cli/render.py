@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from gkxlsx.cli.common import fail
+from gkxlsx.findings import Finding
 from gkxlsx.render.renderer import (
     RenderError,
     RenderRefused,
@@ -20,7 +21,6 @@ from gkxlsx.render.renderer import (
     parse_formats,
     render_files,
 )
-from gkxlsx.rules.engine import Finding
 
 
 def _finding_from_dict(d: dict) -> Finding:

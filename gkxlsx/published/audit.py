@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gkxlsx.findings import Finding
 from gkxlsx.form.model import SEVERITY_ZH, UnitType
 from gkxlsx.published.extract import (
     AMBIGUOUS,
@@ -35,7 +36,7 @@ from gkxlsx.published.extract import (
 from gkxlsx.published.extract import (
     data as extract_data,
 )
-from gkxlsx.rules.engine import Finding, check
+from gkxlsx.rules.engine import check
 from gkxlsx.text.narrative import CANONICAL_TITLES, SEVERITY_ORDER, check_narrative, q
 
 LABEL_KIND_ZH = {

@@ -43,10 +43,11 @@ from typing import Any
 
 import jinja2
 
+from gkxlsx.findings import Finding
 from gkxlsx.form.layout import stack_tables
 from gkxlsx.form.model import Form, FormError, Section, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
-from gkxlsx.rules.engine import INCOMPLETE, Finding, as_number, check, compute_derived
+from gkxlsx.rules.engine import INCOMPLETE, as_number, check, compute_derived
 
 FORMATS = ("html", "md", "txt", "docx", "pdf")
 FORMAT_NAMES = {"html": "网页（HTML）", "md": "Markdown", "txt": "纯文本", "docx": "Word", "pdf": "PDF"}

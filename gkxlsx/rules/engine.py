@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from gkxlsx.findings import Finding, fmt_num
 
 if TYPE_CHECKING:  # pragma: no cover
     from gkxlsx.form.model import Form, RuleDef, UnitType
@@ -278,106 +280,6 @@ def _truth(node, cur, prev, unit) -> bool:
             raise _Missing("unit." + node.name)
         return bool(v)
     raise RuleError("规则表达式必须是比较（如 a == b）或逻辑组合")
-
-
-def fmt_num(v: Any) -> str:
-    """Format a number the way a report prints it: 12, 0.25, -3 (no exponent, no padding)."""
-    if v is None:
-        return "（空）"
-    if isinstance(v, bool):
-        return str(v)
-    if isinstance(v, Decimal):
-        if v == v.to_integral_value():
-            return str(int(v))
-        s = format(v.normalize(), "f")
-        return s
-    if isinstance(v, float):
-        return fmt_num(Decimal(repr(v)))
-    return str(v)
-
-
-# --------------------------------------------------------------------------------------------
-# findings
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: which rule, how bad, which cells, which values, what to do."""
-
-    rule_id: str
-    severity: str  # error | warning | info
-    message: str  # full Chinese sentence, without location
-    fix: str = ""
-    title: str = ""
-    instance: str = ""  # e.g. E-T3-BAL[natural]
-    keys: tuple[str, ...] = ()  # the cells to point at (and highlight)
-    values: Mapping[str, Any] = field(default_factory=dict)
-    expected: Any = None
-    actual: Any = None
-    delta: Any = None
-    locations: tuple[str, ...] = ()  # “三、依申请公开!J6” — filled in by the workbook reader
-    raw: Any = None  # the raw cell content for value findings
-    suggestion: Any = None  # suggested correction for value findings
-
-    @property
-    def severity_zh(self) -> str:
-        from gkxlsx.form.model import SEVERITY_ZH
-
-        return SEVERITY_ZH[self.severity]
-
-    def __reduce__(self):  # positional: no field names in every pickled result
-        return (
-            Finding,
-            (
-                self.rule_id,
-                self.severity,
-                self.message,
-                self.fix,
-                self.title,
-                self.instance,
-                self.keys,
-                self.values,
-                self.expected,
-                self.actual,
-                self.delta,
-                self.locations,
-                self.raw,
-                self.suggestion,
-            ),
-        )
-
-    def with_locations(self, locations: Sequence[str]) -> Finding:
-        return replace(self, locations=tuple(locations))
-
-    def text(self) -> str:
-        """A one-paragraph Chinese rendering: where, what, how to fix."""
-        loc = "、".join(self.locations)
-        head = f"{loc}：" if loc else ""
-        tail = f"{self.fix}" if self.fix else ""
-        return f"{head}{self.message}{tail}"
-
-    def to_dict(self) -> dict[str, Any]:
-        def j(v):
-            if isinstance(v, Decimal):
-                return float(v) if v != v.to_integral_value() else int(v)
-            return v
-
-        return {
-            "rule": self.rule_id,
-            "instance": self.instance,
-            "severity": self.severity,
-            "severity_zh": self.severity_zh,
-            "locations": list(self.locations),
-            "keys": list(self.keys),
-            "values": {k: j(v) for k, v in self.values.items()},
-            "expected": j(self.expected),
-            "actual": j(self.actual),
-            "delta": j(self.delta),
-            "raw": self.raw if isinstance(self.raw, (str, int, float, type(None))) else str(self.raw),
-            "suggestion": j(self.suggestion),
-            "message": self.message,
-            "fix": self.fix,
-        }
 
 
 @dataclass(frozen=True)

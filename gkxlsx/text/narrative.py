@@ -36,9 +36,10 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Any
 
+from gkxlsx.findings import Finding, fmt_num
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, UnitType
-from gkxlsx.rules.engine import Finding, as_number, fmt_num, with_derived
+from gkxlsx.rules.engine import as_number, with_derived
 
 SECTION_IDS = ("s1", "s2", "s3", "s4", "s5", "s6")
 NUMERALS = "一二三四五六七八九十"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gkxlsx.rules.engine import Finding
+from gkxlsx.findings import Finding
 
 THRESHOLD = 0.85  # Jaccard index of 5-gram sets; boilerplate sentences alone stay well below
 MIN_CHARS = 80  # shorter texts say too little to call them copied

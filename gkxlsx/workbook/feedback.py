@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.check.checker import STATUS_ERR, STATUS_WARN, FileResult
+from gkxlsx.findings import Finding, fmt_num
 from gkxlsx.form.model import Form
 from gkxlsx.form.roster import Unit
-from gkxlsx.rules.engine import Finding, fmt_num
 from gkxlsx.workbook.generate import Problem, build_workbook, safe_filename
 
 MAX_LISTED = 500

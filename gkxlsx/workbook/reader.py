@@ -38,8 +38,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from gkxlsx.check.values import BLANK, RawCell, make_finding
-from gkxlsx.rules.engine import Finding
+from gkxlsx.check.values import BLANK, RawCell
+from gkxlsx.findings import Finding, make_finding
 
 try:  # zlib-ng: the same deflate streams, inflated ~2× and CRC-checked ~9× faster than zlib
     from zlib_ng import zlib_ng as _inflate
