@@ -28,6 +28,13 @@ worker process are both shown):
 - ``import --jobs 1/2``: :func:`gkxlsx.campaign.campaign.import_files` of the N files into a fresh campaign
   (archive, check, ledger), files per second, against the same floor and against the check alone
   (issue 5: the ledger adds at most 10 %).
+- ``shell-generate``: what a user runs, measured from outside: ``gkxlsx generate --prefill`` in a
+  fresh process for (at most) 1,000 units with every entry prefilled (as a unit sends its return),
+  wall time including start-up, against a fresh process replaying plain XlsxWriter's calls for the
+  same workbooks (``bench_generate.replay``, one recorded unit per unit type, start-up included).
+- ``shell-check-1/2``: ``gkxlsx check --jobs 1/2`` of the returns in a fresh process, wall time
+  including start-up, against a fresh process where python-calamine reads every sheet's values of
+  the same files with as many processes; in turns, the fastest of ``--repeat`` passes each.
 - ``render``: reports per second to HTML and to text (validation gate included), for the units
   whose current return passed (at most 2,000 of them).
 - ``aggregate``: seconds for the roll-up of the whole campaign.
@@ -72,8 +79,24 @@ TARGETS = {
     "import_mem_mb": 500.0,
     "render_html": 200.0,
     "ledger_overhead": 1.10,
+    "shell_generate": 1.3,
+    "shell_check_1": 1.3,
+    "shell_check_2": 1.4,
 }
-STEPS = ("generate", "check-1", "check-2", "import-1", "import-2", "render", "aggregate", "status")
+STEPS = (
+    "generate",
+    "check-1",
+    "check-2",
+    "shell-generate",
+    "shell-check-1",
+    "shell-check-2",
+    "import-1",
+    "import-2",
+    "render",
+    "aggregate",
+    "status",
+)
+SHELL_UNITS = 1000  # the shell-level steps work on (at most) this many units
 DATA_VERSION = "1"
 
 
@@ -497,11 +520,129 @@ def step_status(data: Path) -> dict:
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# steps measured from the shell: what a user runs, start-up included
+
+
+def _shell_env() -> dict:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")]))
+
+
+def _timed(cmd: list[str], ok=(0,)) -> float:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=_shell_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - t0
+    if p.returncode not in ok:
+        raise SystemExit(f"{cmd[:4]} … exited {p.returncode}: {p.stderr.decode(errors='replace')[-2000:]}")
+    return wall
+
+
+_FLOOR_GENERATE = """
+import pickle, sys
+sys.path.insert(0, sys.argv[3])
+import bench_generate as bg
+logs = pickle.load(open(sys.argv[1], "rb"))
+out = sys.argv[2]
+for i in range(int(sys.argv[4])):
+    with open(f"{out}/{i}.xlsx", "wb") as fh:
+        fh.write(bg.replay(logs[i % len(logs)]))
+"""
+
+_FLOOR_CHECK = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import run
+files = [l for l in open(sys.argv[2], encoding="utf-8").read().split("\\n") if l]
+run._calamine_pass(files, int(sys.argv[3]))
+"""
+
+
+def step_shell_generate(data: Path, repeat: int = 3) -> dict:
+    """``gkxlsx generate --prefill`` (every entry filled) against replayed plain XlsxWriter calls, both
+    in fresh processes, in turns; the fastest pass of each."""
+    import pickle
+
+    import bench_generate as bg
+
+    from gkxlsx.form.model import load_form
+    from gkxlsx.form.roster import load_roster
+
+    form = load_form("2021")
+    work = data / "shell-generate"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir()
+    with (data / "roster.csv").open(encoding="utf-8") as fh:
+        rows = list(itertools.islice(csv.reader(fh), SHELL_UNITS + 1))
+    roster = work / "roster.csv"
+    with roster.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    units = load_roster(roster, form=form)
+    filled = bg.filled_values(form)
+    prefill = {"units": {u.code: filled for u in units}}
+    (work / "prefill.json").write_text(json.dumps(prefill, ensure_ascii=False), encoding="utf-8")
+    # the floor's calls: one unit of every type, recorded with the same values (untimed)
+    sample = list({u.type: u for u in units}.values())
+    logs = [bg.compile_log(lg) for lg in bg.record(form, sample, YEAR, filled)]
+    by_type = {u.type: i for i, u in enumerate(sample)}
+    ordered = [logs[by_type[u.type]] for u in units]
+    (work / "floor.pickle").write_bytes(pickle.dumps(ordered))
+    gen_cmd = [sys.executable, "-m", "gkxlsx", "generate", "--roster", str(roster), "--year", str(YEAR)]
+    gen_cmd += ["--prefill", str(work / "prefill.json"), "--quiet", "--out"]
+    passes: dict[str, list] = {"gkxlsx": [], "floor": []}
+    for k in range(max(1, repeat)):
+        for what in ("floor", "gkxlsx"):
+            out = work / f"{what}-{k}"
+            out.mkdir()
+            if what == "floor":
+                cmd = [sys.executable, "-c", _FLOOR_GENERATE, str(work / "floor.pickle"), str(out), str(HERE)]
+                wall = _timed(cmd + [str(len(units))])
+            else:
+                wall = _timed(gen_cmd + [str(out)])
+            passes[what].append(wall)
+            shutil.rmtree(out)
+    g, f = min(passes["gkxlsx"]), min(passes["floor"])
+    return {
+        "units": len(units),
+        "gkxlsx_s": g,
+        "floor_s": f,
+        "ratio": g / f,
+        "passes": {k: [round(x, 3) for x in v] for k, v in passes.items()},
+    }
+
+
+def step_shell_check(data: Path, jobs: int, repeat: int = 3) -> dict:
+    """``gkxlsx check --jobs N`` of the returns against python-calamine reading them with N processes,
+    both in fresh processes, in turns; the fastest pass of each."""
+    files = [str(p) for p in _files(data)]
+    lst = data / "shell-check-files.txt"
+    lst.write_text("\n".join(files), encoding="utf-8")
+    chk = [sys.executable, "-m", "gkxlsx", "check", "--jobs", str(jobs), "--year", str(YEAR), str(_returns(data))]
+    floor = [sys.executable, "-c", _FLOOR_CHECK, str(HERE), str(lst), str(jobs)]
+    passes: dict[str, list] = {"gkxlsx": [], "floor": []}
+    for _ in range(max(1, repeat)):
+        passes["floor"].append(_timed(floor))
+        passes["gkxlsx"].append(_timed(chk, ok=(0, 1)))
+    g, f = min(passes["gkxlsx"]), min(passes["floor"])
+    return {
+        "files": len(files),
+        "jobs": jobs,
+        "gkxlsx_s": g,
+        "floor_s": f,
+        "ratio": g / f,
+        "passes": {k: [round(x, 3) for x in v] for k, v in passes.items()},
+    }
+
+
 def run_step(name: str, n: int, data: Path, repeat: int = 1) -> dict:
     if name == "generate":
         return step_generate(n, data)
     if name.startswith("check-"):
         return step_check(data, int(name.split("-")[1]), repeat)
+    if name == "shell-generate":
+        return step_shell_generate(data, repeat)
+    if name.startswith("shell-check-"):
+        return step_shell_check(data, int(name.rsplit("-", 1)[1]), repeat)
     if name.startswith("import-"):
         return step_import(data, int(name.split("-")[1]))
     if name == "render":
@@ -568,6 +709,35 @@ def table(n: int, r: dict) -> tuple[str, dict]:
         ok = s >= TARGETS["check_scaling"]
         verdict["check-scaling"] = ok
         row("check scaling 1 → 2 jobs", f"{s:.2f}×", "", "", "", None, f"≥ {TARGETS['check_scaling']}×", ok)
+    if "shell-generate" in r:
+        g = r["shell-generate"]
+        ok = g["ratio"] <= TARGETS["shell_generate"]
+        verdict["shell-generate"] = ok
+        row(
+            f"$ gkxlsx generate --prefill ({g['units']})",
+            f"{g['gkxlsx_s']:.2f}",
+            "s",
+            f"{g['floor_s']:.2f}",
+            f"{g['ratio']:.2f}×",
+            None,
+            f"≤ {TARGETS['shell_generate']}×",
+            ok,
+        )
+    for j in (1, 2):
+        x = r.get(f"shell-check-{j}")
+        if x:
+            ok = x["ratio"] <= TARGETS[f"shell_check_{j}"]
+            verdict[f"shell-check-{j}"] = ok
+            row(
+                f"$ gkxlsx check --jobs {j} ({x['files']})",
+                f"{x['gkxlsx_s']:.2f}",
+                "s",
+                f"{x['floor_s']:.2f}",
+                f"{x['ratio']:.2f}×",
+                None,
+                f"≤ {TARGETS[f'shell_check_{j}']}×",
+                ok,
+            )
     for j in (1, 2):
         im, f, c = r.get(f"import-{j}"), r.get(f"calamine-{j}"), r.get(f"check-{j}")
         if im:
