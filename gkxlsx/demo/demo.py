@@ -156,18 +156,15 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, render:
     write_status_html(camp, s, reports / "报送情况.html", similar=similar)
     aggs = aggregate(camp)
     for agg in aggs:
-        xlsx, data = write_aggregate(camp, agg, reports)
+        xlsx, _data = write_aggregate(camp, agg, reports)
         echo(f"⑦ 汇总：{agg.completeness['statement']}")
         echo(f"   汇总工作簿：{xlsx.name}")
     if render:
-        try:
-            from gkxlsx.render.renderer import render_files
-        except ImportError:
-            render_files = None  # type: ignore[assignment]
-        if render_files is not None:
-            from gkxlsx.form.report import Report
+        from gkxlsx.form.report import Report
+        from gkxlsx.render.renderer import render_files
 
-            sub = camp.ledger.current("SLX001")
+        sub = camp.ledger.current("SLX001")
+        if sub is not None:  # imported above: the demo's first, clean return
             u = units["SLX001"]
             rep = Report(camp.form, camp.year, u.name, u.code, u.type, dict(sub.values), source=sub.archive_path)
             out = render_files(rep, ["html", "docx", "md", "txt"], reports)

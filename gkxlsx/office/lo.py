@@ -251,7 +251,7 @@ class LibreOffice:
                 if not _exited(proc):
                     self._send({"id": -1, "op": "shutdown"})
                     deadline = time.monotonic() + 20
-                    while time.monotonic() < deadline:
+                    while self._replies is not None and time.monotonic() < deadline:
                         msg = self._replies.get(timeout=max(0.01, deadline - time.monotonic()))
                         if msg is None or msg.get("id") == -1:
                             break
@@ -293,11 +293,13 @@ class LibreOffice:
         self._proc = proc
         self._owner = os.getpid()
         self.worker_starts += 1
-        self._replies = replies = queue.Queue()
+        replies: queue.Queue = queue.Queue()
+        self._replies = replies
         threading.Thread(target=self._read_stdout, args=(proc, replies), daemon=True).start()
         threading.Thread(target=self._read_stderr, args=(proc,), daemon=True).start()
 
     def _read_stdout(self, proc: subprocess.Popen, replies: queue.Queue) -> None:
+        assert proc.stdout is not None  # started with stdout=PIPE
         try:
             for line in proc.stdout:
                 line = line.strip()
@@ -329,6 +331,7 @@ class LibreOffice:
 
     def _read_stderr(self, proc: subprocess.Popen) -> None:
         debug = os.environ.get("GKXLSX_LO_DEBUG")
+        assert proc.stderr is not None  # started with stderr=PIPE
         try:
             for line in proc.stderr:
                 self._stderr_tail.append(line.rstrip("\n"))
@@ -383,6 +386,7 @@ class LibreOffice:
                 self._next_id += 1
                 rid = self._next_id
                 replies = self._replies
+                assert replies is not None  # _ensure_worker() started one
                 try:
                     self._send({"id": rid, "op": op, "args": args, "timeout": timeout})
                 except (OSError, ValueError):
