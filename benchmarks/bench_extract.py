@@ -1,6 +1,6 @@
 """Benchmark: extract and audit 1,000 published-report texts; prints reports per second.
 
-The texts: the five real seeds (shared/seeds, when present) and random valid data sets written
+The texts: the five real seeds (tests/data/seeds) and random valid data sets written
 in the seeds' shape (one cell per line, blank lines between) for the 2021 and 2019 formats, plus
 reports rendered by gkxlsx (plain text and HTML).  Run from the repository:
 
@@ -31,10 +31,8 @@ from gkxlsx.published.extract import extract_text  # noqa: E402
 
 def corpus(n: int) -> list[tuple[str, str]]:
     texts: list[tuple[str, str]] = []
-    for c in (REPO.parent / "shared" / "seeds", Path("/work/shared/seeds")):
-        if c.is_dir():
-            texts += [("seed", p.read_text(encoding="utf-8")) for p in sorted(c.glob("00*.txt"))]
-            break
+    seeds = REPO / "tests" / "data" / "seeds"
+    texts += [("seed", p.read_text(encoding="utf-8")) for p in sorted(seeds.glob("00*.txt"))]
     try:
         from gkxlsx.demo import samples
         from gkxlsx.render import renderer as render

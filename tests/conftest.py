@@ -19,23 +19,9 @@ def form2019():
 
 
 def seed_files() -> list:
-    """The five real published reports in shared/seeds beside the repository (or $GKXLSX_SEEDS).
-
-    Skips the calling test when they are missing — but fails under CI=true, where they must be."""
-    import os
+    """The five real published reports of docs/FORMAT.md §7, kept in tests/data/seeds."""
     from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[1]
-    for c in (
-        os.environ.get("GKXLSX_SEEDS"),
-        repo.parent / "shared" / "seeds",
-        repo / "shared" / "seeds",
-        Path("/work/shared/seeds"),
-    ):
-        if c and Path(c).is_dir():
-            files = sorted(Path(c).glob("00*.txt"))
-            if files:
-                return files
-    if os.environ.get("CI") == "true":
-        pytest.fail("seeds not found (expected shared/seeds beside the repository)")
-    pytest.skip("seeds not found")
+    files = sorted((Path(__file__).resolve().parent / "data" / "seeds").glob("00*.txt"))
+    assert len(files) == 5, files
+    return files

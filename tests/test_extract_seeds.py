@@ -1,5 +1,5 @@
-"""The five real published reports (shared/seeds): each is extracted as completely as its text
-allows, and the audit lists what a careful reviewer lists (FORMAT.md §7) — and nothing else.
+"""The five real published reports (tests/data/seeds): each is extracted as completely as its text
+allows, and the audit lists what a careful reviewer lists (docs/FORMAT.md §7) — and nothing else.
 
 Also: the same seeds as real pages vary them (full-width punctuation, HTML tables with blank
 cells and “/”, GB18030, cells run together, a row with a missing cell in another place).

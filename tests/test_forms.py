@@ -1,16 +1,14 @@
-"""The form definitions against FORMAT.md, the rule engine on hand-made data, variants, bad form
+"""The form definitions against docs/FORMAT.md, the rule engine on hand-made data, variants, bad form
 files, and the ``gkxlsx forms`` commands.
 
-Expected labels, merges and counts are read from FORMAT.md itself at test time (the §2 heading
+Expected labels, merges and counts are read from docs/FORMAT.md itself at test time (the §2 heading
 block, the §3.1 grid, the §3.2 header/body tables, the §3.3 grid, the §3.5 machine-readable block,
 the §4.1 table, the §8 counts), so a drift between the spec and the form data fails here.
-FORMAT.md lives in ``shared/spec`` beside the repository (or ``$GKXLSX_FORMAT_MD``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
 from decimal import Decimal
@@ -28,32 +26,14 @@ from gkxlsx.rules.engine import INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluat
 REPO = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------------------------
-# FORMAT.md access and parsing
+# docs/FORMAT.md access and parsing
 
-
-def _format_md_path() -> Path | None:
-    cands = []
-    if os.environ.get("GKXLSX_FORMAT_MD"):
-        cands.append(Path(os.environ["GKXLSX_FORMAT_MD"]))
-    cands += [
-        REPO.parent / "shared" / "spec" / "FORMAT.md",
-        REPO / "shared" / "spec" / "FORMAT.md",
-        Path("/work/shared/spec/FORMAT.md"),
-    ]
-    for c in cands:
-        if c.is_file():
-            return c
-    return None
+FORMAT_MD = REPO / "docs" / "FORMAT.md"
 
 
 @pytest.fixture(scope="module")
 def md() -> str:
-    p = _format_md_path()
-    if p is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("FORMAT.md not found (expected shared/spec/FORMAT.md beside the repository)")
-        pytest.skip("FORMAT.md not found")
-    return p.read_text(encoding="utf-8")
+    return FORMAT_MD.read_text(encoding="utf-8")
 
 
 def md_section(md: str, heading: str) -> str:
@@ -71,7 +51,7 @@ def md_section(md: str, heading: str) -> str:
                     break
                 body.append(nxt)
             return "\n".join(body)
-    raise AssertionError(f"FORMAT.md has no heading starting with {heading!r}")
+    raise AssertionError(f"docs/FORMAT.md has no heading starting with {heading!r}")
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -267,7 +247,7 @@ F21 = load_form("2021")
 F19 = load_form("2019")
 
 # --------------------------------------------------------------------------------------------
-# labels and structure vs FORMAT.md
+# labels and structure vs docs/FORMAT.md
 
 
 def all_labels(form):
@@ -362,10 +342,10 @@ def test_2021_section3_keys_and_labels_match_machine_block(md):
 
 def test_2019_section3_is_2021_with_single_row_six(md):
     text = md_section(md, "4.2 ")
-    assert "`（六）其他处理` is a single data row" in text
-    assert "spans 20 rows" in text and "23 data rows" in text
+    assert "`（六）其他处理` has no sub-items — it is one data row, merged B:C" in text
+    assert "spans 20 rows (A6:A25)" in text and "23 data rows" in text
     body21 = parse_s3_body(md)
-    # FORMAT.md §4.2: rows 24–26 of 2021 become one row （六）其他处理 merged B:C; the rest move up 2
+    # docs/FORMAT.md §4.2: rows 24–26 of 2021 become one row （六）其他处理 merged B:C; the rest move up 2
     body19 = []
     for row in body21:
         n = row["n"]
@@ -444,7 +424,7 @@ def test_labels_use_full_width_punctuation(fid):
         assert not re.search(r"[():,;]", lab), f"ASCII punctuation in {lab!r}"
         assert lab == lab.strip() and not re.search(r"\s", lab), f"whitespace in {lab!r}"
         m = re.match(r"(\d)(.)", lab)
-        if m:  # sub-items: ASCII digit + ASCII full stop (FORMAT.md §3.0)
+        if m:  # sub-items: ASCII digit + ASCII full stop (docs/FORMAT.md §3.0)
             assert m.group(2) == ".", lab
     assert "（" in form.tables["s3"].corner and "：" in form.tables["s3"].corner
     quote = form.cells["s3.r3_3.natural"].row_label
@@ -461,14 +441,16 @@ def test_counts_match_format_md(md):
         assert m, pattern
         return [int(g) for g in m.groups()]
 
-    (s2_21,) = num(r"That gives (\d+) entry cells\. Section 二", md_section(md, "3.1 "))
-    e3, d3 = num(r"\*\*(\d+) entry cells\*\*, plus (\d+) derived", md_section(md, "3.2 "))
-    e4, d4 = num(r"That gives (\d+) entry cells and (\d+) derived", md_section(md, "3.3 "))
-    (s2_19,) = num(r"That gives (\d+) entry cells", md_section(md, "4.1 "))
-    (rows19,) = num(r"there are (\d+) data rows", md_section(md, "4.2 "))
+    (s2_21,) = num(r"Cell count: (\d+) entry, 0 derived \(part 二 has no totals\)", md_section(md, "3.1 "))
+    e3, d3 = num(
+        r"\*\*(\d+) entry cells\*\* \(24 rows × 6 applicant columns\), plus (\d+) derived", md_section(md, "3.2 ")
+    )
+    e4, d4 = num(r"Cell count: (\d+) entry, (\d+) derived", md_section(md, "3.3 "))
+    (s2_19,) = num(r"Cell count: (\d+) entry \(6 \+ 6 \+ 6 \+ 2 \+ 2\), 0 derived", md_section(md, "4.1 "))
+    (rows19,) = num(r"; (\d+) data rows in all", md_section(md, "4.2 "))
     sec8 = md_section(md, "8. ")
     a, b, c = num(r"2021: (\d+) in sec2, (\d+) in sec3, (\d+) in sec4", sec8)
-    x, y, z = num(r"2019: (\d+), (\d+) \(\d+ entry rows × 6\) and (\d+)", sec8)
+    x, y, z = num(r"2019: (\d+) in sec2, (\d+) in sec3 \(\d+ entry rows × 6\), (\d+) in sec4", sec8)
     assert (a, b, c) == (s2_21, e3, e4) == (10, 144, 12)
     assert (x, y, z) == (s2_19, 132, e4) == (22, 132, 12)
 

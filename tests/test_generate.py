@@ -346,7 +346,7 @@ def test_info_sheet_prefilled_and_locked_contact_to_fill(blank):
         assert rows[label].protection.locked is False, label
 
 
-# official merged headers (FORMAT.md §3.1–3.3), 1-based A1 ranges
+# official merged headers (docs/FORMAT.md §3.1–3.3), 1-based A1 ranges
 OFFICIAL_MERGES_2021 = {
     "二、主动公开": [
         "A1:D1",

@@ -1,4 +1,4 @@
-"""The narrative rules (FORMAT.md §5.2) as the importer calls them: one workbook's fields and
+"""The narrative rules (docs/FORMAT.md §5.2) as the importer calls them: one workbook's fields and
 table numbers, ``check_narrative(form, values, unit=…, year=…)``.  Each rule fires on a real
 mistake, quotes it, points at the field — and stays silent on correct text."""
 

@@ -1,6 +1,6 @@
 """Import and validate returned workbooks: one :class:`FileResult` per file, never an exception.
 
-:func:`check_file` runs, in this order (ENGINEERING.md pitfall 12), each step with its own plain
+:func:`check_file` runs, in this order (docs/ENGINEERING.md pitfall 12), each step with its own plain
 Chinese message:
 
 1. file triage (:mod:`gkxlsx.workbook.reader`: size, magic bytes, zip-bomb guard, encryption);
@@ -1882,7 +1882,7 @@ class _Check:
     # narrative
 
     def _narrative(self, form: Form, values, ident: Identity, ut, pos) -> None:
-        """FORMAT.md §5.2 narrative rules (gkxlsx.text.narrative) on this workbook's fields and tables.
+        """docs/FORMAT.md §5.2 narrative rules (gkxlsx.text.narrative) on this workbook's fields and tables.
 
         Called without ``fields_only``: a workbook has its tables, so the text-versus-table rules
         (W-TXT-APPL, W-TXT-REVIEW, W-TXT-DOCS) run too.  Empty required narratives are that

@@ -8,7 +8,7 @@ constants (unit-type thresholds, last year's figures) come from :func:`expected_
 arguments.
 
 Table sheets put the official table at A1, so a cell address in the workbook is the address of the
-official grid in FORMAT.md (e.g. 三、依申请公开!J6 is （一）予以公开 · 总计).
+official grid in docs/FORMAT.md (e.g. 三、依申请公开!J6 is （一）予以公开 · 总计).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The narrative rules of FORMAT.md §5.2, and the text handling they share with the extractor.
+"""The narrative rules of docs/FORMAT.md §5.2, and the text handling they share with the extractor.
 
 Two callers:
 

@@ -1,6 +1,6 @@
 """Feedback workbooks: a fresh template, prefilled with the unit's own entries, problems marked.
 
-The unit's returned file is never edited or re-saved (ENGINEERING.md pitfall 5: openpyxl would drop
+The unit's returned file is never edited or re-saved (docs/ENGINEERING.md pitfall 5: openpyxl would drop
 validations and cached results).  Instead the generator builds a new workbook for the same unit,
 year and format, prefilled with what the unit typed — bad entries included, as text, so the unit
 sees exactly what it wrote — with every problem cell highlighted and carrying a note (the message

@@ -5,7 +5,7 @@ really is) and a :class:`Book` through which the checker reads cells by sheet an
 never runs macros, never resolves XML entities and never lets a hostile file raise anything but
 :class:`ReadError`, whose findings say in Chinese what the file is and what to do.
 
-Triage order (each with its own message, ENGINEERING.md pitfalls 9 and 12): size limit → magic bytes
+Triage order (each with its own message, docs/ENGINEERING.md pitfalls 9 and 12): size limit → magic bytes
 (xlsx / xlsm, ods, xls, WPS .et, an HTML or SpreadsheetML-XML file named .xls, an encrypted OOXML
 package or a password-protected .xls, Word/PDF/plain text …) → zip-bomb guard on the central
 directory (declared uncompressed sizes, compression ratio, member count) before anything is
