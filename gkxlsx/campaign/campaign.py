@@ -675,12 +675,12 @@ def import_files(
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
     returned list is empty."""
     from gkxlsx.campaign.ledger import sync_archive
-    from gkxlsx.check.checker import CheckContext, _roster_dict
+    from gkxlsx.check.context import CheckContext, roster_dict
 
     units = camp.units()
     by_code = {u.code: u for u in units}
     prevs = camp.ledger.previous_all()
-    ctx = CheckContext(roster=_roster_dict(units), year=camp.year, prev_by_unit=prevs)
+    ctx = CheckContext(roster=roster_dict(units), year=camp.year, prev_by_unit=prevs)
     job = _ImportJob(camp.ledger.archive_dir, camp.ledger.known_hashes(), ctx)
     out: list[ImportOutcome] = []
     when = received_at or datetime.now().isoformat(timespec="seconds")
