@@ -29,7 +29,10 @@ from test_check_corpus import (
     zip_edit,
 )
 
-import gkxlsx.check.checks as K
+import gkxlsx.check.checks.cells as KC
+import gkxlsx.check.checks.formulas as KF
+import gkxlsx.check.checks.rules as KR
+import gkxlsx.check.checks.structure as KS
 import gkxlsx.check.compiled as CC
 import gkxlsx.check.plan as P
 import gkxlsx.check.result as R
@@ -105,18 +108,18 @@ def _result(path):
 
 def _slow(monkeypatch):
     """Every bulk path and shared result switched off: the cell-by-cell checker."""
-    monkeypatch.setattr(K, "bulk_ints", lambda *a: None)
-    monkeypatch.setattr(K, "bulk_formulas", lambda *a: False)
-    monkeypatch.setattr(K, "totals_locked", lambda *a: False)
+    monkeypatch.setattr(KC, "bulk_ints", lambda *a: None)
+    monkeypatch.setattr(KC, "bulk_formulas", lambda *a: False)
+    monkeypatch.setattr(KF, "totals_locked", lambda *a: False)
     monkeypatch.setattr(P.FormulaRun, "as_expected", lambda self, wants: False)
-    for m in (K, CC):  # the rules check and the recomputation of the totals
+    for m in (KR, CC):  # the rules check and the recomputation of the totals
         monkeypatch.setattr(m, "_all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
     monkeypatch.setattr(
-        K,
+        KF,
         "formula_runs",
         lambda cells: tuple((fc.sheet, (fc,), P._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells),
     )
-    monkeypatch.setattr(K, "_LAYOUT_MEMO", _NoMemo())
+    monkeypatch.setattr(KS, "_LAYOUT_MEMO", _NoMemo())
     monkeypatch.setattr(reader, "_central_directory", lambda data: None)
     monkeypatch.setattr(reader.XlsxBook, "shared_text", lambda self, sheet, ref: None)
     monkeypatch.setattr(reader, "_rows_get", lambda row: None)
@@ -145,7 +148,7 @@ def test_bulk_and_cell_by_cell_agree(files, case, monkeypatch):
 def test_the_bulk_paths_carry_a_clean_return(files, monkeypatch):
     """A clean return goes through the bulk paths (so the agreement above is not vacuous)."""
     used = {"ints": 0, "formulas": 0, "runs": 0}
-    real_ints, real_as_expected = K.bulk_ints, P.FormulaRun.as_expected
+    real_ints, real_as_expected = KC.bulk_ints, P.FormulaRun.as_expected
 
     def ints(*a):
         got = real_ints(*a)
@@ -157,7 +160,7 @@ def test_the_bulk_paths_carry_a_clean_return(files, monkeypatch):
         used["runs"] += ok
         return ok
 
-    monkeypatch.setattr(K, "bulk_ints", ints)
+    monkeypatch.setattr(KC, "bulk_ints", ints)
     monkeypatch.setattr(P.FormulaRun, "as_expected", as_expected)
     r = check_file(files["quiet"], roster=ROSTER, year=YEAR)
     assert r.status == STATUS_PASS, [f.message for f in r.findings]

@@ -330,7 +330,7 @@ def formula_runs(cells: tuple[FormulaCell, ...]) -> tuple:
 
 class FormulaRun:
     """Formula cells of one sheet found as the template wrote them; their cached results are
-    compared with the recomputation by :func:`gkxlsx.check.checks.cached_results`."""
+    compared with the recomputation by :func:`gkxlsx.check.checks.formulas.check_cached_results`."""
 
     __slots__ = ("fcs", "items", "pres", "memo", "positions")
 
