@@ -36,7 +36,8 @@ import gkxlsx.check.checks.structure as KS
 import gkxlsx.check.compiled as CC
 import gkxlsx.check.plan as P
 import gkxlsx.check.result as R
-from gkxlsx.check.checker import STATUS_PASS, check_file
+from gkxlsx.check.checker import check_file
+from gkxlsx.check.result import STATUS_PASS
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.workbook import reader
 

@@ -17,7 +17,8 @@ from test_check_corpus import ROSTER, S3, YEAR, build, quiet_values, set_cell, s
 import gkxlsx.check.checker as C
 import gkxlsx.check.result as R
 from gkxlsx.check import parallel
-from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, check_file, check_paths, iter_check
+from gkxlsx.check.checker import check_file, check_paths, iter_check
+from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE
 
 needs_2_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="jobs are capped at the number of cores")
 

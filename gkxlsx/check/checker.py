@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gkxlsx.check.checks import FileCheck, run
+from gkxlsx.check.checks import run
+from gkxlsx.check.checks.base import FileCheck
 from gkxlsx.check.context import CheckContext, roster_dict
 from gkxlsx.check.result import (
     SEVERITY_ORDER,
@@ -31,22 +32,6 @@ from gkxlsx.check.result import (
     to_wire,
 )
 from gkxlsx.findings import make_finding
-
-__all__ = [
-    "STATUS_ERR",
-    "STATUS_PASS",
-    "STATUS_UNREADABLE",
-    "STATUS_WARN",
-    "STATUSES",
-    "CheckContext",
-    "FileResult",
-    "check_file",
-    "check_paths",
-    "exit_code",
-    "expand_paths",
-    "iter_check",
-    "summary",
-]
 
 
 def check_file(

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from gkxlsx.form.layout import CHECKS_SHEET, GUIDE_SHEET, Layout, defined_name, expected_formulas, layout
 from gkxlsx.form.model import Form, UnitType
@@ -33,7 +33,7 @@ class FormPlan:
     lay: Layout
     labels: list[tuple[str, str, str, str]]  # (sheet, ref, text, role)
     key_pos: dict[str, tuple[str, str]]  # key → (sheet, ref)
-    name_text: dict[str, tuple[bytes, bytes, tuple[bytes, ...]]]  # key → (name, expected XML text variants)
+    name_text: dict[str, tuple[bytes, tuple[bytes, ...]]]  # key → (name, expected XML text variants)
     entry_sheets: tuple[str, ...]
     # per sheet: (address, ASCII address, text, role, the shared-string items that say exactly
     # that text, as "<t>…</t></si>" (items cut at <si>) and as "<t>…</t>" (items by regex))
@@ -123,8 +123,8 @@ class StyleTable(dict):
         self.styles = styles
 
     @classmethod
-    def of(cls, styles: CellStyles) -> StyleTable:
-        got = _STYLE_TABLES.get((cls, id(styles)))
+    def of(cls, styles: CellStyles) -> Self:
+        got: Any = _STYLE_TABLES.get((cls, id(styles)))
         if got is None or got.styles is not styles:
             if len(_STYLE_TABLES) > 64:
                 _STYLE_TABLES.clear()
@@ -312,7 +312,7 @@ def formula_runs(cells: tuple[FormulaCell, ...]) -> tuple:
             runs[-1].append(fc)
         else:
             runs.append([fc])
-    out = tuple(
+    out: tuple = tuple(
         (
             r[0].sheet,
             tuple(r),
@@ -339,14 +339,15 @@ class FormulaRun:
 
     def as_expected(self, wants: list) -> bool:
         """Every cell is byte for byte ``<f>FORMULA</f><v>RESULT</v>`` with the expected result
-        (a number without a type, a text of type str): what _cached_fast + _same_result accept.
+        (a number without a type, a text of type str): what cached_fast + same_result accept.
         The expected bytes are kept per run for the results met (mostly the same in every file)."""
         key = tuple(wants)
         kinds = tuple(map(type, wants))
         got = self.memo.get(key)
         if got is None or got[0] != kinds:
-            bodies = []
-            types = []
+            bodies: list[bytes] = []
+            types: list[bytes] = []
+            plain = True
             for pre, w in zip(self.pres, wants):
                 tw = type(w)
                 if tw is int:
@@ -356,11 +357,11 @@ class FormulaRun:
                     bodies.append(pre + xml_escape(w, False).encode("utf-8") + b"</v>")
                     types.append(b"str")
                 else:
-                    bodies = None
+                    plain = False
                     break
             if len(self.memo) > 256:
                 self.memo.clear()
-            got = self.memo[key] = (kinds, bodies, types)
+            got = self.memo[key] = (kinds, bodies if plain else None, types)
         if got[1] is None:
             return False
         return list(map(ITEM_BODY, self.items)) == got[1] and list(map(ITEM_TYPE, self.items)) == got[2]

@@ -172,7 +172,8 @@ class FileResult:
     # clean check produces them travel as bare tuples — the keys are known to both sides
 
     def _packed_state(self) -> tuple:
-        v, i = self.values, self.inputs
+        v: Any = self.values
+        i: Any = self.inputs
         if self.form_id is not None:
             ov, oi = _key_orders(self.form_id)
             if v is not None and len(v) == len(ov) and tuple(v) == ov:

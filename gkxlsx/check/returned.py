@@ -215,7 +215,7 @@ def cached_fast(wb: ReturnedWorkbook, parts: tuple[bytes, bytes]) -> Any:
         return xml_text(v)
     if t == b"s":
         try:
-            return wb.shared_string(int(v)) or ""
+            return wb.shared_string(int(v)) or ""  # type: ignore[misc]
         except ValueError:
             return ""
     if t == b"b":

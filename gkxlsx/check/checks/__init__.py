@@ -84,9 +84,9 @@ def run(c: FileCheck, data: bytes | None = None, sha256: str | None = None) -> F
     try:
         info, book = load(c.path, data=data, sha256=sha256 if data is not None else None)
     except ReadError as e:
-        info = getattr(e, "info", None)
-        if info is not None:
-            res.sha256, res.size = info.sha256, info.size
+        triaged = getattr(e, "info", None)
+        if triaged is not None:
+            res.sha256, res.size = triaged.sha256, triaged.size
         res.file_type = e.kind
         c.add(e.finding)
         res.timings["read"] = (time.perf_counter() - c.t0) * 1000
