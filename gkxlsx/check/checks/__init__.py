@@ -2,8 +2,8 @@
 a :class:`~gkxlsx.check.checks.base.FileCheck`, in the module of its area (:mod:`.identity`,
 :mod:`.structure`, :mod:`.cells`, :mod:`.formulas`, :mod:`.rules`, :mod:`.text`).
 
-:data:`CHECKS` registers them in the order they run (the order of the findings within a
-severity); :func:`run` takes a file from its bytes to its :class:`~gkxlsx.check.result.FileResult`:
+:data:`CHECKS` registers them in the order they run (docs/ENGINEERING.md pitfall 12; the order
+of the findings within a severity); :func:`run` takes a file from its bytes to its :class:`~gkxlsx.check.result.FileResult`:
 
 1. file triage (:func:`gkxlsx.workbook.reader.load`: size, magic bytes, zip-bomb guard,
    encryption) — before any check, into the :class:`~gkxlsx.check.returned.ReturnedWorkbook`;

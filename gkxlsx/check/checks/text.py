@@ -11,7 +11,7 @@ from gkxlsx.findings import make_finding
 
 
 def check_narrative(c: FileCheck) -> None:
-    """FORMAT.md §5.2 narrative rules (gkxlsx.text.narrative) on this workbook's fields and tables.
+    """docs/FORMAT.md §5.2 narrative rules (gkxlsx.text.narrative) on this workbook's fields and tables.
 
     Called without ``fields_only``: a workbook has its tables, so the text-versus-table rules
     (W-TXT-APPL, W-TXT-REVIEW, W-TXT-DOCS) run too.  Empty required narratives are that
