@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 def collect(folder: Path, year: int) -> list[tuple]:
     import gkxlsx.check.checker as C
     import gkxlsx.text.narrative as N
+    from gkxlsx.check.context import CheckContext, roster_dict
     from gkxlsx.form.roster import load_roster
 
     calls: list[tuple] = []
@@ -45,7 +46,7 @@ def collect(folder: Path, year: int) -> list[tuple]:
 
     N.check_narrative = spy
     try:
-        ctx = C.CheckContext(roster=C._roster_dict(load_roster(folder / "roster.csv")), year=year)
+        ctx = CheckContext(roster=roster_dict(load_roster(folder / "roster.csv")), year=year)
         for p in sorted((folder / "returns").iterdir()):
             C.check_file(p, context=ctx)
     finally:

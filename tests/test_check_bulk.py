@@ -29,8 +29,15 @@ from test_check_corpus import (
     zip_edit,
 )
 
-import gkxlsx.check.checker as C
-from gkxlsx.check.checker import STATUS_PASS, check_file
+import gkxlsx.check.checks.cells as KC
+import gkxlsx.check.checks.formulas as KF
+import gkxlsx.check.checks.rules as KR
+import gkxlsx.check.checks.structure as KS
+import gkxlsx.check.compiled as CC
+import gkxlsx.check.plan as P
+import gkxlsx.check.result as R
+from gkxlsx.check.checker import check_file
+from gkxlsx.check.result import STATUS_PASS
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.workbook import reader
 
@@ -102,17 +109,18 @@ def _result(path):
 
 def _slow(monkeypatch):
     """Every bulk path and shared result switched off: the cell-by-cell checker."""
-    monkeypatch.setattr(C, "_bulk_ints", lambda *a: None)
-    monkeypatch.setattr(C, "_bulk_formulas", lambda *a: False)
-    monkeypatch.setattr(C, "_totals_locked", lambda *a: False)
-    monkeypatch.setattr(C._Run, "as_expected", lambda self, wants: False)
-    monkeypatch.setattr(C, "_all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
+    monkeypatch.setattr(KC, "bulk_ints", lambda *a: None)
+    monkeypatch.setattr(KC, "bulk_formulas", lambda *a: False)
+    monkeypatch.setattr(KF, "totals_locked", lambda *a: False)
+    monkeypatch.setattr(P.FormulaRun, "as_expected", lambda self, wants: False)
+    for m in (KR, CC):  # the rules check and the recomputation of the totals
+        monkeypatch.setattr(m, "_all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
     monkeypatch.setattr(
-        C,
-        "_formula_runs",
-        lambda cells: tuple((fc.sheet, (fc,), C._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells),
+        KF,
+        "formula_runs",
+        lambda cells: tuple((fc.sheet, (fc,), P._getter([b"\0"]), [fc.esc[0]], ([b""], {}, (fc.pos,))) for fc in cells),
     )
-    monkeypatch.setattr(C, "_LAYOUT_MEMO", _NoMemo())
+    monkeypatch.setattr(KS, "_LAYOUT_MEMO", _NoMemo())
     monkeypatch.setattr(reader, "_central_directory", lambda data: None)
     monkeypatch.setattr(reader.XlsxBook, "shared_text", lambda self, sheet, ref: None)
     monkeypatch.setattr(reader, "_rows_get", lambda row: None)
@@ -141,7 +149,7 @@ def test_bulk_and_cell_by_cell_agree(files, case, monkeypatch):
 def test_the_bulk_paths_carry_a_clean_return(files, monkeypatch):
     """A clean return goes through the bulk paths (so the agreement above is not vacuous)."""
     used = {"ints": 0, "formulas": 0, "runs": 0}
-    real_ints, real_as_expected = C._bulk_ints, C._Run.as_expected
+    real_ints, real_as_expected = KC.bulk_ints, P.FormulaRun.as_expected
 
     def ints(*a):
         got = real_ints(*a)
@@ -153,8 +161,8 @@ def test_the_bulk_paths_carry_a_clean_return(files, monkeypatch):
         used["runs"] += ok
         return ok
 
-    monkeypatch.setattr(C, "_bulk_ints", ints)
-    monkeypatch.setattr(C._Run, "as_expected", as_expected)
+    monkeypatch.setattr(KC, "bulk_ints", ints)
+    monkeypatch.setattr(P.FormulaRun, "as_expected", as_expected)
     r = check_file(files["quiet"], roster=ROSTER, year=YEAR)
     assert r.status == STATUS_PASS, [f.message for f in r.findings]
     assert used["ints"] == 3 and used["runs"] >= 3
@@ -197,7 +205,7 @@ def test_a_package_with_bytes_in_front_is_left_to_zipfile(files):
     _kind, book = reader._open_zip(prefixed, ".xlsx")
     plain = reader.XlsxBook(data)
     assert book.custom == plain.custom and book.custom["GKX_UNIT_CODE"] == U1.code
-    assert book._load_sheet(S3) == plain._load_sheet(S3)
+    assert book.sheet_cells(S3) == plain.sheet_cells(S3)
 
 
 def test_truncated_central_directory_is_a_clear_error(files, tmp_path):
@@ -221,7 +229,7 @@ def test_results_travel_between_processes_unchanged(files, case):
     assert list(back.inputs.items()) == list(r.inputs.items())
     if case == "quiet":  # the common case is the packed one
         _fn, args = r.__reduce__()
-        assert type(args[-2]) is C._Packed and type(args[-1]) is C._Packed
+        assert type(args[-2]) is R._Packed and type(args[-1]) is R._Packed
 
 
 def test_the_row_cache_is_bounded(monkeypatch):
@@ -246,7 +254,7 @@ def test_a_row_the_fast_pattern_cannot_read_sends_the_sheet_to_the_generic_parse
         assert n == 1
         return out
 
-    original = reader.XlsxBook(files["busy"].read_bytes())._load_sheet(S3)
-    cells = reader.XlsxBook(zip_edit(files["busy"].read_bytes(), {sheet_part(S3): swap}))._load_sheet(S3)
+    original = reader.XlsxBook(files["busy"].read_bytes()).sheet_cells(S3)
+    cells = reader.XlsxBook(zip_edit(files["busy"].read_bytes(), {sheet_part(S3): swap})).sheet_cells(S3)
     assert cells.keys() == original.keys()
     assert cells[b"D6"][1:3] + cells[b"D6"][4:] == original[b"D6"][1:3] + original[b"D6"][4:]

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import xlsxwriter
 
-from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, check_file
+from gkxlsx.check.checker import check_file
+from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.layout import layout
 from gkxlsx.form.model import load_form

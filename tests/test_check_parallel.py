@@ -15,8 +15,10 @@ import pytest
 from test_check_corpus import ROSTER, S3, YEAR, build, quiet_values, set_cell, sheet_part, write, zip_edit
 
 import gkxlsx.check.checker as C
+import gkxlsx.check.result as R
 from gkxlsx.check import parallel
-from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, check_file, check_paths, iter_check
+from gkxlsx.check.checker import check_file, check_paths, iter_check
+from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE
 
 needs_2_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="jobs are capped at the number of cores")
 
@@ -78,7 +80,7 @@ def test_check_paths_with_jobs_marks_duplicates_like_one_process(folder):
 
 def test_wire_round_trip_keeps_every_field(one_process):
     for r in one_process:
-        back = C._from_wire(C._to_wire(r), r.path)
+        back = R.from_wire(R.to_wire(r), r.path)
         assert _same(back) == _same(r)
         assert back.identity == r.identity and back.form_id == r.form_id and back.timings == r.timings
 

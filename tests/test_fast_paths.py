@@ -121,7 +121,7 @@ def _random_values(form, rng, odd: bool):
 def test_compiled_derived_cells_equal_the_rule_engine(f21):
     import random
 
-    from gkxlsx.check.checker import _derived
+    from gkxlsx.check.compiled import _derived
 
     rng = random.Random(7)
     for i in range(200):
@@ -133,7 +133,7 @@ def test_compiled_derived_cells_equal_the_rule_engine(f21):
 def test_compiled_rules_equal_the_rule_engine(f21):
     import random
 
-    from gkxlsx.check.checker import _fast_rules
+    from gkxlsx.check.compiled import _fast_rules
     from gkxlsx.rules.engine import PASS
 
     rng = random.Random(8)

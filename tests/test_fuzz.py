@@ -22,7 +22,8 @@ from decimal import Decimal
 import pytest
 from test_check_corpus import FORM, ROSTER, U1, U3, YEAR, build, ole_file, quiet_values
 
-from gkxlsx.check.checker import STATUS_PASS, STATUSES, check_file
+from gkxlsx.check.checker import check_file
+from gkxlsx.check.result import STATUS_PASS, STATUSES
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.model import load_form
 from gkxlsx.workbook.feedback import write_feedback

@@ -10,16 +10,8 @@ from typing import Any
 import typer
 
 from gkxlsx import __version__
-from gkxlsx.check.checker import (
-    STATUS_ERR,
-    STATUS_PASS,
-    STATUS_UNREADABLE,
-    STATUS_WARN,
-    FileResult,
-    check_paths,
-    exit_code,
-    summary,
-)
+from gkxlsx.check.checker import check_paths, exit_code, summary
+from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, FileResult
 from gkxlsx.cli.common import fail
 from gkxlsx.findings import Finding
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from gkxlsx.check.checker import STATUS_ERR, STATUS_WARN, FileResult
+from gkxlsx.check.result import STATUS_ERR, STATUS_WARN, FileResult
 from gkxlsx.findings import Finding, fmt_num
 from gkxlsx.form.model import Form
 from gkxlsx.form.roster import Unit

@@ -366,6 +366,8 @@ _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([A-Za-z]{1,3}[0-9]{1,7})[\"']")
 _ATTR = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _V = re.compile(rb"<" + _P + rb"v(?:\s[^>]*)?>(.*?)</" + _P + rb"v>", re.S)
 _F = re.compile(rb"<" + _P + rb"f(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"f>)", re.S)
+# a cell's inner XML (see XlsxBook.sheet_cells) that starts with a formula element: match_formula(body)
+match_formula = _F.match
 _T = re.compile(rb"<" + _P + rb"t(?:\s[^>]*)?>(.*?)</" + _P + rb"t>|<" + _P + rb"t(?:\s[^>]*)?/>", re.S)
 _RPH = re.compile(rb"<" + _P + rb"rPh\b.*?</" + _P + rb"rPh>", re.S)
 _SI = re.compile(rb"<" + _P + rb"si(?:\s[^>]*)?>(.*?)</" + _P + rb"si>|<" + _P + rb"si\s*/>", re.S)
@@ -491,15 +493,17 @@ def _is_date_format(code: str) -> bool:
 
 
 @dataclass
-class _Styles:
+class CellStyles:
+    """Per cell-format index (a cell's ``s`` attribute): locked, quote prefix, date number format."""
+
     locked: list[bool] = field(default_factory=list)
     quote: list[bool] = field(default_factory=list)
     date: list[bool] = field(default_factory=list)
 
 
-def _parse_styles(data: bytes) -> _Styles:
+def _parse_styles(data: bytes) -> CellStyles:
     """Per cell-format index: locked, quote prefix, date number format."""
-    st = _Styles()
+    st = CellStyles()
     fmts: dict[int, str] = {}
     for m in _NUMFMT(data).finditer(data):
         at = _attrs(m.group(1))
@@ -526,7 +530,7 @@ _SST_TEXT: dict[bytes, str] = {}
 _PROT_ATTRS: dict[bytes, dict[str, str]] = {}
 
 
-def _si_text(b: bytes) -> str:
+def si_text(b: bytes) -> str:
     """The text of a shared-string item's inner XML (runs joined, phonetic runs dropped)."""
     if b"<" in b:
         if b"rPh" in b:
@@ -644,7 +648,7 @@ class XlsxBook(Book):
         self._strings: list[bytes] | None = None
         self._si_cut = False
         self._string_cache: dict[int, str] = {}
-        self._styles: _Styles | None = None
+        self._styles: CellStyles | None = None
         self._memo_parts: set[str] = {"docProps/app.xml", "_rels/.rels"}
         self._read_workbook()
         self._read_props()
@@ -881,12 +885,27 @@ class XlsxBook(Book):
                     vm = _PROP_VALUE.search(m.group(2) or b"")
                     self.custom[xml_text(at.get(b"name", b""))] = xml_text(vm.group(1) or b"") if vm else ""
 
-    def _load_styles(self) -> _Styles:
+    @property
+    def styles(self) -> CellStyles:
+        """The cell formats of the styles part (parsed once per batch: the same part in every return)."""
         if self._styles is not None:
             return self._styles
         data = self.part(self._styles_part, required=False) if self._styles_part else None
-        self._styles = _memo(("styles", data), lambda: _parse_styles(data)) if data else _Styles()
+        self._styles = _memo(("styles", data), lambda: _parse_styles(data)) if data else CellStyles()
         return self._styles
+
+    def shared_items(self) -> tuple[list[bytes], bool]:
+        """(the shared-string items as raw XML, cut) — with ``cut`` each item is the text after
+        its ``<si>`` up to the end of the part (its own ``</si>`` included: compare prefixes);
+        else each is the inner XML of its ``<si>``.  :meth:`shared_string` decodes one."""
+        return self._load_strings(), self._si_cut
+
+    @property
+    def names_raw(self) -> Mapping[bytes, bytes]:
+        """The global defined names, raw (XML-escaped) as in workbook.xml; empty for a workbook
+        whose names are namespace-prefixed (read through :attr:`names`).  The same object for the
+        returns of one template (the part is parsed once): an identity to memoise on."""
+        return self._names_raw
 
     def _load_strings(self) -> list[bytes]:
         if self._strings is None:
@@ -912,7 +931,7 @@ class XlsxBook(Book):
             b = b[: b.find(b"</si>")]
         s = _SST_TEXT.get(b)  # the same string item in other files (labels): decoded once
         if s is None:
-            s = _si_text(b)
+            s = si_text(b)
             if len(_SST_TEXT) >= 20000:
                 _SST_TEXT.clear()
             _SST_TEXT[b] = s
@@ -943,7 +962,7 @@ class XlsxBook(Book):
         self._xml_cache[sheet] = got
         return got
 
-    def _load_sheet(self, sheet: str) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]]:
+    def sheet_cells(self, sheet: str) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]]:
         """A sheet's cells: ASCII address (b"D4") → (address, style index, type, other
         attributes, inner XML), all raw bytes."""
         cells = self._sheets.get(sheet)
@@ -1023,17 +1042,17 @@ class XlsxBook(Book):
         return info
 
     def refs(self, sheet: str) -> Iterable[str]:
-        return [r.decode() for r in self._load_sheet(sheet)]
+        return [r.decode() for r in self.sheet_cells(sheet)]
 
     def cell(self, sheet: str, ref: str) -> RawCell:
         cells = self._sheets.get(sheet)
         if cells is None:
-            cells = self._load_sheet(sheet)
+            cells = self.sheet_cells(sheet)
         item = cells.get(ref.encode())
         if item is None:
             return BLANK
         _r, s, t, _x, body = item
-        st = self._styles or self._load_styles()
+        st = self._styles or self.styles
         i = int(s) if s.isdigit() else 0
         if i < len(st.locked):
             locked, quote, is_date = st.locked[i], st.quote[i], st.date[i]
@@ -1071,7 +1090,7 @@ class XlsxBook(Book):
         """``cell(sheet, ref).kind == "formula"``, without building the cell."""
         cells = self._sheets.get(sheet)
         if cells is None:
-            cells = self._load_sheet(sheet)
+            cells = self.sheet_cells(sheet)
         item = cells.get(ref.encode())
         if item is None:
             return False
@@ -1084,12 +1103,12 @@ class XlsxBook(Book):
         """``cell(sheet, ref).locked``, without building the cell."""
         cells = self._sheets.get(sheet)
         if cells is None:
-            cells = self._load_sheet(sheet)
+            cells = self.sheet_cells(sheet)
         item = cells.get(ref.encode())
         if item is None:
             return BLANK.locked
         s = item[1]
-        st = self._styles or self._load_styles()
+        st = self._styles or self.styles
         i = int(s) if s.isdigit() else 0
         return st.locked[i] if i < len(st.locked) else True
 
@@ -1098,7 +1117,7 @@ class XlsxBook(Book):
         a text cell — else None (any other cell: ask :meth:`cell`)."""
         cells = self._sheets.get(sheet)
         if cells is None:
-            cells = self._load_sheet(sheet)
+            cells = self.sheet_cells(sheet)
         item = cells.get(ref.encode())
         if item is None or item[2] != b"s":
             return None
@@ -1109,7 +1128,7 @@ class XlsxBook(Book):
         if txt is None:
             return None
         s = item[1]
-        st = self._styles or self._load_styles()
+        st = self._styles or self.styles
         i = int(s) if s.isdigit() else 0
         return txt, (st.quote[i] if i < len(st.quote) else False)
 
@@ -1117,7 +1136,7 @@ class XlsxBook(Book):
         """(type attribute, raw XML body) of a cell — for the checker's fast formula comparison."""
         cells = self._sheets.get(sheet)
         if cells is None:
-            cells = self._load_sheet(sheet)
+            cells = self.sheet_cells(sheet)
         item = cells.get(ref.encode())
         return (item[2], item[4]) if item is not None else None
 
@@ -1170,7 +1189,7 @@ class XlsxBook(Book):
         if m is not None:
             return m
         m = {}
-        for ref, (_r, _s, _t, _x, body) in self._load_sheet(sheet).items():
+        for ref, (_r, _s, _t, _x, body) in self.sheet_cells(sheet).items():
             if not body or b"shared" not in body:
                 continue
             fm = _F.search(body)
