@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import sqlite3
 import sys
@@ -25,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +38,6 @@ from gkxlsx.campaign.ledger import (
     STATUS_WARN,
     Ledger,
     Submission,
-    SubmissionRecord,
 )
 from gkxlsx.form.model import Form, form_for_year, load_form
 from gkxlsx.form.report import Report
@@ -554,35 +552,6 @@ IMPORT_BATCH = 200
 _DUPLICATE = "该文件此前已导入（内容完全相同），未重复记录。"
 
 
-class Checked(NamedTuple):
-    """What an import job makes of one file, up to the ledger: ``kind`` "ok" (checked: recorded or
-    set aside by :func:`_record_one`), "internal" (the checker failed: set aside), "duplicate"
-    (bytes imported before) or "failed" (could not be archived: ``message``).  Crosses from
-    worker processes as a bare tuple (:func:`_checked_to_wire`)."""
-
-    kind: str
-    message: str = ""  # failed: why; internal: the checker's error
-    sha: str = ""
-    archived: str = ""
-    code: str | None = None
-    status: str = ""
-    headline: str = ""
-    application: str = ""
-    format: str = ""
-    year: int | None = None
-    findings: list[dict] | None = None
-    findings_json: str = ""
-    values_json: str = ""
-
-
-def _checked_to_wire(r: Checked) -> bytes:
-    return pickle.dumps(tuple(r), protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _checked_from_wire(blob, _path: str) -> Checked:
-    return Checked._make(pickle.loads(blob))
-
-
 class _ImportJob:
     """What one import needs to take a file as far as the ledger: archive it, skip it when its
     bytes were imported before, check it, and serialise what will be recorded.  Runs in the
@@ -600,7 +569,7 @@ class _ImportJob:
             w = self.__dict__["_w"] = _Writer()
         return w
 
-    def __call__(self, path: str) -> Checked:
+    def __call__(self, path: str) -> tuple:
         import hashlib
 
         from gkxlsx.campaign.ledger import archive_file, dump_findings, dump_values
@@ -608,8 +577,8 @@ class _ImportJob:
 
         p = Path(path)
 
-        def failed(e: OSError) -> Checked:
-            return Checked("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
+        def failed(e: OSError) -> tuple:
+            return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
 
         try:
             data = p.read_bytes()  # read once: archived and checked from memory
@@ -632,26 +601,26 @@ class _ImportJob:
         except OSError as e:
             return failed(e)
         if known:
-            return Checked("duplicate")
+            return ("duplicate",)
         if res is None:
-            return Checked("internal", str(err), sha, str(archived))
+            return ("internal", sha, str(archived), str(err))
         ident = res.identity
         code = getattr(ident, "unit_code", None) if ident is not None else None
         findings = [f.to_dict() for f in res.findings]
         values = dict(res.report.values) if res.report is not None else {}
-        return Checked(
+        return (
             "ok",
-            sha=sha,
-            archived=str(archived),
-            code=code,
-            status=res.status,
-            headline=res.headline() if hasattr(res, "headline") else res.status,
-            application=res.application or "",
-            format=(getattr(ident, "format", "") or "") if ident is not None else "",
-            year=getattr(ident, "year", None) if ident is not None else None,
-            findings=findings,
-            findings_json=dump_findings(findings),
-            values_json=dump_values(values),
+            sha,
+            str(archived),
+            code,
+            res.status,
+            res.headline() if hasattr(res, "headline") else res.status,
+            res.application or "",
+            (getattr(ident, "format", "") or "") if ident is not None else "",
+            getattr(ident, "year", None) if ident is not None else None,
+            findings,
+            dump_findings(findings),
+            dump_values(values),
         )
 
 
@@ -719,11 +688,11 @@ def import_files(
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     batch = max(1, int(batch or IMPORT_BATCH))
 
-    def flush(items: list[tuple[Path, Checked]]) -> None:
+    def flush(items: list[tuple[Path, tuple]]) -> None:
         """Record one batch in one transaction; outcomes in file order."""
         decided: list[ImportOutcome] = []
         try:  # the batch's archived files reach the disk before the ledger refers to them
-            sync_archive(camp.ledger.archive_dir, [Path(r.archived) for _, r in items if r.kind in ("ok", "internal")])
+            sync_archive(camp.ledger.archive_dir, [Path(r[2]) for _, r in items if r[0] in ("ok", "internal")])
         except OSError as e:
             for p, r in items:
                 o = (
@@ -732,8 +701,8 @@ def import_files(
                         "failed",
                         message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。",
                     )
-                    if r.kind in ("ok", "internal")
-                    else ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
+                    if r[0] in ("ok", "internal")
+                    else ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
                 )
                 if keep:
                     out.append(o)
@@ -753,8 +722,8 @@ def import_files(
                         )
         except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
             decided = [
-                ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
-                if r.kind in ("failed", "duplicate")
+                ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                if r[0] in ("failed", "duplicate")
                 else ImportOutcome(
                     p,
                     "failed",
@@ -768,8 +737,8 @@ def import_files(
             if progress is not None:
                 progress(o)
 
-    def consume(results: Iterable[Checked]) -> None:
-        buf: list[tuple[Path, Checked]] = []
+    def consume(results: Iterable[tuple]) -> None:
+        buf: list[tuple[Path, tuple]] = []
         for p, r in zip(files, results):
             buf.append((p, r))
             if len(buf) >= batch:
@@ -783,34 +752,35 @@ def import_files(
     else:  # this process and jobs - 1 workers archive and check; this one also records
         from gkxlsx.check.parallel import ordered_map
 
-        consume(ordered_map(job, [str(p) for p in files], jobs, encode=_checked_to_wire, decode=_checked_from_wire))
+        consume(ordered_map(job, [str(p) for p in files], jobs))
     return out
 
 
-def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: Checked, source: str, when: str) -> ImportOutcome:
-    kind = r.kind
+def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, when: str) -> ImportOutcome:
+    kind = r[0]
     if kind == "failed":
-        return ImportOutcome(p, "failed", message=r.message)
+        return ImportOutcome(p, "failed", message=r[1])
     if kind == "duplicate":
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
     if kind == "internal":
+        _, sha, archived, err = r
         if not b.quarantine(
-            sha=r.sha,
-            archive_path=Path(r.archived),
+            sha=sha,
+            archive_path=Path(archived),
             filename=p.name,
             source=source,
             received_at=when,
-            reason=f"检查时出现内部错误：{r.message}",
+            reason=f"检查时出现内部错误：{err}",
             findings=[],
         ):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
-        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{r.message}")
-    code, findings = r.code, r.findings or []
+        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{err}")
+    _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
     if not code or code not in by_code:
-        reason = f"单位代码 {code} 不在本次收集名单中" if code else r.headline
+        reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
         if not b.quarantine(
-            sha=r.sha,
-            archive_path=Path(r.archived),
+            sha=sha,
+            archive_path=Path(archived),
             filename=p.name,
             source=source,
             received_at=when,
@@ -819,23 +789,21 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: Checked, source: str
         ):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
         return ImportOutcome(p, "quarantine", None, message=reason, findings=findings)
-    status = r.status if r.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+    status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
     got = b.record(
-        SubmissionRecord(
-            unit_code=code,
-            sha=r.sha,
-            archive_path=Path(r.archived),
-            filename=p.name,
-            source=source,
-            received_at=when,
-            application=r.application,
-            format=r.format,
-            year=r.year,
-            status=status,
-            findings=findings,
-            findings_json=r.findings_json,
-            values_json=r.values_json,
-        )
+        unit_code=code,
+        sha=sha,
+        archive_path=Path(archived),
+        filename=p.name,
+        source=source,
+        received_at=when,
+        application=application,
+        format=fmt,
+        year=year,
+        status=status,
+        findings=findings,
+        findings_json=findings_json,
+        values_json=values_json,
     )
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)

@@ -234,36 +234,32 @@ def dump_findings(findings: list[dict]) -> str:
     return json.dumps(findings, ensure_ascii=False, default=_json_default)
 
 
-@dataclass(frozen=True, slots=True)
-class SubmissionRecord:
-    """One submission as it is written to the ledger (see :func:`_record`).  ``findings_json`` /
-    ``values_json``: ``findings`` and ``values`` already serialised (by an import worker)."""
-
-    unit_code: str
-    sha: str
-    archive_path: Path
-    filename: str
-    source: str
-    received_at: str
-    application: str
-    format: str
-    year: int | None
-    status: str
-    findings: list[dict]
-    values: Mapping[str, Any] | None = None
-    findings_json: str | None = None
-    values_json: str | None = None
-
-
-def _record(c: sqlite3.Connection, rec: SubmissionRecord) -> tuple[int, int] | None:
+def _record(
+    c: sqlite3.Connection,
+    *,
+    unit_code: str,
+    sha: str,
+    archive_path: Path,
+    filename: str,
+    source: str,
+    received_at: str,
+    application: str,
+    format: str,
+    year: int | None,
+    status: str,
+    findings: list[dict],
+    values: Mapping[str, Any] | None = None,
+    findings_json: str | None = None,
+    values_json: str | None = None,
+) -> tuple[int, int] | None:
     """Insert a submission as the unit's current version inside the caller's transaction:
-    (id, version), or None if these bytes were already recorded."""
+    (id, version), or None if these bytes were already recorded.  ``findings_json`` /
+    ``values_json``: the same, already serialised (by an import worker)."""
     counts = {"error": 0, "warning": 0, "info": 0}
-    for f in rec.findings:
+    for f in findings:
         counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
-    if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (rec.sha,)).fetchone():
+    if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
         return None
-    unit_code = rec.unit_code
     v = c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (unit_code,)).fetchone()[0] + 1
     c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (unit_code,))
     cur = c.execute(
@@ -272,20 +268,20 @@ def _record(c: sqlite3.Connection, rec: SubmissionRecord) -> tuple[int, int] | N
         (
             unit_code,
             v,
-            rec.received_at,
-            rec.source,
-            rec.filename,
-            rec.sha,
-            str(rec.archive_path),
-            rec.application,
-            rec.format,
-            rec.year,
-            rec.status,
+            received_at,
+            source,
+            filename,
+            sha,
+            str(archive_path),
+            application,
+            format,
+            year,
+            status,
             counts["error"],
             counts["warning"],
             counts["info"],
-            rec.findings_json if rec.findings_json is not None else dump_findings(rec.findings),
-            rec.values_json if rec.values_json is not None else dump_values(rec.values or {}),
+            findings_json if findings_json is not None else dump_findings(findings),
+            values_json if values_json is not None else dump_values(values or {}),
         ),
     )
     return cur.lastrowid, v  # type: ignore[return-value]
@@ -325,10 +321,10 @@ class Batch:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def _savepoint(self, fn, *args, **kw):
+    def _savepoint(self, fn, **kw):
         self.conn.execute("SAVEPOINT gkx_item")
         try:
-            got = fn(self.conn, *args, **kw)
+            got = fn(self.conn, **kw)
         except BaseException:
             self.conn.execute("ROLLBACK TO gkx_item")
             self.conn.execute("RELEASE gkx_item")
@@ -336,9 +332,9 @@ class Batch:
         self.conn.execute("RELEASE gkx_item")
         return got
 
-    def record(self, rec: SubmissionRecord) -> tuple[int, int] | None:
+    def record(self, **kw: Any) -> tuple[int, int] | None:
         """As :meth:`Ledger.record`, returning (id, version) or None for bytes already recorded."""
-        return self._savepoint(_record, rec)
+        return self._savepoint(_record, **kw)
 
     def quarantine(self, **kw: Any) -> bool:
         return self._savepoint(_quarantine, **kw)
@@ -432,20 +428,18 @@ class Ledger:
         with self.transaction() as c:
             got = _record(
                 c,
-                SubmissionRecord(
-                    unit_code=unit_code,
-                    sha=sha,
-                    archive_path=archive_path,
-                    filename=filename,
-                    source=source,
-                    received_at=received_at,
-                    application=application,
-                    format=format,
-                    year=year,
-                    status=status,
-                    findings=findings,
-                    values=values,
-                ),
+                unit_code=unit_code,
+                sha=sha,
+                archive_path=archive_path,
+                filename=filename,
+                source=source,
+                received_at=received_at,
+                application=application,
+                format=format,
+                year=year,
+                status=status,
+                findings=findings,
+                values=values,
             )
         return self.submission(got[0]) if got else None
 
