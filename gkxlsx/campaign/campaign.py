@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,6 +43,9 @@ from gkxlsx.form.model import Form, form_for_year, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.form.roster import Unit, load_roster
 from gkxlsx.rules.engine import as_number, check, compute_derived
+
+if TYPE_CHECKING:
+    from gkxlsx.workbook.generate import OfficeInfo
 
 CONFIG = "campaign.toml"
 DB = "ledger.sqlite"
@@ -223,6 +226,13 @@ class Campaign:
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
         self.ledger = Ledger(self.root / DB, self.path("archive"))
+
+    @property
+    def office_info(self) -> OfficeInfo:
+        """What every unit's workbook tells it about this campaign (who collects, contact, deadline)."""
+        from gkxlsx.workbook.generate import OfficeInfo
+
+        return OfficeInfo(name=self.office, contact=self.contact, deadline=self.deadline)
 
     def path(self, which: str) -> Path:
         p = self.root / DIRS[which]
@@ -833,7 +843,6 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):
     """Generate every unit's workbook into the campaign's 模板/ folder, with last year's carry-over
     prefilled and the cross-year checks compiled in where last year's data is known."""
-    from gkxlsx.workbook.generate import Campaign as Office
     from gkxlsx.workbook.generate import generate_all
     from gkxlsx.workbook.prefill import carry_over
 
@@ -849,7 +858,6 @@ def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, 
         prefill[u.code] = carry_over(camp.form, vals, pform)
         prev[u.code] = vals
         prev_fmt = pform.id
-    office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
     return generate_all(
         units,
         camp.year,
@@ -858,6 +866,6 @@ def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, 
         prefill=prefill,
         prev=prev or None,
         prev_format=prev_fmt,
-        campaign=office,
+        office=camp.office_info,
         progress=progress,
     )

@@ -101,11 +101,9 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
 
 
 def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
-    from gkxlsx.render.renderer import environment
+    from gkxlsx.render.renderer import environment, render_template
 
-    env = environment()
-    tpl = env.get_template("status.html.j2")
-    text = tpl.render(
+    ctx = dict(
         year=camp.year,
         office=camp.office,
         headline=summary.headline(),
@@ -115,7 +113,7 @@ def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, simila
         similar_columns=SIMILAR_COLUMNS,
         similar_note=SIMILAR_NOTE,
     )
-    path.write_text(text, encoding="utf-8")
+    path.write_text(render_template(environment(), "status.html.j2", ctx), encoding="utf-8")
     return path
 
 

@@ -56,8 +56,7 @@ from urllib.parse import quote
 from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
 from gkxlsx.form.roster import Unit
-from gkxlsx.workbook.generate import Campaign as Office
-from gkxlsx.workbook.generate import build_workbook, safe_filename, workbook_filename
+from gkxlsx.workbook.generate import safe_filename, workbook_filename
 
 
 class _Policy(email_policy.EmailPolicy):
@@ -368,21 +367,15 @@ def _templates(camp: Campaign, templates: str | os.PathLike | None):
 
 
 def _render_pair(env, kind: str, ctx: Mapping[str, Any]) -> tuple[str, str]:
-    import jinja2
+    from gkxlsx.render.renderer import RenderError, render_template
 
-    out = []
-    for part in ("subject", "body"):
-        name = f"mail_{kind}.{part}.j2"
-        try:
-            out.append(env.get_template(name).render(ctx))
-        except jinja2.TemplateNotFound:
-            raise MailError(f"找不到邮件模板 {name}。") from None
-        except jinja2.TemplateSyntaxError as e:
-            raise MailError(f"邮件模板 {e.filename or name} 第 {e.lineno} 行有语法错误：{e.message}") from None
-        except jinja2.UndefinedError as e:
-            raise MailError(f"邮件模板 {name} 引用了不存在的数据：{e.message}") from None
-    subject = " ".join(out[0].split())
-    return subject, out[1]
+    try:
+        subject, body = (
+            render_template(env, f"mail_{kind}.{part}.j2", ctx, what="邮件模板") for part in ("subject", "body")
+        )
+    except RenderError as e:
+        raise MailError(str(e)) from None
+    return " ".join(subject.split()), body
 
 
 def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
@@ -524,27 +517,29 @@ def feedback_filename(unit: Unit, year: int, version: int) -> str:
 
 
 def feedback_workbook(camp: Campaign, unit: Unit, sub: Submission) -> tuple[str, bytes]:
-    """The feedback workbook, regenerated from the ledger: a fresh workbook prefilled with the
-    unit's returned values, the cells of every finding highlighted with the finding as a note.
-    Also saved in the campaign's 反馈/ folder."""
-    marks: dict[str, str] = {}
-    for f in sub.findings:
-        if f.get("severity") not in ("error", "warning"):
-            continue
-        text = f.get("message", "") + (f"（{f['fix']}）" if f.get("fix") else "")
-        for k in f.get("keys") or []:
-            marks[k] = (marks[k] + "\n" + text) if k in marks and text not in marks[k] else text
+    """The feedback workbook of a return, regenerated from the ledger (the same workbook
+    ``gkxlsx check --feedback`` writes, see :mod:`gkxlsx.workbook.feedback`), with the campaign's
+    office and deadline.  Also saved in the campaign's 反馈/ folder."""
+    from gkxlsx.findings import Finding
+    from gkxlsx.workbook.feedback import feedback_workbook as build_feedback
+    from gkxlsx.workbook.feedback import write_atomic
+
     prev = camp.previous_for(unit.code)
     pv, pf = (prev[1], prev[0].id) if prev else (None, None)
-    office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
-    data, _fp = build_workbook(
-        camp.form, unit, camp.year, prefill=sub.values, prev=pv, prev_format=pf, campaign=office, marks=marks
+    findings = [Finding.from_dict(f) for f in sub.findings]
+    data = build_feedback(
+        camp.form,
+        unit,
+        camp.year,
+        findings,
+        sub.values,
+        source=sub.filename,
+        prev=pv,
+        prev_format=pf,
+        office=camp.office_info,
     )
     name = feedback_filename(unit, camp.year, sub.version)
-    dest = camp.path("feedback") / name
-    tmp = dest.with_name(f".{name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
+    write_atomic(camp.path("feedback") / name, data)
     return name, data
 
 

@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -763,17 +762,21 @@ def environment(templates: str | os.PathLike | None = None) -> jinja2.Environmen
     return _environment(None)
 
 
-def _render(name: str, ctx: Mapping[str, Any], templates) -> str:
-    env = environment(templates)
+def render_template(env: jinja2.Environment, name: str, ctx: Mapping[str, Any], *, what: str = "模板") -> str:
+    """Render the template ``name``.  A template that is missing, has a syntax error or names data
+    that is not there raises a RenderError in Chinese naming it (``what``: what users call it)."""
     try:
-        tpl = env.get_template(name)
-        return tpl.render(ctx)
+        return env.get_template(name).render(ctx)
     except jinja2.TemplateNotFound as e:
-        raise RenderError(f"找不到模板 {e.name}") from None
+        raise RenderError(f"找不到{what} {e.name}") from None
     except jinja2.TemplateSyntaxError as e:
-        raise RenderError(f"模板 {e.filename or e.name} 第 {e.lineno} 行有语法错误：{e.message}") from None
+        raise RenderError(f"{what} {e.filename or e.name or name} 第 {e.lineno} 行有语法错误：{e.message}") from None
     except jinja2.UndefinedError as e:
-        raise RenderError(f"模板 {name} 引用了不存在的数据：{e.message}") from None
+        raise RenderError(f"{what} {name} 引用了不存在的数据：{e.message}") from None
+
+
+def _render(name: str, ctx: Mapping[str, Any], templates) -> str:
+    return render_template(environment(templates), name, ctx)
 
 
 def _prepare(report: Report, draft: bool, findings, aggregate) -> dict[str, Any]:
@@ -991,12 +994,9 @@ def render_docx(report: Report, path, *, draft: bool = False, templates=None, fi
 
 
 def libreoffice_available() -> bool:
-    try:
-        from gkxlsx.office import lo  # type: ignore[attr-defined]
+    from gkxlsx.office import lo
 
-        return bool(lo.available())
-    except ImportError:
-        return shutil.which("soffice") is not None or shutil.which("libreoffice") is not None
+    return lo.available()
 
 
 NO_LIBREOFFICE = (
@@ -1006,59 +1006,23 @@ NO_LIBREOFFICE = (
 
 
 def docx_to_pdf(docx: Path, out_dir: Path, office: Any = None) -> Path:
-    """Convert a .docx to PDF with LibreOffice (``gkxlsx.office.lo`` when present, else soffice directly)."""
+    """Convert a .docx to PDF with LibreOffice: ``office`` (a running :class:`gkxlsx.office.lo.LibreOffice`),
+    else a session started for this one file."""
     docx, out_dir = Path(docx), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / (docx.stem + ".pdf")
     if office is not None:
         office.convert(docx, "pdf", out_dir)
     else:
-        try:
-            from gkxlsx.office import lo  # type: ignore[attr-defined]
-        except ImportError:
-            lo = None  # type: ignore[assignment]
-        if lo is not None:
-            if not lo.available():
-                raise RenderError(NO_LIBREOFFICE)
-            with lo.LibreOffice() as session:
-                session.convert(docx, "pdf", out_dir)
-        else:
-            _soffice_convert(docx, out_dir)
+        from gkxlsx.office import lo
+
+        if not lo.available():
+            raise RenderError(NO_LIBREOFFICE)
+        with lo.LibreOffice() as session:
+            session.convert(docx, "pdf", out_dir)
     if not target.is_file():
         raise RenderError(f"LibreOffice 没有把 {docx.name} 转换成 PDF（未生成 {target.name}）。")
     return target
-
-
-def _soffice_convert(docx: Path, out_dir: Path, timeout: float = 180) -> None:
-    exe = shutil.which("soffice") or shutil.which("libreoffice")
-    if not exe:
-        raise RenderError(NO_LIBREOFFICE)
-    with tempfile.TemporaryDirectory(prefix="gkxlsx-lo-") as prof:
-        cmd = [
-            exe,
-            f"-env:UserInstallation=file://{prof}",
-            "--headless",
-            "--invisible",
-            "--norestore",
-            "--nolockcheck",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(out_dir),
-            str(docx),
-        ]
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            try:
-                _, err = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.communicate()
-                raise RenderError(f"LibreOffice 转换 {docx.name} 超时（{int(timeout)} 秒）。") from None
-        except OSError as e:
-            raise RenderError(f"无法启动 LibreOffice：{e}") from None
-        if proc.returncode != 0:
-            raise RenderError(f"LibreOffice 转换 {docx.name} 失败：{err.decode('utf-8', 'replace').strip()[:300]}")
 
 
 def render_pdf(

@@ -54,10 +54,10 @@ C_GOOD = "#00B050"
 
 
 @dataclass(frozen=True)
-class Campaign:
-    """What the collecting office tells every unit (shown on 填报说明)."""
+class OfficeInfo:
+    """What the collecting office tells every unit on 填报说明: who collects, whom to ask, by when."""
 
-    office: str = ""
+    name: str = ""
     contact: str = ""
     deadline: date | None = None
 
@@ -205,8 +205,8 @@ def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
     }
 
 
-def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[tuple[str, str]]:
-    d = campaign.deadline
+def _guide_lines(form: Form, unit: Unit, year: int, office: OfficeInfo) -> list[tuple[str, str]]:
+    d = office.deadline
     deadline = f"{d.year}年{d.month}月{d.day}日" if d else f"{year + 1}年1月31日"
     wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
     wan_tip = (
@@ -219,8 +219,8 @@ def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[
         ("text", f"报告格式：{form.name}（{form.document_number}）。报送截止：{deadline}前。"),
         (
             "text",
-            f"收集单位：{campaign.office or '本级政府信息公开工作主管部门'}"
-            + (f"，联系方式：{campaign.contact}" if campaign.contact else "")
+            f"收集单位：{office.name or '本级政府信息公开工作主管部门'}"
+            + (f"，联系方式：{office.contact}" if office.contact else "")
             + "。",
         ),
         ("head", "怎么填"),
@@ -284,7 +284,7 @@ def build_workbook(
     prefill: Mapping[str, Any] | None = None,
     prev: Mapping[str, Any] | None = None,
     prev_format: str | None = None,
-    campaign: Campaign | None = None,
+    office: OfficeInfo | None = None,
     marks: Mapping[str, str] | None = None,
     problems: Sequence[Problem] | None = None,
     problems_title: str = "",
@@ -296,7 +296,7 @@ def build_workbook(
     formulas); ``marks``: key → message — cells to highlight with a note (feedback workbooks);
     ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links).
     """
-    campaign = campaign or Campaign()
+    office = office or OfficeInfo()
     prefill = dict(prefill or {})
     marks = dict(marks or {})
     lay = layout(form)
@@ -329,8 +329,8 @@ def build_workbook(
         {
             "title": f"{unit.name}{year}年政府信息公开工作年度报告填报表",
             "subject": f"{form.document_number} {year}",
-            "author": campaign.office or "gkxlsx",
-            "company": campaign.office or "",
+            "author": office.name or "gkxlsx",
+            "company": office.name or "",
             "keywords": "gkxlsx",
             "comments": template_id(form, year),
             "created": fixed,
@@ -388,7 +388,7 @@ def build_workbook(
         "legend_derived": wb.add_format({"bg_color": C_DERIVED, "border": 1, "font_name": "宋体", "font_size": 10}),
         "legend_fail": fm.cf_fail,
     }
-    for r, (kind, text) in enumerate(_guide_lines(form, unit, year, campaign)):
+    for r, (kind, text) in enumerate(_guide_lines(form, unit, year, office)):
         if kind == "title":
             ws.write_string(r, 0, text, fm.title)
             ws.set_row(r, 26)
@@ -659,7 +659,7 @@ def generate_all(
     prefill: Mapping[str, Mapping[str, Any]] | None = None,
     prev: Mapping[str, Mapping[str, Any]] | None = None,
     prev_format: str | None = None,
-    campaign: Campaign | None = None,
+    office: OfficeInfo | None = None,
     progress: Callable[[Unit], None] | None = None,
 ) -> list[GeneratedFile]:
     """Write one workbook per unit and ``manifest.json``; returns the manifest entries."""
@@ -675,7 +675,7 @@ def generate_all(
             prefill=(prefill or {}).get(u.code),
             prev=(prev or {}).get(u.code),
             prev_format=prev_format,
-            campaign=campaign,
+            office=office,
         )
         path = out / workbook_filename(u, year)
         tmp = path.with_suffix(".xlsx.tmp")
