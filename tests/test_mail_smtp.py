@@ -26,6 +26,7 @@ from aiosmtpd.smtp import AuthResult  # noqa: E402
 
 from gkxlsx.campaign.campaign import CONFIG, Campaign, write_config  # noqa: E402
 from gkxlsx.cli import app  # noqa: E402
+from gkxlsx.form.identity import workbook_filename  # noqa: E402
 from gkxlsx.mail.mail import (  # noqa: E402
     MailError,
     MailSettings,
@@ -38,7 +39,6 @@ from gkxlsx.mail.mail import (  # noqa: E402
     send_and_record,
     send_messages,
 )
-from gkxlsx.workbook.generate import workbook_filename  # noqa: E402
 
 SENDER = "office@gov.test"
 

@@ -45,11 +45,11 @@ from gkxlsx.check.values import (
     problem_context,
 )
 from gkxlsx.findings import Finding, fmt_num, make_finding
+from gkxlsx.form.identity import META_FIELDS
 from gkxlsx.form.layout import (
     CHECKS_SHEET,
     GUIDE_SHEET,
     INFO_SHEET,
-    META_FIELDS,
     META_SHEET,
     Layout,
     defined_name,
@@ -1633,7 +1633,7 @@ class _Check:
             self.add(make_finding("I-PREV-UNVERIFIED", previous=ident.previous))
         # fingerprint: only when the formulas are exactly known
         if not has_prev_formulas and ident.fingerprint:
-            from gkxlsx.workbook.generate import fingerprint
+            from gkxlsx.form.identity import fingerprint
 
             if ident.fingerprint != _fingerprint_cached(form, ut.name if ut else None, fingerprint):
                 self.add(make_finding("I-TEMPLATE-GENERATOR", generator=ident.generator or "?"))

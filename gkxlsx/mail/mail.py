@@ -55,8 +55,8 @@ from urllib.parse import quote
 
 from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
+from gkxlsx.form.identity import safe_filename, workbook_filename
 from gkxlsx.form.roster import Unit
-from gkxlsx.workbook.generate import safe_filename, workbook_filename
 
 
 class _Policy(email_policy.EmailPolicy):

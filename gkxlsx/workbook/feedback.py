@@ -22,9 +22,10 @@ from typing import Any
 
 from gkxlsx.check.checker import STATUS_ERR, STATUS_WARN, FileResult
 from gkxlsx.findings import Finding, fmt_num
+from gkxlsx.form.identity import safe_filename
 from gkxlsx.form.model import Form
 from gkxlsx.form.roster import Unit
-from gkxlsx.workbook.generate import OfficeInfo, Problem, build_workbook, safe_filename
+from gkxlsx.workbook.generate import OfficeInfo, Problem, build_workbook
 
 MAX_LISTED = 500
 

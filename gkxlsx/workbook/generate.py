@@ -25,11 +25,10 @@ from typing import Any
 import xlsxwriter
 
 from gkxlsx import __version__
+from gkxlsx.form.identity import APP_ID, META_FIELDS, fingerprint, template_id, workbook_filename
 from gkxlsx.form.layout import (
-    APP_ID,
     CHECKS_SHEET,
     GUIDE_SHEET,
-    META_FIELDS,
     META_SHEET,
     Box,
     Layout,
@@ -71,26 +70,10 @@ class GeneratedFile:
     fingerprint: str
 
 
-def template_id(form: Form, year: int) -> str:
-    return f"gkxlsx:{form.id}:{form.template_version}:{year}"
-
-
 def _password(form: Form, year: int, code: str) -> str:
     # deterministic (same inputs → same bytes) and not guessable from the file; protection only
     # guides users — tampering is detected on import, not prevented here.
     return hashlib.sha256(f"gkxlsx|{form.id}|{year}|{code}|protect".encode()).hexdigest()[:12]
-
-
-def fingerprint(lay: Layout, formulas: Mapping[tuple[str, int, int], str]) -> str:
-    """sha256 over the workbook's structure: every label, key placement, lock role and formula."""
-    h = hashlib.sha256()
-    h.update(f"{lay.form.id}|{lay.form.template_version}".encode())
-    for s in lay.sheets:
-        for b in s.boxes:
-            h.update(f"\n{s.name}|{b.range}|{b.role}|{b.text or ''}|{b.key or ''}".encode())
-    for pos in sorted(formulas):
-        h.update(f"\n{pos}|{formulas[pos]}".encode())
-    return h.hexdigest()
 
 
 class _Formats:
@@ -640,14 +623,6 @@ def _lock_structure(data: bytes, password: str) -> bytes:
             zi.external_attr = info.external_attr
             dst.writestr(zi, body)
     return out.getvalue()
-
-
-def safe_filename(text: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("._") or "unit"
-
-
-def workbook_filename(unit: Unit, year: int) -> str:
-    return f"{safe_filename(unit.code)}_{safe_filename(unit.name)}_{year}年政府信息公开工作年度报告.xlsx"
 
 
 def generate_all(
