@@ -820,9 +820,6 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, 
     return ImportOutcome(p, "new", code, got[1], status, findings=findings)
 
 
-SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xml", ".htm", ".html", ".csv", ".zip", ".bin", ""}
-
-
 def _expand(paths: Iterable[str | Path]) -> list[Path]:
     out = []
     for p in paths:

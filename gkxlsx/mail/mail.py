@@ -55,6 +55,7 @@ from urllib.parse import quote
 
 from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
+from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.form.identity import safe_filename, workbook_filename
 from gkxlsx.form.roster import Unit
 
@@ -77,7 +78,6 @@ class _Policy(email_policy.EmailPolicy):
 SMTP_POLICY = _Policy(linesep="\r\n")  # CRLF, 7-bit headers, 78 columns
 DEFAULT_PASSWORD_ENV = "GKXLSX_SMTP_PASSWORD"
 KINDS = {"send": "填报通知", "remind": "催报", "feedback": "退回修改"}
-SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".et")
 SPREADSHEET_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
     "application/vnd.ms-excel.sheet.macroenabled.12": ".xlsm",
