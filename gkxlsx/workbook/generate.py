@@ -25,6 +25,7 @@ from typing import Any
 import xlsxwriter
 
 from gkxlsx import __version__
+from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.identity import APP_ID, META_FIELDS, fingerprint, template_id, workbook_filename
 from gkxlsx.form.layout import (
     CHECKS_SHEET,
@@ -189,58 +190,35 @@ def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
 
 
 def _guide_lines(form: Form, unit: Unit, year: int, office: OfficeInfo) -> list[tuple[str, str]]:
+    """The rows of 填报说明: (kind, text), the texts from gkxlsx/data/workbook.json."""
+    g = data_file("workbook")["guide"]
     d = office.deadline
-    deadline = f"{d.year}年{d.month}月{d.day}日" if d else f"{year + 1}年1月31日"
-    wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
-    wan_tip = (
-        f"5. “{wan_cells[0].row_label}·{wan_cells[0].col_label}”的单位是万元：1 万元＝10000 元，例如 2500 元填 0.25。"
-        if wan_cells
-        else "5. 金额单元格请按表头注明的单位填写，不要带单位文字。"
+    deadline = (
+        g["deadline"].format(year=d.year, month=d.month, day=d.day)
+        if d
+        else g["default_deadline"].format(next_year=year + 1)
     )
-    lines = [
-        ("title", f"{unit.name}{year}年政府信息公开工作年度报告 填报表"),
-        ("text", f"报告格式：{form.name}（{form.document_number}）。报送截止：{deadline}前。"),
-        (
-            "text",
-            f"收集单位：{office.name or '本级政府信息公开工作主管部门'}"
-            + (f"，联系方式：{office.contact}" if office.contact else "")
-            + "。",
-        ),
-        ("head", "怎么填"),
-        ("text", "1. 只需填写浅黄色单元格，其余单元格已锁定；“总计”等浅蓝色单元格由公式自动计算。"),
-        (
-            "text",
-            "2. 按工作表顺序填写：基本信息 → 一、总体情况 → 二 → 三 → 四 → 五 → 六。文字部分可从 Word 中复制后粘贴到单元格的编辑栏。",
-        ),
-        ("text", "3. 数字单元格只填数字：没有的填 0，不要留空，不要填“/”“—”“无”，不要带“件”“条”“元”等单位。"),
-        (
-            "text",
-            "4. 快速填 0：选中一片浅黄色单元格，输入 0 后按 Ctrl+Enter（WPS、Excel）或 Alt+Enter（LibreOffice），即可全部填 0。",
-        ),
-        ("text", wan_tip),
-        (
-            "text",
-            "6. “三、依申请公开”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。",
-        ),
-        (
-            "text",
-            "7. 每张表旁边和“校验结果”工作表会实时显示校验：✓ 通过，✗ 有误（红色），待填 表示相关单元格还没填完。报送前请确保没有红色的 ✗ 错误。",
-        ),
-        (
-            "text",
-            "8. 不要增删、重命名工作表，不要插入行列，不要粘贴覆盖公式；请直接保存为 .xlsx 文件（WPS 也请保存为 .xlsx），文件名可以不改。",
-        ),
-        ("head", "颜色说明"),
-        ("legend_entry", "浅黄色：需要填写的单元格"),
-        ("legend_derived", "浅蓝色：公式自动计算，不能修改"),
-        ("legend_fail", "✗ 红色：校验未通过，请按提示修改"),
-        ("head", "模板信息"),
-        (
-            "text",
-            f"单位：{unit.name}（代码 {unit.code}，{unit.type}）；报告年度：{year}；模板：{template_id(form, year)}；生成工具 gkxlsx {__version__}。",
-        ),
-    ]
-    return lines
+    wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
+    money_tip = (
+        g["money_tip_wan"].format(row_label=wan_cells[0].row_label, col_label=wan_cells[0].col_label)
+        if wan_cells
+        else g["money_tip"]
+    )
+    facts = {
+        "unit_name": unit.name,
+        "unit_code": unit.code,
+        "unit_type": unit.type,
+        "year": year,
+        "form_name": form.name,
+        "document_number": form.document_number,
+        "deadline": deadline,
+        "office": office.name or g["default_office"],
+        "contact": g["contact"].format(contact=office.contact) if office.contact else "",
+        "money_tip": money_tip,
+        "template_id": template_id(form, year),
+        "version": __version__,
+    }
+    return [(kind, text.format(**facts)) for kind, text in g["lines"]]
 
 
 _STATIC: dict[tuple[int, str | None], tuple[Layout, Any, Mapping[tuple[str, int, int], str], str]] = {}
