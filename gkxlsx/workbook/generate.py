@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -132,61 +133,47 @@ class _Formats:
 
 
 def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
-    title = label[:30]
+    """The data validation of an entry cell (its messages from gkxlsx/data/workbook.json)."""
     if vt.kind == "int" and vt.min is not None:
-        return {
-            "validate": "integer",
-            "criteria": ">=",
-            "value": int(vt.min),
-            "input_title": title,
-            "input_message": "请填写不小于 0 的整数；没有的填 0，不要留空，不要填“/”“无”或带单位的文字。",
-            "error_title": "输入有误",
-            "error_message": f"“{label[:60]}”只能填不小于 0 的整数，没有的填 0。",
-        }
-    if vt.kind == "int":
-        return {
-            "validate": "integer",
-            "criteria": "between",
-            "minimum": -1_000_000_000,
-            "maximum": 1_000_000_000,
-            "input_title": title,
-            "input_message": "请填写整数：增加填正数（如 5），减少填负数（如 -3），没有变化填 0。",
-            "error_title": "输入有误",
-            "error_message": f"“{label[:60]}”只能填整数（可以是负数）。",
-        }
-    if vt.kind == "decimal":
+        dv = {"validate": "integer", "criteria": ">=", "value": int(vt.min)}
+    elif vt.kind == "int":
+        dv = {"validate": "integer", "criteria": "between", "minimum": -1_000_000_000, "maximum": 1_000_000_000}
+    elif vt.kind == "decimal":
         dp = vt.max_dp or 0
-        unit = vt.unit or ""
-        return {
+        dv = {
             "validate": "custom",
             "value": f"=AND(ISNUMBER({top_left}),{top_left}>=0,ROUND({top_left},{dp})={top_left})",
-            "input_title": title,
-            "input_message": f"单位：{unit}。请填写不小于 0 的数字，最多 {dp} 位小数；没有的填 0。"
-            + ("1 万元＝10000 元，例如 2500 元填 0.25。" if unit == "万元" else ""),
-            "error_title": "输入有误",
-            "error_message": f"“{label[:50]}”只能填不小于 0、最多 {dp} 位小数的数字（单位：{unit}），不要带单位文字。",
         }
-    if vt.kind == "date":
-        return {
-            "validate": "date",
-            "criteria": "between",
-            "minimum": date(year, 1, 1),
-            "maximum": date(year + 2, 12, 31),
-            "input_title": title,
-            "input_message": f"请填写日期，如 {year + 1}-01-15。",
-            "error_title": "输入有误",
-            "error_message": f"请填写 {year}—{year + 2} 年之间的日期，格式如 {year + 1}-01-15。",
-        }
-    max_len = vt.max_len or 32767
-    return {
-        "validate": "length",
-        "criteria": "<=",
-        "value": max_len,
-        "input_title": title,
-        "input_message": f"请填写文字，最多 {max_len} 字。可以从 Word 中复制后粘贴到编辑栏。",
-        "error_title": "内容过长",
-        "error_message": f"内容超过 {max_len} 字，请精简。",
-    }
+    elif vt.kind == "date":
+        dv = {"validate": "date", "criteria": "between", "minimum": date(year, 1, 1), "maximum": date(year + 2, 12, 31)}
+    else:
+        dv = {"validate": "length", "criteria": "<=", "value": vt.max_len or 32767}
+    input_message, error_title, error_message = _validation_texts(vt, label, year)
+    dv.update(input_title=label[:30], input_message=input_message, error_title=error_title, error_message=error_message)
+    return dv
+
+
+@lru_cache(maxsize=4096)
+def _validation_texts(vt: ValueType, label: str, year: int) -> tuple[str, str, str]:
+    """(input message, error title, error message) of an entry cell; the same for every unit."""
+    texts = data_file("workbook")
+    if vt.kind == "int":
+        t = texts["validation"]["count" if vt.min is not None else "signed"]
+        facts: dict[str, Any] = {"label": label[:60]}
+        hint = ""
+    elif vt.kind == "decimal":
+        t = texts["validation"]["decimal"]
+        facts = {"label": label[:50], "dp": vt.max_dp or 0, "unit": vt.unit or ""}
+        hint = texts["wan_hint"] if vt.unit == "万元" else ""
+    elif vt.kind == "date":
+        t = texts["validation"]["date"]
+        facts = {"year": year, "next_year": year + 1, "last_year": year + 2}
+        hint = ""
+    else:
+        t = texts["validation"]["text"]
+        facts = {"max_len": vt.max_len or 32767}
+        hint = ""
+    return t["input"].format(**facts) + hint, t["error_title"], t["error"].format(**facts)
 
 
 def _guide_lines(form: Form, unit: Unit, year: int, office: OfficeInfo) -> list[tuple[str, str]]:
@@ -200,7 +187,11 @@ def _guide_lines(form: Form, unit: Unit, year: int, office: OfficeInfo) -> list[
     )
     wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
     money_tip = (
-        g["money_tip_wan"].format(row_label=wan_cells[0].row_label, col_label=wan_cells[0].col_label)
+        g["money_tip_wan"].format(
+            row_label=wan_cells[0].row_label,
+            col_label=wan_cells[0].col_label,
+            wan_hint=data_file("workbook")["wan_hint"],
+        )
         if wan_cells
         else g["money_tip"]
     )
@@ -551,9 +542,9 @@ def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, mar
     dv = _validation(vt, label, year, ref)
     fld = form.fields.get(key)
     if fld is not None and fld.when and not _applies(form, fld.when, unit_type):
-        dv["input_message"] = "本单位可不填。" + dv["input_message"]
+        dv["input_message"] = data_file("workbook")["validation"]["not_for_unit"] + dv["input_message"]
     elif fld is not None and not fld.required:
-        dv["input_message"] = "选填。" + dv["input_message"]
+        dv["input_message"] = data_file("workbook")["validation"]["optional"] + dv["input_message"]
     ws.data_validation(f"{ref}:{last}" if b.merged else ref, dv)
     if key in marks:
         ws.write_comment(b.row, b.col, marks[key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"})
