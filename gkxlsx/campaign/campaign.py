@@ -685,7 +685,7 @@ def import_files(
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
     returned list is empty."""
     from gkxlsx.campaign.ledger import sync_archive
-    from gkxlsx.check.checker import CheckContext, _roster_dict
+    from gkxlsx.check.checker import CheckContext, _roster_dict, expand_paths
 
     units = camp.units()
     by_code = {u.code: u for u in units}
@@ -694,7 +694,7 @@ def import_files(
     job = _ImportJob(camp.ledger.archive_dir, camp.ledger.known_hashes(), ctx)
     out: list[ImportOutcome] = []
     when = received_at or datetime.now().isoformat(timespec="seconds")
-    files = _expand(paths)
+    files = expand_paths(paths)
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     batch = max(1, int(batch or IMPORT_BATCH))
 
@@ -772,22 +772,8 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, 
         return ImportOutcome(p, "failed", message=r[1])
     if kind == "duplicate":
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
-    if kind == "internal":
-        _, sha, archived, err = r
-        if not b.quarantine(
-            sha=sha,
-            archive_path=Path(archived),
-            filename=p.name,
-            source=source,
-            received_at=when,
-            reason=f"检查时出现内部错误：{err}",
-            findings=[],
-        ):
-            return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
-        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{err}")
-    _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
-    if not code or code not in by_code:
-        reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
+
+    def set_aside(sha: str, archived: str, reason: str, findings: list[dict], message: str) -> ImportOutcome:
         if not b.quarantine(
             sha=sha,
             archive_path=Path(archived),
@@ -798,7 +784,17 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, 
             findings=findings,
         ):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
-        return ImportOutcome(p, "quarantine", None, message=reason, findings=findings)
+        return ImportOutcome(p, "quarantine", message=message, findings=findings)
+
+    if kind == "internal":
+        _, sha, archived, err = r
+        return set_aside(
+            sha, archived, f"检查时出现内部错误：{err}", [], f"检查时出现内部错误，文件已保存待人工处理：{err}"
+        )
+    _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
+    if not code or code not in by_code:
+        reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
+        return set_aside(sha, archived, reason, findings, reason)
     status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
     got = b.record(
         unit_code=code,
@@ -818,23 +814,6 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, 
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
     return ImportOutcome(p, "new", code, got[1], status, findings=findings)
-
-
-def _expand(paths: Iterable[str | Path]) -> list[Path]:
-    out = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            out.extend(
-                sorted(
-                    x
-                    for x in p.rglob("*")
-                    if x.is_file() and not x.name.startswith((".", "~$")) and x.name != "manifest.json"
-                )
-            )
-        else:
-            out.append(p)
-    return out
 
 
 def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):
