@@ -398,14 +398,6 @@ class Ledger:
         """Copy ``path`` into the archive under its sha256 (never overwriting); returns (sha, archived path)."""
         return archive_file(self.archive_dir, path, sha)
 
-    def known_sha(self, sha: str) -> str | None:
-        """'submission' / 'quarantine' if these bytes were already imported, else None."""
-        if self.conn.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
-            return "submission"
-        if self.conn.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
-            return "quarantine"
-        return None
-
     # -- recording -------------------------------------------------------------------------
 
     def record(
@@ -474,19 +466,6 @@ class Ledger:
         block, or not at all (an exception out of the block, a killed process)."""
         with self.transaction() as c:
             yield Batch(c)
-
-    def known_shas(self, shas: Sequence[str]) -> dict[str, str]:
-        """sha → 'submission' / 'quarantine' for those of ``shas`` already imported."""
-        out: dict[str, str] = {}
-        shas = list(dict.fromkeys(shas))
-        for i in range(0, len(shas), 500):
-            part = shas[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for (sha,) in self.conn.execute(f"SELECT sha256 FROM quarantine WHERE sha256 IN ({marks})", part):
-                out[sha] = "quarantine"
-            for (sha,) in self.conn.execute(f"SELECT sha256 FROM submissions WHERE sha256 IN ({marks})", part):
-                out[sha] = "submission"
-        return out
 
     def accept(self, unit_code: str, note: str, version: int | None = None) -> Submission:
         note = (note or "").strip()

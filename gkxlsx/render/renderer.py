@@ -49,7 +49,6 @@ from gkxlsx.form.report import Report
 from gkxlsx.rules.engine import INCOMPLETE, as_number, check, compute_derived
 
 FORMATS = ("html", "md", "txt", "docx", "pdf")
-FORMAT_NAMES = {"html": "网页（HTML）", "md": "Markdown", "txt": "纯文本", "docx": "Word", "pdf": "PDF"}
 DRAFT_MARK = "草稿"
 BLANK_DATE = "\u3000\u3000年\u3000\u3000月\u3000\u3000日"
 FEE_HEADING = "信息处理费收取情况"
@@ -1232,18 +1231,3 @@ def load_report_json(path) -> Report:
     except json.JSONDecodeError as e:
         raise RenderError(f"数据文件 {p} 不是有效的 JSON（第 {e.lineno} 行第 {e.colno} 列）：{e.msg}") from None
     return report_from_dict(data, str(p))
-
-
-def report_to_dict(report: Report) -> dict[str, Any]:
-    """The JSON shape read by :func:`report_from_dict` (numbers as JSON numbers)."""
-
-    def j(v):
-        if isinstance(v, Decimal):
-            return int(v) if v == v.to_integral_value() else float(v)
-        if isinstance(v, (dt.date, dt.datetime)):
-            return v.isoformat()
-        return v
-
-    unit = {"name": report.unit_name, "code": report.unit_code, "type": report.unit_type}
-    values = {k: j(v) for k, v in report.values.items() if k not in ("meta.name", "meta.code", "meta.type")}
-    return {"format": report.form.id, "year": report.year, "unit": unit, "values": values}

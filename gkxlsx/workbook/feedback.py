@@ -180,14 +180,3 @@ def problems_of(findings: Sequence[Finding]) -> list[Problem]:
     if len(findings) > MAX_LISTED:
         out.append(Problem("提示", (), f"另有 {len(findings) - MAX_LISTED} 项未列出。"))
     return out
-
-
-def write_all(results, out_dir: str | Path) -> list[Path]:
-    """Feedback workbooks for every result with errors or warnings and a known template."""
-    paths = []
-    taken: set[str] = set()
-    for r in results:
-        p = write_feedback(r, out_dir, taken=taken)
-        if p is not None:
-            paths.append(p)
-    return paths

@@ -51,7 +51,6 @@ C_DERIVED = "#DDEBF7"  # formula totals: light blue
 C_HEADER = "#F2F2F2"
 C_MARK = "#F8CBAD"  # feedback: problem cells
 C_BAD = "#C00000"
-C_GOOD = "#00B050"
 
 
 @dataclass(frozen=True)
