@@ -57,6 +57,7 @@ from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.form.identity import safe_filename, workbook_filename
+from gkxlsx.form.model import SEVERITY_ZH
 from gkxlsx.form.roster import Unit
 
 
@@ -352,10 +353,6 @@ class Outgoing:
         return self.unit.label if self.unit else "、".join(self.recipients)
 
 
-def _zh_date(d: date | None) -> str:
-    return f"{d.year}年{d.month}月{d.day}日" if d else ""
-
-
 def _templates(camp: Campaign, templates: str | os.PathLike | None):
     from gkxlsx.render.renderer import RenderError, environment
 
@@ -384,8 +381,7 @@ def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
         locs = [camp.form.label(k) for k in (f.get("keys") or []) if k in camp.form.cells or k in camp.form.fields][:3]
     return {
         "severity": f.get("severity", ""),
-        "severity_zh": f.get("severity_zh")
-        or {"error": "错误", "warning": "警告", "info": "提示"}.get(f.get("severity", ""), ""),
+        "severity_zh": f.get("severity_zh") or SEVERITY_ZH.get(f.get("severity", ""), ""),
         "rule": f.get("rule", ""),
         "message": f.get("message", ""),
         "fix": f.get("fix") or "",
@@ -394,6 +390,8 @@ def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _base_ctx(camp: Campaign, unit: Unit, kind: str) -> dict[str, Any]:
+    from gkxlsx.render.renderer import zh_date
+
     return {
         "kind": kind,
         "unit": {
@@ -406,7 +404,7 @@ def _base_ctx(camp: Campaign, unit: Unit, kind: str) -> dict[str, Any]:
         "year": camp.year,
         "office": camp.office or mail_settings(camp).sender_name or "",
         "contact": camp.contact,
-        "deadline": _zh_date(camp.deadline),
+        "deadline": zh_date(camp.deadline),
         "overdue": date.today() > camp.deadline if camp.deadline else False,
         "format_number": camp.form.document_number,
         "attachments": [],
