@@ -133,6 +133,7 @@ class _Formats:
 
 def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
     """The data validation of an entry cell (its messages from gkxlsx/data/workbook.json)."""
+    dv: dict[str, Any]
     if vt.kind == "int" and vt.min is not None:
         dv = {"validate": "integer", "criteria": ">=", "value": int(vt.min)}
     elif vt.kind == "int":
