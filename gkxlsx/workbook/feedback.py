@@ -22,8 +22,9 @@ from typing import Any
 
 from gkxlsx.check.checker import STATUS_ERR, STATUS_WARN, FileResult
 from gkxlsx.findings import Finding, fmt_num
+from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.identity import safe_filename
-from gkxlsx.form.model import Form
+from gkxlsx.form.model import SEVERITY_ZH, Form
 from gkxlsx.form.roster import Unit
 from gkxlsx.workbook.generate import OfficeInfo, Problem, build_workbook
 
@@ -38,13 +39,19 @@ def feedback_filename(result: FileResult) -> str:
 
 def mark_text(f: Finding) -> str:
     """The note on a marked cell: severity, rule, message, fix (in the workbook's words)."""
-    return f"【{f.severity_zh} {f.rule_id}】{f.message}{_suggestion(f)}修改方法：{f.fix}"
+    return _texts()["note"].format(
+        severity=f.severity_zh, rule=f.rule_id, message=f.message, suggestion=_suggestion(f), fix=f.fix
+    )
+
+
+def _texts() -> dict[str, Any]:
+    return data_file("workbook")["problems"]
 
 
 def _suggestion(f: Finding) -> str:
     """“建议改为 …。” when the finding suggests a value its message does not already name."""
     if f.suggestion is not None and "应改为" not in f.message and "四舍五入为" not in f.message:
-        return f"建议改为 {fmt_num(f.suggestion)}。"
+        return _texts()["suggestion"].format(value=fmt_num(f.suggestion))
     return ""
 
 
@@ -101,9 +108,8 @@ def feedback_workbook(
         office=office,
         marks={k: "\n".join(dict.fromkeys(v)) for k, v in marks.items()},
         problems=problems_of(findings),
-        problems_title=(
-            f"本次校验发现的问题（原文件：{source}；错误 {counts['error']} 项，"
-            f"警告 {counts['warning']} 项，提示 {counts['info']} 项）"
+        problems_title=_texts()["title_of_file"].format(
+            source=source, errors=counts["error"], warnings=counts["warning"], infos=counts["info"]
         ),
     )
     return data
@@ -172,11 +178,11 @@ def problems_of(findings: Sequence[Finding]) -> list[Problem]:
     """The problem list a feedback workbook carries on 校验结果, one line per finding."""
     out = []
     for f in findings[:MAX_LISTED]:
-        text = f"{f.message}{_suggestion(f)}\n修改方法：{f.fix}"
+        text = _texts()["problem"].format(message=f.message, suggestion=_suggestion(f), fix=f.fix)
         raw = "" if f.raw is None else str(f.raw)
         if not raw and f.actual not in (None, ""):
             raw = str(fmt_num(f.actual) if not isinstance(f.actual, str) else f.actual)
         out.append(Problem(f.severity_zh, tuple(f.locations), text, raw, f.rule_id))
     if len(findings) > MAX_LISTED:
-        out.append(Problem("提示", (), f"另有 {len(findings) - MAX_LISTED} 项未列出。"))
+        out.append(Problem(SEVERITY_ZH["info"], (), _texts()["not_listed"].format(n=len(findings) - MAX_LISTED)))
     return out

@@ -467,18 +467,23 @@ class Problem:
 
 
 def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: str, lay: Layout) -> None:
+    texts = data_file("workbook")["problems"]
     widths = sl.col_widths
     start = sl.max_row + 1  # one blank row after the rules
-    ws.write_string(start, 0, title or f"本次校验发现的问题（{len(problems)} 项）", fm.title)
+    ws.write_string(start, 0, title or texts["title"].format(n=len(problems)), fm.title)
     ws.set_row(start, 22)
-    for j, h in enumerate(("级别", "序号", "位置", "问题和修改方法", "原文件中填写的内容", "规则编号")):
+    for j, h in enumerate(texts["columns"]):
         ws.write_string(start + 1, j, h, fm.panelhead)
     sheets = {s.name for s in lay.sheets}
     for n, p in enumerate(problems, start=1):
         r = start + 1 + n
         ws.write_string(r, 0, p.severity, fm.paneltext)
         ws.write_string(r, 1, str(n), fm.paneltext)
-        where = "、".join(p.locations[:3]) + ("等" if len(p.locations) > 3 else "") if p.locations else "整个文件"
+        where = (
+            "、".join(p.locations[:3]) + (texts["more_places"] if len(p.locations) > 3 else "")
+            if p.locations
+            else texts["whole_file"]
+        )
         target = p.locations[0].rsplit("!", 1) if p.locations and "!" in p.locations[0] else None
         if target is not None and target[0] in sheets and re.fullmatch(r"[A-Z]{1,3}\d+", target[1]):
             sq = target[0].replace("'", "''")
@@ -495,13 +500,8 @@ def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: st
             for part in (txt.split("\n") or [""])
         )
         ws.set_row(r, min(409.0, 14.0 * max(1, lines) + 4))
-    ws.write_formula(
-        2,
-        3,
-        f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")',
-        fm.link,
-        f"本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）",
-    )
+    jump = texts["jump"].format(n=len(problems), row=start + 1)
+    ws.write_formula(2, 3, f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","{jump}")', fm.link, jump)
 
 
 def _applies(form: Form, when: str, unit_type) -> bool:
