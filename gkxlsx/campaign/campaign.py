@@ -37,6 +37,8 @@ from gkxlsx.campaign.ledger import (
     STATUS_PASS,
     STATUS_WARN,
     Ledger,
+    NewSubmission,
+    Received,
     Submission,
 )
 from gkxlsx.form.model import Form, form_for_year, load_form
@@ -773,43 +775,39 @@ def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, 
     if kind == "duplicate":
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
 
-    def set_aside(sha: str, archived: str, reason: str, findings: list[dict], message: str) -> ImportOutcome:
-        if not b.quarantine(
-            sha=sha,
-            archive_path=Path(archived),
-            filename=p.name,
-            source=source,
-            received_at=when,
-            reason=reason,
-            findings=findings,
-        ):
+    def received(sha: str, archived: str) -> Received:
+        return Received(sha, Path(archived), p.name, source, when)
+
+    def set_aside(rc: Received, reason: str, findings: list[dict], message: str) -> ImportOutcome:
+        if not b.quarantine(rc, reason, findings):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
         return ImportOutcome(p, "quarantine", message=message, findings=findings)
 
     if kind == "internal":
         _, sha, archived, err = r
         return set_aside(
-            sha, archived, f"检查时出现内部错误：{err}", [], f"检查时出现内部错误，文件已保存待人工处理：{err}"
+            received(sha, archived),
+            f"检查时出现内部错误：{err}",
+            [],
+            f"检查时出现内部错误，文件已保存待人工处理：{err}",
         )
     _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
     if not code or code not in by_code:
         reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
-        return set_aside(sha, archived, reason, findings, reason)
+        return set_aside(received(sha, archived), reason, findings, reason)
     status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
     got = b.record(
-        unit_code=code,
-        sha=sha,
-        archive_path=Path(archived),
-        filename=p.name,
-        source=source,
-        received_at=when,
-        application=application,
-        format=fmt,
-        year=year,
-        status=status,
-        findings=findings,
-        findings_json=findings_json,
-        values_json=values_json,
+        NewSubmission(
+            received(sha, archived),
+            unit_code=code,
+            application=application,
+            format=fmt,
+            year=year,
+            status=status,
+            findings=findings,
+            findings_json=findings_json,
+            values_json=values_json,
+        )
     )
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
