@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -564,6 +564,26 @@ IMPORT_BATCH = 200
 _DUPLICATE = "该文件此前已导入（内容完全相同），未重复记录。"
 
 
+class _Taken(NamedTuple):
+    """What an import job did with one file (a tuple: cheap to send back from a worker process).
+    ``kind``: ok (archived and checked), internal (archived; the checker failed: ``message``),
+    duplicate (bytes the ledger already holds), failed (not archived: ``message``)."""
+
+    kind: str
+    sha: str = ""
+    archived: str = ""
+    message: str = ""
+    unit_code: str | None = None
+    status: str = ""
+    headline: str = ""
+    application: str = ""
+    format: str = ""
+    year: int | None = None
+    findings: list[dict] | None = None
+    findings_json: str = ""
+    values_json: str = ""
+
+
 class _ImportJob:
     """What one import needs to take a file as far as the ledger: archive it, skip it when its
     bytes were imported before, check it, and serialise what will be recorded.  Runs in the
@@ -581,7 +601,7 @@ class _ImportJob:
             w = self.__dict__["_w"] = _Writer()
         return w
 
-    def __call__(self, path: str) -> tuple:
+    def __call__(self, path: str) -> _Taken:
         import hashlib
 
         from gkxlsx.campaign.ledger import archive_file, dump_findings, dump_values
@@ -589,8 +609,10 @@ class _ImportJob:
 
         p = Path(path)
 
-        def failed(e: OSError) -> tuple:
-            return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
+        def failed(e: OSError) -> _Taken:
+            return _Taken(
+                "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。"
+            )
 
         try:
             data = p.read_bytes()  # read once: archived and checked from memory
@@ -613,26 +635,25 @@ class _ImportJob:
         except OSError as e:
             return failed(e)
         if known:
-            return ("duplicate",)
+            return _Taken("duplicate")
         if res is None:
-            return ("internal", sha, str(archived), str(err))
+            return _Taken("internal", sha, str(archived), str(err))
         ident = res.identity
-        code = getattr(ident, "unit_code", None) if ident is not None else None
         findings = [f.to_dict() for f in res.findings]
         values = dict(res.report.values) if res.report is not None else {}
-        return (
+        return _Taken(
             "ok",
             sha,
             str(archived),
-            code,
-            res.status,
-            res.headline() if hasattr(res, "headline") else res.status,
-            res.application or "",
-            (getattr(ident, "format", "") or "") if ident is not None else "",
-            getattr(ident, "year", None) if ident is not None else None,
-            findings,
-            dump_findings(findings),
-            dump_values(values),
+            unit_code=getattr(ident, "unit_code", None) if ident is not None else None,
+            status=res.status,
+            headline=res.headline() if hasattr(res, "headline") else res.status,
+            application=res.application or "",
+            format=(getattr(ident, "format", "") or "") if ident is not None else "",
+            year=getattr(ident, "year", None) if ident is not None else None,
+            findings=findings,
+            findings_json=dump_findings(findings),
+            values_json=dump_values(values),
         )
 
 
@@ -700,11 +721,11 @@ def import_files(
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     batch = max(1, int(batch or IMPORT_BATCH))
 
-    def flush(items: list[tuple[Path, tuple]]) -> None:
+    def flush(items: list[tuple[Path, _Taken]]) -> None:
         """Record one batch in one transaction; outcomes in file order."""
         decided: list[ImportOutcome] = []
         try:  # the batch's archived files reach the disk before the ledger refers to them
-            sync_archive(camp.ledger.archive_dir, [Path(r[2]) for _, r in items if r[0] in ("ok", "internal")])
+            sync_archive(camp.ledger.archive_dir, [Path(r.archived) for _, r in items if r.kind in ("ok", "internal")])
         except OSError as e:
             for p, r in items:
                 o = (
@@ -713,8 +734,8 @@ def import_files(
                         "failed",
                         message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。",
                     )
-                    if r[0] in ("ok", "internal")
-                    else ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                    if r.kind in ("ok", "internal")
+                    else ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
                 )
                 if keep:
                     out.append(o)
@@ -734,8 +755,8 @@ def import_files(
                         )
         except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
             decided = [
-                ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
-                if r[0] in ("failed", "duplicate")
+                ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
+                if r.kind in ("failed", "duplicate")
                 else ImportOutcome(
                     p,
                     "failed",
@@ -749,8 +770,8 @@ def import_files(
             if progress is not None:
                 progress(o)
 
-    def consume(results: Iterable[tuple]) -> None:
-        buf: list[tuple[Path, tuple]] = []
+    def consume(results: Iterable[_Taken]) -> None:
+        buf: list[tuple[Path, _Taken]] = []
         for p, r in zip(files, results):
             buf.append((p, r))
             if len(buf) >= batch:
@@ -768,45 +789,37 @@ def import_files(
     return out
 
 
-def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, when: str) -> ImportOutcome:
-    kind = r[0]
-    if kind == "failed":
-        return ImportOutcome(p, "failed", message=r[1])
-    if kind == "duplicate":
-        return ImportOutcome(p, "duplicate", message=_DUPLICATE)
+def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: _Taken, source: str, when: str) -> ImportOutcome:
+    if r.kind in ("failed", "duplicate"):
+        return ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
+    received = Received(r.sha, Path(r.archived), p.name, source, when)
 
-    def received(sha: str, archived: str) -> Received:
-        return Received(sha, Path(archived), p.name, source, when)
-
-    def set_aside(rc: Received, reason: str, findings: list[dict], message: str) -> ImportOutcome:
-        if not b.quarantine(rc, reason, findings):
+    def set_aside(reason: str, findings: list[dict], message: str) -> ImportOutcome:
+        if not b.quarantine(received, reason, findings):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
         return ImportOutcome(p, "quarantine", message=message, findings=findings)
 
-    if kind == "internal":
-        _, sha, archived, err = r
+    if r.kind == "internal":
         return set_aside(
-            received(sha, archived),
-            f"检查时出现内部错误：{err}",
-            [],
-            f"检查时出现内部错误，文件已保存待人工处理：{err}",
+            f"检查时出现内部错误：{r.message}", [], f"检查时出现内部错误，文件已保存待人工处理：{r.message}"
         )
-    _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
+    findings = r.findings or []
+    code = r.unit_code
     if not code or code not in by_code:
-        reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
-        return set_aside(received(sha, archived), reason, findings, reason)
-    status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+        reason = f"单位代码 {code} 不在本次收集名单中" if code else r.headline
+        return set_aside(reason, findings, reason)
+    status = r.status if r.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
     got = b.record(
         NewSubmission(
-            received(sha, archived),
+            received,
             unit_code=code,
-            application=application,
-            format=fmt,
-            year=year,
+            application=r.application,
+            format=r.format,
+            year=r.year,
             status=status,
             findings=findings,
-            findings_json=findings_json,
-            values_json=values_json,
+            findings_json=r.findings_json,
+            values_json=r.values_json,
         )
     )
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
