@@ -90,8 +90,8 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
         ws.write(1, 0, SIMILAR_NOTE)
         for j, h in enumerate(SIMILAR_COLUMNS):
             ws.write(3, j, h, head)
-        for i, row in enumerate(similar_rows(similar)):
-            for j, v in enumerate(row):
+        for i, pair in enumerate(similar_rows(similar)):
+            for j, v in enumerate(pair):
                 ws.write(4 + i, j, v, cell)
         for j, w in enumerate((10, 30, 12, 30, 8)):
             ws.set_column(j, j, w)

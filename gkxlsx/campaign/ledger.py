@@ -184,10 +184,10 @@ def archive_file(
             if sync:
                 os.fsync(f.fileno())
         os.replace(tmp, dest)
-        tmp = None
-    finally:
-        if tmp is not None and tmp.exists():
+    except BaseException:
+        if tmp.exists():
             tmp.unlink()
+        raise
     return sha, dest
 
 
@@ -483,10 +483,8 @@ class Ledger:
         )
 
     def history(self, unit_code: str) -> list[Submission]:
-        return [
-            self._sub(r)
-            for r in self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))
-        ]  # type: ignore[misc]
+        rows = self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))
+        return [s for r in rows if (s := self._sub(r)) is not None]
 
     def known_hashes(self) -> frozenset[str]:
         """The sha256 of every file recorded or quarantined."""

@@ -219,7 +219,7 @@ def valid_address(a: str) -> bool:
 
 def split_addresses(text: str | None) -> list[str]:
     """A roster cell may hold several addresses separated by ; , ；，or spaces."""
-    out = []
+    out: list[str] = []
     for a in re.split(r"[;,；，\s]+", text or ""):
         a = a.strip().strip("<>")
         if a and a.lower() not in (x.lower() for x in out):
@@ -317,7 +317,7 @@ def build_message(
     if attachments:
         msg.make_mixed()
         for name, data in attachments:
-            msg.attach(attachment_part(name, data))
+            msg.attach(attachment_part(name, data))  # type: ignore[arg-type]  # typeshed: EmailMessage only
     return msg
 
 
@@ -939,7 +939,8 @@ def fetch_mbox(path: str | Path) -> Iterator[RawMail]:
 
 def imap_utf7(name: str) -> str:
     """A folder name in IMAP's modified UTF-7 (RFC 3501 §5.1.3), e.g. 收件箱 → &ZTZO9nux-."""
-    out, buf = [], []
+    out: list[str] = []
+    buf: list[str] = []
 
     def flush() -> None:
         if buf:
@@ -983,6 +984,7 @@ def fetch_imap(
 
     where = f"{host}:{port}"
     try:
+        M: imaplib.IMAP4
         if ssl:
             M = imaplib.IMAP4_SSL(host, port, ssl_context=ssl_context or _ssl.create_default_context(), timeout=timeout)
         else:
@@ -1009,7 +1011,7 @@ def fetch_imap(
             raise MailError(
                 f"收件服务器上没有文件夹“{folder}”（{_text(data[0] if data else '')}）：请检查 [mail] imap_folder。"
             )
-        typ, data = M.uid("SEARCH", None, "ALL")
+        typ, data = M.uid("SEARCH", "ALL")
         if typ != "OK":
             raise MailError(f"无法列出文件夹“{folder}”中的邮件：{_text(data[0] if data else '')}")
         uids = [u for u in (data[0] or b"").split()]
@@ -1341,7 +1343,7 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
                 if not name.lower().endswith(suffix):
                     name += suffix
                 payload = part.get_payload(decode=True)
-                if not payload:
+                if not isinstance(payload, bytes) or not payload:
                     mr.ignored.append(f"{name}（空文件）")
                     continue
                 d = Path(tmp) / str(i)

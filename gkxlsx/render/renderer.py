@@ -225,23 +225,23 @@ def _grid(form: Form, tables: Sequence[Table]) -> Grid:
     max_ld = max(t.label_depth for t in tables)
     boxes: list[Box] = []
     index: dict[str, int] = {}
-    for b in placed:
-        if b.key is not None:
-            index[b.key] = len(boxes)
+    for pb in placed:
+        if pb.key is not None:
+            index[pb.key] = len(boxes)
             boxes.append(
                 Box(
-                    b.row,
-                    b.col,
-                    b.rows,
-                    b.cols,
+                    pb.row,
+                    pb.col,
+                    pb.rows,
+                    pb.cols,
                     "num",
-                    key=b.key,
-                    derived=b.role == "derived",
-                    kind=_cell_kind(form, b.key),
+                    key=pb.key,
+                    derived=pb.role == "derived",
+                    kind=_cell_kind(form, pb.key),
                 )
             )
         else:
-            boxes.append(Box(b.row, b.col, b.rows, b.cols, b.role, b.text or ""))
+            boxes.append(Box(pb.row, pb.col, pb.rows, pb.cols, pb.role, pb.text or ""))
     flats: list[FlatTable] = []
     for t in tables:
         flat_rows = tuple(("·".join(rl.labels), tuple(index[t.key(rl, cl)] for cl in t.columns)) for rl in t.rows)
@@ -266,11 +266,11 @@ def _grid(form: Form, tables: Sequence[Table]) -> Grid:
         line = []
         cc = 0
         while cc < width:
-            i = cover.get((rr, cc))
-            if i is None:
+            at = cover.get((rr, cc))
+            if at is None:
                 raise FormError(f"表格布局缺格：第 {rr + 1} 行第 {cc + 1} 列")
-            b = boxes[i]
-            line.append((i, b.row == rr))
+            b = boxes[at]
+            line.append((at, b.row == rr))
             cc = b.col + b.cols
         slots.append(tuple(line))
     header_rows = (1 if tables[0].caption else 0) + tables[0].header_depth if len(tables) == 1 else 0
@@ -358,10 +358,10 @@ def fmt_cell(v: Any, kind: str) -> str:
     if kind == "decimal":
         return wan(n)
     if isinstance(n, Decimal):
-        n = wan(n)  # a whole Decimal prints as an integer
-        if kind == "signed" and not n.startswith("-") and n != "0":
-            return "+" + n
-        return n
+        s = wan(n)  # a whole Decimal prints as an integer
+        if kind == "signed" and not s.startswith("-") and s != "0":
+            return "+" + s
+        return s
     if kind == "signed" and n > 0:
         return f"+{n}"
     return str(n)

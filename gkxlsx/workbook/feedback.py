@@ -69,7 +69,7 @@ def _prefill(form: Form, result: FileResult) -> dict[str, Any]:
         vt = form.value_type(key)
         if vt.kind == "date" and isinstance(vals.get(key), (date, datetime)):
             out[key] = vals[key]
-        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and not abs(v) < 10**15:
+        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and not -(10**15) < v < 10**15:
             out[key] = fmt_num(v)  # beyond a spreadsheet's precision: show it as text
         elif v is not None:
             out[key] = v
