@@ -43,10 +43,11 @@ from pathlib import Path
 from gkxlsx import __version__
 from gkxlsx.check.checker import check_paths
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.form.identity import workbook_filename
 from gkxlsx.form.layout import layout
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.workbook.generate import build_workbook
 
 HERE = Path(__file__).resolve().parent
 TARGET = 1.5

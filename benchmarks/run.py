@@ -277,6 +277,7 @@ def step_generate(n: int, data: Path) -> dict:
     import bench_generate as bg
 
     import gkxlsx.workbook.generate as gen
+    from gkxlsx.form.identity import workbook_filename
     from gkxlsx.form.layout import layout
     from gkxlsx.form.model import load_form
 
@@ -335,7 +336,7 @@ def step_generate(n: int, data: Path) -> dict:
     for u, year, kind, which in meta:
         kinds[kind] += 1
         if kind in ("tampered", "not-a-workbook"):
-            _break(out / gen.workbook_filename(u, year), kind, which, part)
+            _break(out / workbook_filename(u, year), kind, which, part)
     (data / f".data-{DATA_VERSION}-{n}").write_text(json.dumps(dict(kinds), ensure_ascii=False))
     return {
         "n": n,

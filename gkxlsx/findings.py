@@ -113,6 +113,25 @@ class Finding:
             "fix": self.fix,
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        """The finding :meth:`to_dict` wrote (as the ledger keeps it); numbers come back as int or float."""
+        return cls(
+            rule_id=d["rule"],
+            severity=d["severity"],
+            message=d.get("message", ""),
+            fix=d.get("fix") or "",
+            instance=d.get("instance", ""),
+            keys=tuple(d.get("keys") or ()),
+            values=dict(d.get("values") or {}),
+            expected=d.get("expected"),
+            actual=d.get("actual"),
+            delta=d.get("delta"),
+            locations=tuple(d.get("locations") or ()),
+            raw=d.get("raw"),
+            suggestion=d.get("suggestion"),
+        )
+
 
 # --------------------------------------------------------------------------------------------
 # catalogue

@@ -11,8 +11,9 @@ from test_check_corpus import FORM, S2, S3, U1, U2, U3, YEAR, build, quiet_value
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
+from gkxlsx.form.identity import workbook_filename
 from gkxlsx.form.layout import layout
-from gkxlsx.workbook.generate import C_MARK, workbook_filename
+from gkxlsx.workbook.generate import C_MARK
 
 runner = CliRunner()
 

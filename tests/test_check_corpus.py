@@ -23,11 +23,12 @@ import xlsxwriter
 from gkxlsx.check.checker import check_file
 from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.form.identity import workbook_filename
 from gkxlsx.form.layout import layout
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
 from gkxlsx.rules.engine import with_derived
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.workbook.generate import build_workbook
 
 YEAR = 2025
 FORM = load_form("2021")

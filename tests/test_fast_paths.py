@@ -177,8 +177,9 @@ def test_stored_and_deflated_members_read_alike_and_bad_crc_is_reported(f21, tmp
 
     from gkxlsx.check.checker import check_file
     from gkxlsx.demo.samples import sample_values
+    from gkxlsx.form.identity import workbook_filename
     from gkxlsx.form.roster import Unit
-    from gkxlsx.workbook.generate import build_workbook, workbook_filename
+    from gkxlsx.workbook.generate import build_workbook
 
     u = Unit("SLX001", "示例县城关镇人民政府", "乡镇", "示例县人民政府")
     v = sample_values(f21, u.name, u.type, 2025, seed=3, busy=True)

@@ -30,12 +30,12 @@ from openpyxl.utils.cell import range_boundaries
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
+from gkxlsx.form.identity import META_FIELDS, workbook_filename
 from gkxlsx.form.layout import (
     CHECK_KIND,
     CHECKS_SHEET,
     GUIDE_SHEET,
     INFO_SHEET,
-    META_FIELDS,
     META_SHEET,
     defined_name,
     layout,
@@ -48,7 +48,6 @@ from gkxlsx.workbook.generate import (
     C_ENTRY,
     build_workbook,
     generate_all,
-    workbook_filename,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ import pytest
 from test_generate import expected_total
 from test_generate import valid_2021 as _full_valid_2021
 
-from gkxlsx.form.layout import INFO_SHEET, META_FIELDS, META_SHEET, layout
+from gkxlsx.form.identity import META_FIELDS
+from gkxlsx.form.layout import INFO_SHEET, META_SHEET, layout
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
 from gkxlsx.office import lo

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from gkxlsx.campaign.campaign import Campaign, import_files, init_campaign
 from gkxlsx.cli import app
 from gkxlsx.demo.samples import sample_values
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.form.identity import workbook_filename
+from gkxlsx.workbook.generate import build_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"

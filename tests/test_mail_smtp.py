@@ -25,7 +25,9 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult  # noqa: E402
 
 from gkxlsx.campaign.campaign import CONFIG, Campaign, write_config  # noqa: E402
+from gkxlsx.campaign.ledger import NewSubmission, Received  # noqa: E402
 from gkxlsx.cli import app  # noqa: E402
+from gkxlsx.form.identity import workbook_filename  # noqa: E402
 from gkxlsx.mail.mail import (  # noqa: E402
     MailError,
     MailSettings,
@@ -38,7 +40,6 @@ from gkxlsx.mail.mail import (  # noqa: E402
     send_and_record,
     send_messages,
 )
-from gkxlsx.workbook.generate import workbook_filename  # noqa: E402
 
 SENDER = "office@gov.test"
 
@@ -430,18 +431,16 @@ def _record(camp, code, values, findings, version_status):
     p.write_bytes(blob)
     sha, arch = camp.ledger.archive(p)
     return camp.ledger.record(
-        unit_code=code,
-        sha=sha,
-        archive_path=arch,
-        filename=p.name,
-        source="邮件",
-        received_at="2022-01-10T09:00:00",
-        application="WPS",
-        format="2021",
-        year=2021,
-        status=version_status,
-        findings=findings,
-        values=values,
+        NewSubmission(
+            Received(sha=sha, archive_path=arch, filename=p.name, source="邮件", received_at="2022-01-10T09:00:00"),
+            unit_code=code,
+            application="WPS",
+            format="2021",
+            year=2021,
+            status=version_status,
+            findings=findings,
+            values=values,
+        )
     )
 
 

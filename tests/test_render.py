@@ -791,7 +791,7 @@ def test_cli_needs_a_source_or_a_campaign(tmp_path, monkeypatch):
 
 def test_cli_renders_from_a_campaign(tmp_path):
     campaign = pytest.importorskip("gkxlsx.campaign.campaign")
-    from gkxlsx.campaign.ledger import STATUS_ERR, STATUS_PASS, STATUS_WARN
+    from gkxlsx.campaign.ledger import STATUS_ERR, STATUS_PASS, STATUS_WARN, NewSubmission, Received
     from gkxlsx.demo.demo import example_roster
 
     camp = campaign.init_campaign(tmp_path / "c", year=2025, roster=example_roster(), office="示例县人民政府办公室")
@@ -812,18 +812,22 @@ def test_cli_renders_from_a_campaign(tmp_path):
         ]
     ):
         camp.ledger.record(
-            unit_code=code,
-            sha=f"{i:064d}",
-            archive_path=tmp_path / f"{i}.xlsx",
-            filename=f"{i}.xlsx",
-            source="测试",
-            received_at="2026-01-10T09:00:00",
-            application="test",
-            format="2021",
-            year=2025,
-            status=status,
-            findings=findings,
-            values=vals,
+            NewSubmission(
+                Received(
+                    sha=f"{i:064d}",
+                    archive_path=tmp_path / f"{i}.xlsx",
+                    filename=f"{i}.xlsx",
+                    source="测试",
+                    received_at="2026-01-10T09:00:00",
+                ),
+                unit_code=code,
+                application="test",
+                format="2021",
+                year=2025,
+                status=status,
+                findings=findings,
+                values=vals,
+            )
         )
     camp.close()
     c = str(tmp_path / "c")

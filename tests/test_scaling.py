@@ -16,7 +16,8 @@ import pytest
 
 from gkxlsx.campaign.campaign import init_campaign
 from gkxlsx.demo.samples import sample_values
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.form.identity import workbook_filename
+from gkxlsx.workbook.generate import build_workbook
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"

@@ -97,7 +97,8 @@ def test_the_join_finds_exactly_the_pairs_comparing_every_pair_finds(threshold, 
 def test_campaign_status_names_units_whose_returns_copy_each_other(tmp_path):
     from gkxlsx.campaign.campaign import import_files, init_campaign
     from gkxlsx.demo.samples import sample_values
-    from gkxlsx.workbook.generate import build_workbook, workbook_filename
+    from gkxlsx.form.identity import workbook_filename
+    from gkxlsx.workbook.generate import build_workbook
 
     camp = init_campaign(tmp_path / "camp", year=2025, roster=REPO / "examples" / "roster.csv")
     units = camp.units()

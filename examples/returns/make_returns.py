@@ -19,9 +19,10 @@ import sys
 from pathlib import Path
 
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.form.identity import workbook_filename
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.workbook.generate import build_workbook
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -28,14 +28,14 @@ from pathlib import Path
 
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import load_roster
-from gkxlsx.workbook.generate import Campaign, build_workbook
+from gkxlsx.workbook.generate import OfficeInfo, build_workbook
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent
 PICTURES = EXAMPLES / "pictures"
 YEAR = 2025
-CAMPAIGN = Campaign(
-    office="示例县人民政府办公室（政务公开办）", contact="王老师 0000-7654321", deadline=date(2026, 1, 20)
+OFFICE = OfficeInfo(
+    name="示例县人民政府办公室（政务公开办）", contact="王老师 0000-7654321", deadline=date(2026, 1, 20)
 )
 DPI = 100
 DENSE = {"三、依申请公开": 150, "校验结果": 150}  # landscape table / long list: more pixels to stay readable
@@ -103,7 +103,7 @@ def build(out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, values in (("blank", None), ("filled", filled_values()), ("broken", broken_values())):
-        data, _ = build_workbook(form, unit, YEAR, prefill=values, campaign=CAMPAIGN)
+        data, _ = build_workbook(form, unit, YEAR, prefill=values, office=OFFICE)
         p = out_dir / f"{name}.xlsx"
         p.write_bytes(data)
         paths[name] = p

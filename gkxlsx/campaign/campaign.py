@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,12 +37,17 @@ from gkxlsx.campaign.ledger import (
     STATUS_PASS,
     STATUS_WARN,
     Ledger,
+    NewSubmission,
+    Received,
     Submission,
 )
 from gkxlsx.form.model import Form, form_for_year, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.form.roster import Unit, load_roster
 from gkxlsx.rules.engine import as_number, check, compute_derived
+
+if TYPE_CHECKING:
+    from gkxlsx.workbook.generate import OfficeInfo
 
 CONFIG = "campaign.toml"
 DB = "ledger.sqlite"
@@ -223,6 +228,13 @@ class Campaign:
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
         self.ledger = Ledger(self.root / DB, self.path("archive"))
+
+    @property
+    def office_info(self) -> OfficeInfo:
+        """What every unit's workbook tells it about this campaign (who collects, contact, deadline)."""
+        from gkxlsx.workbook.generate import OfficeInfo
+
+        return OfficeInfo(name=self.office, contact=self.contact, deadline=self.deadline)
 
     def path(self, which: str) -> Path:
         p = self.root / DIRS[which]
@@ -552,6 +564,26 @@ IMPORT_BATCH = 200
 _DUPLICATE = "该文件此前已导入（内容完全相同），未重复记录。"
 
 
+class _Taken(NamedTuple):
+    """What an import job did with one file (a tuple: cheap to send back from a worker process).
+    ``kind``: ok (archived and checked), internal (archived; the checker failed: ``message``),
+    duplicate (bytes the ledger already holds), failed (not archived: ``message``)."""
+
+    kind: str
+    sha: str = ""
+    archived: str = ""
+    message: str = ""
+    unit_code: str | None = None
+    status: str = ""
+    headline: str = ""
+    application: str = ""
+    format: str = ""
+    year: int | None = None
+    findings: list[dict] | None = None
+    findings_json: str = ""
+    values_json: str = ""
+
+
 class _ImportJob:
     """What one import needs to take a file as far as the ledger: archive it, skip it when its
     bytes were imported before, check it, and serialise what will be recorded.  Runs in the
@@ -569,7 +601,7 @@ class _ImportJob:
             w = self.__dict__["_w"] = _Writer()
         return w
 
-    def __call__(self, path: str) -> tuple:
+    def __call__(self, path: str) -> _Taken:
         import hashlib
 
         from gkxlsx.campaign.ledger import archive_file, dump_findings, dump_values
@@ -577,8 +609,10 @@ class _ImportJob:
 
         p = Path(path)
 
-        def failed(e: OSError) -> tuple:
-            return ("failed", f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。")
+        def failed(e: OSError) -> _Taken:
+            return _Taken(
+                "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。"
+            )
 
         try:
             data = p.read_bytes()  # read once: archived and checked from memory
@@ -601,26 +635,25 @@ class _ImportJob:
         except OSError as e:
             return failed(e)
         if known:
-            return ("duplicate",)
+            return _Taken("duplicate")
         if res is None:
-            return ("internal", sha, str(archived), str(err))
+            return _Taken("internal", sha, str(archived), str(err))
         ident = res.identity
-        code = getattr(ident, "unit_code", None) if ident is not None else None
         findings = [f.to_dict() for f in res.findings]
         values = dict(res.report.values) if res.report is not None else {}
-        return (
+        return _Taken(
             "ok",
             sha,
             str(archived),
-            code,
-            res.status,
-            res.headline() if hasattr(res, "headline") else res.status,
-            res.application or "",
-            (getattr(ident, "format", "") or "") if ident is not None else "",
-            getattr(ident, "year", None) if ident is not None else None,
-            findings,
-            dump_findings(findings),
-            dump_values(values),
+            unit_code=getattr(ident, "unit_code", None) if ident is not None else None,
+            status=res.status,
+            headline=res.headline() if hasattr(res, "headline") else res.status,
+            application=res.application or "",
+            format=(getattr(ident, "format", "") or "") if ident is not None else "",
+            year=getattr(ident, "year", None) if ident is not None else None,
+            findings=findings,
+            findings_json=dump_findings(findings),
+            values_json=dump_values(values),
         )
 
 
@@ -675,6 +708,7 @@ def import_files(
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
     returned list is empty."""
     from gkxlsx.campaign.ledger import sync_archive
+    from gkxlsx.check.checker import expand_paths
     from gkxlsx.check.context import CheckContext, roster_dict
 
     units = camp.units()
@@ -684,15 +718,15 @@ def import_files(
     job = _ImportJob(camp.ledger.archive_dir, camp.ledger.known_hashes(), ctx)
     out: list[ImportOutcome] = []
     when = received_at or datetime.now().isoformat(timespec="seconds")
-    files = _expand(paths)
+    files = expand_paths(paths)
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     batch = max(1, int(batch or IMPORT_BATCH))
 
-    def flush(items: list[tuple[Path, tuple]]) -> None:
+    def flush(items: list[tuple[Path, _Taken]]) -> None:
         """Record one batch in one transaction; outcomes in file order."""
         decided: list[ImportOutcome] = []
         try:  # the batch's archived files reach the disk before the ledger refers to them
-            sync_archive(camp.ledger.archive_dir, [Path(r[2]) for _, r in items if r[0] in ("ok", "internal")])
+            sync_archive(camp.ledger.archive_dir, [Path(r.archived) for _, r in items if r.kind in ("ok", "internal")])
         except OSError as e:
             for p, r in items:
                 o = (
@@ -701,8 +735,8 @@ def import_files(
                         "failed",
                         message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。",
                     )
-                    if r[0] in ("ok", "internal")
-                    else ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
+                    if r.kind in ("ok", "internal")
+                    else ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
                 )
                 if keep:
                     out.append(o)
@@ -722,8 +756,8 @@ def import_files(
                         )
         except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
             decided = [
-                ImportOutcome(p, r[0], message=r[1] if r[0] == "failed" else _DUPLICATE)
-                if r[0] in ("failed", "duplicate")
+                ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
+                if r.kind in ("failed", "duplicate")
                 else ImportOutcome(
                     p,
                     "failed",
@@ -737,8 +771,8 @@ def import_files(
             if progress is not None:
                 progress(o)
 
-    def consume(results: Iterable[tuple]) -> None:
-        buf: list[tuple[Path, tuple]] = []
+    def consume(results: Iterable[_Taken]) -> None:
+        buf: list[tuple[Path, _Taken]] = []
         for p, r in zip(files, results):
             buf.append((p, r))
             if len(buf) >= batch:
@@ -756,84 +790,47 @@ def import_files(
     return out
 
 
-def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: tuple, source: str, when: str) -> ImportOutcome:
-    kind = r[0]
-    if kind == "failed":
-        return ImportOutcome(p, "failed", message=r[1])
-    if kind == "duplicate":
-        return ImportOutcome(p, "duplicate", message=_DUPLICATE)
-    if kind == "internal":
-        _, sha, archived, err = r
-        if not b.quarantine(
-            sha=sha,
-            archive_path=Path(archived),
-            filename=p.name,
-            source=source,
-            received_at=when,
-            reason=f"检查时出现内部错误：{err}",
-            findings=[],
-        ):
+def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: _Taken, source: str, when: str) -> ImportOutcome:
+    if r.kind in ("failed", "duplicate"):
+        return ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
+    received = Received(r.sha, Path(r.archived), p.name, source, when)
+
+    def set_aside(reason: str, findings: list[dict], message: str) -> ImportOutcome:
+        if not b.quarantine(received, reason, findings):
             return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
-        return ImportOutcome(p, "quarantine", message=f"检查时出现内部错误，文件已保存待人工处理：{err}")
-    _, sha, archived, code, status, headline, application, fmt, year, findings, findings_json, values_json = r
+        return ImportOutcome(p, "quarantine", message=message, findings=findings)
+
+    if r.kind == "internal":
+        return set_aside(
+            f"检查时出现内部错误：{r.message}", [], f"检查时出现内部错误，文件已保存待人工处理：{r.message}"
+        )
+    findings = r.findings or []
+    code = r.unit_code
     if not code or code not in by_code:
-        reason = f"单位代码 {code} 不在本次收集名单中" if code else headline
-        if not b.quarantine(
-            sha=sha,
-            archive_path=Path(archived),
-            filename=p.name,
-            source=source,
-            received_at=when,
-            reason=reason,
-            findings=findings,
-        ):
-            return ImportOutcome(p, "duplicate", message=_DUPLICATE)  # the same bytes, set aside earlier in this import
-        return ImportOutcome(p, "quarantine", None, message=reason, findings=findings)
-    status = status if status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+        reason = f"单位代码 {code} 不在本次收集名单中" if code else r.headline
+        return set_aside(reason, findings, reason)
+    status = r.status if r.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
     got = b.record(
-        unit_code=code,
-        sha=sha,
-        archive_path=Path(archived),
-        filename=p.name,
-        source=source,
-        received_at=when,
-        application=application,
-        format=fmt,
-        year=year,
-        status=status,
-        findings=findings,
-        findings_json=findings_json,
-        values_json=values_json,
+        NewSubmission(
+            received,
+            unit_code=code,
+            application=r.application,
+            format=r.format,
+            year=r.year,
+            status=status,
+            findings=findings,
+            findings_json=r.findings_json,
+            values_json=r.values_json,
+        )
     )
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
     return ImportOutcome(p, "new", code, got[1], status, findings=findings)
 
 
-SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods", ".et", ".xml", ".htm", ".html", ".csv", ".zip", ".bin", ""}
-
-
-def _expand(paths: Iterable[str | Path]) -> list[Path]:
-    out = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            out.extend(
-                sorted(
-                    x
-                    for x in p.rglob("*")
-                    if x.is_file() and not x.name.startswith((".", "~$")) and x.name != "manifest.json"
-                )
-            )
-        else:
-            out.append(p)
-    return out
-
-
 def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):
     """Generate every unit's workbook into the campaign's 模板/ folder, with last year's carry-over
     prefilled and the cross-year checks compiled in where last year's data is known."""
-    from gkxlsx.workbook.generate import Campaign as Office
     from gkxlsx.workbook.generate import generate_all
     from gkxlsx.workbook.prefill import carry_over
 
@@ -849,7 +846,6 @@ def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, 
         prefill[u.code] = carry_over(camp.form, vals, pform)
         prev[u.code] = vals
         prev_fmt = pform.id
-    office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
     return generate_all(
         units,
         camp.year,
@@ -858,6 +854,6 @@ def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, 
         prefill=prefill,
         prev=prev or None,
         prev_format=prev_fmt,
-        campaign=office,
+        office=camp.office_info,
         progress=progress,
     )

@@ -90,8 +90,8 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
         ws.write(1, 0, SIMILAR_NOTE)
         for j, h in enumerate(SIMILAR_COLUMNS):
             ws.write(3, j, h, head)
-        for i, row in enumerate(similar_rows(similar)):
-            for j, v in enumerate(row):
+        for i, pair in enumerate(similar_rows(similar)):
+            for j, v in enumerate(pair):
                 ws.write(4 + i, j, v, cell)
         for j, w in enumerate((10, 30, 12, 30, 8)):
             ws.set_column(j, j, w)
@@ -101,11 +101,9 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
 
 
 def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
-    from gkxlsx.render.renderer import environment
+    from gkxlsx.render.renderer import environment, render_template
 
-    env = environment()
-    tpl = env.get_template("status.html.j2")
-    text = tpl.render(
+    ctx = dict(
         year=camp.year,
         office=camp.office,
         headline=summary.headline(),
@@ -115,7 +113,7 @@ def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, simila
         similar_columns=SIMILAR_COLUMNS,
         similar_note=SIMILAR_NOTE,
     )
-    path.write_text(text, encoding="utf-8")
+    path.write_text(render_template(environment(), "status.html.j2", ctx), encoding="utf-8")
     return path
 
 

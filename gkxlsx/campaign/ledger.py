@@ -184,10 +184,10 @@ def archive_file(
             if sync:
                 os.fsync(f.fileno())
         os.replace(tmp, dest)
-        tmp = None
-    finally:
-        if tmp is not None and tmp.exists():
+    except BaseException:
+        if tmp.exists():
             tmp.unlink()
+        raise
     return sha, dest
 
 
@@ -234,80 +234,84 @@ def dump_findings(findings: list[dict]) -> str:
     return json.dumps(findings, ensure_ascii=False, default=_json_default)
 
 
-def _record(
-    c: sqlite3.Connection,
-    *,
-    unit_code: str,
-    sha: str,
-    archive_path: Path,
-    filename: str,
-    source: str,
-    received_at: str,
-    application: str,
-    format: str,
-    year: int | None,
-    status: str,
-    findings: list[dict],
-    values: Mapping[str, Any] | None = None,
-    findings_json: str | None = None,
-    values_json: str | None = None,
-) -> tuple[int, int] | None:
+@dataclass(frozen=True)
+class Received:
+    """A file as it arrived, archived under its sha256: what the ledger keeps of every file."""
+
+    sha: str
+    archive_path: Path
+    filename: str
+    source: str  # 邮件, 文件夹 …
+    received_at: str  # ISO time
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    """A checked return to record as its unit's next version.  ``findings_json`` / ``values_json``:
+    the findings and values already serialised (by an import worker), else serialised here."""
+
+    received: Received
+    unit_code: str
+    application: str
+    format: str
+    year: int | None
+    status: str
+    findings: list[dict]
+    values: Mapping[str, Any] | None = None
+    findings_json: str | None = None
+    values_json: str | None = None
+
+
+def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None:
     """Insert a submission as the unit's current version inside the caller's transaction:
-    (id, version), or None if these bytes were already recorded.  ``findings_json`` /
-    ``values_json``: the same, already serialised (by an import worker)."""
+    (id, version), or None if these bytes were already recorded."""
+    rc = new.received
     counts = {"error": 0, "warning": 0, "info": 0}
-    for f in findings:
+    for f in new.findings:
         counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
-    if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
+    if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (rc.sha,)).fetchone():
         return None
-    v = c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (unit_code,)).fetchone()[0] + 1
-    c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (unit_code,))
+    v = (
+        c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (new.unit_code,)).fetchone()[0]
+        + 1
+    )
+    c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (new.unit_code,))
     cur = c.execute(
         "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
         "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
         (
-            unit_code,
+            new.unit_code,
             v,
-            received_at,
-            source,
-            filename,
-            sha,
-            str(archive_path),
-            application,
-            format,
-            year,
-            status,
+            rc.received_at,
+            rc.source,
+            rc.filename,
+            rc.sha,
+            str(rc.archive_path),
+            new.application,
+            new.format,
+            new.year,
+            new.status,
             counts["error"],
             counts["warning"],
             counts["info"],
-            findings_json if findings_json is not None else dump_findings(findings),
-            values_json if values_json is not None else dump_values(values or {}),
+            new.findings_json if new.findings_json is not None else dump_findings(new.findings),
+            new.values_json if new.values_json is not None else dump_values(new.values or {}),
         ),
     )
     return cur.lastrowid, v  # type: ignore[return-value]
 
 
-def _quarantine(
-    c: sqlite3.Connection,
-    *,
-    sha: str,
-    archive_path: Path,
-    filename: str,
-    source: str,
-    received_at: str,
-    reason: str,
-    findings: list[dict],
-) -> bool:
-    if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
+def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list[dict]) -> bool:
+    if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (rc.sha,)).fetchone():
         return False
     c.execute(
         "INSERT INTO quarantine(received_at, source, filename, sha256, archive_path, reason, findings) VALUES (?,?,?,?,?,?,?)",
         (
-            received_at,
-            source,
-            filename,
-            sha,
-            str(archive_path),
+            rc.received_at,
+            rc.source,
+            rc.filename,
+            rc.sha,
+            str(rc.archive_path),
             reason,
             json.dumps(findings, ensure_ascii=False, default=_json_default),
         ),
@@ -321,10 +325,10 @@ class Batch:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def _savepoint(self, fn, **kw):
+    def _savepoint(self, fn, *args):
         self.conn.execute("SAVEPOINT gkx_item")
         try:
-            got = fn(self.conn, **kw)
+            got = fn(self.conn, *args)
         except BaseException:
             self.conn.execute("ROLLBACK TO gkx_item")
             self.conn.execute("RELEASE gkx_item")
@@ -332,12 +336,14 @@ class Batch:
         self.conn.execute("RELEASE gkx_item")
         return got
 
-    def record(self, **kw: Any) -> tuple[int, int] | None:
+    def record(self, new: NewSubmission) -> tuple[int, int] | None:
         """As :meth:`Ledger.record`, returning (id, version) or None for bytes already recorded."""
-        return self._savepoint(_record, **kw)
+        return self._savepoint(_record, new)
 
-    def quarantine(self, **kw: Any) -> bool:
-        return self._savepoint(_quarantine, **kw)
+    def quarantine(self, received: Received, reason: str, findings: list[dict]) -> bool:
+        """Set a file aside for a person to look at (its unit is not known); False if these bytes
+        were set aside before."""
+        return self._savepoint(_quarantine, received, reason, findings)
 
 
 class Ledger:
@@ -398,73 +404,13 @@ class Ledger:
         """Copy ``path`` into the archive under its sha256 (never overwriting); returns (sha, archived path)."""
         return archive_file(self.archive_dir, path, sha)
 
-    def known_sha(self, sha: str) -> str | None:
-        """'submission' / 'quarantine' if these bytes were already imported, else None."""
-        if self.conn.execute("SELECT 1 FROM submissions WHERE sha256=?", (sha,)).fetchone():
-            return "submission"
-        if self.conn.execute("SELECT 1 FROM quarantine WHERE sha256=?", (sha,)).fetchone():
-            return "quarantine"
-        return None
-
     # -- recording -------------------------------------------------------------------------
 
-    def record(
-        self,
-        *,
-        unit_code: str,
-        sha: str,
-        archive_path: Path,
-        filename: str,
-        source: str,
-        received_at: str,
-        application: str,
-        format: str,
-        year: int | None,
-        status: str,
-        findings: list[dict],
-        values: Mapping[str, Any],
-    ) -> Submission | None:
+    def record(self, new: NewSubmission) -> Submission | None:
         """Record a submission as the unit's new current version; None if these bytes were already recorded."""
         with self.transaction() as c:
-            got = _record(
-                c,
-                unit_code=unit_code,
-                sha=sha,
-                archive_path=archive_path,
-                filename=filename,
-                source=source,
-                received_at=received_at,
-                application=application,
-                format=format,
-                year=year,
-                status=status,
-                findings=findings,
-                values=values,
-            )
+            got = _record(c, new)
         return self.submission(got[0]) if got else None
-
-    def quarantine(
-        self,
-        *,
-        sha: str,
-        archive_path: Path,
-        filename: str,
-        source: str,
-        received_at: str,
-        reason: str,
-        findings: list[dict],
-    ) -> bool:
-        with self.transaction() as c:
-            return _quarantine(
-                c,
-                sha=sha,
-                archive_path=archive_path,
-                filename=filename,
-                source=source,
-                received_at=received_at,
-                reason=reason,
-                findings=findings,
-            )
 
     @contextmanager
     def batch(self) -> Iterator[Batch]:
@@ -474,19 +420,6 @@ class Ledger:
         block, or not at all (an exception out of the block, a killed process)."""
         with self.transaction() as c:
             yield Batch(c)
-
-    def known_shas(self, shas: Sequence[str]) -> dict[str, str]:
-        """sha → 'submission' / 'quarantine' for those of ``shas`` already imported."""
-        out: dict[str, str] = {}
-        shas = list(dict.fromkeys(shas))
-        for i in range(0, len(shas), 500):
-            part = shas[i : i + 500]
-            marks = ",".join("?" * len(part))
-            for (sha,) in self.conn.execute(f"SELECT sha256 FROM quarantine WHERE sha256 IN ({marks})", part):
-                out[sha] = "quarantine"
-            for (sha,) in self.conn.execute(f"SELECT sha256 FROM submissions WHERE sha256 IN ({marks})", part):
-                out[sha] = "submission"
-        return out
 
     def accept(self, unit_code: str, note: str, version: int | None = None) -> Submission:
         note = (note or "").strip()
@@ -550,10 +483,8 @@ class Ledger:
         )
 
     def history(self, unit_code: str) -> list[Submission]:
-        return [
-            self._sub(r)
-            for r in self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))
-        ]  # type: ignore[misc]
+        rows = self.conn.execute("SELECT * FROM submissions WHERE unit_code=? ORDER BY version", (unit_code,))
+        return [s for r in rows if (s := self._sub(r)) is not None]
 
     def known_hashes(self) -> frozenset[str]:
         """The sha256 of every file recorded or quarantined."""

@@ -65,9 +65,6 @@ def check_file(
         return chk.finish(STATUS_UNREADABLE)
 
 
-WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".et", ".ods", ".xml", ".htm", ".html", ".csv", ".txt"}
-
-
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Files given, and the files inside folders given (recursively; hidden files, Office lock
     files ~$…, manifest.json and the documentation or scripts kept beside returns — .md, .json,

@@ -22,7 +22,8 @@ from typing import Any
 
 from gkxlsx.check.values import RawCell, display_raw, excel_decimal
 from gkxlsx.findings import fmt_num
-from gkxlsx.form.layout import META_FIELDS, META_SHEET
+from gkxlsx.form.identity import META_FIELDS
+from gkxlsx.form.layout import META_SHEET
 from gkxlsx.workbook.reader import Book, CellStyles, FileInfo, SheetInfo, XlsxBook, xml_text
 
 CellItem = tuple[bytes, bytes, bytes, bytes, bytes]  # (address, style index, type, other attributes, inner XML)

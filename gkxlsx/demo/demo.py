@@ -16,7 +16,8 @@ from typing import Any
 
 from gkxlsx.campaign.campaign import Campaign, aggregate, generate_for_campaign, import_files, init_campaign
 from gkxlsx.demo.samples import sample_values
-from gkxlsx.workbook.generate import build_workbook, workbook_filename
+from gkxlsx.form.identity import workbook_filename
+from gkxlsx.workbook.generate import build_workbook
 
 INBOX = "收到的文件"
 

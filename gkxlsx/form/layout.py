@@ -35,22 +35,7 @@ from gkxlsx.rules.engine import (
 GUIDE_SHEET = "填报说明"
 INFO_SHEET = "基本信息"
 CHECKS_SHEET = "校验结果"
-META_SHEET = "_gkxlsx"
-
-# meta sheet rows (column A = name, column B = value); names are also workbook defined names
-META_FIELDS = (
-    "GKX_APP",  # always "gkxlsx"
-    "GKX_FORMAT",  # form id, e.g. "2021"
-    "GKX_TEMPLATE_VERSION",  # e.g. "2021.1"
-    "GKX_YEAR",
-    "GKX_UNIT_CODE",
-    "GKX_UNIT_NAME",
-    "GKX_UNIT_TYPE",
-    "GKX_GENERATOR",  # gkxlsx version that wrote the file
-    "GKX_FINGERPRINT",  # sha256 of the structure (labels, formulas, locked cells)
-    "GKX_PREVIOUS",  # "" or "<format>:<year>" when last year's data was used for checks
-)
-APP_ID = "gkxlsx"
+META_SHEET = "_gkxlsx"  # very hidden: the identity fields of gkxlsx.form.identity
 
 # check-panel columns, relative to the panel's first column
 PANEL_GAP = 1

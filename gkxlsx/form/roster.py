@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.form.model import Form, load_form
 
 
@@ -55,7 +56,7 @@ def _norm_header(h: str) -> str:
 
 def _rows_from_file(path: Path) -> list[list[str]]:
     suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
+    if suffix in SPREADSHEET_SUFFIXES:
         try:
             from python_calamine import CalamineWorkbook
 

@@ -55,9 +55,10 @@ from urllib.parse import quote
 
 from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
+from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
+from gkxlsx.form.identity import safe_filename, workbook_filename
+from gkxlsx.form.model import SEVERITY_ZH
 from gkxlsx.form.roster import Unit
-from gkxlsx.workbook.generate import Campaign as Office
-from gkxlsx.workbook.generate import build_workbook, safe_filename, workbook_filename
 
 
 class _Policy(email_policy.EmailPolicy):
@@ -78,7 +79,6 @@ class _Policy(email_policy.EmailPolicy):
 SMTP_POLICY = _Policy(linesep="\r\n")  # CRLF, 7-bit headers, 78 columns
 DEFAULT_PASSWORD_ENV = "GKXLSX_SMTP_PASSWORD"
 KINDS = {"send": "填报通知", "remind": "催报", "feedback": "退回修改"}
-SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".et")
 SPREADSHEET_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
     "application/vnd.ms-excel.sheet.macroenabled.12": ".xlsm",
@@ -219,7 +219,7 @@ def valid_address(a: str) -> bool:
 
 def split_addresses(text: str | None) -> list[str]:
     """A roster cell may hold several addresses separated by ; , ；，or spaces."""
-    out = []
+    out: list[str] = []
     for a in re.split(r"[;,；，\s]+", text or ""):
         a = a.strip().strip("<>")
         if a and a.lower() not in (x.lower() for x in out):
@@ -317,7 +317,7 @@ def build_message(
     if attachments:
         msg.make_mixed()
         for name, data in attachments:
-            msg.attach(attachment_part(name, data))
+            msg.attach(attachment_part(name, data))  # type: ignore[arg-type]  # typeshed: EmailMessage only
     return msg
 
 
@@ -353,10 +353,6 @@ class Outgoing:
         return self.unit.label if self.unit else "、".join(self.recipients)
 
 
-def _zh_date(d: date | None) -> str:
-    return f"{d.year}年{d.month}月{d.day}日" if d else ""
-
-
 def _templates(camp: Campaign, templates: str | os.PathLike | None):
     from gkxlsx.render.renderer import RenderError, environment
 
@@ -368,21 +364,15 @@ def _templates(camp: Campaign, templates: str | os.PathLike | None):
 
 
 def _render_pair(env, kind: str, ctx: Mapping[str, Any]) -> tuple[str, str]:
-    import jinja2
+    from gkxlsx.render.renderer import RenderError, render_template
 
-    out = []
-    for part in ("subject", "body"):
-        name = f"mail_{kind}.{part}.j2"
-        try:
-            out.append(env.get_template(name).render(ctx))
-        except jinja2.TemplateNotFound:
-            raise MailError(f"找不到邮件模板 {name}。") from None
-        except jinja2.TemplateSyntaxError as e:
-            raise MailError(f"邮件模板 {e.filename or name} 第 {e.lineno} 行有语法错误：{e.message}") from None
-        except jinja2.UndefinedError as e:
-            raise MailError(f"邮件模板 {name} 引用了不存在的数据：{e.message}") from None
-    subject = " ".join(out[0].split())
-    return subject, out[1]
+    try:
+        subject, body = (
+            render_template(env, f"mail_{kind}.{part}.j2", ctx, what="邮件模板") for part in ("subject", "body")
+        )
+    except RenderError as e:
+        raise MailError(str(e)) from None
+    return " ".join(subject.split()), body
 
 
 def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
@@ -391,8 +381,7 @@ def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
         locs = [camp.form.label(k) for k in (f.get("keys") or []) if k in camp.form.cells or k in camp.form.fields][:3]
     return {
         "severity": f.get("severity", ""),
-        "severity_zh": f.get("severity_zh")
-        or {"error": "错误", "warning": "警告", "info": "提示"}.get(f.get("severity", ""), ""),
+        "severity_zh": f.get("severity_zh") or SEVERITY_ZH.get(f.get("severity", ""), ""),
         "rule": f.get("rule", ""),
         "message": f.get("message", ""),
         "fix": f.get("fix") or "",
@@ -401,6 +390,8 @@ def _finding_ctx(camp: Campaign, f: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _base_ctx(camp: Campaign, unit: Unit, kind: str) -> dict[str, Any]:
+    from gkxlsx.render.renderer import zh_date
+
     return {
         "kind": kind,
         "unit": {
@@ -413,7 +404,7 @@ def _base_ctx(camp: Campaign, unit: Unit, kind: str) -> dict[str, Any]:
         "year": camp.year,
         "office": camp.office or mail_settings(camp).sender_name or "",
         "contact": camp.contact,
-        "deadline": _zh_date(camp.deadline),
+        "deadline": zh_date(camp.deadline),
         "overdue": date.today() > camp.deadline if camp.deadline else False,
         "format_number": camp.form.document_number,
         "attachments": [],
@@ -524,27 +515,29 @@ def feedback_filename(unit: Unit, year: int, version: int) -> str:
 
 
 def feedback_workbook(camp: Campaign, unit: Unit, sub: Submission) -> tuple[str, bytes]:
-    """The feedback workbook, regenerated from the ledger: a fresh workbook prefilled with the
-    unit's returned values, the cells of every finding highlighted with the finding as a note.
-    Also saved in the campaign's 反馈/ folder."""
-    marks: dict[str, str] = {}
-    for f in sub.findings:
-        if f.get("severity") not in ("error", "warning"):
-            continue
-        text = f.get("message", "") + (f"（{f['fix']}）" if f.get("fix") else "")
-        for k in f.get("keys") or []:
-            marks[k] = (marks[k] + "\n" + text) if k in marks and text not in marks[k] else text
+    """The feedback workbook of a return, regenerated from the ledger (the same workbook
+    ``gkxlsx check --feedback`` writes, see :mod:`gkxlsx.workbook.feedback`), with the campaign's
+    office and deadline.  Also saved in the campaign's 反馈/ folder."""
+    from gkxlsx.findings import Finding
+    from gkxlsx.workbook.feedback import feedback_workbook as build_feedback
+    from gkxlsx.workbook.feedback import write_atomic
+
     prev = camp.previous_for(unit.code)
     pv, pf = (prev[1], prev[0].id) if prev else (None, None)
-    office = Office(office=camp.office, contact=camp.contact, deadline=camp.deadline)
-    data, _fp = build_workbook(
-        camp.form, unit, camp.year, prefill=sub.values, prev=pv, prev_format=pf, campaign=office, marks=marks
+    findings = [Finding.from_dict(f) for f in sub.findings]
+    data = build_feedback(
+        camp.form,
+        unit,
+        camp.year,
+        findings,
+        sub.values,
+        source=sub.filename,
+        prev=pv,
+        prev_format=pf,
+        office=camp.office_info,
     )
     name = feedback_filename(unit, camp.year, sub.version)
-    dest = camp.path("feedback") / name
-    tmp = dest.with_name(f".{name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, dest)
+    write_atomic(camp.path("feedback") / name, data)
     return name, data
 
 
@@ -946,7 +939,8 @@ def fetch_mbox(path: str | Path) -> Iterator[RawMail]:
 
 def imap_utf7(name: str) -> str:
     """A folder name in IMAP's modified UTF-7 (RFC 3501 §5.1.3), e.g. 收件箱 → &ZTZO9nux-."""
-    out, buf = [], []
+    out: list[str] = []
+    buf: list[str] = []
 
     def flush() -> None:
         if buf:
@@ -990,6 +984,7 @@ def fetch_imap(
 
     where = f"{host}:{port}"
     try:
+        M: imaplib.IMAP4
         if ssl:
             M = imaplib.IMAP4_SSL(host, port, ssl_context=ssl_context or _ssl.create_default_context(), timeout=timeout)
         else:
@@ -1016,7 +1011,7 @@ def fetch_imap(
             raise MailError(
                 f"收件服务器上没有文件夹“{folder}”（{_text(data[0] if data else '')}）：请检查 [mail] imap_folder。"
             )
-        typ, data = M.uid("SEARCH", None, "ALL")
+        typ, data = M.uid("SEARCH", "ALL")
         if typ != "OK":
             raise MailError(f"无法列出文件夹“{folder}”中的邮件：{_text(data[0] if data else '')}")
         uids = [u for u in (data[0] or b"").split()]
@@ -1348,7 +1343,7 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
                 if not name.lower().endswith(suffix):
                     name += suffix
                 payload = part.get_payload(decode=True)
-                if not payload:
+                if not isinstance(payload, bytes) or not payload:
                     mr.ignored.append(f"{name}（空文件）")
                     continue
                 d = Path(tmp) / str(i)

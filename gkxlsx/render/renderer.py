@@ -31,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,7 +49,6 @@ from gkxlsx.form.report import Report
 from gkxlsx.rules.engine import INCOMPLETE, as_number, check, compute_derived
 
 FORMATS = ("html", "md", "txt", "docx", "pdf")
-FORMAT_NAMES = {"html": "网页（HTML）", "md": "Markdown", "txt": "纯文本", "docx": "Word", "pdf": "PDF"}
 DRAFT_MARK = "草稿"
 BLANK_DATE = "\u3000\u3000年\u3000\u3000月\u3000\u3000日"
 FEE_HEADING = "信息处理费收取情况"
@@ -227,23 +225,23 @@ def _grid(form: Form, tables: Sequence[Table]) -> Grid:
     max_ld = max(t.label_depth for t in tables)
     boxes: list[Box] = []
     index: dict[str, int] = {}
-    for b in placed:
-        if b.key is not None:
-            index[b.key] = len(boxes)
+    for pb in placed:
+        if pb.key is not None:
+            index[pb.key] = len(boxes)
             boxes.append(
                 Box(
-                    b.row,
-                    b.col,
-                    b.rows,
-                    b.cols,
+                    pb.row,
+                    pb.col,
+                    pb.rows,
+                    pb.cols,
                     "num",
-                    key=b.key,
-                    derived=b.role == "derived",
-                    kind=_cell_kind(form, b.key),
+                    key=pb.key,
+                    derived=pb.role == "derived",
+                    kind=_cell_kind(form, pb.key),
                 )
             )
         else:
-            boxes.append(Box(b.row, b.col, b.rows, b.cols, b.role, b.text or ""))
+            boxes.append(Box(pb.row, pb.col, pb.rows, pb.cols, pb.role, pb.text or ""))
     flats: list[FlatTable] = []
     for t in tables:
         flat_rows = tuple(("·".join(rl.labels), tuple(index[t.key(rl, cl)] for cl in t.columns)) for rl in t.rows)
@@ -268,11 +266,11 @@ def _grid(form: Form, tables: Sequence[Table]) -> Grid:
         line = []
         cc = 0
         while cc < width:
-            i = cover.get((rr, cc))
-            if i is None:
+            at = cover.get((rr, cc))
+            if at is None:
                 raise FormError(f"表格布局缺格：第 {rr + 1} 行第 {cc + 1} 列")
-            b = boxes[i]
-            line.append((i, b.row == rr))
+            b = boxes[at]
+            line.append((at, b.row == rr))
             cc = b.col + b.cols
         slots.append(tuple(line))
     header_rows = (1 if tables[0].caption else 0) + tables[0].header_depth if len(tables) == 1 else 0
@@ -360,10 +358,10 @@ def fmt_cell(v: Any, kind: str) -> str:
     if kind == "decimal":
         return wan(n)
     if isinstance(n, Decimal):
-        n = wan(n)  # a whole Decimal prints as an integer
-        if kind == "signed" and not n.startswith("-") and n != "0":
-            return "+" + n
-        return n
+        s = wan(n)  # a whole Decimal prints as an integer
+        if kind == "signed" and not s.startswith("-") and s != "0":
+            return "+" + s
+        return s
     if kind == "signed" and n > 0:
         return f"+{n}"
     return str(n)
@@ -763,17 +761,21 @@ def environment(templates: str | os.PathLike | None = None) -> jinja2.Environmen
     return _environment(None)
 
 
-def _render(name: str, ctx: Mapping[str, Any], templates) -> str:
-    env = environment(templates)
+def render_template(env: jinja2.Environment, name: str, ctx: Mapping[str, Any], *, what: str = "模板") -> str:
+    """Render the template ``name``.  A template that is missing, has a syntax error or names data
+    that is not there raises a RenderError in Chinese naming it (``what``: what users call it)."""
     try:
-        tpl = env.get_template(name)
-        return tpl.render(ctx)
+        return env.get_template(name).render(ctx)
     except jinja2.TemplateNotFound as e:
-        raise RenderError(f"找不到模板 {e.name}") from None
+        raise RenderError(f"找不到{what} {e.name}") from None
     except jinja2.TemplateSyntaxError as e:
-        raise RenderError(f"模板 {e.filename or e.name} 第 {e.lineno} 行有语法错误：{e.message}") from None
+        raise RenderError(f"{what} {e.filename or e.name or name} 第 {e.lineno} 行有语法错误：{e.message}") from None
     except jinja2.UndefinedError as e:
-        raise RenderError(f"模板 {name} 引用了不存在的数据：{e.message}") from None
+        raise RenderError(f"{what} {name} 引用了不存在的数据：{e.message}") from None
+
+
+def _render(name: str, ctx: Mapping[str, Any], templates) -> str:
+    return render_template(environment(templates), name, ctx)
 
 
 def _prepare(report: Report, draft: bool, findings, aggregate) -> dict[str, Any]:
@@ -991,12 +993,9 @@ def render_docx(report: Report, path, *, draft: bool = False, templates=None, fi
 
 
 def libreoffice_available() -> bool:
-    try:
-        from gkxlsx.office import lo  # type: ignore[attr-defined]
+    from gkxlsx.office import lo
 
-        return bool(lo.available())
-    except ImportError:
-        return shutil.which("soffice") is not None or shutil.which("libreoffice") is not None
+    return lo.available()
 
 
 NO_LIBREOFFICE = (
@@ -1006,59 +1005,23 @@ NO_LIBREOFFICE = (
 
 
 def docx_to_pdf(docx: Path, out_dir: Path, office: Any = None) -> Path:
-    """Convert a .docx to PDF with LibreOffice (``gkxlsx.office.lo`` when present, else soffice directly)."""
+    """Convert a .docx to PDF with LibreOffice: ``office`` (a running :class:`gkxlsx.office.lo.LibreOffice`),
+    else a session started for this one file."""
     docx, out_dir = Path(docx), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / (docx.stem + ".pdf")
     if office is not None:
         office.convert(docx, "pdf", out_dir)
     else:
-        try:
-            from gkxlsx.office import lo  # type: ignore[attr-defined]
-        except ImportError:
-            lo = None  # type: ignore[assignment]
-        if lo is not None:
-            if not lo.available():
-                raise RenderError(NO_LIBREOFFICE)
-            with lo.LibreOffice() as session:
-                session.convert(docx, "pdf", out_dir)
-        else:
-            _soffice_convert(docx, out_dir)
+        from gkxlsx.office import lo
+
+        if not lo.available():
+            raise RenderError(NO_LIBREOFFICE)
+        with lo.LibreOffice() as session:
+            session.convert(docx, "pdf", out_dir)
     if not target.is_file():
         raise RenderError(f"LibreOffice 没有把 {docx.name} 转换成 PDF（未生成 {target.name}）。")
     return target
-
-
-def _soffice_convert(docx: Path, out_dir: Path, timeout: float = 180) -> None:
-    exe = shutil.which("soffice") or shutil.which("libreoffice")
-    if not exe:
-        raise RenderError(NO_LIBREOFFICE)
-    with tempfile.TemporaryDirectory(prefix="gkxlsx-lo-") as prof:
-        cmd = [
-            exe,
-            f"-env:UserInstallation=file://{prof}",
-            "--headless",
-            "--invisible",
-            "--norestore",
-            "--nolockcheck",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(out_dir),
-            str(docx),
-        ]
-        try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-            try:
-                _, err = proc.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.communicate()
-                raise RenderError(f"LibreOffice 转换 {docx.name} 超时（{int(timeout)} 秒）。") from None
-        except OSError as e:
-            raise RenderError(f"无法启动 LibreOffice：{e}") from None
-        if proc.returncode != 0:
-            raise RenderError(f"LibreOffice 转换 {docx.name} 失败：{err.decode('utf-8', 'replace').strip()[:300]}")
 
 
 def render_pdf(
@@ -1268,18 +1231,3 @@ def load_report_json(path) -> Report:
     except json.JSONDecodeError as e:
         raise RenderError(f"数据文件 {p} 不是有效的 JSON（第 {e.lineno} 行第 {e.colno} 列）：{e.msg}") from None
     return report_from_dict(data, str(p))
-
-
-def report_to_dict(report: Report) -> dict[str, Any]:
-    """The JSON shape read by :func:`report_from_dict` (numbers as JSON numbers)."""
-
-    def j(v):
-        if isinstance(v, Decimal):
-            return int(v) if v == v.to_integral_value() else float(v)
-        if isinstance(v, (dt.date, dt.datetime)):
-            return v.isoformat()
-        return v
-
-    unit = {"name": report.unit_name, "code": report.unit_code, "type": report.unit_type}
-    values = {k: j(v) for k, v in report.values.items() if k not in ("meta.name", "meta.code", "meta.type")}
-    return {"format": report.form.id, "year": report.year, "unit": unit, "values": values}

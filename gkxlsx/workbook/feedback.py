@@ -13,7 +13,8 @@ inserted) are listed too; the fresh workbook itself no longer has them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,9 +22,11 @@ from typing import Any
 
 from gkxlsx.check.result import STATUS_ERR, STATUS_WARN, FileResult
 from gkxlsx.findings import Finding, fmt_num
-from gkxlsx.form.model import Form
+from gkxlsx.form.datafiles import data_file
+from gkxlsx.form.identity import safe_filename
+from gkxlsx.form.model import SEVERITY_ZH, Form
 from gkxlsx.form.roster import Unit
-from gkxlsx.workbook.generate import Problem, build_workbook, safe_filename
+from gkxlsx.workbook.generate import OfficeInfo, Problem, build_workbook
 
 MAX_LISTED = 500
 
@@ -36,10 +39,20 @@ def feedback_filename(result: FileResult) -> str:
 
 def mark_text(f: Finding) -> str:
     """The note on a marked cell: severity, rule, message, fix (in the workbook's words)."""
-    sugg = ""
+    return _texts()["note"].format(
+        severity=f.severity_zh, rule=f.rule_id, message=f.message, suggestion=_suggestion(f), fix=f.fix
+    )
+
+
+def _texts() -> dict[str, Any]:
+    return data_file("workbook")["problems"]
+
+
+def _suggestion(f: Finding) -> str:
+    """“建议改为 …。” when the finding suggests a value its message does not already name."""
     if f.suggestion is not None and "应改为" not in f.message and "四舍五入为" not in f.message:
-        sugg = f"建议改为 {fmt_num(f.suggestion)}。"
-    return f"【{f.severity_zh} {f.rule_id}】{f.message}{sugg}修改方法：{f.fix}"
+        return _texts()["suggestion"].format(value=fmt_num(f.suggestion))
+    return ""
 
 
 def _prefill(form: Form, result: FileResult) -> dict[str, Any]:
@@ -56,11 +69,57 @@ def _prefill(form: Form, result: FileResult) -> dict[str, Any]:
         vt = form.value_type(key)
         if vt.kind == "date" and isinstance(vals.get(key), (date, datetime)):
             out[key] = vals[key]
-        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and not abs(v) < 10**15:
+        elif isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) and not -(10**15) < v < 10**15:
             out[key] = fmt_num(v)  # beyond a spreadsheet's precision: show it as text
         elif v is not None:
             out[key] = v
     return out
+
+
+def feedback_workbook(
+    form: Form,
+    unit: Unit,
+    year: int,
+    findings: Sequence[Finding],
+    prefill: Mapping[str, Any],
+    *,
+    source: str,
+    prev: Mapping[str, Any] | None = None,
+    prev_format: str | None = None,
+    office: OfficeInfo | None = None,
+) -> bytes:
+    """The feedback workbook of one returned file (named ``source``): a fresh workbook for ``unit``
+    prefilled with ``prefill``, every entry cell a finding points at marked with its note, and
+    the problem list on 校验结果."""
+    marks: dict[str, list[str]] = {}
+    entry_like = set(form.cells) | {k for k, f in form.fields.items() if not f.prefilled}
+    for f in findings:
+        for k in f.keys:
+            if k in entry_like:
+                marks.setdefault(k, []).append(mark_text(f))
+    counts = Counter(f.severity for f in findings)
+    data, _fp = build_workbook(
+        form,
+        unit,
+        year,
+        prefill=prefill,
+        prev=prev,
+        prev_format=prev_format,
+        office=office,
+        marks={k: "\n".join(dict.fromkeys(v)) for k, v in marks.items()},
+        problems=problems_of(findings),
+        problems_title=_texts()["title_of_file"].format(
+            source=source, errors=counts["error"], warnings=counts["warning"], infos=counts["info"]
+        ),
+    )
+    return data
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it: never a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def write_feedback(
@@ -84,32 +143,21 @@ def write_feedback(
         return None
     if result.status not in (STATUS_ERR, STATUS_WARN):
         return None  # passed (at most notes): nothing to send back
-    vals = result.values
     u = unit or Unit(
         code=ident.unit_code,
         name=ident.unit_name,
         type=ident.unit_type,
-        parent=str(vals.get("meta.parent") or ""),
+        parent=str(result.values.get("meta.parent") or ""),
     )
-    marks: dict[str, list[str]] = {}
-    entry_like = set(form.cells) | {k for k, f in form.fields.items() if not f.prefilled}
-    for f in result.findings:
-        for k in f.keys:
-            if k in entry_like:
-                marks.setdefault(k, []).append(mark_text(f))
-    data, _fp = build_workbook(
+    data = feedback_workbook(
         form,
         u,
         ident.year,
-        prefill=_prefill(form, result),
+        result.findings,
+        _prefill(form, result),
+        source=result.name,
         prev=prev,
         prev_format=prev_format,
-        marks={k: "\n".join(dict.fromkeys(v)) for k, v in marks.items()},
-        problems=problems_of(result),
-        problems_title=(
-            f"本次校验发现的问题（原文件：{result.name}；错误 {result.counts['error']} 项，"
-            f"警告 {result.counts['warning']} 项，提示 {result.counts['info']} 项）"
-        ),
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,35 +169,20 @@ def write_feedback(
             n += 1
         taken.add(name)
     path = out / name
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    write_atomic(path, data)
     result.feedback = path
     return path
 
 
-def problems_of(result: FileResult) -> list[Problem]:
+def problems_of(findings: Sequence[Finding]) -> list[Problem]:
     """The problem list a feedback workbook carries on 校验结果, one line per finding."""
     out = []
-    for f in result.findings[:MAX_LISTED]:
-        text = f"{f.message}\n修改方法：{f.fix}"
-        if f.suggestion is not None and "应改为" not in f.message and "四舍五入为" not in f.message:
-            text = f"{f.message}建议改为 {fmt_num(f.suggestion)}。\n修改方法：{f.fix}"
+    for f in findings[:MAX_LISTED]:
+        text = _texts()["problem"].format(message=f.message, suggestion=_suggestion(f), fix=f.fix)
         raw = "" if f.raw is None else str(f.raw)
         if not raw and f.actual not in (None, ""):
             raw = str(fmt_num(f.actual) if not isinstance(f.actual, str) else f.actual)
         out.append(Problem(f.severity_zh, tuple(f.locations), text, raw, f.rule_id))
-    if len(result.findings) > MAX_LISTED:
-        out.append(Problem("提示", (), f"另有 {len(result.findings) - MAX_LISTED} 项未列出。"))
+    if len(findings) > MAX_LISTED:
+        out.append(Problem(SEVERITY_ZH["info"], (), _texts()["not_listed"].format(n=len(findings) - MAX_LISTED)))
     return out
-
-
-def write_all(results, out_dir: str | Path) -> list[Path]:
-    """Feedback workbooks for every result with errors or warnings and a known template."""
-    paths = []
-    taken: set[str] = set()
-    for r in results:
-        p = write_feedback(r, out_dir, taken=taken)
-        if p is not None:
-            paths.append(p)
-    return paths

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -25,11 +26,11 @@ from typing import Any
 import xlsxwriter
 
 from gkxlsx import __version__
+from gkxlsx.form.datafiles import data_file
+from gkxlsx.form.identity import APP_ID, META_FIELDS, fingerprint, template_id, workbook_filename
 from gkxlsx.form.layout import (
-    APP_ID,
     CHECKS_SHEET,
     GUIDE_SHEET,
-    META_FIELDS,
     META_SHEET,
     Box,
     Layout,
@@ -50,14 +51,13 @@ C_DERIVED = "#DDEBF7"  # formula totals: light blue
 C_HEADER = "#F2F2F2"
 C_MARK = "#F8CBAD"  # feedback: problem cells
 C_BAD = "#C00000"
-C_GOOD = "#00B050"
 
 
 @dataclass(frozen=True)
-class Campaign:
-    """What the collecting office tells every unit (shown on 填报说明)."""
+class OfficeInfo:
+    """What the collecting office tells every unit on 填报说明: who collects, whom to ask, by when."""
 
-    office: str = ""
+    name: str = ""
     contact: str = ""
     deadline: date | None = None
 
@@ -71,26 +71,10 @@ class GeneratedFile:
     fingerprint: str
 
 
-def template_id(form: Form, year: int) -> str:
-    return f"gkxlsx:{form.id}:{form.template_version}:{year}"
-
-
 def _password(form: Form, year: int, code: str) -> str:
     # deterministic (same inputs → same bytes) and not guessable from the file; protection only
     # guides users — tampering is detected on import, not prevented here.
     return hashlib.sha256(f"gkxlsx|{form.id}|{year}|{code}|protect".encode()).hexdigest()[:12]
-
-
-def fingerprint(lay: Layout, formulas: Mapping[tuple[str, int, int], str]) -> str:
-    """sha256 over the workbook's structure: every label, key placement, lock role and formula."""
-    h = hashlib.sha256()
-    h.update(f"{lay.form.id}|{lay.form.template_version}".encode())
-    for s in lay.sheets:
-        for b in s.boxes:
-            h.update(f"\n{s.name}|{b.range}|{b.role}|{b.text or ''}|{b.key or ''}".encode())
-    for pos in sorted(formulas):
-        h.update(f"\n{pos}|{formulas[pos]}".encode())
-    return h.hexdigest()
 
 
 class _Formats:
@@ -148,116 +132,84 @@ class _Formats:
 
 
 def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
-    title = label[:30]
+    """The data validation of an entry cell (its messages from gkxlsx/data/workbook.json)."""
+    dv: dict[str, Any]
     if vt.kind == "int" and vt.min is not None:
-        return {
-            "validate": "integer",
-            "criteria": ">=",
-            "value": int(vt.min),
-            "input_title": title,
-            "input_message": "请填写不小于 0 的整数；没有的填 0，不要留空，不要填“/”“无”或带单位的文字。",
-            "error_title": "输入有误",
-            "error_message": f"“{label[:60]}”只能填不小于 0 的整数，没有的填 0。",
-        }
-    if vt.kind == "int":
-        return {
-            "validate": "integer",
-            "criteria": "between",
-            "minimum": -1_000_000_000,
-            "maximum": 1_000_000_000,
-            "input_title": title,
-            "input_message": "请填写整数：增加填正数（如 5），减少填负数（如 -3），没有变化填 0。",
-            "error_title": "输入有误",
-            "error_message": f"“{label[:60]}”只能填整数（可以是负数）。",
-        }
-    if vt.kind == "decimal":
+        dv = {"validate": "integer", "criteria": ">=", "value": int(vt.min)}
+    elif vt.kind == "int":
+        dv = {"validate": "integer", "criteria": "between", "minimum": -1_000_000_000, "maximum": 1_000_000_000}
+    elif vt.kind == "decimal":
         dp = vt.max_dp or 0
-        unit = vt.unit or ""
-        return {
+        dv = {
             "validate": "custom",
             "value": f"=AND(ISNUMBER({top_left}),{top_left}>=0,ROUND({top_left},{dp})={top_left})",
-            "input_title": title,
-            "input_message": f"单位：{unit}。请填写不小于 0 的数字，最多 {dp} 位小数；没有的填 0。"
-            + ("1 万元＝10000 元，例如 2500 元填 0.25。" if unit == "万元" else ""),
-            "error_title": "输入有误",
-            "error_message": f"“{label[:50]}”只能填不小于 0、最多 {dp} 位小数的数字（单位：{unit}），不要带单位文字。",
         }
-    if vt.kind == "date":
-        return {
-            "validate": "date",
-            "criteria": "between",
-            "minimum": date(year, 1, 1),
-            "maximum": date(year + 2, 12, 31),
-            "input_title": title,
-            "input_message": f"请填写日期，如 {year + 1}-01-15。",
-            "error_title": "输入有误",
-            "error_message": f"请填写 {year}—{year + 2} 年之间的日期，格式如 {year + 1}-01-15。",
-        }
-    max_len = vt.max_len or 32767
-    return {
-        "validate": "length",
-        "criteria": "<=",
-        "value": max_len,
-        "input_title": title,
-        "input_message": f"请填写文字，最多 {max_len} 字。可以从 Word 中复制后粘贴到编辑栏。",
-        "error_title": "内容过长",
-        "error_message": f"内容超过 {max_len} 字，请精简。",
-    }
+    elif vt.kind == "date":
+        dv = {"validate": "date", "criteria": "between", "minimum": date(year, 1, 1), "maximum": date(year + 2, 12, 31)}
+    else:
+        dv = {"validate": "length", "criteria": "<=", "value": vt.max_len or 32767}
+    input_message, error_title, error_message = _validation_texts(vt, label, year)
+    dv.update(input_title=label[:30], input_message=input_message, error_title=error_title, error_message=error_message)
+    return dv
 
 
-def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[tuple[str, str]]:
-    d = campaign.deadline
-    deadline = f"{d.year}年{d.month}月{d.day}日" if d else f"{year + 1}年1月31日"
-    wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
-    wan_tip = (
-        f"5. “{wan_cells[0].row_label}·{wan_cells[0].col_label}”的单位是万元：1 万元＝10000 元，例如 2500 元填 0.25。"
-        if wan_cells
-        else "5. 金额单元格请按表头注明的单位填写，不要带单位文字。"
+@lru_cache(maxsize=4096)
+def _validation_texts(vt: ValueType, label: str, year: int) -> tuple[str, str, str]:
+    """(input message, error title, error message) of an entry cell; the same for every unit."""
+    texts = data_file("workbook")
+    if vt.kind == "int":
+        t = texts["validation"]["count" if vt.min is not None else "signed"]
+        facts: dict[str, Any] = {"label": label[:60]}
+        hint = ""
+    elif vt.kind == "decimal":
+        t = texts["validation"]["decimal"]
+        facts = {"label": label[:50], "dp": vt.max_dp or 0, "unit": vt.unit or ""}
+        hint = texts["wan_hint"] if vt.unit == "万元" else ""
+    elif vt.kind == "date":
+        t = texts["validation"]["date"]
+        facts = {"year": year, "next_year": year + 1, "last_year": year + 2}
+        hint = ""
+    else:
+        t = texts["validation"]["text"]
+        facts = {"max_len": vt.max_len or 32767}
+        hint = ""
+    return t["input"].format(**facts) + hint, t["error_title"], t["error"].format(**facts)
+
+
+def _guide_lines(form: Form, unit: Unit, year: int, office: OfficeInfo) -> list[tuple[str, str]]:
+    """The rows of 填报说明: (kind, text), the texts from gkxlsx/data/workbook.json."""
+    g = data_file("workbook")["guide"]
+    d = office.deadline
+    deadline = (
+        g["deadline"].format(year=d.year, month=d.month, day=d.day)
+        if d
+        else g["default_deadline"].format(next_year=year + 1)
     )
-    lines = [
-        ("title", f"{unit.name}{year}年政府信息公开工作年度报告 填报表"),
-        ("text", f"报告格式：{form.name}（{form.document_number}）。报送截止：{deadline}前。"),
-        (
-            "text",
-            f"收集单位：{campaign.office or '本级政府信息公开工作主管部门'}"
-            + (f"，联系方式：{campaign.contact}" if campaign.contact else "")
-            + "。",
-        ),
-        ("head", "怎么填"),
-        ("text", "1. 只需填写浅黄色单元格，其余单元格已锁定；“总计”等浅蓝色单元格由公式自动计算。"),
-        (
-            "text",
-            "2. 按工作表顺序填写：基本信息 → 一、总体情况 → 二 → 三 → 四 → 五 → 六。文字部分可从 Word 中复制后粘贴到单元格的编辑栏。",
-        ),
-        ("text", "3. 数字单元格只填数字：没有的填 0，不要留空，不要填“/”“—”“无”，不要带“件”“条”“元”等单位。"),
-        (
-            "text",
-            "4. 快速填 0：选中一片浅黄色单元格，输入 0 后按 Ctrl+Enter（WPS、Excel）或 Alt+Enter（LibreOffice），即可全部填 0。",
-        ),
-        ("text", wan_tip),
-        (
-            "text",
-            "6. “三、依申请公开”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。",
-        ),
-        (
-            "text",
-            "7. 每张表旁边和“校验结果”工作表会实时显示校验：✓ 通过，✗ 有误（红色），待填 表示相关单元格还没填完。报送前请确保没有红色的 ✗ 错误。",
-        ),
-        (
-            "text",
-            "8. 不要增删、重命名工作表，不要插入行列，不要粘贴覆盖公式；请直接保存为 .xlsx 文件（WPS 也请保存为 .xlsx），文件名可以不改。",
-        ),
-        ("head", "颜色说明"),
-        ("legend_entry", "浅黄色：需要填写的单元格"),
-        ("legend_derived", "浅蓝色：公式自动计算，不能修改"),
-        ("legend_fail", "✗ 红色：校验未通过，请按提示修改"),
-        ("head", "模板信息"),
-        (
-            "text",
-            f"单位：{unit.name}（代码 {unit.code}，{unit.type}）；报告年度：{year}；模板：{template_id(form, year)}；生成工具 gkxlsx {__version__}。",
-        ),
-    ]
-    return lines
+    wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
+    money_tip = (
+        g["money_tip_wan"].format(
+            row_label=wan_cells[0].row_label,
+            col_label=wan_cells[0].col_label,
+            wan_hint=data_file("workbook")["wan_hint"],
+        )
+        if wan_cells
+        else g["money_tip"]
+    )
+    facts = {
+        "unit_name": unit.name,
+        "unit_code": unit.code,
+        "unit_type": unit.type,
+        "year": year,
+        "form_name": form.name,
+        "document_number": form.document_number,
+        "deadline": deadline,
+        "office": office.name or g["default_office"],
+        "contact": g["contact"].format(contact=office.contact) if office.contact else "",
+        "money_tip": money_tip,
+        "template_id": template_id(form, year),
+        "version": __version__,
+    }
+    return [(kind, text.format(**facts)) for kind, text in g["lines"]]
 
 
 _STATIC: dict[tuple[int, str | None], tuple[Layout, Any, Mapping[tuple[str, int, int], str], str]] = {}
@@ -284,7 +236,7 @@ def build_workbook(
     prefill: Mapping[str, Any] | None = None,
     prev: Mapping[str, Any] | None = None,
     prev_format: str | None = None,
-    campaign: Campaign | None = None,
+    office: OfficeInfo | None = None,
     marks: Mapping[str, str] | None = None,
     problems: Sequence[Problem] | None = None,
     problems_title: str = "",
@@ -296,7 +248,7 @@ def build_workbook(
     formulas); ``marks``: key → message — cells to highlight with a note (feedback workbooks);
     ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links).
     """
-    campaign = campaign or Campaign()
+    office = office or OfficeInfo()
     prefill = dict(prefill or {})
     marks = dict(marks or {})
     lay = layout(form)
@@ -329,8 +281,8 @@ def build_workbook(
         {
             "title": f"{unit.name}{year}年政府信息公开工作年度报告填报表",
             "subject": f"{form.document_number} {year}",
-            "author": campaign.office or "gkxlsx",
-            "company": campaign.office or "",
+            "author": office.name or "gkxlsx",
+            "company": office.name or "",
             "keywords": "gkxlsx",
             "comments": template_id(form, year),
             "created": fixed,
@@ -388,7 +340,7 @@ def build_workbook(
         "legend_derived": wb.add_format({"bg_color": C_DERIVED, "border": 1, "font_name": "宋体", "font_size": 10}),
         "legend_fail": fm.cf_fail,
     }
-    for r, (kind, text) in enumerate(_guide_lines(form, unit, year, campaign)):
+    for r, (kind, text) in enumerate(_guide_lines(form, unit, year, office)):
         if kind == "title":
             ws.write_string(r, 0, text, fm.title)
             ws.set_row(r, 26)
@@ -515,18 +467,23 @@ class Problem:
 
 
 def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: str, lay: Layout) -> None:
+    texts = data_file("workbook")["problems"]
     widths = sl.col_widths
     start = sl.max_row + 1  # one blank row after the rules
-    ws.write_string(start, 0, title or f"本次校验发现的问题（{len(problems)} 项）", fm.title)
+    ws.write_string(start, 0, title or texts["title"].format(n=len(problems)), fm.title)
     ws.set_row(start, 22)
-    for j, h in enumerate(("级别", "序号", "位置", "问题和修改方法", "原文件中填写的内容", "规则编号")):
+    for j, h in enumerate(texts["columns"]):
         ws.write_string(start + 1, j, h, fm.panelhead)
     sheets = {s.name for s in lay.sheets}
     for n, p in enumerate(problems, start=1):
         r = start + 1 + n
         ws.write_string(r, 0, p.severity, fm.paneltext)
         ws.write_string(r, 1, str(n), fm.paneltext)
-        where = "、".join(p.locations[:3]) + ("等" if len(p.locations) > 3 else "") if p.locations else "整个文件"
+        where = (
+            "、".join(p.locations[:3]) + (texts["more_places"] if len(p.locations) > 3 else "")
+            if p.locations
+            else texts["whole_file"]
+        )
         target = p.locations[0].rsplit("!", 1) if p.locations and "!" in p.locations[0] else None
         if target is not None and target[0] in sheets and re.fullmatch(r"[A-Z]{1,3}\d+", target[1]):
             sq = target[0].replace("'", "''")
@@ -543,13 +500,8 @@ def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: st
             for part in (txt.split("\n") or [""])
         )
         ws.set_row(r, min(409.0, 14.0 * max(1, lines) + 4))
-    ws.write_formula(
-        2,
-        3,
-        f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）")',
-        fm.link,
-        f"本次校验发现 {len(problems)} 个问题，问题清单见第 {start + 1} 行起（点此跳转）",
-    )
+    jump = texts["jump"].format(n=len(problems), row=start + 1)
+    ws.write_formula(2, 3, f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","{jump}")', fm.link, jump)
 
 
 def _applies(form: Form, when: str, unit_type) -> bool:
@@ -590,9 +542,9 @@ def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, mar
     dv = _validation(vt, label, year, ref)
     fld = form.fields.get(key)
     if fld is not None and fld.when and not _applies(form, fld.when, unit_type):
-        dv["input_message"] = "本单位可不填。" + dv["input_message"]
+        dv["input_message"] = data_file("workbook")["validation"]["not_for_unit"] + dv["input_message"]
     elif fld is not None and not fld.required:
-        dv["input_message"] = "选填。" + dv["input_message"]
+        dv["input_message"] = data_file("workbook")["validation"]["optional"] + dv["input_message"]
     ws.data_validation(f"{ref}:{last}" if b.merged else ref, dv)
     if key in marks:
         ws.write_comment(b.row, b.col, marks[key], {"x_scale": 2.2, "y_scale": 2.0, "font_name": "宋体"})
@@ -642,14 +594,6 @@ def _lock_structure(data: bytes, password: str) -> bytes:
     return out.getvalue()
 
 
-def safe_filename(text: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("._") or "unit"
-
-
-def workbook_filename(unit: Unit, year: int) -> str:
-    return f"{safe_filename(unit.code)}_{safe_filename(unit.name)}_{year}年政府信息公开工作年度报告.xlsx"
-
-
 def generate_all(
     units: Iterable[Unit],
     year: int,
@@ -659,7 +603,7 @@ def generate_all(
     prefill: Mapping[str, Mapping[str, Any]] | None = None,
     prev: Mapping[str, Mapping[str, Any]] | None = None,
     prev_format: str | None = None,
-    campaign: Campaign | None = None,
+    office: OfficeInfo | None = None,
     progress: Callable[[Unit], None] | None = None,
 ) -> list[GeneratedFile]:
     """Write one workbook per unit and ``manifest.json``; returns the manifest entries."""
@@ -675,7 +619,7 @@ def generate_all(
             prefill=(prefill or {}).get(u.code),
             prev=(prev or {}).get(u.code),
             prev_format=prev_format,
-            campaign=campaign,
+            office=office,
         )
         path = out / workbook_filename(u, year)
         tmp = path.with_suffix(".xlsx.tmp")

@@ -39,6 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gkxlsx.check.values import BLANK, RawCell
+from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.findings import Finding, make_finding
 
 try:  # zlib-ng: the same deflate streams, inflated ~2× and CRC-checked ~9× faster than zlib
@@ -1503,7 +1504,7 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
     if "[content_types].xml" in low and any(n.startswith("xl/") for n in low):
         kind = "xlsm" if any(n.endswith("vbaproject.bin") for n in low) else "xlsx"
         return kind, XlsxBook(data, kind, z, infos)
-    if any(n.lower().endswith((".xlsx", ".xls", ".et", ".ods")) for n in names):
+    if any(Path(n).suffix.lower() in SPREADSHEET_SUFFIXES for n in names):
         raise _type_error("这是一个压缩包（.zip），里面包含表格文件。请解压后直接报送其中的填报工作簿。", "zip")
     raise _type_error("这是一个压缩包（.zip）或其他压缩格式的文件，不是 Excel 工作簿。", "zip")
 

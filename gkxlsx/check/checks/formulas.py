@@ -45,7 +45,7 @@ def check_formulas(c: FileCheck) -> None:
         c.add(make_finding("I-PREV-UNVERIFIED", previous=ident.previous))
     # fingerprint: only when the formulas are exactly known
     if not has_prev_formulas and ident.fingerprint:
-        from gkxlsx.workbook.generate import fingerprint
+        from gkxlsx.form.identity import fingerprint
 
         if ident.fingerprint != template_fingerprint(form, ut.name if ut else None, fingerprint):
             c.add(make_finding("I-TEMPLATE-GENERATOR", generator=ident.generator or "?"))

@@ -12,6 +12,7 @@ from typing import Any
 from gkxlsx.check.checks.base import STOP, UNREADABLE, FileCheck
 from gkxlsx.check.result import Identity
 from gkxlsx.findings import make_finding
+from gkxlsx.form.identity import APP_ID
 from gkxlsx.form.layout import INFO_SHEET, META_SHEET
 from gkxlsx.form.model import Form, FormError, builtin_form_ids, form_for_year, load_form
 from gkxlsx.form.roster import Unit
@@ -50,7 +51,7 @@ def check_identity(c: FileCheck) -> str | None:
     wb = c.wb
     custom, meta = wb.declared()
     c.res.timings["read"] = (time.perf_counter() - c.t0) * 1000
-    is_ours = custom.get("GKX_APP") == "gkxlsx" or meta.get("GKX_APP") == "gkxlsx"
+    is_ours = custom.get("GKX_APP") == APP_ID or meta.get("GKX_APP") == APP_ID
     if not is_ours:
         sections = {"一、总体情况", "三、依申请公开", "四、复议诉讼"}
         if sections & set(wb.sheet_names):
@@ -60,7 +61,7 @@ def check_identity(c: FileCheck) -> str | None:
             what = f"这个工作簿不是本次下发的政府信息公开工作年度报告填报模板（工作表：{shown or '无'}）。"
         c.add(make_finding("E-NOT-TEMPLATE", what=what))
         return UNREADABLE
-    src = custom if custom.get("GKX_APP") == "gkxlsx" else meta
+    src = custom if custom.get("GKX_APP") == APP_ID else meta
     ident = Identity(
         format=src.get("GKX_FORMAT", ""),
         template_version=src.get("GKX_TEMPLATE_VERSION", ""),
