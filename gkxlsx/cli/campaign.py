@@ -8,18 +8,7 @@ from pathlib import Path
 
 import typer
 
-from gkxlsx.campaign.campaign import (
-    CampaignError,
-    aggregate,
-    diff_values,
-    import_files,
-    init_campaign,
-)
-from gkxlsx.campaign.ledger import LedgerError
 from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
-from gkxlsx.findings import fmt_num
-from gkxlsx.form.model import FormError
-from gkxlsx.form.roster import RosterError
 
 
 def init_cmd(
@@ -33,6 +22,11 @@ def init_cmd(
     previous: Path | None = typer.Option(None, "--previous", help="上年度收集任务目录：启用跨年度校验并预填上年结转"),
 ) -> None:
     """新建一个收集任务（配置文件、账本数据库、文件夹）。 / Create a collection campaign."""
+    from gkxlsx.campaign.campaign import CampaignError, init_campaign
+    from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.form.model import FormError
+    from gkxlsx.form.roster import RosterError
+
     dl = None
     if deadline:
         try:
@@ -71,6 +65,8 @@ def import_cmd(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="并行检查的进程数（文件很多时用，如 --jobs 2）"),
 ) -> None:
     """校验并登记收到的报告文件（原件按 sha256 归档，不覆盖）。 / Validate and record returned files."""
+    from gkxlsx.campaign.campaign import import_files
+
     camp = open_campaign(campaign)
     with camp:
         if previous_data:
@@ -162,6 +158,7 @@ def status_cmd(
     ),
 ) -> None:
     """报送情况：谁已报、谁通过、谁需要修改，哪些单位的文字雷同；或某单位的历史。 / Who has returned, who passed."""
+    from gkxlsx.campaign.campaign import CampaignError
     from gkxlsx.campaign.exports import SIMILAR_NOTE, status_text, write_status_html, write_status_xlsx
 
     camp = open_campaign(campaign)
@@ -269,6 +266,8 @@ def diff_cmd(
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """比较同一单位两次报送之间逐个单元格的变化。 / Cell-level changes between two submissions."""
+    from gkxlsx.campaign.campaign import CampaignError, diff_values
+    from gkxlsx.findings import fmt_num
     from gkxlsx.form.layout import layout
 
     camp = open_campaign(campaign)
@@ -301,6 +300,9 @@ def accept_cmd(
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """确认一份有警告的报送并记录理由；有错误的不能确认。 / Accept a return with warnings."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.ledger import LedgerError
+
     camp = open_campaign(campaign)
     with camp:
         try:
@@ -317,7 +319,9 @@ def aggregate_cmd(
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据。 / County roll-up."""
+    from gkxlsx.campaign.campaign import CampaignError, aggregate
     from gkxlsx.campaign.exports import write_aggregate
+    from gkxlsx.findings import fmt_num
 
     camp = open_campaign(campaign)
     with camp:

@@ -5,31 +5,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gkxlsx import __version__
-from gkxlsx.check.checker import (
-    STATUS_ERR,
-    STATUS_PASS,
-    STATUS_UNREADABLE,
-    STATUS_WARN,
-    FileResult,
-    check_paths,
-    exit_code,
-    summary,
-)
 from gkxlsx.cli.common import fail
-from gkxlsx.findings import Finding
+
+if TYPE_CHECKING:
+    from gkxlsx.check.checker import FileResult
+    from gkxlsx.findings import Finding
 
 SEV_COLOR = {"error": typer.colors.RED, "warning": typer.colors.YELLOW, "info": typer.colors.BLUE}
-STATUS_COLOR = {
-    STATUS_PASS: typer.colors.GREEN,
-    STATUS_WARN: typer.colors.YELLOW,
-    STATUS_ERR: typer.colors.RED,
-    STATUS_UNREADABLE: typer.colors.MAGENTA,
-}
 GROUPED = {"E-CELL-EMPTY"}  # many identical findings: one line per sheet in the terminal
 
 
@@ -89,6 +76,17 @@ def _grouped_lines(findings: list[Finding]) -> list[tuple[str, str]]:
     return lines
 
 
+def _status_color(status: str) -> str | None:
+    from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN
+
+    return {
+        STATUS_PASS: typer.colors.GREEN,
+        STATUS_WARN: typer.colors.YELLOW,
+        STATUS_ERR: typer.colors.RED,
+        STATUS_UNREADABLE: typer.colors.MAGENTA,
+    }.get(status)
+
+
 def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> None:
     typer.echo("")
     typer.secho(f"[{i}/{n}] {r.name}", bold=True)
@@ -108,7 +106,7 @@ def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> No
     c = r.counts
     typer.secho(
         f"  结果：{r.status}（错误 {c['error']}，警告 {c['warning']}，提示 {c['info']}）",
-        fg=STATUS_COLOR.get(r.status),
+        fg=_status_color(r.status),
         bold=True,
     )
     lines = _grouped_lines(r.findings)
@@ -122,6 +120,8 @@ def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> No
 
 
 def summary_line(results) -> str:
+    from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, summary
+
     s = summary(results)
     return (
         f"共检查 {s['total']} 个文件：通过 {s[STATUS_PASS]}，有警告 {s[STATUS_WARN]}，"
@@ -130,6 +130,8 @@ def summary_line(results) -> str:
 
 
 def report_json(results, *, year: int | None, roster: Path | None) -> dict[str, Any]:
+    from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, exit_code, summary
+
     s = summary(results)
     return {
         "schema": "gkxlsx.check/1",
@@ -177,6 +179,7 @@ def check_cmd(
 
     退出码：0 没有阻止接收的问题；1 有文件存在错误或无法识别；2 参数有误。
     """
+    from gkxlsx.check.checker import check_paths, exit_code
     from gkxlsx.form.model import FormError, form_for_year, load_form
     from gkxlsx.form.roster import RosterError, load_roster
 

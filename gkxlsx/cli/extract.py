@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from gkxlsx.published.audit import AuditResult, audit_extraction, collect_files, summary_workbook
-from gkxlsx.published.extract import AMBIGUOUS, MISSING, READ, STATUS_ZH, ExtractError, Extraction, extract_file
+if TYPE_CHECKING:
+    from gkxlsx.published.audit import AuditResult
+    from gkxlsx.published.extract import Extraction
 
 SEVERITY_MARK = {"error": "✗ 错误", "warning": "! 警告", "info": "· 提示"}
 
@@ -24,6 +26,8 @@ def _err(msg: str) -> None:
 
 
 def _head(ex: Extraction) -> str:
+    from gkxlsx.published.extract import AMBIGUOUS, MISSING, READ
+
     r = ex.report
     c = ex.counts()
     unit = r.unit_name or "（未识别单位）"
@@ -36,6 +40,8 @@ def _head(ex: Extraction) -> str:
 
 
 def _print_extraction(ex: Extraction, verbose: bool) -> None:
+    from gkxlsx.published.extract import READ, STATUS_ZH
+
     typer.echo(f"■ {ex.source}")
     typer.echo("  " + _head(ex))
     if ex.title:
@@ -88,6 +94,8 @@ def extract_cmd(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="显示每一个未读取或有说明的单元格。"),
 ) -> None:
     """从已公开的年度报告中提取数据（单位、年度、格式、表格数字、各部分文字），每格标明已读取/缺失/无法确定。"""
+    from gkxlsx.published.extract import ExtractError, extract_file
+
     results = []
     failed = 0
     if out is not None:
@@ -160,6 +168,9 @@ def audit_cmd(
     ),
 ) -> None:
     """审核已公开的年度报告：提取数据后运行全部校验规则（表格勾稽、文字与表格一致、格式、日期、引用、照搬痕迹等）。"""
+    from gkxlsx.published.audit import AuditResult, audit_extraction, collect_files, summary_workbook
+    from gkxlsx.published.extract import ExtractError, extract_file
+
     files, problems = collect_files(paths)
     for p in problems:
         _err(p)

@@ -4,34 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from gkxlsx.campaign.campaign import CampaignError
 from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
-from gkxlsx.mail.mail import (
-    KINDS,
-    Delivery,
-    MailError,
-    compose_feedback,
-    compose_remind,
-    compose_send,
-    delivery_report,
-    fetch_eml,
-    fetch_from_imap,
-    fetch_mbox,
-    get_password,
-    mail_settings,
-    process_messages,
-    send_and_record,
-    write_outbox,
-)
+
+if TYPE_CHECKING:
+    from gkxlsx.mail.mail import Delivery
 
 ONLY_OPT = typer.Option(None, "--only", help="只发给这些单位（单位代码或名称，可重复，也可用逗号分隔）")
 DRY_OPT = typer.Option(False, "--dry-run", help="不发送，只把邮件写成 .eml 文件保存到“发件箱”文件夹，供检查")
 TEMPLATES_OPT = typer.Option(None, "--templates", help="邮件模板文件夹（覆盖自带的 mail_*.j2 模板）")
 
 mail_app = typer.Typer(
+    rich_markup_mode=None,
     help="发送邮件：填报通知（附工作簿）、催报、退回修改。SMTP 设置在 campaign.toml 的 [mail] 中，密码从环境变量读取或运行时输入。",
     no_args_is_help=True,
 )
@@ -46,6 +33,20 @@ def _progress(d: Delivery) -> None:
 
 
 def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = False) -> None:
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.mail.mail import (
+        KINDS,
+        MailError,
+        compose_feedback,
+        compose_remind,
+        compose_send,
+        delivery_report,
+        get_password,
+        mail_settings,
+        send_and_record,
+        write_outbox,
+    )
+
     camp = open_campaign(campaign)
     with camp:
         try:
@@ -141,6 +142,16 @@ def fetch_cmd(
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
 ) -> None:
     """从邮件中收取报送的工作簿并导入（只读取，不删除任何邮件；处理过的邮件不会重复导入）。 / Import returns from mail."""
+    from gkxlsx.mail.mail import (
+        MailError,
+        fetch_eml,
+        fetch_from_imap,
+        fetch_mbox,
+        get_password,
+        mail_settings,
+        process_messages,
+    )
+
     camp = open_campaign(campaign)
     with camp:
         files = list(paths or []) + list(eml or [])

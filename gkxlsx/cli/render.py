@@ -8,22 +8,19 @@ or give ``-C``) or from report data files (``--data FILE.json``, the shape of
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from gkxlsx.cli.common import fail
-from gkxlsx.findings import Finding
-from gkxlsx.render.renderer import (
-    RenderError,
-    RenderRefused,
-    load_report_json,
-    parse_formats,
-    render_files,
-)
+
+if TYPE_CHECKING:
+    from gkxlsx.findings import Finding
 
 
 def _finding_from_dict(d: dict) -> Finding:
+    from gkxlsx.findings import Finding
+
     return Finding(
         rule_id=str(d.get("rule") or d.get("rule_id") or ""),
         severity=str(d.get("severity") or "error"),
@@ -46,6 +43,7 @@ def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign:
             "需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate（先用 gkxlsx init 创建收集任务）；"
             "也可以用 --data 报告数据.json 直接生成。"
         )
+    from gkxlsx.findings import Finding
     from gkxlsx.form.report import Report
 
     try:
@@ -110,6 +108,8 @@ def render_cmd(
     campaign: Path | None = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录）"),
 ) -> None:
     """生成可公开发布的年度报告（网页、Word、Markdown、纯文本、PDF）。 / Render the publishable report."""
+    from gkxlsx.render.renderer import RenderError, RenderRefused, load_report_json, parse_formats, render_files
+
     try:
         fmts = parse_formats(to)
     except RenderError as e:
