@@ -124,8 +124,8 @@ def test_check_help_shows_arguments_defaults_and_types_in_chinese():
     [
         (["check", "--nope", "x.xlsx"], ["没有这个选项：--nope"]),
         (["--nope"], ["没有这个选项：--nope"]),
-        (["check"], ["缺少参数", "paths"]),
-        (["forms", "show"], ["缺少参数", "FORMAT"]),
+        (["check"], ["缺少参数 '文件或文件夹'"]),
+        (["forms", "show"], ["缺少参数 '格式'"]),
         (["check", "x.xlsx", "--jobs", "a"], ["'--jobs' / '-j' 的值无效：应为整数"]),
         (["check", "x.xlsx", "--jobs", "0"], ["'--jobs' / '-j' 的值无效：不能小于 1"]),
         (["check", "x.xlsx", "--year"], ["选项 '--year' 后面要跟一个值"]),

@@ -12,7 +12,7 @@ from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
 
 
 def init_cmd(
-    directory: Path = typer.Argument(..., help="新建的收集任务目录 / new campaign folder"),
+    directory: Path = typer.Argument(..., metavar="目录", help="新建的收集任务目录 / new campaign folder"),
     year: int = typer.Option(..., "--year", "-y", help="报告年度 / report year"),
     roster: Path = typer.Option(..., "--roster", "-r", help="单位名单 CSV/XLSX / roster"),
     fmt: str | None = typer.Option(None, "--format", "-f", help="报告格式（默认按年度） / format"),
@@ -51,7 +51,9 @@ def init_cmd(
 
 
 def import_cmd(
-    paths: list[Path] = typer.Argument(None, help="收到的文件或文件夹 / returned files or folders"),
+    paths: list[Path] = typer.Argument(
+        None, metavar="文件或文件夹", help="收到的文件或文件夹 / returned files or folders"
+    ),
     campaign: Path | None = CAMPAIGN_OPT,
     source: str = typer.Option("文件", "--source", help="来源说明，如“邮件”“U盘”"),
     received: str | None = typer.Option(None, "--received", help="收到时间 YYYY-MM-DDTHH:MM（默认现在）"),
@@ -148,7 +150,7 @@ SIMILAR_AUTO = 2000  # status compares the texts of at most this many returns un
 
 
 def status_cmd(
-    unit: str | None = typer.Argument(None, help="单位代码或名称：显示该单位的报送历史和问题"),
+    unit: str | None = typer.Argument(None, metavar="单位", help="单位代码或名称：显示该单位的报送历史和问题"),
     campaign: Path | None = CAMPAIGN_OPT,
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     xlsx: Path | None = typer.Option(None, "--xlsx", help="导出为 Excel 文件"),
@@ -260,9 +262,9 @@ def status_cmd(
 
 
 def diff_cmd(
-    unit: str = typer.Argument(..., help="单位代码或名称"),
-    v1: int | None = typer.Argument(None, help="旧版本号（默认：倒数第二版）"),
-    v2: int | None = typer.Argument(None, help="新版本号（默认：当前版）"),
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
+    v1: int | None = typer.Argument(None, metavar="旧版本", help="旧版本号（默认：倒数第二版）"),
+    v2: int | None = typer.Argument(None, metavar="新版本", help="新版本号（默认：当前版）"),
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """比较同一单位两次报送之间逐个单元格的变化。 / Cell-level changes between two submissions."""
@@ -294,7 +296,7 @@ def diff_cmd(
 
 
 def accept_cmd(
-    unit: str = typer.Argument(..., help="单位代码或名称"),
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
     note: str = typer.Option(..., "--note", "-m", help="确认理由（上报说明）"),
     version: int | None = typer.Option(None, "--version", help="确认指定版本（默认当前版）"),
     campaign: Path | None = CAMPAIGN_OPT,

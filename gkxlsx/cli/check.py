@@ -151,7 +151,9 @@ def report_json(results, *, year: int | None, roster: Path | None) -> dict[str, 
 
 
 def check_cmd(
-    paths: list[Path] = typer.Argument(..., help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="文件或文件夹", help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"
+    ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 结果 / machine-readable report"),
     roster: Path | None = typer.Option(
         None, "--roster", "-r", help="单位名单：工作簿的单位必须在名单中 / roster the units must be in"

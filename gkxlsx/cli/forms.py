@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
 
     @forms.command("show")
     def show_cmd(
-        format: str = typer.Argument(..., metavar="FORMAT", help="格式编号（2021、2019）或格式定义文件（.json）的路径"),
+        format: str = typer.Argument(..., metavar="格式", help="格式编号（2021、2019）或格式定义文件（.json）的路径"),
     ) -> None:
         """以易读的方式显示一个报告格式：各部分、表格结构、字段和校验规则。"""
         from gkxlsx.form.describe import describe_form
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
 
     @forms.command("export")
     def export_cmd(
-        format: str = typer.Argument(..., metavar="FORMAT", help="格式编号（2021、2019）或格式定义文件（.json）的路径"),
+        format: str = typer.Argument(..., metavar="格式", help="格式编号（2021、2019）或格式定义文件（.json）的路径"),
         as_json: bool = typer.Option(False, "--json", help="导出为 JSON（目前唯一的导出格式，可省略）"),
         out: Path | None = typer.Option(None, "--out", "-o", help="写入该文件，而不是输出到屏幕"),
     ) -> None:
