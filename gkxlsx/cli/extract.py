@@ -132,10 +132,8 @@ def _similar(results: list[AuditResult], quiet: bool) -> None:
     from gkxlsx.text.similarity import cross_findings
 
     ok = [r for r in results if r.extraction is not None]
-    items = [
-        (r.extraction.report.unit_name or Path(r.path).name, r.extraction.report.unit_name, r.extraction.report.values)
-        for r in ok
-    ]
+    reports = [r.extraction.report for r in results if r.extraction is not None]
+    items = [(rep.unit_name or Path(r.path).name, rep.unit_name, rep.values) for r, rep in zip(ok, reports)]
     found = cross_findings(items)
     if not found:
         return

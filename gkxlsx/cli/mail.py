@@ -51,7 +51,7 @@ def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = Fal
     with camp:
         try:
             settings = mail_settings(camp)
-            skipped = []
+            skipped: list = []
             if kind == "send":
                 mails, skipped = compose_send(camp, only=only, templates=templates, resend=resend)
             elif kind == "remind":

@@ -88,7 +88,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-class ZhFormatter(typer.Context.formatter_class):  # type: ignore[name-defined,misc]
+class ZhFormatter(typer.Context.formatter_class):  # type: ignore[name-defined,misc,valid-type]
     """Click's help formatter with Chinese headings and library words, measuring Chinese as two columns."""
 
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
