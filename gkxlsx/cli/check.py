@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from gkxlsx import __version__
 from gkxlsx.cli.common import fail
 
 if TYPE_CHECKING:
@@ -129,27 +128,6 @@ def summary_line(results) -> str:
     )
 
 
-def report_json(results, *, year: int | None, roster: Path | None) -> dict[str, Any]:
-    from gkxlsx.check.checker import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, exit_code, summary
-
-    s = summary(results)
-    return {
-        "schema": "gkxlsx.check/1",
-        "generator": f"gkxlsx {__version__}",
-        "year": year,
-        "roster": str(roster) if roster else None,
-        "summary": {
-            "total": s["total"],
-            "passed": s[STATUS_PASS],
-            "warnings": s[STATUS_WARN],
-            "errors": s[STATUS_ERR],
-            "unreadable": s[STATUS_UNREADABLE],
-        },
-        "exit_code": exit_code(results),
-        "files": [r.to_dict() for r in results],
-    }
-
-
 def check_cmd(
     paths: list[Path] = typer.Argument(
         ..., metavar="文件或文件夹", help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"
@@ -182,6 +160,7 @@ def check_cmd(
     退出码：0 没有阻止接收的问题；1 有文件存在错误或无法识别；2 参数有误。
     """
     from gkxlsx.check.checker import check_paths, exit_code
+    from gkxlsx.check.export import check_report
     from gkxlsx.form.model import FormError, form_for_year, load_form
     from gkxlsx.form.roster import RosterError, load_roster
 
@@ -224,7 +203,7 @@ def check_cmd(
                 break
     if as_json:
         sys.stdout.write(
-            json.dumps(report_json(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n"
+            json.dumps(check_report(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n"
         )
     else:
         for i, r in enumerate(results, start=1):
