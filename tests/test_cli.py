@@ -113,6 +113,12 @@ def test_command_help_is_in_chinese(command):
     _no_english(r.output)
 
 
+@pytest.mark.parametrize("argv", [[], ["forms"], ["mail"]])
+def test_a_group_without_a_command_shows_its_help_and_no_error(argv):
+    r = runner.invoke(app, argv)
+    assert r.output.startswith("用法：") and "命令：" in r.output and "错误：" not in r.output, r.output
+
+
 def test_check_help_shows_arguments_defaults_and_types_in_chinese():
     r = runner.invoke(app, ["check", "--help"])
     flat = "".join(r.output.split())

@@ -135,8 +135,11 @@ class ZhContext(typer.Context):
 
 
 def _kind(e: BaseException) -> str:
-    """The click class an exception is (NoSuchOption, MissingParameter, …), by name."""
+    """The click class an exception is (NoSuchOption, MissingParameter, …), by name; "" for one
+    that is not a usage error or that shows the help itself (NoArgsIsHelpError)."""
     names = [c.__name__ for c in type(e).__mro__]
+    if "NoArgsIsHelpError" in names:
+        return ""
     for name in ("NoSuchOption", "MissingParameter", "BadOptionUsage", "BadArgumentUsage", "BadParameter"):
         if name in names:
             return name
