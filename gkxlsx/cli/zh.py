@@ -39,16 +39,8 @@ TYPES = {
     "bool": "是/否",
 }
 
-# words in the help column
-HELP_WORDS = [
-    ("Show this message and exit.", "显示本帮助并退出。"),
-    ("[required]", "[必填]"),
-    ("[default: ", "[默认："),
-    ("; default: ", "；默认："),
-    ("default: ", "默认："),
-    ("required", "必填"),
-    ("; ", "；"),
-]
+# typer's notes after an option's help: "  [default: 1; x>=1]", "  [required]"
+NOTE_WORDS = [("required", "必填"), ("default: ", "默认："), ("; ", "；")]
 
 
 def _zh_usage_args(args: str) -> str:
@@ -59,10 +51,17 @@ def _zh_types(text: str) -> str:
     return re.sub(r"<([^<>]+)>", lambda m: f"<{TYPES.get(m.group(1), m.group(1))}>", text)
 
 
+def _zh_note(m: re.Match) -> str:
+    note = m.group(0)
+    for en, zh in NOTE_WORDS:
+        note = note.replace(en, zh)
+    return note
+
+
 def _zh_help(text: str) -> str:
-    for en, zh in HELP_WORDS:
-        text = text.replace(en, zh)
-    return text
+    if text == "Show this message and exit.":
+        return "显示本帮助并退出。"
+    return re.sub(r"\[[^\[\]]*\]$", _zh_note, text)
 
 
 def _width(s: str) -> int:
@@ -74,10 +73,10 @@ _NO_LINE_START = set("，。、；：）〕」』”！？》")  # kept at the e
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` columns; ASCII words are not split."""
+    """``text`` in lines of at most ``width`` columns; ASCII words and notes in brackets are not split."""
     lines: list[str] = []
     cur = ""
-    for tok in re.findall(r"[!-~]+| |.", " ".join(text.split())):
+    for tok in re.findall(r"\[[^\[\]\s]*\]|[!-~]+| |.", " ".join(text.split())):
         if cur and _width(cur) + _width(tok) > width and tok not in _NO_LINE_START:
             lines.append(cur.rstrip())
             cur = "" if tok == " " else tok
