@@ -60,9 +60,10 @@ def test_importing_the_cli_imports_no_layer_and_no_heavy_library():
     assert not {m for m in mods if m.split(".")[:2][-1] in LAYERS and m.startswith("gkxlsx.")}
 
 
-def test_help_runs_without_heavy_modules():
-    mods, r = _modules_after(["--help"])
-    assert "用法" in r.stdout and "命令" in r.stdout
+@pytest.mark.parametrize("argv", [["--help"], ["mail", "--help"], ["forms", "show", "--help"], ["check", "--help"]])
+def test_help_runs_without_heavy_modules(argv):
+    mods, r = _modules_after(argv)
+    assert r.stdout.startswith("用法：") and "选项：" in r.stdout, r.stdout + r.stderr
     assert not _top(mods) & set(HEAVY), _top(mods) & set(HEAVY)
     assert not {m for m in mods if m.startswith("gkxlsx.") and m.split(".")[1] in LAYERS}
 

@@ -19,7 +19,7 @@ HELP = (
     "disclosure reports (国办公开办函〔2021〕30号 / 〔2019〕60号)."
 )
 
-# plain help (no rich), in Chinese: gkxlsx/cli/zh.py
+# plain help (no rich) in Chinese for this command and every command below it: gkxlsx/cli/zh.py
 app = typer.Typer(
     cls=ZhGroup,
     rich_markup_mode=None,

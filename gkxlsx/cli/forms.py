@@ -37,7 +37,6 @@ def _load_or_exit(ref: str) -> Form:
 
 def register(app: typer.Typer) -> None:
     forms = typer.Typer(
-        rich_markup_mode=None,
         help="报告格式定义：列出、查看、导出（forms of the annual report: list, show, export）。",
         no_args_is_help=True,
     )

@@ -18,7 +18,6 @@ DRY_OPT = typer.Option(False, "--dry-run", help="不发送，只把邮件写成 
 TEMPLATES_OPT = typer.Option(None, "--templates", help="邮件模板文件夹（覆盖自带的 mail_*.j2 模板）")
 
 mail_app = typer.Typer(
-    rich_markup_mode=None,
     help="发送邮件：填报通知（附工作簿）、催报、退回修改。SMTP 设置在 campaign.toml 的 [mail] 中，密码从环境变量读取或运行时输入。",
     no_args_is_help=True,
 )

@@ -285,7 +285,9 @@ class ZhGroup(TyperGroup):
 
 
 def _chinese_help(cmd: Any) -> None:
-    """Every command below ``cmd`` formats its help and usage with :class:`ZhFormatter`."""
+    """Every command below ``cmd`` formats its help and usage with :class:`ZhFormatter` (and
+    without rich, whatever its Typer was given)."""
     cmd.context_class = ZhContext
+    cmd.rich_markup_mode = None
     for sub in getattr(cmd, "commands", {}).values():
         _chinese_help(sub)
