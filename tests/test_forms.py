@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
-from gkxlsx.cli.forms import describe_form, export_form, expr_text
+from gkxlsx.form.describe import describe_form, export_form, expr_text
 from gkxlsx.form.layout import expected_formulas, layout
 from gkxlsx.form.model import FormError, builtin_form_ids, form_for_year, load_form
 from gkxlsx.rules.engine import INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluate_all, parse_expr

@@ -8,8 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
-
 from gkxlsx.campaign.campaign import Aggregate, Campaign, StatusSummary
 from gkxlsx.form.layout import number_for_excel
 
@@ -66,6 +64,8 @@ def similar_rows(similar) -> list[tuple[str, str, str, str, str]]:
 
 def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
     """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too."""
+    import xlsxwriter
+
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet("报送情况")
     title = wb.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
@@ -125,6 +125,8 @@ def _jsonable(v: Any) -> Any:
 
 def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path, Path]:
     """The roll-up as a workbook (汇总 / 分单位明细 / 完整性 / 校验) and as report data JSON for ``render``."""
+    import xlsxwriter
+
     form = camp.form
     safe = agg.name.replace("/", "_")
     xlsx = out_dir / f"{camp.year}年度汇总_{safe}.xlsx"

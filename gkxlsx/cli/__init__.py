@@ -11,6 +11,7 @@ import sys
 import typer
 
 from gkxlsx import __version__
+from gkxlsx.cli.zh import ZhGroup
 
 HELP = (
     "gkxlsx — 政府信息公开工作年度报告 收集、校验、汇总与生成工具。\n\n"
@@ -18,7 +19,10 @@ HELP = (
     "disclosure reports (国办公开办函〔2021〕30号 / 〔2019〕60号)."
 )
 
+# plain help (no rich) in Chinese for this command and every command below it: gkxlsx/cli/zh.py
 app = typer.Typer(
+    cls=ZhGroup,
+    rich_markup_mode=None,
     help=HELP,
     no_args_is_help=True,
     add_completion=False,

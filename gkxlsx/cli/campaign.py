@@ -8,22 +8,11 @@ from pathlib import Path
 
 import typer
 
-from gkxlsx.campaign.campaign import (
-    CampaignError,
-    aggregate,
-    diff_values,
-    import_files,
-    init_campaign,
-)
-from gkxlsx.campaign.ledger import LedgerError
 from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
-from gkxlsx.findings import fmt_num
-from gkxlsx.form.model import FormError
-from gkxlsx.form.roster import RosterError
 
 
 def init_cmd(
-    directory: Path = typer.Argument(..., help="新建的收集任务目录 / new campaign folder"),
+    directory: Path = typer.Argument(..., metavar="目录", help="新建的收集任务目录 / new campaign folder"),
     year: int = typer.Option(..., "--year", "-y", help="报告年度 / report year"),
     roster: Path = typer.Option(..., "--roster", "-r", help="单位名单 CSV/XLSX / roster"),
     fmt: str | None = typer.Option(None, "--format", "-f", help="报告格式（默认按年度） / format"),
@@ -33,6 +22,11 @@ def init_cmd(
     previous: Path | None = typer.Option(None, "--previous", help="上年度收集任务目录：启用跨年度校验并预填上年结转"),
 ) -> None:
     """新建一个收集任务（配置文件、账本数据库、文件夹）。 / Create a collection campaign."""
+    from gkxlsx.campaign.campaign import CampaignError, init_campaign
+    from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.form.model import FormError
+    from gkxlsx.form.roster import RosterError
+
     dl = None
     if deadline:
         try:
@@ -57,7 +51,9 @@ def init_cmd(
 
 
 def import_cmd(
-    paths: list[Path] = typer.Argument(None, help="收到的文件或文件夹 / returned files or folders"),
+    paths: list[Path] = typer.Argument(
+        None, metavar="文件或文件夹", help="收到的文件或文件夹 / returned files or folders"
+    ),
     campaign: Path | None = CAMPAIGN_OPT,
     source: str = typer.Option("文件", "--source", help="来源说明，如“邮件”“U盘”"),
     received: str | None = typer.Option(None, "--received", help="收到时间 YYYY-MM-DDTHH:MM（默认现在）"),
@@ -71,6 +67,8 @@ def import_cmd(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="并行检查的进程数（文件很多时用，如 --jobs 2）"),
 ) -> None:
     """校验并登记收到的报告文件（原件按 sha256 归档，不覆盖）。 / Validate and record returned files."""
+    from gkxlsx.campaign.campaign import import_files
+
     camp = open_campaign(campaign)
     with camp:
         if previous_data:
@@ -152,7 +150,7 @@ SIMILAR_AUTO = 2000  # status compares the texts of at most this many returns un
 
 
 def status_cmd(
-    unit: str | None = typer.Argument(None, help="单位代码或名称：显示该单位的报送历史和问题"),
+    unit: str | None = typer.Argument(None, metavar="单位", help="单位代码或名称：显示该单位的报送历史和问题"),
     campaign: Path | None = CAMPAIGN_OPT,
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     xlsx: Path | None = typer.Option(None, "--xlsx", help="导出为 Excel 文件"),
@@ -162,6 +160,7 @@ def status_cmd(
     ),
 ) -> None:
     """报送情况：谁已报、谁通过、谁需要修改，哪些单位的文字雷同；或某单位的历史。 / Who has returned, who passed."""
+    from gkxlsx.campaign.campaign import CampaignError
     from gkxlsx.campaign.exports import SIMILAR_NOTE, status_text, write_status_html, write_status_xlsx
 
     camp = open_campaign(campaign)
@@ -263,12 +262,14 @@ def status_cmd(
 
 
 def diff_cmd(
-    unit: str = typer.Argument(..., help="单位代码或名称"),
-    v1: int | None = typer.Argument(None, help="旧版本号（默认：倒数第二版）"),
-    v2: int | None = typer.Argument(None, help="新版本号（默认：当前版）"),
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
+    v1: int | None = typer.Argument(None, metavar="旧版本", help="旧版本号（默认：倒数第二版）"),
+    v2: int | None = typer.Argument(None, metavar="新版本", help="新版本号（默认：当前版）"),
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """比较同一单位两次报送之间逐个单元格的变化。 / Cell-level changes between two submissions."""
+    from gkxlsx.campaign.campaign import CampaignError, diff_values
+    from gkxlsx.findings import fmt_num
     from gkxlsx.form.layout import layout
 
     camp = open_campaign(campaign)
@@ -295,12 +296,15 @@ def diff_cmd(
 
 
 def accept_cmd(
-    unit: str = typer.Argument(..., help="单位代码或名称"),
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
     note: str = typer.Option(..., "--note", "-m", help="确认理由（上报说明）"),
     version: int | None = typer.Option(None, "--version", help="确认指定版本（默认当前版）"),
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """确认一份有警告的报送并记录理由；有错误的不能确认。 / Accept a return with warnings."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.ledger import LedgerError
+
     camp = open_campaign(campaign)
     with camp:
         try:
@@ -317,7 +321,9 @@ def aggregate_cmd(
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据。 / County roll-up."""
+    from gkxlsx.campaign.campaign import CampaignError, aggregate
     from gkxlsx.campaign.exports import write_aggregate
+    from gkxlsx.findings import fmt_num
 
     camp = open_campaign(campaign)
     with camp:

@@ -5,23 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from gkxlsx import __version__
-from gkxlsx.check.checker import check_paths, exit_code, summary
-from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, FileResult
 from gkxlsx.cli.common import fail
-from gkxlsx.findings import Finding
+
+if TYPE_CHECKING:
+    from gkxlsx.check.result import FileResult
+    from gkxlsx.findings import Finding
 
 SEV_COLOR = {"error": typer.colors.RED, "warning": typer.colors.YELLOW, "info": typer.colors.BLUE}
-STATUS_COLOR = {
-    STATUS_PASS: typer.colors.GREEN,
-    STATUS_WARN: typer.colors.YELLOW,
-    STATUS_ERR: typer.colors.RED,
-    STATUS_UNREADABLE: typer.colors.MAGENTA,
-}
 GROUPED = {"E-CELL-EMPTY"}  # many identical findings: one line per sheet in the terminal
 
 
@@ -81,6 +75,17 @@ def _grouped_lines(findings: list[Finding]) -> list[tuple[str, str]]:
     return lines
 
 
+def _status_color(status: str) -> str | None:
+    from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN
+
+    return {
+        STATUS_PASS: typer.colors.GREEN,
+        STATUS_WARN: typer.colors.YELLOW,
+        STATUS_ERR: typer.colors.RED,
+        STATUS_UNREADABLE: typer.colors.MAGENTA,
+    }.get(status)
+
+
 def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> None:
     typer.echo("")
     typer.secho(f"[{i}/{n}] {r.name}", bold=True)
@@ -100,7 +105,7 @@ def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> No
     c = r.counts
     typer.secho(
         f"  结果：{r.status}（错误 {c['error']}，警告 {c['warning']}，提示 {c['info']}）",
-        fg=STATUS_COLOR.get(r.status),
+        fg=_status_color(r.status),
         bold=True,
     )
     lines = _grouped_lines(r.findings)
@@ -114,6 +119,9 @@ def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> No
 
 
 def summary_line(results) -> str:
+    from gkxlsx.check.checker import summary
+    from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN
+
     s = summary(results)
     return (
         f"共检查 {s['total']} 个文件：通过 {s[STATUS_PASS]}，有警告 {s[STATUS_WARN]}，"
@@ -121,27 +129,10 @@ def summary_line(results) -> str:
     )
 
 
-def report_json(results, *, year: int | None, roster: Path | None) -> dict[str, Any]:
-    s = summary(results)
-    return {
-        "schema": "gkxlsx.check/1",
-        "generator": f"gkxlsx {__version__}",
-        "year": year,
-        "roster": str(roster) if roster else None,
-        "summary": {
-            "total": s["total"],
-            "passed": s[STATUS_PASS],
-            "warnings": s[STATUS_WARN],
-            "errors": s[STATUS_ERR],
-            "unreadable": s[STATUS_UNREADABLE],
-        },
-        "exit_code": exit_code(results),
-        "files": [r.to_dict() for r in results],
-    }
-
-
 def check_cmd(
-    paths: list[Path] = typer.Argument(..., help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="文件或文件夹", help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"
+    ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 结果 / machine-readable report"),
     roster: Path | None = typer.Option(
         None, "--roster", "-r", help="单位名单：工作簿的单位必须在名单中 / roster the units must be in"
@@ -169,6 +160,8 @@ def check_cmd(
 
     退出码：0 没有阻止接收的问题；1 有文件存在错误或无法识别；2 参数有误。
     """
+    from gkxlsx.check.checker import check_paths, exit_code
+    from gkxlsx.check.export import check_report
     from gkxlsx.form.model import FormError, form_for_year, load_form
     from gkxlsx.form.roster import RosterError, load_roster
 
@@ -211,7 +204,7 @@ def check_cmd(
                 break
     if as_json:
         sys.stdout.write(
-            json.dumps(report_json(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n"
+            json.dumps(check_report(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n"
         )
     else:
         for i, r in enumerate(results, start=1):

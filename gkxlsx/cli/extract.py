@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from gkxlsx.published.audit import AuditResult, audit_extraction, collect_files, summary_workbook
-from gkxlsx.published.extract import AMBIGUOUS, MISSING, READ, STATUS_ZH, ExtractError, Extraction, extract_file
+if TYPE_CHECKING:
+    from gkxlsx.published.audit import AuditResult
+    from gkxlsx.published.extract import Extraction
 
 SEVERITY_MARK = {"error": "✗ 错误", "warning": "! 警告", "info": "· 提示"}
 
@@ -24,6 +26,8 @@ def _err(msg: str) -> None:
 
 
 def _head(ex: Extraction) -> str:
+    from gkxlsx.published.extract import AMBIGUOUS, MISSING, READ
+
     r = ex.report
     c = ex.counts()
     unit = r.unit_name or "（未识别单位）"
@@ -36,6 +40,8 @@ def _head(ex: Extraction) -> str:
 
 
 def _print_extraction(ex: Extraction, verbose: bool) -> None:
+    from gkxlsx.published.extract import READ, STATUS_ZH
+
     typer.echo(f"■ {ex.source}")
     typer.echo("  " + _head(ex))
     if ex.title:
@@ -79,7 +85,7 @@ def _print_audit(res: AuditResult) -> None:
 
 def extract_cmd(
     files: list[Path] = typer.Argument(
-        ..., help="已公开的年度报告：文本（.txt）、网页（.html/.htm）、Word（.docx）或 PDF。"
+        ..., metavar="报告文件", help="已公开的年度报告：文本（.txt）、网页（.html/.htm）、Word（.docx）或 PDF。"
     ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON（键值数据、每格状态、说明、位置）。"),
     out: Path | None = typer.Option(
@@ -88,6 +94,8 @@ def extract_cmd(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="显示每一个未读取或有说明的单元格。"),
 ) -> None:
     """从已公开的年度报告中提取数据（单位、年度、格式、表格数字、各部分文字），每格标明已读取/缺失/无法确定。"""
+    from gkxlsx.published.extract import ExtractError, extract_file
+
     results = []
     failed = 0
     if out is not None:
@@ -124,10 +132,8 @@ def _similar(results: list[AuditResult], quiet: bool) -> None:
     from gkxlsx.text.similarity import cross_findings
 
     ok = [r for r in results if r.extraction is not None]
-    items = [
-        (r.extraction.report.unit_name or Path(r.path).name, r.extraction.report.unit_name, r.extraction.report.values)
-        for r in ok
-    ]
+    reports = [r.extraction.report for r in results if r.extraction is not None]
+    items = [(rep.unit_name or Path(r.path).name, rep.unit_name, rep.values) for r, rep in zip(ok, reports)]
     found = cross_findings(items)
     if not found:
         return
@@ -143,7 +149,9 @@ def _similar(results: list[AuditResult], quiet: bool) -> None:
 
 
 def audit_cmd(
-    paths: list[Path] = typer.Argument(..., help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="报告文件或文件夹", help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"
+    ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 审核结果。"),
     summary: Path | None = typer.Option(
         None,
@@ -160,6 +168,9 @@ def audit_cmd(
     ),
 ) -> None:
     """审核已公开的年度报告：提取数据后运行全部校验规则（表格勾稽、文字与表格一致、格式、日期、引用、照搬痕迹等）。"""
+    from gkxlsx.published.audit import AuditResult, audit_extraction, collect_files, summary_workbook
+    from gkxlsx.published.extract import ExtractError, extract_file
+
     files, problems = collect_files(paths)
     for p in problems:
         _err(p)

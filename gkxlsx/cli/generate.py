@@ -8,10 +8,6 @@ from pathlib import Path
 import typer
 
 from gkxlsx.cli.common import fail
-from gkxlsx.form.model import FormError, form_for_year, load_form
-from gkxlsx.form.roster import RosterError, load_roster
-from gkxlsx.workbook.generate import OfficeInfo, generate_all
-from gkxlsx.workbook.prefill import PrefillError, carry_over, load_values
 
 
 def parse_deadline(text: str | None) -> date | None:
@@ -63,6 +59,11 @@ def generate_cmd(
     if roster is None or year is None:
         _generate_in_campaign(campaign, only, quiet)
         return
+    from gkxlsx.form.model import FormError, form_for_year, load_form
+    from gkxlsx.form.roster import RosterError, load_roster
+    from gkxlsx.workbook.generate import OfficeInfo, generate_all
+    from gkxlsx.workbook.prefill import PrefillError, carry_over, load_values
+
     try:
         form = load_form(fmt) if fmt else form_for_year(year)
     except FormError as e:
@@ -89,6 +90,7 @@ def generate_cmd(
     unknown = sorted(set(pre) - codes) + sorted(set(prev or {}) - codes - set(pre))
     if unknown:
         fail(f"预填/上年度数据中有名单里没有的单位代码：{'、'.join(unknown)}。请核对单位代码（例如字母 l 与数字 1）。")
+    # what the guide sheet says about the collection (not the --campaign folder, which is unused here)
     info = OfficeInfo(name=office, contact=contact, deadline=parse_deadline(deadline))
     if quiet:
         files = generate_all(units, year, out, form=form, prefill=pre, prev=prev, prev_format=pf, office=info)

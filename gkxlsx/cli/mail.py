@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from gkxlsx.campaign.campaign import CampaignError
 from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
-from gkxlsx.mail.mail import (
-    KINDS,
-    Delivery,
-    MailError,
-    compose_feedback,
-    compose_remind,
-    compose_send,
-    delivery_report,
-    fetch_eml,
-    fetch_from_imap,
-    fetch_mbox,
-    get_password,
-    mail_settings,
-    process_messages,
-    send_and_record,
-    write_outbox,
-)
+
+if TYPE_CHECKING:
+    from gkxlsx.mail.mail import Delivery
 
 ONLY_OPT = typer.Option(None, "--only", help="只发给这些单位（单位代码或名称，可重复，也可用逗号分隔）")
 DRY_OPT = typer.Option(False, "--dry-run", help="不发送，只把邮件写成 .eml 文件保存到“发件箱”文件夹，供检查")
@@ -46,11 +32,25 @@ def _progress(d: Delivery) -> None:
 
 
 def _run(kind: str, only, dry_run: bool, templates, campaign, resend: bool = False) -> None:
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.mail.mail import (
+        KINDS,
+        MailError,
+        compose_feedback,
+        compose_remind,
+        compose_send,
+        delivery_report,
+        get_password,
+        mail_settings,
+        send_and_record,
+        write_outbox,
+    )
+
     camp = open_campaign(campaign)
     with camp:
         try:
             settings = mail_settings(camp)
-            skipped = []
+            skipped: list = []
             if kind == "send":
                 mails, skipped = compose_send(camp, only=only, templates=templates, resend=resend)
             elif kind == "remind":
@@ -133,7 +133,7 @@ def feedback_cmd(
 
 
 def fetch_cmd(
-    paths: list[Path] = typer.Argument(None, help=".eml 邮件文件或包含 .eml 的文件夹"),
+    paths: list[Path] = typer.Argument(None, metavar="邮件文件", help=".eml 邮件文件或包含 .eml 的文件夹"),
     eml: list[Path] | None = typer.Option(None, "--eml", help=".eml 邮件文件或文件夹（可重复）"),
     mbox: list[Path] | None = typer.Option(None, "--mbox", help="mbox 邮箱文件（可重复），如 Thunderbird 的收件箱文件"),
     imap: bool = typer.Option(False, "--imap", help="从 campaign.toml 中设置的 IMAP 邮箱（IMAPS）读取"),
@@ -141,6 +141,16 @@ def fetch_cmd(
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
 ) -> None:
     """从邮件中收取报送的工作簿并导入（只读取，不删除任何邮件；处理过的邮件不会重复导入）。 / Import returns from mail."""
+    from gkxlsx.mail.mail import (
+        MailError,
+        fetch_eml,
+        fetch_from_imap,
+        fetch_mbox,
+        get_password,
+        mail_settings,
+        process_messages,
+    )
+
     camp = open_campaign(campaign)
     with camp:
         files = list(paths or []) + list(eml or [])

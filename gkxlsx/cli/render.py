@@ -13,40 +13,18 @@ from typing import Any
 import typer
 
 from gkxlsx.cli.common import fail
-from gkxlsx.findings import Finding
-from gkxlsx.render.renderer import (
-    RenderError,
-    RenderRefused,
-    load_report_json,
-    parse_formats,
-    render_files,
-)
-
-
-def _finding_from_dict(d: dict) -> Finding:
-    return Finding(
-        rule_id=str(d.get("rule") or d.get("rule_id") or ""),
-        severity=str(d.get("severity") or "error"),
-        message=str(d.get("message") or ""),
-        fix=str(d.get("fix") or ""),
-        instance=str(d.get("instance") or ""),
-        keys=tuple(d.get("keys") or ()),
-        locations=tuple(d.get("locations") or ()),
-    )
 
 
 def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign: Path | None, by: str | None):
     """(report, findings, aggregate-info, label) for each requested campaign report, plus skip notes."""
     try:
         from gkxlsx.campaign.campaign import CampaignError, find_campaign
-        from gkxlsx.campaign.campaign import aggregate as do_aggregate
-        from gkxlsx.campaign.ledger import ACCEPTED_STATUSES
+        from gkxlsx.campaign.publish import report_jobs
     except ImportError:
         fail(
             "需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate（先用 gkxlsx init 创建收集任务）；"
             "也可以用 --data 报告数据.json 直接生成。"
         )
-    from gkxlsx.form.report import Report
 
     try:
         camp = find_campaign(campaign)
@@ -54,51 +32,19 @@ def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign:
         fail(
             f"需要在收集任务目录中运行 gkxlsx render 单位…/--all/--aggregate：{e}\n也可以用 --data 报告数据.json 直接生成。"
         )
-    jobs: list[tuple[Any, Any, Any, str]] = []
-    notes: list[str] = []
-    refused: list[str] = []
     with camp:
         try:
-            targets = camp.units() if all_units else [camp.unit(u) for u in units]
+            jobs, notes, refused = report_jobs(camp, units, all_units=all_units, aggregate=aggregate, by=by)
         except CampaignError as e:
             fail(str(e), 1)
-        for u in targets:
-            sub = camp.ledger.current(u.code)
-            if sub is None:
-                (notes if all_units else refused).append(f"{u.name}（{u.code}）：尚未报送，没有可生成报告的数据。")
-                continue
-            rep = Report(camp.form, camp.year, u.name, u.code, u.type, dict(sub.values), source=sub.archive_path)
-            if sub.status in ACCEPTED_STATUSES:
-                findings: list[Finding] = []  # passed, or warnings accepted with a note
-            else:
-                findings = [_finding_from_dict(d) for d in sub.findings]
-                if not any(f.severity == "error" for f in findings):
-                    # warnings that nobody has confirmed yet block a formal report too
-                    findings = [
-                        Finding(
-                            rule_id="W-NOT-ACCEPTED",
-                            severity="error",
-                            message=f"第 {sub.version} 版有 {sub.n_warnings} 个警告尚未确认。",
-                            fix=f"核实后用 gkxlsx accept {u.code} --note “理由” 确认，或请单位修改后重新报送。",
-                        )
-                    ] + findings
-            jobs.append((rep, findings, None, u.name))
-        if aggregate:
-            try:
-                aggs = do_aggregate(camp, by)
-            except CampaignError as e:
-                fail(str(e), 1)
-            for agg in aggs:
-                rep = agg.report
-                if camp.office and not by:
-                    rep.unit_name = camp.office
-                jobs.append((rep, list(agg.findings), agg.completeness, f"汇总：{agg.name}"))
         out_default = camp.path("reports")
     return jobs, notes, refused, out_default
 
 
 def render_cmd(
-    units: list[str] = typer.Argument(None, help="单位代码或名称（收集任务中的单位） / units of the campaign"),
+    units: list[str] = typer.Argument(
+        None, metavar="单位", help="单位代码或名称（收集任务中的单位） / units of the campaign"
+    ),
     all_units: bool = typer.Option(False, "--all", help="收集任务中所有已报送的单位"),
     aggregate: bool = typer.Option(False, "--aggregate", help="汇总报告（已通过或已确认的单位之和，附汇总完整性说明）"),
     by: str | None = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（与 --aggregate 一起用）"),
@@ -110,6 +56,8 @@ def render_cmd(
     campaign: Path | None = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录）"),
 ) -> None:
     """生成可公开发布的年度报告（网页、Word、Markdown、纯文本、PDF）。 / Render the publishable report."""
+    from gkxlsx.render.renderer import RenderError, RenderRefused, load_report_json, parse_formats, render_files
+
     try:
         fmts = parse_formats(to)
     except RenderError as e:
