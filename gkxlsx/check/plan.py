@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gkxlsx.form.layout import CHECKS_SHEET, GUIDE_SHEET, Layout, defined_name, expected_formulas, layout
 from gkxlsx.form.model import Form, UnitType
@@ -18,6 +18,8 @@ from gkxlsx.workbook.reader import CellStyles, a1, match_formula, si_text
 
 if TYPE_CHECKING:
     from gkxlsx.check.returned import ReturnedWorkbook
+
+_T = TypeVar("_T", bound="StyleTable")
 
 LABEL_ROLES = frozenset({"title", "caption", "corner", "header", "rowlabel", "fieldlabel"})
 MAX_LABEL_FINDINGS_PER_SHEET = 12
@@ -123,7 +125,7 @@ class StyleTable(dict):
         self.styles = styles
 
     @classmethod
-    def of(cls, styles: CellStyles) -> Self:
+    def of(cls: type[_T], styles: CellStyles) -> _T:
         got: Any = _STYLE_TABLES.get((cls, id(styles)))
         if got is None or got.styles is not styles:
             if len(_STYLE_TABLES) > 64:

@@ -29,9 +29,10 @@ import operator
 import re
 import stat
 import struct
+import types
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ from gkxlsx.check.values import BLANK, RawCell
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.findings import Finding, make_finding
 
+_inflate: types.ModuleType
 try:  # zlib-ng: the same deflate streams, inflated ~2× and CRC-checked ~9× faster than zlib
     from zlib_ng import zlib_ng as _inflate
 except ImportError:  # pragma: no cover - a dependency; zlib gives the same bytes, slower
@@ -528,7 +530,7 @@ _MEMO: dict = {}
 _PART_MEMO: dict = {}  # (name, crc, size, local header + compressed bytes) → decompressed part
 _ROOT_START = re.compile(rb"<[A-Za-z_]")
 _SST_TEXT: dict[bytes, str] = {}
-_PROT_ATTRS: dict[bytes, dict[str, str]] = {}
+_PROT_ATTRS: dict[bytes, SheetInfo] = {}
 
 
 def si_text(b: bytes) -> str:
@@ -569,7 +571,7 @@ def _parse_workbook(data: bytes):
     wp = _WB_PROTECTION(data).search(data)
     wprot = {k.decode(): xml_text(v) for k, v in _attrs(wp.group(1)).items()} if wp else None
     pr = _WB_PR(data).search(data)
-    date1904 = bool(pr) and _attrs(pr.group(1)).get(b"date1904", b"").lower() in (b"1", b"true")
+    date1904 = pr is not None and _attrs(pr.group(1)).get(b"date1904", b"").lower() in (b"1", b"true")
     return sheets, names_raw, names, wprot, date1904
 
 
@@ -629,7 +631,9 @@ def _parse_row(row: bytes) -> dict:
 class XlsxBook(Book):
     """Direct reading of an Office Open XML workbook."""
 
-    def __init__(self, data: bytes, kind: str = "xlsx", zf: zipfile.ZipFile | None = None, infos: list | None = None):
+    def __init__(
+        self, data: bytes, kind: str = "xlsx", zf: zipfile.ZipFile | None = None, infos: Sequence[Any] | None = None
+    ):
         self.kind = kind
         self.full = True
         self._data = data if isinstance(data, bytes) else None
@@ -743,7 +747,7 @@ class XlsxBook(Book):
             _PART_MEMO[memo_key] = data
         return data
 
-    def _member(self, info: zipfile.ZipInfo, until: bytes | None) -> bytes | None:
+    def _member(self, info: zipfile.ZipInfo | _Member, until: bytes | None) -> bytes | None:
         """A member's bytes straight from the package in memory (no file object, one zlib call):
         stored or deflated, not encrypted; the CRC is checked when the whole member is read.
         None where the zipfile module must do it."""
@@ -1226,6 +1230,13 @@ class _Member:
     """What the reader needs of a central-directory entry (the attributes of zipfile.ZipInfo)."""
 
     __slots__ = ("filename", "flag_bits", "compress_type", "CRC", "compress_size", "file_size", "header_offset")
+    filename: str
+    flag_bits: int
+    compress_type: int
+    CRC: int
+    compress_size: int
+    file_size: int
+    header_offset: int
 
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory record (22 bytes)
@@ -1458,7 +1469,7 @@ def open_book(data: bytes, name: str) -> tuple[str, Book]:
 
 
 def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
-    infos = _central_directory(data)
+    infos: Sequence[_Member | zipfile.ZipInfo] | None = _central_directory(data)
     z = None
     try:
         if infos is None:
