@@ -1288,7 +1288,7 @@ def _central_directory(data: bytes) -> list[_Member] | None:
     return out
 
 
-def _zip_guard(infos: list, kind: str) -> None:
+def _zip_guard(infos: Sequence[Any], kind: str) -> None:
     """Zip-bomb guard on the central directory, before anything is decompressed."""
     if len(infos) > MAX_MEMBERS:
         raise ReadError(
