@@ -123,7 +123,7 @@ class FileResult:
         v, i = self._packed  # type: ignore[misc]
         self._packed = None
         if type(v) is _Packed or type(i) is _Packed:
-            ov, oi = _key_orders(self.form_id)  # type: ignore[arg-type]
+            ov, oi = _key_orders(self.form_id)
             v = dict(zip(ov, v)) if type(v) is _Packed else v
             i = dict(zip(oi, i)) if type(i) is _Packed else i
         self._values, self._inputs = v, i

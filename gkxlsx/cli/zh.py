@@ -87,7 +87,7 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-class ZhFormatter(typer.Context.formatter_class):  # type: ignore[name-defined,misc,valid-type]
+class ZhFormatter(typer.Context.formatter_class):  # type: ignore[misc,valid-type]
     """Click's help formatter with Chinese headings and library words, measuring Chinese as two columns."""
 
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
@@ -254,7 +254,7 @@ def show_zh(e: Any, file: Any = None) -> None:
 def _in_chinese(e: Exception) -> None:
     """Make a usage error print itself in Chinese when typer shows it."""
     if _kind(e) and hasattr(e, "show"):
-        e.show = lambda file=None: show_zh(e, file)  # type: ignore[attr-defined]
+        e.show = lambda file=None: show_zh(e, file)
 
 
 class ZhGroup(TyperGroup):
