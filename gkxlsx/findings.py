@@ -113,14 +113,46 @@ class Finding:
             "fix": self.fix,
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        """The :class:`Finding` that :meth:`to_dict` wrote (as stored in the ledger or a JSON report).
+
+        ``to_dict`` leaves the title out (its JSON is a published format); a ``title`` key is read
+        when present, else the catalogue's title is taken for a catalogue id."""
+        rule_id = str(d.get("rule") or d.get("rule_id") or "")
+        title = d.get("title")
+        if title is None:
+            spec = catalogue().get(rule_id)
+            title = spec.get("title", "") if spec else ""
+        return cls(
+            rule_id=rule_id,
+            severity=str(d.get("severity") or "error"),
+            message=str(d.get("message") or ""),
+            fix=str(d.get("fix") or ""),
+            title=str(title),
+            instance=str(d.get("instance") or ""),
+            keys=tuple(d.get("keys") or ()),
+            values=dict(d.get("values") or {}),
+            expected=d.get("expected"),
+            actual=d.get("actual"),
+            delta=d.get("delta"),
+            locations=tuple(d.get("locations") or ()),
+            raw=d.get("raw"),
+            suggestion=d.get("suggestion"),
+        )
+
 
 # --------------------------------------------------------------------------------------------
 # catalogue
 
+FIELDS = ("severity", "title", "message", "fix", "description")  # every catalogue entry has these
+
 
 @lru_cache(maxsize=1)
-def catalogue() -> Mapping[str, Mapping[str, str]]:
-    """The importer's finding ids: {id: {severity, title, message, fix}} (from findings.json)."""
+def catalogue() -> Mapping[str, Mapping[str, Any]]:
+    """Every finding id the code can emit: {id: {severity, title, message, fix, description[, variants]}}
+    (from findings.json).  ``variants`` {name: {message[, title, fix]}} are further wordings, chosen
+    by ``variant``."""
     data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
     return data["findings"]
 
@@ -133,34 +165,42 @@ class _Fmt(dict):
 def make_finding(
     rule_id: str,
     *,
+    variant: str | None = None,
     keys=(),
     locations=(),
     values=None,
     expected=None,
     actual=None,
+    delta=None,
     raw=None,
     suggestion=None,
     severity: str | None = None,
     instance: str = "",
+    title: str | None = None,
+    fix: str | None = None,
     **ctx: Any,
 ) -> Finding:
-    """A :class:`Finding` for one of the catalogue's ids, its message and fix filled from ``ctx``."""
+    """A :class:`Finding` for one of the catalogue's ids, its message and fix (the ``variant``'s
+    wording when given) filled from ``ctx``.  ``title``/``fix`` override the catalogue's only for an id
+    that is a rule of a form (``"form_rule": true``), whose texts the form declares."""
     spec = catalogue()[rule_id]
     c = _Fmt({k: ("" if v is None else v) for k, v in ctx.items()})
     for k, v in (("expected", expected), ("actual", actual), ("raw", raw), ("suggestion", suggestion)):
         if k not in c and v is not None:
             c[k] = fmt_num(v) if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) else v
+    v = spec["variants"][variant] if variant else spec
     return Finding(
         rule_id=rule_id,
         severity=severity or spec["severity"],
-        message=spec["message"].format_map(c),
-        fix=spec["fix"].format_map(c),
-        title=spec["title"],
+        message=v.get("message", spec["message"]).format_map(c),
+        fix=v.get("fix", spec["fix"]).format_map(c) if fix is None else fix,
+        title=v.get("title", spec["title"]) if title is None else title,
         instance=instance or rule_id,
         keys=tuple(keys),
         values=dict(values or {}),
         expected=expected,
         actual=actual,
+        delta=delta,
         locations=tuple(locations),
         raw=raw,
         suggestion=suggestion,
