@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from gkxlsx.cli.common import fail
-from gkxlsx.findings import Finding
+from gkxlsx.findings import Finding, make_finding
 from gkxlsx.render.renderer import (
     RenderError,
     RenderRefused,
@@ -21,18 +21,6 @@ from gkxlsx.render.renderer import (
     parse_formats,
     render_files,
 )
-
-
-def _finding_from_dict(d: dict) -> Finding:
-    return Finding(
-        rule_id=str(d.get("rule") or d.get("rule_id") or ""),
-        severity=str(d.get("severity") or "error"),
-        message=str(d.get("message") or ""),
-        fix=str(d.get("fix") or ""),
-        instance=str(d.get("instance") or ""),
-        keys=tuple(d.get("keys") or ()),
-        locations=tuple(d.get("locations") or ()),
-    )
 
 
 def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign: Path | None, by: str | None):
@@ -71,16 +59,11 @@ def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign:
             if sub.status in ACCEPTED_STATUSES:
                 findings: list[Finding] = []  # passed, or warnings accepted with a note
             else:
-                findings = [_finding_from_dict(d) for d in sub.findings]
+                findings = [Finding.from_dict(d) for d in sub.findings]
                 if not any(f.severity == "error" for f in findings):
                     # warnings that nobody has confirmed yet block a formal report too
                     findings = [
-                        Finding(
-                            rule_id="W-NOT-ACCEPTED",
-                            severity="error",
-                            message=f"第 {sub.version} 版有 {sub.n_warnings} 个警告尚未确认。",
-                            fix=f"核实后用 gkxlsx accept {u.code} --note “理由” 确认，或请单位修改后重新报送。",
-                        )
+                        make_finding("W-NOT-ACCEPTED", version=sub.version, n=sub.n_warnings, code=u.code)
                     ] + findings
             jobs.append((rep, findings, None, u.name))
         if aggregate:
