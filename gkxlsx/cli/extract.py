@@ -13,10 +13,13 @@ from pathlib import Path
 
 import typer
 
+from gkxlsx.form.model import government_deadline, month_day_zh, publication_facts
 from gkxlsx.published.audit import AuditResult, audit_extraction, collect_files, summary_workbook
 from gkxlsx.published.extract import AMBIGUOUS, MISSING, READ, STATUS_ZH, ExtractError, Extraction, extract_file
 
 SEVERITY_MARK = {"error": "✗ 错误", "warning": "! 警告", "info": "· 提示"}
+
+_PUB = publication_facts()  # the form's publication deadlines, for --deadline's help
 
 
 def _err(msg: str) -> None:
@@ -153,7 +156,9 @@ def audit_cmd(
     deadline: str | None = typer.Option(
         None,
         "--deadline",
-        help="公开时限，MM-DD（报告年度的次年，如 01-31）或 YYYY-MM-DD；默认部门和乡镇 1月31日，县级以上政府 3月31日。",
+        help="公开时限，MM-DD（报告年度的次年，如 {:02d}-{:02d}）或 YYYY-MM-DD；默认部门和乡镇 {}，县级以上政府 {}。".format(
+            *_PUB["deadline"], month_day_zh(_PUB["deadline"]), month_day_zh(government_deadline(_PUB))
+        ),
     ),
     unit_type: str | None = typer.Option(
         None, "--unit-type", help="单位类型（乡镇、街道、县级部门、县级政府……）；默认按单位名称判断。"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.findings import Finding, make_finding
-from gkxlsx.form.model import SEVERITY_ZH, Form, UnitType, form_for_year
+from gkxlsx.form.model import SEVERITY_ZH, Form, UnitType, form_for_year, government_deadline, month_day_zh
 from gkxlsx.published.extract import (
     AMBIGUOUS,
     MISSING,
@@ -274,10 +274,9 @@ def _publication_ctx(form: Form) -> dict[str, str]:
     """The publication facts of ``form`` for the W-PUB-LATE fix: the deadline of departments and
     of local governments (month and day), and the article of the 条例 that sets them."""
     p = form.publication
-    gov = next(iter(p["deadline_by_unit_type"].values()), p["deadline"])
     return {
-        "deadline": "{}月{}日".format(*p["deadline"]),
-        "government_deadline": "{}月{}日".format(*gov),
+        "deadline": month_day_zh(p["deadline"]),
+        "government_deadline": month_day_zh(government_deadline(p)),
         "basis": p["basis"],
     }
 

@@ -207,7 +207,9 @@ def _validation(vt: ValueType, label: str, year: int, top_left: str) -> dict:
 
 def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[tuple[str, str]]:
     d = campaign.deadline
-    deadline = f"{d.year}年{d.month}月{d.day}日" if d else f"{year + 1}年1月31日"
+    if d is None:  # the form's publication deadline (in the year after the report year)
+        d = date(year + 1, *form.publication_deadline(None))
+    deadline = f"{d.year}年{d.month}月{d.day}日"
     wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
     wan_tip = (
         f"5. “{wan_cells[0].row_label}·{wan_cells[0].col_label}”的单位是万元：1 万元＝10000 元，例如 2500 元填 0.25。"
