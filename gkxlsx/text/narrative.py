@@ -968,13 +968,16 @@ def _finding(
     locations: Sequence[str] = (),
     **ctx: Any,
 ) -> Finding:
-    """A catalogue finding (its ``variant`` wording, placeholders from ``ctx``) at ``seg``."""
+    """A catalogue finding (its ``variant`` wording, placeholders from ``ctx`` and the part titles
+    ``{s1}`` … ``{s6}``) at ``seg``."""
     if not keys and seg is not None and seg.key:
         keys = (seg.key,)
     locs = tuple(locations) or ((seg.loc,) if seg is not None else ())
     delta = None
     if isinstance(expected, (int, Decimal)) and isinstance(actual, (int, Decimal)):
         delta = actual - expected
+    for sid, title in canonical_titles().items():
+        ctx.setdefault(sid, title)
     return make_finding(
         rule_id,
         variant=variant,

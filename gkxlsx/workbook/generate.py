@@ -239,7 +239,7 @@ def _guide_lines(form: Form, unit: Unit, year: int, campaign: Campaign) -> list[
         ("text", wan_tip),
         (
             "text",
-            "6. “三、依申请公开”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。",
+            f"6. “{form.section('s3').sheet}”中每件申请只计入一种办理结果；每一列都要满足：第一项＋第二项＝第三项（七）总计＋第四项。",
         ),
         (
             "text",

@@ -70,10 +70,11 @@ def load_values(path: str | Path, form: Form) -> dict[str, dict[str, Any]]:
     if not rows:
         raise PrefillError(f"数据文件 {p.name} 是空的")
     header = rows[0]
+    code_label = form.label("meta.code")
     try:
-        ci = next(i for i, h in enumerate(header) if h.strip() in ("单位代码", "code", "unit_code"))
+        ci = next(i for i, h in enumerate(header) if h.strip() in (code_label, "code", "unit_code"))
     except StopIteration:
-        raise PrefillError(f"数据文件 {p.name} 缺少“单位代码”列") from None
+        raise PrefillError(f"数据文件 {p.name} 缺少“{code_label}”列") from None
     for j, h in enumerate(header):
         if j != ci and h.strip() and h.strip() not in known:
             raise PrefillError(f"数据文件 {p.name} 第 1 行第 {j + 1} 列的键“{h}”在格式 {form.id} 中不存在")
