@@ -422,18 +422,11 @@ def summary_workbook(results: Sequence[AuditResult], path: str | Path) -> Path:
     for res in results:
         unit = res.extraction.report.unit_name if res.extraction else ""
         if res.error:
+            f = make_finding("E-READ", reason=res.error)
             ws2.write_row(
                 i,
                 0,
-                [
-                    res.path,
-                    unit,
-                    "错误",
-                    "E-READ",
-                    "",
-                    res.error,
-                    "检查文件是否为文本、网页、Word（.docx）或 PDF 格式。",
-                ],
+                [res.path, unit, SEVERITY_ZH[f.severity], f.rule_id, "", f.message, f.fix],
                 wrap,
             )
             i += 1
