@@ -13,7 +13,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gkxlsx.form.model import RuleDef
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "findings.json"
 
@@ -149,12 +152,21 @@ FIELDS = ("severity", "title", "message", "fix", "description")  # every catalog
 
 
 @lru_cache(maxsize=1)
+def _data() -> Mapping[str, Any]:
+    return json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+
+
 def catalogue() -> Mapping[str, Mapping[str, Any]]:
     """Every finding id the code can emit: {id: {severity, title, message, fix, description[, variants]}}
     (from findings.json).  ``variants`` {name: {message[, title, fix]}} are further wordings, chosen
     by ``variant``."""
-    data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
-    return data["findings"]
+    return _data()["findings"]
+
+
+def form_rule_wordings() -> Mapping[str, Mapping[str, Any]]:
+    """{id: {message, description[, variants]}}: wordings for a rule of a form that code checks too
+    (the text side of W-T3-FEE); severity, title and fix are the form rule's."""
+    return _data()["form_rules"]
 
 
 class _Fmt(dict):
@@ -176,14 +188,17 @@ def make_finding(
     suggestion=None,
     severity: str | None = None,
     instance: str = "",
-    title: str | None = None,
-    fix: str | None = None,
+    rule: RuleDef | None = None,
     **ctx: Any,
 ) -> Finding:
     """A :class:`Finding` for one of the catalogue's ids, its message and fix (the ``variant``'s
-    wording when given) filled from ``ctx``.  ``title``/``fix`` override the catalogue's only for an id
-    that is a rule of a form (``"form_rule": true``), whose texts the form declares."""
-    spec = catalogue()[rule_id]
+    wording when given) filled from ``ctx``.  With ``rule`` (a rule of the form that code checks
+    too), the wording comes from :func:`form_rule_wordings` and severity, title and fix from the rule."""
+    spec: Mapping[str, Any]
+    if rule is not None:
+        spec = {"severity": rule.severity, "title": rule.title, "fix": rule.fix, **form_rule_wordings()[rule_id]}
+    else:
+        spec = catalogue()[rule_id]
     c = _Fmt({k: ("" if v is None else v) for k, v in ctx.items()})
     for k, v in (("expected", expected), ("actual", actual), ("raw", raw), ("suggestion", suggestion)):
         if k not in c and v is not None:
@@ -193,8 +208,8 @@ def make_finding(
         rule_id=rule_id,
         severity=severity or spec["severity"],
         message=v.get("message", spec["message"]).format_map(c),
-        fix=v.get("fix", spec["fix"]).format_map(c) if fix is None else fix,
-        title=v.get("title", spec["title"]) if title is None else title,
+        fix=v.get("fix", spec["fix"]).format_map(c),
+        title=v.get("title", spec["title"]),
         instance=instance or rule_id,
         keys=tuple(keys),
         values=dict(values or {}),

@@ -14,7 +14,7 @@ import pytest
 
 import gkxlsx
 import gkxlsx.findings as findings_mod
-from gkxlsx.findings import FIELDS, Finding, catalogue, make_finding
+from gkxlsx.findings import FIELDS, Finding, catalogue, form_rule_wordings, make_finding
 from gkxlsx.form.model import builtin_form_ids, load_form
 
 PACKAGE = Path(gkxlsx.__file__).resolve().parent
@@ -55,8 +55,15 @@ def placeholders(template: str) -> set[str]:
     return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def entry_placeholders(rule_id: str, variant: str | None) -> set[str]:
-    spec = catalogue()[rule_id]
+def _spec(rule_id: str, form_rule: bool = False) -> dict:
+    if not form_rule:
+        return dict(catalogue()[rule_id])
+    rule = next(r for fid in builtin_form_ids() if (r := load_form(fid).rule_def(rule_id)))
+    return {"title": rule.title, "fix": rule.fix, **form_rule_wordings()[rule_id]}
+
+
+def entry_placeholders(rule_id: str, variant: str | None, form_rule: bool = False) -> set[str]:
+    spec = _spec(rule_id, form_rule)
     v = spec["variants"][variant] if variant else spec
     return placeholders(v.get("message", spec["message"])) | placeholders(v.get("fix", spec["fix"]))
 
@@ -74,11 +81,11 @@ def test_every_id_in_code_is_declared():
 
 def test_catalogue_is_not_a_copy_of_form_rules():
     rules = form_rule_ids()
-    for rid, spec in catalogue().items():
-        if spec.get("form_rule"):
-            assert rid in rules, rid  # the code side of a form rule: texts from the form
-        else:
-            assert rid not in rules, f"{rid} is a rule of a form: declare it there only"
+    for rid in catalogue():
+        assert rid not in rules, f"{rid} is a rule of a form: declare it there only"
+    for rid, spec in form_rule_wordings().items():
+        assert rid in rules, rid  # the code side of a form rule: severity, title and fix from the form
+        assert set(spec) <= {"message", "description", "variants"} and spec["message"] and spec["description"]
 
 
 @pytest.mark.parametrize("rule_id", sorted(catalogue()))
@@ -88,8 +95,7 @@ def test_entry_is_complete(rule_id):
     assert not missing, f"{rule_id} lacks {missing}"
     assert spec["severity"] in SEVERITIES
     assert spec["description"].strip()
-    if not spec.get("form_rule"):
-        assert spec["title"].strip() and spec["message"].strip() and spec["fix"].strip()
+    assert spec["title"].strip() and spec["message"].strip() and spec["fix"].strip()
     for name, v in spec.get("variants", {}).items():
         assert set(v) <= {"message", "title", "fix"} and v, (rule_id, name)
     # every template parses
@@ -122,39 +128,36 @@ def builder_calls():
             if any(k.arg is None for k in n.keywords):
                 continue  # **ctx: checked by the run over the corpus
             kws = {k.arg for k in n.keywords if k.arg}
+            form_rule = "rule" in kws
             var = next((k.value for k in n.keywords if k.arg == "variant"), None)
             if var is None and n.func.id == "_finding" and len(n.args) > 1:
                 var = n.args[1]
-            yield (
-                f"{py.relative_to(PACKAGE)}:{n.lineno}",
-                n.args[0].value,
-                _const_variants(var),
-                kws | BUILDERS[n.func.id],
-            )
+            where = f"{py.relative_to(PACKAGE)}:{n.lineno}"
+            yield where, n.args[0].value, _const_variants(var), kws | BUILDERS[n.func.id], form_rule
 
 
 def test_callers_fill_every_placeholder():
     calls = list(builder_calls())
     assert len(calls) > 40
     problems = []
-    for where, rid, variants, kws in calls:
-        assert rid in catalogue(), (where, rid)
+    for where, rid, variants, kws, form_rule in calls:
+        assert rid in (form_rule_wordings() if form_rule else catalogue()), (where, rid)
         for v in variants or []:
-            if v is not None and v not in catalogue()[rid].get("variants", {}):
+            if v is not None and v not in _spec(rid, form_rule).get("variants", {}):
                 problems.append(f"{where}: {rid} has no variant {v!r}")
                 continue
             # expected/actual/raw/suggestion fill their placeholders when they are passed
-            missing = entry_placeholders(rid, v) - kws
+            missing = entry_placeholders(rid, v, form_rule) - kws
             if missing:
                 problems.append(f"{where}: {rid}[{v}] not filled: {sorted(missing)}")
     assert not problems, "\n".join(problems)
 
 
 def test_every_variant_is_used():
-    used = {(rid, v) for _, rid, vs, _ in builder_calls() for v in vs or []}
+    used = {(rid, v) for _, rid, vs, _, _ in builder_calls() for v in vs or []}
     # variants chosen at run time (narrative's W-TXT-DATE runon/runon_both) are named in the code as strings
     text = "\n".join(p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py"))
-    for rid, spec in catalogue().items():
+    for rid, spec in [*catalogue().items(), *form_rule_wordings().items()]:
         for name in spec.get("variants", {}):
             assert (rid, name) in used or f'"{name}"' in text, f"{rid} variant {name} is never chosen"
 

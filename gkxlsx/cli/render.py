@@ -63,7 +63,9 @@ def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign:
                 if not any(f.severity == "error" for f in findings):
                     # warnings that nobody has confirmed yet block a formal report too
                     findings = [
-                        make_finding("W-NOT-ACCEPTED", version=sub.version, n=sub.n_warnings, code=u.code)
+                        make_finding(
+                            "W-NOT-ACCEPTED", severity="error", version=sub.version, n=sub.n_warnings, code=u.code
+                        )
                     ] + findings
             jobs.append((rep, findings, None, u.name))
         if aggregate:

@@ -212,6 +212,7 @@ def _cell_findings(ex: Extraction) -> list[Finding]:
         out.append(
             make_finding(
                 "W-EXT-UNIT",
+                severity="info",
                 n=len(units),
                 shown=shown,
                 keys=units,
@@ -243,7 +244,7 @@ def _meta_findings(ex: Extraction, deadline: dt.date | None) -> list[Finding]:
     if not r.year:
         out.append(make_finding("W-EXT-YEAR", locations=("标题",)))
     if not ex.publish_date:
-        out.append(make_finding("W-PUB-DATE", locations=("标题",)))
+        out.append(make_finding("W-PUB-DATE", severity="info", locations=("标题",)))
     elif deadline is not None and ex.publish_date > deadline:
         days = (ex.publish_date - deadline).days
         out.append(

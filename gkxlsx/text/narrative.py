@@ -1453,7 +1453,7 @@ def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     s6 = doc.sec("s6")
     label = form.cells["s3.r6_2.total"].row_label
     rule = form.rule_def("W-T3-FEE") or load_form(builtin_form_ids()[-1]).rule_def("W-T3-FEE")
-    assert rule is not None  # the text side of the form rule: its title and fix
+    assert rule is not None  # the text side of the form rule: its severity, title and fix
     for seg in s6:
         m = _re(d["no_notice"]).search(seg.nt.norm, seg.start, seg.end)
         if m:
@@ -1462,8 +1462,7 @@ def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
                 _finding(
                     "W-T3-FEE",
                     "text_contradicts",
-                    title=rule.title,
-                    fix=rule.fix,
+                    rule=rule,
                     label=label,
                     n=fmt_num(n),
                     text=q(quote),
@@ -1478,9 +1477,8 @@ def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     return [
         _finding(
             "W-T3-FEE",
-            "text",
-            title=rule.title,
-            fix=rule.fix,
+            None,
+            rule=rule,
             label=label,
             n=fmt_num(n),
             keys=("s3.r6_2.total", "s6.other"),
