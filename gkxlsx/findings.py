@@ -1,8 +1,12 @@
 """Findings: one problem each — which rule, how bad, which cells, which values, what to do.
 
 Every finding id that any code emits is declared once in the catalogue ``gkxlsx/data/findings.json``
-(severity, Chinese title, message template, fix); :func:`make_finding` builds a :class:`Finding`
-from it.  Rules of a form declare their own texts in the form definition.
+(severity, Chinese title, message template, fix, description, further wordings as ``variants``);
+:func:`make_finding` builds a :class:`Finding` from it, and every module (reader, checker, values,
+narrative, similarity, audit, renderer) builds its findings that way.  Rules of a form declare
+their own texts in the form definition; ``tests/test_findings.py`` checks that every id in the
+code is declared in one of the two places and that callers fill every placeholder.
+A :class:`Finding` goes to JSON with :meth:`Finding.to_dict` and back with :meth:`Finding.from_dict`.
 """
 
 from __future__ import annotations

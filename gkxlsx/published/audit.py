@@ -113,6 +113,8 @@ def _label_findings(ex: Extraction) -> list[Finding]:
         groups[(li.kind, li.found, li.expected)].append(li)
     out = []
     for (kind, found, expected), items in groups.items():
+        variant: str | None
+        ctx: dict[str, Any]
         where = "、".join(dict.fromkeys(li.where for li in items))
         keys = tuple(dict.fromkeys(k for li in items for k in li.keys))
         times = f"（共 {len(items)} 处）" if len(items) > 1 else ""
@@ -271,7 +273,7 @@ def default_deadline(year: int, unit: UnitType | None, form: Form | None = None)
     return dt.date(year + 1, m, day)
 
 
-def _publication_ctx(form: Form) -> dict[str, str]:
+def _publication_ctx(form: Form) -> dict[str, Any]:
     """The publication facts of ``form`` for the W-PUB-LATE fix: the deadline of departments and
     of local governments (month and day), and the article of the 条例 that sets them."""
     p = form.publication
