@@ -17,7 +17,7 @@ from gkxlsx.campaign.campaign import (
 )
 from gkxlsx.campaign.ledger import LedgerError
 from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
-from gkxlsx.findings import fmt_num
+from gkxlsx.findings import Finding, fmt_num
 from gkxlsx.form.model import FormError, month_day_zh, publication_facts
 from gkxlsx.form.roster import RosterError
 
@@ -219,9 +219,8 @@ def status_cmd(
             cur = hist[-1] if hist[-1].is_current else next(h for h in hist if h.is_current)
             if cur.findings:
                 typer.echo("  当前版本的问题：")
-                for f in cur.findings:
-                    loc = "、".join(f.get("locations") or [])
-                    typer.echo(f"    {f.get('severity_zh', '')} {f.get('rule')} {loc}：{f.get('message')}")
+                for f in map(Finding.from_dict, cur.findings):
+                    typer.echo(f"    {f.severity_zh} {f.rule_id} {'、'.join(f.locations)}：{f.message}")
             return
         s = camp.status()
         too_many = similar is None and s.returned > SIMILAR_AUTO
