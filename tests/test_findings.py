@@ -21,7 +21,7 @@ PACKAGE = Path(gkxlsx.__file__).resolve().parent
 ID = re.compile(r"(?<![A-Za-z0-9-])[EWI]-[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*(?![a-z])")
 SEVERITIES = {"error", "warning", "info"}
 # the wrappers that pass their keywords on to make_finding (narrative's adds the part titles)
-BUILDERS = {"make_finding": set(), "_finding": {f"s{i}" for i in range(1, 7)}}
+BUILDERS = {"make_finding": set(), "_finding": {f"s{i}" for i in range(1, 7)} | {"parts"}}
 
 
 def form_rule_ids() -> set[str]:

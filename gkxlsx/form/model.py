@@ -286,6 +286,7 @@ class RuleDef:
 
 
 SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
+_NUMBERING = re.compile(r"^[一二三四五六七八九十]+、")
 _CARRY = re.compile(r"([\w.]+)\.\{(\w+)\}\s*==\s*prev:([\w.]+)\.\{(\w+)\}")
 
 
@@ -358,6 +359,12 @@ class Form:
     def section_titles(self) -> dict[str, str]:
         """{section id: title} in the form's order (“s1” → “一、总体情况”)."""
         return {s.id: s.title for s in self.sections}
+
+    @cached_property
+    def part_names(self) -> str:
+        """The parts as a sentence lists them: numbering dropped, a “、” inside a title read as “和”
+        (总体情况、…、政府信息公开行政复议和行政诉讼情况、…)."""
+        return "、".join(_NUMBERING.sub("", s.title).replace("、", "和") for s in self.sections)
 
     def rule_def(self, rule_id: str) -> RuleDef | None:
         return next((r for r in self.rule_defs if r.id == rule_id), None)

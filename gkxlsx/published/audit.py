@@ -236,6 +236,7 @@ def _meta_findings(ex: Extraction, deadline: dt.date | None) -> list[Finding]:
                 make_finding(
                     "W-TXT-SECTION",
                     section=titles[sid],
+                    parts=r.form.part_names,
                     locations=(titles[sid],),
                     instance=f"W-TXT-SECTION[{sid}]",
                 )

@@ -51,6 +51,13 @@ def canonical_titles() -> dict[str, str]:
     return load_form(builtin_form_ids()[-1]).section_titles
 
 
+@cache
+def _text_ctx() -> dict[str, str]:
+    """The form's words that every narrative finding may quote: the part titles {s1} … {s6} and
+    the parts as a sentence lists them ({parts})."""
+    return {**canonical_titles(), "parts": load_form(builtin_form_ids()[-1]).part_names}
+
+
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -969,15 +976,15 @@ def _finding(
     **ctx: Any,
 ) -> Finding:
     """A catalogue finding (its ``variant`` wording, placeholders from ``ctx`` and the part titles
-    ``{s1}`` … ``{s6}``) at ``seg``."""
+    ``{s1}`` … ``{s6}`` and ``{parts}``) at ``seg``."""
     if not keys and seg is not None and seg.key:
         keys = (seg.key,)
     locs = tuple(locations) or ((seg.loc,) if seg is not None else ())
     delta = None
     if isinstance(expected, (int, Decimal)) and isinstance(actual, (int, Decimal)):
         delta = actual - expected
-    for sid, title in canonical_titles().items():
-        ctx.setdefault(sid, title)
+    for k, v in _text_ctx().items():
+        ctx.setdefault(k, v)
     return make_finding(
         rule_id,
         variant=variant,
