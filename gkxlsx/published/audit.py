@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.findings import Finding, make_finding
-from gkxlsx.form.model import SEVERITY_ZH, Form, UnitType, form_for_year, government_deadline, month_day_zh
+from gkxlsx.form.model import (
+    SEVERITY_ZH,
+    Form,
+    UnitType,
+    form_for_year,
+    government_deadline,
+    month_day_zh,
+    publication_facts,
+)
 from gkxlsx.published.extract import (
     AMBIGUOUS,
     MISSING,
@@ -298,7 +306,8 @@ def parse_deadline(spec: str | None, year: int) -> dt.date | None:
         return dt.date(year + 1, int(m.group(1)), int(m.group(2)))
     if m:
         return None
-    raise ValueError(f"无法识别的公开时限“{spec}”，应写作 MM-DD（如 01-31）或 YYYY-MM-DD。")
+    example = "{:02d}-{:02d}".format(*publication_facts()["deadline"])
+    raise ValueError(f"无法识别的公开时限“{spec}”，应写作 MM-DD（如 {example}）或 YYYY-MM-DD。")
 
 
 def audit_extraction(
