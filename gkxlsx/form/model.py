@@ -384,8 +384,9 @@ class Form:
     @property
     def publication(self) -> Mapping[str, Any]:
         """When and by which law a report is published: ``deadline`` [month, day] of the next year,
-        ``deadline_by_unit_type`` {unit type: [month, day]}, ``basis`` (the article of the 条例)."""
-        return self.raw.get("publication", {})
+        ``deadline_by_unit_type`` {unit type: [month, day]}, ``basis`` (the article of the 条例).
+        A form file that declares none (a standalone custom form) has the current built-in form's."""
+        return self.raw.get("publication") or publication_facts()
 
     def publication_deadline(self, unit_type: str | None) -> tuple[int, int]:
         """(month, day) of the year after the report year by which ``unit_type`` publishes its report."""
