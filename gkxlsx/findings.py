@@ -1,8 +1,12 @@
 """Findings: one problem each — which rule, how bad, which cells, which values, what to do.
 
 Every finding id that any code emits is declared once in the catalogue ``gkxlsx/data/findings.json``
-(severity, Chinese title, message template, fix); :func:`make_finding` builds a :class:`Finding`
-from it.  Rules of a form declare their own texts in the form definition.
+(severity, Chinese title, message template, fix, description, further wordings as ``variants``);
+:func:`make_finding` builds a :class:`Finding` from it, and every module (reader, checker, values,
+narrative, similarity, audit, renderer) builds its findings that way.  Rules of a form declare
+their own texts in the form definition; ``tests/test_findings.py`` checks that every id in the
+code is declared in one of the two places and that callers fill every placeholder.
+A :class:`Finding` goes to JSON with :meth:`Finding.to_dict` and back with :meth:`Finding.from_dict`.
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gkxlsx.form.model import RuleDef
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "findings.json"
 
@@ -115,13 +122,23 @@ class Finding:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Finding:
-        """The finding :meth:`to_dict` wrote (as the ledger keeps it); numbers come back as int or float."""
+        """The :class:`Finding` that :meth:`to_dict` wrote (as stored in the ledger or a JSON report).
+
+        ``to_dict`` leaves the title out (its JSON is a published format); a ``title`` key is read
+        when present, else the catalogue's title is taken for a catalogue id.  Numbers come back as
+        int or float."""
+        rule_id = str(d.get("rule") or d.get("rule_id") or "")
+        title = d.get("title")
+        if title is None:
+            spec = catalogue().get(rule_id)
+            title = spec.get("title", "") if spec else ""
         return cls(
-            rule_id=d["rule"],
-            severity=d["severity"],
-            message=d.get("message", ""),
-            fix=d.get("fix") or "",
-            instance=d.get("instance", ""),
+            rule_id=rule_id,
+            severity=str(d.get("severity") or "error"),
+            message=str(d.get("message") or ""),
+            fix=str(d.get("fix") or ""),
+            title=str(title),
+            instance=str(d.get("instance") or ""),
             keys=tuple(d.get("keys") or ()),
             values=dict(d.get("values") or {}),
             expected=d.get("expected"),
@@ -136,12 +153,25 @@ class Finding:
 # --------------------------------------------------------------------------------------------
 # catalogue
 
+FIELDS = ("severity", "title", "message", "fix", "description")  # every catalogue entry has these
+
 
 @lru_cache(maxsize=1)
-def catalogue() -> Mapping[str, Mapping[str, str]]:
-    """The importer's finding ids: {id: {severity, title, message, fix}} (from findings.json)."""
-    data = json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
-    return data["findings"]
+def _data() -> Mapping[str, Any]:
+    return json.loads(CATALOGUE_PATH.read_text(encoding="utf-8"))
+
+
+def catalogue() -> Mapping[str, Mapping[str, Any]]:
+    """Every finding id the code can emit: {id: {severity, title, message, fix, description[, variants]}}
+    (from findings.json).  ``variants`` {name: {message[, title, fix]}} are further wordings, chosen
+    by ``variant``."""
+    return _data()["findings"]
+
+
+def form_rule_wordings() -> Mapping[str, Mapping[str, Any]]:
+    """{id: {message, description[, variants]}}: wordings for a rule of a form that code checks too
+    (the text side of W-T3-FEE); severity, title and fix are the form rule's."""
+    return _data()["form_rules"]
 
 
 class _Fmt(dict):
@@ -152,34 +182,45 @@ class _Fmt(dict):
 def make_finding(
     rule_id: str,
     *,
+    variant: str | None = None,
     keys=(),
     locations=(),
     values=None,
     expected=None,
     actual=None,
+    delta=None,
     raw=None,
     suggestion=None,
     severity: str | None = None,
     instance: str = "",
+    rule: RuleDef | None = None,
     **ctx: Any,
 ) -> Finding:
-    """A :class:`Finding` for one of the catalogue's ids, its message and fix filled from ``ctx``."""
-    spec = catalogue()[rule_id]
+    """A :class:`Finding` for one of the catalogue's ids, its message and fix (the ``variant``'s
+    wording when given) filled from ``ctx``.  With ``rule`` (a rule of the form that code checks
+    too), the wording comes from :func:`form_rule_wordings` and severity, title and fix from the rule."""
+    spec: Mapping[str, Any]
+    if rule is not None:
+        spec = {"severity": rule.severity, "title": rule.title, "fix": rule.fix, **form_rule_wordings()[rule_id]}
+    else:
+        spec = catalogue()[rule_id]
     c = _Fmt({k: ("" if v is None else v) for k, v in ctx.items()})
     for k, v in (("expected", expected), ("actual", actual), ("raw", raw), ("suggestion", suggestion)):
         if k not in c and v is not None:
             c[k] = fmt_num(v) if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) else v
+    v = spec["variants"][variant] if variant else spec
     return Finding(
         rule_id=rule_id,
         severity=severity or spec["severity"],
-        message=spec["message"].format_map(c),
-        fix=spec["fix"].format_map(c),
-        title=spec["title"],
+        message=v.get("message", spec["message"]).format_map(c),
+        fix=v.get("fix", spec["fix"]).format_map(c),
+        title=v.get("title", spec["title"]),
         instance=instance or rule_id,
         keys=tuple(keys),
         values=dict(values or {}),
         expected=expected,
         actual=actual,
+        delta=delta,
         locations=tuple(locations),
         raw=raw,
         suggestion=suggestion,

@@ -224,7 +224,7 @@ class Campaign:
         self.contact = c.get("contact", "")
         dl = c.get("deadline") or ""
         try:
-            self.deadline = date.fromisoformat(dl) if dl else date(self.year + 1, 1, 31)
+            self.deadline = date.fromisoformat(dl) if dl else date(self.year + 1, *self.form.publication_deadline(None))
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
         self.ledger = Ledger(self.root / DB, self.path("archive"))
@@ -361,7 +361,7 @@ def init_campaign(
             "format": form.id,
             "office": office,
             "contact": contact,
-            "deadline": (deadline or date(year + 1, 1, 31)).isoformat(),
+            "deadline": (deadline or date(year + 1, *form.publication_deadline(None))).isoformat(),
             "previous": str(Path(previous).resolve()) if previous else "",
         },
         "mail": {

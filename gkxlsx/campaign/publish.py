@@ -13,7 +13,7 @@ from typing import Any
 from gkxlsx.campaign.campaign import Campaign
 from gkxlsx.campaign.campaign import aggregate as do_aggregate
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES
-from gkxlsx.findings import Finding
+from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.report import Report
 
 # (report, findings or None, aggregate completeness or None, label for messages)
@@ -44,12 +44,7 @@ def report_jobs(
             if not any(f.severity == "error" for f in findings):
                 # warnings that nobody has confirmed yet block a formal report too
                 findings = [
-                    Finding(
-                        rule_id="W-NOT-ACCEPTED",
-                        severity="error",
-                        message=f"第 {sub.version} 版有 {sub.n_warnings} 个警告尚未确认。",
-                        fix=f"核实后用 gkxlsx accept {u.code} --note “理由” 确认，或请单位修改后重新报送。",
-                    )
+                    make_finding("W-NOT-ACCEPTED", severity="error", version=sub.version, n=sub.n_warnings, code=u.code)
                 ] + findings
         jobs.append((rep, findings, None, u.name))
     if aggregate:

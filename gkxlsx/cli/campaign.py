@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
+from gkxlsx.cli.common import CAMPAIGN_OPT, deadline_zh, fail, open_campaign
 
 
 def init_cmd(
@@ -18,7 +18,7 @@ def init_cmd(
     fmt: str | None = typer.Option(None, "--format", "-f", help="报告格式（默认按年度） / format"),
     office: str = typer.Option("", "--office", help="收集单位名称 / collecting office"),
     contact: str = typer.Option("", "--contact", help="收集单位联系方式"),
-    deadline: str | None = typer.Option(None, "--deadline", help="报送截止日期 YYYY-MM-DD（默认次年1月31日）"),
+    deadline: str | None = typer.Option(None, "--deadline", help=f"报送截止日期 YYYY-MM-DD（默认次年{deadline_zh()}）"),
     previous: Path | None = typer.Option(None, "--previous", help="上年度收集任务目录：启用跨年度校验并预填上年结转"),
 ) -> None:
     """新建一个收集任务（配置文件、账本数据库、文件夹）。 / Create a collection campaign."""
@@ -215,10 +215,11 @@ def status_cmd(
                     typer.echo(f"    确认说明：{h.accepted_note}")
             cur = hist[-1] if hist[-1].is_current else next(h for h in hist if h.is_current)
             if cur.findings:
+                from gkxlsx.findings import Finding
+
                 typer.echo("  当前版本的问题：")
-                for f in cur.findings:
-                    loc = "、".join(f.get("locations") or [])
-                    typer.echo(f"    {f.get('severity_zh', '')} {f.get('rule')} {loc}：{f.get('message')}")
+                for f in map(Finding.from_dict, cur.findings):
+                    typer.echo(f"    {f.severity_zh} {f.rule_id} {'、'.join(f.locations)}：{f.message}")
             return
         s = camp.status()
         too_many = similar is None and s.returned > SIMILAR_AUTO

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from gkxlsx.cli.common import deadline_zh, publication
+
 if TYPE_CHECKING:
     from gkxlsx.published.audit import AuditResult
     from gkxlsx.published.extract import Extraction
@@ -161,7 +163,9 @@ def audit_cmd(
     deadline: str | None = typer.Option(
         None,
         "--deadline",
-        help="公开时限，MM-DD（报告年度的次年，如 01-31）或 YYYY-MM-DD；默认部门和乡镇 1月31日，县级以上政府 3月31日。",
+        help="公开时限，MM-DD（报告年度的次年，如 {:02d}-{:02d}）或 YYYY-MM-DD；默认部门和乡镇 {}，县级以上政府 {}。".format(
+            *publication()["deadline"], deadline_zh(), deadline_zh("government")
+        ),
     ),
     unit_type: str | None = typer.Option(
         None, "--unit-type", help="单位类型（乡镇、街道、县级部门、县级政府……）；默认按单位名称判断。"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -285,6 +286,8 @@ class RuleDef:
 
 
 SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
+_NUMBERING = re.compile(r"^[一二三四五六七八九十]+、")
+_CARRY = re.compile(r"([\w.]+)\.\{(\w+)\}\s*==\s*prev:([\w.]+)\.\{(\w+)\}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,6 +354,45 @@ class Form:
     @cached_property
     def derived_keys(self) -> tuple[str, ...]:
         return tuple(k for k, c in self.cells.items() if c.derived)
+
+    @cached_property
+    def section_titles(self) -> dict[str, str]:
+        """{section id: title} in the form's order (“s1” → “一、总体情况”)."""
+        return {s.id: s.title for s in self.sections}
+
+    @cached_property
+    def part_names(self) -> str:
+        """The parts as a sentence lists them: numbering dropped, a “、” inside a title read as “和”
+        (总体情况、…、政府信息公开行政复议和行政诉讼情况、…)."""
+        return "、".join(_NUMBERING.sub("", s.title).replace("、", "和") for s in self.sections)
+
+    def rule_def(self, rule_id: str) -> RuleDef | None:
+        return next((r for r in self.rule_defs if r.id == rule_id), None)
+
+    @cached_property
+    def carry_over(self) -> tuple[tuple[str, str], ...]:
+        """(this year's row, last year's row) pairs the form's carry-over rules declare: a rule on
+        the previous report whose expression is ``ROW.{c} == prev:ROW.{c}`` (W-XY-CARRY:
+        上年结转 = 上年度报告的结转下年度继续办理)."""
+        out = []
+        for r in self.rule_defs:
+            m = _CARRY.fullmatch((r.expr or "").strip()) if r.needs_previous else None
+            if m and m.group(2) == m.group(4):
+                out.append((m.group(1), m.group(3)))
+        return tuple(out)
+
+    @property
+    def publication(self) -> Mapping[str, Any]:
+        """When and by which law a report is published: ``deadline`` [month, day] of the next year,
+        ``deadline_by_unit_type`` {unit type: [month, day]}, ``basis`` (the article of the 条例).
+        A form file that declares none (a standalone custom form) has the current built-in form's."""
+        return self.raw.get("publication") or publication_facts()
+
+    def publication_deadline(self, unit_type: str | None) -> tuple[int, int]:
+        """(month, day) of the year after the report year by which ``unit_type`` publishes its report."""
+        p = self.publication
+        m, d = p.get("deadline_by_unit_type", {}).get(unit_type or "", p["deadline"])
+        return int(m), int(d)
 
     def section(self, sid: str) -> Section:
         for s in self.sections:
@@ -453,6 +495,29 @@ def load_form(ref: str | Path = "2021") -> Form:
     form = build_form(raw, source)
     _CACHE[key] = form
     return form
+
+
+def publication_facts(form_id: str | None = None) -> Mapping[str, Any]:
+    """The ``publication`` facts of a built-in form (default: the current one), read from its JSON
+    without building the form — cheap enough for the help texts of the command line."""
+    fid = form_id or builtin_form_ids()[-1]
+    if fid not in _PUBLICATION:
+        _PUBLICATION[fid] = _load_raw(fid)[0]["publication"]
+    return _PUBLICATION[fid]
+
+
+_PUBLICATION: dict[str, Mapping[str, Any]] = {}
+
+
+def month_day_zh(md: Iterable[int]) -> str:
+    """[1, 31] → “1月31日”."""
+    m, d = md
+    return f"{m}月{d}日"
+
+
+def government_deadline(publication: Mapping[str, Any]) -> list[int]:
+    """The later deadline of local governments at county level and above ([3, 31])."""
+    return max(publication.get("deadline_by_unit_type", {}).values(), default=publication["deadline"])
 
 
 def form_for_year(year: int) -> Form:

@@ -4,8 +4,8 @@
 (:func:`gkxlsx.rules.engine.check`, unit type guessed from the unit's name) + the narrative rules
 (:func:`gkxlsx.text.narrative.check_narrative` on the whole text) + findings about the extraction
 itself (cells that could not be read, label typos W-TXT-LABEL, “/” for zero, missing title or
-date) + W-PUB-LATE when a publication date is printed (default deadline 1月31日 of the next year;
-3月31日 for governments at county level and above, per 条例第四十九条).
+date) + W-PUB-LATE when a publication date is printed (the default deadline is the form's
+``publication`` fact for the unit type, in the year after the report year).
 
 :func:`summary_workbook` writes one row per report (文件, 单位, 年度, 格式, 错误数, 警告数, 主要问题)
 and a sheet with every finding.
@@ -21,8 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gkxlsx.findings import Finding
-from gkxlsx.form.model import SEVERITY_ZH, UnitType
+from gkxlsx.findings import Finding, make_finding
+from gkxlsx.form.model import (
+    SEVERITY_ZH,
+    Form,
+    UnitType,
+    form_for_year,
+    government_deadline,
+    month_day_zh,
+    publication_facts,
+)
 from gkxlsx.published.extract import (
     AMBIGUOUS,
     MISSING,
@@ -33,11 +41,8 @@ from gkxlsx.published.extract import (
     extract_file,
     extract_text,
 )
-from gkxlsx.published.extract import (
-    data as extract_data,
-)
 from gkxlsx.rules.engine import check
-from gkxlsx.text.narrative import CANONICAL_TITLES, SEVERITY_ORDER, check_narrative, q
+from gkxlsx.text.narrative import SEVERITY_ORDER, check_narrative, q
 
 LABEL_KIND_ZH = {
     "typo": "有错字或漏字",
@@ -46,22 +51,6 @@ LABEL_KIND_ZH = {
     "truncated": "不完整",
     "fuzzy": "与官方标签不一致",
     "unrecognised": "无法识别",
-}
-
-EXT_FIX = {
-    "W-EXT-AMBIGUOUS": "按官方格式补齐该行的全部数字（每个单元格一个数字，没有的填 0），不要漏填或合并单元格。",
-    "W-EXT-MISSING": "按官方格式完整公布该部分表格，每个单元格都要有数字，没有的填 0。",
-    "W-EXT-BLANK": "空白单元格应填 0；空白不等于 0。",
-    "W-EXT-SLASH": "表格中没有的数字填 0，不要用“/”“—”“无”代替。",
-    "W-EXT-UNIT": "数字单元格只填数字，单位写在表头（如“本年收费金额（单位：万元）”）。",
-    "W-TXT-LABEL": "表格标签应与《中华人民共和国政府信息公开工作年度报告格式》完全一致，不要自行改写、删减。",
-    "W-EXT-FORMAT": "2019、2020年度报告使用国办公开办函〔2019〕60号格式，2021年度起使用国办公开办函〔2021〕30号格式。",
-    "W-EXT-YEAR": "标题应写明报告年度，如“××镇2024年政府信息公开工作年度报告”。",
-    "W-PUB-TITLE": "报告应有标题“{机关名称}{年度}年政府信息公开工作年度报告”。",
-    "W-PUB-DATE": "公开发布的报告应注明发布日期。",
-    "W-PUB-LATE": "县级以上人民政府部门应在每年1月31日前、县级以上地方人民政府应在每年3月31日前公布上一年度报告（《中华人民共和国政府信息公开条例》第四十九条）。",
-    "E-EXT-NOT-REPORT": "请确认给出的是政府信息公开工作年度报告的全文（网页文字、保存的网页或 Word 文件），而不是其他文件。",
-    "W-TXT-SECTION": "年度报告应包括六个部分：总体情况、主动公开政府信息情况、收到和处理政府信息公开申请情况、政府信息公开行政复议和行政诉讼情况、存在的主要问题及改进情况、其他需要报告的事项。",
 }
 
 
@@ -126,58 +115,44 @@ class AuditResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _f(
-    rule_id: str,
-    severity: str,
-    message: str,
-    *,
-    keys: Sequence[str] = (),
-    locations: Sequence[str] = (),
-    quote: str | None = None,
-    instance: str = "",
-) -> Finding:
-    return Finding(
-        rule_id=rule_id,
-        severity=severity,
-        message=message,
-        fix=EXT_FIX.get(rule_id, ""),
-        title=message[:40],
-        instance=instance or rule_id,
-        keys=tuple(keys),
-        locations=tuple(locations),
-        raw=quote,
-    )
-
-
 def _label_findings(ex: Extraction) -> list[Finding]:
     groups: dict[tuple[str, str, str], list] = defaultdict(list)
     for li in ex.label_issues:
         groups[(li.kind, li.found, li.expected)].append(li)
     out = []
     for (kind, found, expected), items in groups.items():
+        variant: str | None
+        ctx: dict[str, Any]
         where = "、".join(dict.fromkeys(li.where for li in items))
         keys = tuple(dict.fromkeys(k for li in items for k in li.keys))
         times = f"（共 {len(items)} 处）" if len(items) > 1 else ""
         if kind == "replaced":
             rows = expected.split("、")
             shown = "、".join(f"“{r}”" for r in rows[:3]) + ("等" if len(rows) > 3 else "")
-            msg = f"行标签（{shown}，共 {len(rows)} 行）被{found}代替；数字已按行数和每行个数识别。"
+            variant, ctx = "replaced", {"shown": shown, "n": len(rows), "text": found}
         elif kind == "absent":
             rows = expected.split("、")
             shown = "、".join(f"“{r}”" for r in rows[:3]) + ("等" if len(rows) > 3 else "")
-            msg = f"缺少行标签（{shown}），数字已按行序识别。"
+            variant, ctx = "absent", {"shown": shown}
         else:
             what = "表头" if "表头" in where else "行标签"
-            msg = f"{what}{q(found)}{LABEL_KIND_ZH.get(kind, '与官方标签不一致')}，应为“{expected}”{times}。"
+            variant = None
+            ctx = {
+                "what": what,
+                "text": q(found),
+                "kind": LABEL_KIND_ZH.get(kind, "与官方标签不一致"),
+                "expected_label": expected,
+                "times": times,
+            }
         out.append(
-            _f(
+            make_finding(
                 "W-TXT-LABEL",
-                "warning",
-                msg,
+                variant=variant,
                 keys=keys,
                 locations=tuple(dict.fromkeys(li.where for li in items)),
-                quote=found,
+                raw=found,
                 instance=f"W-TXT-LABEL[{found}→{expected}]",
+                **ctx,
             )
         )
     return out
@@ -191,19 +166,28 @@ def _cell_findings(ex: Extraction) -> list[Finding]:
         pos = re.sub(r"第\d+列（[^）]*）$", "", pos)
         if ri.kind == AMBIGUOUS:
             shown = "".join(f"“{t}”" for t in ri.found[:10]) + ("…" if len(ri.found) > 10 else "")
-            msg = f"{rows}应有 {ri.expected} 个数字，文中是 {len(ri.found)} 个（{shown}），无法确定各数字属于哪个单元格，这些单元格未读取。"
-            out.append(_f("W-EXT-AMBIGUOUS", "warning", msg, keys=ri.keys, locations=(pos,), quote=" ".join(ri.found)))
+            out.append(
+                make_finding(
+                    "W-EXT-AMBIGUOUS",
+                    keys=ri.keys,
+                    locations=(pos,),
+                    raw=" ".join(ri.found),
+                    rows=rows,
+                    cells=ri.expected,
+                    found=len(ri.found),
+                    shown=shown,
+                )
+            )
         else:
-            msg = f"{rows}缺少数字（应有 {ri.expected} 个）。"
-            out.append(_f("W-EXT-MISSING", "warning", msg, keys=ri.keys, locations=(pos,)))
+            out.append(make_finding("W-EXT-MISSING", keys=ri.keys, locations=(pos,), rows=rows, cells=ri.expected))
     blanks = [k for k, s in ex.status.items() if s == MISSING and "空白" in ex.notes.get(k, [])]
     if blanks:
         shown = "、".join(ex.positions[k] for k in blanks[:3]) + ("等" if len(blanks) > 3 else "")
         out.append(
-            _f(
+            make_finding(
                 "W-EXT-BLANK",
-                "warning",
-                f"表格中有 {len(blanks)} 个空白单元格（{shown}），空白不等于 0，这些单元格按缺失处理。",
+                n=len(blanks),
+                shown=shown,
                 keys=blanks,
                 locations=tuple(ex.positions[k] for k in blanks[:5]),
             )
@@ -217,13 +201,14 @@ def _cell_findings(ex: Extraction) -> list[Finding]:
     for mark, keys in marks.items():
         shown = "、".join(ex.positions[k] for k in keys[:3]) + ("等" if len(keys) > 3 else "")
         out.append(
-            _f(
+            make_finding(
                 "W-EXT-SLASH",
-                "warning",
-                f"表格中有 {len(keys)} 个单元格用“{mark}”表示没有（{shown}），已按 0 读取。",
+                n=len(keys),
+                mark=mark,
+                shown=shown,
                 keys=keys,
                 locations=tuple(ex.positions[k] for k in keys[:5]),
-                quote=mark,
+                raw=mark,
                 instance=f"W-EXT-SLASH[{mark}]",
             )
         )
@@ -235,10 +220,11 @@ def _cell_findings(ex: Extraction) -> list[Finding]:
     if units:
         shown = "、".join(ex.positions[k] for k in units[:3])
         out.append(
-            _f(
+            make_finding(
                 "W-EXT-UNIT",
-                "info",
-                f"{len(units)} 个数字单元格写有单位（{shown}），已去掉单位读取。",
+                severity="info",
+                n=len(units),
+                shown=shown,
                 keys=units,
                 locations=tuple(ex.positions[k] for k in units[:5]),
             )
@@ -251,62 +237,60 @@ def _meta_findings(ex: Extraction, deadline: dt.date | None) -> list[Finding]:
     doc = ex.document
     r = ex.report
     if doc is not None:
-        missing = [sid for sid in CANONICAL_TITLES if sid not in doc.headings]
+        titles = r.form.section_titles
+        missing = [sid for sid in titles if sid not in doc.headings]
         for sid in missing:
             out.append(
-                _f(
+                make_finding(
                     "W-TXT-SECTION",
-                    "warning",
-                    f"找不到“{CANONICAL_TITLES[sid]}”这一部分的标题。",
-                    locations=(CANONICAL_TITLES[sid],),
+                    section=titles[sid],
+                    parts=r.form.part_names,
+                    locations=(titles[sid],),
                     instance=f"W-TXT-SECTION[{sid}]",
                 )
             )
     if not ex.title:
         hint = f"（单位名称取自正文：“{r.unit_name}”）" if r.unit_name else ""
-        out.append(
-            _f(
-                "W-PUB-TITLE",
-                "warning",
-                f"报告没有标题“{{机关名称}}{{年度}}年政府信息公开工作年度报告”{hint}。",
-                locations=("标题",),
-            )
-        )
+        out.append(make_finding("W-PUB-TITLE", hint=hint, locations=("标题",)))
     if not r.year:
-        out.append(
-            _f("W-EXT-YEAR", "warning", "无法确定报告年度（标题、正文和统计期间中都没有找到）。", locations=("标题",))
-        )
+        out.append(make_finding("W-EXT-YEAR", locations=("标题",)))
     if not ex.publish_date:
-        out.append(
-            _f(
-                "W-PUB-DATE",
-                "info",
-                "文中没有发布日期（如“发布时间：2025-01-20”），无法判断是否按时公开。",
-                locations=("标题",),
-            )
-        )
+        out.append(make_finding("W-PUB-DATE", severity="info", locations=("标题",)))
     elif deadline is not None and ex.publish_date > deadline:
         days = (ex.publish_date - deadline).days
         out.append(
-            _f(
+            make_finding(
                 "W-PUB-LATE",
-                "warning",
-                f"发布日期 {ex.publish_date.isoformat()} 晚于公开时限 {deadline.year}年{deadline.month}月{deadline.day}日（晚 {days} 天）。",
+                date=ex.publish_date.isoformat(),
+                due=f"{deadline.year}年{deadline.month}月{deadline.day}日",
+                days=days,
                 locations=("发布日期",),
-                quote=ex.publish_date.isoformat(),
+                raw=ex.publish_date.isoformat(),
+                **_publication_ctx(r.form),
             )
         )
     for w in ex.warnings:
-        out.append(_f("W-EXT-FORMAT", "warning", w, locations=("二、主动公开政府信息情况",)))
+        out.append(make_finding("W-EXT-FORMAT", what=w, locations=(r.form.section_titles["s2"],)))
     return out
 
 
-def default_deadline(year: int, unit: UnitType | None) -> dt.date | None:
+def default_deadline(year: int, unit: UnitType | None, form: Form | None = None) -> dt.date | None:
+    """The publication deadline the form declares for ``unit`` (in the year after ``year``)."""
     if not year:
         return None
-    d = extract_data()["deadlines"]
-    m, day = d["by_unit_type"].get(unit.name if unit else "", d["default"])
+    m, day = (form or form_for_year(year)).publication_deadline(unit.name if unit else None)
     return dt.date(year + 1, m, day)
+
+
+def _publication_ctx(form: Form) -> dict[str, Any]:
+    """The publication facts of ``form`` for the W-PUB-LATE fix: the deadline of departments and
+    of local governments (month and day), and the article of the 条例 that sets them."""
+    p = form.publication
+    return {
+        "deadline": month_day_zh(p["deadline"]),
+        "government_deadline": month_day_zh(government_deadline(p)),
+        "basis": p["basis"],
+    }
 
 
 def parse_deadline(spec: str | None, year: int) -> dt.date | None:
@@ -322,7 +306,8 @@ def parse_deadline(spec: str | None, year: int) -> dt.date | None:
         return dt.date(year + 1, int(m.group(1)), int(m.group(2)))
     if m:
         return None
-    raise ValueError(f"无法识别的公开时限“{spec}”，应写作 MM-DD（如 01-31）或 YYYY-MM-DD。")
+    example = "{:02d}-{:02d}".format(*publication_facts()["deadline"])
+    raise ValueError(f"无法识别的公开时限“{spec}”，应写作 MM-DD（如 {example}）或 YYYY-MM-DD。")
 
 
 def audit_extraction(
@@ -338,19 +323,12 @@ def audit_extraction(
     if isinstance(deadline, dt.date):
         due = deadline
     else:
-        due = parse_deadline(deadline, r.year) if deadline else default_deadline(r.year, unit)
+        due = parse_deadline(deadline, r.year) if deadline else default_deadline(r.year, unit, form)
     findings: list[Finding] = []
     doc = ex.document
     if ex.counts()[READ] == 0 and (doc is None or not doc.headings) and not ex.title:
         # nothing of the report format was found: one clear finding instead of dozens of consequences
-        findings.append(
-            _f(
-                "E-EXT-NOT-REPORT",
-                "error",
-                "这份文件里既没有年度报告的标题，也没有六个部分的标题和统计表格，看起来不是政府信息公开工作年度报告。",
-                locations=("全文",),
-            )
-        )
+        findings.append(make_finding("E-EXT-NOT-REPORT", locations=("全文",)))
         return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
     for f in check(form, r.values, unit=unit):
         locs = [ex.positions[k] for k in f.keys if k in ex.positions]
@@ -457,18 +435,11 @@ def summary_workbook(results: Sequence[AuditResult], path: str | Path) -> Path:
     for res in results:
         unit = res.extraction.report.unit_name if res.extraction else ""
         if res.error:
+            f = make_finding("E-READ", reason=res.error)
             ws2.write_row(
                 i,
                 0,
-                [
-                    res.path,
-                    unit,
-                    "错误",
-                    "E-READ",
-                    "",
-                    res.error,
-                    "检查文件是否为文本、网页、Word（.docx）或 PDF 格式。",
-                ],
+                [res.path, unit, SEVERITY_ZH[f.severity], f.rule_id, "", f.message, f.fix],
                 wrap,
             )
             i += 1

@@ -43,7 +43,7 @@ from typing import Any
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
-from gkxlsx.text.narrative import CANONICAL_TITLES, Document, NormText, label_key, normalize, split_sections
+from gkxlsx.text.narrative import Document, NormText, canonical_titles, label_key, normalize, split_sections
 
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
 READ, MISSING, AMBIGUOUS = "read", "missing", "ambiguous"
@@ -627,7 +627,7 @@ def position(form: Form, key: str) -> str:
     t = form.tables[cell.table]
     sp = section_spec(form, t.section)
     spec = next((lf for lf in sp.leaves if key in lf.keys), None)
-    sec_no = CANONICAL_TITLES[t.section].split("、")[0]
+    sec_no = canonical_titles()[t.section].split("、")[0]
     col_i, col_lab = 0, ""
     if spec is not None:
         col_i = spec.keys.index(key) + 1
@@ -779,7 +779,7 @@ class _SectionReader:
             self.ex.note(k, f"行标签写作“{m.found.strip()}”（应为“{a.label}”）")
 
     def _row_where(self, a: RowSpec) -> str:
-        sec_no = CANONICAL_TITLES[self.sid].split("、")[0]
+        sec_no = canonical_titles()[self.sid].split("、")[0]
         if a.leaf is not None:
             return f"{sec_no}、表格第{a.grid_row}行"
         return f"{sec_no}、表格“{a.label}”"
@@ -1064,7 +1064,7 @@ class _SectionReader:
         self, kind: str, found: str, exp: tuple[str, str, tuple[str, ...]], table_id: str, line: int
     ) -> None:
         t = self.form.tables[table_id]
-        sec_no = CANONICAL_TITLES[self.sid].split("、")[0]
+        sec_no = canonical_titles()[self.sid].split("、")[0]
         where = f"{sec_no}、{t.caption + '表头' if t.caption else '表格表头'}"
         self.ex.label_issue(LabelIssue(kind, found, exp[0], self.sid, where, exp[2], line))
         for k in exp[2]:
@@ -1316,9 +1316,9 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
         else:
             keys = [k for k, c in form.cells.items() if c.section == sid]
             for k in keys:
-                b.note(k, f"找不到“{CANONICAL_TITLES[sid]}”部分")
+                b.note(k, f"找不到“{canonical_titles()[sid]}”部分")
             b.row_issue(
-                RowIssue(MISSING, (CANONICAL_TITLES[sid],), len(keys), (), sid, CANONICAL_TITLES[sid], tuple(keys))
+                RowIssue(MISSING, (canonical_titles()[sid],), len(keys), (), sid, canonical_titles()[sid], tuple(keys))
             )
     # unit, narrative, meta
     unit = unit_from_title(title) if title else ""

@@ -42,7 +42,7 @@ from typing import Any
 
 import jinja2
 
-from gkxlsx.findings import Finding
+from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.layout import stack_tables
 from gkxlsx.form.model import Form, FormError, Section, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
@@ -496,12 +496,12 @@ def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding
             names = "、".join(f"“{form.cells[k].label}”" for k in missing[:5])
             more = f"等 {len(missing)} 个单元格" if len(missing) > 5 else ""
             out.append(
-                Finding(
-                    rule_id="E-CELL-EMPTY",
-                    severity="error",
-                    message=f"“{s.title}”的表格中{names}{more}没有填写数字。",
-                    fix="没有的请填 0（空白不等于 0）。",
-                    title="表格单元格未填写",
+                make_finding(
+                    "E-CELL-EMPTY",
+                    variant="render_table",
+                    section=s.title,
+                    names=names,
+                    more=more,
                     instance=f"E-CELL-EMPTY[{s.id}]",
                     keys=tuple(missing),
                 )
@@ -515,12 +515,11 @@ def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding
             empty = (as_number(v) is None) if f.type.numeric else not paragraphs(v)
             if empty:
                 out.append(
-                    Finding(
-                        rule_id="E-CELL-EMPTY",
-                        severity="error",
-                        message=f"“{s.title}”中的“{f.label}”没有填写。",
-                        fix="没有的数字请填 0；文字部分请如实填写。",
-                        title="必填项未填写",
+                    make_finding(
+                        "E-CELL-EMPTY",
+                        variant="render_field",
+                        section=s.title,
+                        label=f.label,
                         instance=f"E-CELL-EMPTY[{f.key}]",
                         keys=(f.key,),
                     )

@@ -36,21 +36,28 @@ from decimal import Decimal
 from functools import cache, lru_cache
 from typing import Any
 
-from gkxlsx.findings import Finding, fmt_num
+from gkxlsx.findings import Finding, fmt_num, make_finding
 from gkxlsx.form.datafiles import compiled, data_file
-from gkxlsx.form.model import Form, UnitType
+from gkxlsx.form.model import Form, UnitType, builtin_form_ids, load_form
 from gkxlsx.rules.engine import as_number, with_derived
 
 SECTION_IDS = ("s1", "s2", "s3", "s4", "s5", "s6")
 NUMERALS = "一二三四五六七八九十"
-CANONICAL_TITLES = {
-    "s1": "一、总体情况",
-    "s2": "二、主动公开政府信息情况",
-    "s3": "三、收到和处理政府信息公开申请情况",
-    "s4": "四、政府信息公开行政复议、行政诉讼情况",
-    "s5": "五、存在的主要问题及改进情况",
-    "s6": "六、其他需要报告的事项",
-}
+
+
+@cache
+def canonical_titles() -> dict[str, str]:
+    """{section id: title} of the six parts, from the current built-in form (every format has the same)."""
+    return load_form(builtin_form_ids()[-1]).section_titles
+
+
+@cache
+def _text_ctx() -> dict[str, str]:
+    """The form's words that every narrative finding may quote: the part titles {s1} … {s6} and
+    the parts as a sentence lists them ({parts})."""
+    return {**canonical_titles(), "parts": load_form(builtin_form_ids()[-1]).part_names}
+
+
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
@@ -258,7 +265,7 @@ def split_sections(nt: NormText) -> Document:
         if not rest or len(rest) > hd["max_len"]:
             continue
         full = m.group(1) + "、" + rest
-        if label_key(full).rstrip("。.") == label_key(CANONICAL_TITLES[sid]):
+        if label_key(full).rstrip("。.") == label_key(canonical_titles()[sid]):
             score = 2
         elif any(k in rest for k in hd["keywords"][sid]):
             score = 1
@@ -840,7 +847,7 @@ def _loc(sid: str, extra: str = "") -> str:
         return "序言"
     if sid == "signoff":
         return "落款"
-    base = CANONICAL_TITLES.get(sid, sid)
+    base = canonical_titles().get(sid, sid)
     return f"{base}·{extra}" if extra else base
 
 
@@ -955,9 +962,9 @@ def _fields_doc(form: Form, values: Mapping[str, Any]) -> _Doc:
 
 def _finding(
     rule_id: str,
-    message: str,
+    variant: str | None,
     *,
-    severity: str = "warning",
+    severity: str | None = None,
     seg: Segment | None = None,
     keys: Sequence[str] = (),
     quote: str | None = None,
@@ -966,28 +973,31 @@ def _finding(
     expected: Any = None,
     actual: Any = None,
     locations: Sequence[str] = (),
+    **ctx: Any,
 ) -> Finding:
-    r = data()["rules"].get(rule_id, {})
+    """A catalogue finding (its ``variant`` wording, placeholders from ``ctx`` and the part titles
+    ``{s1}`` … ``{s6}`` and ``{parts}``) at ``seg``."""
     if not keys and seg is not None and seg.key:
         keys = (seg.key,)
     locs = tuple(locations) or ((seg.loc,) if seg is not None else ())
     delta = None
     if isinstance(expected, (int, Decimal)) and isinstance(actual, (int, Decimal)):
         delta = actual - expected
-    return Finding(
-        rule_id=rule_id,
+    for k, v in _text_ctx().items():
+        ctx.setdefault(k, v)
+    return make_finding(
+        rule_id,
+        variant=variant,
         severity=severity,
-        message=message,
-        fix=r.get("fix", ""),
-        title=r.get("title", ""),
-        instance=instance or rule_id,
-        keys=tuple(keys),
-        values=dict(values or {}),
+        instance=instance,
+        keys=keys,
+        values=values,
         expected=expected,
         actual=actual,
         delta=delta,
         locations=locs,
         raw=quote,
+        **ctx,
     )
 
 
@@ -1081,7 +1091,9 @@ def _empty_fields(form: Form, values: Mapping[str, Any], unit: UnitType | None) 
         out.append(
             _finding(
                 "E-TXT-EMPTY",
-                f"“{title}”中的“{f.label}”没有填写。",
+                None,
+                section=title,
+                label=f.label,
                 severity="error",
                 keys=(f.key,),
                 locations=(f"{title}·{f.label}",),
@@ -1117,13 +1129,15 @@ def _five(form: Form, doc: _Doc, values: Mapping[str, Any], unit: UnitType | Non
                 covered = any(k in text for k in a["keywords"])
             if covered:
                 continue
-            how = "现有小标题：" + shown if document.aspect_structured else "全文未提及相关内容"
             out.append(
                 _finding(
                     "W-TXT-FIVE",
-                    f"“一、总体情况”缺少“{a['name']}”方面的内容（{how}）。",
+                    "headed" if document.aspect_structured else None,
+                    section=canonical_titles()["s1"],
+                    aspect=a["name"],
+                    headings=shown,
                     keys=(a["field"],),
-                    locations=(CANONICAL_TITLES["s1"],),
+                    locations=(canonical_titles()["s1"],),
                     quote=" ".join(heads) or None,
                     instance=f"W-TXT-FIVE[{a['field']}]",
                 )
@@ -1143,9 +1157,12 @@ def _five(form: Form, doc: _Doc, values: Mapping[str, Any], unit: UnitType | Non
             out.append(
                 _finding(
                     "W-TXT-FIVE",
-                    f"“{f.label}”只写了{q(v.strip(), 20)}，没有报告{a['name']}方面的实际情况。",
+                    "trivial",
+                    label=f.label,
+                    text=q(v.strip(), 20),
+                    aspect=a["name"],
                     keys=(f.key,),
-                    locations=(f"{CANONICAL_TITLES['s1']}·{f.label}",),
+                    locations=(f"{canonical_titles()['s1']}·{f.label}",),
                     quote=v.strip(),
                     instance=f"W-TXT-FIVE[{f.key}]",
                 )
@@ -1226,6 +1243,7 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     if not totals:
         return []
     shown = " / ".join(fmt_num(t) for t in totals)
+    label = form.cells["s3.new.total"].row_label
     if len(totals) > 1:
         shown += "（表中总计 / 各列之和）"
     out = []
@@ -1246,7 +1264,11 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
                     out.append(
                         _finding(
                             "W-TXT-APPL",
-                            f"正文说{q(quote)}（{n}件），但第三部分表格“一、本年新收政府信息公开申请数量”的总计为 {shown}。",
+                            None,
+                            text=q(quote),
+                            n=n,
+                            label=label,
+                            shown=shown,
                             seg=seg,
                             keys=("s3.new.total",) + ((seg.key,) if seg.key else ()),
                             quote=quote,
@@ -1267,7 +1289,10 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
                 out.append(
                     _finding(
                         "W-TXT-APPL",
-                        f"正文说{q(quote)}，但第三部分表格“一、本年新收政府信息公开申请数量”的总计为 {shown}。",
+                        "zero",
+                        text=q(quote),
+                        label=label,
+                        shown=shown,
                         seg=seg,
                         keys=("s3.new.total",) + ((seg.key,) if seg.key else ()),
                         quote=quote,
@@ -1311,7 +1336,9 @@ def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
             out.append(
                 _finding(
                     "W-TXT-REVIEW",
-                    f"正文说{q(quote)}，但第四部分表格的{'，'.join(problems)}。",
+                    None,
+                    text=q(quote),
+                    problems="，".join(problems),
                     seg=seg,
                     keys=tuple(keys) + ((seg.key,) if seg.key else ()),
                     quote=quote,
@@ -1350,7 +1377,11 @@ def _docs(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
                 out.append(
                     _finding(
                         "W-TXT-DOCS",
-                        f"正文说{q(quote)}，但第二部分表格“{label}”一行为：{shown}，没有一项是 {n}。",
+                        None,
+                        text=q(quote),
+                        label=label,
+                        shown=shown,
+                        n=n,
                         seg=seg,
                         keys=tuple(keys),
                         quote=quote,
@@ -1379,7 +1410,7 @@ def _fee(form: Form, doc: _Doc, values: Mapping[str, Any], year: int | None) -> 
         return []
     elsewhere = [s for s in doc.segments if s.section in ("pre", "s1", "s5") and rx.search(s.nt.norm, s.start, s.end)]
     if doc.published and doc.document is not None and "s6" not in doc.document.bodies:
-        what = "报告中没有“六、其他需要报告的事项”部分"
+        what = f"报告中没有“{canonical_titles()['s6']}”部分"
         quote = None
     elif s6:
         body = "".join(s.nt.quote(s.start, s.end) for s in s6).strip()
@@ -1395,19 +1426,23 @@ def _fee(form: Form, doc: _Doc, values: Mapping[str, Any], year: int | None) -> 
         return [
             _finding(
                 "W-TXT-FEE",
-                f"{what}，信息处理费的收取情况写在了{seg.loc}（{q(where)}），应在第六部分说明。",
+                "elsewhere",
+                what=what,
+                where=seg.loc,
+                text=q(where),
                 severity="info",
                 keys=("s6.other",),
-                locations=(CANONICAL_TITLES["s6"],),
+                locations=(canonical_titles()["s6"],),
                 quote=quote,
             )
         ]
     return [
         _finding(
             "W-TXT-FEE",
-            f"{what}，没有说明信息处理费的收取情况。",
+            None,
+            what=what,
             keys=("s6.other",),
-            locations=(CANONICAL_TITLES["s6"],),
+            locations=(canonical_titles()["s6"],),
             quote=quote,
         )
     ]
@@ -1424,6 +1459,8 @@ def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     d = data()["fee"]
     s6 = doc.sec("s6")
     label = form.cells["s3.r6_2.total"].row_label
+    rule = form.rule_def("W-T3-FEE") or load_form(builtin_form_ids()[-1]).rule_def("W-T3-FEE")
+    assert rule is not None  # the text side of the form rule: its severity, title and fix
     for seg in s6:
         m = _re(d["no_notice"]).search(seg.nt.norm, seg.start, seg.end)
         if m:
@@ -1431,7 +1468,11 @@ def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
             return [
                 _finding(
                     "W-T3-FEE",
-                    f"第三部分（六）其他处理“{label}”有 {fmt_num(n)} 件，说明发出过收费通知，但第六部分说{q(quote)}。",
+                    "text_contradicts",
+                    rule=rule,
+                    label=label,
+                    n=fmt_num(n),
+                    text=q(quote),
                     seg=seg,
                     keys=("s3.r6_2.total",),
                     quote=quote,
@@ -1443,9 +1484,12 @@ def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     return [
         _finding(
             "W-T3-FEE",
-            f"第三部分（六）其他处理“{label}”有 {fmt_num(n)} 件，说明发出过收费通知，但第六部分没有说明收费通知的件数和金额。",
+            None,
+            rule=rule,
+            label=label,
+            n=fmt_num(n),
             keys=("s3.r6_2.total", "s6.other"),
-            locations=(CANONICAL_TITLES["s6"],),
+            locations=(canonical_titles()["s6"],),
             values={"s3.r6_2.total": n},
         )
     ]
@@ -1489,12 +1533,12 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
     out: list[Finding] = []
     covered: list[tuple[int, int, int]] = []  # (id(nt), start, end) already reported
 
-    def add(seg: Segment, s: int, e: int, msg: str, severity: str = "warning") -> None:
+    def add(seg: Segment, s: int, e: int, variant: str, **ctx: Any) -> None:
         for nid, a, b in covered:
             if nid == id(seg.nt) and a < e and s < b:
                 return
         covered.append((id(seg.nt), s, e))
-        out.append(_finding("W-TXT-DATE", msg, severity=severity, seg=seg, quote=seg.nt.quote(s, e)))
+        out.append(_finding("W-TXT-DATE", variant, seg=seg, quote=seg.nt.quote(s, e), **ctx))
 
     # which checks can find anything at all: most find nothing in most reports
     runon, missing_day, missing_nian = doc.may(d["runon"]), doc.may(d["missing_day"]), doc.may(d["missing_nian"])
@@ -1511,17 +1555,17 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
             raw = seg.nt.quote(m.start(), m.end())
             if day and not ri:
                 fixed = f"{y}年{mo}月{day}日"
-                msg = f"{q(raw)}缺少“年”和“日”，应为“{fixed}”。"
+                variant = "runon_both"
             else:
                 fixed = f"{y}年{mo}月" + (f"{day}{ri}" if day else "")
-                msg = f"{q(raw)}缺少“年”，应为“{fixed}”。"
-            add(seg, m.start(), m.end(), msg)
+                variant = "runon"
+            add(seg, m.start(), m.end(), variant, text=q(raw), fixed=fixed)
         for m in _finditer(seg, d["missing_day"]) if missing_day else ():
             raw = seg.nt.quote(m.start(), m.end())
-            add(seg, m.start(), m.end(), f"{q(raw)}缺少“日”，应为“{raw}日”。")
+            add(seg, m.start(), m.end(), "missing_day", text=q(raw), date=raw)
         for m in _finditer(seg, d["missing_nian"]) if missing_nian else ():
             raw = _ctx(seg, m.start(), m.end() + 4, 0, 0)
-            add(seg, m.start(), m.end(), f"{q(raw)}中的年份“{m.group(1)}”后缺少“年”。")
+            add(seg, m.start(), m.end(), "missing_nian", text=q(raw), y=m.group(1))
         if not year:
             continue
         for m in _finditer(seg, d["period"]) if period else ():
@@ -1529,11 +1573,11 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
             y2 = int(m.group(2)) if m.group(2) else y1
             if y1 != year or y2 != year:
                 raw = seg.nt.quote(m.start(), m.end())
-                add(seg, m.start(), m.end(), f"统计期间{q(raw)}与报告年度 {year} 年不符。")
+                add(seg, m.start(), m.end(), "period", text=q(raw), year=year)
         for m in _finditer(seg, d["as_of"]) if as_of else ():
             if int(m.group(1)) != year:
                 raw = seg.nt.quote(m.start(), m.end())
-                add(seg, m.start(), m.end(), f"{q(raw)}与报告年度 {year} 年不符。")
+                add(seg, m.start(), m.end(), "as_of", text=q(raw), year=year)
         if stale and seg.section in ("s1", "s2") and _stale_years(seg.text, d, year):
             stale_rx = _re(d["stale_sentence"])
             for a, b in _sentences(text, seg.start, seg.end):
@@ -1544,7 +1588,7 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
                 if year - d["stale_years_back"] <= y < year:
                     s = m.start(1)
                     raw = _ctx(seg, s, m.end(), 0, 16)
-                    add(seg, s, m.end(), f"{q(raw)}写的是 {y} 年，与报告年度 {year} 年不符（疑似沿用往年文字）。")
+                    add(seg, s, m.end(), "stale", text=q(raw), y=y, year=year)
         if plan and seg.section == "s5" and _plan_years(seg.text, d, year):
             cue = _re(d["plan_cue"])
             plan_rx = _re(d["plan_sentence"])
@@ -1557,12 +1601,7 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
                     continue
                 s = m.start(1)
                 raw = seg.nt.quote(s, b).strip()
-                add(
-                    seg,
-                    s,
-                    m.end(),
-                    f"改进措施{q(raw, 40)}写的是 {y} 年；{year} 年度报告的改进措施应针对下一年度（{year + 1} 年）。",
-                )
+                add(seg, s, m.end(), "plan", text=q(raw, 40), y=y, year=year, next=year + 1)
     return out
 
 
@@ -1630,7 +1669,11 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
                         out.append(
                             _finding(
                                 "W-TXT-CITE",
-                                f"{q(raw, 90)}：文件名称是{x['number']}的名称，文号却写成了{other['number']}（{other['number']}的名称是《{other['title']}》）。",
+                                "mismatch",
+                                text=q(raw, 90),
+                                number=x["number"],
+                                other=other["number"],
+                                other_title=other["title"],
                                 seg=seg,
                                 quote=raw,
                             )
@@ -1646,7 +1689,12 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
                     out.append(
                         _finding(
                             "W-TXT-CITE",
-                            f"引用了{q(raw, 70)}（{x['number']}，适用于{x['report_years'][0]}—{min(x['report_years'][1], 2020) if x['report_years'][1] < 2099 else '今'}年度报告）{tail}。",
+                            "wrong_year_title",
+                            text=q(raw, 70),
+                            number=x["number"],
+                            first=x["report_years"][0],
+                            last=min(x["report_years"][1], 2020) if x["report_years"][1] < 2099 else "今",
+                            tail=tail,
                             seg=seg,
                             quote=raw,
                         )
@@ -1674,7 +1722,10 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
                 out.append(
                     _finding(
                         "W-TXT-CITE",
-                        f"文号{q(raw)}书写有误（{'，'.join(problems) or '格式不规范'}），应为“{canonical}”。",
+                        "miswritten",
+                        text=q(raw),
+                        problems="，".join(problems) or "格式不规范",
+                        canonical=canonical,
                         severity=severity,
                         seg=seg,
                         quote=raw,
@@ -1689,7 +1740,10 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
                 out.append(
                     _finding(
                         "W-TXT-CITE",
-                        f"{year} 年度报告引用了{q(raw)}{tail}。",
+                        "wrong_year_number",
+                        year=year,
+                        text=q(raw),
+                        tail=tail,
                         seg=seg,
                         quote=raw,
                     )
@@ -1700,7 +1754,9 @@ def _cite(doc: _Doc, year: int | None) -> list[Finding]:
             out.append(
                 _finding(
                     "W-TXT-CITE",
-                    f"{q(raw)}：国务院令文号应加括号，写作“{c['regulation_canonical']}”。",
+                    "regulation",
+                    text=q(raw),
+                    canonical=c["regulation_canonical"],
                     severity="info",
                     seg=seg,
                     quote=raw,
@@ -1736,7 +1792,9 @@ def _oldstruct(doc: _Doc) -> list[Finding]:
             out.append(
                 _finding(
                     "W-TXT-OLDSTRUCT",
-                    f"序言对报告结构的表述{q(quote, 90)}不是现行格式的六个部分（{'；'.join(why)}）。",
+                    None,
+                    text=q(quote, 90),
+                    why="；".join(why),
                     seg=seg,
                     quote=quote,
                 )
@@ -1807,7 +1865,11 @@ def _foreign(doc: _Doc, values: Mapping[str, Any], unit: UnitType | None) -> lis
         out.append(
             _finding(
                 "W-TXT-FOREIGN",
-                f"{'、'.join(quotes)}{more}：把{dom['name']}的工作写成了本单位的工作，不像是{who}的报告内容（疑似照搬其他单位的报告）。",
+                None,
+                quotes="、".join(quotes),
+                more=more,
+                domain=dom["name"],
+                who=who,
                 seg=seg0,
                 keys=keys,
                 locations=locs,
@@ -1863,11 +1925,14 @@ def _numbering(doc: _Doc) -> list[Finding]:
             nt = seg.nt
         heads = [q(nt.quote(p.start, p.start + len(p.heading)).strip(), 24) for p in parts]
         sid = gid.split(".")[0] if "." in gid else gid
-        loc = CANONICAL_TITLES.get(sid, gid)
+        loc = canonical_titles().get(sid, gid)
         out.append(
             _finding(
                 "W-TXT-NUMBERING",
-                f"“{loc}”的小标题序号{('、'.join(problems))}：{''.join(heads)}。",
+                None,
+                where=loc,
+                problems="、".join(problems),
+                headings="".join(heads),
                 keys=(gid,) if "." in gid else (),
                 locations=(loc,),
                 quote=" ".join(nt.quote(p.start, p.start + len(p.heading)).strip() for p in parts),
@@ -1907,9 +1972,12 @@ def _filler(doc: _Doc) -> list[Finding]:
     return [
         _finding(
             "W-TXT-FILLER",
-            f"“一、总体情况”介绍了{cats}等与政府信息公开无关的内容：{shown}。",
+            None,
+            section=canonical_titles()["s1"],
+            cats=cats,
+            shown=shown,
             seg=hits[0][1],
-            locations=(CANONICAL_TITLES["s1"],),
+            locations=(canonical_titles()["s1"],),
             quote=_ctx(hits[0][1], hits[0][2], hits[0][3], 6, 6),
         )
     ]
@@ -1926,7 +1994,10 @@ def _dupperiod(doc: _Doc) -> list[Finding]:
         out.append(
             _finding(
                 "W-TXT-DUPPERIOD",
-                f"统计期间在{where}中重复说明了 {len(hits)} 次：{'、'.join(quotes)}。",
+                None,
+                where=where,
+                n=len(hits),
+                quotes="、".join(quotes),
                 severity="info",
                 seg=hits[1][0],
                 locations=tuple(dict.fromkeys(seg.loc for seg, _ in hits)),
@@ -1940,7 +2011,8 @@ def _dupperiod(doc: _Doc) -> list[Finding]:
             out.append(
                 _finding(
                     "W-TXT-DUPPERIOD",
-                    f"{q(raw)}：一段统计期间不是“时间点”（应写作“统计期限”或“统计期间”）。",
+                    "point",
+                    text=q(raw),
                     severity="info",
                     seg=seg,
                     quote=raw,
@@ -1964,7 +2036,10 @@ def _typos(doc: _Doc) -> list[Finding]:
         out.append(
             _finding(
                 "W-TXT-TYPO",
-                f"{q(raw)}：{t['message']}{more}。",
+                None,
+                text=q(raw),
+                problem=t["message"],
+                more=more,
                 severity="info",
                 seg=seg,
                 locations=tuple(dict.fromkeys(s.loc for s, _ in hits))[:3],
@@ -2022,7 +2097,7 @@ def check_narrative(
 
 
 __all__ = [
-    "CANONICAL_TITLES",
+    "canonical_titles",
     "Document",
     "NormText",
     "Part",

@@ -15,12 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gkxlsx.findings import Finding
+from gkxlsx.findings import Finding, make_finding
+from gkxlsx.text.narrative import canonical_titles
 
 THRESHOLD = 0.85  # Jaccard index of 5-gram sets; boilerplate sentences alone stay well below
 MIN_CHARS = 80  # shorter texts say too little to call them copied
 _DROP = re.compile(r"[\s0-9０-９\W_]+", re.UNICODE)
-NARRATIVE_PREFIXES = ("s1.", "s5.", "s6.")
+NARRATIVE_SECTIONS = ("s1", "s5", "s6")
+NARRATIVE_PREFIXES = tuple(f"{sid}." for sid in NARRATIVE_SECTIONS)
 
 
 def narrative_text(values: Mapping[str, Any]) -> str:
@@ -156,15 +158,14 @@ def join(sets: Sequence[tuple[int, ...]], threshold: float = THRESHOLD) -> list[
 
 
 def finding(other: str, score: float, *, last_year: bool = False) -> Finding:
-    who = "本单位上年度报告" if last_year else f"“{other}”的报告"
-    return Finding(
-        rule_id="W-XY-SIMILAR",
-        severity="warning",
-        title="文字部分内容雷同",
-        message=f"第一、五、六部分的文字与{who}高度雷同（相似度 {score:.0%}）。",
-        fix="年度报告应如实反映本单位本年度的工作，不能照搬其他单位或往年的报告（国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题）。请按本单位实际情况重写。",
+    titles = canonical_titles()
+    return make_finding(
+        "W-XY-SIMILAR",
+        variant="last_year" if last_year else None,
+        other=other,
+        score=score,
         instance=f"W-XY-SIMILAR[{other}]",
-        locations=("一、总体情况", "五、存在的主要问题及改进情况", "六、其他需要报告的事项"),
+        locations=tuple(titles[sid] for sid in NARRATIVE_SECTIONS),
     )
 
 

@@ -180,12 +180,8 @@ def _validation_texts(vt: ValueType, label: str, year: int) -> tuple[str, str, s
 def _guide_lines(form: Form, unit: Unit, year: int, office: OfficeInfo) -> list[tuple[str, str]]:
     """The rows of 填报说明: (kind, text), the texts from gkxlsx/data/workbook.json."""
     g = data_file("workbook")["guide"]
-    d = office.deadline
-    deadline = (
-        g["deadline"].format(year=d.year, month=d.month, day=d.day)
-        if d
-        else g["default_deadline"].format(next_year=year + 1)
-    )
+    d = office.deadline or date(year + 1, *form.publication_deadline(None))  # default: the form's deadline
+    deadline = g["deadline"].format(year=d.year, month=d.month, day=d.day)
     wan_cells = [c for c in form.cells.values() if c.type.unit == "万元" and not c.derived]
     money_tip = (
         g["money_tip_wan"].format(
@@ -204,6 +200,7 @@ def _guide_lines(form: Form, unit: Unit, year: int, office: OfficeInfo) -> list[
         "form_name": form.name,
         "document_number": form.document_number,
         "deadline": deadline,
+        "s3_sheet": form.section("s3").sheet,
         "office": office.name or g["default_office"],
         "contact": g["contact"].format(contact=office.contact) if office.contact else "",
         "money_tip": money_tip,

@@ -70,10 +70,11 @@ def load_values(path: str | Path, form: Form) -> dict[str, dict[str, Any]]:
     if not rows:
         raise PrefillError(f"数据文件 {p.name} 是空的")
     header = rows[0]
+    code_label = form.label("meta.code")
     try:
-        ci = next(i for i, h in enumerate(header) if h.strip() in ("单位代码", "code", "unit_code"))
+        ci = next(i for i, h in enumerate(header) if h.strip() in (code_label, "code", "unit_code"))
     except StopIteration:
-        raise PrefillError(f"数据文件 {p.name} 缺少“单位代码”列") from None
+        raise PrefillError(f"数据文件 {p.name} 缺少“{code_label}”列") from None
     for j, h in enumerate(header):
         if j != ci and h.strip() and h.strip() not in known:
             raise PrefillError(f"数据文件 {p.name} 第 1 行第 {j + 1} 列的键“{h}”在格式 {form.id} 中不存在")
@@ -91,12 +92,14 @@ def load_values(path: str | Path, form: Form) -> dict[str, dict[str, Any]]:
 
 
 def carry_over(form: Form, prev_values: dict[str, Any], prev_form: Form) -> dict[str, Any]:
-    """This year's 上年结转 from last year's 结转下年度继续办理 (works across the 2019→2021 change)."""
+    """This year's cells that the form's carry-over rule (W-XY-CARRY) fills from last year's report
+    (上年结转 from 结转下年度继续办理; works across the 2019→2021 change)."""
     out = {}
-    for key, cell in form.cells.items():
-        if cell.derived or not key.startswith("s3.carried_in."):
-            continue
-        src = "s3.carried_out." + key.rsplit(".", 1)[1]
-        if src in prev_form.cells and form.comparable_with(prev_form.id, src) and prev_values.get(src) is not None:
-            out[key] = prev_values[src]
+    for row, prev_row in form.carry_over:
+        for key, cell in form.cells.items():
+            if cell.derived or not key.startswith(row + "."):
+                continue
+            src = prev_row + "." + key[len(row) + 1 :]
+            if src in prev_form.cells and form.comparable_with(prev_form.id, src) and prev_values.get(src) is not None:
+                out[key] = prev_values[src]
     return out
