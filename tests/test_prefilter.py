@@ -133,6 +133,16 @@ def _compiles(pattern: str, flags: int = 0) -> bool:
     return True
 
 
+def test_no_private_regex_module_is_used():
+    """The standard library's regex parser is private (re._parser in 3.11, sre_parse before):
+    nothing in gkxlsx imports it."""
+    private = re.compile(r"\b(?:re\s*\.\s*_parser|re\s*\.\s*_constants|sre_parse|sre_constants|sre_compile)\b")
+    private_from = re.compile(r"from\s+re\s+import[^\n]*\b_(?:parser|constants|compiler)\b")
+    for path in PKG.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not private.search(text) and not private_from.search(text), path
+
+
 def test_the_patterns_are_collected():
     from gkxlsx.text import narrative as N
 

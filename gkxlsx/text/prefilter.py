@@ -56,8 +56,8 @@ class Seq(list):
     """A sequence of nodes.  Two sequences are equal only when they are the same object, as in
     CPython's parser — which decides which branch prefixes are shared."""
 
-    __eq__ = object.__eq__  # type: ignore[assignment]
-    __ne__ = object.__ne__  # type: ignore[assignment]
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
     __hash__ = object.__hash__  # type: ignore[assignment]
 
 
@@ -238,7 +238,7 @@ class _Reader:
             ch = self.get()
             if ch == "]" and items:
                 break
-            code1 = self.class_escape() if ch == "\\" else (LITERAL, ch)
+            code1: Node = self.class_escape() if ch == "\\" else (LITERAL, ch)
             if self.match("-"):
                 that = self.get()
                 if that == "]":
@@ -646,7 +646,7 @@ def first_literals(patterns: tuple[str, ...]) -> Gate | None:
         strs = [c for c in g or () if c.__class__ is str]
         if not strs:
             return None
-        lits.add(max(strs, key=_weight))  # type: ignore[arg-type]
+        lits.add(max(strs, key=_weight))
     return (_one_of(_minimal(lits)),)
 
 
@@ -693,10 +693,10 @@ def _sep_safe(items: Seq, sep: str, flags: int) -> bool:
         elif op is IN:
             ok = _class_has(av, sep, flags) is False
         elif op is AT:
-            if av is AT_BEGINNING or av is AT_END:
+            if av in (AT_BEGINNING, AT_END):
                 ok = sep == "\n" and bool(flags & re.MULTILINE)
             else:
-                ok = (av is AT_BOUNDARY or av is AT_NON_BOUNDARY) and re.match(r"\w", sep, flags & re.ASCII) is None
+                ok = av in (AT_BOUNDARY, AT_NON_BOUNDARY) and re.match(r"\w", sep, flags & re.ASCII) is None
         elif op is SUBPATTERN:
             ok = _sep_safe(av[3], sep, (flags | av[1]) & ~av[2])
         elif op is BRANCH:
