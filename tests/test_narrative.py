@@ -409,7 +409,7 @@ def _random_texts(n, seed):
 
 
 def test_prefilters_never_hide_a_match():
-    from gkxlsx.text import narrative as N
+    from gkxlsx.text import prefilter
 
     texts = _random_texts(4000, 1)
     matched = 0
@@ -418,15 +418,16 @@ def test_prefilters_never_hide_a_match():
         for t in texts:
             if rx.search(t):
                 matched += 1
-                assert N._may_match(pattern, t, flags), (pattern, t)
+                assert prefilter.may_match(pattern, t, flags), (pattern, t)
     assert matched > 2000  # the texts do exercise the patterns
 
 
 def test_joined_fields_test_is_exact():
-    """For a pattern _joined_rx accepts, the joined fields match iff one field does."""
+    """For a pattern joined_rx accepts, the joined fields match iff one field does."""
     import random
 
     from gkxlsx.text import narrative as N
+    from gkxlsx.text import prefilter
 
     rng = random.Random(2)
     texts = _random_texts(3000, 3)
@@ -460,7 +461,7 @@ def test_joined_fields_test_is_exact():
     ]
     for pattern, flags in _rule_patterns() + [(p, 0) for p in tricky]:
         rx = re.compile(pattern, flags)
-        exact = N._joined_rx(pattern, flags) is not None
+        exact = prefilter.joined_rx(pattern, flags) is not None
         accepted += exact
         for _ in range(300):
             fields = rng.sample(texts, rng.randint(1, 6))
@@ -471,17 +472,15 @@ def test_joined_fields_test_is_exact():
 
 
 def test_gate_analysis():
-    from gkxlsx.text.narrative import _gate, _joined_rx, _may_match
+    from gkxlsx.text.prefilter import gate, joined_rx, may_match
 
-    assert _gate("(?i)abc") is None and _gate("abc", re.IGNORECASE) is None and _gate(r"\d+") is None
-    assert _may_match("x(?=yz)", "xyz") and not _may_match("x(?=yz)", "xy")  # a lookahead is what follows
-    assert _may_match("(?<=q)x", "x")  # a lookbehind may look before the searched span: ignored
-    assert not _may_match("ab|cd", "ac") and _may_match("ab|cd", "xcd")
-    assert _may_match("a(?:b)?c", "ac") and not _may_match("a(?:b)?c", "abd")
-    assert (
-        _joined_rx("^a", 0) is None and _joined_rx("^a", re.MULTILINE) is not None and _joined_rx("a.b", 0)[0] == "\n"
-    )
-    assert _joined_rx("a*", 0) is None  # empty matches
+    assert gate("(?i)abc") is None and gate("abc", re.IGNORECASE) is None and gate(r"\d+") is None
+    assert may_match("x(?=yz)", "xyz") and not may_match("x(?=yz)", "xy")  # a lookahead is what follows
+    assert may_match("(?<=q)x", "x")  # a lookbehind may look before the searched span: ignored
+    assert not may_match("ab|cd", "ac") and may_match("ab|cd", "xcd")
+    assert may_match("a(?:b)?c", "ac") and not may_match("a(?:b)?c", "abd")
+    assert joined_rx("^a", 0) is None and joined_rx("^a", re.MULTILINE) is not None and joined_rx("a.b", 0)[0] == "\n"
+    assert joined_rx("a*", 0) is None  # empty matches
 
 
 def test_normalisation_regex_is_the_translation_table():
@@ -498,6 +497,7 @@ def test_fast_paths_agree_with_the_plain_scan(f21, f19, monkeypatch):
     import random
 
     from gkxlsx.text import narrative as N
+    from gkxlsx.text import prefilter
 
     rng = random.Random(4)
     snippets = _random_texts(200, 5) + [
@@ -571,11 +571,12 @@ def test_fast_paths_agree_with_the_plain_scan(f21, f19, monkeypatch):
         return [repr(N.check_narrative(f, v, unit=u, year=y, full_text=t)) for f, v, u, y, t in cases]
 
     fast = run()
-    for cache in ("_GATES", "_SCANS", "_DOC_TESTS"):
+    for cache in ("_SCANS", "_DOC_TESTS"):
         monkeypatch.setattr(N, cache, {})
-    monkeypatch.setattr(N, "_gate", lambda pattern, flags=0: None)
-    monkeypatch.setattr(N, "_joined_rx", lambda pattern, flags=0: None)
-    monkeypatch.setattr(N, "_first_literals", lambda patterns: None)
+    monkeypatch.setattr(prefilter, "_GATES", {})
+    monkeypatch.setattr(prefilter, "gate", lambda pattern, flags=0: None)
+    monkeypatch.setattr(prefilter, "joined_rx", lambda pattern, flags=0: None)
+    monkeypatch.setattr(prefilter, "first_literals", lambda patterns: None)
     monkeypatch.setattr(N, "_stale_years", lambda text, d, year: True)
     monkeypatch.setattr(N, "_plan_years", lambda text, d, year: True)
     table, titles, _ = N._cite_titles()

@@ -20,9 +20,9 @@ normalised text; quotes are cut from the original at the same offsets, so a revi
 in the published page.
 
 Most rules find nothing in most reports, so a search is skipped when it provably cannot match:
-every pattern is analysed once for the strings each of its matches must contain (:func:`_gate`),
-and a workbook's fields, joined, are searched once per pattern when the separator cannot change
-the outcome (:func:`_joined_rx`).  Skipping changes no finding; tests/test_narrative.py checks
+every pattern is analysed once for the strings each of its matches must contain, and a workbook's
+fields, joined, are searched once per pattern when the separator cannot change the outcome (both
+in :mod:`gkxlsx.text.prefilter`).  Skipping changes no finding; tests/test_narrative.py checks
 the findings with every pre-filter switched off.
 """
 
@@ -40,6 +40,7 @@ from gkxlsx.findings import Finding, fmt_num, make_finding
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, UnitType, builtin_form_ids, load_form
 from gkxlsx.rules.engine import as_number, with_derived
+from gkxlsx.text import prefilter
 
 SECTION_IDS = ("s1", "s2", "s3", "s4", "s5", "s6")
 NUMERALS = "一二三四五六七八九十"
@@ -453,317 +454,6 @@ def parse_document(text: str) -> Document:
 
 
 # --------------------------------------------------------------------------------------------
-# pre-filters: the literal text every match of a pattern must contain
-#
-# Most rules find nothing in most reports.  For each pattern, :func:`_gate` works out from the
-# parsed regular expression a few sets of strings such that every match contains (consumes) one
-# string of each set.  A text that lacks them cannot match, so the rule's search is skipped —
-# with exactly the same result.  Only consumed characters and positive lookaheads (which cannot
-# see past ``endpos``) are used, never lookbehinds; a pattern the analysis cannot read (case-
-# insensitive, unknown nodes) gets no pre-filter and is always searched.
-
-try:
-    from re import _constants as _sc  # Python ≥ 3.11
-    from re import _parser as _sp
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_constants as _sc  # type: ignore[no-redef]
-    import sre_parse as _sp  # type: ignore[no-redef]
-
-_FINITE_MAX = 64  # largest set of alternative strings followed
-_CLASS_MAX = 16  # largest character class expanded
-
-
-class _Unreadable(Exception):
-    pass
-
-
-def _gate_item(op, av) -> tuple[set[str] | None, list[set[str]]]:
-    """(every string the node can consume, when few; sets of which every match contains one)."""
-    if op is _sc.LITERAL:
-        return {chr(av)}, []
-    if op is _sc.IN:
-        chars: set[str] = set()
-        for o, a in av:
-            if o is _sc.LITERAL:
-                chars.add(chr(a))
-            elif o is _sc.RANGE and a[1] - a[0] < _CLASS_MAX:
-                chars.update(chr(c) for c in range(a[0], a[1] + 1))
-            else:  # NEGATE, CATEGORY, wide ranges
-                return None, []
-        return (chars, []) if len(chars) <= _CLASS_MAX else (None, [])
-    if op is _sc.SUBPATTERN:
-        if av[1] & _sc.SRE_FLAG_IGNORECASE:
-            raise _Unreadable
-        return _gate_seq(av[-1])
-    if op is getattr(_sc, "ATOMIC_GROUP", None):
-        return _gate_seq(av)
-    if op is _sc.BRANCH:
-        branches = [_gate_seq(b) for b in av[1]]
-        fin: set[str] | None = None
-        if all(f is not None for f, _ in branches) and sum(len(f) for f, _ in branches) <= _FINITE_MAX:  # type: ignore[arg-type]
-            fin = set().union(*(f for f, _ in branches))  # type: ignore[arg-type]
-        chosen = [_best(r + ([f] if f and "" not in f else [])) for f, r in branches]
-        req = [set().union(*chosen)] if all(c is not None for c in chosen) else []  # type: ignore[arg-type]
-        return fin, req
-    if op in (_sc.MAX_REPEAT, _sc.MIN_REPEAT, getattr(_sc, "POSSESSIVE_REPEAT", None)):
-        lo, hi, sub = av
-        f, r = _gate_seq(sub)
-        fin = None
-        if f is not None and hi is not _sc.MAXREPEAT and hi <= 4:
-            out: set[str] = set()
-            cur = {""}
-            for k in range(hi + 1):
-                if k >= lo:
-                    out |= cur
-                if k < hi:
-                    cur = {a + b for a in cur for b in f}
-                    if len(cur) > _FINITE_MAX:
-                        out = set()
-                        break
-            fin = out if out and len(out) <= _FINITE_MAX else None
-        req = (r + ([f] if f and "" not in f else [])) if lo >= 1 else []
-        return fin, req
-    # ANY, NOT_LITERAL, CATEGORY, GROUPREF, GROUPREF_EXISTS: nothing known
-    return None, []
-
-
-def _gate_seq(items) -> tuple[set[str] | None, list[set[str]]]:
-    req: list[set[str]] = []
-    run = {""}  # the strings consumed since the last node of unknown text
-    finite = True
-    for op, av in items:
-        if op is _sc.AT or op is _sc.ASSERT_NOT:
-            continue  # zero-width: consumed text stays contiguous
-        if op is _sc.ASSERT:
-            direction, sub = av
-            if direction == 1:  # lookahead: what follows, within endpos
-                f, _ = _gate_seq(sub)
-                if f is not None and len(run) * len(f) <= _FINITE_MAX:
-                    req.append({a + b for a in run for b in f})
-            continue  # lookbehinds may look before pos: ignored
-        f, r = _gate_item(op, av)
-        req.extend(r)
-        if f is not None and len(run) * len(f) <= _FINITE_MAX:
-            run = {a + b for a in run for b in f}
-            continue
-        req.append(run)
-        finite = False
-        run = set(f) if f is not None else {""}
-    req.append(run)
-    return (run if finite else None), [s for s in req if s and "" not in s]
-
-
-def _weight(s: str) -> int:
-    return sum(1 if ord(ch) < 128 else 2 for ch in s)
-
-
-def _score(s: set[str]) -> tuple[int, int]:
-    return min(_weight(x) for x in s), -len(s)
-
-
-def _best(sets: list[set[str]]) -> set[str] | None:
-    sets = [s for s in sets if s and "" not in s]
-    return max(sets, key=_score) if sets else None
-
-
-_Gate = tuple  # of tests that must all pass: a str (occurs), a tuple of str (one occurs), a regex (matches)
-
-
-@cache
-def _gate(pattern: str, flags: int = 0) -> _Gate | None:
-    """What a text must contain for ``pattern`` to match in it; None: no pre-filter."""
-    if flags & re.IGNORECASE:
-        return None
-    try:
-        parsed = _sp.parse(pattern, flags)
-        if parsed.state.flags & re.IGNORECASE:
-            return None
-        fin, req = _gate_seq(parsed)
-    except (_Unreadable, re.error, RecursionError, TypeError, ValueError):
-        return None
-    cands = {_minimal(c) for c in req + ([fin] if fin else []) if c and "" not in c}
-    if not cands:
-        return None
-    # the most selective set (after a test for a substring its strings share); a second single
-    # string is a cheap extra test
-    ranked = sorted(cands, key=lambda c: (_score(c), sorted(c)), reverse=True)
-    best = ranked[0]
-    checks: list[Any] = []
-    if len(best) > 1:
-        common = _common_substring(best)
-        if common:
-            checks.append(common)
-    checks.append(_one_of(best))
-    single = next((next(iter(c)) for c in ranked[1:] if len(c) == 1), None)
-    if single is not None and single not in checks:
-        checks.insert(0, single)
-    return tuple(checks)
-
-
-def _one_of(strings: frozenset[str] | set[str]) -> Any:
-    """A test for “contains one of ``strings``”, as :func:`_passes` runs it: the string itself, a
-    tuple of a few (``in`` each: faster than a regex on short texts), or a regex of many."""
-    ordered = sorted(strings, key=lambda x: (-len(x), x))
-    if len(ordered) == 1:
-        return ordered[0]
-    if len(ordered) <= 6:
-        return tuple(ordered)
-    return re.compile("|".join(re.escape(x) for x in ordered))
-
-
-def _passes(gate: _Gate, text: str) -> bool:
-    for c in gate:
-        k = c.__class__
-        if k is str:
-            if c not in text:
-                return False
-        elif k is tuple:
-            for x in c:
-                if x in text:
-                    break
-            else:
-                return False
-        elif c.search(text) is None:
-            return False
-    return True
-
-
-def _minimal(strings: set[str]) -> frozenset[str]:
-    """The same condition (“contains one of them”) without the strings that contain another."""
-    return frozenset(s for s in strings if not any(o != s and o in s for o in strings))
-
-
-def _common_substring(strings: frozenset[str]) -> str:
-    """The longest substring of the shortest string that occurs in all of them ("" if none)."""
-    short = min(strings, key=len)
-    for n in range(len(short), 0, -1):
-        for i in range(len(short) - n + 1):
-            sub = short[i : i + n]
-            if all(sub in s for s in strings):
-                return sub
-    return ""
-
-
-_GATES: dict[tuple[str, int], _Gate | None] = {}
-
-
-@cache
-def _first_literals(patterns: tuple[str, ...]) -> _Gate | None:
-    """A test for a string each of the patterns needs (None when one of them needs none): a
-    first test before the patterns' own pre-filters, when several are asked at once."""
-    if not patterns:
-        return None
-    lits = set()
-    for p in patterns:
-        gate = _gate(p)
-        strs = [c for c in gate or () if c.__class__ is str]
-        if not strs:
-            return None
-        lits.add(max(strs, key=_weight))
-    return (_one_of(_minimal(lits)),)
-
-
-def _may_match(pattern: str, text: str, flags: int = 0) -> bool:
-    """False only when ``pattern`` cannot match anywhere in ``text``."""
-    try:
-        gate = _GATES[pattern, flags]
-    except KeyError:
-        gate = _GATES[pattern, flags] = _gate(pattern, flags)
-    return gate is None or _passes(gate, text)
-
-
-# Exact doc-level test for the workbook's fields: the fields joined by a separator that the
-# pattern can neither consume nor see differently from a field's start or end (for "\n": "^"/"$"
-# of a multi-line pattern; a non-word character for \b).  Each step of the matcher then has the
-# same outcome within a field alone and within the joined text, so a pattern that finds nothing
-# in the joined text finds nothing in any field.
-
-_SEPARATORS = ("\x00", "\n", "。")
-_AT_LINE = {_sc.AT_BEGINNING, _sc.AT_END}
-_AT_WORD = {_sc.AT_BOUNDARY, _sc.AT_NON_BOUNDARY}
-_CATEGORY_RX = {
-    _sc.CATEGORY_DIGIT: r"\d",
-    _sc.CATEGORY_NOT_DIGIT: r"\D",
-    _sc.CATEGORY_SPACE: r"\s",
-    _sc.CATEGORY_NOT_SPACE: r"\S",
-    _sc.CATEGORY_WORD: r"\w",
-    _sc.CATEGORY_NOT_WORD: r"\W",
-}
-
-
-def _class_has(items, ch: str, flags: int) -> bool | None:
-    """Whether the character class ``items`` matches ``ch`` (None: not known)."""
-    negate = hit = False
-    for op, av in items:
-        if op is _sc.NEGATE:
-            negate = True
-        elif op is _sc.LITERAL:
-            hit = hit or chr(av) == ch
-        elif op is _sc.RANGE:
-            hit = hit or av[0] <= ord(ch) <= av[1]
-        elif op is _sc.CATEGORY and av in _CATEGORY_RX:
-            hit = hit or re.fullmatch(_CATEGORY_RX[av], ch, flags & re.ASCII) is not None
-        else:
-            return None
-    return hit != negate
-
-
-def _sep_safe(items, sep: str, flags: int) -> bool:
-    if flags & re.IGNORECASE:
-        return False
-    for op, av in items:
-        if op is _sc.LITERAL:
-            ok = chr(av) != sep
-        elif op is _sc.NOT_LITERAL:
-            ok = chr(av) == sep
-        elif op is _sc.ANY:
-            ok = sep == "\n" and not flags & re.DOTALL
-        elif op is _sc.IN:
-            ok = _class_has(av, sep, flags) is False
-        elif op is _sc.AT:
-            if av in _AT_LINE:
-                ok = sep == "\n" and bool(flags & re.MULTILINE)
-            else:
-                ok = av in _AT_WORD and re.match(r"\w", sep, flags & re.ASCII) is None
-        elif op is _sc.SUBPATTERN:
-            ok = _sep_safe(av[-1], sep, (flags | av[1]) & ~av[2])
-        elif op is _sc.BRANCH:
-            ok = all(_sep_safe(b, sep, flags) for b in av[1])
-        elif op in (_sc.MAX_REPEAT, _sc.MIN_REPEAT, getattr(_sc, "POSSESSIVE_REPEAT", None)):
-            ok = _sep_safe(av[2], sep, flags)
-        elif op is getattr(_sc, "ATOMIC_GROUP", None):
-            ok = _sep_safe(av, sep, flags)
-        elif op is _sc.ASSERT or op is _sc.ASSERT_NOT:
-            ok = _sep_safe(av[1], sep, flags)
-        elif op is _sc.GROUPREF:
-            ok = True  # a group's text, which cannot hold the separator
-        elif op is _sc.GROUPREF_EXISTS:
-            ok = _sep_safe(av[1], sep, flags) and (av[2] is None or _sep_safe(av[2], sep, flags))
-        else:
-            ok = False
-        if not ok:
-            return False
-    return True
-
-
-@cache
-def _joined_rx(pattern: str, flags: int = 0) -> tuple[str, re.Pattern] | None:
-    """(separator, compiled pattern) for the exact test on the joined fields; None: no separator
-    is safe for this pattern."""
-    try:
-        parsed = _sp.parse(pattern, flags)
-        eff = flags | parsed.state.flags
-        if parsed.getwidth()[0] < 1:
-            return None  # empty matches: the separators' places would count
-        for sep in _SEPARATORS:
-            if _sep_safe(parsed, sep, eff):
-                return sep, _re(pattern, flags)
-    except (re.error, RecursionError, TypeError, ValueError):
-        pass
-    return None
-
-
-# --------------------------------------------------------------------------------------------
 # segments: what the rules look at
 
 
@@ -783,7 +473,7 @@ class Segment:
 
 class _Joined:
     """A workbook's narrative fields joined by separators, for the exact test of
-    :func:`_joined_rx`."""
+    :func:`prefilter.joined_rx`."""
 
     __slots__ = ("_joined", "hay", "texts")
 
@@ -801,7 +491,7 @@ class _Joined:
 
 
 # (pattern, flags) → (its pre-filter, its exact test on joined fields) — see _Doc.may
-_DOC_TESTS: dict[tuple[str, int], tuple[_Gate | None, tuple[str, re.Pattern] | None]] = {}
+_DOC_TESTS: dict[tuple[str, int], tuple[prefilter.Gate | None, tuple[str, re.Pattern] | None]] = {}
 
 
 def _gated(table: dict, make: Callable[[str, int], Any], pattern: str, flags: int) -> tuple:
@@ -809,7 +499,7 @@ def _gated(table: dict, make: Callable[[str, int], Any], pattern: str, flags: in
     try:
         return table[pattern, flags]
     except KeyError:
-        got = table[pattern, flags] = (_gate(pattern, flags), make(pattern, flags))
+        got = table[pattern, flags] = (prefilter.gate(pattern, flags), make(pattern, flags))
         return got
 
 
@@ -826,9 +516,9 @@ class _Doc:
 
     def may(self, pattern: str, flags: int = 0) -> bool:
         """False only when ``pattern`` matches in none of the segments (for a workbook's fields,
-        exactly when it matches in none, when :func:`_joined_rx` accepts the pattern)."""
-        gate, joined = _gated(_DOC_TESTS, _joined_rx, pattern, flags)
-        if gate is not None and not _passes(gate, self.hay):
+        exactly when it matches in none, when :func:`prefilter.joined_rx` accepts the pattern)."""
+        gate, joined = _gated(_DOC_TESTS, prefilter.joined_rx, pattern, flags)
+        if gate is not None and not prefilter.passes(gate, self.hay):
             return False
         if joined is None or self.fields is None:
             return True
@@ -836,8 +526,8 @@ class _Doc:
 
     def may_any(self, patterns: tuple[str, ...]) -> bool:
         """False only when none of ``patterns`` matches in any segment."""
-        first = _first_literals(patterns)
-        if first is not None and not _passes(first, self.hay):
+        first = prefilter.first_literals(patterns)
+        if first is not None and not prefilter.passes(first, self.hay):
             return False
         return any(self.may(p) for p in patterns)
 
@@ -1048,12 +738,12 @@ _NO_MATCHES: Iterator[re.Match] = iter(())
 
 def _finditer(seg: Segment, pattern: str, flags: int = 0) -> Iterator[re.Match]:
     gate, rx = _gated(_SCANS, _re, pattern, flags)
-    if gate is not None and not _passes(gate, seg.text):
+    if gate is not None and not prefilter.passes(gate, seg.text):
         return _NO_MATCHES
     return rx.finditer(seg.nt.norm, seg.start, seg.end)
 
 
-_SCANS: dict[tuple[str, int], tuple[_Gate | None, re.Pattern]] = {}
+_SCANS: dict[tuple[str, int], tuple[prefilter.Gate | None, re.Pattern]] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1248,9 +938,9 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
         shown += "（表中总计 / 各列之和）"
     out = []
     seen: set[tuple[int, int]] = set()
-    first = _first_literals(tuple(counts + zeros))
+    first = prefilter.first_literals(tuple(counts + zeros))
     for seg in doc.sec("pre", "s1", "s3", "s5", "s6"):
-        if first is not None and not _passes(first, seg.text):
+        if first is not None and not prefilter.passes(first, seg.text):
             continue  # none of the patterns can match here
         for rx in counts:
             for m in _finditer(seg, rx):
@@ -1360,9 +1050,9 @@ def _docs(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     label = form.cells[keys[0]].row_label
     out = []
     seen: set[tuple[int, int]] = set()
-    first = _first_literals(tuple(counts))
+    first = prefilter.first_literals(tuple(counts))
     for seg in doc.sec("pre", "s1", "s2"):
-        if first is not None and not _passes(first, seg.text):
+        if first is not None and not prefilter.passes(first, seg.text):
             continue  # none of the patterns can match here
         for rx in counts:
             for m in _finditer(seg, rx):
@@ -1959,7 +1649,7 @@ def _filler(doc: _Doc) -> list[Finding]:
         for seg in segs:
             m = None
             for p in pats:
-                m = _re(p).search(seg.nt.norm, seg.start, seg.end) if _may_match(p, seg.text) else None
+                m = _re(p).search(seg.nt.norm, seg.start, seg.end) if prefilter.may_match(p, seg.text) else None
                 if m:
                     break
             if m:
