@@ -55,16 +55,21 @@ def collect(folder: Path, year: int) -> list[tuple]:
 
 
 def load_ref(rev: str):
-    """narrative.py of git revision ``rev``, as module gkxlsx._narrative_ref."""
-    src = subprocess.run(
-        ["git", "show", f"{rev}:gkxlsx/narrative.py"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
+    """narrative.py of git revision ``rev`` (gkxlsx/text/narrative.py, or gkxlsx/narrative.py before the
+    layered packages), as module gkxlsx._narrative_ref."""
+    for path in ("gkxlsx/text/narrative.py", "gkxlsx/narrative.py"):
+        got = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=REPO, capture_output=True, text=True)
+        if got.returncode == 0:
+            src = got.stdout
+            break
+    else:
+        raise SystemExit(f"no narrative.py in revision {rev}")
     name = "gkxlsx._narrative_ref"
     spec = importlib.util.spec_from_loader(name, loader=None)
     mod = importlib.util.module_from_spec(spec)
     mod.__package__ = "gkxlsx"
     sys.modules[name] = mod
-    exec(compile(src, f"{rev}:gkxlsx/narrative.py", "exec"), mod.__dict__)  # noqa: S102 - our own file
+    exec(compile(src, f"{rev}:{path}", "exec"), mod.__dict__)  # noqa: S102 - our own file
     return mod
 
 
