@@ -924,7 +924,7 @@ def _total_candidates(form: Form, vals: _Values, key: str) -> list[int | Decimal
     if cell is not None and cell.sum_of:
         parts = [v if v.__class__ is int else as_number(v) for v in map(get, cell.sum_of)]
         if all(p is not None for p in parts):
-            s = sum(parts)  # type: ignore[arg-type]
+            s = sum(parts)  # type: ignore[arg-type]  # no None: all() above; mypy cannot narrow a list
             if s not in out:
                 out.append(s)
     return out
@@ -1013,6 +1013,7 @@ def _review(form: Form, doc: _Doc, vals: _Values) -> list[Finding]:
         max(_total_candidates(form, vals, k), default=None)
         for k in ("s4.lit_direct.total", "s4.lit_after_review.total")
     ]
+    # no None in the sum: any() tests it; mypy cannot narrow a list's items
     lit = None if any(v is None for v in lits) else sum(lits)  # type: ignore[arg-type]
     out = []
     for seg in doc.sec("pre", "s1", "s4", "s5", "s6"):
@@ -1119,6 +1120,7 @@ def _fee(form: Form, doc: _Doc, values: Mapping[str, Any], year: int | None) -> 
     if elsewhere:
         seg = elsewhere[0]
         m = rx.search(seg.nt.norm, seg.start, seg.end)
+        # ``elsewhere`` holds only segments ``rx`` matches: ``m`` is never None
         where = _ctx(seg, m.start(), m.end(), 10, 10)  # type: ignore[union-attr]
         return [
             _finding(
