@@ -615,9 +615,9 @@ def _plan(form: Form) -> _FormPlan:
             required.append((f, title))
     aspects = []
     for a in data()["aspects"]:
-        field = form.fields.get(a["field"])
-        if field is not None and field.required:
-            aspects.append((a, field))
+        aspect_field = form.fields.get(a["field"])
+        if aspect_field is not None and aspect_field.required:
+            aspects.append((a, aspect_field))
     row = data()["docs"]["row"]
     docs_keys = tuple(k for k, c in form.cells.items() if c.table == "a20_1" and c.row.key == row)
     plan = _FormPlan(
