@@ -150,6 +150,17 @@ def _similar(results: list[AuditResult], quiet: bool) -> None:
         typer.echo("")
 
 
+def _deadline_help() -> str:
+    """The help of ``audit --deadline``: an MM-DD example (the form's deadline) and the defaults.
+    The month and day are unpacked by name: spread into a positional format they would let any
+    other length of ``deadline`` shift the default dates into the ``:02d`` fields."""
+    month, day = publication()["deadline"]
+    return (
+        f"公开时限，MM-DD（报告年度的次年，如 {month:02d}-{day:02d}）或 YYYY-MM-DD；"
+        f"默认部门和乡镇 {deadline_zh()}，县级以上政府 {deadline_zh('government')}。"
+    )
+
+
 def audit_cmd(
     paths: list[Path] = typer.Argument(
         ..., metavar="报告文件或文件夹", help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"
@@ -163,9 +174,7 @@ def audit_cmd(
     deadline: str | None = typer.Option(
         None,
         "--deadline",
-        help="公开时限，MM-DD（报告年度的次年，如 {:02d}-{:02d}）或 YYYY-MM-DD；默认部门和乡镇 {}，县级以上政府 {}。".format(
-            *publication()["deadline"], deadline_zh(), deadline_zh("government")
-        ),
+        help=_deadline_help(),
     ),
     unit_type: str | None = typer.Option(
         None, "--unit-type", help="单位类型（乡镇、街道、县级部门、县级政府……）；默认按单位名称判断。"

@@ -320,6 +320,7 @@ def audit_extraction(
         raise ValueError(f"未知的单位类型“{unit_type}”。可用：{'、'.join(u.name for u in form.unit_types)}。")
     if unit is not None and unit_type:
         r.unit_type = unit.name
+    due: dt.date | None
     if isinstance(deadline, dt.date):
         due = deadline
     else:
@@ -386,16 +387,16 @@ SUMMARY_HEADERS = ("文件", "单位", "年度", "格式", "错误数", "警告�
 
 
 def summary_rows(results: Sequence[AuditResult]) -> list[list[Any]]:
-    rows = []
+    rows: list[list[Any]] = []
     for res in results:
-        if res.error:
+        ex = res.extraction
+        if res.error or ex is None:  # no extraction: the file could not be read
             rows.append([res.path, "", "", "", "", "", f"无法读取：{res.error}"])
             continue
-        ex = res.extraction
-        r = ex.report  # type: ignore[union-attr]
+        r = ex.report
         top = [f for f in res.top(3) if f.severity in ("error", "warning")] or res.top(3)
         text = "\n".join(f"[{SEVERITY_ZH[f.severity]}·{f.rule_id}] {f.message}" for f in top)
-        rows.append([res.path, r.unit_name, r.year or "", ex.format_id, res.errors, res.warnings, text])  # type: ignore[union-attr]
+        rows.append([res.path, r.unit_name, r.year or "", ex.format_id, res.errors, res.warnings, text])
     return rows
 
 

@@ -517,7 +517,7 @@ def _header_nodes(table: Table) -> list[tuple[str, tuple[str, ...]]]:
     for n in table.col_tree:
         walk(n, 0)
     items.sort(key=lambda x: (x[0], x[1]))
-    out = []
+    out: list[tuple[str, tuple[str, ...]]] = []
     if table.caption:
         out.append((table.caption, ()))
     if table.corner:
@@ -752,7 +752,7 @@ class _SectionReader:
             self._assign(a, rows, run, m)
             covered_until = max(covered_until, last_leaf)
         # rows never reached by any anchor
-        reached = set()
+        reached: set[int] = set()
         for mi, m in enumerate(matches):
             a = sp.anchors[m.anchor]
             nxt = matches[mi + 1] if mi + 1 < len(matches) else None
@@ -970,8 +970,7 @@ class _SectionReader:
         # the text before each table's first row anchor, after the previous table's numbers
         starts: dict[str, int] = {}
         for m in matches:
-            t = sp.anchors[m.anchor].table.id
-            starts.setdefault(t, m.token)
+            starts.setdefault(sp.anchors[m.anchor].table.id, m.token)
         prev_end = 0
         for t in sp.tables:
             if t.id not in starts:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from gkxlsx.findings import Finding, fmt_num, make_finding
 from gkxlsx.form.datafiles import compiled, data_file
@@ -615,9 +615,9 @@ def _plan(form: Form) -> _FormPlan:
             required.append((f, title))
     aspects = []
     for a in data()["aspects"]:
-        f = form.fields.get(a["field"])
-        if f is not None and f.required:
-            aspects.append((a, f))
+        aspect_field = form.fields.get(a["field"])
+        if aspect_field is not None and aspect_field.required:
+            aspects.append((a, aspect_field))
     row = data()["docs"]["row"]
     docs_keys = tuple(k for k, c in form.cells.items() if c.table == "a20_1" and c.row.key == row)
     plan = _FormPlan(
@@ -860,6 +860,13 @@ def _five(form: Form, doc: _Doc, values: Mapping[str, Any], unit: UnitType | Non
     return out
 
 
+class _Values(Protocol):
+    """What the rules comparing the text with the tables read of the values: ``get`` only —
+    a dict, or a :class:`_TableView` of the caller's values."""
+
+    def get(self, key: str, default: Any = None, /) -> Any: ...
+
+
 class _TableView:
     """The table values and ``s6.fee_notices`` of ``values``, read through — what
     :func:`_table_values` would copy when every derived cell is already there."""
@@ -876,7 +883,7 @@ class _TableView:
         return default
 
 
-def _table_values(form: Form, values: Mapping[str, Any]) -> Mapping[str, Any]:
+def _table_values(form: Form, values: Mapping[str, Any]) -> _Values:
     """The table numbers (derived cells recomputed where missing) and ``s6.fee_notices``."""
     plan = _plan(form)
     if values.keys() >= plan.derived:  # nothing to recompute: no copy
@@ -888,7 +895,7 @@ def _table_values(form: Form, values: Mapping[str, Any]) -> Mapping[str, Any]:
     return vals
 
 
-def _plain(vals: Mapping[str, Any], keys: Sequence[str]) -> bool:
+def _plain(vals: _Values, keys: Sequence[str]) -> bool:
     """Every value blank or a plain int: the totals of them can be computed late (or not at all),
     as nothing about them can raise."""
     for k in keys:
@@ -898,14 +905,14 @@ def _plain(vals: Mapping[str, Any], keys: Sequence[str]) -> bool:
     return True
 
 
-def _num(values: Mapping[str, Any], key: str) -> int | Decimal | None:
+def _num(values: _Values, key: str) -> int | Decimal | None:
     return as_number(values.get(key))
 
 
-def _total_candidates(form: Form, vals: Mapping[str, Any], key: str) -> list[int | Decimal]:
+def _total_candidates(form: Form, vals: _Values, key: str) -> list[int | Decimal]:
     """A total as printed and as the sum of its cells (they differ when E-T3-ROW fails)."""
     out: list[int | Decimal] = []
-    get = vals.get
+    get: Callable[[str], Any] = vals.get
     if vals.__class__ is _TableView and _plan(form).all_cells(form, key):
         get = vals.values.get  # the view answers the same for cells
     v = get(key)
@@ -917,13 +924,13 @@ def _total_candidates(form: Form, vals: Mapping[str, Any], key: str) -> list[int
     if cell is not None and cell.sum_of:
         parts = [v if v.__class__ is int else as_number(v) for v in map(get, cell.sum_of)]
         if all(p is not None for p in parts):
-            s = sum(parts)  # type: ignore[arg-type]
+            s = sum(parts)  # type: ignore[arg-type]  # no None: all() above; mypy cannot narrow a list
             if s not in out:
                 out.append(s)
     return out
 
 
-def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
+def _appl(form: Form, doc: _Doc, vals: _Values) -> list[Finding]:
     d = data()["applications"]
     counts = [rx for rx in d["count"] if doc.may(rx)]
     zeros = [rx for rx in d["zero"] if doc.may(rx)]
@@ -997,7 +1004,7 @@ def _appl(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
 _REVIEW_TOTALS = ("s4.review.total", "s4.lit_direct.total", "s4.lit_after_review.total")
 
 
-def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
+def _review(form: Form, doc: _Doc, vals: _Values) -> list[Finding]:
     d = data()["review"]
     if not doc.may(d["none"]) and _plain(vals, _plan(form).with_parts(form, *_REVIEW_TOTALS)):
         return []  # no “no review / litigation” statement
@@ -1006,6 +1013,7 @@ def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
         max(_total_candidates(form, vals, k), default=None)
         for k in ("s4.lit_direct.total", "s4.lit_after_review.total")
     ]
+    # no None in the sum: any() tests it; mypy cannot narrow a list's items
     lit = None if any(v is None for v in lits) else sum(lits)  # type: ignore[arg-type]
     out = []
     for seg in doc.sec("pre", "s1", "s4", "s5", "s6"):
@@ -1038,7 +1046,7 @@ def _review(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
     return out
 
 
-def _docs(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
+def _docs(form: Form, doc: _Doc, vals: _Values) -> list[Finding]:
     d = data()["docs"]
     counts = [rx for rx in d["count"] if doc.may(rx)]
     if not counts:
@@ -1112,6 +1120,7 @@ def _fee(form: Form, doc: _Doc, values: Mapping[str, Any], year: int | None) -> 
     if elsewhere:
         seg = elsewhere[0]
         m = rx.search(seg.nt.norm, seg.start, seg.end)
+        # ``elsewhere`` holds only segments ``rx`` matches: ``m`` is never None
         where = _ctx(seg, m.start(), m.end(), 10, 10)  # type: ignore[union-attr]
         return [
             _finding(
@@ -1138,7 +1147,7 @@ def _fee(form: Form, doc: _Doc, values: Mapping[str, Any], year: int | None) -> 
     ]
 
 
-def _t3_fee(form: Form, doc: _Doc, vals: Mapping[str, Any]) -> list[Finding]:
+def _t3_fee(form: Form, doc: _Doc, vals: _Values) -> list[Finding]:
     if "s3.r6_2.total" not in form.cells:
         return []
     n = _num(vals, "s3.r6_2.total")
@@ -1271,27 +1280,27 @@ def _dates(doc: _Doc, year: int | None) -> list[Finding]:
         if stale and seg.section in ("s1", "s2") and _stale_years(seg.text, d, year):
             stale_rx = _re(d["stale_sentence"])
             for a, b in _sentences(text, seg.start, seg.end):
-                m = stale_rx.match(text, a, b)
-                if not m:
+                sm = stale_rx.match(text, a, b)
+                if not sm:
                     continue
-                y = int(m.group(1))
+                y = int(sm.group(1))
                 if year - d["stale_years_back"] <= y < year:
-                    s = m.start(1)
-                    raw = _ctx(seg, s, m.end(), 0, 16)
-                    add(seg, s, m.end(), "stale", text=q(raw), y=y, year=year)
+                    s = sm.start(1)
+                    raw = _ctx(seg, s, sm.end(), 0, 16)
+                    add(seg, s, sm.end(), "stale", text=q(raw), y=y, year=year)
         if plan and seg.section == "s5" and _plan_years(seg.text, d, year):
             cue = _re(d["plan_cue"])
             plan_rx = _re(d["plan_sentence"])
             for a, b in _sentences(text, seg.start, seg.end):
-                m = plan_rx.match(text, a, b)
-                if not m:
+                sm = plan_rx.match(text, a, b)
+                if not sm:
                     continue
-                y = int(m.group(1))
-                if y > year or not cue.search(text, m.end(), b):
+                y = int(sm.group(1))
+                if y > year or not cue.search(text, sm.end(), b):
                     continue
-                s = m.start(1)
+                s = sm.start(1)
                 raw = seg.nt.quote(s, b).strip()
-                add(seg, s, m.end(), "plan", text=q(raw, 40), y=y, year=year, next=year + 1)
+                add(seg, s, sm.end(), "plan", text=q(raw, 40), y=y, year=year, next=year + 1)
     return out
 
 
@@ -1571,7 +1580,7 @@ def _foreign(doc: _Doc, values: Mapping[str, Any], unit: UnitType | None) -> lis
 
 
 def _numbering(doc: _Doc) -> list[Finding]:
-    out = []
+    out: list[Finding] = []
     if doc.published and doc.document is not None:
         groups = []
         for sid in ("s1", "s5", "s6"):
@@ -1594,7 +1603,8 @@ def _numbering(doc: _Doc) -> list[Finding]:
     for gid, parts in groups:
         if len(parts) < 2:
             continue
-        nums = [p.number for p in parts]
+        # every part in ``groups`` has a number (the filter drops none; it tells the type checker so)
+        nums = [p.number for p in parts if p.number is not None]
         expected = list(range(1, len(nums) + 1))
         if nums == expected:
             continue
@@ -1658,13 +1668,12 @@ def _filler(doc: _Doc) -> list[Finding]:
     if len(hits) < d["min_categories"]:
         return []
     shown = "、".join(f"{cat}{q(_ctx(seg, s, e, 6, 6), 30)}" for cat, seg, s, e in hits[:4])
-    cats = "、".join(h[0] for h in hits)
     return [
         _finding(
             "W-TXT-FILLER",
             None,
             section=canonical_titles()["s1"],
-            cats=cats,
+            cats="、".join(h[0] for h in hits),
             shown=shown,
             seg=hits[0][1],
             locations=(canonical_titles()["s1"],),

@@ -66,6 +66,7 @@ class Doc:
 
 
 MASK_BUDGET = 256 << 20  # bytes of bit sets a join may hold; beyond it pairs are compared as sets
+_NO_SET: frozenset[int] = frozenset()  # the set of a representative when the join uses bit sets
 
 
 def similar_pairs(docs: Sequence[Doc], threshold: float = THRESHOLD) -> list[tuple[int, int, float]]:
@@ -130,7 +131,11 @@ def join(sets: Sequence[tuple[int, ...]], threshold: float = THRESHOLD) -> list[
     for x, rs in enumerate(ranks):
         n = sizes[x]
         need = threshold * n
-        mx = masks[x] if use_masks else set(reps[x])
+        sx: frozenset[int] | set[int]
+        if use_masks:  # x's shared tokens as bits, or its tokens as a set
+            mx, sx = masks[x], _NO_SET
+        else:
+            mx, sx = 0, set(reps[x])
         seen: set[int] = set()
         for r in rs[: n - math.ceil(need - 1e-6) + 1]:  # the prefix, never shorter than the bound
             posting = index.get(r)
@@ -142,12 +147,12 @@ def join(sets: Sequence[tuple[int, ...]], threshold: float = THRESHOLD) -> list[
                     seen.add(y)
                     ny = sizes[y]
                     if ny / n >= threshold:  # the score is at most |y|/|x| (so compared, rounding drops no pair)
-                        inter = (mx & masks[y]).bit_count() if use_masks else len(mx.intersection(reps[y]))
+                        inter = (mx & masks[y]).bit_count() if use_masks else len(sx.intersection(reps[y]))
                         sc = inter / (n + ny - inter)
                         if sc >= threshold:
                             found.append((x, y, sc))
             posting.append(x)
-    out = []
+    out: list[tuple[int, int, float]] = []
     for s in reps:  # copies of one another
         group = distinct[s]
         out.extend((group[a], group[b], 1.0) for a in range(len(group)) for b in range(a + 1, len(group)))
