@@ -3,7 +3,7 @@
     python benchmarks/bench_render.py [N]
 
 The reports are varied, complete and valid (gkxlsx.demo.samples), one per fictional unit; each render
-runs the validation gate (gkxlsx.rules.engine.check) as `gkxlsx render` does.  The Jinja environment and
+runs the validation gate (gkxlsx.rules.evaluate.check) as `gkxlsx render` does.  The Jinja environment and
 each form's table structure are built once and reused.
 """
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gkxlsx.form.model import RuleDef
 
 CATALOGUE_PATH = Path(__file__).resolve().parent / "data" / "findings.json"
+SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
 
 
 def fmt_num(v: Any) -> str:
@@ -62,8 +63,6 @@ class Finding:
 
     @property
     def severity_zh(self) -> str:
-        from gkxlsx.form.model import SEVERITY_ZH
-
         return SEVERITY_ZH[self.severity]
 
     def __reduce__(self):  # positional: no field names in every pickled result

@@ -12,9 +12,10 @@ import pytest
 
 from gkxlsx.campaign.campaign import aggregate, generate_for_campaign, import_files, init_campaign
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.form.cells import a1
 from gkxlsx.form.layout import layout
 from gkxlsx.office import lo
-from gkxlsx.rules.engine import a1, compute_derived
+from gkxlsx.rules.engine import compute_derived
 
 pytestmark = pytest.mark.lo
 

@@ -33,9 +33,9 @@ import gkxlsx.check.checks.cells as KC
 import gkxlsx.check.checks.formulas as KF
 import gkxlsx.check.checks.rules as KR
 import gkxlsx.check.checks.structure as KS
-import gkxlsx.check.compiled as CC
 import gkxlsx.check.plan as P
 import gkxlsx.check.result as R
+import gkxlsx.rules.codegen as CG
 from gkxlsx.check.checker import check_file
 from gkxlsx.check.result import STATUS_PASS
 from gkxlsx.demo.samples import sample_values
@@ -113,8 +113,8 @@ def _slow(monkeypatch):
     monkeypatch.setattr(KC, "bulk_formulas", lambda *a: False)
     monkeypatch.setattr(KF, "totals_locked", lambda *a: False)
     monkeypatch.setattr(P.FormulaRun, "as_expected", lambda self, wants: False)
-    for m in (KR, CC):  # the rules check and the recomputation of the totals
-        monkeypatch.setattr(m, "_all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
+    for m in (KR, CG):  # the rules check and the recomputation of the totals
+        monkeypatch.setattr(m, "all_int", lambda values, keys: all(type(values.get(k)) is int for k in keys))
     monkeypatch.setattr(
         KF,
         "formula_runs",

@@ -19,7 +19,8 @@ from gkxlsx.form.model import HeaderNode, Table, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.published.audit import audit_text
 from gkxlsx.published.extract import READ, extract_file, extract_text
-from gkxlsx.rules.engine import check, compute_derived
+from gkxlsx.rules.engine import compute_derived
+from gkxlsx.rules.evaluate import check
 
 UNITS = [
     ("2021", "示例县城关镇人民政府", "乡镇"),

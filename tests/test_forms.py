@@ -18,10 +18,14 @@ import pytest
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
-from gkxlsx.form.describe import describe_form, export_form, expr_text
+from gkxlsx.form.describe import describe_form, export_form
 from gkxlsx.form.layout import expected_formulas, layout
 from gkxlsx.form.model import FormError, builtin_form_ids, form_for_year, load_form
-from gkxlsx.rules.engine import INCOMPLETE, NOT_APPLICABLE, PASS, check, evaluate_all, parse_expr
+from gkxlsx.rules.engine import INCOMPLETE, NOT_APPLICABLE, PASS
+from gkxlsx.rules.evaluate import check, evaluate_all
+from gkxlsx.rules.interpret import when_holds
+from gkxlsx.rules.parser import parse_expr
+from gkxlsx.rules.text import requirement_zh, rule_text, when_zh
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -1120,6 +1124,58 @@ def test_duplicate_rule_id_gives_form_error(tmp_path):
         load_form(write_variant(tmp_path, data))
 
 
+@pytest.mark.parametrize(
+    "when, words",
+    [
+        ("unit.nonexistent", "unit.nonexistent"),  # an attribute no unit type has
+        ("s2.licensing.decisions > 0", "s2.licensing.decisions"),  # a cell: conditions are on the unit
+        ("unit.government and", "表达式不完整"),
+        ("1 + 2", "规则表达式必须是比较"),
+    ],
+)
+def test_bad_when_gives_form_error(tmp_path, when, words):
+    """A ``when`` the evaluator cannot decide for every unit type is refused when the form loads
+    (a rule's and a field's alike), instead of being read differently by each caller."""
+    rule = {"id": "L-1", "severity": "warning", "title": "t", "message": "m", "expr": "s2.licensing.decisions >= 0"}
+    field = {"key": "s6.extra", "label": "其他说明", "type": "text", "required": True}
+    for patch, name in (
+        ({"add_rules": [dict(rule, when=when)]}, "L-1"),
+        ({"add_fields": [{"section": "s6", "field": dict(field, when=when)}]}, "s6.extra"),
+    ):
+        p = write_variant(tmp_path, {"extends": "2021", "id": "2021-x", **patch})
+        with pytest.raises(FormError) as e:
+            load_form(p)
+        msg = str(e.value)
+        assert name in msg and words in msg and "when" in msg and str(p) in msg
+
+
+def test_one_when_evaluator_three_answers():
+    """``when_holds``: True / False for a known unit type, None when the unit type is unknown; the
+    rules, the checker, the generator, the renderer and the narrative checks all ask it."""
+    form = load_form("2021")
+    gov, town, dept = form.unit_type("县级政府"), form.unit_type("乡镇"), form.unit_type("县级部门")
+    assert when_holds(None, None) is True and when_holds("", dept) is True
+    assert when_holds("unit.government", None) is None
+    assert when_holds("unit.government", gov) is True and when_holds("unit.government", dept) is False
+    assert when_holds("not unit.government", dept) is True
+    assert when_holds("unit.government and not unit.guizhang", town) is (town.government and not town.guizhang)
+    assert when_holds("unit.fee_warn_wan > 0", gov) is (gov.fee_warn_wan > 0)
+    # the rules' applicability is the same answer (unknown: not applicable)
+    for inst in form.rules:
+        if inst.rule.when and not inst.rule.needs_previous and not inst.prev_keys:
+            for ut in (gov, town, dept, None):
+                assert inst.applicable(ut, None) is (when_holds(inst.rule.when, ut) is True), inst.iid
+
+
+def test_conditions_in_chinese():
+    assert when_zh("unit.government") == "仅各级人民政府"
+    assert when_zh(" not  unit.guizhang ") == "没有规章制定权的单位"
+    assert when_zh("unit.fee_warn_wan > 1") == "条件：unit.fee_warn_wan > 1"
+    assert when_zh(None) == ""
+    assert requirement_zh("unit.government") == "各级人民政府必填，其他单位可不填"
+    assert requirement_zh("not unit.guizhang") == "按单位类型填写"
+
+
 # --------------------------------------------------------------------------------------------
 # the CLI
 
@@ -1225,7 +1281,7 @@ def test_exported_expressions_round_trip(fid):
     """Every instance's exported expression parses back to the same tree."""
     form = load_form(fid)
     for inst in form.rules:
-        assert parse_expr(expr_text(inst.expr)) == inst.expr, inst.iid
+        assert parse_expr(rule_text(inst.expr)) == inst.expr, inst.iid
 
 
 @pytest.mark.parametrize(
@@ -1305,3 +1361,15 @@ def test_property_balanced_tables_pass_and_one_change_is_caught(fid, data):
     st_ = statuses(form, blank)
     assert st_[f"E-T3-BAL[{col}]"] == INCOMPLETE and st_["E-T3-BAL[total]"] == INCOMPLETE
     assert not [x for x in check(form, blank) if x.severity == "error"]
+
+
+def test_forms_and_outcomes_pickle_after_evaluation():
+    """The Python backend's compiled functions stay out of a pickle (a spawned worker gets the form)."""
+    import pickle
+
+    form = load_form("2021")
+    outcomes = evaluate_all(form, {"s3.new.natural": 1})
+    again = pickle.loads(pickle.dumps(outcomes))
+    assert [o.status for o in again] == [o.status for o in outcomes]
+    assert [o.instance.evaluate({"s3.new.natural": 1}).status for o in again] == [o.status for o in outcomes]
+    assert pickle.loads(pickle.dumps(form)).rules[0].iid == form.rules[0].iid

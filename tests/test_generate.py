@@ -6,7 +6,7 @@ entry cells unlocked and shaded, a validation on every entry cell, locked formul
 cells, cached results that agree with the Python rule engine, identity metadata stored three ways,
 print set-up, deterministic bytes, roster errors, prefill and the previous-year carry-over.
 
-Expected verdicts come from ``gkxlsx.rules.engine.check`` (the Python backend), never from the generator's
+Expected verdicts come from ``gkxlsx.rules.evaluate.check`` (the Python backend), never from the generator's
 own helpers, so a disagreement between the two backends shows up here.
 """
 
@@ -30,6 +30,7 @@ from openpyxl.utils.cell import range_boundaries
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
+from gkxlsx.form.cells import a1
 from gkxlsx.form.identity import META_FIELDS, workbook_filename
 from gkxlsx.form.layout import (
     CHECK_KIND,
@@ -42,7 +43,8 @@ from gkxlsx.form.layout import (
 )
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import RosterError, Unit, load_roster
-from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, check
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS
+from gkxlsx.rules.evaluate import check
 from gkxlsx.workbook.generate import (
     C_DERIVED,
     C_ENTRY,

@@ -3,7 +3,7 @@
 Values are typed into the input cells through LibreOffice (``.uno:EnterString`` on the selected cell,
 the same path as typing and pressing Enter — not written with openpyxl), LibreOffice recalculates and
 saves, and the check cells it computed are read back and compared with the Python rule engine
-(``gkxlsx.rules.engine``) on the same inputs: on valid data, on broken data (unbalanced column, W-T2
+(``gkxlsx.rules.interpret``) on the same inputs: on valid data, on broken data (unbalanced column, W-T2
 warnings), and on many random data sets put in through the API.  Writing into locked cells is refused;
 the data validation marks bad numbers invalid.
 """
@@ -20,12 +20,14 @@ import pytest
 from test_generate import expected_total
 from test_generate import valid_2021 as _full_valid_2021
 
+from gkxlsx.form.cells import a1
 from gkxlsx.form.identity import META_FIELDS
 from gkxlsx.form.layout import INFO_SHEET, META_SHEET, layout
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import Unit
 from gkxlsx.office import lo
-from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1, evaluate_all
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS
+from gkxlsx.rules.evaluate import evaluate_all
 from gkxlsx.workbook.generate import build_workbook
 
 pytestmark = pytest.mark.lo

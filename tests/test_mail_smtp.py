@@ -446,7 +446,7 @@ def _record(camp, code, values, findings, version_status):
 
 def _bad_return(camp, code):
     from gkxlsx.demo.samples import sample_values
-    from gkxlsx.rules.engine import check
+    from gkxlsx.rules.evaluate import check
 
     u = camp.unit(code)
     v = sample_values(camp.form, u.name, u.type, 2021, seed=5)

@@ -26,7 +26,8 @@ from gkxlsx.findings import Finding
 from gkxlsx.form.model import load_form
 from gkxlsx.form.report import Report
 from gkxlsx.render import renderer as R
-from gkxlsx.rules.engine import check, compute_derived
+from gkxlsx.rules.engine import compute_derived
+from gkxlsx.rules.evaluate import check
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "report_data"

@@ -1,4 +1,4 @@
-"""The two backends of every rule agree: Python (``gkxlsx.rules.engine``) and the compiled Excel formulas,
+"""The two backends of every rule agree: Python (``gkxlsx.rules.interpret``) and the compiled Excel formulas,
 evaluated by a real formula engine (LibreOffice headless; the ``formulas`` package gives a second
 opinion on a third of the data sets when it is installed).
 
@@ -27,9 +27,12 @@ from typing import Any
 import pytest
 import xlsxwriter
 
+from gkxlsx.form.cells import a1
 from gkxlsx.form.layout import expected_formulas, expected_results, layout
 from gkxlsx.form.model import Form, load_form
-from gkxlsx.rules.engine import a1, as_number, compute_derived, evaluate_all
+from gkxlsx.rules.engine import compute_derived
+from gkxlsx.rules.evaluate import evaluate_all
+from gkxlsx.rules.interpret import as_number
 
 APPL = ("natural", "commercial", "research", "public_welfare", "legal_service", "other_org")
 MIN_DATASETS = 200

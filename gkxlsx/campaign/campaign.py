@@ -44,7 +44,9 @@ from gkxlsx.campaign.ledger import (
 from gkxlsx.form.model import Form, form_for_year, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.form.roster import Unit, load_roster
-from gkxlsx.rules.engine import as_number, check, compute_derived
+from gkxlsx.rules.engine import compute_derived
+from gkxlsx.rules.evaluate import check
+from gkxlsx.rules.interpret import as_number
 
 if TYPE_CHECKING:
     from gkxlsx.workbook.generate import OfficeInfo

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gkxlsx.form.cells import a1
 from gkxlsx.form.layout import CHECKS_SHEET, GUIDE_SHEET, Layout, defined_name, expected_formulas, layout
 from gkxlsx.form.model import Form, UnitType
-from gkxlsx.workbook.reader import CellStyles, a1, match_formula, si_text
+from gkxlsx.workbook.reader import CellStyles, match_formula, si_text
 
 if TYPE_CHECKING:
     from gkxlsx.check.returned import ReturnedWorkbook

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 def _load_or_exit(ref: str) -> Form:
     from gkxlsx.form.model import FormError, load_form
-    from gkxlsx.rules.engine import RuleError
+    from gkxlsx.rules.nodes import RuleError
 
     try:
         return load_form(ref)
@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         """列出内置的报告格式。"""
         from gkxlsx.form.describe import display_width, pad, years_text
         from gkxlsx.form.model import FormError, builtin_form_ids, load_form
-        from gkxlsx.rules.engine import RuleError
+        from gkxlsx.rules.nodes import RuleError
 
         rows, bad = [], []
         for fid in builtin_form_ids():

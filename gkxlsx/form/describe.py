@@ -31,9 +31,10 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
-from gkxlsx.findings import fmt_num
-from gkxlsx.form.model import SEVERITY_ZH, Form, HeaderNode, Table
-from gkxlsx.rules.engine import Add, BoolOp, Cmp, Not, Num, Ref, UnitAttr, a1
+from gkxlsx.findings import SEVERITY_ZH, fmt_num
+from gkxlsx.form.cells import a1
+from gkxlsx.form.model import Form, HeaderNode, Table
+from gkxlsx.rules.text import rule_text, when_zh
 
 SCHEMA = "gkxlsx.form/1"
 
@@ -85,45 +86,6 @@ def years_text(form: Form) -> str:
     if lo == hi:
         return f"{lo}年度"
     return f"{lo}—{hi}年度"
-
-
-def _when_zh(when: str | None) -> str:
-    known = {
-        "unit.government": "仅各级人民政府",
-        "not unit.government": "非政府单位",
-        "unit.guizhang": "有规章制定权的单位",
-        "not unit.guizhang": "没有规章制定权的单位",
-    }
-    if not when:
-        return ""
-    return known.get(when.strip(), f"条件：{when}")
-
-
-def expr_text(node: Any) -> str:
-    """A parsed rule expression printed back in the rule language."""
-    if isinstance(node, Num):
-        return fmt_num(node.value)
-    if isinstance(node, Ref):
-        return ("prev:" if node.prev else "") + node.key
-    if isinstance(node, UnitAttr):
-        return "unit." + node.name
-    if isinstance(node, Add):
-        out = ""
-        for i, (sign, t) in enumerate(node.terms):
-            txt = expr_text(t)
-            if isinstance(t, (Add, Cmp, BoolOp)):
-                txt = f"({txt})"
-            out += (txt if sign > 0 else "-" + txt) if i == 0 else (" + " if sign > 0 else " - ") + txt
-        return out
-    if isinstance(node, Cmp):
-        return f"{expr_text(node.left)} {node.op} {expr_text(node.right)}"
-    if isinstance(node, BoolOp):
-        parts = [f"({expr_text(i)})" if isinstance(i, BoolOp) else expr_text(i) for i in node.items]
-        return f" {node.op} ".join(parts)
-    if isinstance(node, Not):
-        inner = expr_text(node.item)
-        return f"not ({inner})" if isinstance(node.item, BoolOp) else f"not {inner}"
-    return repr(node)
 
 
 def _template_text(s: str) -> str:
@@ -235,6 +197,7 @@ def describe_form(form: Form) -> str:
     counts: dict[str, int] = {}
     for inst in form.rules:
         counts[inst.id] = counts.get(inst.id, 0) + 1
+    on_unit = {inst.id for inst in form.rules if inst.unit_attrs}  # rules that read the unit type's attributes
     idw = max((len(r.id) for r in form.rule_defs), default=8) + 2
     for r in form.rule_defs:
         n = counts.get(r.id, 0)
@@ -252,10 +215,10 @@ def describe_form(form: Form) -> str:
                     out.extend(_wrap(f"{{{var}}} 依次取：{'、'.join(vals)}", ind, ind + "    "))
         conds = []
         if r.when:
-            conds.append(f"适用于：{_when_zh(r.when)}")
+            conds.append(f"适用于：{when_zh(r.when)}")
         if r.needs_previous:
             conds.append("需要上年度报告数据" + ("（同一格式）" if r.previous_same_format else ""))
-        if r.expr and "unit." in r.expr and not r.when:
+        if r.id in on_unit and not r.when:
             conds.append("需要单位类型")
         if conds:
             w(f"{ind}" + "；".join(conds))
@@ -299,7 +262,7 @@ def _describe_fields(form: Form, fields: Iterable, indent: str) -> list[str]:
         tl = f.type.label or f.type.kind
         line = f"{indent}{f.key.ljust(kw)}{pad(mark, 10)}{f.label}　〔{tl}〕"
         if f.when:
-            line += f"〔{_when_zh(f.when)}〕"
+            line += f"〔{when_zh(f.when)}〕"
         out.extend(_wrap(line, "", " " * (len(indent) + kw + 10)))
     return out
 
@@ -477,7 +440,7 @@ def export_form(form: Form) -> dict[str, Any]:
             {
                 "id": inst.iid,
                 "title": inst.title,
-                "expr": expr_text(inst.expr),
+                "expr": rule_text(inst.expr),
                 "keys": list(inst.keys),
                 "prev_keys": list(inst.prev_keys),
                 "unit_attrs": list(inst.unit_attrs),

@@ -19,18 +19,12 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from gkxlsx.form.cells import a1
 from gkxlsx.form.model import Form, Table, UnitType
-from gkxlsx.rules.engine import (
-    FAIL,
-    INCOMPLETE,
-    NOT_APPLICABLE,
-    RuleInstance,
-    a1,
-    complete_previous,
-    compute_derived,
-    excel_derived,
-    sheet_ref,
-)
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, RuleInstance, compute_derived
+from gkxlsx.rules.evaluate import complete_previous
+from gkxlsx.rules.excel import excel_check, excel_derived, sheet_ref
+from gkxlsx.rules.text import requirement_zh
 
 GUIDE_SHEET = "填报说明"
 INFO_SHEET = "基本信息"
@@ -140,10 +134,8 @@ def defined_name(key: str) -> str:
 
 
 def _requirement(f) -> str:
-    if f.when == "unit.government":
-        return "【各级人民政府必填，其他单位可不填】"
     if f.when:
-        return "【按单位类型填写】"
+        return f"【{requirement_zh(f.when)}】"
     return "【必填】" if f.required else "【选填】"
 
 
@@ -521,7 +513,7 @@ def expected_formulas(
         s, r, c = lay.checks[inst.iid]
         if inst.applicable(unit, pf if prev is not None else None):
             try:
-                out[(s, r, c)] = inst.excel_check(lay.locate, s, prev, unit)
+                out[(s, r, c)] = excel_check(inst, lay.locate, s, prev, unit)
             except Exception:  # a missing previous-year figure makes the rule not applicable
                 out[(s, r, c)] = f'="{NOT_APPLICABLE}"'
         else:

@@ -20,6 +20,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gkxlsx.findings import SEVERITY_ZH
+from gkxlsx.rules.interpret import when_holds
+from gkxlsx.rules.nodes import RuleError
+
 FORMS_DIR = Path(__file__).resolve().parents[1] / "data" / "forms"
 
 
@@ -285,7 +289,6 @@ class RuleDef:
     previous_same_format: bool = False
 
 
-SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
 _NUMBERING = re.compile(r"^[一二三四五六七八九十]+、")
 _CARRY = re.compile(r"([\w.]+)\.\{(\w+)\}\s*==\s*prev:([\w.]+)\.\{(\w+)\}")
 
@@ -764,8 +767,6 @@ def build_form(raw: Mapping[str, Any], source: str = "") -> Form:
 
 
 def _validate(form: Form, where: str) -> None:
-    from gkxlsx.rules.engine import RuleError
-
     ids: set[str] = set()
     for r in form.rule_defs:
         if r.id in ids:
@@ -786,6 +787,18 @@ def _validate(form: Form, where: str) -> None:
         if f.key in seen:
             raise FormError(f"{where}：键 {f.key} 重复")
         seen.add(f.key)
+    # every ``when`` condition is one the rules' evaluator can decide for every unit type
+    for what, when in (
+        *((f"字段 {f.key}", f.when) for f in form.fields.values()),
+        *((f"规则 {r.id}", r.when) for r in form.rule_defs),
+    ):
+        if when:
+            try:
+                for u in form.unit_types:
+                    if when_holds(when, u) is None:
+                        raise RuleError(f"单位类型没有条件中的属性：{when}")
+            except RuleError as e:
+                raise FormError(f"{where}：{what} 的适用条件（when）有误：{e}") from None
     # expanding the rules validates every expression and key reference
     try:
         _ = form.rules

@@ -56,8 +56,8 @@ from urllib.parse import quote
 from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
+from gkxlsx.findings import SEVERITY_ZH
 from gkxlsx.form.identity import safe_filename, workbook_filename
-from gkxlsx.form.model import SEVERITY_ZH
 from gkxlsx.form.roster import Unit
 
 

@@ -1,7 +1,7 @@
 """Audit already-published reports: extract, then run every rule.
 
 ``audit_file(path) -> AuditResult`` = :func:`gkxlsx.published.extract.extract_file` + the table rules
-(:func:`gkxlsx.rules.engine.check`, unit type guessed from the unit's name) + the narrative rules
+(:func:`gkxlsx.rules.evaluate.check`, unit type guessed from the unit's name) + the narrative rules
 (:func:`gkxlsx.text.narrative.check_narrative` on the whole text) + findings about the extraction
 itself (cells that could not be read, label typos W-TXT-LABEL, “/” for zero, missing title or
 date) + W-PUB-LATE when a publication date is printed (the default deadline is the form's
@@ -41,7 +41,7 @@ from gkxlsx.published.extract import (
     extract_file,
     extract_text,
 )
-from gkxlsx.rules.engine import check
+from gkxlsx.rules.evaluate import check
 from gkxlsx.text.narrative import SEVERITY_ORDER, check_narrative, q
 
 LABEL_KIND_ZH = {

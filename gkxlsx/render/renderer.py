@@ -46,7 +46,9 @@ from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.layout import stack_tables
 from gkxlsx.form.model import Form, FormError, Section, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
-from gkxlsx.rules.engine import INCOMPLETE, as_number, check, compute_derived
+from gkxlsx.rules.engine import INCOMPLETE, compute_derived
+from gkxlsx.rules.evaluate import check
+from gkxlsx.rules.interpret import as_number, when_holds
 
 FORMATS = ("html", "md", "txt", "docx", "pdf")
 DRAFT_MARK = "草稿"
@@ -405,24 +407,6 @@ def paragraphs(text: Any) -> list[str]:
     return out
 
 
-def _when_ok(when: str | None, report: Report) -> bool | None:
-    """Evaluate a field's ``when`` (e.g. ``unit.government``); None when the unit type is unknown."""
-    if not when:
-        return True
-    neg = when.strip().startswith("not ")
-    attr = when.strip()[4:].strip() if neg else when.strip()
-    if not attr.startswith("unit."):
-        return True
-    unit = report.unit
-    if unit is None:
-        return None
-    try:
-        v = bool(unit.attr(attr[5:]))
-    except KeyError:
-        return None
-    return (not v) if neg else v
-
-
 def _section_body(title: str) -> str:
     return re.sub(r"^[一二三四五六七八九十]+、", "", title)
 
@@ -507,7 +491,7 @@ def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding
                 )
             )
         for f in s.fields:
-            if not f.required or _when_ok(f.when, report) is not True:
+            if not f.required or when_holds(f.when, report.unit) is not True:
                 continue
             if not texts and f.type.kind == "text":
                 continue
@@ -530,7 +514,7 @@ def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding
 def blocking_findings(
     report: Report, findings: Sequence[Finding] | None = None, *, aggregate: bool = False
 ) -> list[Finding]:
-    """The errors that forbid a formal report: ``findings`` (or :func:`gkxlsx.rules.engine.check`) plus
+    """The errors that forbid a formal report: ``findings`` (or :func:`gkxlsx.rules.evaluate.check`) plus
     the printing preconditions of :func:`completeness_findings`."""
     if findings is None:
         findings = check(report.form, report.values, unit=report.unit)

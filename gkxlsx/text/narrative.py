@@ -39,7 +39,8 @@ from typing import Any, Protocol
 from gkxlsx.findings import Finding, fmt_num, make_finding
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, UnitType, builtin_form_ids, load_form
-from gkxlsx.rules.engine import as_number, with_derived
+from gkxlsx.rules.engine import with_derived
+from gkxlsx.rules.interpret import as_number, when_holds
 from gkxlsx.text import prefilter
 
 SECTION_IDS = ("s1", "s2", "s3", "s4", "s5", "s6")
@@ -750,28 +751,10 @@ _SCANS: dict[tuple[str, int], tuple[prefilter.Gate | None, re.Pattern]] = {}
 # the rules
 
 
-def _unit_ok(when: str | None, unit: UnitType | None) -> bool | None:
-    """Evaluate a field's ``when`` (``unit.government`` / ``not unit.x``); None when unknown."""
-    if not when:
-        return True
-    if unit is None:
-        return None
-    w = when.strip()
-    neg = w.startswith("not ")
-    name = w[4:].strip() if neg else w
-    if not name.startswith("unit."):
-        return None
-    try:
-        v = bool(unit.attr(name[5:]))
-    except KeyError:
-        return None
-    return (not v) if neg else v
-
-
 def _empty_fields(form: Form, values: Mapping[str, Any], unit: UnitType | None) -> list[Finding]:
     out = []
     for f, title in _plan(form).required:
-        if f.when and _unit_ok(f.when, unit) is not True:
+        if f.when and when_holds(f.when, unit) is not True:
             continue
         v = values.get(f.key)
         if isinstance(v, str) and v.strip():
@@ -837,7 +820,7 @@ def _five(form: Form, doc: _Doc, values: Mapping[str, Any], unit: UnitType | Non
     trivial = _re(d["trivial_text"])
     min_len = d["trivial_min_len"]
     for a, f in _plan(form).aspects:
-        if f.when and _unit_ok(f.when, unit) is not True:
+        if f.when and when_holds(f.when, unit) is not True:
             continue
         v = values.get(f.key)
         if not isinstance(v, str) or not v.strip():

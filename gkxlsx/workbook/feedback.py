@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.check.result import STATUS_ERR, STATUS_WARN, FileResult
-from gkxlsx.findings import Finding, fmt_num
+from gkxlsx.findings import SEVERITY_ZH, Finding, fmt_num
 from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.identity import safe_filename
-from gkxlsx.form.model import SEVERITY_ZH, Form
+from gkxlsx.form.model import Form
 from gkxlsx.form.roster import Unit
 from gkxlsx.workbook.generate import OfficeInfo, Problem, build_workbook
 

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gkxlsx import __version__
+from gkxlsx.form.cells import a1, col_letter
 from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.identity import APP_ID, META_FIELDS, fingerprint, template_id, workbook_filename
 from gkxlsx.form.layout import (
@@ -41,7 +42,8 @@ from gkxlsx.form.layout import (
 )
 from gkxlsx.form.model import Form, ValueType, load_form
 from gkxlsx.form.roster import Unit
-from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, a1
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS
+from gkxlsx.rules.interpret import when_holds
 
 if TYPE_CHECKING:
     import xlsxwriter
@@ -440,7 +442,7 @@ def build_workbook(
         wb.define_name(k, f"='{META_SHEET}'!$B${2 + i}")
     ws.very_hidden()
     for key, (s, r, c) in lay.where.items():
-        wb.define_name(defined_name(key), f"='{s}'!${_col(c)}${r + 1}")
+        wb.define_name(defined_name(key), f"='{s}'!${col_letter(c)}${r + 1}")
     wb.close()
     data = _lock_structure(buf.getvalue(), password)
     return data, fp
@@ -449,10 +451,6 @@ def build_workbook(
 def _hf(text: str) -> str:
     """Escape text for an Excel header/footer (& starts a control code)."""
     return text.replace("&", "&&")
-
-
-def _col(c: int) -> str:
-    return re.sub(r"\d", "", a1(0, c))
 
 
 @dataclass(frozen=True)
@@ -504,17 +502,6 @@ def _write_problems(ws, sl, fm: _Formats, problems: Sequence[Problem], title: st
     ws.write_formula(2, 3, f'=HYPERLINK("#\'{CHECKS_SHEET}\'!A{start + 1}","{jump}")', fm.link, jump)
 
 
-def _applies(form: Form, when: str, unit_type) -> bool:
-    from gkxlsx.rules.engine import _truth, parse_expr
-
-    if unit_type is None:
-        return True
-    try:
-        return bool(_truth(parse_expr(when), {}, None, unit_type))
-    except Exception:  # noqa: BLE001 - an unknown attribute: treat the field as applicable
-        return True
-
-
 def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, marks, year: int, unit_type=None) -> None:
     key = b.key or ""
     vt = form.value_type(key)
@@ -541,7 +528,7 @@ def _write_input(ws, b: Box, form: Form, fm: _Formats, prefill, meta_values, mar
     last = a1(b.row + b.rows - 1, b.col + b.cols - 1)
     dv = _validation(vt, label, year, ref)
     fld = form.fields.get(key)
-    if fld is not None and fld.when and not _applies(form, fld.when, unit_type):
+    if fld is not None and when_holds(fld.when, unit_type) is False:  # unknown unit type: applicable
         dv["input_message"] = data_file("workbook")["validation"]["not_for_unit"] + dv["input_message"]
     elif fld is not None and not fld.required:
         dv["input_message"] = data_file("workbook")["validation"]["optional"] + dv["input_message"]

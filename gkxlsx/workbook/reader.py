@@ -42,6 +42,7 @@ from typing import Any
 from gkxlsx.check.values import BLANK, RawCell
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.findings import Finding, make_finding
+from gkxlsx.form.cells import a1, col_letter
 
 _inflate: types.ModuleType
 try:  # zlib-ng: the same deflate streams, inflated ~2× and CRC-checked ~9× faster than zlib
@@ -452,14 +453,6 @@ def split_ref(ref: str) -> tuple[int, int]:
     return int(m.group(2)) - 1, col_index(m.group(1))
 
 
-def a1(row: int, col: int) -> str:
-    s, n = "", col + 1
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return f"{s}{row + 1}"
-
-
 _REF_TOKEN = re.compile(
     r"(\"(?:[^\"]|\"\")*\")|('(?:[^']|'')*'!)|(?<![A-Za-z0-9_.$])(\$?)([A-Z]{1,3})(\$?)([0-9]{1,7})(?![0-9A-Za-z_(])"
 )
@@ -478,7 +471,7 @@ def shift_formula(formula: str, drow: int, dcol: int) -> str:
         r = int(row) - 1 + (0 if rabs else drow)
         if c < 0 or r < 0:
             return "#REF!"
-        letters = re.sub(r"\d", "", a1(0, c))
+        letters = col_letter(c)
         return f"{cabs}{letters}{rabs}{r + 1}"
 
     return _REF_TOKEN.sub(sub, formula)

@@ -7,13 +7,13 @@ from functools import lru_cache
 from typing import Any
 
 from gkxlsx.check.checks.base import FileCheck
-from gkxlsx.check.compiled import _derived
 from gkxlsx.check.plan import PlainStyles, bulk_formulas, bulk_ints, loc
 from gkxlsx.check.returned import excel_number, prefill_value, shown_number
 from gkxlsx.check.values import ValueProblem, date_like, parse_value, problem_context
 from gkxlsx.findings import fmt_num, make_finding
 from gkxlsx.form.model import UnitType
-from gkxlsx.rules.engine import parse_expr
+from gkxlsx.rules.codegen import derived_values
+from gkxlsx.rules.interpret import when_holds
 
 
 def check_values(c: FileCheck) -> None:
@@ -58,7 +58,7 @@ def check_values(c: FileCheck) -> None:
             rows = tuple(r for r in rows if (r[2] and not ders) or (not r[2] and nums is None))
         _value_rows(c, rows, inputs, lo_serial, hi_serial, sheets_cells)
     _field_values(c, inputs, unit)
-    derived = _derived(form, values)
+    derived = derived_values(form, values)
     vals = dict(values)
     vals.update(derived)
     c.vals = vals
@@ -162,7 +162,7 @@ def _field_values(c: FileCheck, inputs: dict, unit: UnitType | None) -> None:
         if prob is None:
             continue
         if prob.rule_id == "E-CELL-EMPTY":
-            if not fld.required or not _applies(fld.when, unit):
+            if not fld.required or when_holds(fld.when, unit) is not True:
                 continue
             if not fld.type.numeric:
                 if fld.section == "meta":  # narrative fields: gkxlsx.text.narrative's E-TXT-EMPTY
@@ -197,30 +197,6 @@ def _value_finding(c: FileCheck, key: str, label: str, vt, prob: ValueProblem, p
             **ctx,
         )
     )
-
-
-def _applies(when: str | None, unit: UnitType | None) -> bool:
-    if not when:
-        return True
-    if unit is None:
-        return False
-    try:
-        return bool(_eval_when(parse_expr(when), unit))
-    except Exception:  # noqa: BLE001
-        return False
-
-
-def _eval_when(node, unit: UnitType) -> bool:
-    from gkxlsx.rules.engine import BoolOp, Not, UnitAttr
-
-    if isinstance(node, UnitAttr):
-        return bool(unit.attr(node.name))
-    if isinstance(node, Not):
-        return not _eval_when(node.item, unit)
-    if isinstance(node, BoolOp):
-        vals = [_eval_when(i, unit) for i in node.items]
-        return all(vals) if node.op == "and" else any(vals)
-    raise ValueError(node)
 
 
 @lru_cache(maxsize=8)

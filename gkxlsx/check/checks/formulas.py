@@ -22,7 +22,8 @@ from gkxlsx.check.plan import (
 from gkxlsx.check.returned import cached_fast, json_value, raw_result, same_result, show, shown_number
 from gkxlsx.check.values import display_raw
 from gkxlsx.findings import make_finding
-from gkxlsx.rules.engine import NOT_APPLICABLE, as_number, compute_derived
+from gkxlsx.rules.engine import NOT_APPLICABLE, compute_derived
+from gkxlsx.rules.interpret import as_number
 
 
 def check_formulas(c: FileCheck) -> None:

@@ -4,7 +4,7 @@ plain integers, the rule engine otherwise) → E-T3-* …"""
 from __future__ import annotations
 
 from gkxlsx.check.checks.base import FileCheck
-from gkxlsx.check.compiled import _all_int, _applicable, _fast_all, _fast_rules
+from gkxlsx.rules.codegen import all_int, all_tests, applicable, rule_tests
 from gkxlsx.rules.engine import PASS, Outcome
 
 
@@ -20,12 +20,12 @@ def check_rules(c: FileCheck) -> None:
     outcomes: list[Outcome] = []
     c.outcomes = outcomes
     pf_app = pf if prev is not None else None
-    if shown is None and _all_int(vals, form.cells):
+    if shown is None and all_int(vals, form.cells):
         # plain integers in every cell (the common case): every compiled test at once, in one
         # function; what fails or does not apply goes through the rule engine
-        allf, passed, not_applicable = _fast_all(form)
+        allf, passed, not_applicable = all_tests(form)
         for inst, ok, ap, out, na in zip(
-            form.rules, allf(vals), _applicable(form, ut.name if ut else None, pf_app), passed, not_applicable
+            form.rules, allf(vals), applicable(form, ut.name if ut else None, pf_app), passed, not_applicable
         ):
             if not ap:  # what evaluate() says first of an instance that does not apply
                 outcomes.append(na)
@@ -39,8 +39,8 @@ def check_rules(c: FileCheck) -> None:
                 c.add(c.located(out.finding))
         return
     # plain integers in every cell: each compiled test is exact, no per-rule check
-    ints = {id(d): _all_int(d, form.cells) for d in ((vals, shown) if shown is not None else (vals,))}
-    for inst, fast in zip(form.rules, _fast_rules(form)):
+    ints = {id(d): all_int(d, form.cells) for d in ((vals, shown) if shown is not None else (vals,))}
+    for inst, fast in zip(form.rules, rule_tests(form)):
         use = shown if (shown is not None and inst.target in overrides) else vals
         if fast is not None and inst.applicable(ut, pf_app):
             keys, test = fast

@@ -11,8 +11,9 @@ from gkxlsx.check.plan import MAX_LABEL_FINDINGS_PER_SHEET, FormPlan, loc
 from gkxlsx.check.returned import ReturnedWorkbook
 from gkxlsx.check.values import display_raw
 from gkxlsx.findings import make_finding
+from gkxlsx.form.cells import a1
 from gkxlsx.form.layout import GUIDE_SHEET, META_SHEET
-from gkxlsx.workbook.reader import a1, split_ref, xml_text
+from gkxlsx.workbook.reader import split_ref, xml_text
 
 _LAYOUT_MEMO: dict[tuple, tuple] = {}
 
