@@ -662,7 +662,7 @@ class _ImportJob:
 class _Writer:
     """One daemon thread that runs submitted calls in order (file writes, which release the GIL)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         import queue
         import threading
 

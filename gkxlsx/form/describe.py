@@ -238,9 +238,9 @@ def _derived_text(form: Form, spec) -> str:
     if t is None:
         return f"表 {tid} 的合计"
     if axis == "cols":
-        labels = dict.fromkeys(c.label for c in t.columns if c.derived)
+        labels = dict.fromkeys(c.label or "" for c in t.columns if c.derived)
         return f"表 {tid}：「{'」「'.join(labels)}」列＝同一行、同一组中各列之和"
-    labels = dict.fromkeys(r.label for r in t.rows if r.derived)
+    labels = dict.fromkeys(r.label or "" for r in t.rows if r.derived)
     return f"表 {tid}：「{'」「'.join(labels)}」行＝同一列中各项之和"
 
 
