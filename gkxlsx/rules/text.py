@@ -110,7 +110,8 @@ def when_zh(when: str | None) -> str:
 
 def requirement_zh(when: str) -> str:
     """What the workbook's guide says of a field required only under ``when``."""
-    return _words("required").get(_condition(when), data_file("conditions")["required_other"])  # type: ignore[arg-type]
+    words = _words("required").get(_condition(when))  # type: ignore[arg-type]
+    return words if words is not None else str(data_file("conditions")["required_other"])
 
 
 # --------------------------------------------------------------------------------------------
