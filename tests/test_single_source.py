@@ -1,52 +1,28 @@
-"""The form is the only source of its labels: no section title, sheet name, table label, row or
-column label or field label of a built-in form (at least 4 CJK characters long) is written in a
-string of the Python code — as the whole string, or quoted in it (“…”, 「…」, 《…》), or at its
-start or end.  Code reads them from :mod:`gkxlsx.form.model`.  (Comments and docstrings may name
-them; a label that is only part of a longer word or sentence, e.g. 行政复议 in “行政复议总计为”, is
-prose, not a copy of the label.)"""
+"""The data files are the only source of the words people see for the forms and the roster: no
+section title, sheet name, table label, row or column label or field label of a built-in form, no
+name or spelling of its unit types, no roster column header (gkxlsx/data/roster.json) and no words
+for a unit condition (gkxlsx/data/conditions.json) — at least 4 CJK characters long — is written in
+a string of the Python code: as the whole string, or quoted in it (“…”, 「…」, 《…》), or at its
+start or end.  Code reads them from :mod:`gkxlsx.form.model`, :func:`gkxlsx.form.roster.column_name`
+and :mod:`gkxlsx.rules.text`.  (Comments and docstrings may name them; a label that is only part of
+a longer word or sentence, e.g. 行政复议 in “行政复议总计为”, is prose, not a copy of the label.)"""
 
 from __future__ import annotations
 
 import ast
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import gkxlsx
 
 PACKAGE = Path(gkxlsx.__file__).resolve().parent
-FORMS = PACKAGE / "data" / "forms"
+DATA = PACKAGE / "data"
+FORMS = DATA / "forms"
 CJK = re.compile(r"[\u3400-\u9fff]")
 LABEL_KEYS = ("title", "label", "sheet")
 OPEN, CLOSE = "“「‘《", "”」’》"
-
-# Copies in modules that other parts of issue 14 restructure (check/checks/identity.py, workbook/reader.py)
-# and column headers of the roster and export files that coincide with the labels of the
-# form's meta fields.  Each entry must still occur (so the list only shrinks): remove it together
-# with the copy.
-KNOWN = {
-    ("campaign/campaign.py", "报告年度"),
-    ("campaign/campaign.py", "上级单位"),
-    ("campaign/campaign.py", "单位类型"),
-    ("campaign/exports.py", "单位代码"),
-    ("campaign/exports.py", "单位名称"),
-    ("campaign/exports.py", "单位类型"),
-    ("campaign/exports.py", "上级单位"),
-    ("check/checks/identity.py", "报告年度"),
-    ("check/checks/identity.py", "单位代码"),
-    ("check/checks/identity.py", "单位名称"),
-    ("check/checks/identity.py", "单位类型"),
-    ("check/checks/identity.py", "一、总体情况"),
-    ("check/checks/identity.py", "三、依申请公开"),
-    ("check/checks/identity.py", "四、复议诉讼"),
-    ("form/roster.py", "单位代码"),
-    ("form/roster.py", "单位名称"),
-    ("form/roster.py", "单位类型"),
-    ("form/roster.py", "上级单位"),
-    ("form/roster.py", "联系电话"),
-    ("workbook/reader.py", "一、总体情况"),
-}
 
 
 def _labels(node: object) -> Iterator[str]:
@@ -67,7 +43,36 @@ def form_labels() -> set[str]:
     for p in sorted(FORMS.glob("*.json")):
         raw = json.loads(p.read_text(encoding="utf-8"))
         for part in ("sections", "meta_fields"):
-            out |= {s for s in _labels(raw.get(part, [])) if len(CJK.findall(s)) >= 4}
+            out |= _long(_labels(raw.get(part, [])))
+    return out
+
+
+def _long(words: Iterable[str]) -> set[str]:
+    return {s for s in words if len(CJK.findall(s)) >= 4}
+
+
+def _texts(node: object) -> Iterator[str]:
+    """Every string value in a part of a data file (``_about`` notes left out)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k != "_about":
+                yield from _texts(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _texts(v)
+    elif isinstance(node, str):
+        yield node
+
+
+def vocabulary() -> set[str]:
+    """The form labels, the unit types' names and spellings, the roster headers and the condition words."""
+    out = form_labels()
+    for p in sorted(FORMS.glob("*.json")):
+        for u in json.loads(p.read_text(encoding="utf-8")).get("unit_types", []):
+            out |= _long([u["name"], *u.get("aliases", [])])
+    roster = json.loads((DATA / "roster.json").read_text(encoding="utf-8"))
+    out |= _long(_texts(roster["columns"]))
+    out |= _long(_texts(json.loads((DATA / "conditions.json").read_text(encoding="utf-8"))))
     return out
 
 
@@ -97,7 +102,7 @@ def _copies(text: str, label: str) -> bool:
 
 
 def label_copies() -> set[tuple[str, str]]:
-    labels = form_labels()
+    labels = vocabulary()
     out = set()
     for py in sorted(PACKAGE.rglob("*.py")):
         for s in _strings(ast.parse(py.read_text(encoding="utf-8"))):
@@ -117,11 +122,16 @@ def test_copies_are_recognised():
     assert not _copies("行政复议总计为", "行政复议")
 
 
+def test_vocabulary_has_the_data_words():
+    words = vocabulary()
+    assert form_labels() <= words
+    assert {"单位代码", "单位名称", "单位类型", "上级单位", "联系电话"} <= words  # roster headers, meta labels
+    assert {"街道办事处", "县直部门", "乡镇人民政府", "县级部门"} <= words  # unit types and their spellings
+    assert {"仅各级人民政府", "各级人民政府必填，其他单位可不填", "按单位类型填写"} <= words  # condition words
+
+
 def test_no_form_label_in_python():
-    found = label_copies()
-    new = sorted(found - KNOWN)
-    assert not new, "form labels written in Python (read them from gkxlsx.form.model):\n" + "\n".join(
-        f"{f}: {lab}" for f, lab in new
+    found = sorted(label_copies())
+    assert not found, "words of the data files written in Python (read them from the data):\n" + "\n".join(
+        f"{f}: {lab}" for f, lab in found
     )
-    gone = sorted(KNOWN - found)
-    assert not gone, "no longer copied — remove from KNOWN:\n" + "\n".join(f"{f}: {lab}" for f, lab in gone)

@@ -43,7 +43,7 @@ from gkxlsx.campaign.ledger import (
 )
 from gkxlsx.form.model import Form, form_for_year, load_form
 from gkxlsx.form.report import Report
-from gkxlsx.form.roster import Unit, load_roster
+from gkxlsx.form.roster import Unit, column_name, load_roster
 from gkxlsx.rules.engine import compute_derived
 from gkxlsx.rules.evaluate import check
 from gkxlsx.rules.interpret import as_number
@@ -83,7 +83,6 @@ def write_config(path: Path, cfg: Mapping[str, Mapping[str, Any]], comments: Map
 
 
 CONFIG_COMMENTS = {
-    "campaign.year": "报告年度",
     "campaign.format": "报告格式：2021（国办公开办函〔2021〕30号）或 2019",
     "campaign.office": "收集单位（政务公开办）名称",
     "campaign.contact": "收集单位联系方式，显示在填报说明中",
@@ -380,7 +379,8 @@ def init_campaign(
             "imap_folder": "INBOX",
         },
     }
-    write_config(root / CONFIG, cfg, CONFIG_COMMENTS)
+    # the year is the form's 报告年度 (the meta field every workbook is stamped with)
+    write_config(root / CONFIG, cfg, {**CONFIG_COMMENTS, "campaign.year": form.fields["meta.year"].label})
     camp = Campaign(root)
     camp.ledger.set_units(units)
     camp.ledger.set_meta(created=datetime.now().isoformat(timespec="seconds"), year=year, format=form.id)
@@ -475,12 +475,12 @@ def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
     form = camp.form
     if by in (None, "", "全部"):
         group_of = lambda u: camp.office or "汇总"  # noqa: E731
-    elif by in ("上级单位", "parent"):
-        group_of = lambda u: u.parent or "（无上级单位）"  # noqa: E731
-    elif by in ("单位类型", "type"):
+    elif by in (column_name("parent"), "parent"):
+        group_of = lambda u: u.parent or f"（无{column_name('parent')}）"  # noqa: E731
+    elif by in (column_name("type"), "type"):
         group_of = lambda u: u.type  # noqa: E731
     else:
-        raise CampaignError(f"--by 只能是 上级单位 或 单位类型，不能是“{by}”。")
+        raise CampaignError(f"--by 只能是 {column_name('parent')} 或 {column_name('type')}，不能是“{by}”。")
     units = camp.units()
     groups: dict[str, list[Unit]] = {}
     unit_group: dict[str, str] = {}

@@ -10,6 +10,7 @@ from typing import Any
 
 from gkxlsx.campaign.campaign import Aggregate, Campaign, StatusSummary
 from gkxlsx.form.layout import number_for_excel
+from gkxlsx.form.roster import column_name
 
 
 def _on_time_text(summary: StatusSummary, us) -> str:
@@ -17,11 +18,7 @@ def _on_time_text(summary: StatusSummary, us) -> str:
     return "" if ot is None else ("按时" if ot else "逾期")
 
 
-STATUS_COLUMNS = (
-    "单位代码",
-    "单位名称",
-    "单位类型",
-    "上级单位",
+_SUBMISSION_COLUMNS = (
     "状态",
     "当前版本",
     "错误",
@@ -30,6 +27,14 @@ STATUS_COLUMNS = (
     "是否按时",
     "确认说明",
 )
+
+
+def status_columns() -> tuple[str, ...]:
+    """The status table's column headers: the unit's fields named as in the roster, then its submission's."""
+    return (
+        *(column_name(f) for f in ("code", "name", "type", "parent")),
+        *_SUBMISSION_COLUMNS,
+    )
 
 
 def status_rows(summary: StatusSummary) -> list[list[Any]]:
@@ -55,7 +60,12 @@ def status_rows(summary: StatusSummary) -> list[list[Any]]:
 
 
 SIMILAR_NOTE = "当前版本第一、五、六部分的文字高度相似（已去掉各自的单位名称）；国办公开办函〔2021〕30号将“内容雷同”列为应追究责任的问题，请核实。"
-SIMILAR_COLUMNS = ("单位代码", "单位名称", "雷同单位代码", "雷同单位名称", "相似度")
+
+
+def similar_columns() -> tuple[str, ...]:
+    """The 内容雷同 table's column headers: a unit's code and name, the other unit's, the similarity."""
+    code, name = column_name("code"), column_name("name")
+    return (code, name, f"雷同{code}", f"雷同{name}", "相似度")
 
 
 def similar_rows(similar) -> list[tuple[str, str, str, str, str]]:
@@ -75,7 +85,8 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
     fmts = {k: wb.add_format({"border": 1, "font_name": "宋体", "bg_color": v}) for k, v in colours.items()}
     ws.write(0, 0, f"{camp.year}年度政府信息公开工作年度报告报送情况", title)
     ws.write(1, 0, summary.headline())
-    for j, h in enumerate(STATUS_COLUMNS):
+    columns = status_columns()
+    for j, h in enumerate(columns):
         ws.write(3, j, h, head)
     for i, row in enumerate(status_rows(summary)):
         for j, v in enumerate(row):
@@ -83,12 +94,12 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
     for j, w in enumerate((10, 30, 10, 20, 8, 8, 6, 6, 20, 8, 40)):
         ws.set_column(j, j, w)
     ws.freeze_panes(4, 2)
-    ws.autofilter(3, 0, 3 + len(summary.units), len(STATUS_COLUMNS) - 1)
+    ws.autofilter(3, 0, 3 + len(summary.units), len(columns) - 1)
     if similar is not None:
         ws = wb.add_worksheet("内容雷同")
         ws.write(0, 0, f"内容雷同：{len(similar)} 对", title)
         ws.write(1, 0, SIMILAR_NOTE)
-        for j, h in enumerate(SIMILAR_COLUMNS):
+        for j, h in enumerate(similar_columns()):
             ws.write(3, j, h, head)
         for i, pair in enumerate(similar_rows(similar)):
             for j, v in enumerate(pair):
@@ -107,10 +118,10 @@ def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, simila
         year=camp.year,
         office=camp.office,
         headline=summary.headline(),
-        columns=STATUS_COLUMNS,
+        columns=status_columns(),
         rows=status_rows(summary),
         similar=None if similar is None else similar_rows(similar),
-        similar_columns=SIMILAR_COLUMNS,
+        similar_columns=similar_columns(),
         similar_note=SIMILAR_NOTE,
     )
     path.write_text(render_template(environment(), "status.html.j2", ctx), encoding="utf-8")
@@ -154,8 +165,8 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
     ws.set_column(2, 2, 26)
     ws.set_column(3, 3, 10)
     ws2 = wb.add_worksheet("分单位明细")
-    ws2.write(0, 0, "单位代码", head)
-    ws2.write(0, 1, "单位名称", head)
+    ws2.write(0, 0, column_name("code"), head)
+    ws2.write(0, 1, column_name("name"), head)
     for j, k in enumerate(keys):
         ws2.write(0, 2 + j, form.label(k), head)
     ws2.set_row(0, 90)

@@ -1,6 +1,7 @@
 """The roster: the list of units a county office collects reports from (CSV or XLSX).
 
-Headers are Chinese (单位代码, 单位名称, 单位类型, 上级单位, 联系人, 邮箱) with English aliases.
+Headers are Chinese (单位代码, 单位名称, 单位类型, 上级单位, 联系人, 邮箱) with English aliases; the
+accepted names are data (gkxlsx/data/roster.json, :func:`roster_columns`).
 A bad roster is rejected as a whole with one message that lists every bad line.
 """
 
@@ -10,9 +11,11 @@ import csv
 import io
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
+from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.model import Form, load_form
 
 
@@ -36,16 +39,19 @@ class Unit:
         return f"{self.code} {self.name}"
 
 
-COLUMNS = {
-    "code": ("单位代码", "代码", "编码", "单位编码", "code", "unit_code", "id"),
-    "name": ("单位名称", "名称", "单位", "name", "unit_name", "unit"),
-    "type": ("单位类型", "类型", "type", "unit_type", "kind"),
-    "parent": ("上级单位", "上级", "主管单位", "parent", "parent_unit"),
-    "contact": ("联系人", "contact", "contact_person"),
-    "email": ("邮箱", "电子邮箱", "电子邮件", "email", "e-mail", "mail"),
-    "phone": ("联系电话", "电话", "phone", "tel"),
-}
-REQUIRED = ("code", "name", "type")
+@cache
+def roster_columns() -> dict[str, tuple[str, ...]]:
+    """The header names a roster may give each field of a unit (gkxlsx/data/roster.json, read once):
+    ``{"code": ("单位代码", "代码", …, "code", …), …}``."""
+    return {f: tuple(names) for f, names in data_file("roster")["columns"].items()}
+
+
+def column_name(field: str) -> str:
+    """A unit field's name for people (its first roster header): 单位代码 for ``code``; the status
+    and roll-up tables of a campaign head their columns with it too."""
+    return roster_columns()[field][0]
+
+
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
 _CODE = re.compile(r"^[0-9A-Za-z_\-]{1,40}$")
 
@@ -103,21 +109,21 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
         raise RosterError(f"名单文件 {p.name} 是空的。")
     header = rows[start]
     colmap: dict[str, int] = {}
-    aliases = {_norm_header(a): field for field, names in COLUMNS.items() for a in names}
+    vocab = data_file("roster")
+    aliases = {_norm_header(a): field for field, names in roster_columns().items() for a in names}
     for i, h in enumerate(header):
         f = aliases.get(_norm_header(h))
         if f and f not in colmap:
             colmap[f] = i
-    missing = [COLUMNS[f][0] for f in REQUIRED if f not in colmap]
+    missing = [column_name(f) for f in vocab["required"] if f not in colmap]
     if missing:
-        raise RosterError(
-            f"名单文件 {p.name} 缺少必需的列：{'、'.join(missing)}。"
-            f"第一行应为表头，例如：单位代码,单位名称,单位类型,上级单位,联系人,邮箱"
-        )
+        example = ",".join(column_name(f) for f in vocab["example"])
+        raise RosterError(f"名单文件 {p.name} 缺少必需的列：{'、'.join(missing)}。第一行应为表头，例如：{example}")
     problems: list[str] = []
     units: list[Unit] = []
     seen: dict[str, int] = {}
     type_names = "、".join(u.name for u in form.unit_types)
+    h_code, h_name, h_type, h_email = (column_name(f) for f in ("code", "name", "type", "email"))
     for i, r in enumerate(rows[start + 1 :], start=start + 2):
         if not any(c for c in r):
             continue
@@ -129,20 +135,20 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
         code, name, typ, email = get("code"), get("name"), get("type"), get("email")
         line_problems = []
         if not code:
-            line_problems.append("缺少单位代码")
+            line_problems.append(f"缺少{h_code}")
         elif not _CODE.match(code):
-            line_problems.append(f"单位代码“{code}”只能由字母、数字、下划线和连字符组成")
+            line_problems.append(f"{h_code}“{code}”只能由字母、数字、下划线和连字符组成")
         elif code in seen:
-            line_problems.append(f"单位代码“{code}”与第 {seen[code]} 行重复")
+            line_problems.append(f"{h_code}“{code}”与第 {seen[code]} 行重复")
         if not name:
-            line_problems.append("缺少单位名称")
+            line_problems.append(f"缺少{h_name}")
         ut = form.unit_type(typ)
         if not typ:
-            line_problems.append("缺少单位类型")
+            line_problems.append(f"缺少{h_type}")
         elif ut is None:
-            line_problems.append(f"单位类型“{typ}”无法识别（可用：{type_names}）")
+            line_problems.append(f"{h_type}“{typ}”无法识别（可用：{type_names}）")
         if email and not all(_EMAIL.match(e.strip()) for e in re.split(r"[;；,，]", email) if e.strip()):
-            line_problems.append(f"邮箱“{email}”格式不正确")
+            line_problems.append(f"{h_email}“{email}”格式不正确")
         if line_problems:
             problems.append(f"第 {i} 行：" + "；".join(line_problems))
         else:

@@ -4,9 +4,11 @@ Chinese (``gkxlsx forms show``, the workbook's 填报说明, the findings' “�
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from gkxlsx.findings import fmt_num
+from gkxlsx.form.datafiles import data_file
 from gkxlsx.rules.interpret import as_number
 from gkxlsx.rules.nodes import Add, BoolOp, Cmp, Node, Not, Num, Ref, RuleError, UnitAttr, Visitor
 from gkxlsx.rules.parser import parse_when
@@ -60,16 +62,15 @@ def rule_text(node: Node) -> str:
 # --------------------------------------------------------------------------------------------
 # conditions in Chinese
 
-# (unit attribute, holds) → who a condition selects, as ``gkxlsx forms show`` says it
-_WHO = {
-    ("government", True): "仅各级人民政府",
-    ("government", False): "非政府单位",
-    ("guizhang", True): "有规章制定权的单位",
-    ("guizhang", False): "没有规章制定权的单位",
-}
-# … and what the workbook's 填报说明 says of a field required under that condition
-_REQUIRED = {("government", True): "各级人民政府必填，其他单位可不填"}
-_REQUIRED_OTHER = "按单位类型填写"
+# (unit attribute, holds) → words: who a condition selects, as ``gkxlsx forms show`` says it, and what
+# the workbook's 填报说明 says of a field required under it (gkxlsx/data/conditions.json, read once)
+_Words = dict[tuple[str, bool], str]
+
+
+@cache
+def _words(part: str) -> _Words:
+    by_attr = data_file("conditions")[part]
+    return {(attr, holds == "true"): w for attr, by_holds in by_attr.items() for holds, w in by_holds.items()}
 
 
 class _NoWords(Exception):
@@ -103,13 +104,14 @@ def when_zh(when: str | None) -> str:
     no words for it; "" without a condition."""
     if not when:
         return ""
-    words = _WHO.get(_condition(when))  # type: ignore[arg-type]
+    words = _words("who").get(_condition(when))  # type: ignore[arg-type]
     return words if words is not None else f"条件：{when}"
 
 
 def requirement_zh(when: str) -> str:
     """What the workbook's guide says of a field required only under ``when``."""
-    return _REQUIRED.get(_condition(when), _REQUIRED_OTHER)  # type: ignore[arg-type]
+    words = _words("required").get(_condition(when))  # type: ignore[arg-type]
+    return words if words is not None else str(data_file("conditions")["required_other"])
 
 
 # --------------------------------------------------------------------------------------------

@@ -1499,10 +1499,7 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
             raise _type_error("这是一个 OpenDocument 文字文档（.odt），不是电子表格。", "odt")
         raise _type_error("这是一个 OpenDocument 文件，但不是电子表格。", "odf")
     if "word/document.xml" in low:
-        raise _type_error(
-            "这是一个 Word 文档（.docx），不是 Excel 工作簿。请报送填报工作簿，文字部分填在工作簿的“一、总体情况”等工作表中。",
-            "docx",
-        )
+        raise ReadError(make_finding("E-FILE-TYPE", variant="docx"), "docx")
     if "ppt/presentation.xml" in low:
         raise _type_error("这是一个 PowerPoint 演示文稿，不是 Excel 工作簿。", "pptx")
     if "[content_types].xml" in low and any(n.startswith("xl/") for n in low):

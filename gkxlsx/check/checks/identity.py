@@ -36,14 +36,17 @@ def check_macros(c: FileCheck) -> None:
         c.add(make_finding("I-FILE-MACROS"))
 
 
-_META_ZH = {
-    "GKX_FORMAT": "报告格式",
-    "GKX_TEMPLATE_VERSION": "模板版本",
-    "GKX_YEAR": "报告年度",
-    "GKX_UNIT_CODE": "单位代码",
-    "GKX_UNIT_NAME": "单位名称",
-    "GKX_UNIT_TYPE": "单位类型",
+# identity property → the form's meta field it stamps (messages call it by the field's label) …
+_META_FIELD_OF = {
+    "GKX_YEAR": "meta.year",
+    "GKX_UNIT_CODE": "meta.code",
+    "GKX_UNIT_NAME": "meta.name",
+    "GKX_UNIT_TYPE": "meta.type",
 }
+# … or its own name, for the two that are no field of the form
+_META_OWN_NAMES = {"GKX_FORMAT": "报告格式", "GKX_TEMPLATE_VERSION": "模板版本"}
+# the sections whose sheet names make a workbook without identity look like a copy of the template
+_LOOKALIKE_SECTIONS = ("s1", "s3", "s4")
 
 
 def check_identity(c: FileCheck) -> str | None:
@@ -53,8 +56,7 @@ def check_identity(c: FileCheck) -> str | None:
     c.res.timings["read"] = (time.perf_counter() - c.t0) * 1000
     is_ours = custom.get("GKX_APP") == APP_ID or meta.get("GKX_APP") == APP_ID
     if not is_ours:
-        sections = {"一、总体情况", "三、依申请公开", "四、复议诉讼"}
-        if sections & set(wb.sheet_names):
+        if not _template_sheets().isdisjoint(wb.sheet_names):
             what = "工作簿的工作表名称与填报模板相似，但缺少模板标识——可能是自己新建、复制或由其他软件转换的表格，无法确认是哪个单位、哪个年度的模板。"
         else:
             shown = "、".join(n for n in wb.sheet_names[:5]) + ("……" if len(wb.sheet_names) > 5 else "")
@@ -79,7 +81,7 @@ def check_identity(c: FileCheck) -> str | None:
         for k in IDENTITY_FIELDS[1:]:
             a, b = _norm_meta(k, custom.get(k)), _norm_meta(k, meta.get(k))
             if a is not None and b is not None and a != b:
-                diffs.append(f"{_META_ZH[k]}在文档属性中为“{a}”，在隐藏的标识表中为“{b}”")
+                diffs.append(f"{_meta_names(ident.format)[k]}在文档属性中为“{a}”，在隐藏的标识表中为“{b}”")
         if diffs:
             c.add(
                 make_finding(
@@ -249,3 +251,18 @@ def _form_for_year(year: int) -> Form:
 def _builtin_ids() -> frozenset:
     """The built-in form ids (the forms folder is listed once, not for every file)."""
     return frozenset(builtin_form_ids())
+
+
+@lru_cache(maxsize=8)
+def _meta_names(format_id: str) -> dict[str, str]:
+    """What messages call each identity property: the label of the meta field it stamps in the
+    workbook's form (the newest built-in form when the workbook names none of them), read once."""
+    ids = _builtin_ids()
+    fields = load_form(format_id if format_id in ids else max(ids, key=int)).fields
+    return {**_META_OWN_NAMES, **{k: fields[key].label for k, key in _META_FIELD_OF.items()}}
+
+
+@lru_cache(maxsize=1)
+def _template_sheets() -> frozenset[str]:
+    """The sheet names of the built-in forms' :data:`_LOOKALIKE_SECTIONS` (read once)."""
+    return frozenset(load_form(fid).section(sid).sheet for fid in _builtin_ids() for sid in _LOOKALIKE_SECTIONS)
