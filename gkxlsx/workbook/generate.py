@@ -21,7 +21,9 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import xlsxwriter
 
 from gkxlsx import __version__
 from gkxlsx.form.cells import a1, col_letter
@@ -44,9 +46,6 @@ from gkxlsx.form.model import Form, ValueType, load_form
 from gkxlsx.form.roster import Unit
 from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS
 from gkxlsx.rules.interpret import when_holds
-
-if TYPE_CHECKING:
-    import xlsxwriter
 
 # colours (a legend on 填报说明 explains them)
 C_ENTRY = "#FFF2CC"  # input cells: light yellow
@@ -271,8 +270,6 @@ def build_workbook(
         fp = fingerprint(lay, formulas)
     numeric_inputs = {k: v for k, v in prefill.items() if k in form.cells or k in form.fields}
     results = expected_results(lay, numeric_inputs, ut, prev, prev_format)
-
-    import xlsxwriter  # here: the checker imports this module for fingerprint() and must not pay for it
 
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(
