@@ -530,8 +530,11 @@ def _shell_env() -> dict:
 
 
 def _timed(cmd: list[str], ok=(0,)) -> float:
+    # run from a neutral folder: `python -m`/`-c` put the working directory first on sys.path
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, env=_shell_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.run(
+        cmd, env=_shell_env(), cwd=tempfile.gettempdir(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     wall = time.perf_counter() - t0
     if p.returncode not in ok:
         raise SystemExit(f"{cmd[:4]} … exited {p.returncode}: {p.stderr.decode(errors='replace')[-2000:]}")
