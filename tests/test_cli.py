@@ -64,9 +64,7 @@ def test_importing_the_cli_imports_no_layer_and_no_heavy_library():
 def test_help_runs_without_heavy_modules(argv):
     mods, r = _modules_after(argv)
     assert r.stdout.startswith("用法：") and "选项：" in r.stdout, r.stdout + r.stderr
-    # below the root, typer validates the parent's absent --help flag with pydantic (its own cost)
-    heavy = set(HEAVY) if argv == ["--help"] else set(HEAVY) - {"pydantic"}
-    assert not _top(mods) & heavy, _top(mods) & heavy
+    assert not _top(mods) & set(HEAVY), _top(mods) & set(HEAVY)
     assert not {m for m in mods if m.startswith("gkxlsx.") and m.split(".")[1] in LAYERS}
 
 
@@ -85,7 +83,7 @@ def test_checking_one_file_imports_only_what_one_file_needs():
         "gkxlsx.text.similarity",
     }
     assert not mods & not_needed, mods & not_needed
-    assert not _top(mods) & {"rich", "xlsxwriter", "jinja2", "openpyxl", "multiprocessing", "docx"}
+    assert not _top(mods) & {"rich", "pydantic", "xlsxwriter", "jinja2", "openpyxl", "multiprocessing", "docx"}
 
 
 # --------------------------------------------------------------------------------------------

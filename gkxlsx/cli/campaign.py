@@ -52,7 +52,7 @@ def init_cmd(
 
 def import_cmd(
     paths: list[Path] = typer.Argument(
-        None, metavar="文件或文件夹", help="收到的文件或文件夹 / returned files or folders"
+        None, metavar="文件或文件夹...", help="收到的文件或文件夹 / returned files or folders"
     ),
     campaign: Path | None = CAMPAIGN_OPT,
     source: str = typer.Option("文件", "--source", help="来源说明，如“邮件”“U盘”"),

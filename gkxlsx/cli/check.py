@@ -131,7 +131,7 @@ def summary_line(results) -> str:
 
 def check_cmd(
     paths: list[Path] = typer.Argument(
-        ..., metavar="文件或文件夹", help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"
+        ..., metavar="文件或文件夹...", help="要检查的文件或文件夹（文件夹内的文件都会检查） / files or folders"
     ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 结果 / machine-readable report"),
     roster: Path | None = typer.Option(

@@ -87,7 +87,7 @@ def _print_audit(res: AuditResult) -> None:
 
 def extract_cmd(
     files: list[Path] = typer.Argument(
-        ..., metavar="报告文件", help="已公开的年度报告：文本（.txt）、网页（.html/.htm）、Word（.docx）或 PDF。"
+        ..., metavar="报告文件...", help="已公开的年度报告：文本（.txt）、网页（.html/.htm）、Word（.docx）或 PDF。"
     ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON（键值数据、每格状态、说明、位置）。"),
     out: Path | None = typer.Option(
@@ -163,7 +163,7 @@ def _deadline_help() -> str:
 
 def audit_cmd(
     paths: list[Path] = typer.Argument(
-        ..., metavar="报告文件或文件夹", help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"
+        ..., metavar="报告文件或文件夹...", help="报告文件，或包含报告文件的文件夹（.txt/.html/.htm/.docx/.pdf）。"
     ),
     as_json: bool = typer.Option(False, "--json", help="输出机器可读的 JSON 审核结果。"),
     summary: Path | None = typer.Option(

@@ -133,7 +133,7 @@ def feedback_cmd(
 
 
 def fetch_cmd(
-    paths: list[Path] = typer.Argument(None, metavar="邮件文件", help=".eml 邮件文件或包含 .eml 的文件夹"),
+    paths: list[Path] = typer.Argument(None, metavar="邮件文件...", help=".eml 邮件文件或包含 .eml 的文件夹"),
     eml: list[Path] | None = typer.Option(None, "--eml", help=".eml 邮件文件或文件夹（可重复）"),
     mbox: list[Path] | None = typer.Option(None, "--mbox", help="mbox 邮箱文件（可重复），如 Thunderbird 的收件箱文件"),
     imap: bool = typer.Option(False, "--imap", help="从 campaign.toml 中设置的 IMAP 邮箱（IMAPS）读取"),

@@ -43,7 +43,7 @@ def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign:
 
 def render_cmd(
     units: list[str] = typer.Argument(
-        None, metavar="单位", help="单位代码或名称（收集任务中的单位） / units of the campaign"
+        None, metavar="单位...", help="单位代码或名称（收集任务中的单位） / units of the campaign"
     ),
     all_units: bool = typer.Option(False, "--all", help="收集任务中所有已报送的单位"),
     aggregate: bool = typer.Option(False, "--aggregate", help="汇总报告（已通过或已确认的单位之和，附汇总完整性说明）"),

@@ -151,22 +151,11 @@ def _hint(e: Any) -> str:
         h = e.param_hint
         return " / ".join(f"'{x}'" for x in h) if isinstance(h, (list, tuple)) else str(h)
     param = getattr(e, "param", None)
-    return param.get_error_hint() if param is not None else ""
+    if param is None:
+        return ""
+    # a list argument's name ends in "..." in usage; not in a message about it
+    return param.get_error_hint(e.ctx).replace("...'", "'")
 
-
-# pydantic's reasons (typer checks values with pydantic), by error type
-_VALUE_REASONS = {
-    "int_parsing": "应为整数",
-    "int_from_float": "应为整数",
-    "float_parsing": "应为数字",
-    "bool_parsing": "应为是或否（true/false）",
-    "greater_than_equal": "不能小于 {ge}",
-    "greater_than": "应大于 {gt}",
-    "less_than_equal": "不能大于 {le}",
-    "less_than": "应小于 {lt}",
-    "literal_error": "应为以下之一：{expected}",
-    "enum": "应为以下之一：{expected}",
-}
 
 _PATH_REASONS = [
     (r"^(?:File|Directory|Path) (.+) does not exist\.$", "{0} 不存在"),
@@ -177,19 +166,22 @@ _PATH_REASONS = [
 ]
 
 
+# the reasons of the click bundled in typer 0.28 for a bad value (its parameter types)
+_CLICK_REASONS = [
+    (r"^.+ is not a valid (?:int|integer|int range)\.$", "应为整数"),
+    (r"^.+ is not a valid (?:float|float range)\.$", "应为数字"),
+    (r"^.+ is not a valid boolean\..*$", "应为是或否（true/false）"),
+    (r"^.+ is not in the range x>=(\S+)\.$", "不能小于 {0}"),
+    (r"^.+ is not in the range x>(\S+)\.$", "应大于 {0}"),
+    (r"^.+ is not in the range x<=(\S+)\.$", "不能大于 {0}"),
+    (r"^.+ is not in the range x<(\S+)\.$", "应小于 {0}"),
+    (r"^.+ is not in the range (\S+?)<=?x<=?(\S+)\.$", "应在 {0} 到 {1} 之间"),
+]
+
+
 def _value_reason(e: Any) -> str:
-    cause = e.__cause__
-    errors = getattr(cause, "errors", None)
-    if callable(errors):
-        try:
-            first = errors()[0]
-            text = _VALUE_REASONS.get(first.get("type", ""))
-            if text:
-                return text.format(**(first.get("ctx") or {}))
-        except Exception:  # an unknown shape: the library's own words below
-            pass
     msg = str(getattr(e, "message", "") or "")
-    for rx, zh in _PATH_REASONS:
+    for rx, zh in _CLICK_REASONS + _PATH_REASONS:
         m = re.match(rx, msg)
         if m:
             return zh.format(*m.groups())
