@@ -72,11 +72,16 @@ def similar_rows(similar) -> list[tuple[str, str, str, str, str]]:
     return [(a.code, a.name, b.code, b.name, f"{sc:.0%}") for a, b, sc in similar or ()]
 
 
+# User text (unit names, codes, finding messages) is never a formula or a link: XlsxWriter's write()
+# turns any string starting with '=' into a live formula unless told otherwise.
+TEXT_ONLY = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+
+
 def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
     """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too."""
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(str(path))
+    wb = xlsxwriter.Workbook(str(path), TEXT_ONLY)
     ws = wb.add_worksheet("报送情况")
     title = wb.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
     head = wb.add_format({"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "align": "center"})
@@ -141,7 +146,7 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
     form = camp.form
     safe = agg.name.replace("/", "_")
     xlsx = out_dir / f"{camp.year}年度汇总_{safe}.xlsx"
-    wb = xlsxwriter.Workbook(str(xlsx))
+    wb = xlsxwriter.Workbook(str(xlsx), TEXT_ONLY)
     bold = wb.add_format({"bold": True, "font_name": "宋体"})
     head = wb.add_format(
         {"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "text_wrap": True, "valign": "top"}

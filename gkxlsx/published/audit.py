@@ -406,7 +406,10 @@ def summary_workbook(results: Sequence[AuditResult], path: str | Path) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(path))
+    # report text (file names, unit names, messages) is never a formula or a link
+    wb = xlsxwriter.Workbook(
+        str(path), {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+    )
     wb.set_properties({"title": "政府信息公开工作年度报告审核汇总", "created": dt.datetime(2000, 1, 1)})
     head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True, "valign": "vcenter"})
     wrap = wb.add_format({"text_wrap": True, "valign": "top", "border": 1})
