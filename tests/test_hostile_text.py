@@ -12,8 +12,10 @@ from conftest import seed_files
 from typer.testing import CliRunner
 
 from gkxlsx.campaign.campaign import aggregate, import_files, init_campaign
+from gkxlsx.check.checker import check_file
 from gkxlsx.cli import app
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.form.roster import load_roster
 from gkxlsx.published.audit import audit_file, summary_workbook
 from gkxlsx.workbook.generate import build_workbook
 
@@ -130,3 +132,20 @@ def test_formula_like_text_stays_text_in_audit_summary(tmp_path):
     bad.path = "@SUM(1)"
     out = summary_workbook([res, bad], tmp_path / "审核汇总.xlsx")
     assert no_formulas_hold(out, {res.path, "=1+1", "@SUM(1)"}) >= 3
+
+
+@pytest.mark.parametrize("sep", ["\r", "\r\n", "\n", "\x0b", "\x1f", "\u2028"])
+def test_control_character_in_roster_name_gives_no_false_identity_errors(tmp_path, sep):
+    name = f"示例县{sep}城关镇人民政府"
+    roster = write_roster(tmp_path / "名单.csv", [("SLX001", name, "乡镇")])
+    [u] = load_roster(roster)
+    assert u.name == "示例县 城关镇人民政府"
+    camp = init_campaign(tmp_path / "c", year=YEAR, roster=roster)
+    try:
+        p = make_return(camp, "SLX001", tmp_path / "in")
+        res = check_file(p, roster=load_roster(roster), year=YEAR)
+        assert [f.rule_id for f in res.findings if f.severity in ("error", "warning")] == []
+        [r] = import_files(camp, [p])
+        assert r.status == "通过", r.findings
+    finally:
+        camp.close()

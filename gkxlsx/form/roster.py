@@ -56,6 +56,18 @@ _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
 _CODE = re.compile(r"^[0-9A-Za-z_\-]{1,40}$")
 
 
+# control characters (a carriage return pasted into a cell, a line feed from Alt+Enter, U+2028 …):
+# a generated workbook's meta sheet, defined names and properties would each keep them differently,
+# so every return of the unit would fail its identity check; a roster value holds none of them
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clean_text(v: str) -> str:
+    """A roster value as the unit's workbooks will carry it: control characters and the white
+    space around them become one space, ends stripped (linear: split, never a backtracking scan)."""
+    return " ".join(p for p in (part.strip() for part in _CONTROL.split(v)) if p)
+
+
 def _norm_header(h: str) -> str:
     return re.sub(r"[\s（）()*:：]", "", str(h or "")).lower()
 
@@ -130,7 +142,7 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
 
         def get(f: str) -> str:
             j = colmap.get(f)
-            return r[j].strip() if j is not None and j < len(r) else ""
+            return clean_text(r[j]) if j is not None and j < len(r) else ""
 
         code, name, typ, email = get("code"), get("name"), get("type"), get("email")
         line_problems = []
