@@ -15,6 +15,7 @@ from gkxlsx.campaign.campaign import aggregate, import_files, init_campaign
 from gkxlsx.check.checker import check_file
 from gkxlsx.cli import app
 from gkxlsx.demo.samples import sample_values
+from gkxlsx.form.identity import workbook_filename
 from gkxlsx.form.roster import load_roster
 from gkxlsx.published.audit import audit_file, summary_workbook
 from gkxlsx.workbook.generate import build_workbook
@@ -149,3 +150,52 @@ def test_control_character_in_roster_name_gives_no_false_identity_errors(tmp_pat
         assert r.status == "通过", r.findings
     finally:
         camp.close()
+
+
+def test_long_unit_names_still_get_feedback_files(tmp_path):
+    long_a = "示例县" + "很长的单位名称" * 17  # 122 characters, 366 bytes in UTF-8
+    long_b = long_a[:-1] + "乙"
+    roster = write_roster(
+        tmp_path / "名单.csv",
+        [("SLX001", long_a, "乡镇"), ("SLX002", long_b, "乡镇"), ("SLX003", "示例县白河乡人民政府", "乡镇")],
+    )
+    units = load_roster(roster)
+    names = {workbook_filename(u, YEAR) for u in units}
+    assert len(names) == 3 and all(len(n.encode()) <= 255 - len(".tmp") for n in names)
+    camp = init_campaign(tmp_path / "c", year=YEAR, roster=roster)
+    try:
+        files = [
+            make_return(
+                camp, c, tmp_path / "in", edit=lambda v: v.__setitem__("s3.new.natural", v["s3.new.natural"] + 1)
+            )
+            for c in ("SLX001", "SLX002", "SLX003")
+        ]
+        r = runner.invoke(app, ["generate", "-C", str(camp.root)])
+        assert r.exit_code == 0, r.output
+        assert len(list((camp.root / "模板").glob("*.xlsx"))) == 3
+    finally:
+        camp.close()
+    fb = tmp_path / "反馈"
+    r = runner.invoke(
+        app, ["check", *map(str, files), "--roster", str(roster), "--year", str(YEAR), "--feedback", str(fb)]
+    )
+    assert r.exit_code == 1, r.output
+    assert "已生成 3 个反馈工作簿" in r.output, r.output
+    out = sorted(fb.glob("*.xlsx"))
+    assert len(out) == 3 and all(len(p.name.encode()) <= 255 for p in out)
+    # the same unit twice: the second gets “（2）” and still fits
+    r = runner.invoke(
+        app,
+        [
+            "check",
+            str(files[0]),
+            str(files[0]),
+            "--roster",
+            str(roster),
+            "--year",
+            str(YEAR),
+            "--feedback",
+            str(fb / "2"),
+        ],
+    )
+    assert len(list((fb / "2").glob("*.xlsx"))) == 2, r.output

@@ -53,11 +53,36 @@ def fingerprint(lay: Layout, formulas: Mapping[tuple[str, int, int], str]) -> st
     return h.hexdigest()
 
 
+# a file name gkxlsx makes stays within this many bytes (UTF-8): most file systems allow 255, and a
+# “（12）” for a second file of a unit and the “.tmp” of an atomic write must still fit
+MAX_NAME_BYTES = 200
+
+
 def safe_filename(text: str) -> str:
-    """``text`` usable in a file name on every system (no \\ / : * ? " < > | or white space)."""
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", text).strip("._") or "unit"
+    """``text`` usable in a file name on every system (no \\ / : * ? " < > |, white space, control
+    characters or lone surrogates)."""
+    return re.sub(r'[\\/:*?"<>|\s\x00-\x1f\x7f\ud800-\udfff]+', "_", text).strip("._") or "unit"
+
+
+def fit_bytes(text: str, max_bytes: int) -> str:
+    """``text`` cut to at most ``max_bytes`` bytes of UTF-8; a cut text ends with ``~`` and 8 hex
+    digits of its full text's hash, so two long names that share their start stay apart."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= max_bytes:
+        return text
+    tag = "~" + hashlib.sha256(raw).hexdigest()[:8]
+    head = raw[: max(0, max_bytes - len(tag))].decode("utf-8", "ignore")
+    return head.rstrip("._") + tag
+
+
+def unit_filename(code: str, name: str, tail: str) -> str:
+    """``{代码}_{名称}{tail}`` made safe, the name (and a hostile code) shortened so the whole stays
+    within :data:`MAX_NAME_BYTES`."""
+    c = fit_bytes(safe_filename(code), 60)
+    room = MAX_NAME_BYTES - len(c.encode("utf-8", "surrogatepass")) - 1 - len(tail.encode("utf-8", "surrogatepass"))
+    return f"{c}_{fit_bytes(safe_filename(name), max(room, 24))}{tail}"
 
 
 def workbook_filename(unit: Unit, year: int) -> str:
     """The file name of a unit's workbook: ``{代码}_{名称}_{年度}年政府信息公开工作年度报告.xlsx``."""
-    return f"{safe_filename(unit.code)}_{safe_filename(unit.name)}_{year}年政府信息公开工作年度报告.xlsx"
+    return unit_filename(unit.code, unit.name, f"_{year}年政府信息公开工作年度报告.xlsx")

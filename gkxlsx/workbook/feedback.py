@@ -23,7 +23,7 @@ from typing import Any
 from gkxlsx.check.result import STATUS_ERR, STATUS_WARN, FileResult
 from gkxlsx.findings import SEVERITY_ZH, Finding, fmt_num
 from gkxlsx.form.datafiles import data_file
-from gkxlsx.form.identity import safe_filename
+from gkxlsx.form.identity import unit_filename
 from gkxlsx.form.model import Form
 from gkxlsx.form.roster import Unit
 from gkxlsx.workbook.generate import OfficeInfo, Problem, build_workbook
@@ -34,7 +34,7 @@ MAX_LISTED = 500
 def feedback_filename(result: FileResult) -> str:
     ident = result.identity
     assert ident is not None
-    return f"{safe_filename(ident.unit_code)}_{safe_filename(ident.unit_name)}_{ident.year}年_校验反馈.xlsx"
+    return unit_filename(ident.unit_code, ident.unit_name, f"_{ident.year}年_校验反馈.xlsx")
 
 
 def mark_text(f: Finding) -> str:
