@@ -199,3 +199,20 @@ def test_long_unit_names_still_get_feedback_files(tmp_path):
         ],
     )
     assert len(list((fb / "2").glob("*.xlsx"))) == 2, r.output
+
+
+def test_long_or_odd_parent_names_still_get_aggregate_files(tmp_path):
+    parents = ["示例县" + "上级主管部门" * 25 + "甲", 'a\\b:c*?"<>|d']
+    lines = ["单位代码,单位名称,单位类型,上级单位"]
+    lines += [f"SLX00{i},单位{i},乡镇,{_csv_field(p)}" for i, p in enumerate(parents, 1)]
+    roster = tmp_path / "名单.csv"
+    roster.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    camp = init_campaign(tmp_path / "c", year=YEAR, roster=roster)
+    try:
+        import_files(camp, [make_return(camp, c, tmp_path / "in") for c in ("SLX001", "SLX002")])
+        r = runner.invoke(app, ["aggregate", "-C", str(camp.root), "--by", "上级单位"])
+        assert r.exit_code == 0, r.output
+    finally:
+        camp.close()
+    out = sorted((camp.root / "报告").iterdir())
+    assert len(out) == 4 and all(len(p.name.encode()) <= 255 for p in out), out

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.campaign.campaign import Aggregate, Campaign, StatusSummary
+from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename
 from gkxlsx.form.layout import number_for_excel
 from gkxlsx.form.roster import column_name
 
@@ -144,7 +145,7 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
     import xlsxwriter
 
     form = camp.form
-    safe = agg.name.replace("/", "_")
+    safe = fit_bytes(safe_filename(agg.name), MAX_NAME_BYTES - 40)  # a long or odd 上级单位 still names a file
     xlsx = out_dir / f"{camp.year}年度汇总_{safe}.xlsx"
     wb = xlsxwriter.Workbook(str(xlsx), TEXT_ONLY)
     bold = wb.add_format({"bold": True, "font_name": "宋体"})
