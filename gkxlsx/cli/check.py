@@ -199,9 +199,12 @@ def check_cmd(
                 pf, _y, prev = prev_by_unit[r.identity.unit_code]
             try:
                 write_feedback(r, feedback, prev=prev, prev_format=pf, taken=taken)
-            except OSError as e:
-                typer.secho(f"无法写入反馈工作簿（{e.strerror or e}）：{feedback}", err=True, fg=typer.colors.RED)
-                break
+            except OSError as e:  # this file's feedback only: the others are still written
+                typer.secho(
+                    f"无法为 {r.path.name} 写入反馈工作簿（{e.strerror or e}）：{feedback}",
+                    err=True,
+                    fg=typer.colors.RED,
+                )
     if as_json:
         sys.stdout.write(
             json.dumps(check_report(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n"
