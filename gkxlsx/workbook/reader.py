@@ -413,18 +413,37 @@ def _ent(m: re.Match) -> str:
     return _ENT[e]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _paired(s: str) -> str:
+    """``s`` without lone surrogates: a high + low pair written as two escapes becomes its character,
+    any other surrogate U+FFFD.  Decoded bytes never hold one (``errors="replace"``); only a numeric
+    reference (``&#xD800;``) or Excel's ``_xD800_`` can make one, and a str holding one cannot be
+    printed, written as UTF-8 JSON or stored in SQLite — so every text read from a workbook is
+    cleaned here, where escapes are decoded, and nothing downstream has to care."""
+    if _SURROGATE.search(s) is None:
+        return s
+    return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def xml_text(b: bytes) -> str:
     s = b.decode("utf-8", errors="replace")
     if "&" in s:
-        s = _ENTITY.sub(_ent, s)
+        s = _paired(_ENTITY.sub(_ent, s))
     return s
 
 
+def _xesc(m: re.Match) -> str:
+    return chr(int(m.group(1), 16))
+
+
 def ooxml_text(b: bytes) -> str:
-    """Text content of <t>: XML entities and the OOXML _xHHHH_ escapes decoded."""
+    """Text content of <t>: XML entities and the OOXML _xHHHH_ escapes decoded (lone surrogates
+    as U+FFFD, see :func:`_paired`)."""
     s = xml_text(b)
     if "_x" in s:
-        s = _XESC.sub(lambda m: chr(int(m.group(1), 16)), s)
+        s = _paired(_XESC.sub(_xesc, s))
     return s
 
 
