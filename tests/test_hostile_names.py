@@ -17,7 +17,7 @@ from test_check_corpus import build, set_cell, sheet_part, zip_edit
 from gkxlsx.campaign.campaign import import_files, init_campaign
 from gkxlsx.form.layout import layout
 from gkxlsx.form.model import load_form
-from gkxlsx.workbook.reader import ooxml_text
+from gkxlsx.workbook.reader import ooxml_text, readable_name
 
 ROOT = Path(__file__).resolve().parents[1]
 FORM = load_form("2021")
@@ -126,3 +126,76 @@ def test_import_records_every_file_of_a_batch_with_a_lone_surrogate(camp, tmp_pa
     assert any("1\ufffd2" in f["message"] for f in r[1].findings)
     assert len(camp.ledger.all_submissions()) == 3
     assert camp.ledger.integrity() == []
+
+
+# -- item 2: file names that are not UTF-8 -------------------------------------------------------
+
+needs_bytes_names = pytest.mark.skipif(
+    sys.platform == "win32" or sys.getfilesystemencoding().lower() != "utf-8",
+    reason="names that are not UTF-8 exist only on a byte file system read as UTF-8",
+)
+
+
+def test_readable_name():
+    assert readable_name(ODD) == GBK_NAME
+    assert readable_name("收件箱/" + ODD) == "收件箱/" + GBK_NAME  # a UTF-8 folder holding a GBK name
+    assert readable_name(os.fsdecode(b"\xff\xfe.xlsx")) == "\ufffd\ufffd.xlsx"
+    assert readable_name("好.xlsx") == "好.xlsx"
+
+
+def three_returns(camp, inn: Path) -> tuple[list[Path], Path]:
+    """Two good returns and, between them, one whose name is the GBK bytes of ``GBK_NAME``."""
+    a = make_return(camp, "SLX001", inn)
+    odd = make_return(camp, "SLX002", inn, name=ODD)
+    b = make_return(camp, "SLX003", inn)
+    assert os.fsencode(odd.name) == GBK_NAME.encode("gbk")
+    return [a, odd, b], odd
+
+
+@needs_bytes_names
+def test_check_shows_a_gbk_file_name_readably(camp, tmp_path):
+    inn = tmp_path / "收件"
+    _files, odd = three_returns(camp, inn)
+    out = ok_output(run_cli("check", "--year", "2025", str(inn)))
+    assert GBK_NAME in out and "共检查 3 个文件：通过 3" in out
+    data = json.loads(ok_output(run_cli("check", "--json", "--year", "2025", str(inn))))
+    assert sorted(f["file"] for f in data["files"]) == sorted([GBK_NAME, *(p.name for p in _files if p != odd)])
+    assert any(f["path"] == str(inn / GBK_NAME) for f in data["files"])
+
+
+@needs_bytes_names
+def test_import_records_every_file_beside_a_gbk_name(camp, tmp_path):
+    files, odd = three_returns(camp, tmp_path / "收件")
+    r = import_files(camp, files)
+    assert [o.kind for o in r] == ["new", "new", "new"], [o.message for o in r]
+    assert r[1].name == GBK_NAME and r[1].unit_code == "SLX002"
+    rows = camp.ledger.conn.execute("SELECT filename, sha256, archive_path FROM submissions ORDER BY id").fetchall()
+    assert len(rows) == 3 and rows[1]["filename"] == GBK_NAME
+    import hashlib
+
+    sha = hashlib.sha256(odd.read_bytes()).hexdigest()
+    assert rows[1]["sha256"] == sha and Path(rows[1]["archive_path"]).name == f"{sha}.xlsx"
+    assert Path(rows[1]["archive_path"]).read_bytes() == odd.read_bytes()
+    assert camp.ledger.integrity() == []
+
+
+@needs_bytes_names
+def test_import_command_prints_a_gbk_name_readably(camp, tmp_path):
+    inn = tmp_path / "收件"
+    three_returns(camp, inn)
+    root = str(camp.root)
+    camp.close()
+    out = ok_output(run_cli("import", "--campaign", root, str(inn)))
+    assert f"{GBK_NAME}：SLX002 第 1 版" in out
+    data = json.loads(ok_output(run_cli("import", "--campaign", root, "--json", str(inn))))
+    assert [d["result"] for d in data] == ["duplicate"] * 3
+    assert str(inn / GBK_NAME) in [d["file"] for d in data]
+
+
+@needs_bytes_names
+def test_a_gbk_suffix_is_archived_as_bin(camp, tmp_path):
+    odd = make_return(camp, "SLX002", tmp_path, name=os.fsdecode("报表.表格".encode("gbk")))
+    r = import_files(camp, [odd])
+    assert r[0].kind == "new", r[0].message
+    row = camp.ledger.conn.execute("SELECT filename, archive_path FROM submissions").fetchone()
+    assert row["filename"] == "报表.表格" and row["archive_path"].endswith(".bin")

@@ -427,6 +427,28 @@ def _paired(s: str) -> str:
     return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
+def readable_name(name: str) -> str:
+    """A file name or path fit to print, write as UTF-8 JSON and store in the ledger.  On Linux a
+    name whose bytes are not UTF-8 (GBK, as unzipped from an archive made on Chinese Windows)
+    reaches Python with its bytes as lone surrogates: they are decoded as GBK when that works,
+    else shown as U+FFFD.  The file itself is still opened by its real name."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    if "/" in name:  # a path: each part on its own (a UTF-8 folder holding a GBK name)
+        return "/".join(readable_name(part) for part in name.split("/"))
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
+        return _paired(name)
+    try:
+        return raw.decode("gbk")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
 def xml_text(b: bytes) -> str:
     s = b.decode("utf-8", errors="replace")
     if "&" in s:
