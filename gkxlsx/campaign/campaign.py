@@ -200,6 +200,24 @@ class ImportOutcome:
     message: str = ""
     findings: list[dict] = field(default_factory=list)
 
+    @property
+    def name(self) -> str:
+        """The file's name as people read it (see :func:`_shown`)."""
+        return _shown(self.path.name)
+
+    @property
+    def shown_path(self) -> str:
+        return _shown(self.path)
+
+
+def _shown(p: str | Path) -> str:
+    """A file name or path fit for the terminal, JSON and the ledger: a name that is not UTF-8 (GBK
+    bytes unzipped from a Windows archive) decoded readably.  The file is still read by its real
+    name; only what is shown and recorded of it is this."""
+    from gkxlsx.workbook.reader import readable_name
+
+    return readable_name(str(p))
+
 
 class Campaign:
     def __init__(self, root: Path):
@@ -613,7 +631,8 @@ class _ImportJob:
 
         def failed(e: OSError) -> _Taken:
             return _Taken(
-                "failed", message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。"
+                "failed",
+                message=f"无法保存原件（{e.strerror or e}）：{_shown(p)}。账本未改动，请检查磁盘空间后重新导入。",
             )
 
         try:
@@ -735,7 +754,7 @@ def import_files(
                     ImportOutcome(
                         p,
                         "failed",
-                        message=f"无法保存原件（{e.strerror or e}）：{p}。账本未改动，请检查磁盘空间后重新导入。",
+                        message=f"无法保存原件（{e.strerror or e}）：{_shown(p)}。账本未改动，请检查磁盘空间后重新导入。",
                     )
                     if r.kind in ("ok", "internal")
                     else ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
@@ -753,7 +772,9 @@ def import_files(
                     except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
                         decided.append(
                             ImportOutcome(
-                                p, "failed", message=f"无法写入账本（{e}）：{p}。原件已归档；请检查磁盘空间后重新导入。"
+                                p,
+                                "failed",
+                                message=f"无法写入账本（{e}）：{_shown(p)}。原件已归档；请检查磁盘空间后重新导入。",
                             )
                         )
         except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
@@ -763,7 +784,7 @@ def import_files(
                 else ImportOutcome(
                     p,
                     "failed",
-                    message=f"无法写入账本（{e}）：{p}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。",
+                    message=f"无法写入账本（{e}）：{_shown(p)}。账本保持导入前的状态，原件已归档；请检查磁盘空间后重新导入。",
                 )
                 for p, r in items
             ]
@@ -795,7 +816,7 @@ def import_files(
 def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: _Taken, source: str, when: str) -> ImportOutcome:
     if r.kind in ("failed", "duplicate"):
         return ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
-    received = Received(r.sha, Path(r.archived), p.name, source, when)
+    received = Received(r.sha, Path(r.archived), _shown(p.name), source, when)
 
     def set_aside(reason: str, findings: list[dict], message: str) -> ImportOutcome:
         if not b.quarantine(received, reason, findings):

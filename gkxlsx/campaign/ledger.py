@@ -163,6 +163,11 @@ def archive_file(
         data = Path(path).read_bytes()
     sha = sha or hashlib.sha256(data).hexdigest()
     suffix = "".join(Path(path).suffixes[-1:]).lower()[:8] or ".bin"
+    if not suffix.isascii():  # the archived path is stored in the ledger: no undecodable bytes (GBK names)
+        try:
+            suffix.encode("utf-8")
+        except UnicodeEncodeError:
+            suffix = ".bin"
     dest = Path(archive_dir) / sha[:2] / f"{sha}{suffix}"
     if dest.exists() and hashlib.sha256(dest.read_bytes()).hexdigest() == sha:
         return sha, dest

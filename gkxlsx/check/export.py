@@ -13,6 +13,7 @@ from typing import Any
 from gkxlsx import __version__
 from gkxlsx.check.checker import exit_code, summary
 from gkxlsx.check.result import STATUS_ERR, STATUS_PASS, STATUS_UNREADABLE, STATUS_WARN, FileResult
+from gkxlsx.workbook.reader import readable_name
 
 SCHEMA = "gkxlsx.check/1"
 
@@ -25,7 +26,7 @@ def check_report(results: Sequence[FileResult], *, year: int | None, roster: Pat
         "schema": SCHEMA,
         "generator": f"gkxlsx {__version__}",
         "year": year,
-        "roster": str(roster) if roster else None,
+        "roster": readable_name(str(roster)) if roster else None,
         "summary": {
             "total": s["total"],
             "passed": s[STATUS_PASS],

@@ -17,7 +17,7 @@ from gkxlsx.findings import Finding
 from gkxlsx.form.model import Form, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.rules.engine import compute_derived
-from gkxlsx.workbook.reader import app_label
+from gkxlsx.workbook.reader import app_label, readable_name
 
 STATUS_PASS, STATUS_WARN, STATUS_ERR, STATUS_UNREADABLE = "通过", "有警告", "有错误", "无法识别"
 STATUSES = (STATUS_PASS, STATUS_WARN, STATUS_ERR, STATUS_UNREADABLE)
@@ -130,7 +130,9 @@ class FileResult:
 
     @property
     def name(self) -> str:
-        return self.path.name
+        """The file's name as people read it (a name that is not UTF-8 decoded, see
+        :func:`gkxlsx.workbook.reader.readable_name`): terminal, JSON, findings."""
+        return readable_name(self.path.name)
 
     @property
     def app_label(self) -> str:
@@ -151,7 +153,7 @@ class FileResult:
             unit_code=self.identity.unit_code,
             unit_type=self.identity.unit_type,
             values=dict(self.values),
-            source=str(self.path),
+            source=readable_name(str(self.path)),
         )
 
     def count(self, severity: str) -> int:
@@ -206,7 +208,7 @@ class FileResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "file": self.name,
-            "path": str(self.path),
+            "path": readable_name(str(self.path)),
             "sha256": self.sha256,
             "size": self.size,
             "file_type": self.file_type,

@@ -101,7 +101,7 @@ def import_cmd(
                 json.dumps(
                     [
                         {
-                            "file": str(r.path),
+                            "file": r.shown_path,
                             "result": r.kind,
                             "unit": r.unit_code,
                             "version": r.version,
@@ -119,15 +119,15 @@ def import_cmd(
             for r in results:
                 if r.kind == "new":
                     typer.echo(
-                        f"✓ {r.path.name}：{r.unit_code} 第 {r.version} 版，{r.status}"
+                        f"✓ {r.name}：{r.unit_code} 第 {r.version} 版，{r.status}"
                         + (f"（{_count_text(r.findings)}）" if r.findings else "")
                     )
                 elif r.kind == "duplicate":
-                    typer.echo(f"= {r.path.name}：{r.message}")
+                    typer.echo(f"= {r.name}：{r.message}")
                 elif r.kind == "quarantine":
-                    typer.echo(f"? {r.path.name}：无法对应到名单中的单位，已隔离待处理：{r.message}")
+                    typer.echo(f"? {r.name}：无法对应到名单中的单位，已隔离待处理：{r.message}")
                 else:
-                    typer.secho(f"✗ {r.path.name}：{r.message}", fg=typer.colors.RED)
+                    typer.secho(f"✗ {r.name}：{r.message}", fg=typer.colors.RED)
             s = camp.status()
             typer.echo(s.headline())
         if any(r.kind == "failed" for r in results):

@@ -413,18 +413,59 @@ def _ent(m: re.Match) -> str:
     return _ENT[e]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _paired(s: str) -> str:
+    """``s`` without lone surrogates: a high + low pair written as two escapes becomes its character,
+    any other surrogate U+FFFD.  Decoded bytes never hold one (``errors="replace"``); only a numeric
+    reference (``&#xD800;``) or Excel's ``_xD800_`` can make one, and a str holding one cannot be
+    printed, written as UTF-8 JSON or stored in SQLite — so every text read from a workbook is
+    cleaned here, where escapes are decoded, and nothing downstream has to care."""
+    if _SURROGATE.search(s) is None:
+        return s
+    return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def readable_name(name: str) -> str:
+    """A file name or path fit to print, write as UTF-8 JSON and store in the ledger.  On Linux a
+    name whose bytes are not UTF-8 (GBK, as unzipped from an archive made on Chinese Windows)
+    reaches Python with its bytes as lone surrogates: they are decoded as GBK when that works,
+    else shown as U+FFFD.  The file itself is still opened by its real name."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    if "/" in name:  # a path: each part on its own (a UTF-8 folder holding a GBK name)
+        return "/".join(readable_name(part) for part in name.split("/"))
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that did not come from undecodable bytes
+        return _paired(name)
+    try:
+        return raw.decode("gbk")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
+
+
 def xml_text(b: bytes) -> str:
     s = b.decode("utf-8", errors="replace")
     if "&" in s:
-        s = _ENTITY.sub(_ent, s)
+        s = _paired(_ENTITY.sub(_ent, s))
     return s
 
 
+def _xesc(m: re.Match) -> str:
+    return chr(int(m.group(1), 16))
+
+
 def ooxml_text(b: bytes) -> str:
-    """Text content of <t>: XML entities and the OOXML _xHHHH_ escapes decoded."""
+    """Text content of <t>: XML entities and the OOXML _xHHHH_ escapes decoded (lone surrogates
+    as U+FFFD, see :func:`_paired`)."""
     s = xml_text(b)
     if "_x" in s:
-        s = _XESC.sub(lambda m: chr(int(m.group(1), 16)), s)
+        s = _paired(_XESC.sub(_xesc, s))
     return s
 
 
