@@ -174,3 +174,12 @@ def test_rule_comparison_beyond_28_digits():
     f = truth_function(parse_expr("a.b < c.d"))
     assert f({"a.b": Decimal("1E+30"), "c.d": Decimal("0.5")}, None, None) is False
     assert f({"a.b": Decimal("0.25"), "c.d": Decimal("1E+300")}, None, None) is True
+
+
+def test_other_findings_show_an_absurd_number_short(returns):
+    """A total overwritten with 5,000 digits, a date field holding them: the messages stay short."""
+    for key in ("s3.new.total", "meta.report_date"):
+        r = check(write(returns, "short.xlsx", patched(key, HUGE)))
+        mine = [f for f in r.findings if address(key)[2] in f.locations]
+        assert mine and all(len(f.message) < 300 for f in mine), [f.text()[:300] for f in r.findings]
+        assert "E-INTERNAL" not in [f.rule_id for f in r.findings]

@@ -252,7 +252,7 @@ def display_raw(raw: RawCell) -> Any:
         return "=" + (raw.formula or "")
     if raw.kind == "number":
         d = excel_decimal(raw.value)
-        return fmt_num(_norm_number(d)) if d is not None else str(raw.value)
+        return fmt_num(_norm_number(d)) if d is not None else _short(str(raw.value))
     if raw.kind == "date":
         return _date_text(raw.value)
     if raw.kind == "bool":
@@ -275,7 +275,7 @@ def _date_text(v: Any) -> str:
         dt = serial_to_date(d)
         if dt is not None:
             return _date_text(dt)
-    return str(v)
+    return _short(str(v))
 
 
 def date_serial(d: date) -> int:
