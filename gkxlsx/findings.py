@@ -33,12 +33,16 @@ def fmt_num(v: Any) -> str:
     if isinstance(v, bool):
         return str(v)
     if isinstance(v, Decimal):
+        if not v.is_finite() or not -30 <= v.adjusted() <= 30:
+            return str(v)  # NaN, Infinity, 1E+999999: never a valid value, shown as stored
         if v == v.to_integral_value():
             return str(int(v))
         s = format(v.normalize(), "f")
         return s
     if isinstance(v, float):
         return fmt_num(Decimal(repr(v)))
+    if isinstance(v, int) and v.bit_length() > 100:  # past 10^30: 1E+30 rather than 4,300+ digits
+        return str(Decimal(v).normalize())
     return str(v)
 
 

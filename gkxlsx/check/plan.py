@@ -110,7 +110,7 @@ def _getter(refs: list[bytes]) -> Callable[[dict], tuple]:
 
 
 ITEM_STYLE, ITEM_TYPE, ITEM_BODY = operator.itemgetter(1), operator.itemgetter(2), operator.itemgetter(4)
-_PLAIN_INTS = re.compile(rb"(?:<v>[0-9]{1,15}</v>)*")
+_PLAIN_INTS = re.compile(rb"(?:<v>[0-9]{1,8}</v>)*")  # longer: parse_value, which bounds them (values.FAST_DIGITS)
 _DIGITS = re.compile(rb"[0-9]+")
 _NUMBER_TYPES = frozenset((b"", b"n"))
 _STYLE_TABLES: dict[tuple[type, int], StyleTable] = {}
@@ -157,7 +157,7 @@ class LockedStyles(StyleTable):
 
 def bulk_ints(cells: dict, get, plain: PlainStyles, n: int, lo: int, hi: int) -> list[int] | None:
     """The entry cells' values when every one is a plain non-negative integer (type n, value of at
-    most 15 digits, a plain style) outside the date window [lo, hi]; else None."""
+    most 8 digits, a plain style) outside the date window [lo, hi]; else None."""
     try:
         items = get(cells)
     except KeyError:

@@ -149,8 +149,8 @@ class ReturnedWorkbook:
 
 def excel_number(raw: RawCell) -> Any:
     """The value Excel's COUNT/SUM see: numbers (dates as serials), formula results; else None."""
-    if raw.kind == "number" and isinstance(raw.value, str) and raw.value.isdigit():
-        return int(raw.value)
+    if raw.kind == "number" and isinstance(raw.value, str) and len(raw.value) < 16 and raw.value.isdecimal():
+        return int(raw.value)  # longer: excel_decimal (int() refuses 4,300+ digits)
     if raw.kind in ("number", "date"):
         d = excel_decimal(raw.value)
         if d is None and raw.kind == "date":
@@ -178,7 +178,7 @@ def prefill_value(raw: RawCell) -> Any:
     if raw.kind == "blank":
         return None
     if raw.kind == "number":
-        if isinstance(raw.value, str) and raw.value.isdigit():
+        if isinstance(raw.value, str) and len(raw.value) < 16 and raw.value.isdecimal():
             return int(raw.value)
         d = excel_decimal(raw.value)
         return _num(d) if d is not None else str(raw.value)
@@ -221,7 +221,7 @@ def cached_fast(wb: ReturnedWorkbook, parts: tuple[bytes, bytes]) -> Any:
             return ""
     if t == b"b":
         return v.strip() in (b"1", b"true")
-    if v.isdigit() and len(v) < 16:  # a plain integer (the common case): what the next line gives
+    if len(v) < 16 and v.isdigit():  # a plain integer (the common case): what the next line gives
         return int(v)
     return _num(excel_decimal(v.decode("ascii", "replace")))
 

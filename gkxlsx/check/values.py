@@ -4,8 +4,8 @@ A returned workbook's entry cell is read as a :class:`RawCell` (what the file st
 text, a logical value, a date, an error value, a formula, or nothing).  :func:`parse_value` turns it
 into the value the rules work on — an ``int`` or ``Decimal`` for numeric cells, a ``str`` for text,
 a ``date`` for date fields — or into a :class:`ValueProblem` naming the rule broken (E-CELL-EMPTY,
-E-CELL-TEXT, E-CELL-INT, E-CELL-NEG, E-CELL-DEC, E-CELL-DATE, E-CELL-BOOL, E-CELL-FORMULA,
-E-CELL-ERROR), the raw value as the user sees it and, where it is unambiguous, a suggested
+E-CELL-TEXT, E-CELL-INT, E-CELL-NEG, E-CELL-DEC, E-CELL-RANGE, E-CELL-DATE, E-CELL-BOOL,
+E-CELL-FORMULA, E-CELL-ERROR), the raw value as the user sees it and, where it is unambiguous, a suggested
 correction ("/" → 0, "３条" → 3, "251000元" in a 万元 cell → 25.1).  A problem value is never used by
 the rules: a blank is not 0 and "3条" is not 3 until the unit corrects it.
 
@@ -68,7 +68,7 @@ def excel_decimal(v: Any) -> Decimal | None:
     artefacts such as 0.30000000000000004 read as 0.3).  None when not a finite number."""
     if isinstance(v, bool) or v is None:
         return None
-    if isinstance(v, str) and v.isdigit() and len(v) <= 15:
+    if isinstance(v, str) and len(v) <= 15 and v.isdecimal():
         return Decimal(int(v))
     try:
         if isinstance(v, Decimal):
@@ -88,6 +88,58 @@ def excel_decimal(v: Any) -> Decimal | None:
     if len(d.as_tuple().digits) > 15:
         d = Decimal(format(float(d), ".15g"))
     return d
+
+
+# The largest magnitude a numeric cell may hold (exclusive), by kind and unit.  A count is a
+# non-negative integer of at most 12 digits (all applications of all of China in a year are about
+# 10^6; 10^12 is impossible for one unit and still exact in a spreadsheet's 15 significant digits).
+# An amount is below 1 万亿元 (10^12 元 = 10^8 万元): more than the whole country's administrative
+# fees in a year, and with its 2 (元) or 4 (万元) decimals still within 15 significant digits.
+# Beyond these a value is a typo (a key held down, a paste) or hostile, never a report.
+_LIMITS = {"元": Decimal(10) ** 12, "万元": Decimal(10) ** 8}
+_COUNT_LIMIT = Decimal(10) ** 12
+FAST_DIGITS = 8  # a plain digit string this short is within every limit: int() it directly
+
+
+def number_limit(vt: ValueType) -> Decimal:
+    """The exclusive bound on the magnitude of a value of ``vt`` (see ``_LIMITS``)."""
+    if vt.kind == "decimal":
+        return _LIMITS.get(vt.unit or "", _COUNT_LIMIT)
+    return _COUNT_LIMIT
+
+
+def _limit_text(vt: ValueType) -> str:
+    if vt.kind == "decimal" and vt.unit == "万元":
+        return "金额不能达到 1 亿万元（即 1 万亿元）"
+    if vt.kind == "decimal" and vt.unit == "元":
+        return "金额不能达到 1 万亿元"
+    if vt.kind == "decimal":
+        return "不能达到 1 万亿"
+    return "件数最多 12 位数字"
+
+
+def _short(text: str) -> str:
+    """A long literal as shown in a message: its start and how many characters it has."""
+    text = text.strip()
+    return text if len(text) <= 30 else f"{text[:20]}…（共 {len(text)} 位）"
+
+
+def _is_number_literal(v: Any) -> bool:
+    """The stored value is written as a number (NaN, infinity and absurd exponents included), as
+    opposed to text that is no number at all."""
+    if isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
+        return True
+    try:
+        Decimal(str(v).strip())
+    except (InvalidOperation, ValueError):
+        return False
+    return True
+
+
+def _range_problem(vt: ValueType, literal: Any, d: Decimal | None) -> ValueProblem:
+    """E-CELL-RANGE: a stored number that is no valid number (d None) or beyond the limit."""
+    hint = f"超出了合理范围（{_limit_text(vt)}）" if d is not None else "不是有效的数字（数值过大、过小或不是数）"
+    return ValueProblem("E-CELL-RANGE", _short(str(literal)), None, hint)
 
 
 def _norm_number(d: Decimal) -> int | Decimal:
@@ -183,6 +235,8 @@ def suggest_number(text: str, vt: ValueType) -> tuple[Decimal | None, str]:
 
 
 def _valid_for(d: Decimal, vt: ValueType) -> bool:
+    if not d.is_finite() or abs(d) >= number_limit(vt):
+        return False
     if vt.min is not None and d < Decimal(str(vt.min)):
         return False
     if vt.kind == "int" and d != d.to_integral_value():
@@ -198,7 +252,7 @@ def display_raw(raw: RawCell) -> Any:
         return "=" + (raw.formula or "")
     if raw.kind == "number":
         d = excel_decimal(raw.value)
-        return fmt_num(_norm_number(d)) if d is not None else str(raw.value)
+        return fmt_num(_norm_number(d)) if d is not None else _short(str(raw.value))
     if raw.kind == "date":
         return _date_text(raw.value)
     if raw.kind == "bool":
@@ -221,7 +275,7 @@ def _date_text(v: Any) -> str:
         dt = serial_to_date(d)
         if dt is not None:
             return _date_text(dt)
-    return str(v)
+    return _short(str(v))
 
 
 def date_serial(d: date) -> int:
@@ -325,11 +379,15 @@ def _parse_numeric(vt: ValueType, rc: RawCell) -> tuple[Any, ValueProblem | None
         return None, ValueProblem("E-CELL-TEXT", shown, _norm_number(sugg) if sugg is not None else None, hint)
     # a real number
     v = rc.value
-    if isinstance(v, str) and v.isdigit():  # the common case: a plain non-negative integer
+    if isinstance(v, str) and len(v) <= FAST_DIGITS and v.isdecimal():  # the common case: a plain count
         return int(v), None
     d = excel_decimal(v)
     if d is None:
+        if _is_number_literal(v):  # NaN, infinity, 1E+999999, 5000 digits
+            return None, _range_problem(vt, v, None)
         return None, ValueProblem("E-CELL-TEXT", str(rc.value))
+    if abs(d) >= number_limit(vt):
+        return None, _range_problem(vt, v, d)
     shown = fmt_num(_norm_number(d))
     if vt.min is not None and d < Decimal(str(vt.min)):
         sugg = -d if _valid_for(-d, vt) else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +133,10 @@ class TruthCompiler(Visitor[Eval]):
             a, b = left(cur, prev, unit), right(cur, prev, unit)
             if isinstance(a, Decimal) or isinstance(b, Decimal):
                 # the workbook compares decimals as ROUND(a-b,6) against 0: do exactly the same here
-                a, b = (Decimal(a) - Decimal(b)).quantize(_SIX, rounding=ROUND_HALF_UP), Decimal(0)
+                try:
+                    a, b = (Decimal(a) - Decimal(b)).quantize(_SIX, rounding=ROUND_HALF_UP), Decimal(0)
+                except InvalidOperation:  # a difference beyond 28 digits: rounding to 6 places changes nothing
+                    pass
             return op(a, b)
 
         return cmp

@@ -1161,7 +1161,7 @@ class XlsxBook(Book):
         if item is None or item[2] != b"s":
             return None
         body = item[4]
-        if body[:3] != b"<v>" or body[-4:] != b"</v>" or not body[3:-4].isdigit():
+        if body[:3] != b"<v>" or body[-4:] != b"</v>" or len(body) > 30 or not body[3:-4].isdigit():
             return None
         txt = self.shared_string(int(body[3:-4]))
         if txt is None:

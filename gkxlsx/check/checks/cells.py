@@ -9,7 +9,7 @@ from typing import Any
 from gkxlsx.check.checks.base import FileCheck
 from gkxlsx.check.plan import PlainStyles, bulk_formulas, bulk_ints, loc
 from gkxlsx.check.returned import excel_number, prefill_value, shown_number
-from gkxlsx.check.values import ValueProblem, date_like, parse_value, problem_context
+from gkxlsx.check.values import FAST_DIGITS, ValueProblem, date_like, parse_value, problem_context
 from gkxlsx.findings import fmt_num, make_finding
 from gkxlsx.form.model import UnitType
 from gkxlsx.rules.codegen import derived_values
@@ -104,7 +104,7 @@ def _value_rows(c: FileCheck, rows, inputs: dict, lo_serial: int, hi_serial: int
                 _r, s_, t_, _x, body = item
                 if (t_ == b"" or t_ == b"n") and body[:3] == b"<v>" and body[-4:] == b"</v>":
                     v_ = body[3:-4]
-                    if v_.isdigit() and len(v_) <= 15:
+                    if len(v_) <= FAST_DIGITS and v_.isdigit():  # longer: parse_value bounds it
                         i_ = int(s_) if s_.isdigit() else 0
                         if not (i_ < n_styles and (st_date[i_] or st_quote[i_])):
                             n = int(v_)
@@ -112,7 +112,7 @@ def _value_rows(c: FileCheck, rows, inputs: dict, lo_serial: int, hi_serial: int
             values[key] = excel_view[key] = inputs[key] = n  # the common case, decided at once
             continue
         raw = cell_of(*p)
-        if raw.kind == "number" and isinstance(raw.value, str) and raw.value.isdigit():
+        if raw.kind == "number" and isinstance(raw.value, str) and len(raw.value) < 16 and raw.value.isdecimal():
             n = int(raw.value)
             excel_view[key] = inputs[key] = n
         else:
