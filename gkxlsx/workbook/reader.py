@@ -621,6 +621,100 @@ def _parse_row(row: bytes) -> dict:
     return cells
 
 
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+class _Inflated(Exception):
+    """A member decompressed to more bytes than its declared size (zip bomb or damaged file)."""
+
+
+def _inflated(name: str, kind: str) -> ReadError:
+    return ReadError(make_finding("E-FILE-INFLATED", part=name), kind)
+
+
+def _bounded_decompress(ctype: int, comp: memoryview, bound: int, until: bytes | None) -> tuple[bytes, bool]:
+    """Decompress ``comp`` (deflate, bzip2 or LZMA as zip stores them) in chunks, never past
+    ``bound`` bytes of output; with ``until``, stop a little after that marker.  Returns the bytes
+    and whether the whole stream (or the bound) was reached."""
+    dobj: Any
+    if ctype == zipfile.ZIP_DEFLATED:
+        dobj = _inflate.decompressobj(-15)
+    elif ctype == zipfile.ZIP_BZIP2:
+        import bz2
+
+        dobj = bz2.BZ2Decompressor()
+    else:  # LZMA in zip: version (2 bytes), size of the properties (2 bytes), LZMA1 properties
+        import lzma
+
+        if len(comp) < 4:
+            raise EOFError("LZMA header truncated")
+        psize = comp[2] | comp[3] << 8
+        props = bytes(comp[4 : 4 + psize])
+        if psize < 5 or len(props) < 5:
+            raise EOFError("LZMA properties truncated")
+        lc_lp_pb = props[0]
+        if lc_lp_pb >= 9 * 5 * 5:
+            raise ValueError("invalid LZMA properties")
+        filt = {
+            "id": lzma.FILTER_LZMA1,
+            "lc": lc_lp_pb % 9,
+            "lp": (lc_lp_pb // 9) % 5,
+            "pb": lc_lp_pb // 45,
+            "dict_size": int.from_bytes(props[1:5], "little"),
+        }
+        dobj = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
+        comp = comp[4 + psize :]
+    is_zlib = ctype == zipfile.ZIP_DEFLATED
+    buf = bytearray()
+    tail: Any = comp
+    while len(buf) < bound:
+        if not is_zlib and dobj.eof:
+            break
+        chunk = dobj.decompress(tail, min(65536, bound - len(buf)))
+        tail = dobj.unconsumed_tail if is_zlib else b""
+        if not chunk:
+            break
+        buf += chunk
+        if until is not None and buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
+            if is_zlib or not dobj.eof:
+                buf += dobj.decompress(tail, 4096)
+            return bytes(buf), False
+    return bytes(buf), True
+
+
+def _member_bytes(d: bytes, info: zipfile.ZipInfo | _Member, until: bytes | None = None) -> bytes | None:
+    """A member's bytes straight from the package in memory (no file object): stored, deflated,
+    bzip2 or LZMA, not encrypted; the CRC is checked when the whole member is read.  Output is
+    bounded while decompressing by the declared size (capped by MAX_MEMBER_BYTES): a member
+    that inflates beyond what the central directory says (a lying size: zip bomb or damaged
+    file) is refused after at most one byte more, never decompressed into memory.
+    None where the zipfile module must do it (encrypted, not in memory)."""
+    if info.flag_bits & 0x1 or info.compress_type not in _COMPRESSIONS:
+        return None
+    off = info.header_offset
+    if d[off : off + 4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename}")
+    n, m = struct.unpack_from("<HH", d, off + 26)
+    start = off + 30 + n + m
+    comp = memoryview(d)[start : start + info.compress_size]
+    if len(comp) != info.compress_size:
+        raise zipfile.BadZipFile(f"{info.filename} is truncated")
+    bound = min(info.file_size, MAX_MEMBER_BYTES) + 1  # one byte more tells a lying size
+    if info.compress_type == zipfile.ZIP_STORED:
+        data = bytes(comp[:bound])
+        whole = True
+    elif info.compress_type == zipfile.ZIP_DEFLATED and (until is None or info.file_size < 65536):
+        data = _inflate.decompressobj(-15).decompress(comp, bound)
+        whole = True
+    else:
+        data, whole = _bounded_decompress(info.compress_type, comp, bound, until if info.file_size >= 65536 else None)
+    if len(data) > info.file_size:
+        raise _Inflated(info.filename)
+    if whole and (len(data) != info.file_size or _inflate.crc32(data) != info.CRC):
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    return data
+
+
 class XlsxBook(Book):
     """Direct reading of an Office Open XML workbook."""
 
@@ -685,7 +779,12 @@ class XlsxBook(Book):
                     return got
         try:
             data = self._member(info, until)
-            if data is None:  # encrypted, ZIP64 or an unusual compression: the zipfile module
+            if data is None and info.flag_bits & 0x1:
+                raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted")
+            if data is None and info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                # the zipfile module would decompress such a member whole, whatever its size
+                raise _corrupt(f"{name} 使用了不支持的压缩方式（{info.compress_type}）", self.kind)
+            if data is None:  # not in memory: the zipfile module (deflate output bounded by read())
                 with self.zip.open(self.zip.getinfo(info.filename) if isinstance(info, _Member) else info) as fh:
                     if until is None or info.file_size < 65536:
                         data = fh.read(MAX_MEMBER_BYTES + 1)
@@ -700,6 +799,8 @@ class XlsxBook(Book):
                                 buf += fh.read(4096)
                                 break
                         data = bytes(buf)
+        except _Inflated:
+            raise _inflated(name, self.kind) from None
         except (
             zipfile.BadZipFile,
             zipfile.LargeZipFile,
@@ -741,49 +842,7 @@ class XlsxBook(Book):
         return data
 
     def _member(self, info: zipfile.ZipInfo | _Member, until: bytes | None) -> bytes | None:
-        """A member's bytes straight from the package in memory (no file object, one zlib call):
-        stored or deflated, not encrypted; the CRC is checked when the whole member is read.
-        None where the zipfile module must do it."""
-        d = self._data
-        if d is None or info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            return None
-        off = info.header_offset
-        if d[off : off + 4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename}")
-        n, m = struct.unpack_from("<HH", d, off + 26)
-        start = off + 30 + n + m
-        comp = memoryview(d)[start : start + info.compress_size]
-        if len(comp) != info.compress_size:
-            raise zipfile.BadZipFile(f"{info.filename} is truncated")
-        if info.compress_type == zipfile.ZIP_STORED:
-            data = bytes(comp[: MAX_MEMBER_BYTES + 1])
-            whole = True
-        elif until is None or info.file_size < 65536:
-            data = _inflate.decompressobj(-15).decompress(comp, MAX_MEMBER_BYTES + 1)
-            whole = True
-        else:
-            dobj = _inflate.decompressobj(-15)
-            buf = bytearray()
-            tail = comp
-            whole = False
-            while len(buf) <= MAX_MEMBER_BYTES:
-                chunk = dobj.decompress(tail, 32768)
-                tail = dobj.unconsumed_tail
-                if not chunk:
-                    whole = dobj.eof
-                    break
-                buf += chunk
-                if buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
-                    buf += dobj.decompress(tail, 4096)
-                    break
-            data = bytes(buf)
-        if (
-            whole
-            and len(data) <= MAX_MEMBER_BYTES
-            and (len(data) != info.file_size or _inflate.crc32(data) != info.CRC)
-        ):
-            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
-        return data
+        return None if self._data is None else _member_bytes(self._data, info, until)
 
     def _rels(self, base: str) -> dict[str, tuple[str, str]]:
         """rId → (type suffix, resolved part name) for the part ``base``."""
@@ -1461,6 +1520,15 @@ def open_book(data: bytes, name: str) -> tuple[str, Book]:
     raise _type_error("无法识别这个文件的类型，它不是 Excel 或 WPS 表格文件。", "unknown")
 
 
+def _zip_read(data: bytes, z: zipfile.ZipFile, name: str) -> bytes:
+    """A member read with its output bounded (see _member_bytes); zipfile only for the rest."""
+    got = _member_bytes(data, z.getinfo(name))
+    if got is not None:
+        return got
+    with z.open(name) as fh:
+        return fh.read(MAX_MEMBER_BYTES + 1)
+
+
 def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
     infos: Sequence[_Member | zipfile.ZipInfo] | None = _central_directory(data)
     z = None
@@ -1479,16 +1547,18 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
             raise _corrupt(f"压缩包结构损坏（{_short(e)}）", "ods") from None
         try:
             _zip_guard(z.infolist(), "ods")
-            mt = z.read(low["mimetype"])[:200]
+            mt = _zip_read(data, z, low["mimetype"])[:200]
         except ReadError:
             raise
+        except _Inflated:
+            raise _inflated(low["mimetype"], "ods") from None
         except Exception as e:  # noqa: BLE001
             raise _corrupt(f"压缩包结构损坏（{_short(e)}）", "ods") from None
         if b"opendocument.spreadsheet" in mt:
             man = low.get("meta-inf/manifest.xml")
             if man is not None:
                 try:
-                    if b"encryption-data" in z.read(man)[: 1 << 20]:
+                    if b"encryption-data" in _zip_read(data, z, man)[: 1 << 20]:
                         raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted")
                 except ReadError:
                     raise
