@@ -360,42 +360,56 @@ class _Rx:
         return self.pref if self.marker in data else self.plain
 
 
-_CELL = re.compile(rb"<" + _P + rb"c(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"c>)", re.S)
+def _inner(name: bytes, prefix: bytes = _P) -> bytes:
+    """The inner XML of an element ``name`` up to its end tag, in linear time: it stops at any start
+    or end tag of the same name (elements that never nest), so an unclosed element fails at the
+    next one instead of scanning to the end of the part for every start (quadratic).  Equal to
+    ``(.*?)`` followed by the end tag on well-formed parts (tests/test_hostile_zip.py)."""
+    return rb"([^<]*(?:<(?!/?" + prefix + name + rb"[\s/>])[^<]*)*)"
+
+
+# attributes: [^<>] — a well-formed start tag holds no "<", so an unclosed one stops at the next tag
+_CELL = re.compile(rb"<" + _P + rb"c(\s[^<>]*?)?(?:/>|>" + _inner(b"c") + rb"</" + _P + rb"c>)")
 _CELL_FAST = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^>/]*)(?:/>|>([^<]*(?:<(?!/c>)[^<]*)*)</c>)'
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^<>/]*)(?:/>|>([^<]*(?:<(?!/c>|c[\s/>])[^<]*)*)</c>)'
 )
 _EXTRA = operator.itemgetter(3)
 _REF0 = operator.itemgetter(0)
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([A-Za-z]{1,3}[0-9]{1,7})[\"']")
-_ATTR = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_V = re.compile(rb"<" + _P + rb"v(?:\s[^>]*)?>(.*?)</" + _P + rb"v>", re.S)
-_F = re.compile(rb"<" + _P + rb"f(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"f>)", re.S)
+_ATTR = re.compile(rb"(?<![\w:.-])([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_V = re.compile(rb"<" + _P + rb"v(?:\s[^<>]*)?>" + _inner(b"v") + rb"</" + _P + rb"v>")
+_F = re.compile(rb"<" + _P + rb"f(\s[^<>]*?)?(?:/>|>" + _inner(b"f") + rb"</" + _P + rb"f>)")
 # a cell's inner XML (see XlsxBook.sheet_cells) that starts with a formula element: match_formula(body)
 match_formula = _F.match
-_T = re.compile(rb"<" + _P + rb"t(?:\s[^>]*)?>(.*?)</" + _P + rb"t>|<" + _P + rb"t(?:\s[^>]*)?/>", re.S)
-_RPH = re.compile(rb"<" + _P + rb"rPh\b.*?</" + _P + rb"rPh>", re.S)
-_SI = re.compile(rb"<" + _P + rb"si(?:\s[^>]*)?>(.*?)</" + _P + rb"si>|<" + _P + rb"si\s*/>", re.S)
-_ROW = re.compile(rb"<" + _P + rb"row(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"row>)", re.S)
+_T = re.compile(rb"<" + _P + rb"t(?:\s[^<>]*)?>" + _inner(b"t") + rb"</" + _P + rb"t>|<" + _P + rb"t(?:\s[^<>]*)?/>")
+_RPH = re.compile(rb"<" + _P + rb"rPh\b[^<>]*>" + _inner(b"rPh") + rb"</" + _P + rb"rPh>|<" + _P + rb"rPh\b[^<>]*/>")
+_SI = re.compile(rb"<" + _P + rb"si(?:\s[^<>]*)?>" + _inner(b"si") + rb"</" + _P + rb"si>|<" + _P + rb"si\s*/>")
+_SI_START = re.compile(rb"<" + _P + rb"si[\s/>]")
+_ROW = re.compile(rb"<" + _P + rb"row(\s[^<>]*?)?(?:/>|>" + _inner(b"row") + rb"</" + _P + rb"row>)")
+_ROW_START = re.compile(rb"<" + _P + rb"row[\s/>]")
+_CELL_START = re.compile(rb"<" + _P + rb"c[\s/>]")
 _SHEETDATA_END = re.compile(rb"</" + _P + rb"sheetData>|<" + _P + rb"sheetData\s*/>")
-_PROTECTION = re.compile(rb"<" + _P + rb"sheetProtection\b([^>]*?)/?>")
+_PROTECTION = re.compile(rb"<" + _P + rb"sheetProtection\b([^<>]*?)/?>")
 _SHEET_FAST = re.compile(rb'<sheet name="([^"]*)" sheetId="\d+"(?: state="(\w+)")? r:id="([^"]+)"\s*/>')
-_PROPERTY_FAST = re.compile(rb'<property [^>]*?\bname="([^"]*)"[^>]*>\s*<vt:\w+>([^<]*)</vt:\w+>\s*</property>')
-_RELATIONSHIP = _Rx(rb"<{P}Relationship\s([^>]*?)/?>", b"Relationship")
+_PROPERTY_FAST = re.compile(rb'<property [^<>]*?\bname="([^"]*)"[^<>]*>\s*<vt:\w+>([^<]*)</vt:\w+>\s*</property>')
+_RELATIONSHIP = _Rx(rb"<{P}Relationship\s([^<>]*?)/?>", b"Relationship")
 _WB_ROOT = _Rx(rb"<{P}workbook\b", b"workbook")
-_SHEET_EL = _Rx(rb"<{P}sheet\s([^>]*?)/?>", b"sheet ")
+_SHEET_EL = _Rx(rb"<{P}sheet\s([^<>]*?)/?>", b"sheet ")
 _DEFINED_NAME = re.compile(
-    rb"<" + _P + rb"definedName\b([^>]*?)\sname\s*=\s*\"([^\"]*)\"([^>]*)>([^<]*)</" + _P + rb"definedName>"
+    rb"<" + _P + rb"definedName\b([^<>]*?)\sname\s*=\s*\"([^\"]*)\"([^<>]*)>([^<]*)</" + _P + rb"definedName>"
 )
-_DN_FAST = re.compile(rb'<definedName (?![^>]*localSheetId)[^>]*?\bname="([^"]+)"[^>]*>([^<]*)</definedName>')
-_WB_PROTECTION = _Rx(rb"<{P}workbookProtection\b([^>]*?)/?>", b"workbookProtection")
-_WB_PR = _Rx(rb"<{P}workbookPr\b([^>]*?)/?>", b"workbookPr")
-_APPLICATION = _Rx(rb"<{P}Application>(.*?)</{P}Application>", b"Application", re.S)
-_APP_VERSION = _Rx(rb"<{P}AppVersion>(.*?)</{P}AppVersion>", b"AppVersion", re.S)
-_PROPERTY = _Rx(rb"<{P}property\s([^>]*?)(?:/>|>(.*?)</{P}property>)", b"property", re.S)
-_PROP_VALUE = re.compile(rb"<" + _P + rb"\w+>(.*?)</", re.S)
-_NUMFMT = _Rx(rb"<{P}numFmt\s([^>]*?)/?>", b"numFmt")
-_CELLXFS = _Rx(rb"<{P}cellXfs\b[^>]*>(.*?)</{P}cellXfs>", b"cellXfs", re.S)
-_XF = _Rx(rb"<{P}xf\b([^>]*?)(?:/>|>(.*?)</{P}xf>)", b"xf", re.S)
+_DN_FAST = re.compile(rb'<definedName (?![^<>]*localSheetId)[^<>]*?\bname="([^"]+)"[^<>]*>([^<]*)</definedName>')
+_WB_PROTECTION = _Rx(rb"<{P}workbookProtection\b([^<>]*?)/?>", b"workbookProtection")
+_WB_PR = _Rx(rb"<{P}workbookPr\b([^<>]*?)/?>", b"workbookPr")
+_APPLICATION = _Rx(rb"<{P}Application>" + _inner(b"Application", b"{P}") + rb"</{P}Application>", b"Application")
+_APP_VERSION = _Rx(rb"<{P}AppVersion>" + _inner(b"AppVersion", b"{P}") + rb"</{P}AppVersion>", b"AppVersion")
+_PROPERTY = _Rx(rb"<{P}property\s([^<>]*?)(?:/>|>" + _inner(b"property", b"{P}") + rb"</{P}property>)", b"property")
+_PROP_START = re.compile(rb"<" + _P + rb"\w+>")  # the value element of a custom property: up to the first "</"
+_NUMFMT = _Rx(rb"<{P}numFmt\s([^<>]*?)/?>", b"numFmt")
+_CELLXFS = _Rx(rb"<{P}cellXfs\b[^<>]*>" + _inner(b"cellXfs", b"{P}") + rb"</{P}cellXfs>", b"cellXfs")
+_XF = _Rx(rb"<{P}xf\b([^<>]*?)(?:/>|>" + _inner(b"xf", b"{P}") + rb"</{P}xf>)", b"xf")
+_XF_START = _Rx(rb"<{P}xf[\s/>]", b"xf")
+_CELLXFS_START = _Rx(rb"<{P}cellXfs[\s/>]", b"cellXfs")
 _NUMFMT_ID = re.compile(rb"numFmtId\s*=\s*[\"'](\d+)[\"']")
 _ENTITY = re.compile(r"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _XESC = re.compile(r"_x([0-9A-Fa-f]{4})_")
@@ -509,7 +523,12 @@ def _parse_styles(data: bytes) -> CellStyles:
             pass
     xm = _CELLXFS(data).search(data)
     xfs = xm.group(1) if xm else b""
-    for attrs, body in _XF(xfs).findall(xfs):
+    if xm is None and _CELLXFS_START(data).search(data):
+        raise ValueError("cellXfs")
+    xf_items = _XF(xfs).findall(xfs)
+    if len(xf_items) != len(_XF_START(xfs).findall(xfs)):  # an unclosed <xf>: the indexes would shift
+        raise ValueError("xf")
+    for attrs, body in xf_items:
         nm = _NUMFMT_ID.search(attrs)
         fid = int(nm.group(1)) if nm else 0
         locked = not (body and (b'locked="0"' in body or b'locked="false"' in body or b"locked='0'" in body))
@@ -939,8 +958,12 @@ class XlsxBook(Book):
             else:
                 for m in _PROPERTY(custom).finditer(custom):
                     at = _attrs(m.group(1))
-                    vm = _PROP_VALUE.search(m.group(2) or b"")
-                    self.custom[xml_text(at.get(b"name", b""))] = xml_text(vm.group(1) or b"") if vm else ""
+                    body = m.group(2) or b""
+                    vm = _PROP_START.search(body)  # its text: up to the first end tag (str.find: linear)
+                    end = body.find(b"</", vm.end()) if vm else -1
+                    self.custom[xml_text(at.get(b"name", b""))] = (
+                        xml_text(body[vm.end() : end]) if vm and end >= 0 else ""
+                    )
 
     @property
     def styles(self) -> CellStyles:
@@ -948,7 +971,10 @@ class XlsxBook(Book):
         if self._styles is not None:
             return self._styles
         data = self.part(self._styles_part, required=False) if self._styles_part else None
-        self._styles = _memo(("styles", data), lambda: _parse_styles(data)) if data else CellStyles()
+        try:
+            self._styles = _memo(("styles", data), lambda: _parse_styles(data)) if data else CellStyles()
+        except ValueError:
+            raise _corrupt(f"{self._styles_part} 中的单元格格式（cellXfs / xf）缺少结束标记", self.kind) from None
         return self._styles
 
     def shared_items(self) -> tuple[list[bytes], bool]:
@@ -971,6 +997,9 @@ class XlsxBook(Book):
                 self._strings = []
             elif b":si>" in data or b"<si " in data or b"<si/>" in data:
                 self._strings = [m.group(1) or b"" for m in _SI.finditer(data)]
+                if len(self._strings) != len(_SI_START.findall(data)):  # an unclosed <si>: indexes would shift
+                    self._strings = None
+                    raise _corrupt(f"{self._strings_part} 中的共享字符串（si）缺少结束标记", self.kind)
             else:  # <si>…</si> only: splitting is ~3× faster than a regex; each item is cut at
                 # its </si> when it is used (most are not: user texts of other cells)
                 self._strings = data.split(b"<si>")[1:]
@@ -1043,15 +1072,22 @@ class XlsxBook(Book):
             cells.update(got)
         if not whole or (not cells and b":c " in body):
             cells = self._cells_generic(body)
+            if cells is None:
+                raise _corrupt(
+                    f"工作表“{sheet}”（{self._sheet_parts.get(sheet, '')}）中的行或单元格缺少结束标记", self.kind
+                )
         self._sheets[sheet] = cells
         return cells
 
     @staticmethod
-    def _cells_generic(body: bytes) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]]:
-        """Slow path: any attribute order, namespace prefixes, cells or rows without r=."""
+    def _cells_generic(body: bytes) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]] | None:
+        """Slow path: any attribute order, namespace prefixes, cells or rows without r=.  None when
+        a row or a cell is not closed (the part is damaged)."""
         cells: dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]] = {}
         row_no = -1
+        n_rows = n_cells = 0
         for rm in _ROW.finditer(body):
+            n_rows += 1
             ra = _attrs(rm.group(1))
             try:
                 row_no = int(ra[b"r"]) - 1 if b"r" in ra else row_no + 1
@@ -1068,6 +1104,9 @@ class XlsxBook(Book):
                     r = row_no
                 key = a1(r, col).encode()
                 cells[key] = (key, at.get(b"s", b""), at.get(b"t", b""), b"", m.group(2) or b"")
+                n_cells += 1
+        if n_rows != len(_ROW_START.findall(body)) or n_cells != len(_CELL_START.findall(body)):
+            return None
         return cells
 
     def sheet_info(self, sheet: str) -> SheetInfo:
