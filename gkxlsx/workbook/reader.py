@@ -370,8 +370,9 @@ def _inner(name: bytes, prefix: bytes = _P) -> bytes:
 
 # attributes: [^<>] — a well-formed start tag holds no "<", so an unclosed one stops at the next tag
 _CELL = re.compile(rb"<" + _P + rb"c(\s[^<>]*?)?(?:/>|>" + _inner(b"c") + rb"</" + _P + rb"c>)")
+# a cell's content stops at "</c>" or at the next "<c" (an unclosed cell fails there: linear)
 _CELL_FAST = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^<>/]*)(?:/>|>([^<]*(?:<(?!/c>|c[\s/>])[^<]*)*)</c>)'
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^<>/]*)(?:/>|>([^<]*(?:<(?:[^/c]|/(?!c>)|c(?![\s/>]))[^<]*)*)</c>)'
 )
 _EXTRA = operator.itemgetter(3)
 _REF0 = operator.itemgetter(0)
@@ -1014,7 +1015,10 @@ class XlsxBook(Book):
             return None
         b = strings[i]
         if self._si_cut:
-            b = b[: b.find(b"</si>")]
+            end = b.find(b"</si>")
+            if end < 0:  # an unclosed <si> (it would run into the next item)
+                raise _corrupt(f"{self._strings_part} 中的共享字符串（si）缺少结束标记", self.kind)
+            b = b[:end]
         s = _SST_TEXT.get(b)  # the same string item in other files (labels): decoded once
         if s is None:
             s = si_text(b)
