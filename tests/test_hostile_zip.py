@@ -246,7 +246,7 @@ _UNCLOSED = [
     ("_APPLICATION", b"<Application>x"),
     ("_PROPERTY", b'<property fmtid="x" pid="2" name="a">'),
     ("_DN_FAST", b'<definedName name="a" '),
-    ("_ATTR", b"aaaaaaaaaa "),
+    ("_ATTR", b"aaaa"),  # one long attribute name that is never followed by "="
     ("_XF", b'<xf numFmtId="0" '),  # start tags never closed
     ("_CELL", b'<c r="A1" '),
 ]
