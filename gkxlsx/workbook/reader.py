@@ -360,42 +360,57 @@ class _Rx:
         return self.pref if self.marker in data else self.plain
 
 
-_CELL = re.compile(rb"<" + _P + rb"c(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"c>)", re.S)
+def _inner(name: bytes, prefix: bytes = _P) -> bytes:
+    """The inner XML of an element ``name`` up to its end tag, in linear time: it stops at any start
+    or end tag of the same name (elements that never nest), so an unclosed element fails at the
+    next one instead of scanning to the end of the part for every start (quadratic).  Equal to
+    ``(.*?)`` followed by the end tag on well-formed parts (tests/test_hostile_zip.py)."""
+    return rb"([^<]*(?:<(?!/?" + prefix + name + rb"[\s/>])[^<]*)*)"
+
+
+# attributes: [^<>] — a well-formed start tag holds no "<", so an unclosed one stops at the next tag
+_CELL = re.compile(rb"<" + _P + rb"c(\s[^<>]*?)?(?:/>|>" + _inner(b"c") + rb"</" + _P + rb"c>)")
+# a cell's content stops at "</c>" or at the next "<c" (an unclosed cell fails there: linear)
 _CELL_FAST = re.compile(
-    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^>/]*)(?:/>|>([^<]*(?:<(?!/c>)[^<]*)*)</c>)'
+    rb'<c r="([A-Z]{1,3}[0-9]{1,7})"(?: s="([0-9]*)")?(?: t="([A-Za-z]*)")?([^<>/]*)(?:/>|>([^<]*(?:<(?:[^/c]|/(?!c>)|c(?![\s/>]))[^<]*)*)</c>)'
 )
 _EXTRA = operator.itemgetter(3)
 _REF0 = operator.itemgetter(0)
 _R_ATTR = re.compile(rb"\sr\s*=\s*[\"']([A-Za-z]{1,3}[0-9]{1,7})[\"']")
-_ATTR = re.compile(rb"([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
-_V = re.compile(rb"<" + _P + rb"v(?:\s[^>]*)?>(.*?)</" + _P + rb"v>", re.S)
-_F = re.compile(rb"<" + _P + rb"f(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"f>)", re.S)
+_ATTR = re.compile(rb"(?<![\w:.-])([\w:.-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_V = re.compile(rb"<" + _P + rb"v(?:\s[^<>]*)?>" + _inner(b"v") + rb"</" + _P + rb"v>")
+_F = re.compile(rb"<" + _P + rb"f(\s[^<>]*?)?(?:/>|>" + _inner(b"f") + rb"</" + _P + rb"f>)")
 # a cell's inner XML (see XlsxBook.sheet_cells) that starts with a formula element: match_formula(body)
 match_formula = _F.match
-_T = re.compile(rb"<" + _P + rb"t(?:\s[^>]*)?>(.*?)</" + _P + rb"t>|<" + _P + rb"t(?:\s[^>]*)?/>", re.S)
-_RPH = re.compile(rb"<" + _P + rb"rPh\b.*?</" + _P + rb"rPh>", re.S)
-_SI = re.compile(rb"<" + _P + rb"si(?:\s[^>]*)?>(.*?)</" + _P + rb"si>|<" + _P + rb"si\s*/>", re.S)
-_ROW = re.compile(rb"<" + _P + rb"row(\s[^>]*?)?(?:/>|>(.*?)</" + _P + rb"row>)", re.S)
+_T = re.compile(rb"<" + _P + rb"t(?:\s[^<>]*)?>" + _inner(b"t") + rb"</" + _P + rb"t>|<" + _P + rb"t(?:\s[^<>]*)?/>")
+_RPH = re.compile(rb"<" + _P + rb"rPh\b[^<>]*>" + _inner(b"rPh") + rb"</" + _P + rb"rPh>|<" + _P + rb"rPh\b[^<>]*/>")
+_SI = re.compile(rb"<" + _P + rb"si(?:\s[^<>]*)?>" + _inner(b"si") + rb"</" + _P + rb"si>|<" + _P + rb"si\s*/>")
+_SI_START = re.compile(rb"<" + _P + rb"si[\s/>]")
+_ROW = re.compile(rb"<" + _P + rb"row(\s[^<>]*?)?(?:/>|>" + _inner(b"row") + rb"</" + _P + rb"row>)")
+_ROW_START = re.compile(rb"<" + _P + rb"row[\s/>]")
+_CELL_START = re.compile(rb"<" + _P + rb"c[\s/>]")
 _SHEETDATA_END = re.compile(rb"</" + _P + rb"sheetData>|<" + _P + rb"sheetData\s*/>")
-_PROTECTION = re.compile(rb"<" + _P + rb"sheetProtection\b([^>]*?)/?>")
+_PROTECTION = re.compile(rb"<" + _P + rb"sheetProtection\b([^<>]*?)/?>")
 _SHEET_FAST = re.compile(rb'<sheet name="([^"]*)" sheetId="\d+"(?: state="(\w+)")? r:id="([^"]+)"\s*/>')
-_PROPERTY_FAST = re.compile(rb'<property [^>]*?\bname="([^"]*)"[^>]*>\s*<vt:\w+>([^<]*)</vt:\w+>\s*</property>')
-_RELATIONSHIP = _Rx(rb"<{P}Relationship\s([^>]*?)/?>", b"Relationship")
+_PROPERTY_FAST = re.compile(rb'<property [^<>]*?\bname="([^"]*)"[^<>]*>\s*<vt:\w+>([^<]*)</vt:\w+>\s*</property>')
+_RELATIONSHIP = _Rx(rb"<{P}Relationship\s([^<>]*?)/?>", b"Relationship")
 _WB_ROOT = _Rx(rb"<{P}workbook\b", b"workbook")
-_SHEET_EL = _Rx(rb"<{P}sheet\s([^>]*?)/?>", b"sheet ")
+_SHEET_EL = _Rx(rb"<{P}sheet\s([^<>]*?)/?>", b"sheet ")
 _DEFINED_NAME = re.compile(
-    rb"<" + _P + rb"definedName\b([^>]*?)\sname\s*=\s*\"([^\"]*)\"([^>]*)>([^<]*)</" + _P + rb"definedName>"
+    rb"<" + _P + rb"definedName\b([^<>]*?)\sname\s*=\s*\"([^\"]*)\"([^<>]*)>([^<]*)</" + _P + rb"definedName>"
 )
-_DN_FAST = re.compile(rb'<definedName (?![^>]*localSheetId)[^>]*?\bname="([^"]+)"[^>]*>([^<]*)</definedName>')
-_WB_PROTECTION = _Rx(rb"<{P}workbookProtection\b([^>]*?)/?>", b"workbookProtection")
-_WB_PR = _Rx(rb"<{P}workbookPr\b([^>]*?)/?>", b"workbookPr")
-_APPLICATION = _Rx(rb"<{P}Application>(.*?)</{P}Application>", b"Application", re.S)
-_APP_VERSION = _Rx(rb"<{P}AppVersion>(.*?)</{P}AppVersion>", b"AppVersion", re.S)
-_PROPERTY = _Rx(rb"<{P}property\s([^>]*?)(?:/>|>(.*?)</{P}property>)", b"property", re.S)
-_PROP_VALUE = re.compile(rb"<" + _P + rb"\w+>(.*?)</", re.S)
-_NUMFMT = _Rx(rb"<{P}numFmt\s([^>]*?)/?>", b"numFmt")
-_CELLXFS = _Rx(rb"<{P}cellXfs\b[^>]*>(.*?)</{P}cellXfs>", b"cellXfs", re.S)
-_XF = _Rx(rb"<{P}xf\b([^>]*?)(?:/>|>(.*?)</{P}xf>)", b"xf", re.S)
+_DN_FAST = re.compile(rb'<definedName (?![^<>]*localSheetId)[^<>]*?\bname="([^"]+)"[^<>]*>([^<]*)</definedName>')
+_WB_PROTECTION = _Rx(rb"<{P}workbookProtection\b([^<>]*?)/?>", b"workbookProtection")
+_WB_PR = _Rx(rb"<{P}workbookPr\b([^<>]*?)/?>", b"workbookPr")
+_APPLICATION = _Rx(rb"<{P}Application>" + _inner(b"Application", b"{P}") + rb"</{P}Application>", b"Application")
+_APP_VERSION = _Rx(rb"<{P}AppVersion>" + _inner(b"AppVersion", b"{P}") + rb"</{P}AppVersion>", b"AppVersion")
+_PROPERTY = _Rx(rb"<{P}property\s([^<>]*?)(?:/>|>" + _inner(b"property", b"{P}") + rb"</{P}property>)", b"property")
+_PROP_START = re.compile(rb"<" + _P + rb"\w+>")  # the value element of a custom property: up to the first "</"
+_NUMFMT = _Rx(rb"<{P}numFmt\s([^<>]*?)/?>", b"numFmt")
+_CELLXFS = _Rx(rb"<{P}cellXfs\b[^<>]*>" + _inner(b"cellXfs", b"{P}") + rb"</{P}cellXfs>", b"cellXfs")
+_XF = _Rx(rb"<{P}xf\b([^<>]*?)(?:/>|>" + _inner(b"xf", b"{P}") + rb"</{P}xf>)", b"xf")
+_XF_START = _Rx(rb"<{P}xf[\s/>]", b"xf")
+_CELLXFS_START = _Rx(rb"<{P}cellXfs[\s/>]", b"cellXfs")
 _NUMFMT_ID = re.compile(rb"numFmtId\s*=\s*[\"'](\d+)[\"']")
 _ENTITY = re.compile(r"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _XESC = re.compile(r"_x([0-9A-Fa-f]{4})_")
@@ -550,7 +565,12 @@ def _parse_styles(data: bytes) -> CellStyles:
             pass
     xm = _CELLXFS(data).search(data)
     xfs = xm.group(1) if xm else b""
-    for attrs, body in _XF(xfs).findall(xfs):
+    if xm is None and _CELLXFS_START(data).search(data):
+        raise ValueError("cellXfs")
+    xf_items = _XF(xfs).findall(xfs)
+    if len(xf_items) != len(_XF_START(xfs).findall(xfs)):  # an unclosed <xf>: the indexes would shift
+        raise ValueError("xf")
+    for attrs, body in xf_items:
         nm = _NUMFMT_ID.search(attrs)
         fid = int(nm.group(1)) if nm else 0
         locked = not (body and (b'locked="0"' in body or b'locked="false"' in body or b"locked='0'" in body))
@@ -662,6 +682,100 @@ def _parse_row(row: bytes) -> dict:
     return cells
 
 
+_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+
+
+class _Inflated(Exception):
+    """A member decompressed to more bytes than its declared size (zip bomb or damaged file)."""
+
+
+def _inflated(name: str, kind: str) -> ReadError:
+    return ReadError(make_finding("E-FILE-INFLATED", part=name), kind)
+
+
+def _bounded_decompress(ctype: int, comp: memoryview, bound: int, until: bytes | None) -> tuple[bytes, bool]:
+    """Decompress ``comp`` (deflate, bzip2 or LZMA as zip stores them) in chunks, never past
+    ``bound`` bytes of output; with ``until``, stop a little after that marker.  Returns the bytes
+    and whether the whole stream (or the bound) was reached."""
+    dobj: Any
+    if ctype == zipfile.ZIP_DEFLATED:
+        dobj = _inflate.decompressobj(-15)
+    elif ctype == zipfile.ZIP_BZIP2:
+        import bz2
+
+        dobj = bz2.BZ2Decompressor()
+    else:  # LZMA in zip: version (2 bytes), size of the properties (2 bytes), LZMA1 properties
+        import lzma
+
+        if len(comp) < 4:
+            raise EOFError("LZMA header truncated")
+        psize = comp[2] | comp[3] << 8
+        props = bytes(comp[4 : 4 + psize])
+        if psize < 5 or len(props) < 5:
+            raise EOFError("LZMA properties truncated")
+        lc_lp_pb = props[0]
+        if lc_lp_pb >= 9 * 5 * 5:
+            raise ValueError("invalid LZMA properties")
+        filt = {
+            "id": lzma.FILTER_LZMA1,
+            "lc": lc_lp_pb % 9,
+            "lp": (lc_lp_pb // 9) % 5,
+            "pb": lc_lp_pb // 45,
+            "dict_size": int.from_bytes(props[1:5], "little"),
+        }
+        dobj = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
+        comp = comp[4 + psize :]
+    is_zlib = ctype == zipfile.ZIP_DEFLATED
+    buf = bytearray()
+    tail: Any = comp
+    while len(buf) < bound:
+        if not is_zlib and dobj.eof:
+            break
+        chunk = dobj.decompress(tail, min(65536, bound - len(buf)))
+        tail = dobj.unconsumed_tail if is_zlib else b""
+        if not chunk:
+            break
+        buf += chunk
+        if until is not None and buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
+            if is_zlib or not dobj.eof:
+                buf += dobj.decompress(tail, 4096)
+            return bytes(buf), False
+    return bytes(buf), True
+
+
+def _member_bytes(d: bytes, info: zipfile.ZipInfo | _Member, until: bytes | None = None) -> bytes | None:
+    """A member's bytes straight from the package in memory (no file object): stored, deflated,
+    bzip2 or LZMA, not encrypted; the CRC is checked when the whole member is read.  Output is
+    bounded while decompressing by the declared size (capped by MAX_MEMBER_BYTES): a member
+    that inflates beyond what the central directory says (a lying size: zip bomb or damaged
+    file) is refused after at most one byte more, never decompressed into memory.
+    None where the zipfile module must do it (encrypted, not in memory)."""
+    if info.flag_bits & 0x1 or info.compress_type not in _COMPRESSIONS:
+        return None
+    off = info.header_offset
+    if d[off : off + 4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename}")
+    n, m = struct.unpack_from("<HH", d, off + 26)
+    start = off + 30 + n + m
+    comp = memoryview(d)[start : start + info.compress_size]
+    if len(comp) != info.compress_size:
+        raise zipfile.BadZipFile(f"{info.filename} is truncated")
+    bound = min(info.file_size, MAX_MEMBER_BYTES) + 1  # one byte more tells a lying size
+    if info.compress_type == zipfile.ZIP_STORED:
+        data = bytes(comp[:bound])
+        whole = True
+    elif info.compress_type == zipfile.ZIP_DEFLATED and (until is None or info.file_size < 65536):
+        data = _inflate.decompressobj(-15).decompress(comp, bound)
+        whole = True
+    else:
+        data, whole = _bounded_decompress(info.compress_type, comp, bound, until if info.file_size >= 65536 else None)
+    if len(data) > info.file_size:
+        raise _Inflated(info.filename)
+    if whole and (len(data) != info.file_size or _inflate.crc32(data) != info.CRC):
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    return data
+
+
 class XlsxBook(Book):
     """Direct reading of an Office Open XML workbook."""
 
@@ -726,7 +840,12 @@ class XlsxBook(Book):
                     return got
         try:
             data = self._member(info, until)
-            if data is None:  # encrypted, ZIP64 or an unusual compression: the zipfile module
+            if data is None and info.flag_bits & 0x1:
+                raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted")
+            if data is None and info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                # the zipfile module would decompress such a member whole, whatever its size
+                raise _corrupt(f"{name} 使用了不支持的压缩方式（{info.compress_type}）", self.kind)
+            if data is None:  # not in memory: the zipfile module (deflate output bounded by read())
                 with self.zip.open(self.zip.getinfo(info.filename) if isinstance(info, _Member) else info) as fh:
                     if until is None or info.file_size < 65536:
                         data = fh.read(MAX_MEMBER_BYTES + 1)
@@ -741,6 +860,8 @@ class XlsxBook(Book):
                                 buf += fh.read(4096)
                                 break
                         data = bytes(buf)
+        except _Inflated:
+            raise _inflated(name, self.kind) from None
         except (
             zipfile.BadZipFile,
             zipfile.LargeZipFile,
@@ -782,49 +903,7 @@ class XlsxBook(Book):
         return data
 
     def _member(self, info: zipfile.ZipInfo | _Member, until: bytes | None) -> bytes | None:
-        """A member's bytes straight from the package in memory (no file object, one zlib call):
-        stored or deflated, not encrypted; the CRC is checked when the whole member is read.
-        None where the zipfile module must do it."""
-        d = self._data
-        if d is None or info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            return None
-        off = info.header_offset
-        if d[off : off + 4] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"Bad magic number for file header of {info.filename}")
-        n, m = struct.unpack_from("<HH", d, off + 26)
-        start = off + 30 + n + m
-        comp = memoryview(d)[start : start + info.compress_size]
-        if len(comp) != info.compress_size:
-            raise zipfile.BadZipFile(f"{info.filename} is truncated")
-        if info.compress_type == zipfile.ZIP_STORED:
-            data = bytes(comp[: MAX_MEMBER_BYTES + 1])
-            whole = True
-        elif until is None or info.file_size < 65536:
-            data = _inflate.decompressobj(-15).decompress(comp, MAX_MEMBER_BYTES + 1)
-            whole = True
-        else:
-            dobj = _inflate.decompressobj(-15)
-            buf = bytearray()
-            tail = comp
-            whole = False
-            while len(buf) <= MAX_MEMBER_BYTES:
-                chunk = dobj.decompress(tail, 32768)
-                tail = dobj.unconsumed_tail
-                if not chunk:
-                    whole = dobj.eof
-                    break
-                buf += chunk
-                if buf.find(until, max(0, len(buf) - len(chunk) - len(until))) >= 0:
-                    buf += dobj.decompress(tail, 4096)
-                    break
-            data = bytes(buf)
-        if (
-            whole
-            and len(data) <= MAX_MEMBER_BYTES
-            and (len(data) != info.file_size or _inflate.crc32(data) != info.CRC)
-        ):
-            raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
-        return data
+        return None if self._data is None else _member_bytes(self._data, info, until)
 
     def _rels(self, base: str) -> dict[str, tuple[str, str]]:
         """rId → (type suffix, resolved part name) for the part ``base``."""
@@ -921,8 +1000,12 @@ class XlsxBook(Book):
             else:
                 for m in _PROPERTY(custom).finditer(custom):
                     at = _attrs(m.group(1))
-                    vm = _PROP_VALUE.search(m.group(2) or b"")
-                    self.custom[xml_text(at.get(b"name", b""))] = xml_text(vm.group(1) or b"") if vm else ""
+                    body = m.group(2) or b""
+                    vm = _PROP_START.search(body)  # its text: up to the first end tag (str.find: linear)
+                    end = body.find(b"</", vm.end()) if vm else -1
+                    self.custom[xml_text(at.get(b"name", b""))] = (
+                        xml_text(body[vm.end() : end]) if vm and end >= 0 else ""
+                    )
 
     @property
     def styles(self) -> CellStyles:
@@ -930,7 +1013,10 @@ class XlsxBook(Book):
         if self._styles is not None:
             return self._styles
         data = self.part(self._styles_part, required=False) if self._styles_part else None
-        self._styles = _memo(("styles", data), lambda: _parse_styles(data)) if data else CellStyles()
+        try:
+            self._styles = _memo(("styles", data), lambda: _parse_styles(data)) if data else CellStyles()
+        except ValueError:
+            raise _corrupt(f"{self._styles_part} 中的单元格格式（cellXfs / xf）缺少结束标记", self.kind) from None
         return self._styles
 
     def shared_items(self) -> tuple[list[bytes], bool]:
@@ -953,6 +1039,9 @@ class XlsxBook(Book):
                 self._strings = []
             elif b":si>" in data or b"<si " in data or b"<si/>" in data:
                 self._strings = [m.group(1) or b"" for m in _SI.finditer(data)]
+                if len(self._strings) != len(_SI_START.findall(data)):  # an unclosed <si>: indexes would shift
+                    self._strings = None
+                    raise _corrupt(f"{self._strings_part} 中的共享字符串（si）缺少结束标记", self.kind)
             else:  # <si>…</si> only: splitting is ~3× faster than a regex; each item is cut at
                 # its </si> when it is used (most are not: user texts of other cells)
                 self._strings = data.split(b"<si>")[1:]
@@ -967,7 +1056,10 @@ class XlsxBook(Book):
             return None
         b = strings[i]
         if self._si_cut:
-            b = b[: b.find(b"</si>")]
+            end = b.find(b"</si>")
+            if end < 0:  # an unclosed <si> (it would run into the next item)
+                raise _corrupt(f"{self._strings_part} 中的共享字符串（si）缺少结束标记", self.kind)
+            b = b[:end]
         s = _SST_TEXT.get(b)  # the same string item in other files (labels): decoded once
         if s is None:
             s = si_text(b)
@@ -1025,15 +1117,22 @@ class XlsxBook(Book):
             cells.update(got)
         if not whole or (not cells and b":c " in body):
             cells = self._cells_generic(body)
+            if cells is None:
+                raise _corrupt(
+                    f"工作表“{sheet}”（{self._sheet_parts.get(sheet, '')}）中的行或单元格缺少结束标记", self.kind
+                )
         self._sheets[sheet] = cells
         return cells
 
     @staticmethod
-    def _cells_generic(body: bytes) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]]:
-        """Slow path: any attribute order, namespace prefixes, cells or rows without r=."""
+    def _cells_generic(body: bytes) -> dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]] | None:
+        """Slow path: any attribute order, namespace prefixes, cells or rows without r=.  None when
+        a row or a cell is not closed (the part is damaged)."""
         cells: dict[bytes, tuple[bytes, bytes, bytes, bytes, bytes]] = {}
         row_no = -1
+        n_rows = n_cells = 0
         for rm in _ROW.finditer(body):
+            n_rows += 1
             ra = _attrs(rm.group(1))
             try:
                 row_no = int(ra[b"r"]) - 1 if b"r" in ra else row_no + 1
@@ -1050,6 +1149,9 @@ class XlsxBook(Book):
                     r = row_no
                 key = a1(r, col).encode()
                 cells[key] = (key, at.get(b"s", b""), at.get(b"t", b""), b"", m.group(2) or b"")
+                n_cells += 1
+        if n_rows != len(_ROW_START.findall(body)) or n_cells != len(_CELL_START.findall(body)):
+            return None
         return cells
 
     def sheet_info(self, sheet: str) -> SheetInfo:
@@ -1502,6 +1604,15 @@ def open_book(data: bytes, name: str) -> tuple[str, Book]:
     raise _type_error("无法识别这个文件的类型，它不是 Excel 或 WPS 表格文件。", "unknown")
 
 
+def _zip_read(data: bytes, z: zipfile.ZipFile, name: str) -> bytes:
+    """A member read with its output bounded (see _member_bytes); zipfile only for the rest."""
+    got = _member_bytes(data, z.getinfo(name))
+    if got is not None:
+        return got
+    with z.open(name) as fh:
+        return fh.read(MAX_MEMBER_BYTES + 1)
+
+
 def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
     infos: Sequence[_Member | zipfile.ZipInfo] | None = _central_directory(data)
     z = None
@@ -1520,16 +1631,18 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
             raise _corrupt(f"压缩包结构损坏（{_short(e)}）", "ods") from None
         try:
             _zip_guard(z.infolist(), "ods")
-            mt = z.read(low["mimetype"])[:200]
+            mt = _zip_read(data, z, low["mimetype"])[:200]
         except ReadError:
             raise
+        except _Inflated:
+            raise _inflated(low["mimetype"], "ods") from None
         except Exception as e:  # noqa: BLE001
             raise _corrupt(f"压缩包结构损坏（{_short(e)}）", "ods") from None
         if b"opendocument.spreadsheet" in mt:
             man = low.get("meta-inf/manifest.xml")
             if man is not None:
                 try:
-                    if b"encryption-data" in z.read(man)[: 1 << 20]:
+                    if b"encryption-data" in _zip_read(data, z, man)[: 1 << 20]:
                         raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted")
                 except ReadError:
                     raise
