@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from gkxlsx.cli.common import CAMPAIGN_OPT, deadline_zh, fail, open_campaign
+from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
+from gkxlsx.publication import month_day_zh, publication_facts
 
 
 def init_cmd(
@@ -18,7 +19,9 @@ def init_cmd(
     fmt: str | None = typer.Option(None, "--format", "-f", help="报告格式（默认按年度） / format"),
     office: str = typer.Option("", "--office", help="收集单位名称 / collecting office"),
     contact: str = typer.Option("", "--contact", help="收集单位联系方式"),
-    deadline: str | None = typer.Option(None, "--deadline", help=f"报送截止日期 YYYY-MM-DD（默认次年{deadline_zh()}）"),
+    deadline: str | None = typer.Option(
+        None, "--deadline", help=f"报送截止日期 YYYY-MM-DD（默认次年{month_day_zh(publication_facts()['deadline'])}）"
+    ),
     previous: Path | None = typer.Option(None, "--previous", help="上年度收集任务目录：启用跨年度校验并预填上年结转"),
 ) -> None:
     """新建一个收集任务（配置文件、账本数据库、文件夹）。 / Create a collection campaign."""

@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
 
 CAMPAIGN_OPT = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录） / campaign folder")
-
-
-@cache
-def publication() -> Mapping[str, Any]:
-    """The current built-in form's publication facts (deadlines, their basis) for help texts, read
-    from its JSON: the help of a command imports no layer (see gkxlsx.form.model.Form.publication)."""
-    forms = Path(__file__).resolve().parents[1] / "data" / "forms"
-    latest = max((p for p in forms.glob("*.json") if p.stem.isdigit()), key=lambda p: p.stem)
-    return json.loads(latest.read_text(encoding="utf-8"))["publication"]
-
-
-def deadline_zh(which: str = "deadline") -> str:
-    """“1月31日”: the form's deadline of departments (``deadline``) or, with ``government``, the
-    later one of local governments at county level and above."""
-    p = publication()
-    m, d = max(p["deadline_by_unit_type"].values()) if which == "government" else p["deadline"]
-    return f"{m}月{d}日"
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:

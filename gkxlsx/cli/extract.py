@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from gkxlsx.cli.common import deadline_zh, publication
+from gkxlsx.publication import government_deadline, month_day_zh, publication_facts
 
 if TYPE_CHECKING:
     from gkxlsx.published.audit import AuditResult
@@ -154,10 +154,11 @@ def _deadline_help() -> str:
     """The help of ``audit --deadline``: an MM-DD example (the form's deadline) and the defaults.
     The month and day are unpacked by name: spread into a positional format they would let any
     other length of ``deadline`` shift the default dates into the ``:02d`` fields."""
-    month, day = publication()["deadline"]
+    facts = publication_facts()
+    month, day = facts["deadline"]
     return (
         f"公开时限，MM-DD（报告年度的次年，如 {month:02d}-{day:02d}）或 YYYY-MM-DD；"
-        f"默认部门和乡镇 {deadline_zh()}，县级以上政府 {deadline_zh('government')}。"
+        f"默认部门和乡镇 {month_day_zh(facts['deadline'])}，县级以上政府 {month_day_zh(government_deadline(facts))}。"
     )
 
 

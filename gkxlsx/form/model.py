@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.findings import SEVERITY_ZH
+from gkxlsx.publication import publication_facts
 from gkxlsx.rules.interpret import when_holds
 from gkxlsx.rules.nodes import RuleError
 
@@ -498,29 +499,6 @@ def load_form(ref: str | Path = "2021") -> Form:
     form = build_form(raw, source)
     _CACHE[key] = form
     return form
-
-
-def publication_facts(form_id: str | None = None) -> Mapping[str, Any]:
-    """The ``publication`` facts of a built-in form (default: the current one), read from its JSON
-    without building the form — cheap enough for the help texts of the command line."""
-    fid = form_id or builtin_form_ids()[-1]
-    if fid not in _PUBLICATION:
-        _PUBLICATION[fid] = _load_raw(fid)[0]["publication"]
-    return _PUBLICATION[fid]
-
-
-_PUBLICATION: dict[str, Mapping[str, Any]] = {}
-
-
-def month_day_zh(md: Iterable[int]) -> str:
-    """[1, 31] → “1月31日”."""
-    m, d = md
-    return f"{m}月{d}日"
-
-
-def government_deadline(publication: Mapping[str, Any]) -> list[int]:
-    """The later deadline of local governments at county level and above ([3, 31])."""
-    return max(publication.get("deadline_by_unit_type", {}).values(), default=publication["deadline"])
 
 
 def form_for_year(year: int) -> Form:

@@ -22,15 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.findings import Finding, make_finding
-from gkxlsx.form.model import (
-    SEVERITY_ZH,
-    Form,
-    UnitType,
-    form_for_year,
-    government_deadline,
-    month_day_zh,
-    publication_facts,
-)
+from gkxlsx.form.model import SEVERITY_ZH, Form, UnitType, form_for_year
+from gkxlsx.publication import government_deadline, month_day_zh, publication_facts
 from gkxlsx.published.extract import (
     AMBIGUOUS,
     MISSING,
