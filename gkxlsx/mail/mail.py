@@ -57,7 +57,7 @@ from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.findings import SEVERITY_ZH
-from gkxlsx.form.identity import safe_filename, workbook_filename
+from gkxlsx.form.identity import fit_bytes, safe_filename, unit_filename, workbook_filename
 from gkxlsx.form.roster import Unit
 
 
@@ -511,7 +511,7 @@ def compose_send(
 
 
 def feedback_filename(unit: Unit, year: int, version: int) -> str:
-    return f"{safe_filename(unit.code)}_{safe_filename(unit.name)}_{year}年政府信息公开工作年度报告_修改意见_第{version}版.xlsx"
+    return unit_filename(unit.code, unit.name, f"_{year}年政府信息公开工作年度报告_修改意见_第{version}版.xlsx")
 
 
 def feedback_workbook(camp: Campaign, unit: Unit, sub: Submission) -> tuple[str, bytes]:
@@ -617,12 +617,11 @@ def write_outbox(camp: Campaign, mails: Sequence[Outgoing], *, when: datetime | 
             continue
         d = camp.path("outbox") / f"{when:%Y%m%d-%H%M%S}_{KINDS.get(m.kind, m.kind)}"
         d.mkdir(parents=True, exist_ok=True)
-        stem = (
-            f"{safe_filename(m.unit.code)}_{safe_filename(m.unit.name)}"
-            if m.unit
-            else safe_filename(m.recipients[0] if m.recipients else "mail")
-        )
-        p = d / f"{stem}.eml"
+        if m.unit:
+            name = unit_filename(m.unit.code, m.unit.name, ".eml")
+        else:
+            name = fit_bytes(safe_filename(m.recipients[0] if m.recipients else "mail"), 200) + ".eml"
+        p = d / name
         p.write_bytes(message_bytes(m.message))
         paths.append(p)
     return paths
