@@ -717,6 +717,8 @@ def import_files(
     progress: Callable[[ImportOutcome], None] | None = None,
     keep: bool = True,
     batch: int = IMPORT_BATCH,
+    names: Mapping[str, str] | None = None,
+    only_unit: str | None = None,
 ) -> list[ImportOutcome]:
     """Validate and record returned files.  Never raises for a bad file: each gets an outcome, in
     the order of the files.
@@ -727,7 +729,11 @@ def import_files(
     archive and check (:mod:`gkxlsx.check.parallel`) while this process also records — and recorded ``batch`` files per ledger transaction (a savepoint
     per file).  ``progress`` is called with each outcome as it is decided; with ``keep=False``
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
-    returned list is empty."""
+    returned list is empty.
+
+    ``names``: the name to record and show for a file (by its path as given) instead of its own —
+    an upload is staged under a name the server chose.  ``only_unit``: record only returns of this
+    unit; a file of any other unit is refused (a unit's own upload page)."""
     from gkxlsx.campaign.ledger import sync_archive
     from gkxlsx.check.checker import expand_paths
     from gkxlsx.check.context import CheckContext, roster_dict
@@ -768,7 +774,7 @@ def import_files(
             with camp.ledger.batch() as b:
                 for p, r in items:
                     try:
-                        decided.append(_record_one(b, by_code, p, r, source, when))
+                        decided.append(_record_one(b, by_code, p, r, source, when, names, only_unit))
                     except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
                         decided.append(
                             ImportOutcome(
@@ -813,10 +819,28 @@ def import_files(
     return out
 
 
-def _record_one(b, by_code: Mapping[str, Unit], p: Path, r: _Taken, source: str, when: str) -> ImportOutcome:
+def _record_one(
+    b,
+    by_code: Mapping[str, Unit],
+    p: Path,
+    r: _Taken,
+    source: str,
+    when: str,
+    names: Mapping[str, str] | None = None,
+    only_unit: str | None = None,
+) -> ImportOutcome:
     if r.kind in ("failed", "duplicate"):
         return ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
-    received = Received(r.sha, Path(r.archived), _shown(p.name), source, when)
+    shown = (names or {}).get(str(p)) or _shown(p.name)
+    if only_unit is not None and r.unit_code != only_unit:
+        found = f"单位代码 {r.unit_code} 的报告" if r.unit_code else "无法识别是哪个单位的报告"
+        return ImportOutcome(
+            p,
+            "failed",
+            message=f"{shown} 是{found}，不是本单位（{only_unit}）的，未登记。请上传本单位的工作簿。",
+            findings=r.findings or [],
+        )
+    received = Received(r.sha, Path(r.archived), shown, source, when)
 
     def set_aside(reason: str, findings: list[dict], message: str) -> ImportOutcome:
         if not b.quarantine(received, reason, findings):

@@ -47,9 +47,9 @@ def _root(
 
 
 # command modules, registered in the order they appear in --help; an import error is an error
-from gkxlsx.cli import campaign, check, demo, extract, forms, generate, mail, render  # noqa: E402
+from gkxlsx.cli import campaign, check, demo, extract, forms, generate, mail, render, serve  # noqa: E402
 
-for _module in (demo, forms, generate, check, campaign, render, mail, extract):
+for _module in (demo, forms, generate, check, campaign, render, mail, extract, serve):
     _module.register(app)
 
 

@@ -408,6 +408,7 @@ def _base_ctx(camp: Campaign, unit: Unit, kind: str) -> dict[str, Any]:
         "overdue": date.today() > camp.deadline if camp.deadline else False,
         "format_number": camp.form.document_number,
         "attachments": [],
+        "link": "",  # the unit's own web page (gkxlsx serve), when the mail is sent from there
     }
 
 
@@ -474,6 +475,7 @@ def compose_send(
     templates=None,
     resend: bool = False,
     generate_missing: bool = True,
+    links: Mapping[str, str] | None = None,
 ) -> tuple[list[Outgoing], list[Unit]]:
     """Each selected unit's workbook (from 模板/) attached to the 填报通知.  Returns (mails, units
     skipped because they already received it — only when neither ``only`` nor ``resend``)."""
@@ -494,6 +496,7 @@ def compose_send(
     for u in units:
         p = tdir / workbook_filename(u, camp.year)
         ctx = _base_ctx(camp, u, "send")
+        ctx["link"] = (links or {}).get(u.code, "")
         if not p.is_file():
             out.append(
                 Outgoing(
@@ -553,7 +556,9 @@ def _submission_ctx(camp: Campaign, sub: Submission) -> dict[str, Any]:
     }
 
 
-def compose_remind(camp: Campaign, *, only: Sequence[str] | None = None, templates=None) -> list[Outgoing]:
+def compose_remind(
+    camp: Campaign, *, only: Sequence[str] | None = None, templates=None, links: Mapping[str, str] | None = None
+) -> list[Outgoing]:
     """A 催报 to every (selected) unit that has not returned, or whose current return has errors:
     the blank workbook again for the former, the errors and the feedback workbook for the latter."""
     env = _templates(camp, templates)
@@ -567,6 +572,7 @@ def compose_remind(camp: Campaign, *, only: Sequence[str] | None = None, templat
         if sub is not None and not (sub.n_errors and sub.status == STATUS_ERR):
             continue
         ctx = _base_ctx(camp, u, "remind")
+        ctx["link"] = (links or {}).get(u.code, "")
         ctx["returned"] = sub is not None
         atts: list[tuple[str, bytes]] = []
         if sub is None:
@@ -585,7 +591,9 @@ def compose_remind(camp: Campaign, *, only: Sequence[str] | None = None, templat
     return out
 
 
-def compose_feedback(camp: Campaign, *, only: Sequence[str] | None = None, templates=None) -> list[Outgoing]:
+def compose_feedback(
+    camp: Campaign, *, only: Sequence[str] | None = None, templates=None, links: Mapping[str, str] | None = None
+) -> list[Outgoing]:
     """A 退回修改 mail to every (selected) unit whose current return has errors or warnings (not yet
     accepted): the findings in the body, the feedback workbook attached."""
     env = _templates(camp, templates)
@@ -598,6 +606,7 @@ def compose_feedback(camp: Campaign, *, only: Sequence[str] | None = None, templ
         if not any(f.get("severity") in ("error", "warning") for f in sub.findings):
             continue
         ctx = _base_ctx(camp, u, "feedback")
+        ctx["link"] = (links or {}).get(u.code, "")
         ctx["returned"] = True
         ctx.update(_submission_ctx(camp, sub))
         out.append(_outgoing(camp, env, "feedback", u, ctx, [feedback_workbook(camp, u, sub)]))

@@ -776,6 +776,21 @@ def _member_bytes(d: bytes, info: zipfile.ZipInfo | _Member, until: bytes | None
     return data
 
 
+def zip_member(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """One member of a zip held in memory, decompressed within the same bounds as a workbook's
+    parts (used for uploaded .zip folders of returns).  Raises ValueError with a Chinese reason:
+    encrypted or unsupported, larger than its declared size (a zip bomb), or damaged."""
+    try:
+        got = _member_bytes(data, info)
+    except _Inflated:
+        raise ValueError("解压后比压缩包记录的大小更大（疑似“压缩炸弹”或文件已损坏）") from None
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError, struct.error) as e:
+        raise ValueError(f"文件已损坏（{type(e).__name__}）") from None
+    if got is None:
+        raise ValueError("加了密码或压缩方式不支持")
+    return got
+
+
 class XlsxBook(Book):
     """Direct reading of an Office Open XML workbook."""
 

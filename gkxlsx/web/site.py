@@ -1,0 +1,76 @@
+"""The campaigns a server serves: one campaign folder, or a folder of campaign folders.
+
+A campaign is named in URLs by an id that is looked up in this table and never joined to a path:
+a campaign folder served alone is ``_``; the campaigns under a folder are named by their folder
+names.  New campaigns made through the web get a folder name the server chooses (``2025-1``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gkxlsx.campaign.campaign import CONFIG, Campaign
+
+SINGLE = "_"
+_ID = re.compile(r"^[0-9A-Za-z_\-\u4e00-\u9fff]{1,64}$")
+
+
+@dataclass(frozen=True)
+class CampaignRef:
+    id: str
+    path: Path
+
+
+class Site:
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.single = (self.root / CONFIG).is_file()
+        # per-unit locks so two uploads of one unit through this server are recorded one after the
+        # other (the ledger serialises writers anyway; this keeps version numbers in upload order)
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def campaigns(self) -> list[CampaignRef]:
+        if self.single:
+            return [CampaignRef(SINGLE, self.root)]
+        out = []
+        for d in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            if d.is_dir() and _ID.match(d.name) and (d / CONFIG).is_file():
+                out.append(CampaignRef(d.name, d))
+        return out
+
+    def ref(self, cid: str) -> CampaignRef | None:
+        for r in self.campaigns():
+            if r.id == cid:
+                return r
+        return None
+
+    @contextmanager
+    def open(self, cid: str) -> Iterator[Campaign]:
+        r = self.ref(cid)
+        if r is None:
+            raise LookupError(cid)
+        camp = Campaign(r.path)
+        try:
+            yield camp
+        finally:
+            camp.close()
+
+    def new_campaign_dir(self, year: int) -> tuple[str, Path]:
+        """A fresh folder for a campaign made through the web (only when serving a folder of campaigns)."""
+        if self.single:
+            raise ValueError("single")
+        self.root.mkdir(parents=True, exist_ok=True)
+        k = 1
+        while (self.root / f"{year}-{k}").exists():
+            k += 1
+        return f"{year}-{k}", self.root / f"{year}-{k}"
+
+    def unit_lock(self, cid: str, code: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault((cid, code), threading.Lock())
