@@ -88,6 +88,17 @@ def test_import_records_versions_and_reimport_is_noop(camp, tmp_path):
     assert camp.ledger.integrity() == []
 
 
+def test_many_imports_in_one_process_start_no_thread_each(camp, tmp_path):
+    """A server imports every upload in the same process: the archive writer thread is shared."""
+    import threading
+
+    import_files(camp, [make_return(camp, "SLX001", tmp_path / "a")])
+    before = threading.active_count()
+    for k, code in enumerate(["SLX002", "SLX003", "SLX004", "SLX005"]):
+        assert import_files(camp, [make_return(camp, code, tmp_path / f"b{k}")])[0].kind == "new"
+    assert threading.active_count() == before
+
+
 def test_unknown_files_are_quarantined_not_lost(camp, tmp_path):
     stray = tmp_path / "回执.xlsx"
     wb = openpyxl.Workbook()

@@ -20,6 +20,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -616,10 +617,7 @@ class _ImportJob:
         self.known = known
 
     def _writer(self) -> _Writer:
-        w = self.__dict__.get("_w")
-        if w is None or w.pid != os.getpid():  # one per process (threads do not survive a fork)
-            w = self.__dict__["_w"] = _Writer()
-        return w
+        return _Writer.shared()
 
     def __call__(self, path: str) -> _Taken:
         import hashlib
@@ -679,11 +677,25 @@ class _ImportJob:
 
 
 class _Writer:
-    """One daemon thread that runs submitted calls in order (file writes, which release the GIL)."""
+    """One daemon thread that runs submitted calls in order (file writes, which release the GIL).
+    One per process, shared by every import in it (a server imports an upload per request: a
+    thread per import would never end)."""
+
+    _shared: _Writer | None = None
+    _guard = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> _Writer:
+        w = cls._shared
+        if w is None or w.pid != os.getpid():  # threads do not survive a fork
+            with cls._guard:
+                w = cls._shared
+                if w is None or w.pid != os.getpid():
+                    w = cls._shared = cls()
+        return w
 
     def __init__(self) -> None:
         import queue
-        import threading
 
         self.pid = os.getpid()
         self.q: queue.SimpleQueue = queue.SimpleQueue()
