@@ -111,6 +111,7 @@ def test_unknown_files_are_quarantined_not_lost(camp, tmp_path):
     q = camp.ledger.quarantined()
     assert len(q) == 2 and all(Path(x["archive_path"]).exists() for x in q)
     assert all(x["reason"] for x in q)
+    assert camp.headline() == camp.status().headline()
 
 
 def test_status_counts_late_and_rate(camp, tmp_path):
@@ -121,6 +122,7 @@ def test_status_counts_late_and_rate(camp, tmp_path):
     s = camp.status()
     assert (s.total, s.returned, s.count("通过"), s.count("有错误"), s.late) == (12, 3, 2, 1, 1)
     assert s.headline().startswith("已报 3/12，通过 2")
+    assert camp.headline() == s.headline()  # counted by the database, the same line
     res = runner.invoke(app, ["status", "-C", str(camp.root), "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
@@ -162,6 +164,7 @@ def test_accept_warnings_only_with_a_note(camp, tmp_path):
     assert res.exit_code == 0, res.output
     cur = camp.ledger.current("SLX004")
     assert cur.status == "已确认" and cur.accepted_note == "经核实为转发上级规章"
+    assert camp.headline() == camp.status().headline()
     res = runner.invoke(app, ["accept", "SLX005", "--note", "x", "-C", str(camp.root)])
     assert res.exit_code == 1 and "不能确认" in res.output
 
@@ -246,6 +249,35 @@ def test_cross_year_carry_over_and_mismatch(tmp_path):
     assert f["locations"] == ["三、依申请公开!D5"]
     assert str(carried) in f["message"] and str(carried + 2) in f["message"]
     cur.close()
+
+
+def test_a_small_import_looks_up_what_a_large_one_reads_whole(tmp_path, monkeypatch):
+    """An upload (a few files) asks the ledger for its units, last year's values and known hashes;
+    a large import reads them whole first: the same outcomes either way."""
+    import shutil
+
+    import gkxlsx.campaign.campaign as C
+
+    seen = []
+    for small in (16, 0):
+        monkeypatch.setattr(C, "SMALL_IMPORT", small)
+        c = init_campaign(tmp_path / f"c{small}", year=2025, roster=ROSTER)
+        c.ledger.set_previous("SLX001", "2021", 2024, {"s3.carried_out.natural": 5}, "test")
+        src = tmp_path / f"in{small}"
+        first = make_return(c, "SLX001", src)  # 上年结转 differs from last year's 结转 (W-XY-CARRY)
+        twice = shutil.copyfile(first, src / "again.xlsx")
+        bad = make_return(c, "SLX002", src, edit=lambda v: v.__setitem__("s3.new.natural", v["s3.new.natural"] + 1))
+        stray = make_return(c, "SLX003", src, name="SLX003_copy.xlsx")
+        c.ledger.conn.execute("PRAGMA foreign_keys=OFF")
+        c.ledger.conn.execute("UPDATE units SET code='GONE' WHERE code='SLX003'")  # no longer in the roster
+        import_files(c, [make_return(c, "SLX004", tmp_path / f"old{small}")])  # known before this import
+        again = shutil.copyfile(tmp_path / f"old{small}" / workbook_filename(c.unit("SLX004"), 2025), src / "old.xlsx")
+        out = import_files(c, [first, twice, bad, stray, again])
+        seen.append([(o.kind, o.unit_code, o.status, sorted(f["rule"] for f in o.findings)) for o in out])
+        c.close()
+    assert seen[0] == seen[1]
+    assert [k for k, *_ in seen[0]] == ["new", "duplicate", "new", "quarantine", "duplicate"]
+    assert "W-XY-CARRY" in seen[0][0][3] and "E-UNIT" in seen[0][3][3]
 
 
 # -- abuse: concurrency, killed process, disk full -------------------------------------------

@@ -21,7 +21,8 @@ import shutil
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ else:  # pragma: no cover
 
 from gkxlsx.campaign.ledger import (
     ACCEPTED_STATUSES,
+    STATUS_ACCEPTED,
     STATUS_ERR,
     STATUS_PASS,
     STATUS_WARN,
@@ -119,6 +121,19 @@ class UnitStatus:
         return self.current.status if self.current else "未报送"
 
 
+def headline_text(total: int, by_status: Mapping[str, int], late: int, quarantined: int) -> str:
+    """The one-line state of a campaign (``gkxlsx status``, the web's upload page): ``by_status``
+    counts the current submissions by status."""
+    returned = sum(by_status.values())
+    accepted = sum(by_status.get(s, 0) for s in ACCEPTED_STATUSES)
+    return (
+        f"已报 {returned}/{total}，通过 {accepted}"
+        f"（其中确认 {by_status.get(STATUS_ACCEPTED, 0)}），有警告 {by_status.get(STATUS_WARN, 0)}，"
+        f"有错误 {by_status.get(STATUS_ERR, 0)}，未报 {total - returned}，逾期 {late}"
+        + (f"；待处理的无法识别文件 {quarantined} 个" if quarantined else "")
+    )
+
+
 @dataclass
 class StatusSummary:
     units: list[UnitStatus]
@@ -146,11 +161,8 @@ class StatusSummary:
         return sum(1 for u in self.units if self.on_time(u) is False)
 
     def headline(self) -> str:
-        return (
-            f"已报 {self.returned}/{self.total}，通过 {self.count(*ACCEPTED_STATUSES)}"
-            f"（其中确认 {self.count('已确认')}），有警告 {self.count(STATUS_WARN)}，有错误 {self.count(STATUS_ERR)}，"
-            f"未报 {self.total - self.returned}，逾期 {self.late}"
-            + (f"；待处理的无法识别文件 {self.quarantined} 个" if self.quarantined else "")
+        return headline_text(
+            self.total, Counter(u.current.status for u in self.units if u.current), self.late, self.quarantined
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -277,25 +289,26 @@ class Campaign:
     # -- units ---------------------------------------------------------------------------
 
     def units(self) -> list[Unit]:
-        return [
-            Unit(
-                code=r["code"],
-                name=r["name"],
-                type=r["type"],
-                parent=r["parent"],
-                contact=r["contact"],
-                email=r["email"],
-                phone=r["phone"],
-            )
-            for r in self.ledger.units()
-        ]
+        return [self._unit(r) for r in self.ledger.units()]
+
+    @staticmethod
+    def _unit(r: sqlite3.Row) -> Unit:
+        return Unit(
+            code=r["code"],
+            name=r["name"],
+            type=r["type"],
+            parent=r["parent"],
+            contact=r["contact"],
+            email=r["email"],
+            phone=r["phone"],
+        )
 
     def unit(self, ref: str) -> Unit:
         """Find a unit by code or (unique part of its) name."""
+        r = self.ledger.unit(ref)
+        if r is not None:  # a code: one indexed lookup
+            return self._unit(r)
         units = self.units()
-        for u in units:
-            if u.code == ref:
-                return u
         hits = [u for u in units if ref and ref in u.name]
         if len(hits) == 1:
             return hits[0]
@@ -327,6 +340,25 @@ class Campaign:
             f, n = firsts.get(u.code, (None, 0))
             rows.append(UnitStatus(u, cur.get(u.code), f, n))
         return StatusSummary(rows, self.deadline, len(self.ledger.quarantined()))
+
+    def headline(self) -> str:
+        """``status().headline()``, counted by the database without reading every submission (a
+        server answers it after every upload)."""
+        c = self.ledger.conn
+        total = c.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+        by_status = dict(
+            c.execute(
+                "SELECT s.status, COUNT(*) FROM submissions s JOIN units u ON u.code = s.unit_code "
+                "WHERE s.is_current = 1 GROUP BY s.status"
+            ).fetchall()
+        )
+        late = c.execute(
+            "SELECT COUNT(*) FROM (SELECT MIN(s.received_at) first FROM submissions s JOIN units u "
+            "ON u.code = s.unit_code GROUP BY s.unit_code) WHERE substr(first, 1, 10) > ?",
+            (self.deadline.isoformat(),),
+        ).fetchone()[0]
+        quarantined = c.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
+        return headline_text(total, by_status, late, quarantined)
 
     def similar(self) -> list[tuple[Unit, Unit, float]]:
         """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
@@ -582,6 +614,42 @@ class PerUnit:
 
 
 IMPORT_BATCH = 200
+SMALL_IMPORT = 16  # up to this many files (with one process), lookups instead of whole tables
+
+
+class _LedgerUnits(Mapping[str, Unit]):
+    """{code: Unit} of the campaign's roster, each unit read from the ledger when first asked."""
+
+    def __init__(self, camp: Campaign):
+        self.camp = camp
+        self._seen: dict[str, Unit | None] = {}
+
+    def __getitem__(self, code: str) -> Unit:
+        if code not in self._seen:
+            r = self.camp.ledger.unit(code) if isinstance(code, str) else None
+            self._seen[code] = None if r is None else Campaign._unit(r)
+        u = self._seen[code]
+        if u is None:
+            raise KeyError(code)
+        return u
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([u.code for u in self.camp.units()])
+
+    def __len__(self) -> int:
+        return self.camp.ledger.conn.execute("SELECT COUNT(*) FROM units").fetchone()[0]
+
+
+class _LedgerHashes:
+    """``sha in known``: whether the ledger holds these bytes (recorded or set aside), asked of it."""
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+
+    def __contains__(self, sha: object) -> bool:
+        return isinstance(sha, str) and self.ledger.knows(sha)
+
+
 _DUPLICATE = "该文件此前已导入（内容完全相同），未重复记录。"
 
 
@@ -612,7 +680,7 @@ class _ImportJob:
     holds when the import starts (one query, instead of two per file in every process); a file
     recorded since — the same bytes twice in one import — is found when it is recorded."""
 
-    def __init__(self, archive_dir: Path, known: frozenset[str], ctx):
+    def __init__(self, archive_dir: Path, known: Container[str], ctx):
         self.archive_dir, self.ctx = archive_dir, ctx
         self.known = known
 
@@ -750,15 +818,23 @@ def import_files(
     from gkxlsx.check.checker import expand_paths
     from gkxlsx.check.context import CheckContext, roster_dict
 
-    units = camp.units()
-    by_code = {u.code: u for u in units}
-    prevs = camp.ledger.previous_all()
-    ctx = CheckContext(roster=roster_dict(units), year=camp.year, prev_by_unit=prevs)
-    job = _ImportJob(camp.ledger.archive_dir, camp.ledger.known_hashes(), ctx)
-    out: list[ImportOutcome] = []
-    when = received_at or datetime.now().isoformat(timespec="seconds")
     files = expand_paths(paths)
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
+    by_code: Mapping[str, Unit]
+    known: Container[str]
+    if jobs == 1 and len(files) <= SMALL_IMPORT:
+        # a few files (an upload): the units, last year's values and the known hashes they need,
+        # looked up in the ledger, instead of reading the whole roster and every hash each time
+        by_code, known = _LedgerUnits(camp), _LedgerHashes(camp.ledger)
+        ctx = CheckContext(roster=by_code, year=camp.year, prev_lookup=camp.ledger.previous)
+    else:
+        units = camp.units()
+        by_code = {u.code: u for u in units}
+        known = camp.ledger.known_hashes()
+        ctx = CheckContext(roster=roster_dict(units), year=camp.year, prev_by_unit=camp.ledger.previous_all())
+    job = _ImportJob(camp.ledger.archive_dir, known, ctx)
+    out: list[ImportOutcome] = []
+    when = received_at or datetime.now().isoformat(timespec="seconds")
     batch = max(1, int(batch or IMPORT_BATCH))
 
     def flush(items: list[tuple[Path, _Taken]]) -> None:

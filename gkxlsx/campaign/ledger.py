@@ -403,6 +403,9 @@ class Ledger:
     def units(self) -> list[sqlite3.Row]:
         return list(self.conn.execute("SELECT * FROM units ORDER BY ord, code"))
 
+    def unit(self, code: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM units WHERE code=?", (code,)).fetchone()
+
     # -- archive ---------------------------------------------------------------------------
 
     def archive(self, path: Path, sha: str | None = None) -> tuple[str, Path]:
@@ -495,6 +498,16 @@ class Ledger:
         """The sha256 of every file recorded or quarantined."""
         return frozenset(
             r[0] for r in self.conn.execute("SELECT sha256 FROM submissions UNION SELECT sha256 FROM quarantine")
+        )
+
+    def knows(self, sha: str) -> bool:
+        """Whether a file with this sha256 was recorded or set aside."""
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM submissions WHERE sha256=? UNION ALL SELECT 1 FROM quarantine WHERE sha256=? LIMIT 1",
+                (sha, sha),
+            ).fetchone()
+            is not None
         )
 
     def iter_currents(self) -> Iterator[tuple[str, str, dict[str, Any]]]:

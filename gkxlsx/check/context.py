@@ -15,7 +15,7 @@ from gkxlsx.form.roster import Unit
 class CheckContext:
     """Shared by every file of a batch (picklable: sent once to each worker process)."""
 
-    roster: dict[str, Unit] | None = None
+    roster: Mapping[str, Unit] | None = None  # code → unit (a dict, or a view of a campaign's ledger)
     year: int | None = None
     prev: Mapping[str, Any] | None = None  # last year's values for a single file
     prev_format: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -208,7 +209,7 @@ def check_year_unit(c: FileCheck) -> str | None:
     return None
 
 
-def _filename_unit(name: str, roster: dict[str, Unit] | None) -> tuple[str, str]:
+def _filename_unit(name: str, roster: Mapping[str, Unit] | None) -> tuple[str, str]:
     if roster:
         # the longest roster code followed by "_" that the name starts with: look up the name's
         # own prefixes (a few), not every code of the roster (10,000 in a national campaign)
