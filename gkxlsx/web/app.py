@@ -611,6 +611,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     # -- upload --------------------------------------------------------------------------------
 
     def _import(cid: str, files: list[tuple[str, bytes]], who: str, only_unit: str | None = None) -> dict:
+        """Stage and import uploaded files; the rows to show, and (for the office, not a unit)
+        the campaign's headline."""
         from gkxlsx.campaign.campaign import import_files
 
         with web.campaign(cid) as camp:
@@ -667,7 +669,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                         }
                         for s in mails
                     ]
-                return {"rows": rows, "headline": camp.status().headline()}
+                return {"rows": rows, "headline": camp.headline() if only_unit is None else ""}
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
 
@@ -698,22 +700,25 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     def _unit_ctx(cid: str, code: str, version: int | None = None) -> dict:
         with web.campaign(cid) as camp:
-            u = _unit(camp, code)
-            hist = camp.ledger.history(u.code)
-            sub = None
-            if hist:
-                sub = next((h for h in hist if h.version == version), None) if version else None
-                sub = sub or next((h for h in hist if h.is_current), hist[-1])
-            token = state.unit_token(cid, u.code)
-            return {
-                "cid": cid,
-                "unit": u,
-                "history": hist,
-                "sub": sub,
-                "groups": findings_by_sheet(camp.form, sub.findings) if sub else [],
-                "token": token,
-                "year": camp.year,
-            }
+            return _unit_view(camp, cid, code, version)
+
+    def _unit_view(camp, cid: str, code: str, version: int | None = None) -> dict:
+        u = _unit(camp, code)
+        hist = camp.ledger.history(u.code)
+        sub = None
+        if hist:
+            sub = next((h for h in hist if h.version == version), None) if version else None
+            sub = sub or next((h for h in hist if h.is_current), hist[-1])
+        token = state.unit_token(cid, u.code)
+        return {
+            "cid": cid,
+            "unit": u,
+            "history": hist,
+            "sub": sub,
+            "groups": findings_by_sheet(camp.form, sub.findings) if sub else [],
+            "token": token,
+            "year": camp.year,
+        }
 
     async def unit_page(request: Request):
         web.require_office(request)
@@ -994,8 +999,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if got is None:
             raise Refused(404, "这个填报链接无效或已停用。请向收集单位索取新的链接。")
         cid, code = got
-        ctx = _unit_ctx(cid, code, version)
         with web.campaign(cid) as camp:
+            ctx = _unit_view(camp, cid, code, version)
             ctx.update(
                 {
                     "office": camp.office,

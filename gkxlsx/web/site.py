@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gkxlsx.campaign.campaign import CONFIG, Campaign
+from gkxlsx.campaign.campaign import CONFIG, DB, Campaign
 
 SINGLE = "_"
 _ID = re.compile(r"^[0-9A-Za-z_\-\u4e00-\u9fff]{1,64}$")
@@ -34,6 +34,7 @@ class Site:
         # other (the ledger serialises writers anyway; this keeps version numbers in upload order)
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._local = threading.local()
 
     def campaigns(self) -> list[CampaignRef]:
         if self.single:
@@ -52,13 +53,38 @@ class Site:
 
     @contextmanager
     def open(self, cid: str) -> Iterator[Campaign]:
+        """The campaign, kept open between requests: one per campaign and thread (an SQLite
+        connection belongs to its thread), opened again when campaign.toml or the ledger file
+        changed on disk (the CLI or the mail settings page rewrote it).  Opening one per request
+        cost more than most requests (the settings, the form, a cold connection whose page cache
+        starts empty, and its close checkpointing the WAL).  A request that leaves a transaction
+        open (it raised inside one) has it rolled back."""
         r = self.ref(cid)
         if r is None:
             raise LookupError(cid)
-        camp = Campaign(r.path)
+        camp = self._cached(r)
         try:
             yield camp
         finally:
+            if camp.ledger.conn.in_transaction:
+                camp.ledger.conn.rollback()
+
+    def _cached(self, r: CampaignRef) -> Campaign:
+        cache: dict[str, tuple[Path, tuple, Campaign]] = self._local.__dict__.setdefault("campaigns", {})
+        stamp = _stamp(r.path)
+        hit = cache.get(r.id)
+        if hit is not None and hit[0] == r.path and hit[1] == stamp:
+            return hit[2]
+        if hit is not None:
+            del cache[r.id]
+            hit[2].close()
+        camp = Campaign(r.path)
+        cache[r.id] = (r.path, stamp, camp)
+        return camp
+
+    def close(self) -> None:
+        """Close this thread's open campaigns (the others close with their threads)."""
+        for _, _, camp in self._local.__dict__.pop("campaigns", {}).values():
             camp.close()
 
     def new_campaign_dir(self, year: int) -> tuple[str, Path]:
@@ -74,3 +100,15 @@ class Site:
     def unit_lock(self, cid: str, code: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault((cid, code), threading.Lock())
+
+
+def _stamp(root: Path) -> tuple:
+    """What tells that a campaign folder's settings or ledger were replaced since it was opened."""
+    out: list = []
+    for name in (CONFIG, DB):
+        try:
+            st = (root / name).stat()
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size) if name == CONFIG else (st.st_dev, st.st_ino))
+        except OSError:
+            out.append(None)
+    return tuple(out)
