@@ -280,6 +280,18 @@ def test_a_small_import_looks_up_what_a_large_one_reads_whole(tmp_path, monkeypa
     assert "W-XY-CARRY" in seen[0][0][3] and "E-UNIT" in seen[0][3][3]
 
 
+def test_import_of_files_held_in_memory(camp, tmp_path):
+    """An upload is imported from memory under a name the server chose: nothing on disk before
+    the archive, recorded under the name given."""
+    data = make_return(camp, "SLX001", tmp_path / "in").read_bytes()
+    staged = tmp_path / "never-written" / "00001.xlsx"
+    out = import_files(camp, [staged], names={str(staged): "青石镇.xlsx"}, contents={str(staged): data})
+    assert [(o.kind, o.unit_code) for o in out] == [("new", "SLX001")]
+    sub = camp.ledger.current("SLX001")
+    assert sub.filename == "青石镇.xlsx" and Path(sub.archive_path).read_bytes() == data
+    assert not staged.parent.exists()
+
+
 # -- abuse: concurrency, killed process, disk full -------------------------------------------
 
 IMPORT_SCRIPT = """

@@ -680,9 +680,10 @@ class _ImportJob:
     holds when the import starts (one query, instead of two per file in every process); a file
     recorded since — the same bytes twice in one import — is found when it is recorded."""
 
-    def __init__(self, archive_dir: Path, known: Container[str], ctx):
+    def __init__(self, archive_dir: Path, known: Container[str], ctx, contents: Mapping[str, bytes] | None = None):
         self.archive_dir, self.ctx = archive_dir, ctx
         self.known = known
+        self.contents = contents
 
     def _writer(self) -> _Writer:
         return _Writer.shared()
@@ -701,8 +702,8 @@ class _ImportJob:
                 message=f"无法保存原件（{e.strerror or e}）：{_shown(p)}。账本未改动，请检查磁盘空间后重新导入。",
             )
 
-        try:
-            data = p.read_bytes()  # read once: archived and checked from memory
+        try:  # read once: archived and checked from memory
+            data = self.contents[path] if self.contents is not None and path in self.contents else p.read_bytes()
         except OSError as e:
             return failed(e)
         sha = hashlib.sha256(data).hexdigest()
@@ -799,6 +800,7 @@ def import_files(
     batch: int = IMPORT_BATCH,
     names: Mapping[str, str] | None = None,
     only_unit: str | None = None,
+    contents: Mapping[str, bytes] | None = None,
 ) -> list[ImportOutcome]:
     """Validate and record returned files.  Never raises for a bad file: each gets an outcome, in
     the order of the files.
@@ -813,12 +815,17 @@ def import_files(
 
     ``names``: the name to record and show for a file (by its path as given) instead of its own —
     an upload is staged under a name the server chose.  ``only_unit``: record only returns of this
-    unit; a file of any other unit is refused (a unit's own upload page)."""
+    unit; a file of any other unit is refused (a unit's own upload page).  ``contents``: the bytes of
+    files held in memory (an upload), by their path as given: read from here, not from the disk (such
+    a path is a name only: it is not expanded as a folder)."""
     from gkxlsx.campaign.ledger import sync_archive
     from gkxlsx.check.checker import expand_paths
     from gkxlsx.check.context import CheckContext, roster_dict
 
-    files = expand_paths(paths)
+    if contents is not None:
+        files = [f for p in paths for f in ([Path(p)] if str(p) in contents else expand_paths([p]))]
+    else:
+        files = expand_paths(paths)
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     by_code: Mapping[str, Unit]
     known: Container[str]
@@ -832,7 +839,7 @@ def import_files(
         by_code = {u.code: u for u in units}
         known = camp.ledger.known_hashes()
         ctx = CheckContext(roster=roster_dict(units), year=camp.year, prev_by_unit=camp.ledger.previous_all())
-    job = _ImportJob(camp.ledger.archive_dir, known, ctx)
+    job = _ImportJob(camp.ledger.archive_dir, known, ctx, contents)
     out: list[ImportOutcome] = []
     when = received_at or datetime.now().isoformat(timespec="seconds")
     batch = max(1, int(batch or IMPORT_BATCH))

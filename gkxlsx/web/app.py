@@ -616,62 +616,63 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         from gkxlsx.campaign.campaign import import_files
 
         with web.campaign(cid) as camp:
-            staging = camp.root / ".uploads"
-            staging.mkdir(exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix="up-", dir=staging))
-            try:
-                st = Stager(tmp)
-                for name, data in files:
-                    st.add(name, data)
-                rows: list[dict] = [{"name": n, "kind": "refused", "message": m, "unit": None} for n, m in st.refused]
-                plain = [s for s in st.items if s.kind == "file"]
-                mails = [s for s in st.items if s.kind == "mail"]
-                if plain:
-                    names = {str(s.path): s.name for s in plain}
-                    lock = site.unit_lock(cid, only_unit) if only_unit else None
+            st = Stager(camp.root / ".uploads" / secrets.token_hex(8))  # names only: the bytes stay in memory
+            for name, data in files:
+                st.add(name, data)
+            rows: list[dict] = [{"name": n, "kind": "refused", "message": m, "unit": None} for n, m in st.refused]
+            plain = [s for s in st.items if s.kind == "file"]
+            mails = [s for s in st.items if s.kind == "mail"]
+            if plain:
+                names = {str(s.path): s.name for s in plain}
+                lock = site.unit_lock(cid, only_unit) if only_unit else None
+                if lock:
+                    lock.acquire()
+                try:
+                    outs = import_files(
+                        camp,
+                        [s.path for s in plain],
+                        source=who,
+                        names=names,
+                        only_unit=only_unit,
+                        contents={str(s.path): s.data for s in plain},
+                    )
+                finally:
                     if lock:
-                        lock.acquire()
-                    try:
-                        outs = import_files(camp, [s.path for s in plain], source=who, names=names, only_unit=only_unit)
-                    finally:
-                        if lock:
-                            lock.release()
-                    for s, o in zip(plain, outs):
-                        rows.append(_outcome_row(s.name, o))
-                if mails and only_unit is None:
-                    from gkxlsx.mail.mail import RawMail, process_messages
+                        lock.release()
+                for s, o in zip(plain, outs):
+                    rows.append(_outcome_row(s.name, o))
+            if mails and only_unit is None:
+                from gkxlsx.mail.mail import RawMail, process_messages
 
-                    rep = process_messages(camp, [RawMail(s.path.read_bytes(), f"上传 {s.name}") for s in mails])
-                    for m in rep.mails:
-                        if not m.attachments:
-                            rows.append(
-                                {
-                                    "name": m.origin.removeprefix("上传 "),
-                                    "kind": "seen" if m.kind == "seen" else "refused",
-                                    "unit": None,
-                                    "message": {
-                                        "seen": "这封邮件以前已处理过，跳过。",
-                                        "no_attachment": "邮件没有附件。",
-                                        "no_spreadsheet": "邮件没有表格附件：" + "、".join(m.ignored),
-                                    }.get(m.kind, m.note or "邮件无法处理。"),
-                                }
-                            )
-                        for a in m.attachments:
-                            if a.outcome is not None:
-                                rows.append(_outcome_row(f"{m.origin.removeprefix('上传 ')} → {a.filename}", a.outcome))
-                elif mails:
-                    rows += [
-                        {
-                            "name": s.name,
-                            "kind": "refused",
-                            "unit": None,
-                            "message": "请直接上传工作簿文件（不是邮件）。",
-                        }
-                        for s in mails
-                    ]
-                return {"rows": rows, "headline": camp.headline() if only_unit is None else ""}
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+                rep = process_messages(camp, [RawMail(s.data, f"上传 {s.name}") for s in mails])
+                for m in rep.mails:
+                    if not m.attachments:
+                        rows.append(
+                            {
+                                "name": m.origin.removeprefix("上传 "),
+                                "kind": "seen" if m.kind == "seen" else "refused",
+                                "unit": None,
+                                "message": {
+                                    "seen": "这封邮件以前已处理过，跳过。",
+                                    "no_attachment": "邮件没有附件。",
+                                    "no_spreadsheet": "邮件没有表格附件：" + "、".join(m.ignored),
+                                }.get(m.kind, m.note or "邮件无法处理。"),
+                            }
+                        )
+                    for a in m.attachments:
+                        if a.outcome is not None:
+                            rows.append(_outcome_row(f"{m.origin.removeprefix('上传 ')} → {a.filename}", a.outcome))
+            elif mails:
+                rows += [
+                    {
+                        "name": s.name,
+                        "kind": "refused",
+                        "unit": None,
+                        "message": "请直接上传工作簿文件（不是邮件）。",
+                    }
+                    for s in mails
+                ]
+            return {"rows": rows, "headline": camp.headline() if only_unit is None else ""}
 
     async def _read_files(form) -> list[tuple[str, bytes]]:
         out = []

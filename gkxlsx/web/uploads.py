@@ -1,7 +1,9 @@
 """Uploaded files, staged for import under names the server chooses.
 
 An uploaded name is only ever shown (escaped) and recorded as the file's name in the ledger; the
-bytes are written to ``<staging>/<n><suffix>`` where the suffix comes from a fixed list.  A .zip is
+bytes are kept in memory under a name the server makes, ``<staging>/<n><suffix>`` with the suffix
+from a fixed list, and handed to the import as they are (nothing is written to disk before the
+import archives the file under its sha256).  A .zip is
 opened with the same bounds as the checker (entry count, each entry's and the total inflated
 size, read in chunks so a member that lies about its size is stopped); a .eml goes to the mail
 importer, which takes its spreadsheet attachments.
@@ -10,7 +12,7 @@ importer, which takes its spreadsheet attachments.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
@@ -31,9 +33,10 @@ class UploadError(ValueError):
 
 @dataclass
 class Staged:
-    path: Path  # where the bytes are (chosen by the server)
+    path: Path  # the name the import knows the bytes by (chosen by the server; not on disk)
     name: str  # the name the user gave, for display and the ledger
     kind: str  # file | mail
+    data: bytes = field(repr=False, default=b"")
 
 
 def clean_name(name: str | None) -> str:
@@ -52,8 +55,7 @@ def staged_suffix(name: str) -> str:
 
 class Stager:
     def __init__(self, folder: Path):
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder  # names only: nothing is written there
         self.n = 0
         self.items: list[Staged] = []
         self.refused: list[tuple[str, str]] = []  # (name, Chinese reason)
@@ -61,8 +63,7 @@ class Stager:
     def _write(self, data: bytes, name: str, kind: str = "file") -> None:
         self.n += 1
         p = self.folder / f"{self.n:05d}{'.eml' if kind == 'mail' else staged_suffix(name)}"
-        p.write_bytes(data)
-        self.items.append(Staged(p, name, kind))
+        self.items.append(Staged(p, name, kind, data))
 
     def add(self, raw_name: str | None, data: bytes) -> None:
         name = clean_name(raw_name)
