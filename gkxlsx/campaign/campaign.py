@@ -680,16 +680,25 @@ class _ImportJob:
     holds when the import starts (one query, instead of two per file in every process); a file
     recorded since — the same bytes twice in one import — is found when it is recorded."""
 
-    def __init__(self, archive_dir: Path, known: Container[str], ctx, contents: Mapping[str, bytes] | None = None):
+    def __init__(
+        self,
+        archive_dir: Path,
+        known: Container[str],
+        ctx,
+        contents: Mapping[str, bytes] | None = None,
+        inline: bool = False,
+    ):
         self.archive_dir, self.ctx = archive_dir, ctx
         self.known = known
         self.contents = contents
+        self.inline = inline
 
     def _writer(self) -> _Writer:
         return _Writer.shared()
 
     def __call__(self, path: str) -> _Taken:
         import hashlib
+        from concurrent.futures import Future
 
         from gkxlsx.campaign.ledger import archive_file, dump_findings, dump_values
         from gkxlsx.check.checker import check_file
@@ -709,8 +718,17 @@ class _ImportJob:
         sha = hashlib.sha256(data).hexdigest()
         # the archived copy is written by this process's writer thread while the file is checked
         # (file creation waits on the file system, checking on the CPU); the result is returned
-        # only once the copy is written (it is synced per batch, before recording)
-        pending = self._writer().submit(archive_file, self.archive_dir, p, sha, sync=False, data=data)
+        # only once the copy is written (it is synced per batch, before recording).  A small
+        # import (an upload) writes it here: handing one file to the thread and back costs more
+        # than the overlap gains, in a server that has other requests to overlap with.
+        pending: Future = Future()
+        if self.inline:
+            try:
+                pending.set_result(archive_file(self.archive_dir, p, sha, sync=False, data=data))
+            except OSError as e:
+                pending.set_exception(e)
+        else:
+            pending = self._writer().submit(archive_file, self.archive_dir, p, sha, sync=False, data=data)
         known = sha in self.known
         res = err = None
         if not known:
@@ -829,7 +847,8 @@ def import_files(
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     by_code: Mapping[str, Unit]
     known: Container[str]
-    if jobs == 1 and len(files) <= SMALL_IMPORT:
+    small = jobs == 1 and len(files) <= SMALL_IMPORT
+    if small:
         # a few files (an upload): the units, last year's values and the known hashes they need,
         # looked up in the ledger, instead of reading the whole roster and every hash each time
         by_code, known = _LedgerUnits(camp), _LedgerHashes(camp.ledger)
@@ -839,7 +858,7 @@ def import_files(
         by_code = {u.code: u for u in units}
         known = camp.ledger.known_hashes()
         ctx = CheckContext(roster=roster_dict(units), year=camp.year, prev_by_unit=camp.ledger.previous_all())
-    job = _ImportJob(camp.ledger.archive_dir, known, ctx, contents)
+    job = _ImportJob(camp.ledger.archive_dir, known, ctx, contents, inline=small)
     out: list[ImportOutcome] = []
     when = received_at or datetime.now().isoformat(timespec="seconds")
     batch = max(1, int(batch or IMPORT_BATCH))

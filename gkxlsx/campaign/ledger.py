@@ -13,6 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -196,19 +197,26 @@ def archive_file(
     return sha, dest
 
 
+@functools.cache
+def _syncfs():
+    """The C library's syncfs, looked up once per process (None where there is none)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
 def sync_archive(archive_dir: Path, paths: Sequence[Path]) -> None:
     """Make archived files (and their renames) durable: one ``syncfs`` of the archive's file
     system where the C library has it, else an fsync of each file and folder.  Raises OSError."""
     if not paths:
         return
-    try:
+    syncfs = _syncfs()
+    if syncfs is not None:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        syncfs = libc.syncfs
-    except (OSError, AttributeError):
-        syncfs = None
-    if syncfs is not None:
         fd = os.open(str(archive_dir), os.O_RDONLY)
         try:
             if syncfs(fd) == 0:
