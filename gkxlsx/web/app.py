@@ -1030,9 +1030,14 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if not files:
             raise Refused(400, "请选择要上传的工作簿。")
         cid, code = got
-        res = await run_in_threadpool(_import, cid, files, "网页上传（单位填报链接）", code)
-        ctx = await run_in_threadpool(_portal_ctx, token)
-        ctx.update(res)
+
+        def run() -> dict:  # one hop to a worker thread for the import and the page after it
+            res = _import(cid, files, "网页上传（单位填报链接）", code)
+            ctx = _portal_ctx(token)
+            ctx.update(res)
+            return ctx
+
+        ctx = await run_in_threadpool(run)
         return web.page(request, "portal.html", max_mb=MAX_FILE // 1024 // 1024, **ctx)
 
     async def portal_template(request: Request):

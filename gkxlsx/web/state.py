@@ -58,6 +58,7 @@ class WebState:
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         self.secret = self._secret()
+        self._keys: dict[str, bytes] = {}
         self._local = threading.local()
         self.conn.executescript(SCHEMA)
         from argon2 import PasswordHasher
@@ -106,8 +107,11 @@ class WebState:
             c.execute("COMMIT")
 
     def key(self, purpose: str) -> bytes:
-        """A key for one purpose, derived from the secret (sessions, links, CSRF, settings)."""
-        return hmac.new(self.secret, b"gkxlsx-web:" + purpose.encode(), hashlib.sha256).digest()
+        """A key for one purpose, derived from the secret (sessions, links, CSRF, settings) once."""
+        k = self._keys.get(purpose)
+        if k is None:
+            k = self._keys[purpose] = hmac.new(self.secret, b"gkxlsx-web:" + purpose.encode(), hashlib.sha256).digest()
+        return k
 
     # -- accounts --------------------------------------------------------------------------
 
