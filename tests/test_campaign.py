@@ -328,6 +328,28 @@ def test_two_imports_at_once_keep_the_ledger_consistent(camp, tmp_path):
         assert [h.version for h in camp.ledger.history(u.code)] == [1, 2]
 
 
+def test_imports_from_many_threads_of_one_process(camp, tmp_path):
+    """A server's request threads, each with its own campaign object, import at once: their
+    writes queue in the process (no SQLite busy wait), every file is recorded once."""
+    import threading
+
+    codes = [u.code for u in camp.units()][:8]
+    files = {c: make_return(camp, c, tmp_path / c) for c in codes}
+    got: dict[str, list] = {}
+
+    def upload(code: str) -> None:
+        with Campaign(camp.root) as c:
+            got[code] = [o.kind for o in import_files(c, [files[code], files[code]])]
+
+    threads = [threading.Thread(target=upload, args=(c,)) for c in codes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == {c: ["new", "duplicate"] for c in codes}
+    assert len(camp.ledger.all_submissions()) == len(codes) and camp.ledger.integrity() == []
+
+
 def test_killed_import_leaves_consistent_ledger_and_reimport_completes(camp, tmp_path):
     paths = _returns(camp, tmp_path, n_versions=3)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
