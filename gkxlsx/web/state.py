@@ -60,6 +60,7 @@ class WebState:
         self.secret = self._secret()
         self._keys: dict[str, bytes] = {}
         self._local = threading.local()
+        self._write = threading.RLock()
         self.conn.executescript(SCHEMA)
         from argon2 import PasswordHasher
 
@@ -97,14 +98,15 @@ class WebState:
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         c = self.conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        else:
-            c.execute("COMMIT")
+        with self._write:  # this process's writers queue here, not in SQLite's sleeping busy wait
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            else:
+                c.execute("COMMIT")
 
     def key(self, purpose: str) -> bytes:
         """A key for one purpose, derived from the secret (sessions, links, CSRF, settings) once."""
