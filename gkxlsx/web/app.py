@@ -131,6 +131,7 @@ class WebApp:
     def __init__(self, root: Path, templates: Path | None = None):
         self.site = Site(root)
         self.state = WebState(self.site.root)
+        self.state.setup_code()  # made now, so the code exists before anyone opens the page
         from gkxlsx.render.renderer import builtin_templates_dir
 
         loaders: list[jinja2.BaseLoader] = []
@@ -155,7 +156,8 @@ class WebApp:
         user = request.session.get("user") if "session" in request.scope else None
         base = {
             "user": user,
-            "csrf": self.office_csrf(request) if user else ctx.pop("csrf", ""),
+            # a unit's page brings its own token (bound to its link); office pages the session's
+            "csrf": ctx.pop("csrf") if "csrf" in ctx else (self.office_csrf(request) if user else ""),
             "flash": request.session.pop("flash", None) if "session" in request.scope else None,
             "single": self.site.single,
             "now": datetime.now().astimezone(),
@@ -255,7 +257,7 @@ def _finding_view(form, f: dict) -> dict[str, Any]:
         "fix": f.get("fix", ""),
         "locations": locs,
         "sheet": sheet,
-        "values": [(form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()][
+        "vals": [(form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()][
             :12
         ],
         "expected": None if f.get("expected") is None else fmt_num(f.get("expected")),
@@ -367,6 +369,11 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             form = await web.form(request)
             pw, pw2 = str(form.get("password") or ""), str(form.get("password2") or "")
             try:
+                if not await run_in_threadpool(state.check_setup_code, str(form.get("setup_code") or "")):
+                    raise AccountError(
+                        "启动码不对。启动码显示在运行 gkxlsx serve 的窗口中，"
+                        "也保存在服务目录的 .gkxlsx-web/setup-code 文件里。"
+                    )
                 if pw != pw2:
                     raise AccountError("两次输入的密码不一致。")
                 await run_in_threadpool(state.add_account, str(form.get("username") or ""), pw, first=True)
@@ -872,14 +879,17 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     def _render(cid: str, fmt: str) -> tuple[str, bytes, str]:
         from gkxlsx.campaign.publish import report_jobs
-        from gkxlsx.render.renderer import RenderError, render_files
+        from gkxlsx.render.renderer import RenderError, RenderRefused, render_files
 
         with web.campaign(cid) as camp:
             jobs, _, _ = report_jobs(camp, [], all_units=False, aggregate=True, by=None)
             rep, findings, agg, _ = jobs[0]
             with tempfile.TemporaryDirectory(prefix="gkxlsx-web-render-") as tmp:
-                try:
-                    files = render_files(rep, [fmt], tmp, draft=True, findings=findings, aggregate=agg)
+                try:  # the publishable report when the data allow it, else a draft marked as such
+                    try:
+                        files = render_files(rep, [fmt], tmp, findings=findings, aggregate=agg)
+                    except RenderRefused:
+                        files = render_files(rep, [fmt], tmp, draft=True, findings=findings, aggregate=agg)
                 except RenderError as e:
                     raise Refused(400, str(e)) from None
                 f = files[0]
@@ -1004,7 +1014,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                     "form_title": camp.form.title if hasattr(camp.form, "title") else "",
                 }
             )
-        ctx["ucsrf"] = csrf_token(state.key("csrf"), "unit:" + token)
+        ctx["ucsrf"] = ctx["csrf"] = csrf_token(state.key("csrf"), "unit:" + token)
         ctx["tok"] = token
         return ctx
 
