@@ -247,6 +247,7 @@ class Campaign:
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
         self.ledger = Ledger(self.root / DB, self.path("archive"))
+        self.notices: list[str] = []  # what init read differently from the roster file (for the user)
 
     @property
     def office_info(self) -> OfficeInfo:
@@ -400,6 +401,7 @@ def init_campaign(
     # the year is the form's 报告年度 (the meta field every workbook is stamped with)
     write_config(root / CONFIG, cfg, {**CONFIG_COMMENTS, "campaign.year": form.fields["meta.year"].label})
     camp = Campaign(root)
+    camp.notices = list(units.notices)
     camp.ledger.set_units(units)
     camp.ledger.set_meta(created=datetime.now().isoformat(timespec="seconds"), year=year, format=form.id)
     for d in DIRS:

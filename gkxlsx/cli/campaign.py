@@ -43,6 +43,8 @@ def init_cmd(
     except (CampaignError, RosterError, FormError, LedgerError) as e:
         fail(str(e))
     with camp:
+        for line in camp.notices:
+            typer.secho(line, fg=typer.colors.YELLOW)
         n = len(camp.units())
         prev = len(camp.ledger.previous_all())
         typer.echo(

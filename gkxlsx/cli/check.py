@@ -171,6 +171,8 @@ def check_cmd(
             units = load_roster(roster, form_for_year(year) if year else load_form("2021"))
         except (RosterError, FormError) as e:
             fail(str(e))
+        for line in units.notices:  # on stderr: stdout may be --json
+            typer.secho(line, err=True, fg=typer.colors.YELLOW)
     prev_by_unit = None
     if previous is not None:
         from gkxlsx.workbook.prefill import PrefillError, load_values

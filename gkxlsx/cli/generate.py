@@ -86,6 +86,8 @@ def generate_cmd(
                 pre[code] = merged
     except (RosterError, PrefillError, FormError) as e:
         fail(str(e))
+    for line in units.notices:
+        typer.secho(line, fg=typer.colors.YELLOW)
     codes = {u.code for u in units}
     unknown = sorted(set(pre) - codes) + sorted(set(prev or {}) - codes - set(pre))
     if unknown:

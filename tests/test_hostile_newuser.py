@@ -1,0 +1,102 @@
+"""Hostile and unlucky input, tried as a new user would (issue 15): full-width unit codes in a
+roster, an empty or fake .xlsx roster, a report year typed wrong, the import line's mark, the
+error counts of status and render, the status page's 生成时间 and LibreOffice's removed sheet
+protection across a batch.  Every test runs the real command and reads what the user sees."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import pytest
+from test_campaign import ROSTER
+from typer.testing import CliRunner
+
+from gkxlsx.cli import app
+from gkxlsx.form.roster import halfwidth
+
+runner = CliRunner()
+
+
+def _init(tmp_path: Path, roster: Path, year: int = 2025, name: str = "c"):
+    return runner.invoke(app, ["init", str(tmp_path / name), "--year", str(year), "--roster", str(roster)])
+
+
+# --------------------------------------------------------------------------------------------
+# item 1: full-width codes
+
+
+def test_fullwidth_codes_are_read_as_ascii_with_a_notice(tmp_path):
+    roster = tmp_path / "名单.csv"
+    roster.write_text(
+        "单位代码,单位名称,单位类型\nＱＹ００１,甲乡人民政府,乡镇\nＱＹ－００２,乙镇人民政府,乡镇\nQY003,丙镇人民政府,乡镇\n",
+        encoding="utf-8",
+    )
+    res = _init(tmp_path, roster)
+    assert res.exit_code == 0, res.output
+    assert "Traceback" not in res.output
+    notice = next(line for line in res.output.splitlines() if "全角" in line)
+    assert "名单.csv" in notice and "2 行" in notice
+    assert "第 2 行“ＱＹ００１”→“QY001”" in notice and "第 3 行“ＱＹ－００２”→“QY-002”" in notice
+    assert "第 4 行" not in notice
+    res = runner.invoke(app, ["status", "QY001", "-C", str(tmp_path / "c")])
+    assert res.exit_code == 0 and "QY001 甲乡人民政府" in res.output, res.output
+    res = runner.invoke(app, ["status", "QY-002", "-C", str(tmp_path / "c")])
+    assert res.exit_code == 0 and "QY-002 乙镇人民政府" in res.output, res.output
+
+
+def test_fullwidth_code_that_stays_invalid_says_why_and_which_line(tmp_path):
+    roster = tmp_path / "r.csv"
+    # an ideographic space inside the code: read as a space, which a code may not hold
+    roster.write_text("单位代码,单位名称,单位类型\nQY001,甲乡人民政府,乡镇\nＱＹ　００２,乙镇人民政府,乡镇\n", encoding="utf-8")
+    res = _init(tmp_path, roster)
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    assert "第 3 行" in res.stderr and "全角字符" in res.stderr and "“ＱＹ　００２”" in res.stderr
+    assert "第 2 行" not in res.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_fullwidth_duplicate_of_an_ascii_code_is_a_duplicate(tmp_path):
+    roster = tmp_path / "r.csv"
+    roster.write_text("单位代码,单位名称,单位类型\nQY001,甲乡人民政府,乡镇\nＱＹ００１,乙镇人民政府,乡镇\n", encoding="utf-8")
+    res = _init(tmp_path, roster)
+    assert res.exit_code == 2 and "第 3 行" in res.stderr and "与第 2 行重复" in res.stderr
+
+
+def test_halfwidth_is_nfkc_of_fullwidth_ascii():
+    for cp in [*range(0xFF01, 0xFF5F), 0x3000]:
+        ch = chr(cp)
+        assert halfwidth("A" + ch + "B") == unicodedata.normalize("NFKC", "A" + ch + "B")
+    assert halfwidth("数据①") == "数据①"  # nothing else is touched
+
+
+def test_fullwidth_notice_in_generate_and_check(tmp_path):
+    roster = tmp_path / "r.csv"
+    roster.write_text("单位代码,单位名称,单位类型\nＡ１,甲乡人民政府,乡镇\n", encoding="utf-8")
+    res = runner.invoke(app, ["generate", "--roster", str(roster), "--year", "2025", "-o", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert "全角" in res.output and "“Ａ１”→“A1”" in res.output
+    assert next((tmp_path / "o").glob("A1_*.xlsx"))
+    res = runner.invoke(app, ["check", str(next((tmp_path / "o").glob("A1_*.xlsx"))), "--roster", str(roster)])
+    assert "Traceback" not in res.output and "“Ａ１”→“A1”" in res.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# item 2: an empty or fake .xlsx roster
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is not a workbook\n", b"PK\x03\x04" + b"\0" * 20])
+def test_empty_or_fake_xlsx_roster_is_named_in_chinese(tmp_path, content):
+    roster = tmp_path / "单位名单.xlsx"
+    roster.write_bytes(content)
+    res = _init(tmp_path, roster)
+    assert res.exit_code == 2
+    assert "Traceback" not in res.output
+    assert "单位名单.xlsx" in res.stderr
+    assert "EOCD" not in res.stderr and "Zip" not in res.stderr and "zip" not in res.stderr
+    if not content:
+        assert "空文件" in res.stderr
+    else:
+        assert "不是有效的 Excel 文件" in res.stderr, res.stderr
+    assert not (tmp_path / "c").exists()
