@@ -13,6 +13,8 @@ from test_campaign import ROSTER
 from typer.testing import CliRunner
 
 from gkxlsx.cli import app
+from gkxlsx.clock import china_now
+from gkxlsx.form.model import builtin_form_ids, load_form
 from gkxlsx.form.roster import halfwidth
 
 runner = CliRunner()
@@ -100,3 +102,39 @@ def test_empty_or_fake_xlsx_roster_is_named_in_chinese(tmp_path, content):
     else:
         assert "不是有效的 Excel 文件" in res.stderr, res.stderr
     assert not (tmp_path / "c").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# item 3: the report year
+
+
+def _valid_years() -> tuple[int, int]:
+    spans = [load_form(f).report_years for f in builtin_form_ids()]
+    return min(a for a, _ in spans), min(max(b for _, b in spans), china_now().year + 1)
+
+
+@pytest.mark.parametrize("year", ["2099", "2018", "1999", "next+1"])
+def test_init_refuses_a_report_year_out_of_range(tmp_path, year):
+    lo, hi = _valid_years()
+    y = hi + 1 if year == "next+1" else int(year)
+    res = _init(tmp_path, ROSTER, year=y)
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
+    assert f"报告年度 {y} 不在可用范围内" in res.stderr
+    assert f"{lo}—{hi} 年度" in res.stderr, res.stderr
+    assert not (tmp_path / "c").exists()
+
+
+def test_init_accepts_the_ends_of_the_range(tmp_path):
+    lo, hi = _valid_years()
+    assert lo == 2019
+    for y in (lo, hi):
+        res = _init(tmp_path, ROSTER, year=y, name=f"c{y}")
+        assert res.exit_code == 0, res.output
+        assert f"已创建 {y} 年度收集任务" in res.output
+
+
+def test_generate_refuses_a_report_year_out_of_range(tmp_path):
+    res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2099", "-o", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 2 and "报告年度 2099 不在可用范围内" in res.stderr
+    assert not (tmp_path / "o").exists()

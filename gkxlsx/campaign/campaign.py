@@ -41,7 +41,7 @@ from gkxlsx.campaign.ledger import (
     Received,
     Submission,
 )
-from gkxlsx.form.model import Form, form_for_year, load_form
+from gkxlsx.form.model import Form, check_report_year, form_for_year, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.form.roster import Unit, column_name, load_roster
 from gkxlsx.rules.engine import compute_derived
@@ -362,6 +362,7 @@ def init_campaign(
     root = Path(root)
     if (root / CONFIG).exists():
         raise CampaignError(f"{root} 已经是一个收集任务目录，不会覆盖。如需重新开始，请换一个目录。")
+    check_report_year(year)  # raises FormError naming the valid range
     form = load_form(fmt) if fmt else form_for_year(year)
     lo, hi = form.report_years
     if not lo <= year <= hi:
