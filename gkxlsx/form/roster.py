@@ -243,7 +243,5 @@ def load_roster(path: str | Path, form: Form | None = None) -> Roster:
         )
         if len(widened) > NOTICE_EXAMPLES:
             examples += _message("fullwidth_more")
-        notices.append(
-            _message("fullwidth_notice", file=p.name, count=len(widened), column=h_code, examples=examples)
-        )
+        notices.append(_message("fullwidth_notice", file=p.name, count=len(widened), column=h_code, examples=examples))
     return Roster(units, notices)
