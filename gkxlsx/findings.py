@@ -12,7 +12,7 @@ A :class:`Finding` goes to JSON with :meth:`Finding.to_dict` and back with :meth
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
@@ -151,6 +151,17 @@ class Finding:
             raw=d.get("raw"),
             suggestion=d.get("suggestion"),
         )
+
+
+def severity_counts(findings: Iterable[Finding | Mapping[str, Any]]) -> dict[str, int]:
+    """``{"error": n, "warning": n, "info": n}`` of findings (or their :meth:`Finding.to_dict`): the
+    one count of a file's problems — what the ledger records as a submission's errors and warnings,
+    and what import, check, status and render print."""
+    out = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        sev = f.severity if isinstance(f, Finding) else str(f.get("severity") or "info")
+        out[sev] = out.get(sev, 0) + 1
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,9 @@ def test_fullwidth_codes_are_read_as_ascii_with_a_notice(tmp_path):
 def test_fullwidth_code_that_stays_invalid_says_why_and_which_line(tmp_path):
     roster = tmp_path / "r.csv"
     # an ideographic space inside the code: read as a space, which a code may not hold
-    roster.write_text("单位代码,单位名称,单位类型\nQY001,甲乡人民政府,乡镇\nＱＹ　００２,乙镇人民政府,乡镇\n", encoding="utf-8")
+    roster.write_text(
+        "单位代码,单位名称,单位类型\nQY001,甲乡人民政府,乡镇\nＱＹ　００２,乙镇人民政府,乡镇\n", encoding="utf-8"
+    )
     res = _init(tmp_path, roster)
     assert res.exit_code == 2
     assert "Traceback" not in res.output
@@ -61,7 +63,9 @@ def test_fullwidth_code_that_stays_invalid_says_why_and_which_line(tmp_path):
 
 def test_fullwidth_duplicate_of_an_ascii_code_is_a_duplicate(tmp_path):
     roster = tmp_path / "r.csv"
-    roster.write_text("单位代码,单位名称,单位类型\nQY001,甲乡人民政府,乡镇\nＱＹ００１,乙镇人民政府,乡镇\n", encoding="utf-8")
+    roster.write_text(
+        "单位代码,单位名称,单位类型\nQY001,甲乡人民政府,乡镇\nＱＹ００１,乙镇人民政府,乡镇\n", encoding="utf-8"
+    )
     res = _init(tmp_path, roster)
     assert res.exit_code == 2 and "第 3 行" in res.stderr and "与第 2 行重复" in res.stderr
 
@@ -138,3 +142,99 @@ def test_generate_refuses_a_report_year_out_of_range(tmp_path):
     res = runner.invoke(app, ["generate", "--roster", str(ROSTER), "--year", "2099", "-o", str(tmp_path / "o"), "-q"])
     assert res.exit_code == 2 and "报告年度 2099 不在可用范围内" in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# items 4-6: a campaign with returns that pass, warn and fail
+
+
+@pytest.fixture
+def camp(tmp_path):
+    from gkxlsx.campaign.campaign import init_campaign
+
+    c = init_campaign(tmp_path / "c", year=2025, roster=ROSTER)
+    yield c
+    c.close()
+
+
+def _several_errors(v: dict) -> None:
+    v["s3.new.natural"] = None  # an empty number cell
+    v["s2.regulation.issued"] = "/"  # text in a number cell
+    v["s3.new.commercial"] = v["s3.new.commercial"] + 5  # an unbalanced column
+    v["s1.on_request"] = ""  # a required text left empty
+
+
+def _status_errors(root: Path, code: str) -> int:
+    import re
+
+    res = runner.invoke(app, ["status", code, "-C", str(root)])
+    assert res.exit_code == 0, res.output
+    return int(re.search(r"（当前）：.*错误 (\d+) 警告", res.output).group(1))
+
+
+def test_status_and_render_count_the_same_errors(camp, tmp_path):
+    import json
+    import re
+
+    from test_campaign import make_return
+
+    p = make_return(camp, "SLX001", tmp_path / "in", edit=_several_errors)
+    res = runner.invoke(app, ["import", "-C", str(camp.root), str(p)])
+    n = _status_errors(camp.root, "SLX001")
+    kinds = {f["rule"] for f in camp.ledger.current("SLX001").findings if f["severity"] == "error"}
+    assert len(kinds) >= 3, kinds  # several kinds: empty cell, text in a number cell, a rule, an empty text
+    listed = runner.invoke(app, ["status", "-C", str(camp.root), "--json"])
+    row = next(u for u in json.loads(listed.output)["units"] if u["unit_code"] == "SLX001")
+    assert row["errors"] == n
+    assert f"错误{n} " in runner.invoke(app, ["status", "-C", str(camp.root)]).output
+    assert f"（错误 {n}）" in res.output  # the import line
+    res = runner.invoke(app, ["render", "SLX001", "-C", str(camp.root), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output
+    assert f"的数据有 {n} 个错误尚未解决" in res.stderr, res.stderr
+    assert len(re.findall(r"^  \d+\. \[", res.stderr, re.M)) == n  # and lists as many, none twice
+
+
+def test_render_still_refuses_what_the_checker_never_saw(tmp_path):
+    """A report whose data never went through the checker: the printing preconditions still count."""
+    import json
+
+    from gkxlsx.demo.samples import sample_values
+
+    form = load_form("2021")
+    vals = sample_values(form, "测试镇人民政府", "乡镇", 2025, seed=1)
+    vals["s3.new.natural"] = None
+    data = tmp_path / "r.json"
+    data.write_text(
+        json.dumps(
+            {"year": 2025, "unit": {"name": "测试镇人民政府", "type": "乡镇"}, "values": vals},
+            ensure_ascii=False,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
+    res = runner.invoke(app, ["render", "--data", str(data), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "尚未解决" in res.stderr and "自然人" in res.stderr, res.output
+
+
+def test_status_pages_say_when_they_were_made(camp, tmp_path):
+    import re
+    from datetime import datetime, timedelta
+
+    import openpyxl
+
+    from gkxlsx.clock import CHINA_TZ
+
+    before = datetime.now(CHINA_TZ).replace(second=0, microsecond=0)
+    out_x, out_h = tmp_path / "s.xlsx", tmp_path / "s.html"
+    res = runner.invoke(app, ["status", "-C", str(camp.root), "--xlsx", str(out_x), "--html", str(out_h)])
+    assert res.exit_code == 0, res.output
+    after = datetime.now(CHINA_TZ)
+    pat = r"生成时间：(\d{4})年(\d{1,2})月(\d{1,2})日 (\d\d):(\d\d)（北京时间）"
+    html = out_h.read_text(encoding="utf-8")
+    cells = [c.value for row in openpyxl.load_workbook(out_x)["报送情况"].iter_rows(max_row=4) for c in row if c.value]
+    for text in (html, "\n".join(map(str, cells))):
+        m = re.search(pat, text)
+        assert m, text[:2000]
+        t = datetime(*map(int, m.groups()), tzinfo=CHINA_TZ)
+        assert before <= t <= after + timedelta(minutes=1)  # China time, whatever the machine's zone

@@ -140,8 +140,10 @@ def import_cmd(
 
 
 def _count_text(findings) -> str:
-    e = sum(1 for f in findings if f.get("severity") == "error")
-    w = sum(1 for f in findings if f.get("severity") == "warning")
+    from gkxlsx.findings import severity_counts
+
+    c = severity_counts(findings)
+    e, w = c["error"], c["warning"]
     parts = []
     if e:
         parts.append(f"错误 {e}")
