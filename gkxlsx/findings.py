@@ -182,6 +182,28 @@ def catalogue() -> Mapping[str, Mapping[str, Any]]:
     return _data()["findings"]
 
 
+def is_batch_note(f: Finding | Mapping[str, Any]) -> bool:
+    """Whether a finding (or its :meth:`Finding.to_dict`) only says what the software that saved the
+    file always does — LibreOffice drops the workbook structure protection (findings.json
+    ``batch_notes``): a batch says it once (:func:`batch_note_lines`), not on every file's line."""
+    if isinstance(f, Finding):
+        rid, sev = f.rule_id, f.severity
+    else:
+        rid, sev = str(f.get("rule") or f.get("rule_id") or ""), str(f.get("severity") or "")
+    note = _data()["batch_notes"].get(rid)
+    return note is not None and note["severity"] == sev
+
+
+def batch_note_lines(files: Iterable[Iterable[Finding | Mapping[str, Any]]]) -> list[str]:
+    """One line per batch note found in a batch of files (each file's findings): “…{n} 个文件…”."""
+    notes = _data()["batch_notes"]
+    n: dict[str, int] = {}
+    for findings in files:
+        for rid in {str(f.rule_id if isinstance(f, Finding) else f.get("rule")) for f in findings if is_batch_note(f)}:
+            n[rid] = n.get(rid, 0) + 1
+    return [notes[rid]["summary"].format(n=k) for rid, k in n.items()]
+
+
 def form_rule_wordings() -> Mapping[str, Mapping[str, Any]]:
     """{id: {message, description[, variants]}}: wordings for a rule of a form that code checks too
     (the text side of W-T3-FEE); severity, title and fix are the form rule's."""

@@ -164,6 +164,26 @@ def _several_errors(v: dict) -> None:
     v["s1.on_request"] = ""  # a required text left empty
 
 
+def test_import_mark_follows_the_outcome(camp, tmp_path):
+    from test_campaign import make_return
+
+    ok = make_return(camp, "SLX001", tmp_path / "in")
+    warn = make_return(
+        camp,
+        "SLX002",
+        tmp_path / "in",
+        edit=lambda v: v.update({"s2.regulation.issued": 1, "s2.regulation.in_force": 1}),
+    )
+    err = make_return(camp, "SLX003", tmp_path / "in", edit=_several_errors)
+    res = runner.invoke(app, ["import", "-C", str(camp.root), str(ok), str(warn), str(err)])
+    assert res.exit_code == 0, res.output
+    lines = {line.split("：", 1)[0][2:]: line for line in res.output.splitlines() if "第 1 版" in line}
+    assert lines[ok.name].startswith("✓ ") and lines[ok.name].endswith("通过"), lines
+    assert lines[warn.name].startswith("⚠ ") and "有警告" in lines[warn.name], lines
+    assert lines[err.name].startswith("✗ ") and "有错误（错误" in lines[err.name], lines
+    assert res.output.count("✓") == 1
+
+
 def _status_errors(root: Path, code: str) -> int:
     import re
 
@@ -238,3 +258,67 @@ def test_status_pages_say_when_they_were_made(camp, tmp_path):
         assert m, text[:2000]
         t = datetime(*map(int, m.groups()), tzinfo=CHINA_TZ)
         assert before <= t <= after + timedelta(minutes=1)  # China time, whatever the machine's zone
+
+
+# --------------------------------------------------------------------------------------------
+# item 7: a batch of returns saved by LibreOffice
+
+
+@pytest.fixture(scope="module")
+def office():
+    from gkxlsx.office import lo
+
+    lo.require_or_skip()
+    with lo.LibreOffice(timeout=180) as o:
+        yield o
+
+
+@pytest.mark.lo
+def test_libreoffice_protection_notice_said_once_per_batch(office, camp, tmp_path):
+    import json
+
+    from test_campaign import make_return
+
+    from gkxlsx.demo.samples import sample_values
+    from gkxlsx.form.cells import a1
+    from gkxlsx.form.layout import layout
+
+    sheet, r, c = layout(camp.form).where["s3.new.natural"]
+    saved = []
+    for code in ("SLX001", "SLX002", "SLX003"):
+        src = make_return(camp, code, tmp_path / "src")
+        u = camp.unit(code)
+        typed = sample_values(camp.form, u.name, u.type, camp.year, seed=1)["s3.new.natural"]
+        dst = tmp_path / "lo" / src.name
+        dst.parent.mkdir(exist_ok=True)
+        office.fill(src, dst, [(sheet, a1(r, c), str(typed))])  # the clerk retypes a number and saves
+        saved.append(dst)
+
+    res = runner.invoke(app, ["import", "-C", str(camp.root), *map(str, saved)])
+    assert res.exit_code == 0, res.output
+    assert "Traceback" not in res.output
+    file_lines = [line for line in res.output.splitlines() if "第 1 版" in line]
+    assert len(file_lines) == 3
+    for line in file_lines:  # the notice was each file's only finding: nothing on its line
+        assert line.startswith("✓ ") and line.endswith("通过") and "提示" not in line, res.output
+    notes = [line for line in res.output.splitlines() if "W-STRUCT-LOCK" in line]
+    assert len(notes) == 1 and "3 个文件由 LibreOffice 保存" in notes[0], res.output
+
+    # kept in each file's detail and JSON
+    res = runner.invoke(app, ["status", "SLX002", "-C", str(camp.root)])
+    assert "W-STRUCT-LOCK" in res.output and "LibreOffice" in res.output
+    assert all(
+        "W-STRUCT-LOCK" in {f["rule"] for f in camp.ledger.current(code).findings}
+        for code in ("SLX001", "SLX002", "SLX003")
+    )
+
+    # check: once for the batch, on every file with --all, in every file's JSON
+    res = runner.invoke(app, ["check", *map(str, saved)])
+    assert "Traceback" not in res.output
+    assert res.output.count("W-STRUCT-LOCK") == 1 and "3 个文件由 LibreOffice 保存" in res.output, res.output
+    assert res.output.count("结果：通过（错误 0，警告 0，提示 0）") == 3
+    res = runner.invoke(app, ["check", "--all", *map(str, saved)])
+    assert res.output.count("W-STRUCT-LOCK") == 3, res.output
+    res = runner.invoke(app, ["check", "--json", *map(str, saved)])
+    doc = json.loads(res.stdout)
+    assert sum(f["rule"] == "W-STRUCT-LOCK" for x in doc["files"] for f in x["findings"]) == 3
