@@ -41,7 +41,7 @@ from gkxlsx.campaign.ledger import (
     Received,
     Submission,
 )
-from gkxlsx.form.model import Form, form_for_year, load_form
+from gkxlsx.form.model import Form, check_report_year, form_for_year, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.form.roster import Unit, column_name, load_roster
 from gkxlsx.rules.engine import compute_derived
@@ -247,6 +247,7 @@ class Campaign:
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
         self.ledger = Ledger(self.root / DB, self.path("archive"))
+        self.notices: list[str] = []  # what init read differently from the roster file (for the user)
 
     @property
     def office_info(self) -> OfficeInfo:
@@ -361,6 +362,7 @@ def init_campaign(
     root = Path(root)
     if (root / CONFIG).exists():
         raise CampaignError(f"{root} 已经是一个收集任务目录，不会覆盖。如需重新开始，请换一个目录。")
+    check_report_year(year)  # raises FormError naming the valid range
     form = load_form(fmt) if fmt else form_for_year(year)
     lo, hi = form.report_years
     if not lo <= year <= hi:
@@ -400,6 +402,7 @@ def init_campaign(
     # the year is the form's 报告年度 (the meta field every workbook is stamped with)
     write_config(root / CONFIG, cfg, {**CONFIG_COMMENTS, "campaign.year": form.fields["meta.year"].label})
     camp = Campaign(root)
+    camp.notices = list(units.notices)
     camp.ledger.set_units(units)
     camp.ledger.set_meta(created=datetime.now().isoformat(timespec="seconds"), year=year, format=form.id)
     for d in DIRS:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from gkxlsx.campaign.campaign import Aggregate, Campaign, StatusSummary
+from gkxlsx.clock import CHINA_TZ, china_now
 from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename
 from gkxlsx.form.layout import number_for_excel
 from gkxlsx.form.roster import column_name
@@ -78,8 +80,17 @@ def similar_rows(similar) -> list[tuple[str, str, str, str, str]]:
 TEXT_ONLY = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
-def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
-    """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too."""
+def generated_text(when: datetime | None = None) -> str:
+    """“生成时间：2026年1月20日 09:05（北京时间）”: when a status page was made (``when``: now), in China time."""
+    t = (when or china_now()).astimezone(CHINA_TZ)
+    return f"生成时间：{t.year}年{t.month}月{t.day}日 {t:%H:%M}（北京时间）"
+
+
+def write_status_xlsx(
+    camp: Campaign, summary: StatusSummary, path: Path, similar=None, generated: datetime | None = None
+) -> Path:
+    """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too;
+    ``generated``: the time it states it was made (default: now)."""
     import xlsxwriter
 
     wb = xlsxwriter.Workbook(str(path), TEXT_ONLY)
@@ -91,6 +102,7 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
     fmts = {k: wb.add_format({"border": 1, "font_name": "宋体", "bg_color": v}) for k, v in colours.items()}
     ws.write(0, 0, f"{camp.year}年度政府信息公开工作年度报告报送情况", title)
     ws.write(1, 0, summary.headline())
+    ws.write(2, 0, generated_text(generated))
     columns = status_columns()
     for j, h in enumerate(columns):
         ws.write(3, j, h, head)
@@ -117,13 +129,16 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
     return path
 
 
-def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
+def write_status_html(
+    camp: Campaign, summary: StatusSummary, path: Path, similar=None, generated: datetime | None = None
+) -> Path:
     from gkxlsx.render.renderer import environment, render_template
 
     ctx = dict(
         year=camp.year,
         office=camp.office,
         headline=summary.headline(),
+        generated=generated_text(generated),
         columns=status_columns(),
         rows=status_rows(summary),
         similar=None if similar is None else similar_rows(similar),

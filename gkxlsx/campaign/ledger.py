@@ -27,6 +27,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gkxlsx.findings import severity_counts
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS units (
@@ -271,9 +273,7 @@ def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None
     """Insert a submission as the unit's current version inside the caller's transaction:
     (id, version), or None if these bytes were already recorded."""
     rc = new.received
-    counts = {"error": 0, "warning": 0, "info": 0}
-    for f in new.findings:
-        counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
+    counts = severity_counts(new.findings)
     if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (rc.sha,)).fetchone():
         return None
     v = (

@@ -43,6 +43,8 @@ def init_cmd(
     except (CampaignError, RosterError, FormError, LedgerError) as e:
         fail(str(e))
     with camp:
+        for line in camp.notices:
+            typer.secho(line, fg=typer.colors.YELLOW)
         n = len(camp.units())
         prev = len(camp.ledger.previous_all())
         typer.echo(
@@ -119,11 +121,23 @@ def import_cmd(
                 )
             )
         else:
+            from gkxlsx.campaign.ledger import STATUS_ERR, STATUS_PASS, STATUS_WARN
+            from gkxlsx.findings import batch_note_lines, is_batch_note
+
+            # the mark of a recorded file's line follows what was recorded
+            marks = {
+                STATUS_PASS: ("✓", None),
+                STATUS_WARN: ("⚠", typer.colors.YELLOW),
+                STATUS_ERR: ("✗", typer.colors.RED),
+            }
             for r in results:
                 if r.kind == "new":
-                    typer.echo(
-                        f"✓ {r.name}：{r.unit_code} 第 {r.version} 版，{r.status}"
-                        + (f"（{_count_text(r.findings)}）" if r.findings else "")
+                    shown = [f for f in r.findings if not is_batch_note(f)]  # said once below
+                    mark, color = marks.get(r.status or "", ("✗", typer.colors.RED))
+                    typer.secho(
+                        f"{mark} {r.name}：{r.unit_code} 第 {r.version} 版，{r.status}"
+                        + (f"（{_count_text(shown)}）" if shown else ""),
+                        fg=color,
                     )
                 elif r.kind == "duplicate":
                     typer.echo(f"= {r.name}：{r.message}")
@@ -131,6 +145,8 @@ def import_cmd(
                     typer.echo(f"? {r.name}：无法对应到名单中的单位，已隔离待处理：{r.message}")
                 else:
                     typer.secho(f"✗ {r.name}：{r.message}", fg=typer.colors.RED)
+            for line in batch_note_lines(r.findings for r in results if r.kind == "new"):
+                typer.echo(line)
             s = camp.status()
             typer.echo(s.headline())
         if any(r.kind == "failed" for r in results):
@@ -138,8 +154,10 @@ def import_cmd(
 
 
 def _count_text(findings) -> str:
-    e = sum(1 for f in findings if f.get("severity") == "error")
-    w = sum(1 for f in findings if f.get("severity") == "warning")
+    from gkxlsx.findings import severity_counts
+
+    c = severity_counts(findings)
+    e, w = c["error"], c["warning"]
     parts = []
     if e:
         parts.append(f"错误 {e}")

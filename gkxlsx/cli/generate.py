@@ -59,12 +59,13 @@ def generate_cmd(
     if roster is None or year is None:
         _generate_in_campaign(campaign, only, quiet)
         return
-    from gkxlsx.form.model import FormError, form_for_year, load_form
+    from gkxlsx.form.model import FormError, check_report_year, form_for_year, load_form
     from gkxlsx.form.roster import RosterError, load_roster
     from gkxlsx.workbook.generate import OfficeInfo, generate_all
     from gkxlsx.workbook.prefill import PrefillError, carry_over, load_values
 
     try:
+        check_report_year(year)
         form = load_form(fmt) if fmt else form_for_year(year)
     except FormError as e:
         fail(str(e))
@@ -86,6 +87,8 @@ def generate_cmd(
                 pre[code] = merged
     except (RosterError, PrefillError, FormError) as e:
         fail(str(e))
+    for line in units.notices:
+        typer.secho(line, fg=typer.colors.YELLOW)
     codes = {u.code for u in units}
     unknown = sorted(set(pre) - codes) + sorted(set(prev or {}) - codes - set(pre))
     if unknown:

@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -42,7 +42,7 @@ from typing import Any
 
 import jinja2
 
-from gkxlsx.findings import Finding, make_finding
+from gkxlsx.findings import Finding, make_finding, severity_counts
 from gkxlsx.form.layout import stack_tables
 from gkxlsx.form.model import Form, FormError, Section, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
@@ -71,7 +71,8 @@ class RenderRefused(RenderError):
         self.report = report
         self.findings = tuple(findings)
         who = f"{report.unit_name}{report.year}年"
-        lines = [f"不能生成正式报告：{who}的数据有 {len(self.findings)} 个错误尚未解决："]
+        n = severity_counts(self.findings)["error"]
+        lines = [f"不能生成正式报告：{who}的数据有 {n} 个错误尚未解决："]
         for i, f in enumerate(self.findings, 1):
             lines.append(f"  {i}. [{f.rule_id}] {f.text()}")
         lines.append("请修正数据后重新导入；如只需内部审阅，可加 --draft 生成每页标有“草稿”的草稿。")
@@ -469,13 +470,14 @@ def _text_blocks(section: Section, values: Mapping[str, Any], form: Form, draft:
     return blocks
 
 
-def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding]:
+def completeness_findings(report: Report, *, texts: bool = True, known: Collection[str] = ()) -> list[Finding]:
     """Preconditions of printing: every table cell is a number, every required text is written
-    (``texts=False`` for a roll-up, which has numbers only)."""
+    (``texts=False`` for a roll-up, which has numbers only).  Cells in ``known`` — those an error
+    finding already points at — are left out: one problem is counted once."""
     form, values = report.form, report.values
     out: list[Finding] = []
     for s in form.sections:
-        missing = [k for k in form.section_entry_keys(s.id) if as_number(values.get(k)) is None]
+        missing = [k for k in form.section_entry_keys(s.id) if as_number(values.get(k)) is None and k not in known]
         if missing:
             names = "、".join(f"“{form.cells[k].label}”" for k in missing[:5])
             more = f"等 {len(missing)} 个单元格" if len(missing) > 5 else ""
@@ -491,7 +493,7 @@ def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding
                 )
             )
         for f in s.fields:
-            if not f.required or when_holds(f.when, report.unit) is not True:
+            if not f.required or f.key in known or when_holds(f.when, report.unit) is not True:
                 continue
             if not texts and f.type.kind == "text":
                 continue
@@ -520,7 +522,8 @@ def blocking_findings(
         findings = check(report.form, report.values, unit=report.unit)
     errs = [f for f in findings if f.severity == "error"]
     seen = {f.instance or f.rule_id for f in errs}
-    for f in completeness_findings(report, texts=not aggregate):
+    known = {k for f in errs for k in f.keys}  # an empty cell the checker reported is not reported twice
+    for f in completeness_findings(report, texts=not aggregate, known=known):
         if f.instance not in seen:
             errs.append(f)
     return errs
