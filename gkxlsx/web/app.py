@@ -534,11 +534,25 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     # -- dashboard ---------------------------------------------------------------------------
 
-    def _dashboard(cid: str, flt: str, q: str):
+    similar_cache: dict[str, tuple[Any, Any]] = {}
+
+    def _similar(cid: str, camp, returned: int):
+        """内容雷同 pairs, computed again only when a new submission arrived (not on every page)."""
+        if returned > 2000:
+            return None
+        key = tuple(camp.ledger.conn.execute("SELECT max(id), count(*) FROM submissions").fetchone())
+        hit = similar_cache.get(cid)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        pairs = camp.similar()
+        similar_cache[cid] = (key, pairs)
+        return pairs
+
+    def _dashboard(cid: str, flt: str, q: str, part: bool = False):
         with web.campaign(cid) as camp:
             s = camp.status()
             model = dashboard_model(camp, s, flt if flt in FILTERS else "全部", q)
-            similar = camp.similar() if s.returned <= 2000 else None
+            similar = None if part else _similar(cid, camp, s.returned)
             return {
                 "cid": cid,
                 "camp": {
@@ -559,8 +573,9 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         cid = request.path_params["cid"]
         flt = request.query_params.get("f", "全部")
         q = request.query_params.get("q", "").strip()[:50]
-        ctx = await run_in_threadpool(_dashboard, cid, flt, q)
-        if request.headers.get("hx-request") and request.query_params.get("part") == "units":
+        part = bool(request.headers.get("hx-request")) and request.query_params.get("part") == "units"
+        ctx = await run_in_threadpool(_dashboard, cid, flt, q, part)
+        if part:
             return web.page(request, "_units.html", **ctx)
         return web.page(request, "dashboard.html", **ctx)
 
