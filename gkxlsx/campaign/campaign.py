@@ -246,7 +246,17 @@ class Campaign:
             self.deadline = date.fromisoformat(dl) if dl else date(self.year + 1, *self.form.publication_deadline(None))
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
-        self.ledger = Ledger(self.root / DB, self.path("archive"))
+        try:
+            self.ledger = Ledger(self.root / DB, self.path("archive"))
+        except (OSError, sqlite3.Error) as e:
+            from gkxlsx.fsutil import write_problem
+
+            problem = write_problem(e)
+            if problem is None:
+                raise
+            raise CampaignError(
+                f"无法打开账本 {self.root / DB}：{problem}（{e}）。账本中已保存的数据没有丢失；请腾出磁盘空间后重试。"
+            ) from None
 
     @property
     def office_info(self) -> OfficeInfo:

@@ -356,13 +356,48 @@ class Ledger:
         self.db_path = Path(db_path)
         self.archive_dir = Path(archive_dir)
         self.archive_dir.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.db_path), timeout=60, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=60000")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
+        #: opened read-only because the disk is full (see :meth:`_open_read_only`): reads work, writes fail
+        self.read_only = False
+        try:
+            self.conn = self._open()
+        except sqlite3.OperationalError:
+            conn = self._open_read_only()
+            if conn is None:
+                raise
+            self.conn, self.read_only = conn, True
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.db_path), timeout=60, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self) -> sqlite3.Connection | None:
+        """The ledger for reading when it cannot be opened for writing — on a full disk SQLite
+        cannot create the WAL index (``-shm``) that opening needs: ``status`` and ``render`` still
+        show what is stored, and any write fails with "readonly database".  Only when no write-ahead
+        log holds committed data (no other process has the ledger open): the file alone is then
+        the whole ledger.  None when that is not so."""
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        try:
+            if not self.db_path.is_file() or (wal.exists() and wal.stat().st_size > 0):
+                return None
+            conn = sqlite3.connect(
+                self.db_path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+        except (OSError, sqlite3.Error):
+            return None
+        return conn
 
     def close(self) -> None:
         self.conn.close()
@@ -372,11 +407,15 @@ class Ledger:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
             self.conn.execute("COMMIT")
+        except BaseException:
+            # the block failed, or the commit did (a full disk): the transaction leaves no trace
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
 
     # -- meta and units ------------------------------------------------------------------
 
