@@ -83,6 +83,46 @@ def final_name(path: Path) -> Path:
     return path
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # no harmless probe there: count it alive, the file's age decides
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
+#: a temporary file older than this is stale even if its process id is in use again
+STALE_AFTER = 24 * 3600.0
+
+
+def stale_temps(folder: Path, before: float) -> Iterator[Path]:
+    """The temporary files :func:`temp_name` made in ``folder`` that nothing will finish: written
+    before ``before`` (a time.time()) by a process that is gone (killed mid-write), or a day old."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for e in entries:
+        name = e.name
+        if not (name.startswith(".") and name.endswith(TMP_SUFFIX)) or final_name(Path(name)).name == name:
+            continue
+        try:
+            mtime = e.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if mtime >= before:
+            continue
+        pid = int(name[1 : -len(TMP_SUFFIX)].rsplit(".", 2)[1])
+        if mtime < before - STALE_AFTER or not _alive(pid):
+            yield Path(e.path)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """``with atomic_path(p) as tmp: write tmp`` — ``p`` appears only once ``tmp`` is complete;

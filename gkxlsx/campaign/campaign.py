@@ -335,7 +335,7 @@ class Campaign:
         for u in self.units():
             f, n = firsts.get(u.code, (None, 0))
             rows.append(UnitStatus(u, cur.get(u.code), f, n))
-        return StatusSummary(rows, self.deadline, len(self.ledger.quarantined()))
+        return StatusSummary(rows, self.deadline, self.ledger.quarantine_count())
 
     def similar(self) -> list[tuple[Unit, Unit, float]]:
         """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
@@ -738,9 +738,14 @@ def import_files(
     per file).  ``progress`` is called with each outcome as it is decided; with ``keep=False``
     outcomes are not collected (an import of tens of thousands of files keeps flat memory) and the
     returned list is empty."""
-    from gkxlsx.campaign.ledger import sync_archive
+    import time
+
+    from gkxlsx.campaign.ledger import clean_archive, sync_archive
     from gkxlsx.check.checker import expand_paths
     from gkxlsx.check.context import CheckContext, roster_dict
+
+    # an import killed while archiving (kill -9, a power cut) left temporary files: never finished
+    clean_archive(camp.ledger.archive_dir, time.time())
 
     units = camp.units()
     by_code = {u.code: u for u in units}

@@ -17,7 +17,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from gkxlsx.fsutil import stale_temps, temp_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -176,7 +177,7 @@ def archive_file(
         if len(_MADE_DIRS) > 4096:
             _MADE_DIRS.clear()
         _MADE_DIRS.add(dest.parent)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp = temp_name(dest)  # .NAME.PID.NNN.tmp: a killed import's are removed by the next (clean_archive)
     try:
         try:
             f = open(tmp, "wb")
@@ -194,6 +195,24 @@ def archive_file(
             tmp.unlink()
         raise
     return sha, dest
+
+
+def clean_archive(archive_dir: Path, before: float) -> int:
+    """Remove the temporary files an import killed while archiving left in the archive (made by
+    :func:`archive_file`, older than ``before``, their process gone); returns how many."""
+    n = 0
+    try:
+        folders = [e.path for e in os.scandir(archive_dir) if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for folder in folders:
+        for p in stale_temps(Path(folder), before):
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
 
 
 def sync_archive(archive_dir: Path, paths: Sequence[Path]) -> None:
@@ -267,9 +286,10 @@ class NewSubmission:
     values_json: str | None = None
 
 
-def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None:
+def _record(c: sqlite3.Connection, new: NewSubmission, archived: str) -> tuple[int, int] | None:
     """Insert a submission as the unit's current version inside the caller's transaction:
-    (id, version), or None if these bytes were already recorded."""
+    (id, version), or None if these bytes were already recorded.  ``archived``: the archived
+    file's path as stored (:meth:`Ledger.stored_path`)."""
     rc = new.received
     counts = {"error": 0, "warning": 0, "info": 0}
     for f in new.findings:
@@ -291,7 +311,7 @@ def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None
             rc.source,
             rc.filename,
             rc.sha,
-            str(rc.archive_path),
+            archived,
             new.application,
             new.format,
             new.year,
@@ -306,7 +326,7 @@ def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None
     return cur.lastrowid, v  # type: ignore[return-value]
 
 
-def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list[dict]) -> bool:
+def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list[dict], archived: str) -> bool:
     if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (rc.sha,)).fetchone():
         return False
     c.execute(
@@ -316,7 +336,7 @@ def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list
             rc.source,
             rc.filename,
             rc.sha,
-            str(rc.archive_path),
+            archived,
             reason,
             json.dumps(findings, ensure_ascii=False, default=_json_default),
         ),
@@ -327,8 +347,9 @@ def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list
 class Batch:
     """Writes inside one open transaction (see :meth:`Ledger.batch`)."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, ledger: Ledger):
         self.conn = conn
+        self.ledger = ledger
 
     def _savepoint(self, fn, *args):
         self.conn.execute("SAVEPOINT gkx_item")
@@ -343,18 +364,20 @@ class Batch:
 
     def record(self, new: NewSubmission) -> tuple[int, int] | None:
         """As :meth:`Ledger.record`, returning (id, version) or None for bytes already recorded."""
-        return self._savepoint(_record, new)
+        return self._savepoint(_record, new, self.ledger.stored_path(new.received.archive_path))
 
     def quarantine(self, received: Received, reason: str, findings: list[dict]) -> bool:
         """Set a file aside for a person to look at (its unit is not known); False if these bytes
         were set aside before."""
-        return self._savepoint(_quarantine, received, reason, findings)
+        return self._savepoint(_quarantine, received, reason, findings, self.ledger.stored_path(received.archive_path))
 
 
 class Ledger:
     def __init__(self, db_path: str | Path, archive_dir: str | Path):
         self.db_path = Path(db_path)
         self.archive_dir = Path(archive_dir)
+        # the campaign folder: archived files are recorded relative to it (wherever import runs)
+        self._root = self.db_path.parent.resolve()
         self.archive_dir.mkdir(parents=True, exist_ok=True)
         #: opened read-only because the disk is full (see :meth:`_open_read_only`): reads work, writes fail
         self.read_only = False
@@ -444,6 +467,28 @@ class Ledger:
 
     # -- archive ---------------------------------------------------------------------------
 
+    def stored_path(self, archived: str | Path) -> str:
+        """An archived file's path as the ledger records it: relative to the campaign folder
+        (``原件归档/ab/abcd….xlsx``, whatever folder import ran in and however the campaign was
+        named), absolute only for a file outside it."""
+        p = Path(archived)
+        try:
+            return p.resolve().relative_to(self._root).as_posix()
+        except ValueError:
+            return str(p.resolve())
+
+    def archived(self, stored: str) -> Path:
+        """The archived file a recorded path names.  Rows written before paths were relative to
+        the campaign hold the path as given to import (relative to the folder it ran in, or
+        absolute): the file is found by its name (its sha256) in this campaign's archive."""
+        p = Path(stored)
+        if not p.is_absolute() and len(p.parts) == 3 and p.parts[0] == self.archive_dir.name:
+            return self._root / p
+        if p.is_absolute() and p.exists():
+            return p
+        by_name = self.archive_dir.resolve() / p.name[:2] / p.name
+        return by_name if by_name.exists() or not p.is_absolute() else p
+
     def archive(self, path: Path, sha: str | None = None) -> tuple[str, Path]:
         """Copy ``path`` into the archive under its sha256 (never overwriting); returns (sha, archived path)."""
         return archive_file(self.archive_dir, path, sha)
@@ -453,7 +498,7 @@ class Ledger:
     def record(self, new: NewSubmission) -> Submission | None:
         """Record a submission as the unit's new current version; None if these bytes were already recorded."""
         with self.transaction() as c:
-            got = _record(c, new)
+            got = _record(c, new, self.stored_path(new.received.archive_path))
         return self.submission(got[0]) if got else None
 
     @contextmanager
@@ -463,7 +508,7 @@ class Ledger:
         fails (raises sqlite3.Error) leaves the others; the batch is committed at the end of the
         block, or not at all (an exception out of the block, a killed process)."""
         with self.transaction() as c:
-            yield Batch(c)
+            yield Batch(c, self)
 
     def accept(self, unit_code: str, note: str, version: int | None = None) -> Submission:
         note = (note or "").strip()
@@ -496,7 +541,7 @@ class Ledger:
             source=r["source"],
             filename=r["filename"],
             sha256=r["sha256"],
-            archive_path=r["archive_path"],
+            archive_path=str(self.archived(r["archive_path"])),
             application=r["application"],
             format=r["format"],
             year=r["year"],
@@ -552,11 +597,23 @@ class Ledger:
     def currents(self) -> dict[str, Submission]:
         return {r["unit_code"]: self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE is_current=1")}  # type: ignore[misc]
 
-    def quarantined(self) -> list[sqlite3.Row]:
-        return list(self.conn.execute("SELECT * FROM quarantine ORDER BY id"))
+    def _resolved(self, rows: Iterator[sqlite3.Row]) -> list[dict[str, Any]]:
+        """Rows as dicts, ``archive_path`` the archived file's real path (:meth:`archived`)."""
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["archive_path"] = str(self.archived(d["archive_path"]))
+            out.append(d)
+        return out
 
-    def all_submissions(self) -> list[sqlite3.Row]:
-        return list(
+    def quarantine_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        return self._resolved(self.conn.execute("SELECT * FROM quarantine ORDER BY id"))
+
+    def all_submissions(self) -> list[dict[str, Any]]:
+        return self._resolved(
             self.conn.execute("SELECT id, unit_code, version, sha256, archive_path FROM submissions ORDER BY id")
         )
 
