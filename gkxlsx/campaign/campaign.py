@@ -246,8 +246,18 @@ class Campaign:
             self.deadline = date.fromisoformat(dl) if dl else date(self.year + 1, *self.form.publication_deadline(None))
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
-        self.ledger = Ledger(self.root / DB, self.path("archive"))
         self.notices: list[str] = []  # what init read differently from the roster file (for the user)
+        try:
+            self.ledger = Ledger(self.root / DB, self.path("archive"))
+        except (OSError, sqlite3.Error) as e:
+            from gkxlsx.fsutil import write_problem
+
+            problem = write_problem(e)
+            if problem is None:
+                raise
+            raise CampaignError(
+                f"无法打开账本 {self.root / DB}：{problem}（{e}）。账本中已保存的数据没有丢失；请腾出磁盘空间后重试。"
+            ) from None
 
     @property
     def office_info(self) -> OfficeInfo:
@@ -326,7 +336,7 @@ class Campaign:
         for u in self.units():
             f, n = firsts.get(u.code, (None, 0))
             rows.append(UnitStatus(u, cur.get(u.code), f, n))
-        return StatusSummary(rows, self.deadline, len(self.ledger.quarantined()))
+        return StatusSummary(rows, self.deadline, self.ledger.quarantine_count())
 
     def similar(self) -> list[tuple[Unit, Unit, float]]:
         """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
@@ -737,9 +747,14 @@ def import_files(
     ``names``: the name to record and show for a file (by its path as given) instead of its own —
     an upload is staged under a name the server chose.  ``only_unit``: record only returns of this
     unit; a file of any other unit is refused (a unit's own upload page)."""
-    from gkxlsx.campaign.ledger import sync_archive
+    import time
+
+    from gkxlsx.campaign.ledger import clean_archive, sync_archive
     from gkxlsx.check.checker import expand_paths
     from gkxlsx.check.context import CheckContext, roster_dict
+
+    # an import killed while archiving (kill -9, a power cut) left temporary files: never finished
+    clean_archive(camp.ledger.archive_dir, time.time())
 
     units = camp.units()
     by_code = {u.code: u for u in units}

@@ -14,6 +14,7 @@ from gkxlsx.clock import CHINA_TZ, china_now
 from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename
 from gkxlsx.form.layout import number_for_excel
 from gkxlsx.form.roster import column_name
+from gkxlsx.fsutil import write_bytes, write_text
 
 
 def _on_time_text(summary: StatusSummary, us) -> str:
@@ -91,9 +92,16 @@ def write_status_xlsx(
 ) -> Path:
     """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too;
     ``generated``: the time it states it was made (default: now)."""
+    return write_bytes(path, _status_workbook(camp, summary, similar, generated))
+
+
+def _status_workbook(camp: Campaign, summary: StatusSummary, similar, generated: datetime | None) -> bytes:
+    import io
+
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(str(path), TEXT_ONLY)
+    buf = io.BytesIO()  # written to disk in one go, by write_bytes (no half file on a full disk)
+    wb = xlsxwriter.Workbook(buf, TEXT_ONLY)
     ws = wb.add_worksheet("报送情况")
     title = wb.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
     head = wb.add_format({"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "align": "center"})
@@ -126,7 +134,7 @@ def write_status_xlsx(
             ws.set_column(j, j, w)
         ws.freeze_panes(4, 0)
     wb.close()
-    return path
+    return buf.getvalue()
 
 
 def write_status_html(
@@ -145,8 +153,7 @@ def write_status_html(
         similar_columns=similar_columns(),
         similar_note=SIMILAR_NOTE,
     )
-    path.write_text(render_template(environment(), "status.html.j2", ctx), encoding="utf-8")
-    return path
+    return write_text(path, render_template(environment(), "status.html.j2", ctx))
 
 
 def _jsonable(v: Any) -> Any:
@@ -157,12 +164,30 @@ def _jsonable(v: Any) -> Any:
 
 def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path, Path]:
     """The roll-up as a workbook (汇总 / 分单位明细 / 完整性 / 校验) and as report data JSON for ``render``."""
-    import xlsxwriter
-
     form = camp.form
     safe = fit_bytes(safe_filename(agg.name), MAX_NAME_BYTES - 40)  # a long or odd 上级单位 still names a file
     xlsx = out_dir / f"{camp.year}年度汇总_{safe}.xlsx"
-    wb = xlsxwriter.Workbook(str(xlsx), TEXT_ONLY)
+    write_bytes(xlsx, _aggregate_workbook(camp, agg))
+    data = out_dir / f"{camp.year}年度汇总_{safe}.json"
+    payload = {
+        "format": form.id,
+        "year": camp.year,
+        "unit": {"name": agg.name, "code": "", "type": ""},
+        "aggregate": agg.completeness,
+        "values": {k: _jsonable(v) for k, v in agg.report.values.items() if v is not None},
+    }
+    write_text(data, json.dumps(payload, ensure_ascii=False, indent=2))
+    return xlsx, data
+
+
+def _aggregate_workbook(camp: Campaign, agg: Aggregate) -> bytes:
+    import io
+
+    import xlsxwriter
+
+    form = camp.form
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, TEXT_ONLY)
     bold = wb.add_format({"bold": True, "font_name": "宋体"})
     head = wb.add_format(
         {"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "text_wrap": True, "valign": "top"}
@@ -219,16 +244,7 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
     else:
         ws4.write(0, 0, "汇总数据通过全部勾稽关系校验。")
     wb.close()
-    data = out_dir / f"{camp.year}年度汇总_{safe}.json"
-    payload = {
-        "format": form.id,
-        "year": camp.year,
-        "unit": {"name": agg.name, "code": "", "type": ""},
-        "aggregate": agg.completeness,
-        "values": {k: _jsonable(v) for k, v in agg.report.values.items() if v is not None},
-    }
-    data.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-    return xlsx, data
+    return buf.getvalue()
 
 
 def display_width(text: str) -> int:
