@@ -27,6 +27,7 @@ read-only (EXAMINE) and read with ``BODY.PEEK`` so not even the \\Seen flag chan
 from __future__ import annotations
 
 import base64
+import codecs
 import getpass
 import hashlib
 import imaplib
@@ -57,7 +58,7 @@ from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.findings import SEVERITY_ZH
-from gkxlsx.form.identity import fit_bytes, safe_filename, unit_filename, workbook_filename
+from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename, unit_filename, workbook_filename
 from gkxlsx.form.roster import Unit
 
 
@@ -1050,11 +1051,64 @@ def fetch_imap(
 # decoding names and headers
 
 
-def _charset_fix(cs: str | None) -> str:
-    cs = (cs or "utf-8").lower()
-    if cs in ("gb2312", "gbk", "x-gbk", "gb_2312-80", "cp936", "euc-cn"):
+# the GBK family is read as GB18030, its superset: clients label GBK text "gb2312"
+_GBK_FAMILY = frozenset({"gb2312", "gbk", "x-gbk", "gb_2312-80", "cp936", "euc-cn", "gb18030"})
+# codecs Python decodes bytes with that are not character sets: backslash escapes, domain names,
+# punycode (the byte-to-byte ones — rot13, base64_codec, zlib_codec … — are not text encodings at all)
+_NOT_CHARSETS = frozenset({"unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"})
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+# shown as U+FFFD: control characters (a terminal would obey them), the bidirectional overrides that
+# make “xslx.exe” read as “exe.xlsx”, and lone surrogates
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def text_codec(charset: str | None) -> str | None:
+    """The Python codec of a MIME charset when it names a real character set (GBK family → GB18030);
+    None for an unknown name and for codecs that are not character sets (``unicode_escape``,
+    ``idna``, ``rot13``, ``base64_codec``, ``zlib_codec`` …): a mail's text is never run through them."""
+    cs = (charset or "").strip().lower().split("*", 1)[0]  # RFC 2231 ``charset*language``
+    if not cs or len(cs) > 40:
+        return None
+    if cs in _GBK_FAMILY:
         return "gb18030"
-    return cs
+    try:
+        info = codecs.lookup(cs)
+    except (LookupError, ValueError, TypeError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name.replace("-", "_") in _NOT_CHARSETS:
+        return None
+    return info.name
+
+
+def _no_surrogates(text: str) -> str:
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def decode_bytes(data: bytes, charset: str | None, refused: list[str] | None = None) -> str:
+    """``data`` as text in its declared charset, else UTF-8, else GB18030, else UTF-8 with U+FFFD
+    for what does not decode; lone surrogates (UTF-7 can make them) become U+FFFD.  A declared
+    charset that is not a character set is not used, and its name is added to ``refused``."""
+    codec = text_codec(charset)
+    if codec is None and charset and refused is not None:
+        shown = shown_text(charset, 40)
+        if shown not in refused:
+            refused.append(shown)
+    for enc in dict.fromkeys(c for c in (codec, "utf-8", "gb18030") if c):
+        try:
+            return _no_surrogates(data.decode(enc))
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            continue
+    try:
+        return _no_surrogates(data.decode(codec or "utf-8", "replace"))
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return data.decode("utf-8", "replace")
+
+
+def shown_text(text: str, limit: int = 200) -> str:
+    """``text`` fit to be shown, printed and stored: white space collapsed, control characters,
+    bidirectional overrides and lone surrogates as U+FFFD, at most ``limit`` characters."""
+    s = _UNSHOWABLE.sub("\ufffd", " ".join(str(text).split()))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def _raw_bytes_text(s: str) -> str:
@@ -1071,34 +1125,28 @@ def _raw_bytes_text(s: str) -> str:
     return b.decode("utf-8", "replace")
 
 
-def decode_text(value: str | None) -> str:
+def decode_text(value: str | None, refused: list[str] | None = None) -> str:
     """Decode RFC 2047 encoded words (also inside quotes, as legacy clients write them) and raw
-    8-bit GBK/UTF-8; unknown charsets fall back to GB18030 then UTF-8."""
+    8-bit GBK/UTF-8 (see :func:`decode_bytes`; charsets that are not character sets go to
+    ``refused``).  The result never holds a lone surrogate."""
     if value is None:
         return ""
     value = _raw_bytes_text(str(value))
     if "=?" not in value:
-        return value
+        return _no_surrogates(value)
     try:
         parts = decode_header(value)
     except Exception:  # noqa: BLE001 - malformed encoded words: keep the text
-        return value
+        return _no_surrogates(value)
     out = []
     for text, cs in parts:
         if isinstance(text, str):
             out.append(text)
-            continue
-        for enc in (_charset_fix(cs), "gb18030", "utf-8"):
-            try:
-                out.append(text.decode(enc))
-                break
-            except (LookupError, UnicodeDecodeError):
-                continue
         else:
-            out.append(text.decode("utf-8", "replace"))
+            out.append(decode_bytes(text, cs or "utf-8", refused))
     # decode_header keeps spaces between an encoded word and plain text as separate chunks;
     # between adjacent encoded words they are already dropped
-    return "".join(out)
+    return _no_surrogates("".join(out))
 
 
 def raw_header(msg: Message, name: str) -> str:
@@ -1109,12 +1157,13 @@ def raw_header(msg: Message, name: str) -> str:
     return ""
 
 
-def part_filename(part: Message) -> str:
+def part_filename(part: Message, refused: list[str] | None = None) -> str:
     """The attachment's file name: RFC 2231 ``filename*`` first, then ``filename=``, then the
-    Content-Type ``name``, each decoded (RFC 2047 in quotes, raw GBK/UTF-8)."""
-    raw = {k.lower(): v for k, v in reversed(list(part.raw_items()))}
+    Content-Type ``name``, each decoded (RFC 2047 in quotes, raw GBK/UTF-8; see :func:`decode_bytes`
+    for the charsets, ``refused`` collecting those that are not character sets)."""
+    headers = {k.lower(): v for k, v in reversed(list(part.raw_items()))}
     for header in ("content-disposition", "content-type"):
-        value = raw.get(header)
+        value = headers.get(header)
         if value is None:
             continue
         # raw 8-bit names (GBK or UTF-8 bytes, as some clients send them) decoded before parsing
@@ -1129,21 +1178,15 @@ def part_filename(part: Message) -> str:
             if isinstance(v, tuple):  # RFC 2231: (charset, language, value)
                 cs, _lang, val = v
                 try:
-                    raw = val.encode("latin-1", "surrogateescape") if isinstance(val, str) else bytes(val)
-                    return raw.decode(_charset_fix(cs or "utf-8"))
-                except (LookupError, UnicodeError):
-                    return _raw_bytes_text(str(val))
+                    data = val.encode("latin-1", "surrogateescape") if isinstance(val, str) else bytes(val)
+                except (UnicodeError, TypeError, ValueError):
+                    return _no_surrogates(_raw_bytes_text(str(val)))
+                return decode_bytes(data, cs or "utf-8", refused)
             if plain is None:
                 plain = v
         if plain:
-            return decode_text(plain).strip()
+            return decode_text(plain, refused).strip()
     return ""
-
-
-def _sanitize_name(name: str) -> str:
-    name = name.replace("\\", "/").split("/")[-1]
-    name = re.sub(r'[\x00-\x1f<>:"|?*]', "_", name).strip(" .")
-    return name[:180] or "附件"
 
 
 def _is_spreadsheet(part: Message, name: str) -> str | None:
@@ -1157,14 +1200,32 @@ def _is_spreadsheet(part: Message, name: str) -> str | None:
     return None
 
 
+def attachment_names(part: Message, name: str, i: int) -> tuple[str, str | None, str]:
+    """(the name as shown, the spreadsheet suffix or None, the name the file is saved and recorded
+    under) of attachment ``i`` sent as ``name``: the last component of a sent path, shown without
+    control characters and at most about 200 characters; saved as a safe file name
+    (:func:`~gkxlsx.form.identity.safe_filename`) of at most ``MAX_NAME_BYTES`` bytes that keeps the
+    spreadsheet suffix.  Not a spreadsheet: nothing is saved (``""``)."""
+    base = shown_text(name.replace("\\", "/").split("/")[-1], 4000).strip(" .") or f"附件{i}"
+    suffix = _is_spreadsheet(part, base)
+    if suffix is None:
+        return shown_text(base, 200), None, ""
+    stem = base[: -len(suffix)] if base.lower().endswith(suffix) else base
+    safe = safe_filename(stem)
+    if safe == "unit" and stem != "unit":  # nothing usable left of the name
+        safe = f"附件{i}"
+    return shown_text(stem, 195) + suffix, suffix, fit_bytes(safe, MAX_NAME_BYTES - len(suffix)) + suffix
+
+
 # --------------------------------------------------------------------------------------------
 # processing fetched mail
 
 
 @dataclass
 class AttachmentResult:
-    filename: str
+    filename: str  # as shown (decoded, made printable, bounded)
     outcome: ImportOutcome | None = None
+    saved_as: str = ""  # the safe, length-bounded name it was saved and recorded under
 
 
 @dataclass
@@ -1192,6 +1253,7 @@ class MailResult:
             "attachments": [
                 {
                     "filename": a.filename,
+                    "saved_as": a.saved_as,
                     "result": a.outcome.kind if a.outcome else None,
                     "unit": a.outcome.unit_code if a.outcome else None,
                     "version": a.outcome.version if a.outcome else None,
@@ -1242,6 +1304,8 @@ class FetchReport:
                         extra = f"无法识别，已存入待处理：{o.message}"
                     else:
                         extra = f"导入失败：{o.message}"
+                    if a.saved_as and a.saved_as != a.filename and len(a.saved_as) < len(a.filename):
+                        extra += f"（文件名过长，已缩短保存为“{a.saved_as}”）"
                     out.append(f"    {a.filename}：{extra}")
                 if m.ignored:
                     out.append(f"    忽略的非表格附件：{'、'.join(m.ignored)}")
@@ -1253,6 +1317,8 @@ class FetchReport:
             f"新邮件 {n_new} 封，登记报送 {n_files} 份，无附件 {len(self.of('no_attachment'))} 封，"
             f"无表格附件 {len(self.of('no_spreadsheet'))} 封，以前已处理过 {len(self.of('seen'))} 封（跳过）。"
         )
+        if self.of("failed"):
+            out.append(f"有 {len(self.of('failed'))} 封邮件未能全部处理（见上面标 ✗ 的邮件），下次收取时会再试。")
         return out
 
 
@@ -1296,80 +1362,123 @@ def _mail_date(msg: Message) -> str:
     return datetime.now().isoformat(timespec="seconds")
 
 
+def normalize_message_id(text: str) -> str:
+    """A Message-ID as the ledger keys it: white space collapsed, printable; a very long one by its
+    hash.  ``""`` when there is none."""
+    mid = shown_text(text, 100_000)
+    if len(mid) > 250:
+        return f"<sha256.{hashlib.sha256(mid.encode('utf-8')).hexdigest()}@gkxlsx>"
+    return mid
+
+
+def _add_note(mr: MailResult, note: str) -> None:
+    mr.note = f"{mr.note}；{note}" if mr.note else note
+
+
 def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
     """Import the spreadsheet attachments of every mail not processed before; remember each
-    processed Message-ID.  A mail whose attachment could not be stored (disk error) is not marked
-    processed, so the next fetch tries it again."""
+    processed Message-ID.  Every mail gets its result — one that cannot be read is reported and
+    the others go on.  A mail whose attachment could not be stored (disk error) or that could not
+    be processed is not marked processed, so the next fetch tries it again."""
     report = FetchReport()
     index = _roster_index(camp.units())
     parser = BytesParser(policy=email_policy.compat32)
     for raw in mails:
-        msg = parser.parsebytes(raw.data)
-        mid = raw_header(msg, "Message-ID").strip()
-        mid = " ".join(mid.split()) or f"<sha256.{hashlib.sha256(raw.data).hexdigest()}@gkxlsx>"
-        addrs = getaddresses([raw_header(msg, "From")])
-        sender_name, sender = addrs[0] if addrs else ("", "")
-        sender_name = decode_text(sender_name)
-        sender = sender.strip().lower()
-        unit = index.get(sender)
         mr = MailResult(
-            origin=raw.origin,
-            message_id=mid,
-            sender=sender or "（无发件人）",
-            sender_name=sender_name,
-            sender_unit=unit,
-            subject=" ".join(decode_text(raw_header(msg, "Subject")).split()),
-            date=_mail_date(msg),
-            kind="seen",
+            origin=shown_text(raw.origin),
+            message_id=f"<sha256.{hashlib.sha256(raw.data).hexdigest()}@gkxlsx>",
+            sender="（无发件人）",
+            sender_name="",
+            sender_unit=None,
+            subject="",
+            date="",
+            kind="failed",
         )
-        if is_fetched(camp, mid):
-            report.mails.append(mr)
-            continue
-        saved: list[tuple[Path, str]] = []
-        with tempfile.TemporaryDirectory(prefix="gkxlsx-mail-") as tmp:
-            for i, part in enumerate(msg.walk()):
-                if part.is_multipart():
-                    continue
-                name = part_filename(part)
-                disp = raw_header(part, "Content-Disposition").split(";")[0].strip().lower()
-                if not name and disp != "attachment":
-                    continue  # the text or HTML body
-                name = _sanitize_name(name or f"附件{i}")
-                suffix = _is_spreadsheet(part, name)
-                if suffix is None:
-                    mr.ignored.append(name)
-                    continue
-                if not name.lower().endswith(suffix):
-                    name += suffix
-                payload = part.get_payload(decode=True)
-                if not isinstance(payload, bytes) or not payload:
-                    mr.ignored.append(f"{name}（空文件）")
-                    continue
-                d = Path(tmp) / str(i)
-                d.mkdir()
-                p = d / name
-                p.write_bytes(payload)
-                saved.append((p, name))
-            if not saved:
-                mr.kind = "no_spreadsheet" if mr.ignored else "no_attachment"
-            else:
-                outcomes = import_files(
-                    camp, [p for p, _ in saved], source=f"邮件:{sender or '未知发件人'}", received_at=mr.date
-                )
-                mr.attachments = [AttachmentResult(n, o) for (_, n), o in zip(saved, outcomes)]
-                mr.kind = "failed" if any(o.kind == "failed" for o in outcomes) else "imported"
-                if unit is not None:
-                    others = sorted(
-                        {o.unit_code for o in outcomes if o.kind == "new" and o.unit_code and o.unit_code != unit.code}
-                    )
-                    if others:
-                        mr.note = f"发件人是 {unit.label} 的邮箱，但附件是单位 {'、'.join(others)} 的报告"
-                elif sender:
-                    mr.note = f"发件人 {sender} 不在名单中，已按工作簿中的单位信息登记"
-        if mr.kind != "failed":
-            _mark_fetched(camp, mr)
+        try:
+            _process_one(camp, raw, index, parser, mr)
+        except Exception as e:  # noqa: BLE001 - one unreadable mail never stops the others
+            mr.kind = "failed"
+            _add_note(
+                mr,
+                f"这封邮件（{mr.origin}）无法处理（{type(e).__name__}），其他邮件不受影响；"
+                "下次收取时会再试，如仍不行请在邮件程序中把附件另存后用 gkxlsx import 导入",
+            )
         report.mails.append(mr)
     return report
+
+
+def _process_one(camp: Campaign, raw: RawMail, index: Mapping[str, Unit], parser: BytesParser, mr: MailResult) -> None:
+    """Fill ``mr`` with what ``raw`` is and what became of its attachments; record it as fetched."""
+    msg = parser.parsebytes(raw.data)
+    mid = normalize_message_id(raw_header(msg, "Message-ID"))
+    if mid:
+        mr.message_id = mid
+    refused: list[str] = []
+    addrs = getaddresses([raw_header(msg, "From")])
+    sender_name, sender = addrs[0] if addrs else ("", "")
+    sender = shown_text(sender, 254).lower()
+    mr.sender = sender or "（无发件人）"
+    mr.sender_name = shown_text(decode_text(sender_name, refused), 100)
+    mr.sender_unit = unit = index.get(sender)
+    mr.subject = shown_text(decode_text(raw_header(msg, "Subject"), refused))
+    mr.date = _mail_date(msg)
+    if is_fetched(camp, mr.message_id):
+        mr.kind = "seen"
+        return
+    saved: list[tuple[Path, AttachmentResult]] = []
+    failed: list[AttachmentResult] = []
+    with tempfile.TemporaryDirectory(prefix="gkxlsx-mail-") as tmp:
+        for i, part in enumerate(msg.walk()):
+            if part.is_multipart():
+                continue
+            name = part_filename(part, refused)
+            disp = raw_header(part, "Content-Disposition").split(";")[0].strip().lower()
+            if not name and disp != "attachment":
+                continue  # the text or HTML body
+            shown, suffix, saved_as = attachment_names(part, name or f"附件{i}", i)
+            if suffix is None:
+                mr.ignored.append(shown)
+                continue
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes) or not payload:
+                mr.ignored.append(f"{shown}（空文件）")
+                continue
+            p = Path(tmp) / str(i) / saved_as
+            try:
+                p.parent.mkdir()
+                p.write_bytes(payload)
+            except OSError as e:
+                msg_zh = f"无法临时保存附件（{e.strerror or type(e).__name__}），请检查磁盘空间后重新收取"
+                failed.append(AttachmentResult(shown, ImportOutcome(p, "failed", message=msg_zh), saved_as))
+                continue
+            saved.append((p, AttachmentResult(shown, None, saved_as)))
+        if saved:
+            outcomes = import_files(
+                camp, [p for p, _ in saved], source=f"邮件:{sender or '未知发件人'}", received_at=mr.date
+            )
+            for (_, a), o in zip(saved, outcomes):
+                a.outcome = o
+        mr.attachments = [a for _, a in saved] + failed
+        outcomes = [a.outcome for a in mr.attachments if a.outcome is not None]
+        if not mr.attachments:
+            mr.kind = "no_spreadsheet" if mr.ignored else "no_attachment"
+        else:
+            mr.kind = "failed" if any(o.kind == "failed" for o in outcomes) else "imported"
+            if unit is not None:
+                others = sorted(
+                    {o.unit_code for o in outcomes if o.kind == "new" and o.unit_code and o.unit_code != unit.code}
+                )
+                if others:
+                    _add_note(mr, f"发件人是 {unit.label} 的邮箱，但附件是单位 {'、'.join(others)} 的报告")
+            elif sender:
+                _add_note(mr, f"发件人 {sender} 不在名单中，已按工作簿中的单位信息登记")
+    if refused:
+        _add_note(
+            mr,
+            f"邮件声明的字符集“{'、'.join(refused)}”不是文字编码，相关的主题或附件名已按 UTF-8/GBK 读取，可能显示为乱码",
+        )
+    if mr.kind != "failed":
+        _mark_fetched(camp, mr)
 
 
 def fetch_from_imap(
@@ -1384,7 +1493,7 @@ def fetch_from_imap(
         password,
         st.imap_folder,
         ssl_context=ssl_context or st.ssl_context(),
-        known=lambda mid: is_fetched(camp, mid),
+        known=lambda mid: is_fetched(camp, normalize_message_id(mid)),
         timeout=st.timeout,
     )
     return process_messages(camp, mails)
