@@ -658,8 +658,59 @@ def _text(b: Any) -> str:
     return str(b)
 
 
-def _refusal(code: int, msg: Any) -> str:
-    return f"服务器拒绝（{code} {_text(msg).strip()}）"
+REDACTED = "〔已隐去〕"
+SERVER_TEXT_LIMIT = 300  # characters of a server's reply kept in a reason (ledger, terminal)
+_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/]{4,}={0,2}")
+
+
+class Redactor:
+    """Takes the login secret out of a text a server sent, before it is stored or printed: some
+    servers echo what they were given (``535 auth failed for user x password hunter2``, or the
+    base64 of AUTH PLAIN's ``\\0user\\0password``).  Removed: the password in clear, its base64
+    (AUTH LOGIN), the AUTH PLAIN blobs, and any base64 word that decodes to something containing
+    the password; the text is then made printable and bounded (:func:`shown_text`)."""
+
+    def __init__(self, user: str | None, password: str | None):
+        self.secret = (password or "").encode("utf-8")
+        forms: set[str] = set()
+        if password:
+            u = (user or "").encode("utf-8")
+            forms.add(password)
+            for blob in (self.secret, b"\0" + u + b"\0" + self.secret, u + b"\0" + u + b"\0" + self.secret):
+                enc = base64.b64encode(blob).decode("ascii")
+                forms.update((enc, enc.rstrip("=")))
+            # the password's base64 wherever it starts inside a longer base64 text: the characters
+            # made of its bits only, for each of the three alignments
+            n = len(self.secret)
+            for k in range(3):
+                enc = base64.b64encode(b"\0" * k + self.secret).decode("ascii")
+                part = enc[-(-8 * k // 6) : 8 * (k + n) // 6]
+                if len(part) >= 6:
+                    forms.add(part)
+        self.pattern = (
+            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)), re.I) if forms else None
+        )
+
+    def _encoded(self, m: re.Match[str]) -> str:
+        word = m.group(0)
+        try:
+            data = base64.b64decode(word + "=" * (-len(word) % 4))
+        except ValueError:
+            return word
+        return REDACTED if self.secret in data else word
+
+    def __call__(self, text: Any, limit: int | None = SERVER_TEXT_LIMIT) -> str:
+        s = _text(text)
+        for _ in range(2):  # again after white space is collapsed
+            if self.pattern is not None:
+                s = self.pattern.sub(REDACTED, s)
+                s = _BASE64_TOKEN.sub(self._encoded, s)
+            s = shown_text(s, limit if limit is not None else 1_000_000)
+        return s
+
+
+def _refusal(code: int, msg: Any, redact: Redactor) -> str:
+    return f"服务器拒绝（{code} {redact(msg)}）"
 
 
 class _Connection:
@@ -671,6 +722,7 @@ class _Connection:
         self.ctx = ssl_context
         self.timeout = timeout
         self.conn: smtplib.SMTP | None = None
+        self.redact = Redactor(settings.user, password)
 
     def get(self) -> smtplib.SMTP:
         if self.conn is not None:
@@ -700,11 +752,11 @@ class _Connection:
                 raise
         except smtplib.SMTPAuthenticationError as e:
             raise _Fatal(
-                f"登录邮件服务器 {where} 失败（{e.smtp_code} {_text(e.smtp_error).strip()}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并在网页版设置中开启 SMTP 服务"
+                f"登录邮件服务器 {where} 失败（{e.smtp_code} {self.redact(e.smtp_error)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并在网页版设置中开启 SMTP 服务"
             ) from None
         except smtplib.SMTPNotSupportedError as e:
             raise _Fatal(
-                f"邮件服务器 {where} 不支持 {'STARTTLS' if s.security == 'starttls' else '登录'}（{e}）：请检查 [mail] security 和 port"
+                f"邮件服务器 {where} 不支持 {'STARTTLS' if s.security == 'starttls' else '登录'}（{self.redact(e)}）：请检查 [mail] security 和 port"
             ) from None
         except ssl.SSLCertVerificationError as e:
             raise _Fatal(
@@ -717,13 +769,13 @@ class _Connection:
         except smtplib.SMTPResponseException as e:
             if 400 <= e.smtp_code < 500:
                 raise _NoConnection(
-                    f"邮件服务器 {where} 暂时不可用（{e.smtp_code} {_text(e.smtp_error).strip()}）"
+                    f"邮件服务器 {where} 暂时不可用（{e.smtp_code} {self.redact(e.smtp_error)}）"
                 ) from None
-            raise _Fatal(f"邮件服务器 {where} 拒绝连接（{e.smtp_code} {_text(e.smtp_error).strip()}）") from None
+            raise _Fatal(f"邮件服务器 {where} 拒绝连接（{e.smtp_code} {self.redact(e.smtp_error)}）") from None
         except socket.gaierror:
             raise _Fatal(f"找不到邮件服务器 {s.host}：请检查 [mail] host 是否写对、网络是否正常") from None
         except (OSError, smtplib.SMTPException) as e:
-            raise _NoConnection(f"无法连接邮件服务器 {where}（{_os_reason(e)}）") from None
+            raise _NoConnection(f"无法连接邮件服务器 {where}（{self.redact(_os_reason(e))}）") from None
         self.conn = conn
         return conn
 
@@ -798,6 +850,8 @@ def send_messages(
                         sleep(wait)
                 last_start = clock()
                 fatal = _deliver(conn, m, d, settings, max_retries, backoff, sleep)
+            # nothing a server said reaches the ledger or the terminal with the password in it
+            d.failed = {a: conn.redact(r, limit=None) for a, r in d.failed.items()}
             results.append(d)
             if on_result:
                 on_result(d)
@@ -823,7 +877,7 @@ def _deliver(
             for a in pending:
                 if a in refused:
                     code, msg = refused[a]
-                    (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg)
+                    (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg, conn.redact)
                 else:
                     d.sent.append(a)
         except _Fatal as e:
@@ -833,9 +887,9 @@ def _deliver(
         except smtplib.SMTPRecipientsRefused as e:
             for a in pending:
                 code, msg = e.recipients.get(a, (550, b"refused"))
-                (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg)
+                (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg, conn.redact)
         except smtplib.SMTPResponseException as e:  # sender refused, data refused, …
-            reason = _refusal(e.smtp_code, e.smtp_error)
+            reason = _refusal(e.smtp_code, e.smtp_error, conn.redact)
             for a in pending:
                 (temp if 400 <= e.smtp_code < 500 else d.failed)[a] = reason
             if e.smtp_code in (421,):
@@ -847,7 +901,7 @@ def _deliver(
         except (smtplib.SMTPException, OSError) as e:  # dropped connection, timeout, protocol error
             conn.drop()
             for a in pending:
-                temp[a] = f"发送时{_os_reason(e)}"
+                temp[a] = f"发送时{conn.redact(_os_reason(e))}"
         pending = list(temp)
         if not pending:
             break
@@ -983,6 +1037,7 @@ def fetch_imap(
     import ssl as _ssl
 
     where = f"{host}:{port}"
+    redact = Redactor(user, password)
     try:
         M: imaplib.IMAP4
         if ssl:
@@ -997,23 +1052,23 @@ def fetch_imap(
         raise MailError(f"找不到收件服务器 {host}：请检查 [mail] imap_host。") from None
     except (OSError, imaplib.IMAP4.error) as e:
         raise MailError(
-            f"无法连接收件服务器 {where}（{_os_reason(e)}）：请检查 [mail] imap_host 和 imap_port（IMAPS 一般为 993）。"
+            f"无法连接收件服务器 {where}（{redact(_os_reason(e))}）：请检查 [mail] imap_host 和 imap_port（IMAPS 一般为 993）。"
         ) from None
     try:
         try:
             M.login(user, password)
         except imaplib.IMAP4.error as e:
             raise MailError(
-                f"登录收件服务器 {where} 失败（{_text(e.args[0] if e.args else e)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并开启 IMAP 服务。"
+                f"登录收件服务器 {where} 失败（{redact(e.args[0] if e.args else e)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并开启 IMAP 服务。"
             ) from None
         typ, data = M.select(_imap_quote(imap_utf7(folder)), readonly=True)
         if typ != "OK":
             raise MailError(
-                f"收件服务器上没有文件夹“{folder}”（{_text(data[0] if data else '')}）：请检查 [mail] imap_folder。"
+                f"收件服务器上没有文件夹“{folder}”（{redact(data[0] if data else '')}）：请检查 [mail] imap_folder。"
             )
         typ, data = M.uid("SEARCH", "ALL")
         if typ != "OK":
-            raise MailError(f"无法列出文件夹“{folder}”中的邮件：{_text(data[0] if data else '')}")
+            raise MailError(f"无法列出文件夹“{folder}”中的邮件：{redact(data[0] if data else '')}")
         uids = [u for u in (data[0] or b"").split()]
         ids: dict[bytes, str] = {}
         if uids and known is not None:
@@ -1038,7 +1093,7 @@ def fetch_imap(
                     break
     except (OSError, imaplib.IMAP4.abort) as e:
         raise MailError(
-            f"读取收件服务器 {where} 时连接中断（{_os_reason(e)}），已导入的邮件已记录，可稍后重新运行。"
+            f"读取收件服务器 {where} 时连接中断（{redact(_os_reason(e))}），已导入的邮件已记录，可稍后重新运行。"
         ) from None
     finally:
         try:
