@@ -1453,6 +1453,11 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
             _process_one(camp, raw, index, parser, mr)
         except Exception as e:  # noqa: BLE001 - one unreadable mail never stops the others
             mr.kind = "failed"
+            if not mr.date:  # not even its headers were read: try them alone, to name the mail
+                try:
+                    _read_headers(parser.parsebytes(raw.data, headersonly=True), mr, index, [])
+                except Exception:  # noqa: BLE001 - the origin still names it
+                    pass
             _add_note(
                 mr,
                 f"这封邮件（{mr.origin}）无法处理（{type(e).__name__}），其他邮件不受影响；"
@@ -1462,21 +1467,27 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
     return report
 
 
-def _process_one(camp: Campaign, raw: RawMail, index: Mapping[str, Unit], parser: BytesParser, mr: MailResult) -> None:
-    """Fill ``mr`` with what ``raw`` is and what became of its attachments; record it as fetched."""
-    msg = parser.parsebytes(raw.data)
+def _read_headers(msg: Message, mr: MailResult, index: Mapping[str, Unit], refused: list[str]) -> None:
+    """Message-ID, sender (and the unit of that address), subject and date of ``msg`` into ``mr``."""
     mid = normalize_message_id(raw_header(msg, "Message-ID"))
     if mid:
         mr.message_id = mid
-    refused: list[str] = []
     addrs = getaddresses([raw_header(msg, "From")])
     sender_name, sender = addrs[0] if addrs else ("", "")
     sender = shown_text(sender, 254).lower()
     mr.sender = sender or "（无发件人）"
     mr.sender_name = shown_text(decode_text(sender_name, refused), 100)
-    mr.sender_unit = unit = index.get(sender)
+    mr.sender_unit = index.get(sender)
     mr.subject = shown_text(decode_text(raw_header(msg, "Subject"), refused))
     mr.date = _mail_date(msg)
+
+
+def _process_one(camp: Campaign, raw: RawMail, index: Mapping[str, Unit], parser: BytesParser, mr: MailResult) -> None:
+    """Fill ``mr`` with what ``raw`` is and what became of its attachments; record it as fetched."""
+    msg = parser.parsebytes(raw.data)
+    refused: list[str] = []
+    _read_headers(msg, mr, index, refused)
+    sender, unit = ("" if mr.sender == "（无发件人）" else mr.sender), mr.sender_unit
     if is_fetched(camp, mr.message_id):
         mr.kind = "seen"
         return
