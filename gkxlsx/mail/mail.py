@@ -1112,6 +1112,7 @@ _GBK_FAMILY = frozenset({"gb2312", "gbk", "x-gbk", "gb_2312-80", "cp936", "euc-c
 # punycode (the byte-to-byte ones — rot13, base64_codec, zlib_codec … — are not text encodings at all)
 _NOT_CHARSETS = frozenset({"unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"})
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+_ESCAPED_BYTES = re.compile(r"[\udc80-\udcff]")  # undecoded 8-bit bytes (surrogateescape)
 # shown as U+FFFD: control characters (a terminal would obey them), the bidirectional overrides that
 # make “xslx.exe” read as “exe.xlsx”, and lone surrogates
 _UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
@@ -1169,7 +1170,7 @@ def shown_text(text: str, limit: int = 200) -> str:
 def _raw_bytes_text(s: str) -> str:
     """A header value parsed from bytes may hold undecoded 8-bit bytes (surrogate escapes): some
     clients send raw GBK or UTF-8 file names.  Recover them."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in s):
+    if not _ESCAPED_BYTES.search(s):
         return s
     b = s.encode("ascii", "surrogateescape")
     for enc in ("utf-8", "gb18030"):
