@@ -343,6 +343,11 @@ def test_one_unreadable_mail_never_stops_the_next(camp):
     assert bad.message_id == "<nested@x>" and bad.subject == "套娃邮件" and bad.sender == "u2@test.example"
     assert "第 3 封" in bad.note and "RecursionError" in bad.note
     _assert_printable(rep)
+    # a mail the IMAP server would not hand over: answered too, and not remembered as processed
+    lost = process_messages(camp, [RawMail(b"", "IMAP 收件箱 UID 9", problem="无法从收件服务器读取这封邮件（NO）")])
+    assert [m.kind for m in lost.mails] == ["failed"]
+    assert "IMAP 收件箱 UID 9：无法从收件服务器读取这封邮件（NO），其他邮件不受影响" in _assert_printable(lost)
+    assert fetched_log(camp) and all(r["kind"] != "failed" for r in fetched_log(camp))
 
 
 # -- IMAP: the real server --------------------------------------------------------------------------

@@ -959,6 +959,7 @@ def delivery_report(results: Sequence[Delivery]) -> list[str]:
 class RawMail:
     data: bytes
     origin: str  # where it came from, for the report: a file, an mbox entry, an IMAP UID
+    problem: str = ""  # why it could not be read (then ``data`` is empty): reported, tried again next time
 
 
 def fetch_eml(paths: Iterable[str | Path]) -> Iterator[RawMail]:
@@ -1084,13 +1085,14 @@ def fetch_imap(
             mid = ids.get(uid)
             if mid and known is not None and known(mid):
                 continue
+            origin = f"IMAP {folder} UID {uid.decode()}"
             typ, resp = M.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
-            if typ != "OK":
-                continue
-            for item in resp:
-                if isinstance(item, tuple) and item[1]:
-                    yield RawMail(bytes(item[1]), f"IMAP {folder} UID {uid.decode()}")
-                    break
+            body = next((bytes(i[1]) for i in resp if isinstance(i, tuple) and i[1]), None) if typ == "OK" else None
+            if body is None:
+                why = redact(resp[0] if typ != "OK" and resp else "") or "服务器没有返回邮件内容"
+                yield RawMail(b"", origin, problem=f"无法从收件服务器读取这封邮件（{why}）")
+            else:
+                yield RawMail(body, origin)
     except (OSError, imaplib.IMAP4.abort) as e:
         raise MailError(
             f"读取收件服务器 {where} 时连接中断（{redact(_os_reason(e))}），已导入的邮件已记录，可稍后重新运行。"
@@ -1339,8 +1341,15 @@ class FetchReport:
         for m in self.mails:
             if m.kind == "seen":
                 continue
-            who = m.sender + (f"（{m.sender_unit.label}）" if m.sender_unit else "（发件人不在名单中）")
-            head = f"{m.date[:16].replace('T', ' ')}  {who}  “{m.subject}”"
+            who = m.sender + (
+                f"（{m.sender_unit.label}）"
+                if m.sender_unit
+                else ""
+                if m.sender == "（无发件人）"
+                else "（发件人不在名单中）"
+            )
+            subject = f"“{m.subject}”" if m.subject else "（无主题）"
+            head = "  ".join(x for x in (m.date[:16].replace("T", " "), who, subject) if x)
             if m.kind == "no_attachment":
                 out.append(f"— 无附件：{head}")
             elif m.kind == "no_spreadsheet":
@@ -1450,6 +1459,10 @@ def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
             date="",
             kind="failed",
         )
+        if raw.problem:
+            _add_note(mr, f"{mr.origin}：{raw.problem}，其他邮件不受影响；下次收取时会再试")
+            report.mails.append(mr)
+            continue
         try:
             _process_one(camp, raw, index, parser, mr)
         except Exception as e:  # noqa: BLE001 - one unreadable mail never stops the others
