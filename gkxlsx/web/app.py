@@ -1067,6 +1067,10 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             message=f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
         )
 
+    async def favicon(request: Request):
+        # browsers ask for /favicon.ico by themselves (downloads, the report preview): no 404 in their console
+        return RedirectResponse("/static/favicon.svg", 301)
+
     async def not_found(request: Request):
         raise Refused(404, "找不到这个页面。")
 
@@ -1100,6 +1104,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         Route("/u/{token}/upload", portal_upload, methods=["POST"]),
         Route("/u/{token}/template", portal_template),
         Route("/u/{token}/v/{v:int}/feedback", portal_feedback),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         Route("/{rest:path}", not_found),
     ]
