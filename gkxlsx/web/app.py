@@ -249,8 +249,7 @@ def _finding_view(form, f: dict) -> dict[str, Any]:
     return {
         "severity": f.get("severity", "info"),
         "severity_zh": SEVERITY_ZH.get(f.get("severity", "info"), "提示"),
-        "rule_id": f.get("rule_id", ""),
-        "title": f.get("title", ""),
+        "rule_id": f.get("rule", ""),  # Finding.to_dict, as the ledger keeps it
         "message": f.get("message", ""),
         "fix": f.get("fix", ""),
         "locations": locs,
