@@ -64,6 +64,17 @@ class Refused(Exception):
 # middleware
 
 
+CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+# the rendered report shown in the report page's frame: its own inline styles, nothing else, no script
+REPORT_PREVIEW_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
+)
+
+
 class SecurityHeaders:
     """CSP without inline script, no framing by others, no sniffing; bounded request bodies."""
 
@@ -90,12 +101,9 @@ class SecurityHeaders:
         async def send_with_headers(msg):
             if msg["type"] == "http.response.start":
                 headers = list(msg.get("headers") or [])
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):  # a route's own, stricter
+                    headers.append((b"content-security-policy", CSP))
                 headers += [
-                    (
-                        b"content-security-policy",
-                        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                        b"frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'",
-                    ),
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"SAMEORIGIN"),
                     (b"referrer-policy", b"no-referrer"),
@@ -899,7 +907,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             raise Refused(404, "不支持的格式。")
         name, data, media = await run_in_threadpool(_render, request.path_params["cid"], fmt)
         if fmt == "html" and request.query_params.get("preview"):
-            return Response(data, media_type=media)
+            return Response(data, media_type=media, headers={"content-security-policy": REPORT_PREVIEW_CSP})
         return download(data, name, media)
 
     def _status_xlsx(cid: str) -> tuple[str, bytes]:
