@@ -41,6 +41,7 @@ from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 ROSTER = REPO / "examples" / "roster.csv"
+SEED = REPO / "tests" / "data" / "seeds" / "000_4e10bf6db70e4a46.txt"  # a real published report
 USER, PASSWORD = "zhangsan", "gongkai-2025!"
 OFFICE = "测试县政务公开办公室"  # contains no unit's name: the unit's page must name no other unit
 SCRIPT = "<script>alert(1)</script>"
@@ -417,5 +418,17 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
     d.find_element(By.XPATH, "//input[@name='kind'][@value='remind']").click()
     click_and_load(d, button(d, "预览"))
     assert "预览：共" in body_text(d)
-    go(d, url + "/audit")
     go(d, url + "/accounts")
+
+    # -- the audit of a published report: an unreadable file says so (never "no problems") ---------
+    go(d, url + "/audit")
+    bad = tmp_path / "已发布报告.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really")
+    d.find_element(By.NAME, "file").send_keys(str(bad))
+    click_and_load(d, button(d, "审查"))
+    result = d.find_element(By.ID, "result").text
+    assert f"无法审查：{bad.name}" in result and "没有发现问题" not in result and "/tmp" not in result, result
+    d.find_element(By.NAME, "file").send_keys(str(SEED))
+    click_and_load(d, button(d, "审查"))
+    result = d.find_element(By.ID, "result").text
+    assert "政府信息公开工作年度报告" in result.splitlines()[0] and "W-TXT-" in result, result

@@ -960,7 +960,10 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                     )
                     p = Path(tmp) / f"report{suffix}"
                     p.write_bytes(data)
-                    return name, audit_file(p)
+                    res = audit_file(p)
+                    if res.error:  # told by the user's name of the file, not the server's
+                        res.error = res.error.replace(str(p), name).replace(p.name, name)
+                    return name, res
             if text.strip():
                 return "粘贴的文字", audit_text(text)
             raise Refused(400, "请上传报告文件，或把报告全文粘贴到文本框中。")
@@ -975,9 +978,12 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             raise Refused(
                 400, f"无法读取这份报告（{type(e).__name__}）。请换成网页、Word、PDF 或纯文本格式。"
             ) from None
+        ex = res.extraction
         result = {
             "name": name,
-            "title": getattr(res, "title", "") or "",
+            "title": (ex.title if ex is not None else "") or "",
+            "error": res.error or "",  # a file that could not be read: never "没有发现问题"
+            "counts": (res.errors, res.warnings, res.infos),
             "findings": [
                 {
                     "severity_zh": f.severity_zh,
