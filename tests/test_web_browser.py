@@ -365,6 +365,7 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
     unit_page = d.current_url
     unit_link = d.find_element(By.ID, "unit-link").get_attribute("href")
     assert d.find_element(By.CSS_SELECTOR, "input.link-box").get_attribute("value") == unit_link
+    assert "本机地址（127.0.0.1）" in body_text(d)  # no unit can open a 127.0.0.1 link: said so
 
     unit_downloads = tmp_path / "unit-downloads"
     unit_downloads.mkdir()

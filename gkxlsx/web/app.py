@@ -161,7 +161,10 @@ class WebApp:
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         user = request.session.get("user") if "session" in request.scope else None
+        host = request.url.hostname or ""
         base = {
+            # unit links are made from the address the office uses; on 127.0.0.1 no unit can open them
+            "local_host": host if _loopback(host) else "",
             "user": user,
             "csrf": self.office_csrf(request) if user else ctx.pop("csrf", ""),
             "flash": request.session.pop("flash", None) if "session" in request.scope else None,
@@ -213,6 +216,17 @@ class WebApp:
         if self.site.ref(cid) is None:
             raise Refused(404, "找不到这个收集任务。")
         return self.site.open(cid)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _dt(v: Any) -> str:
