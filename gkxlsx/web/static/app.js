@@ -1,10 +1,40 @@
-// gkxlsx web: upload with progress (one request per file) and drag-and-drop.
+// gkxlsx web: upload with progress (one request per file) and drag-and-drop; Chinese file pickers.
 // Loaded as a file (the Content-Security-Policy allows no inline script); pages work without it.
 (function () {
   "use strict";
   function ready(fn) {
     if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn);
   }
+  // File inputs: the browser's own button speaks the browser's language; show a Chinese button and
+  // the chosen names instead (the input stays in the form; without script it shows as it is).
+  function filePickers() {
+    document.documentElement.classList.add("js");
+    var inputs = document.querySelectorAll("input[type=file]");
+    for (var i = 0; i < inputs.length; i++) (function (input) {
+      var pick = document.createElement("span");
+      pick.className = "picker";
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "secondary";
+      btn.textContent = "选择文件…";
+      var names = document.createElement("span");
+      names.className = "muted picked";
+      function show() {
+        var list = [];
+        for (var j = 0; j < input.files.length; j++) list.push(input.files[j].name);
+        names.textContent = list.length ? list.join("、") : "未选择文件";
+      }
+      btn.addEventListener("click", function () { input.click(); });
+      input.addEventListener("change", show);
+      input.classList.add("picked-input");
+      input.parentNode.classList.add("picker-host"); // the browser's "choose a file" hint points here
+      input.parentNode.insertBefore(pick, input.nextSibling);
+      pick.appendChild(btn);
+      pick.appendChild(names);
+      show();
+    })(inputs[i]);
+  }
+  ready(filePickers);
   ready(function () {
     var form = document.getElementById("upload-form");
     if (!form) return;
@@ -44,10 +74,11 @@
       var i = 0, done = 0;
       function next() {
         if (i >= files.length) {
-          progress.textContent = "全部完成：共 " + files.length + " 个文件。";
           btn.disabled = false;
           dropped = [];
           input.value = "";
+          input.dispatchEvent(new Event("change"));
+          progress.textContent = "全部完成：共 " + files.length + " 个文件。";
           return;
         }
         var f = files[i++];
