@@ -35,9 +35,9 @@ from selenium.common.exceptions import (  # noqa: E402
     NoAlertPresentException,
     NoSuchElementException,
     StaleElementReferenceException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 ROSTER = REPO / "examples" / "roster.csv"
@@ -87,10 +87,12 @@ def go(driver, url: str) -> None:
 def click_and_load(driver, element) -> None:
     """Click something that loads a new page; wait until it has."""
     what = element.text or element.get_attribute("value") or element.tag_name
-    old = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.__oldPage = true")  # gone with the page: a new page has loaded
     element.click()
-    wait(driver).until(EC.staleness_of(old))
-    wait(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    # during the navigation a script may find no page to run in: ask again
+    WebDriverWait(driver, 30, poll_frequency=0.05, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.__oldPage && document.readyState === 'complete'")
+    )
     clean_console(driver, f"the page after clicking “{what}”")
 
 
@@ -433,3 +435,24 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
     click_and_load(d, button(d, "审查"))
     result = d.find_element(By.ID, "result").text
     assert "政府信息公开工作年度报告" in result.splitlines()[0] and "W-TXT-" in result, result
+
+    # -- logged out in another tab: a filter (htmx) goes to the login page, an upload (app.js) says so -
+    go(d, dashboard)
+    d.delete_all_cookies()
+    d.find_element(By.XPATH, "//label[contains(@class,'chip')][starts-with(normalize-space(.), '通过')]").click()
+    wait(d).until(lambda dr: "/login" in dr.current_url)
+    clean_console(d, "the login page after a logged-out filter", allow=("401 (Unauthorized)",))
+    d.find_element(By.NAME, "username").send_keys(USER)
+    d.find_element(By.NAME, "password").send_keys(PASSWORD)
+    click_and_load(d, button(d, "登录"))
+    assert d.current_url == dashboard
+    click_and_load(d, link(d, "上传报告"))
+    d.delete_all_cookies()
+    d.find_element(By.ID, "files").send_keys(f"{ret3}\n{ret_b}")
+    d.find_element(By.ID, "upload-btn").click()
+    wait(d).until(lambda dr: "已停止" in dr.find_element(By.ID, "progress").text)
+    rows = d.find_elements(By.CSS_SELECTOR, "#result-rows tr")
+    assert len(rows) == 1 and "登录已过期" in rows[0].text and "未登记" in rows[0].text, [r.text for r in rows]
+    assert not d.find_elements(By.CSS_SELECTOR, "#result-rows form, #result-rows header")  # no login page inside
+    assert "2 个文件未上传" in d.find_element(By.ID, "progress").text
+    clean_console(d, "the upload page after a logged-out upload", allow=("401 (Unauthorized)",))

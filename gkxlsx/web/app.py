@@ -55,9 +55,9 @@ SESSION_HOURS = 12
 class Refused(Exception):
     """A request the app answers with a Chinese page and a status code (no stack trace)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,13 +187,18 @@ class WebApp:
 
     def require_office(self, request: Request) -> str:
         user = request.session.get("user")
-        if not user or user not in set(self.state.accounts()):
-            raise HTTPException(303, headers={"Location": "/login?next=" + quote(request.url.path, safe="")})
-        issued = request.session.get("at", 0)
-        if datetime.now().timestamp() - issued > SESSION_HOURS * 3600:
+        expired = False
+        if user and user in set(self.state.accounts()):
+            if datetime.now().timestamp() - request.session.get("at", 0) <= SESSION_HOURS * 3600:
+                return user
             request.session.clear()
-            raise HTTPException(303, headers={"Location": "/login"})
-        return user
+            expired = True
+        login = "/login" if expired else "/login?next=" + quote(request.url.path, safe="")
+        if request.headers.get("hx-request"):
+            # a part of a page (htmx, app.js's uploads): a redirect would be followed and the login
+            # page put inside the page; say so instead, and let htmx load the login page whole
+            raise Refused(401, "登录已过期或已退出，未完成操作。请刷新页面，重新登录后再试。", {"HX-Redirect": login})
+        raise HTTPException(303, headers={"Location": login})
 
     async def form(self, request: Request, *, office: bool = True, binding: str = "") -> Any:
         """The posted form, after the CSRF check (office session, or a unit link's ``binding``)."""
@@ -1075,7 +1080,9 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def refused(request: Request, exc: Exception):
         assert isinstance(exc, Refused)
-        return web.page(request, "error.html", status=exc.status, message=exc.message)
+        response = web.page(request, "error.html", status=exc.status, message=exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     async def http_error(request: Request, exc: Exception):
         assert isinstance(exc, HTTPException)

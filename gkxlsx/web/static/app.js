@@ -89,7 +89,9 @@
         fetch(form.getAttribute("data-one"), {
           method: "POST", body: fd, credentials: "same-origin",
           headers: { "HX-Request": "true", "X-CSRF-Token": csrf }
-        }).then(function (r) { return r.text().then(function (t) { return { ok: r.ok, text: t }; }); })
+        }).then(function (r) {
+          return r.text().then(function (t) { return { ok: r.ok && !r.redirected, status: r.status, text: t }; });
+        })
           .then(function (res) {
             var old = rows.querySelector("tr.summary");
             if (old) old.parentNode.removeChild(old);
@@ -99,13 +101,22 @@
               var tr = document.createElement("tr");
               tr.className = "k-failed";
               var td1 = document.createElement("td"); td1.textContent = f.name;
-              var td2 = document.createElement("td"); td2.textContent = "✗ 未登记";
+              var td2 = document.createElement("td");
+              var badge = document.createElement("span");
+              badge.className = "badge s-有错误"; badge.textContent = "✗ 未登记";
+              td2.appendChild(badge);
               var td3 = document.createElement("td");
-              var tmp = document.createElement("div"); tmp.innerHTML = res.text;
-              var msg = tmp.querySelector("[role=alert]");
+              // the server's Chinese reason, read from its error page (parsed inert: nothing loads or runs)
+              var page = new DOMParser().parseFromString(res.text, "text/html");
+              var msg = page.querySelector("[role=alert]");
               td3.textContent = msg ? msg.textContent : "上传失败，请重试。";
               tr.appendChild(td1); tr.appendChild(td2); tr.appendChild(td3);
               rows.appendChild(tr);
+              if (res.status === 401 || res.status === 403) { // logged out or page expired: the rest would fail too
+                btn.disabled = false;
+                progress.textContent = "已停止：" + (files.length - done) + " 个文件未上传。";
+                return;
+              }
             }
             done++;
             next();
