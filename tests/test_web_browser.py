@@ -381,6 +381,10 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
             page = u.page_source
             others = [(c, n) for c, n in units if c != code_a and (c in page or n in page)]
             assert not others, f"the unit's page shows other units: {others}"
+            # and leads nowhere but to itself (not to the office's pages, which would ask for a login)
+            links = [a.get_attribute("href") for a in u.find_elements(By.TAG_NAME, "a")]
+            assert all(h.startswith(unit_link) for h in links), links
+            assert not u.find_elements(By.CSS_SELECTOR, "tr.summary") and "应报" not in body_text(u)  # no totals
 
         only_own_data()
         no_alert(u)

@@ -1059,8 +1059,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         cid, code = got
         res = await run_in_threadpool(_import, cid, files, "网页上传（单位填报链接）", code)
         ctx = await run_in_threadpool(_portal_ctx, token)
-        ctx.update(res)
-        return web.page(request, "portal.html", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        ctx["rows"] = res["rows"]  # not the campaign's headline: a unit sees nothing of the other units
+        return web.page(request, "portal.html", headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
 
     async def portal_template(request: Request):
         got = state.resolve(request.path_params["token"])
