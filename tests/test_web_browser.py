@@ -79,9 +79,9 @@ def wait(driver, timeout: float = 30.0) -> WebDriverWait:
     )
 
 
-def go(driver, url: str) -> None:
+def go(driver, url: str, allow: tuple[str, ...] = ()) -> None:
     driver.get(url)
-    clean_console(driver, url)
+    clean_console(driver, url, allow)
 
 
 def click_and_load(driver, element) -> None:
@@ -400,6 +400,12 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
         assert "第 3 版的校验结果：通过（错误 0，警告 0）" in text, text
         assert "✓ 通过" in u.find_element(By.ID, "results").text
         only_own_data()
+        # an error leads the unit back to its own page; a dead link leads nowhere
+        go(u, unit_link + "/v/99/feedback", allow=("404 (Not Found)",))
+        assert "没有第 99 版" in body_text(u)
+        assert [a.get_attribute("href") for a in u.find_elements(By.CSS_SELECTOR, "main a")] == [unit_link]
+        go(u, unit_link + "x", allow=("404 (Not Found)",))
+        assert "链接无效或已停用" in body_text(u) and not u.find_elements(By.CSS_SELECTOR, "main a")
         go(u, dashboard)  # the link opens the unit's page, not the office's
         assert "/login" in u.current_url
     finally:

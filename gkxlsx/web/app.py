@@ -1078,9 +1078,20 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     # -- errors ----------------------------------------------------------------------------------
 
+    def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+        """The Chinese error page, leading back to where its reader belongs: a unit to its own page
+        (when its link is valid), the office to the start page; a unit with a dead link nowhere."""
+        parts = request.url.path.split("/")
+        if len(parts) > 2 and parts[1] == "u":
+            ok = state.resolve(parts[2]) is not None
+            home, back = (f"/u/{parts[2]}", "返回本单位的填报页面") if ok else ("", "")
+        else:
+            home, back = "/", "返回首页"
+        return web.page(request, "error.html", status=status, message=message, home=home, back=back)
+
     async def refused(request: Request, exc: Exception):
         assert isinstance(exc, Refused)
-        response = web.page(request, "error.html", status=exc.status, message=exc.message)
+        response = error_page(request, exc.status, exc.message)
         response.headers.update(exc.headers)
         return response
 
@@ -1089,16 +1100,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if exc.status_code in (301, 302, 303, 307) and exc.headers:
             return RedirectResponse(exc.headers["Location"], exc.status_code)
         text = {404: "找不到这个页面。", 405: "不支持这种操作。"}.get(exc.status_code, "请求无法处理。")
-        return web.page(request, "error.html", status=exc.status_code, message=text)
+        return error_page(request, exc.status_code, text)
 
     async def crashed(request: Request, exc: Exception):
         ref = secrets.token_hex(4)
         log.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
-        return web.page(
+        return error_page(
             request,
-            "error.html",
-            status=500,
-            message=f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
+            500,
+            f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
         )
 
     async def favicon(request: Request):
