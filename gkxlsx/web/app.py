@@ -790,10 +790,12 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     def _accept(cid: str, code: str, note: str, version: int | None, user: str) -> str:
         from gkxlsx.campaign.ledger import LedgerError
 
+        if not note.strip():  # the ledger's own message names the command line's --note
+            raise Refused(400, "确认时必须写明理由，例如说明警告的原因。")
         with web.campaign(cid) as camp:
             u = _unit(camp, code)
             try:
-                sub = camp.ledger.accept(u.code, f"{note}（{user}）" if note.strip() else "", version)
+                sub = camp.ledger.accept(u.code, f"{note.strip()}（{user}）", version)
             except LedgerError as e:
                 raise Refused(400, str(e)) from None
             return f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告）。"
