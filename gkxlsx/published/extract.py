@@ -349,7 +349,9 @@ def read_text(path: str | Path) -> str:
             raise ExtractError(f"{p}：不是有效的 Word（.docx）文件。")
         return docx_to_text(p)
     if ext == ".pdf" or raw[:5] == b"%PDF-":
-        return pdf_to_text(p)
+        from gkxlsx.published import pdf  # tables along their ruling lines; pdftotext without them
+
+        return pdf.pdf_to_text(p) or pdf_to_text(p)
     if raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise ExtractError(f"{p}：是旧版 Word（.doc）或 Excel 文件，请另存为 .docx 或文本后再读取。")
     text = decode(raw, str(p))
