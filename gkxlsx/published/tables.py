@@ -125,15 +125,32 @@ def _is_body(row: Sequence[str | None], k: int) -> bool:
     return bool(present) and all(value_like(v) for v in present) and any((v or "").strip() for v in row)
 
 
+def _header_width(row: Sequence[str | None]) -> int:
+    """How far a header row reaches: one past its last cell that is neither empty nor the
+    cell on its left repeated (a converter writes a spanned header into every cell it spans)."""
+    w = 0
+    for i, c in enumerate(row):
+        if c and (i == 0 or c != row[i - 1]):
+            w = i + 1
+    return w
+
+
 def flatten_one(grid: Grid) -> list[str]:
     rows = [[clean(c) for c in r] for r in grid]
     k = _label_columns(rows)
     out: list[str] = []
     above: list[str | None] = [None] * k
+    width = 0  # how far the current header block reaches (0: not known)
+    in_header = False
     for r in rows:
         if not any(c for c in r):
             continue
         body = _is_body(r, k)
+        if not body:
+            width = max(width, _header_width(r)) if in_header else _header_width(r)
+            in_header = True
+        else:
+            in_header = False
         prev_cell = None
         for c, cell in enumerate(r):
             if cell is None:
@@ -148,7 +165,8 @@ def flatten_one(grid: Grid) -> list[str]:
                 prev_cell = cell
                 continue
             if body:
-                out.append(cell if cell else BLANK)
+                if cell or not width or c < width:
+                    out.append(cell if cell else BLANK)
             elif cell and cell != prev_cell:
                 out.append(cell)
             prev_cell = cell
