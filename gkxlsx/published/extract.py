@@ -868,8 +868,12 @@ class _SectionReader:
             # (4) unrecognised labels between the rows
             segs: list[list[Token]] = [[]]
             heads: list[Token] = []
-            for t in body:
+            # under a group's label, the text before the first number is the first row's label
+            for t in ([run[i - 1]] if not own and i > 0 else []) + body:
                 if t.kind == "text":
+                    if heads and not segs[-1]:  # a group's label, then its row's: one label
+                        heads[-1] = t
+                        continue
                     segs.append([])
                     heads.append(t)
                 else:

@@ -76,13 +76,19 @@ def value_like(cell: str | None) -> bool:
     return not s or s in _marks() or s == BLANK or bool(_NUMBERISH.match(s.replace(" ", "")))
 
 
+def _numeric(cell: str | None) -> bool:
+    return bool(cell) and value_like(cell)
+
+
 def _label_columns(rows: Sequence[Sequence[str | None]]) -> int:
-    """How many leading columns hold labels: more text cells than numbers in them."""
-    width = max((len(r) for r in rows), default=0)
+    """How many leading columns hold labels: in the rows that hold numbers, more text cells than
+    numbers in them."""
+    data = [r for r in rows if any(_numeric(c) for c in r)]
+    width = max((len(r) for r in data), default=0)
     k = 0
     for c in range(width):
         text = nums = 0
-        for r in rows:
+        for r in data:
             v = r[c] if c < len(r) else None
             if not v:
                 continue
@@ -120,9 +126,10 @@ def drop_repeated_header(prev: Grid, grid: Grid) -> Grid:
 
 
 def _is_body(row: Sequence[str | None], k: int) -> bool:
-    vals = list(row[k:])
-    present = [v for v in vals if v is not None]
-    return bool(present) and all(value_like(v) for v in present) and any((v or "").strip() for v in row)
+    """A data row: its value cells hold numbers, value marks or nothing, and one at least holds
+    something."""
+    present = [v for v in row[k:] if v is not None]
+    return any(present) and all(value_like(v) for v in present)
 
 
 def _header_width(row: Sequence[str | None]) -> int:
