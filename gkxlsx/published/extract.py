@@ -824,7 +824,11 @@ class _SectionReader:
         if not texts:
             # (1) exactly the cells
             if len(nums) == total:
-                self._fill(rows, nums, unlabelled=not own)
+                if own and len(rows) > 1:  # the rows after the labelled one have lost their labels
+                    self._fill(rows[:1], nums[: widths[0]])
+                    self._fill(rows[1:], nums[widths[0] :], unlabelled=True)
+                else:
+                    self._fill(rows, nums, unlabelled=not own)
                 return
             # (2) a placeholder in front of every unlabelled row (label replaced by a number)
             need = total + len(rows) - (1 if own else 0)
