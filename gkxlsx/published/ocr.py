@@ -9,7 +9,7 @@ row is not read.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 
 from gkxlsx.form.datafiles import data_file
 
@@ -23,6 +23,7 @@ def _table() -> dict[int, str]:
     return out
 
 
+@lru_cache(maxsize=8192)
 def fold(label: str) -> str:
     """The label with every confusable character replaced by its group's representative."""
     return label.translate(_table())
