@@ -48,7 +48,7 @@ from gkxlsx.text.narrative import Document, NormText, canonical_titles, label_ke
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
 READ, MISSING, AMBIGUOUS = "read", "missing", "ambiguous"
 STATUS_ZH = {READ: "已读取", MISSING: "缺失", AMBIGUOUS: "无法确定"}
-SUPPORTED = (".txt", ".text", ".md", ".html", ".htm", ".xhtml", ".docx", ".pdf")
+SUPPORTED = (".txt", ".text", ".md", ".html", ".htm", ".xhtml", ".docx", ".doc", ".pdf")
 FORMS = ("2021", "2019")
 
 
@@ -349,8 +349,20 @@ def read_text(path: str | Path) -> str:
             raise ExtractError(f"{p}：不是有效的 Word（.docx）文件。")
         return docx_to_text(p)
     if ext == ".pdf" or raw[:5] == b"%PDF-":
-        return pdf_to_text(p)
+        from gkxlsx.published import pdf  # tables along their ruling lines; pdftotext without them
+
+        return pdf.pdf_to_text(p) or pdf_to_text(p)
     if raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        if ext in (".doc", ".wps", ".dot"):
+            import tempfile
+
+            from gkxlsx.published.word import ConversionError, doc_to_docx
+
+            with tempfile.TemporaryDirectory(prefix="gkxlsx-doc-") as tmp:
+                try:
+                    return docx_to_text(doc_to_docx(p, Path(tmp)))
+                except ConversionError as e:
+                    raise ExtractError(f"{p}：{e}") from None
         raise ExtractError(f"{p}：是旧版 Word（.doc）或 Excel 文件，请另存为 .docx 或文本后再读取。")
     text = decode(raw, str(p))
     if "\x00" in text:
@@ -688,6 +700,12 @@ class _SectionReader:
                     extra = _piece_tokens(rest, rest, tok.line)
                     if extra and all(t.numeric for t in extra):
                         return _Match(i, -1, "runon", extra)
+        from gkxlsx.published.ocr import fold  # characters OCR confuses (沭/沐, 未/末)
+
+        fk, fcore = fold(key), fold(core)
+        for i in cands:
+            if fk == fold(anchors[i].lkey) or (anchors[i].core and fcore == fold(anchors[i].core)):
+                return _Match(i, -1, "typo", found=tok.text)
         for i in cands:
             for v in _variants().get(key, []):
                 if label_key(v["canonical"]) == anchors[i].lkey:
@@ -806,7 +824,11 @@ class _SectionReader:
         if not texts:
             # (1) exactly the cells
             if len(nums) == total:
-                self._fill(rows, nums, unlabelled=not own)
+                if own and len(rows) > 1:  # the rows after the labelled one have lost their labels
+                    self._fill(rows[:1], nums[: widths[0]])
+                    self._fill(rows[1:], nums[widths[0] :], unlabelled=True)
+                else:
+                    self._fill(rows, nums, unlabelled=not own)
                 return
             # (2) a placeholder in front of every unlabelled row (label replaced by a number)
             need = total + len(rows) - (1 if own else 0)
@@ -850,8 +872,12 @@ class _SectionReader:
             # (4) unrecognised labels between the rows
             segs: list[list[Token]] = [[]]
             heads: list[Token] = []
-            for t in body:
+            # under a group's label, the text before the first number is the first row's label
+            for t in ([run[i - 1]] if not own and i > 0 else []) + body:
                 if t.kind == "text":
+                    if heads and not segs[-1]:  # a group's label, then its row's: one label
+                        heads[-1] = t
+                        continue
                     segs.append([])
                     heads.append(t)
                 else:
@@ -1298,6 +1324,11 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
     """Extract one published report given as text (HTML is recognised and converted)."""
     if re.search(r"<(html|body|table)\b", text[:3000], re.I):
         text = html_to_text(text)
+    elif "|" in text:
+        from gkxlsx.published import markdown  # pipe tables of OCR / PDF converters
+
+        if markdown.has_pipe_tables(text):
+            text = markdown.markdown_to_text(text)
     nt = normalize(text)
     doc = split_sections(nt)
     title, title_pos = _title(doc)
