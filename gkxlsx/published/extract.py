@@ -43,7 +43,7 @@ from typing import Any
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
-from gkxlsx.published import runtogether
+from gkxlsx.published import headings, runtogether
 from gkxlsx.text.narrative import Document, NormText, canonical_titles, label_key, normalize, split_sections
 
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
@@ -1310,7 +1310,7 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
     """Extract one published report given as text (HTML is recognised and converted)."""
     if re.search(r"<(html|body|table)\b", text[:3000], re.I):
         text = html_to_text(text)
-    nt = normalize(text)
+    nt = headings.unglue(normalize(text))
     doc = split_sections(nt)
     title, title_pos = _title(doc)
     year, year_src = _year_of(doc, title)
