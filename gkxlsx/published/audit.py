@@ -24,7 +24,7 @@ from typing import Any
 from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.model import SEVERITY_ZH, Form, UnitType, form_for_year
 from gkxlsx.publication import government_deadline, month_day_zh, publication_facts
-from gkxlsx.published import runtogether
+from gkxlsx.published import notreport, runtogether
 from gkxlsx.published.extract import (
     AMBIGUOUS,
     MISSING,
@@ -322,10 +322,9 @@ def audit_extraction(
     else:
         due = parse_deadline(deadline, r.year) if deadline else default_deadline(r.year, unit, form)
     findings: list[Finding] = []
-    doc = ex.document
-    if ex.counts()[READ] == 0 and (doc is None or not doc.headings) and not ex.title:
-        # nothing of the report format was found: one clear finding instead of dozens of consequences
-        findings.append(make_finding("E-EXT-NOT-REPORT", locations=("全文",)))
+    if ex.not_report:
+        # not a report: one clear finding instead of dozens of consequences
+        findings.append(notreport.finding(ex, ex.not_report))
         return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
     for f in check(form, r.values, unit=unit):
         locs = [ex.positions[k] for k in f.keys if k in ex.positions]

@@ -43,8 +43,8 @@ from typing import Any
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
-from gkxlsx.published import headings, runtogether
-from gkxlsx.text.narrative import Document, NormText, canonical_titles, label_key, normalize, split_sections
+from gkxlsx.published import fees, headings, notreport, runtogether
+from gkxlsx.text.narrative import Document, NormText, canonical_titles, label_key, normalize, q, split_sections
 
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
 READ, MISSING, AMBIGUOUS = "read", "missing", "ambiguous"
@@ -112,6 +112,7 @@ class Extraction:
     year_source: str = ""  # where the year was found: 标题 / 正文 / 统计期间 / ""
     format_reason: str = ""
     runon: list[runtogether.Pending] = field(default_factory=list)  # rows whose cells lost their separators
+    not_report: str | None = None  # the file is not a report: table / notice / other (notreport.verdict)
 
     @property
     def form(self) -> Form:
@@ -146,7 +147,8 @@ class Extraction:
             "unit": r.unit_name,
             "unit_type": r.unit_type,
             "year": r.year or None,
-            "format": self.format_id,
+            "format": None if self.not_report else self.format_id,
+            "not_report": self.not_report,
             "publish_date": self.publish_date.isoformat() if self.publish_date else None,
             "counts": self.counts(),
             "values": {k: j(v) for k, v in r.values.items()},
@@ -1349,6 +1351,9 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
         if form.fields[key].section in ("s1", "s5", "s6") and form.fields[key].type.kind == "text":
             txt = doc.field_text(key).replace(BLANK, "").strip()
             values[key] = txt or None
+    for key, (v, said) in fees.read_fees(form, doc.text("s6")).items():
+        values[key] = v
+        b.note(key, f"从第六部分的文字读取：{q(said)}")
     values["meta.name"] = unit or None
     values["meta.year"] = year
     values["meta.type"] = unit_type or None
@@ -1373,7 +1378,7 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
         warnings.append(
             f"表格是{form.id}年版格式（{form.document_number}），但按报告年度 {year} 年应使用{load_form(mismatch).id}年版格式（{load_form(mismatch).document_number}）。"
         )
-    return Extraction(
+    ex = Extraction(
         report=report,
         status=b.status,
         notes={k: v for k, v in b.notes.items()},
@@ -1390,6 +1395,8 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
         format_reason=reason,
         runon=b.runon,
     )
+    ex.not_report = notreport.verdict(ex)
+    return ex
 
 
 def _resolve_runon(b: _Builder, form: Form) -> None:
