@@ -89,7 +89,7 @@ def unglue(nt: NormText) -> NormText:
         _sid, end = hit
         rest = norm[end:line_end]
         lead = rest.lstrip(" \t")
-        if lead[:1] and lead[0] in d["list_separators"]:
+        if (lead[:1] and lead[0] in d["list_separators"]) or (before and before[-1] in d["list_separators"]):
             continue  # a preamble listing the parts
         if not before and not lead.strip(d["trailing"] + " \t"):
             continue  # already a line of its own

@@ -32,7 +32,8 @@ from typing import Any
 
 from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.model import Form
-from gkxlsx.rules.engine import FAIL, PASS, RuleInstance
+from gkxlsx.rules.engine import RuleInstance
+from gkxlsx.rules.interpret import Eval, Missing, truth_function
 
 MAX_CANDIDATES = 5000  # splits of one run kept at most; more: the row is ambiguous
 MAX_STEPS = 400_000  # search steps for one run
@@ -257,6 +258,19 @@ class Pending:
 
 
 @cache
+def _tests(form: Form) -> dict[str, Eval]:
+    return {r.iid: truth_function(r.expr) for r in _hard_rules(form)}
+
+
+def holds(form: Form, r: RuleInstance, values: Mapping[str, Any]) -> bool | None:
+    """Does the hard relation ``r`` hold on ``values``?  None when a value it needs is missing."""
+    try:
+        return bool(_tests(form)[r.iid](values, None, None))
+    except (Missing, KeyError):
+        return None
+
+
+@cache
 def _hard_rules(form: Form) -> tuple[RuleInstance, ...]:
     """The relations that may decide a split: errors on this year's values only, for every unit."""
     return tuple(
@@ -307,11 +321,11 @@ def resolve(form: Form, values: dict[str, Any], pending: list[Pending]) -> None:
                 for ri, ci in zip(rows, combo):
                     p = pending[ri]
                     over.update(zip(p.keys, (p.cands or [])[ci]))
-                out = r.evaluate(ChainMap(over, values))
-                if out.status == PASS:
+                ok = holds(form, r, ChainMap(over, values))
+                if ok:
                     for j, ci in enumerate(combo):
                         support[j].add(ci)
-                elif out.status != FAIL:
+                elif ok is None:
                     support = []
                     break
             if not support or not any(support):
