@@ -1,186 +1,239 @@
-"""Published reports as they really appear: Markdown written by OCR / PDF converters, PDFs printed
-by Word or LibreOffice, old .doc files.  Targets (issue 19): no number ever read wrong; Markdown
-from PDF ≥ 90 % of the table cells; PDF made by Word/LibreOffice ≥ 95 %.
-
-The corpus is made from known data (tests/_published_corpus.py); ``benchmarks/score_extract.py``
-prints the same scores per kind.
-"""
+"""Published reports as they really appear (issue 19, text side): run-together table cells,
+headings glued to the text or in variant wordings, files that are not reports, the 信息处理费
+numbers of part 六 — and the corpus targets (tests/data/published, benchmarks/corpus_score.py)."""
 
 from __future__ import annotations
 
-import json
-import re
-import shutil
+import sys
 from decimal import Decimal
 from pathlib import Path
-from unittest import mock
 
 import pytest
-from _published_corpus import Score, ocr_markdown
-from test_extract_roundtrip import rendered_reports
+from typer.testing import CliRunner
 
+from gkxlsx.cli import app
 from gkxlsx.form.model import load_form
-from gkxlsx.published import markdown, ocr, tables
-from gkxlsx.published.extract import AMBIGUOUS, READ, extract_file, extract_text, section_spec
-from gkxlsx.render import renderer as render
+from gkxlsx.published import runtogether
+from gkxlsx.published.audit import audit_text
+from gkxlsx.published.extract import AMBIGUOUS, READ, extract_text
+from gkxlsx.published.fees import read_fees
+from gkxlsx.published.headings import unglue
+from gkxlsx.text.narrative import normalize, split_sections
 
-PDF_DIR = Path(__file__).parent / "data" / "published" / "pdf"
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "tests" / "data" / "published"
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(CORPUS))
 
+import corpus_score  # noqa: E402
+from make_corpus import runon_text, values_for  # noqa: E402
 
-def test_markdown_from_pdf_converters_target():
-    sc = Score("md-ocr")
-    for i, (rep, v) in enumerate(rendered_reports(4)):
-        sc.add(extract_text(ocr_markdown(rep, i), source=f"md{i}"), v)
-    print(sc.line())
-    assert sc.wrong == 0, sc.wrong_cells[:5]
-    assert sc.pct >= 90.0, sc.line()
-
-
-def _md_rows(md: str) -> list[str]:
-    return md.split("\n")
-
-
-def test_markdown_rows_without_labels_placed_only_when_the_count_fits():
-    rep, v = rendered_reports(1)[0]
-    md = render.render_markdown(rep)
-    lines = _md_rows(md)
-    i1 = next(i for i, ln in enumerate(lines) if "1.属于国家秘密" in ln)
-    # two rows lose their labels: 7 + 7 numbers between two known rows → placed by order
-    for i in (i1, i1 + 1):
-        lines[i] = "| " + " | ".join([""] + lines[i].strip().strip("|").split("|")[1:]) + " |"
-    ex = extract_text("\n".join(lines))
-    assert ex.counts()[READ] == len(ex.status)
-    assert all(ex.report.values[k] == v[k] for k in ex.status)
-    assert any(li.kind == "absent" for li in ex.label_issues)
-    # the next row lost entirely: 21 numbers for 4 rows → none placed, never shifted
-    del lines[i1 + 2]
-    ex = extract_text("\n".join(lines))
-    amb = ex.keys_with(AMBIGUOUS)
-    assert {"s3.r2_partial.total", "s3.r3_1.total", "s3.r3_2.total", "s3.r3_3.total"} <= set(amb)
-    read = ex.keys_with(READ)
-    assert {k: ex.report.values[k] for k in read} == {k: v[k] for k in read}
+runner = CliRunner()
+F21 = load_form("2021")
 
 
-def test_markdown_page_marks_running_headers_and_repeated_headers():
-    rep, v = rendered_reports(1)[1]
-    lines = _md_rows(render.render_markdown(rep))
-    head = next(i for i, ln in enumerate(lines) if "勾稽关系" in ln)
-    cut = next(i for i, ln in enumerate(lines) if "（四）无法提供·1." in ln)
-    page = ["", "— 3 —", "", "3", "", rep.unit_name + "政府信息公开工作年度报告", ""]
-    lines[cut:cut] = page + lines[head : head + 2]
-    lines.insert(2, rep.unit_name + "政府信息公开工作年度报告")
-    ex = extract_text("\n".join(lines))
-    assert ex.counts()[READ] == len(ex.status), [ri.rows for ri in ex.row_issues]
-    assert {k: ex.report.values[k] for k in ex.status} == {k: v[k] for k in ex.status}
+# --------------------------------------------------------------------------------------------
+# the corpus
 
 
-def test_ocr_confusions_tolerated_in_labels_never_in_numbers():
-    rep, v = rendered_reports(1)[0]
-    md = render.render_markdown(rep)
-    md = md.replace("| 行政许可 |", "| 行玫评可 |", 1).replace("| 行政强制 |", "| 行政強制 |", 1)
-    md = md.replace("| 行政处罚 |", "| 行政外罚 |", 1).replace("3.其他 |", "3.具他 |", 1)
-    row = next(ln for ln in md.split("\n") if "（一）予以公开" in ln)
-    cells = row.split("|")
-    cells[2] = " 1O " if cells[2].strip() == "10" else " O" + cells[2].strip() + " "
-    md = md.replace(row, "|".join(cells))
-    ex = extract_text(md)
-    assert (
-        ex.status["s2.penalty.decisions"] == READ
-        and ex.report.values["s2.penalty.decisions"] == v["s2.penalty.decisions"]
+@pytest.fixture(scope="module")
+def scored():
+    return corpus_score.score(CORPUS)
+
+
+def test_corpus_never_reads_a_number_wrong(scored):
+    kinds, files = scored
+    wrong = [(f["file"], w) for f in files for w in f["wrong"]]
+    assert not wrong
+    assert set(kinds) >= {"html", "runon", "glued", "badtotal", "real"}
+
+
+def test_corpus_read_targets(scored):
+    kinds, _ = scored
+    assert kinds["html"]["read_pct"] >= 99.5
+    run = [k for name, k in kinds.items() if name in corpus_score.RUN_KINDS]
+    certain = sum(k["certain"] for k in run)
+    assert certain > 5000
+    assert 100.0 * sum(k["read_certain"] for k in run) / certain >= 90.0
+
+
+def test_corpus_headings_and_format(scored):
+    _, files = scored
+    assert [(f["file"], f["headings_missing"]) for f in files if f["headings_missing"]] == []
+    assert [f["file"] for f in files if not f["format_ok"]] == []
+
+
+# --------------------------------------------------------------------------------------------
+# splitting a run
+
+
+def kinds(n: int, **kw) -> list[runtogether.CellKind]:
+    return [runtogether.CellKind(**kw)] * n
+
+
+def test_splits_without_leading_zeros():
+    assert runtogether.candidates("0000000", kinds(7)) == [(0,) * 7]
+    assert runtogether.candidates("100", kinds(2)) == [(10, 0)]  # “1|00” has a leading zero
+    assert sorted(runtogether.candidates("2140", kinds(3))) == [(2, 1, 40), (2, 14, 0), (21, 4, 0)]
+    assert runtogether.candidates("12", kinds(3)) == []
+
+
+def test_splits_with_signs_and_decimals():
+    signed = [runtogether.CellKind(), runtogether.CellKind(signed=True), runtogether.CellKind()]
+    assert runtogether.candidates("3-25", signed) == [(3, -2, 5)]
+    assert runtogether.candidates("3-25", kinds(3)) == []  # no sign where a cell cannot be negative
+    money = [runtogether.CellKind(), runtogether.CellKind(decimal=True)]
+    assert sorted(runtogether.candidates("312.5", money), key=str) == [(3, Decimal("12.5")), (31, Decimal("2.5"))]
+
+
+def test_a_run_that_explodes_is_bounded():
+    assert runtogether.candidates("1" * 60, kinds(7)) is None
+
+
+# --------------------------------------------------------------------------------------------
+# run-together tables
+
+
+def _runon(seed: int = 3) -> tuple[str, dict]:
+    from gkxlsx.render.renderer import render_html
+
+    rep, v = values_for(F21, seed)
+    return runon_text(render_html(rep)), v
+
+
+def test_relations_decide_and_are_named():
+    text, v = _runon()
+    ex = extract_text(text)
+    row = next(p for p in ex.runon if p.keys[0] == "s3.new.natural")
+    assert row.initial > 1 and len(row.cands or []) == 1 and row.decided_by
+    assert all(ex.status[k] == READ and ex.report.values[k] == v[k] for k in row.keys)
+    assert "勾稽关系" in ex.notes["s3.new.natural"][-1]
+    res = audit_text(text)
+    info = [f for f in res.findings if f.rule_id == "I-EXT-RUNON"]
+    assert len(info) == 1 and row.decided_by[0].split("[")[0] in info[0].message
+    assert not [f for f in res.findings if f.rule_id.startswith("E-")]
+
+
+def test_unused_relations_still_reported():
+    """A published （七）总计 that does not add up is read as printed, and reported."""
+    text = (CORPUS / "text" / "badtotal_2021_01.txt").read_text(encoding="utf-8")
+    res = audit_text(text)
+    assert "E-T3-COL" in res.rule_ids()
+    ex = res.extraction
+    assert ex is not None and ex.status["s3.r7_total.total"] == READ
+
+
+def test_ambiguous_run_lists_its_splits():
+    text = "2023年政府信息公开工作年度报告\n二、主动公开政府信息情况\n规章000行政规范性文件2140行政许可175\n"
+    ex = extract_text(text)
+    assert [ex.status[f"s2.normative_doc.{c}"] for c in ("issued", "repealed", "in_force")] == [AMBIGUOUS] * 3
+    assert ex.status["s2.regulation.in_force"] == READ and ex.report.values["s2.regulation.in_force"] == 0
+    res = audit_text(text)
+    w = next(f for f in res.findings if f.rule_id == "W-EXT-RUNON")
+    assert "（2，1，40）" in w.message and "（21，4，0）" in w.message
+
+
+def test_cells_all_splits_agree_on_are_read():
+    text = "2023年政府信息公开工作年度报告\n二、主动公开政府信息情况\n规章000行政规范性文件1520行政许可3\n"
+    ex = extract_text(text)
+    # 1|5|20, 1|52|0, 15|2|0: no cell is the same in all three
+    assert ex.status["s2.normative_doc.issued"] == AMBIGUOUS
+    text = text.replace("1520", "1100")  # 1|10|0 or 11|0|0 … and 1|1|00 is no number
+    ex = extract_text(text)
+    assert ex.status["s2.normative_doc.in_force"] == READ and ex.report.values["s2.normative_doc.in_force"] == 0
+    assert ex.status["s2.normative_doc.issued"] == AMBIGUOUS
+
+
+# --------------------------------------------------------------------------------------------
+# headings
+
+
+def _headings(text: str) -> set[str]:
+    return set(split_sections(unglue(normalize(text))).headings)
+
+
+def test_glued_and_variant_headings():
+    text = "\n".join(
+        [
+            "某镇2023年政府信息公开工作年度报告",
+            "现将报告如下：一、总体情况2019年，在省政府办公厅的指导下，我镇认真做好工作。",
+            "二、主动公开政府信息情况规章000",
+            "三、收到和处理政府信息公开申请情况",
+            "四、因政府信息公开工作被申请行政复议、提起行政诉讼情况",
+            "五、政府信息公开工作存在的主要问题及整改措施（一）存在的主要问题。一是不及时。",
+            "六、其他需要说明的事项无。",
+        ]
     )
-    assert any(li.found == "行政外罚" and li.expected == "行政处罚" for li in ex.label_issues)
-    assert ex.status["s3.r1_open.natural"] != READ  # “1O” / “O…” is not a number
-    read = ex.keys_with(READ)
-    assert {k: ex.report.values[k] for k in read} == {k: v[k] for k in read}
+    assert _headings(text) == {"s1", "s2", "s3", "s4", "s5", "s6"}
+    res = audit_text(text)
+    assert "W-TXT-SECTION" not in res.rule_ids()
 
 
-def test_ocr_fold_keeps_every_official_label_apart():
-    for fid in ("2021", "2019"):
-        form = load_form(fid)
-        for sid in ("s2", "s3"):
-            sp = section_spec(form, sid)
-            keys = [ocr.fold(a.lkey) for a in sp.anchors]
-            cores = [ocr.fold(a.core) for a in sp.anchors if a.core]
-            assert len(set(keys)) == len(keys) and len(set(cores)) == len(cores), (fid, sid)
-    assert ocr.fold("沐阳") == ocr.fold("沭阳") and ocr.fold("12") == "12"
-
-
-def test_page_marks():
-    for s in ("—3—", "- 3 -", "— 12 —", "第3页", "第 3 页 共 5 页", "3/5", "－ 2 －"):
-        assert tables.is_page_mark(s), s
-    for s in ("3", "2023", "一、总体情况", "0", "-3", "—"):
-        assert not tables.is_page_mark(s), s
-
-
-def test_markdown_only_when_there_are_pipe_tables():
-    assert not markdown.has_pipe_tables("收到 | 申请\n一行")
-    assert markdown.has_pipe_tables("| a | b |\n| --- | --- |\n| 1 | 2 |")
-
-
-def _expected(path: Path) -> dict:
-    raw = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-    return {k: (Decimal(x) if isinstance(x, str) else x) for k, x in raw.items()}
-
-
-@pytest.mark.parametrize("name", ["lo_2021.pdf", "lo_2019.pdf"])
-def test_pdf_tables_read_along_their_lines(name):
-    """PDFs converted from the Word report by LibreOffice (committed): every cell read, none wrong;
-    title, unit and year from the text."""
-    pytest.importorskip("pdfplumber")
-    p = PDF_DIR / name
-    v = _expected(p)
-    ex = extract_file(p)
-    sc = Score("pdf")
-    sc.add(ex, v)
-    assert sc.wrong == 0 and sc.read == sc.cells, (sc.line(), [ri.rows for ri in ex.row_issues])
-    assert ex.format_id == name[3:7] and ex.report.year in (2020, 2023)
-    assert ex.title.endswith("政府信息公开工作年度报告") and ex.report.unit_name.startswith("示例")
-
-
-@pytest.mark.parametrize("name", ["lo_2021.pdf", "lo_2019.pdf"])
-def test_pdf_without_pdfplumber_falls_back_to_pdftotext(name):
-    if not shutil.which("pdftotext"):
-        pytest.skip("pdftotext (poppler-utils) not installed")
-    p = PDF_DIR / name
-    v = _expected(p)
-    with mock.patch("gkxlsx.published.pdf.pdf_to_text", return_value=None):
-        ex = extract_file(p)
-    read = ex.keys_with(READ)
-    assert read and {k: ex.report.values[k] for k in read} == {k: v[k] for k in read}
-
-
-@pytest.mark.lo
-def test_pdf_and_doc_made_by_libreoffice_target(tmp_path):
-    """Word → PDF by LibreOffice → read back: ≥ 95 % of the cells, none wrong; Word → .doc → read
-    through LibreOffice: all cells."""
-    pytest.importorskip("pdfplumber")
-    from gkxlsx.office import lo
-
-    lo.require_writer_or_skip()
-    reps = rendered_reports(1)
-    sc, sd = Score("pdf-lo"), Score("doc-lo")
-    with lo.LibreOffice() as office:
-        for i, (rep, v) in enumerate(reps):
-            p = render.render_pdf(rep, tmp_path / f"r{i}.pdf", office=office)
-            sc.add(extract_file(p), v)
-            if i in (0, 3):
-                docx = render.render_docx(rep, tmp_path / f"d{i}.docx")
-                doc = office.convert(docx, "doc", tmp_path / "doc")
-                sd.add(extract_file(doc), v)
-    print(sc.line(), sd.line(), sep="\n")
-    assert sc.wrong == 0 and sd.wrong == 0, sc.wrong_cells + sd.wrong_cells
-    assert sc.pct >= 95.0 and sd.pct == 100.0
-
-
-def test_flatten_merged_and_padded_cells():
-    grid = [
-        ["第二十条第（五）项", "", "", ""],
-        ["信息内容", "本年处理决定数量", "", ""],
-        ["行政许可", "7", "", ""],
-        ["行政处罚", "", "", ""],
+def test_a_missing_heading_is_still_reported():
+    text = "某镇2023年政府信息公开工作年度报告\n一、总体情况\n本年度工作有序开展。\n二、主动公开政府信息情况\n规章000\n"
+    res = audit_text(text)
+    assert [f.instance for f in res.findings if f.rule_id == "W-TXT-SECTION"] == [
+        f"W-TXT-SECTION[s{i}]" for i in range(3, 7)
     ]
-    out = tables.flatten_one(grid)
-    assert out == ["第二十条第（五）项", "信息内容", "本年处理决定数量", "行政许可", "7", "行政处罚"]
-    grid = [["", "自然人", "总计"], ["一、本年新收", "3", ""], ["一、本年新收", "", "4"]]
-    assert tables.flatten_one(grid) == ["自然人", "总计", "一、本年新收", "3", tables.BLANK, tables.BLANK, "4"]
-    assert re.fullmatch(r"\ue000", tables.BLANK)
+
+
+def test_a_preamble_listing_the_parts_is_not_a_heading():
+    nt = normalize("本报告包括：一、总体情况；二、主动公开政府信息情况；三、收到和处理政府信息公开申请情况。\n")
+    assert unglue(nt).norm == nt.norm
+
+
+# --------------------------------------------------------------------------------------------
+# not a report
+
+
+def test_roster_is_not_a_report(tmp_path):
+    roster = REPO / "examples" / "roster.csv"
+    target = tmp_path / "名单.csv"
+    target.write_bytes(roster.read_bytes())
+    r = runner.invoke(app, ["extract", str(target)])
+    assert r.exit_code == 2
+    assert "E-EXT-NOT-REPORT" in r.output and "缺失" not in r.output and "格式（" not in r.output
+    r = runner.invoke(app, ["audit", str(target)])
+    assert r.exit_code == 1 and r.output.count("E-EXT-NOT-REPORT") == 1
+
+
+def test_notice_is_not_a_report():
+    text = "关于做好2023年度政府信息公开工作年度报告编制发布工作的通知\n各乡镇人民政府：\n一、总体情况\n二、主动公开政府信息情况\n"
+    res = audit_text(text)
+    assert res.rule_ids() == ["E-EXT-NOT-REPORT"] and "通知" in res.findings[0].message
+
+
+def test_seed_reports_are_reports():
+    for p in sorted((REPO / "tests" / "data" / "seeds").glob("*.txt")):
+        assert extract_text(p.read_text(encoding="utf-8")).not_report is None, p.name
+
+
+# --------------------------------------------------------------------------------------------
+# 信息处理费
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        ("本年度未发出政府信息公开信息处理费收费通知，未收取信息处理费。", (0, 0, 0)),
+        (
+            "本年度依据《政府信息公开信息处理费管理办法》发出收费通知3件，通知金额300元，实际收取信息处理费200元。",
+            (3, 300, 200),
+        ),
+        ("发出收费通知书2件，金额共计0.03万元，实际收取300元。", (2, 300, 300)),
+        ("本年度未收取政府信息公开信息处理费。", (None, None, 0)),
+        ("本年度没有其他需要报告的事项。", (None, None, None)),
+    ],
+)
+def test_fee_numbers_from_part_six(text, want):
+    got = read_fees(F21, text)
+    keys = ("s6.fee_notices", "s6.fee_notice_amount", "s6.fee_collected")
+    assert tuple(got[k][0] if k in got else None for k in keys) == want
+    assert read_fees(load_form("2019"), text) == {}
+
+
+def test_fee_numbers_reach_the_report():
+    text, v = _runon(1)
+    ex = extract_text(text)
+    for k in ("s6.fee_notices", "s6.fee_notice_amount", "s6.fee_collected"):
+        assert ex.report.values[k] == v[k]
