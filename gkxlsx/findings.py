@@ -12,7 +12,7 @@ A :class:`Finding` goes to JSON with :meth:`Finding.to_dict` and back with :meth
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
@@ -153,6 +153,17 @@ class Finding:
         )
 
 
+def severity_counts(findings: Iterable[Finding | Mapping[str, Any]]) -> dict[str, int]:
+    """``{"error": n, "warning": n, "info": n}`` of findings (or their :meth:`Finding.to_dict`): the
+    one count of a file's problems — what the ledger records as a submission's errors and warnings,
+    and what import, check, status and render print."""
+    out = {"error": 0, "warning": 0, "info": 0}
+    for f in findings:
+        sev = f.severity if isinstance(f, Finding) else str(f.get("severity") or "info")
+        out[sev] = out.get(sev, 0) + 1
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # catalogue
 
@@ -169,6 +180,28 @@ def catalogue() -> Mapping[str, Mapping[str, Any]]:
     (from findings.json).  ``variants`` {name: {message[, title, fix]}} are further wordings, chosen
     by ``variant``."""
     return _data()["findings"]
+
+
+def is_batch_note(f: Finding | Mapping[str, Any]) -> bool:
+    """Whether a finding (or its :meth:`Finding.to_dict`) only says what the software that saved the
+    file always does — LibreOffice drops the workbook structure protection (findings.json
+    ``batch_notes``): a batch says it once (:func:`batch_note_lines`), not on every file's line."""
+    if isinstance(f, Finding):
+        rid, sev = f.rule_id, f.severity
+    else:
+        rid, sev = str(f.get("rule") or f.get("rule_id") or ""), str(f.get("severity") or "")
+    note = _data()["batch_notes"].get(rid)
+    return note is not None and note["severity"] == sev
+
+
+def batch_note_lines(files: Iterable[Iterable[Finding | Mapping[str, Any]]]) -> list[str]:
+    """One line per batch note found in a batch of files (each file's findings): “…{n} 个文件…”."""
+    notes = _data()["batch_notes"]
+    n: dict[str, int] = {}
+    for findings in files:
+        for rid in {str(f.rule_id if isinstance(f, Finding) else f.get("rule")) for f in findings if is_batch_note(f)}:
+            n[rid] = n.get(rid, 0) + 1
+    return [notes[rid]["summary"].format(n=k) for rid, k in n.items()]
 
 
 def form_rule_wordings() -> Mapping[str, Mapping[str, Any]]:

@@ -285,7 +285,7 @@ def test_rendered_pdf_never_misreads(tmp_path):
 
     from gkxlsx.office import lo
 
-    lo.require_or_skip()
+    lo.require_writer_or_skip()  # the PDF is converted from the Word document
     if not shutil.which("pdftotext"):
         pytest.skip("pdftotext (poppler-utils) not installed")
     for i, (rep, v) in enumerate(rendered_reports(1)[:2]):

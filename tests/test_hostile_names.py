@@ -175,7 +175,7 @@ def test_import_records_every_file_beside_a_gbk_name(camp, tmp_path):
 
     sha = hashlib.sha256(odd.read_bytes()).hexdigest()
     assert rows[1]["sha256"] == sha and Path(rows[1]["archive_path"]).name == f"{sha}.xlsx"
-    assert Path(rows[1]["archive_path"]).read_bytes() == odd.read_bytes()
+    assert camp.ledger.archived(rows[1]["archive_path"]).read_bytes() == odd.read_bytes()
     assert camp.ledger.integrity() == []
 
 

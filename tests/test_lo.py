@@ -69,6 +69,17 @@ def test_require_or_skip_fails_in_ci(monkeypatch):
     assert lo.unavailable_reason() == "测试"
 
 
+def test_require_writer_or_skip_fails_in_ci(monkeypatch):
+    monkeypatch.setattr(lo, "_probe", lambda: (True, ""))
+    monkeypatch.setattr(lo, "writer_available", lambda: False)  # LibreOffice with Calc, without Writer
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="libreoffice-writer"):
+        lo.require_writer_or_skip()
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="libreoffice-writer"):
+        lo.require_writer_or_skip()
+
+
 def test_fill_types_like_a_user(office, book, tmp_path):
     dst = tmp_path / "输出" / "已填写.xlsx"
     res = office.fill(
@@ -272,6 +283,8 @@ def _make_docx(path):
 
 
 def test_convert_docx_to_pdf(office, tmp_path):
+    lo.require_writer_or_skip()
+    assert office.has_writer()
     src = tmp_path / "年度报告.docx"
     _make_docx(src)
     pdf = office.convert(src, "pdf", tmp_path)

@@ -44,7 +44,7 @@ from gkxlsx.campaign.ledger import (
     Received,
     Submission,
 )
-from gkxlsx.form.model import Form, form_for_year, load_form
+from gkxlsx.form.model import Form, check_report_year, form_for_year, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.form.roster import Unit, column_name, load_roster
 from gkxlsx.rules.engine import compute_derived
@@ -259,7 +259,18 @@ class Campaign:
             self.deadline = date.fromisoformat(dl) if dl else date(self.year + 1, *self.form.publication_deadline(None))
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
-        self.ledger = Ledger(self.root / DB, self.path("archive"))
+        self.notices: list[str] = []  # what init read differently from the roster file (for the user)
+        try:
+            self.ledger = Ledger(self.root / DB, self.path("archive"))
+        except (OSError, sqlite3.Error) as e:
+            from gkxlsx.fsutil import write_problem
+
+            problem = write_problem(e)
+            if problem is None:
+                raise
+            raise CampaignError(
+                f"无法打开账本 {self.root / DB}：{problem}（{e}）。账本中已保存的数据没有丢失；请腾出磁盘空间后重试。"
+            ) from None
 
     @property
     def office_info(self) -> OfficeInfo:
@@ -339,7 +350,7 @@ class Campaign:
         for u in self.units():
             f, n = firsts.get(u.code, (None, 0))
             rows.append(UnitStatus(u, cur.get(u.code), f, n))
-        return StatusSummary(rows, self.deadline, len(self.ledger.quarantined()))
+        return StatusSummary(rows, self.deadline, self.ledger.quarantine_count())
 
     def headline(self) -> str:
         """``status().headline()``, counted by the database without reading every submission (a
@@ -394,6 +405,7 @@ def init_campaign(
     root = Path(root)
     if (root / CONFIG).exists():
         raise CampaignError(f"{root} 已经是一个收集任务目录，不会覆盖。如需重新开始，请换一个目录。")
+    check_report_year(year)  # raises FormError naming the valid range
     form = load_form(fmt) if fmt else form_for_year(year)
     lo, hi = form.report_years
     if not lo <= year <= hi:
@@ -433,6 +445,7 @@ def init_campaign(
     # the year is the form's 报告年度 (the meta field every workbook is stamped with)
     write_config(root / CONFIG, cfg, {**CONFIG_COMMENTS, "campaign.year": form.fields["meta.year"].label})
     camp = Campaign(root)
+    camp.notices = list(units.notices)
     camp.ledger.set_units(units)
     camp.ledger.set_meta(created=datetime.now().isoformat(timespec="seconds"), year=year, format=form.id)
     for d in DIRS:
@@ -614,6 +627,7 @@ class PerUnit:
 
 
 IMPORT_BATCH = 200
+_SWEPT: set[str] = set()  # archive folders this process has swept for a killed import's temporary files
 SMALL_IMPORT = 16  # up to this many files (with one process), lookups instead of whole tables
 
 
@@ -836,9 +850,19 @@ def import_files(
     unit; a file of any other unit is refused (a unit's own upload page).  ``contents``: the bytes of
     files held in memory (an upload), by their path as given: read from here, not from the disk (such
     a path is a name only: it is not expanded as a folder)."""
-    from gkxlsx.campaign.ledger import sync_archive
+    import time
+
+    from gkxlsx.campaign.ledger import clean_archive, sync_archive
     from gkxlsx.check.checker import expand_paths
     from gkxlsx.check.context import CheckContext, roster_dict
+
+    # an import killed while archiving (kill -9, a power cut) left temporary files: never finished.
+    # Swept once per process and archive (a scan of its 256 folders: a server importing every
+    # upload sweeps at its first; a command, one process, at each run)
+    swept = str(camp.ledger.archive_dir.resolve())
+    if swept not in _SWEPT:
+        clean_archive(camp.ledger.archive_dir, time.time())
+        _SWEPT.add(swept)
 
     if contents is not None:
         files = [f for p in paths for f in ([Path(p)] if str(p) in contents else expand_paths([p]))]

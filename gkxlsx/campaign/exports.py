@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from gkxlsx.campaign.campaign import Aggregate, Campaign, StatusSummary
+from gkxlsx.clock import CHINA_TZ, china_now
 from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename
 from gkxlsx.form.layout import number_for_excel
 from gkxlsx.form.roster import column_name
+from gkxlsx.fsutil import write_bytes, write_text
 
 
 def _on_time_text(summary: StatusSummary, us) -> str:
@@ -78,11 +81,27 @@ def similar_rows(similar) -> list[tuple[str, str, str, str, str]]:
 TEXT_ONLY = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
-def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
-    """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too."""
+def generated_text(when: datetime | None = None) -> str:
+    """“生成时间：2026年1月20日 09:05（北京时间）”: when a status page was made (``when``: now), in China time."""
+    t = (when or china_now()).astimezone(CHINA_TZ)
+    return f"生成时间：{t.year}年{t.month}月{t.day}日 {t:%H:%M}（北京时间）"
+
+
+def write_status_xlsx(
+    camp: Campaign, summary: StatusSummary, path: Path, similar=None, generated: datetime | None = None
+) -> Path:
+    """The status table; with ``similar`` (pairs from :meth:`Campaign.similar`) a 内容雷同 sheet too;
+    ``generated``: the time it states it was made (default: now)."""
+    return write_bytes(path, _status_workbook(camp, summary, similar, generated))
+
+
+def _status_workbook(camp: Campaign, summary: StatusSummary, similar, generated: datetime | None) -> bytes:
+    import io
+
     import xlsxwriter
 
-    wb = xlsxwriter.Workbook(str(path), TEXT_ONLY)
+    buf = io.BytesIO()  # written to disk in one go, by write_bytes (no half file on a full disk)
+    wb = xlsxwriter.Workbook(buf, TEXT_ONLY)
     ws = wb.add_worksheet("报送情况")
     title = wb.add_format({"bold": True, "font_size": 14, "font_name": "宋体"})
     head = wb.add_format({"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "align": "center"})
@@ -91,6 +110,7 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
     fmts = {k: wb.add_format({"border": 1, "font_name": "宋体", "bg_color": v}) for k, v in colours.items()}
     ws.write(0, 0, f"{camp.year}年度政府信息公开工作年度报告报送情况", title)
     ws.write(1, 0, summary.headline())
+    ws.write(2, 0, generated_text(generated))
     columns = status_columns()
     for j, h in enumerate(columns):
         ws.write(3, j, h, head)
@@ -114,24 +134,26 @@ def write_status_xlsx(camp: Campaign, summary: StatusSummary, path: Path, simila
             ws.set_column(j, j, w)
         ws.freeze_panes(4, 0)
     wb.close()
-    return path
+    return buf.getvalue()
 
 
-def write_status_html(camp: Campaign, summary: StatusSummary, path: Path, similar=None) -> Path:
+def write_status_html(
+    camp: Campaign, summary: StatusSummary, path: Path, similar=None, generated: datetime | None = None
+) -> Path:
     from gkxlsx.render.renderer import environment, render_template
 
     ctx = dict(
         year=camp.year,
         office=camp.office,
         headline=summary.headline(),
+        generated=generated_text(generated),
         columns=status_columns(),
         rows=status_rows(summary),
         similar=None if similar is None else similar_rows(similar),
         similar_columns=similar_columns(),
         similar_note=SIMILAR_NOTE,
     )
-    path.write_text(render_template(environment(), "status.html.j2", ctx), encoding="utf-8")
-    return path
+    return write_text(path, render_template(environment(), "status.html.j2", ctx))
 
 
 def _jsonable(v: Any) -> Any:
@@ -142,12 +164,30 @@ def _jsonable(v: Any) -> Any:
 
 def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path, Path]:
     """The roll-up as a workbook (汇总 / 分单位明细 / 完整性 / 校验) and as report data JSON for ``render``."""
-    import xlsxwriter
-
     form = camp.form
     safe = fit_bytes(safe_filename(agg.name), MAX_NAME_BYTES - 40)  # a long or odd 上级单位 still names a file
     xlsx = out_dir / f"{camp.year}年度汇总_{safe}.xlsx"
-    wb = xlsxwriter.Workbook(str(xlsx), TEXT_ONLY)
+    write_bytes(xlsx, _aggregate_workbook(camp, agg))
+    data = out_dir / f"{camp.year}年度汇总_{safe}.json"
+    payload = {
+        "format": form.id,
+        "year": camp.year,
+        "unit": {"name": agg.name, "code": "", "type": ""},
+        "aggregate": agg.completeness,
+        "values": {k: _jsonable(v) for k, v in agg.report.values.items() if v is not None},
+    }
+    write_text(data, json.dumps(payload, ensure_ascii=False, indent=2))
+    return xlsx, data
+
+
+def _aggregate_workbook(camp: Campaign, agg: Aggregate) -> bytes:
+    import io
+
+    import xlsxwriter
+
+    form = camp.form
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, TEXT_ONLY)
     bold = wb.add_format({"bold": True, "font_name": "宋体"})
     head = wb.add_format(
         {"bold": True, "border": 1, "bg_color": "#F2F2F2", "font_name": "宋体", "text_wrap": True, "valign": "top"}
@@ -204,16 +244,7 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
     else:
         ws4.write(0, 0, "汇总数据通过全部勾稽关系校验。")
     wb.close()
-    data = out_dir / f"{camp.year}年度汇总_{safe}.json"
-    payload = {
-        "format": form.id,
-        "year": camp.year,
-        "unit": {"name": agg.name, "code": "", "type": ""},
-        "aggregate": agg.completeness,
-        "values": {k: _jsonable(v) for k, v in agg.report.values.items() if v is not None},
-    }
-    data.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-    return xlsx, data
+    return buf.getvalue()
 
 
 def display_width(text: str) -> int:

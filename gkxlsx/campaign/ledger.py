@@ -19,7 +19,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +27,9 @@ from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from gkxlsx.findings import severity_counts
+from gkxlsx.fsutil import stale_temps, temp_name
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -178,7 +180,7 @@ def archive_file(
         if len(_MADE_DIRS) > 4096:
             _MADE_DIRS.clear()
         _MADE_DIRS.add(dest.parent)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp = temp_name(dest)  # .NAME.PID.NNN.tmp: a killed import's are removed by the next (clean_archive)
     try:
         try:
             f = open(tmp, "wb")
@@ -207,6 +209,24 @@ def _syncfs():
         return ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
         return None
+
+
+def clean_archive(archive_dir: Path, before: float) -> int:
+    """Remove the temporary files an import killed while archiving left in the archive (made by
+    :func:`archive_file`, older than ``before``, their process gone); returns how many."""
+    n = 0
+    try:
+        folders = [e.path for e in os.scandir(archive_dir) if len(e.name) == 2 and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for folder in folders:
+        for p in stale_temps(Path(folder), before):
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
 
 
 def sync_archive(archive_dir: Path, paths: Sequence[Path]) -> None:
@@ -276,13 +296,12 @@ class NewSubmission:
     values_json: str | None = None
 
 
-def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None:
+def _record(c: sqlite3.Connection, new: NewSubmission, archived: str) -> tuple[int, int] | None:
     """Insert a submission as the unit's current version inside the caller's transaction:
-    (id, version), or None if these bytes were already recorded."""
+    (id, version), or None if these bytes were already recorded.  ``archived``: the archived
+    file's path as stored (:meth:`Ledger.stored_path`)."""
     rc = new.received
-    counts = {"error": 0, "warning": 0, "info": 0}
-    for f in new.findings:
-        counts[f.get("severity", "info")] = counts.get(f.get("severity", "info"), 0) + 1
+    counts = severity_counts(new.findings)
     if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (rc.sha,)).fetchone():
         return None
     v = (
@@ -300,7 +319,7 @@ def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None
             rc.source,
             rc.filename,
             rc.sha,
-            str(rc.archive_path),
+            archived,
             new.application,
             new.format,
             new.year,
@@ -315,7 +334,7 @@ def _record(c: sqlite3.Connection, new: NewSubmission) -> tuple[int, int] | None
     return cur.lastrowid, v  # type: ignore[return-value]
 
 
-def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list[dict]) -> bool:
+def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list[dict], archived: str) -> bool:
     if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (rc.sha,)).fetchone():
         return False
     c.execute(
@@ -325,7 +344,7 @@ def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list
             rc.source,
             rc.filename,
             rc.sha,
-            str(rc.archive_path),
+            archived,
             reason,
             json.dumps(findings, ensure_ascii=False, default=_json_default),
         ),
@@ -336,8 +355,9 @@ def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list
 class Batch:
     """Writes inside one open transaction (see :meth:`Ledger.batch`)."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, ledger: Ledger):
         self.conn = conn
+        self.ledger = ledger
 
     def _savepoint(self, fn, *args):
         self.conn.execute("SAVEPOINT gkx_item")
@@ -352,12 +372,12 @@ class Batch:
 
     def record(self, new: NewSubmission) -> tuple[int, int] | None:
         """As :meth:`Ledger.record`, returning (id, version) or None for bytes already recorded."""
-        return self._savepoint(_record, new)
+        return self._savepoint(_record, new, self.ledger.stored_path(new.received.archive_path))
 
     def quarantine(self, received: Received, reason: str, findings: list[dict]) -> bool:
         """Set a file aside for a person to look at (its unit is not known); False if these bytes
         were set aside before."""
-        return self._savepoint(_quarantine, received, reason, findings)
+        return self._savepoint(_quarantine, received, reason, findings, self.ledger.stored_path(received.archive_path))
 
 
 _WRITE_LOCKS: dict[str, threading.RLock] = {}
@@ -381,14 +401,51 @@ class Ledger:
         self.db_path = Path(db_path)
         self._write_lock = _write_lock(self.db_path)
         self.archive_dir = Path(archive_dir)
+        # the campaign folder: archived files are recorded relative to it (wherever import runs)
+        self._root = self.db_path.parent.resolve()
         self.archive_dir.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(self.db_path), timeout=60, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        self.conn.execute("PRAGMA busy_timeout=60000")
-        self.conn.execute("PRAGMA foreign_keys=ON")
-        self.conn.executescript(SCHEMA)
+        #: opened read-only because the disk is full (see :meth:`_open_read_only`): reads work, writes fail
+        self.read_only = False
+        try:
+            self.conn = self._open()
+        except sqlite3.OperationalError:
+            conn = self._open_read_only()
+            if conn is None:
+                raise
+            self.conn, self.read_only = conn, True
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.db_path), timeout=60, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _open_read_only(self) -> sqlite3.Connection | None:
+        """The ledger for reading when it cannot be opened for writing — on a full disk SQLite
+        cannot create the WAL index (``-shm``) that opening needs: ``status`` and ``render`` still
+        show what is stored, and any write fails with "readonly database".  Only when no write-ahead
+        log holds committed data (no other process has the ledger open): the file alone is then
+        the whole ledger.  None when that is not so."""
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        try:
+            if not self.db_path.is_file() or (wal.exists() and wal.stat().st_size > 0):
+                return None
+            conn = sqlite3.connect(
+                self.db_path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+        except (OSError, sqlite3.Error):
+            return None
+        return conn
 
     def close(self) -> None:
         self.conn.close()
@@ -402,11 +459,15 @@ class Ledger:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
                 self.conn.execute("COMMIT")
+            except BaseException:
+                # the block failed, or the commit did (a full disk): the transaction leaves no trace
+                if self.conn.in_transaction:
+                    try:
+                        self.conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
 
     # -- meta and units ------------------------------------------------------------------
 
@@ -438,6 +499,28 @@ class Ledger:
 
     # -- archive ---------------------------------------------------------------------------
 
+    def stored_path(self, archived: str | Path) -> str:
+        """An archived file's path as the ledger records it: relative to the campaign folder
+        (``原件归档/ab/abcd….xlsx``, whatever folder import ran in and however the campaign was
+        named), absolute only for a file outside it."""
+        p = Path(archived)
+        try:
+            return p.resolve().relative_to(self._root).as_posix()
+        except ValueError:
+            return str(p.resolve())
+
+    def archived(self, stored: str) -> Path:
+        """The archived file a recorded path names.  Rows written before paths were relative to
+        the campaign hold the path as given to import (relative to the folder it ran in, or
+        absolute): the file is found by its name (its sha256) in this campaign's archive."""
+        p = Path(stored)
+        if not p.is_absolute() and len(p.parts) == 3 and p.parts[0] == self.archive_dir.name:
+            return self._root / p
+        if p.is_absolute() and p.exists():
+            return p
+        by_name = self.archive_dir.resolve() / p.name[:2] / p.name
+        return by_name if by_name.exists() or not p.is_absolute() else p
+
     def archive(self, path: Path, sha: str | None = None) -> tuple[str, Path]:
         """Copy ``path`` into the archive under its sha256 (never overwriting); returns (sha, archived path)."""
         return archive_file(self.archive_dir, path, sha)
@@ -447,7 +530,7 @@ class Ledger:
     def record(self, new: NewSubmission) -> Submission | None:
         """Record a submission as the unit's new current version; None if these bytes were already recorded."""
         with self.transaction() as c:
-            got = _record(c, new)
+            got = _record(c, new, self.stored_path(new.received.archive_path))
         return self.submission(got[0]) if got else None
 
     @contextmanager
@@ -457,7 +540,7 @@ class Ledger:
         fails (raises sqlite3.Error) leaves the others; the batch is committed at the end of the
         block, or not at all (an exception out of the block, a killed process)."""
         with self.transaction() as c:
-            yield Batch(c)
+            yield Batch(c, self)
 
     def accept(self, unit_code: str, note: str, version: int | None = None) -> Submission:
         note = (note or "").strip()
@@ -490,7 +573,7 @@ class Ledger:
             source=r["source"],
             filename=r["filename"],
             sha256=r["sha256"],
-            archive_path=r["archive_path"],
+            archive_path=str(self.archived(r["archive_path"])),
             application=r["application"],
             format=r["format"],
             year=r["year"],
@@ -556,11 +639,23 @@ class Ledger:
     def currents(self) -> dict[str, Submission]:
         return {r["unit_code"]: self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE is_current=1")}  # type: ignore[misc]
 
-    def quarantined(self) -> list[sqlite3.Row]:
-        return list(self.conn.execute("SELECT * FROM quarantine ORDER BY id"))
+    def _resolved(self, rows: Iterator[sqlite3.Row]) -> list[dict[str, Any]]:
+        """Rows as dicts, ``archive_path`` the archived file's real path (:meth:`archived`)."""
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["archive_path"] = str(self.archived(d["archive_path"]))
+            out.append(d)
+        return out
 
-    def all_submissions(self) -> list[sqlite3.Row]:
-        return list(
+    def quarantine_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        return self._resolved(self.conn.execute("SELECT * FROM quarantine ORDER BY id"))
+
+    def all_submissions(self) -> list[dict[str, Any]]:
+        return self._resolved(
             self.conn.execute("SELECT id, unit_code, version, sha256, archive_path FROM submissions ORDER BY id")
         )
 

@@ -27,6 +27,7 @@ def roster_dict(roster) -> dict[str, Unit] | None:
     """A roster path, a list of units or {code: Unit} → {code: Unit}."""
     if roster is None:
         return None
+    units: list[Unit]
     if isinstance(roster, (str, Path)):
         from gkxlsx.form.roster import load_roster
 

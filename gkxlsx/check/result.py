@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gkxlsx.findings import Finding
+from gkxlsx.findings import Finding, severity_counts
 from gkxlsx.form.model import Form, load_form
 from gkxlsx.form.report import Report
 from gkxlsx.rules.engine import compute_derived
@@ -157,11 +157,11 @@ class FileResult:
         )
 
     def count(self, severity: str) -> int:
-        return sum(1 for f in self.findings if f.severity == severity)
+        return self.counts.get(severity, 0)
 
     @property
     def counts(self) -> dict[str, int]:
-        return {s: self.count(s) for s in ("error", "warning", "info")}
+        return severity_counts(self.findings)
 
     def headline(self) -> str:
         """One line for lists: “有错误：错误 2，警告 1” or the first finding for unreadable files."""

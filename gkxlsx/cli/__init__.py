@@ -59,6 +59,19 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("已取消。", err=True)
         sys.exit(130)
+    except Exception as e:  # a full disk where no command expected one: words, never a traceback
+        from gkxlsx.fsutil import failed_file, write_problem
+
+        problem = write_problem(e)
+        if problem is None:
+            raise
+        name = failed_file(e)
+        typer.secho(
+            f"无法写入{f'文件 {name}' if name else '磁盘'}：{problem}。请腾出磁盘空间后重试。",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import typer
 
-from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign
+from gkxlsx.cli.common import CAMPAIGN_OPT, fail, open_campaign, writing
 from gkxlsx.publication import month_day_zh, publication_facts
+
+LEDGER = "账本（ledger.sqlite）"
 
 
 def init_cmd(
@@ -43,6 +45,8 @@ def init_cmd(
     except (CampaignError, RosterError, FormError, LedgerError) as e:
         fail(str(e))
     with camp:
+        for line in camp.notices:
+            typer.secho(line, fg=typer.colors.YELLOW)
         n = len(camp.units())
         prev = len(camp.ledger.previous_all())
         typer.echo(
@@ -73,7 +77,7 @@ def import_cmd(
     from gkxlsx.campaign.campaign import import_files
 
     camp = open_campaign(campaign)
-    with camp:
+    with camp, writing(LEDGER):
         if previous_data:
             from gkxlsx.form.model import form_for_year
             from gkxlsx.workbook.prefill import PrefillError, load_values
@@ -119,11 +123,23 @@ def import_cmd(
                 )
             )
         else:
+            from gkxlsx.campaign.ledger import STATUS_ERR, STATUS_PASS, STATUS_WARN
+            from gkxlsx.findings import batch_note_lines, is_batch_note
+
+            # the mark of a recorded file's line follows what was recorded
+            marks = {
+                STATUS_PASS: ("✓", None),
+                STATUS_WARN: ("⚠", typer.colors.YELLOW),
+                STATUS_ERR: ("✗", typer.colors.RED),
+            }
             for r in results:
                 if r.kind == "new":
-                    typer.echo(
-                        f"✓ {r.name}：{r.unit_code} 第 {r.version} 版，{r.status}"
-                        + (f"（{_count_text(r.findings)}）" if r.findings else "")
+                    shown = [f for f in r.findings if not is_batch_note(f)]  # said once below
+                    mark, color = marks.get(r.status or "", ("✗", typer.colors.RED))
+                    typer.secho(
+                        f"{mark} {r.name}：{r.unit_code} 第 {r.version} 版，{r.status}"
+                        + (f"（{_count_text(shown)}）" if shown else ""),
+                        fg=color,
                     )
                 elif r.kind == "duplicate":
                     typer.echo(f"= {r.name}：{r.message}")
@@ -131,6 +147,8 @@ def import_cmd(
                     typer.echo(f"? {r.name}：无法对应到名单中的单位，已隔离待处理：{r.message}")
                 else:
                     typer.secho(f"✗ {r.name}：{r.message}", fg=typer.colors.RED)
+            for line in batch_note_lines(r.findings for r in results if r.kind == "new"):
+                typer.echo(line)
             s = camp.status()
             typer.echo(s.headline())
         if any(r.kind == "failed" for r in results):
@@ -138,8 +156,10 @@ def import_cmd(
 
 
 def _count_text(findings) -> str:
-    e = sum(1 for f in findings if f.get("severity") == "error")
-    w = sum(1 for f in findings if f.get("severity") == "warning")
+    from gkxlsx.findings import severity_counts
+
+    c = severity_counts(findings)
+    e, w = c["error"], c["warning"]
     parts = []
     if e:
         parts.append(f"错误 {e}")
@@ -258,10 +278,12 @@ def status_cmd(
                 if len(pairs) > SIMILAR_SHOWN:
                     typer.echo(f"  …另有 {len(pairs) - SIMILAR_SHOWN} 对（--json 列出全部）")
         if xlsx:
-            write_status_xlsx(camp, s, xlsx, similar=pairs)
+            with writing(f"文件 {xlsx}"):
+                write_status_xlsx(camp, s, xlsx, similar=pairs)
             typer.echo(f"已导出：{xlsx}")
         if html:
-            write_status_html(camp, s, html, similar=pairs)
+            with writing(f"文件 {html}"):
+                write_status_html(camp, s, html, similar=pairs)
             typer.echo(f"已导出：{html}")
 
 
@@ -313,7 +335,8 @@ def accept_cmd(
     with camp:
         try:
             u = camp.unit(unit)
-            sub = camp.ledger.accept(u.code, note, version)
+            with writing(LEDGER):
+                sub = camp.ledger.accept(u.code, note, version)
         except (CampaignError, LedgerError) as e:
             fail(str(e), 1)
         typer.echo(f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），理由：{sub.accepted_note}")
@@ -325,7 +348,7 @@ def aggregate_cmd(
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据。 / County roll-up."""
-    from gkxlsx.campaign.campaign import CampaignError, aggregate
+    from gkxlsx.campaign.campaign import DIRS, CampaignError, aggregate
     from gkxlsx.campaign.exports import write_aggregate
     from gkxlsx.findings import fmt_num
 
@@ -335,10 +358,11 @@ def aggregate_cmd(
             aggs = aggregate(camp, by)
         except CampaignError as e:
             fail(str(e))
-        out_dir = out or camp.path("reports")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = out or camp.root / DIRS["reports"]
         for agg in aggs:
-            xlsx, data = write_aggregate(camp, agg, out_dir)
+            with writing(f"汇总文件（{out_dir}）"):
+                out_dir.mkdir(parents=True, exist_ok=True)
+                xlsx, data = write_aggregate(camp, agg, out_dir)
             typer.echo(f"{agg.name}：{agg.completeness['statement']}")
             v = agg.report.values
             typer.echo(

@@ -86,7 +86,11 @@ def _status_color(status: str) -> str | None:
     }.get(status)
 
 
-def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> None:
+def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40, batched: bool = False) -> None:
+    """One file's result; ``batched``: leave out the findings a batch says once (batch notes)."""
+    from gkxlsx.findings import is_batch_note, severity_counts
+
+    findings = [f for f in r.findings if not (batched and is_batch_note(f))]
     typer.echo("")
     typer.secho(f"[{i}/{n}] {r.name}", bold=True)
     ident = r.identity
@@ -102,13 +106,13 @@ def print_result(r: FileResult, i: int, n: int, *, limit: int | None = 40) -> No
         saved = f"，由 {r.app_label} 保存" if r.app_label else ""
     if kind or r.sha256:
         typer.echo(f"  文件：{kind or r.file_type}{saved}" + (f"，sha256 {r.sha256[:12]}…" if r.sha256 else ""))
-    c = r.counts
+    c = severity_counts(findings)
     typer.secho(
         f"  结果：{r.status}（错误 {c['error']}，警告 {c['warning']}，提示 {c['info']}）",
         fg=_status_color(r.status),
         bold=True,
     )
-    lines = _grouped_lines(r.findings)
+    lines = _grouped_lines(findings)
     shown = lines if limit is None else lines[:limit]
     for sev, text in shown:
         typer.secho("  " + text, fg=SEV_COLOR.get(sev))
@@ -171,6 +175,8 @@ def check_cmd(
             units = load_roster(roster, form_for_year(year) if year else load_form("2021"))
         except (RosterError, FormError) as e:
             fail(str(e))
+        for line in units.notices:  # on stderr: stdout may be --json
+            typer.secho(line, err=True, fg=typer.colors.YELLOW)
     prev_by_unit = None
     if previous is not None:
         from gkxlsx.workbook.prefill import PrefillError, load_values
@@ -210,10 +216,16 @@ def check_cmd(
             json.dumps(check_report(results, year=year, roster=roster), ensure_ascii=False, indent=2) + "\n"
         )
     else:
+        from gkxlsx.findings import batch_note_lines
+
+        batched = not show_all and len(results) > 1  # --all: every finding on its file
         for i, r in enumerate(results, start=1):
-            print_result(r, i, len(results), limit=None if show_all else 40)
+            print_result(r, i, len(results), limit=None if show_all else 40, batched=batched)
         typer.echo("")
         typer.secho(summary_line(results), bold=True)
+        if batched:
+            for line in batch_note_lines(r.findings for r in results):
+                typer.echo(line)
         if feedback is not None:
             n = sum(1 for r in results if r.feedback)
             typer.echo(f"已生成 {n} 个反馈工作簿：{feedback}")

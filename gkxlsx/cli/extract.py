@@ -3,7 +3,8 @@
 Thin: everything is in :mod:`gkxlsx.published.extract` and :mod:`gkxlsx.published.audit`.
 
 Exit codes: 0 — done (audit: no report has errors); 1 — audit: at least one report has errors;
-2 — an input could not be read (the others are still processed) or bad options.
+2 — an input could not be read, or (extract) is not a 年度报告 at all (the others are still
+processed), or bad options.
 """
 
 from __future__ import annotations
@@ -41,10 +42,21 @@ def _head(ex: Extraction) -> str:
     return f"{unit}{ut} {year}，{fmt}{pub}\n  {cells}"
 
 
+def _print_not_report(ex: Extraction) -> None:
+    from gkxlsx.published.notreport import finding
+
+    f = finding(ex, ex.not_report or "other")
+    typer.echo(f"  {SEVERITY_MARK[f.severity]} [{f.rule_id}] {f.message}")
+    typer.echo(f"      改：{f.fix}")
+
+
 def _print_extraction(ex: Extraction, verbose: bool) -> None:
     from gkxlsx.published.extract import READ, STATUS_ZH
 
     typer.echo(f"■ {ex.source}")
+    if ex.not_report:
+        _print_not_report(ex)
+        return
     typer.echo("  " + _head(ex))
     if ex.title:
         typer.echo(f"  标题：{ex.title}")
@@ -71,7 +83,8 @@ def _print_audit(res: AuditResult) -> None:
     if ex is None:
         typer.echo(f"  无法读取：{res.error}")
         return
-    typer.echo("  " + _head(ex))
+    if not ex.not_report:
+        typer.echo("  " + _head(ex))
     due = f"，公开时限 {res.deadline.isoformat()}" if res.deadline else ""
     typer.echo(f"  审核结果：错误 {res.errors}，警告 {res.warnings}，提示 {res.infos}{due}")
     fixed: set[str] = set()
@@ -114,6 +127,8 @@ def extract_cmd(
             failed += 1
             continue
         results.append(ex)
+        if ex.not_report:
+            failed += 1
         if out is not None:
             target = out / (Path(f).stem + ".json")
             target.write_text(json.dumps(ex.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from gkxlsx.cli.common import fail
+from gkxlsx.cli.common import fail, writing
 
 
 def parse_deadline(text: str | None) -> date | None:
@@ -59,12 +59,13 @@ def generate_cmd(
     if roster is None or year is None:
         _generate_in_campaign(campaign, only, quiet)
         return
-    from gkxlsx.form.model import FormError, form_for_year, load_form
+    from gkxlsx.form.model import FormError, check_report_year, form_for_year, load_form
     from gkxlsx.form.roster import RosterError, load_roster
     from gkxlsx.workbook.generate import OfficeInfo, generate_all
     from gkxlsx.workbook.prefill import PrefillError, carry_over, load_values
 
     try:
+        check_report_year(year)
         form = load_form(fmt) if fmt else form_for_year(year)
     except FormError as e:
         fail(str(e))
@@ -86,6 +87,8 @@ def generate_cmd(
                 pre[code] = merged
     except (RosterError, PrefillError, FormError) as e:
         fail(str(e))
+    for line in units.notices:
+        typer.secho(line, fg=typer.colors.YELLOW)
     codes = {u.code for u in units}
     unknown = sorted(set(pre) - codes) + sorted(set(prev or {}) - codes - set(pre))
     if unknown:
@@ -93,9 +96,10 @@ def generate_cmd(
     # what the guide sheet says about the collection (not the --campaign folder, which is unused here)
     info = OfficeInfo(name=office, contact=contact, deadline=parse_deadline(deadline))
     if quiet:
-        files = generate_all(units, year, out, form=form, prefill=pre, prev=prev, prev_format=pf, office=info)
+        with writing(f"输出文件夹 {out}"):
+            files = generate_all(units, year, out, form=form, prefill=pre, prev=prev, prev_format=pf, office=info)
     else:
-        with typer.progressbar(length=len(units), label="正在生成", file=None) as bar:
+        with writing(f"输出文件夹 {out}"), typer.progressbar(length=len(units), label="正在生成", file=None) as bar:
             files = generate_all(
                 units,
                 year,
@@ -128,9 +132,10 @@ def _generate_in_campaign(campaign: Path | None, only, quiet: bool) -> None:
             known = {u.code for u in units}
             fail("名单中没有这些单位代码：" + "、".join(c for c in only if c not in known))
         if quiet:
-            files = generate_for_campaign(camp, only=only)
+            with writing(f"模板文件夹 {camp.root}"):
+                files = generate_for_campaign(camp, only=only)
         else:
-            with typer.progressbar(length=len(units), label="正在生成") as bar:
+            with writing(f"模板文件夹 {camp.root}"), typer.progressbar(length=len(units), label="正在生成") as bar:
                 files = generate_for_campaign(camp, only=only, progress=lambda u: bar.update(1))
         n_prev = sum(1 for u in units if camp.ledger.previous(u.code))
         typer.echo(f"已为 {len(files)} 个单位生成 {camp.year} 年度填报工作簿：{camp.path('templates')}")

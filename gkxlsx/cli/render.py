@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from gkxlsx.cli.common import fail
+from gkxlsx.cli.common import fail, writing
 
 
 def _campaign_jobs(units: list[str], all_units: bool, aggregate: bool, campaign: Path | None, by: str | None):
@@ -56,7 +56,14 @@ def render_cmd(
     campaign: Path | None = typer.Option(None, "--campaign", "-C", help="收集任务目录（默认：当前目录）"),
 ) -> None:
     """生成可公开发布的年度报告（网页、Word、Markdown、纯文本、PDF）。 / Render the publishable report."""
-    from gkxlsx.render.renderer import RenderError, RenderRefused, load_report_json, parse_formats, render_files
+    from gkxlsx.render.renderer import (
+        PdfFailed,
+        RenderError,
+        RenderRefused,
+        load_report_json,
+        parse_formats,
+        render_files,
+    )
 
     try:
         fmts = parse_formats(to)
@@ -85,26 +92,53 @@ def render_cmd(
         jobs.append((rep, None, None, rep.unit_name))
     out_dir = out_dir or Path(".")
     n_files = 0
+    no_pdf: list[str] = []  # reports whose other formats were written, not their PDF
+    pdf_why = ""  # why no PDF can be made on this machine (said once, not per report)
+    pdf_errors: list[str] = []  # a report whose PDF conversion failed
     for rep, findings, agg, label in jobs:
+        want = [f for f in fmts if f != "pdf"] if pdf_why else fmts
+        if not want:
+            no_pdf.append(label)
+            continue
         try:
-            files = render_files(rep, fmts, out_dir, draft=draft, templates=templates, findings=findings, aggregate=agg)
+            with writing(f"输出目录 {out_dir}"):
+                files = render_files(
+                    rep, want, out_dir, draft=draft, templates=templates, findings=findings, aggregate=agg
+                )
+        except PdfFailed as e:
+            files = e.written
+            no_pdf.append(label)
+            if e.unavailable:
+                pdf_why = str(e)  # the other reports get their other formats, without trying again
+            else:
+                pdf_errors.append(f"{label}：{e}")
         except RenderRefused as e:
             refused.append(str(e))
             continue
         except RenderError as e:
             refused.append(f"{label}：{e}")
             continue
+        if pdf_why and "pdf" in fmts and label not in no_pdf:
+            no_pdf.append(label)
         n_files += len(files)
-        typer.echo(f"{label}{'（草稿）' if draft else ''}：")
+        if files:
+            typer.echo(f"{label}{'（草稿）' if draft else ''}：")
         for f in files:
             typer.echo(f"  已生成 {f}")
     for n in notes:
         typer.echo(f"跳过 {n}")
-    for r in refused:
+    if pdf_why:
+        typer.secho(pdf_why, err=True, fg=typer.colors.RED)
+    for r in pdf_errors + refused:
         typer.secho(r, err=True, fg=typer.colors.RED)
     if jobs or refused:
-        typer.echo(f"共生成 {n_files} 个文件" + (f"；{len(refused)} 份未生成（见上）" if refused else "") + "。")
-    if refused:
+        typer.echo(
+            f"共生成 {n_files} 个文件"
+            + (f"；{len(refused)} 份未生成（见上）" if refused else "")
+            + (f"；{len(no_pdf)} 份未生成 PDF（{'、'.join(no_pdf)}），其他格式已生成" if no_pdf else "")
+            + "。"
+        )
+    if refused or no_pdf:
         raise typer.Exit(1)
 
 

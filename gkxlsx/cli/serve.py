@@ -49,8 +49,9 @@ def serve_cmd(
     url = f"http://{shown}:{port}/"
     web = app.state.web
     typer.echo(f"网页版已启动：{url}（服务目录 {web.site.root}）")
-    if not web.state.has_accounts():
-        typer.echo("首次使用：打开上面的地址，先建立办公室账号。")
+    code = web.state.setup_code()
+    if code:
+        typer.echo(f"首次使用：打开上面的地址建立办公室账号，需要输入启动码 {code}（只能用这一次）。")
     typer.echo("按 Ctrl+C 停止。")
     if open_browser:
         import threading

@@ -508,7 +508,34 @@ def form_for_year(year: int) -> Form:
         lo, hi = f.report_years
         if lo <= year <= hi:
             return f
-    raise FormError(f"没有适用于 {year} 年度报告的格式")
+    raise FormError(f"没有适用于 {year} 年度报告的格式。{_year_range_text()}")
+
+
+def report_year_range() -> tuple[int, int]:
+    """The report years a new collection may be for: from the first year of the oldest built-in
+    format (its ``report_years``) to next year in China time, or the newest format's last year if
+    that is sooner.  A year outside is a typing error (2052 for 2025), never a real report."""
+    from gkxlsx.clock import china_now
+
+    spans = [load_form(fid).report_years for fid in builtin_form_ids()]
+    return min(lo for lo, _ in spans), min(max(hi for _, hi in spans), china_now().year + 1)
+
+
+def _year_range_text() -> str:
+    lo, hi = report_year_range()
+    parts = []
+    for fid in builtin_form_ids():
+        a, b = load_form(fid).report_years
+        if a <= hi:
+            parts.append(f"{a}—{min(b, hi)} 年度用 {fid} 格式")
+    return f"可用的报告年度为 {lo}—{hi} 年度（{'，'.join(parts)}）。"
+
+
+def check_report_year(year: int) -> None:
+    """Raise FormError (Chinese, with the valid range) for a report year outside :func:`report_year_range`."""
+    lo, hi = report_year_range()
+    if not lo <= year <= hi:
+        raise FormError(f"报告年度 {year} 不在可用范围内。{_year_range_text()}请检查 --year。")
 
 
 def _load_raw(ref: str | Path, _seen: tuple[str, ...] = ()) -> tuple[dict, str]:

@@ -2,7 +2,9 @@
 
 Headers are Chinese (单位代码, 单位名称, 单位类型, 上级单位, 联系人, 邮箱) with English aliases; the
 accepted names are data (gkxlsx/data/roster.json, :func:`roster_columns`).
-A bad roster is rejected as a whole with one message that lists every bad line.
+A bad roster is rejected as a whole with one message that lists every bad line.  Full-width
+letters, digits and spaces in a unit code (typed with a Chinese input method) are read as their
+ASCII forms, and the roster's ``notices`` say so.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,6 +49,33 @@ def roster_columns() -> dict[str, tuple[str, ...]]:
     return {f: tuple(names) for f, names in data_file("roster")["columns"].items()}
 
 
+def _message(key: str, **kw: object) -> str:
+    """A message about the roster file (gkxlsx/data/roster.json ``messages``)."""
+    return str(data_file("roster")["messages"][key]).format(**kw)
+
+
+class Roster(list[Unit]):
+    """The units of a roster, in file order, and ``notices``: Chinese lines telling what was read
+    differently from what the file says (full-width codes), to show to the user."""
+
+    notices: list[str]
+
+    def __init__(self, units: Iterable[Unit] = (), notices: Iterable[str] = ()):
+        super().__init__(units)
+        self.notices = list(notices)
+
+
+# full-width ASCII (U+FF01–U+FF5E) and the ideographic space (U+3000) → ASCII: their NFKC forms
+_HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0xFF5E - 0xFF01 + 1)} | {0x3000: 0x20}
+_FULLWIDTH = re.compile(r"[\uff01-\uff5e\u3000]")
+NOTICE_EXAMPLES = 5  # lines quoted in a notice
+
+
+def halfwidth(code: str) -> str:
+    """A unit code with full-width ASCII and ideographic spaces read as ASCII (ＱＹ００１ → QY001)."""
+    return code.translate(_HALFWIDTH).strip()
+
+
 def column_name(field: str) -> str:
     """A unit field's name for people (its first roster header): 单位代码 for ``code``; the status
     and roll-up tables of a campaign head their columns with it too."""
@@ -72,16 +102,29 @@ def _norm_header(h: str) -> str:
     return re.sub(r"[\s（）()*:：]", "", str(h or "")).lower()
 
 
+# the first bytes of an Excel or OpenDocument file: a zip (xlsx, xlsm, ods, new .et) or OLE (xls, et)
+_SPREADSHEET_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\xd0\xcf\x11\xe0")
+
+
 def _rows_from_file(path: Path) -> list[list[str]]:
     suffix = path.suffix.lower()
     if suffix in SPREADSHEET_SUFFIXES:
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(8)
+        except OSError as e:
+            raise RosterError(f"无法读取名单文件 {path.name}：{e.strerror or e}。") from None
+        if not head:
+            raise RosterError(_message("empty_file", file=path.name))
+        if not head.startswith(_SPREADSHEET_MAGIC):
+            raise RosterError(_message("not_excel", file=path.name))
         try:
             from python_calamine import CalamineWorkbook
 
             wb = CalamineWorkbook.from_path(str(path))
             rows = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
-        except Exception as e:  # noqa: BLE001 - any reader failure becomes a user message
-            raise RosterError(f"无法读取名单文件 {path.name}：{e}。请确认它是 Excel 文件且未加密。") from None
+        except Exception:  # noqa: BLE001 - any reader failure becomes a user message
+            raise RosterError(_message("unreadable", file=path.name)) from None
         out = []
         for r in rows:
             cells = []
@@ -108,7 +151,7 @@ def _rows_from_file(path: Path) -> list[list[str]]:
     return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect)]
 
 
-def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
+def load_roster(path: str | Path, form: Form | None = None) -> Roster:
     """Read and validate a roster.  Raises RosterError listing every bad line."""
     form = form or load_form("2021")
     p = Path(path)
@@ -133,6 +176,7 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
         raise RosterError(f"名单文件 {p.name} 缺少必需的列：{'、'.join(missing)}。第一行应为表头，例如：{example}")
     problems: list[str] = []
     units: list[Unit] = []
+    widened: list[tuple[int, str, str]] = []  # (line, code as written, code as read)
     seen: dict[str, int] = {}
     type_names = "、".join(u.name for u in form.unit_types)
     h_code, h_name, h_type, h_email = (column_name(f) for f in ("code", "name", "type", "email"))
@@ -145,9 +189,14 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
             return clean_text(r[j]) if j is not None and j < len(r) else ""
 
         code, name, typ, email = get("code"), get("name"), get("type"), get("email")
+        written = code
+        if _FULLWIDTH.search(code):
+            code = halfwidth(code)
         line_problems = []
         if not code:
             line_problems.append(f"缺少{h_code}")
+        elif not _CODE.match(code) and code != written:
+            line_problems.append(_message("fullwidth_invalid", column=h_code, original=written, code=code))
         elif not _CODE.match(code):
             line_problems.append(f"{h_code}“{code}”只能由字母、数字、下划线和连字符组成")
         elif code in seen:
@@ -164,6 +213,8 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
         if line_problems:
             problems.append(f"第 {i} 行：" + "；".join(line_problems))
         else:
+            if code != written:
+                widened.append((i, written, code))
             seen[code] = i
             units.append(
                 Unit(
@@ -185,4 +236,12 @@ def load_roster(path: str | Path, form: Form | None = None) -> list[Unit]:
         )
     if not units:
         raise RosterError(f"名单文件 {p.name} 中没有任何单位。")
-    return units
+    notices = []
+    if widened:
+        examples = "、".join(
+            _message("fullwidth_example", line=line, original=w, code=c) for line, w, c in widened[:NOTICE_EXAMPLES]
+        )
+        if len(widened) > NOTICE_EXAMPLES:
+            examples += _message("fullwidth_more")
+        notices.append(_message("fullwidth_notice", file=p.name, count=len(widened), column=h_code, examples=examples))
+    return Roster(units, notices)

@@ -27,6 +27,7 @@ read-only (EXAMINE) and read with ``BODY.PEEK`` so not even the \\Seen flag chan
 from __future__ import annotations
 
 import base64
+import codecs
 import getpass
 import hashlib
 import imaplib
@@ -57,7 +58,7 @@ from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.findings import SEVERITY_ZH
-from gkxlsx.form.identity import fit_bytes, safe_filename, unit_filename, workbook_filename
+from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename, unit_filename, workbook_filename
 from gkxlsx.form.roster import Unit
 
 
@@ -666,8 +667,59 @@ def _text(b: Any) -> str:
     return str(b)
 
 
-def _refusal(code: int, msg: Any) -> str:
-    return f"服务器拒绝（{code} {_text(msg).strip()}）"
+REDACTED = "〔已隐去〕"
+SERVER_TEXT_LIMIT = 300  # characters of a server's reply kept in a reason (ledger, terminal)
+_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/]{4,}={0,2}")
+
+
+class Redactor:
+    """Takes the login secret out of a text a server sent, before it is stored or printed: some
+    servers echo what they were given (``535 auth failed for user x password hunter2``, or the
+    base64 of AUTH PLAIN's ``\\0user\\0password``).  Removed: the password in clear, its base64
+    (AUTH LOGIN), the AUTH PLAIN blobs, and any base64 word that decodes to something containing
+    the password; the text is then made printable and bounded (:func:`shown_text`)."""
+
+    def __init__(self, user: str | None, password: str | None):
+        self.secret = (password or "").encode("utf-8")
+        forms: set[str] = set()
+        if password:
+            u = (user or "").encode("utf-8")
+            forms.add(password)
+            for blob in (self.secret, b"\0" + u + b"\0" + self.secret, u + b"\0" + u + b"\0" + self.secret):
+                enc = base64.b64encode(blob).decode("ascii")
+                forms.update((enc, enc.rstrip("=")))
+            # the password's base64 wherever it starts inside a longer base64 text: the characters
+            # made of its bits only, for each of the three alignments
+            n = len(self.secret)
+            for k in range(3):
+                enc = base64.b64encode(b"\0" * k + self.secret).decode("ascii")
+                part = enc[-(-8 * k // 6) : 8 * (k + n) // 6]
+                if len(part) >= 6:
+                    forms.add(part)
+        self.pattern = (
+            re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)), re.I) if forms else None
+        )
+
+    def _encoded(self, m: re.Match[str]) -> str:
+        word = m.group(0)
+        try:
+            data = base64.b64decode(word + "=" * (-len(word) % 4))
+        except ValueError:
+            return word
+        return REDACTED if self.secret in data else word
+
+    def __call__(self, text: Any, limit: int | None = SERVER_TEXT_LIMIT) -> str:
+        s = _text(text)
+        for _ in range(2):  # again after white space is collapsed
+            if self.pattern is not None:
+                s = self.pattern.sub(REDACTED, s)
+                s = _BASE64_TOKEN.sub(self._encoded, s)
+            s = shown_text(s, limit if limit is not None else 1_000_000)
+        return s
+
+
+def _refusal(code: int, msg: Any, redact: Redactor) -> str:
+    return f"服务器拒绝（{code} {redact(msg)}）"
 
 
 class _Connection:
@@ -679,6 +731,7 @@ class _Connection:
         self.ctx = ssl_context
         self.timeout = timeout
         self.conn: smtplib.SMTP | None = None
+        self.redact = Redactor(settings.user, password)
 
     def get(self) -> smtplib.SMTP:
         if self.conn is not None:
@@ -708,11 +761,11 @@ class _Connection:
                 raise
         except smtplib.SMTPAuthenticationError as e:
             raise _Fatal(
-                f"登录邮件服务器 {where} 失败（{e.smtp_code} {_text(e.smtp_error).strip()}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并在网页版设置中开启 SMTP 服务"
+                f"登录邮件服务器 {where} 失败（{e.smtp_code} {self.redact(e.smtp_error)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并在网页版设置中开启 SMTP 服务"
             ) from None
         except smtplib.SMTPNotSupportedError as e:
             raise _Fatal(
-                f"邮件服务器 {where} 不支持 {'STARTTLS' if s.security == 'starttls' else '登录'}（{e}）：请检查 [mail] security 和 port"
+                f"邮件服务器 {where} 不支持 {'STARTTLS' if s.security == 'starttls' else '登录'}（{self.redact(e)}）：请检查 [mail] security 和 port"
             ) from None
         except ssl.SSLCertVerificationError as e:
             raise _Fatal(
@@ -725,13 +778,13 @@ class _Connection:
         except smtplib.SMTPResponseException as e:
             if 400 <= e.smtp_code < 500:
                 raise _NoConnection(
-                    f"邮件服务器 {where} 暂时不可用（{e.smtp_code} {_text(e.smtp_error).strip()}）"
+                    f"邮件服务器 {where} 暂时不可用（{e.smtp_code} {self.redact(e.smtp_error)}）"
                 ) from None
-            raise _Fatal(f"邮件服务器 {where} 拒绝连接（{e.smtp_code} {_text(e.smtp_error).strip()}）") from None
+            raise _Fatal(f"邮件服务器 {where} 拒绝连接（{e.smtp_code} {self.redact(e.smtp_error)}）") from None
         except socket.gaierror:
             raise _Fatal(f"找不到邮件服务器 {s.host}：请检查 [mail] host 是否写对、网络是否正常") from None
         except (OSError, smtplib.SMTPException) as e:
-            raise _NoConnection(f"无法连接邮件服务器 {where}（{_os_reason(e)}）") from None
+            raise _NoConnection(f"无法连接邮件服务器 {where}（{self.redact(_os_reason(e))}）") from None
         self.conn = conn
         return conn
 
@@ -806,6 +859,8 @@ def send_messages(
                         sleep(wait)
                 last_start = clock()
                 fatal = _deliver(conn, m, d, settings, max_retries, backoff, sleep)
+            # nothing a server said reaches the ledger or the terminal with the password in it
+            d.failed = {a: conn.redact(r, limit=None) for a, r in d.failed.items()}
             results.append(d)
             if on_result:
                 on_result(d)
@@ -831,7 +886,7 @@ def _deliver(
             for a in pending:
                 if a in refused:
                     code, msg = refused[a]
-                    (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg)
+                    (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg, conn.redact)
                 else:
                     d.sent.append(a)
         except _Fatal as e:
@@ -841,9 +896,9 @@ def _deliver(
         except smtplib.SMTPRecipientsRefused as e:
             for a in pending:
                 code, msg = e.recipients.get(a, (550, b"refused"))
-                (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg)
+                (temp if 400 <= code < 500 else d.failed)[a] = _refusal(code, msg, conn.redact)
         except smtplib.SMTPResponseException as e:  # sender refused, data refused, …
-            reason = _refusal(e.smtp_code, e.smtp_error)
+            reason = _refusal(e.smtp_code, e.smtp_error, conn.redact)
             for a in pending:
                 (temp if 400 <= e.smtp_code < 500 else d.failed)[a] = reason
             if e.smtp_code in (421,):
@@ -855,7 +910,7 @@ def _deliver(
         except (smtplib.SMTPException, OSError) as e:  # dropped connection, timeout, protocol error
             conn.drop()
             for a in pending:
-                temp[a] = f"发送时{_os_reason(e)}"
+                temp[a] = f"发送时{conn.redact(_os_reason(e))}"
         pending = list(temp)
         if not pending:
             break
@@ -913,6 +968,7 @@ def delivery_report(results: Sequence[Delivery]) -> list[str]:
 class RawMail:
     data: bytes
     origin: str  # where it came from, for the report: a file, an mbox entry, an IMAP UID
+    problem: str = ""  # why it could not be read (then ``data`` is empty): reported, tried again next time
 
 
 def fetch_eml(paths: Iterable[str | Path]) -> Iterator[RawMail]:
@@ -991,6 +1047,7 @@ def fetch_imap(
     import ssl as _ssl
 
     where = f"{host}:{port}"
+    redact = Redactor(user, password)
     try:
         M: imaplib.IMAP4
         if ssl:
@@ -1005,23 +1062,23 @@ def fetch_imap(
         raise MailError(f"找不到收件服务器 {host}：请检查 [mail] imap_host。") from None
     except (OSError, imaplib.IMAP4.error) as e:
         raise MailError(
-            f"无法连接收件服务器 {where}（{_os_reason(e)}）：请检查 [mail] imap_host 和 imap_port（IMAPS 一般为 993）。"
+            f"无法连接收件服务器 {where}（{redact(_os_reason(e))}）：请检查 [mail] imap_host 和 imap_port（IMAPS 一般为 993）。"
         ) from None
     try:
         try:
             M.login(user, password)
         except imaplib.IMAP4.error as e:
             raise MailError(
-                f"登录收件服务器 {where} 失败（{_text(e.args[0] if e.args else e)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并开启 IMAP 服务。"
+                f"登录收件服务器 {where} 失败（{redact(e.args[0] if e.args else e)}）：请检查用户名和密码；QQ、163 等邮箱需使用“授权码”并开启 IMAP 服务。"
             ) from None
         typ, data = M.select(_imap_quote(imap_utf7(folder)), readonly=True)
         if typ != "OK":
             raise MailError(
-                f"收件服务器上没有文件夹“{folder}”（{_text(data[0] if data else '')}）：请检查 [mail] imap_folder。"
+                f"收件服务器上没有文件夹“{folder}”（{redact(data[0] if data else '')}）：请检查 [mail] imap_folder。"
             )
         typ, data = M.uid("SEARCH", "ALL")
         if typ != "OK":
-            raise MailError(f"无法列出文件夹“{folder}”中的邮件：{_text(data[0] if data else '')}")
+            raise MailError(f"无法列出文件夹“{folder}”中的邮件：{redact(data[0] if data else '')}")
         uids = [u for u in (data[0] or b"").split()]
         ids: dict[bytes, str] = {}
         if uids and known is not None:
@@ -1037,16 +1094,17 @@ def fetch_imap(
             mid = ids.get(uid)
             if mid and known is not None and known(mid):
                 continue
+            origin = f"IMAP {folder} UID {uid.decode()}"
             typ, resp = M.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
-            if typ != "OK":
-                continue
-            for item in resp:
-                if isinstance(item, tuple) and item[1]:
-                    yield RawMail(bytes(item[1]), f"IMAP {folder} UID {uid.decode()}")
-                    break
+            body = next((bytes(i[1]) for i in resp if isinstance(i, tuple) and i[1]), None) if typ == "OK" else None
+            if body is None:
+                why = redact(resp[0] if typ != "OK" and resp else "") or "服务器没有返回邮件内容"
+                yield RawMail(b"", origin, problem=f"无法从收件服务器读取这封邮件（{why}）")
+            else:
+                yield RawMail(body, origin)
     except (OSError, imaplib.IMAP4.abort) as e:
         raise MailError(
-            f"读取收件服务器 {where} 时连接中断（{_os_reason(e)}），已导入的邮件已记录，可稍后重新运行。"
+            f"读取收件服务器 {where} 时连接中断（{redact(_os_reason(e))}），已导入的邮件已记录，可稍后重新运行。"
         ) from None
     finally:
         try:
@@ -1059,17 +1117,71 @@ def fetch_imap(
 # decoding names and headers
 
 
-def _charset_fix(cs: str | None) -> str:
-    cs = (cs or "utf-8").lower()
-    if cs in ("gb2312", "gbk", "x-gbk", "gb_2312-80", "cp936", "euc-cn"):
+# the GBK family is read as GB18030, its superset: clients label GBK text "gb2312"
+_GBK_FAMILY = frozenset({"gb2312", "gbk", "x-gbk", "gb_2312-80", "cp936", "euc-cn", "gb18030"})
+# codecs Python decodes bytes with that are not character sets: backslash escapes, domain names,
+# punycode (the byte-to-byte ones — rot13, base64_codec, zlib_codec … — are not text encodings at all)
+_NOT_CHARSETS = frozenset({"unicode_escape", "raw_unicode_escape", "idna", "punycode", "undefined", "mbcs", "oem"})
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
+_ESCAPED_BYTES = re.compile(r"[\udc80-\udcff]")  # undecoded 8-bit bytes (surrogateescape)
+# shown as U+FFFD: control characters (a terminal would obey them), the bidirectional overrides that
+# make “xslx.exe” read as “exe.xlsx”, and lone surrogates
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def text_codec(charset: str | None) -> str | None:
+    """The Python codec of a MIME charset when it names a real character set (GBK family → GB18030);
+    None for an unknown name and for codecs that are not character sets (``unicode_escape``,
+    ``idna``, ``rot13``, ``base64_codec``, ``zlib_codec`` …): a mail's text is never run through them."""
+    cs = (charset or "").strip().lower().split("*", 1)[0]  # RFC 2231 ``charset*language``
+    if not cs or len(cs) > 40:
+        return None
+    if cs in _GBK_FAMILY:
         return "gb18030"
-    return cs
+    try:
+        info = codecs.lookup(cs)
+    except (LookupError, ValueError, TypeError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name.replace("-", "_") in _NOT_CHARSETS:
+        return None
+    return info.name
+
+
+def _no_surrogates(text: str) -> str:
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def decode_bytes(data: bytes, charset: str | None, refused: list[str] | None = None) -> str:
+    """``data`` as text in its declared charset, else UTF-8, else GB18030, else UTF-8 with U+FFFD
+    for what does not decode; lone surrogates (UTF-7 can make them) become U+FFFD.  A declared
+    charset that is not a character set is not used, and its name is added to ``refused``."""
+    codec = text_codec(charset)
+    if codec is None and charset and refused is not None:
+        shown = shown_text(charset, 40)
+        if shown not in refused:
+            refused.append(shown)
+    for enc in dict.fromkeys(c for c in (codec, "utf-8", "gb18030") if c):
+        try:
+            return _no_surrogates(data.decode(enc))
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            continue
+    try:
+        return _no_surrogates(data.decode(codec or "utf-8", "replace"))
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return data.decode("utf-8", "replace")
+
+
+def shown_text(text: str, limit: int = 200) -> str:
+    """``text`` fit to be shown, printed and stored: white space collapsed, control characters,
+    bidirectional overrides and lone surrogates as U+FFFD, at most ``limit`` characters."""
+    s = _UNSHOWABLE.sub("\ufffd", " ".join(str(text).split()))
+    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def _raw_bytes_text(s: str) -> str:
     """A header value parsed from bytes may hold undecoded 8-bit bytes (surrogate escapes): some
     clients send raw GBK or UTF-8 file names.  Recover them."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in s):
+    if not _ESCAPED_BYTES.search(s):
         return s
     b = s.encode("ascii", "surrogateescape")
     for enc in ("utf-8", "gb18030"):
@@ -1080,34 +1192,28 @@ def _raw_bytes_text(s: str) -> str:
     return b.decode("utf-8", "replace")
 
 
-def decode_text(value: str | None) -> str:
+def decode_text(value: str | None, refused: list[str] | None = None) -> str:
     """Decode RFC 2047 encoded words (also inside quotes, as legacy clients write them) and raw
-    8-bit GBK/UTF-8; unknown charsets fall back to GB18030 then UTF-8."""
+    8-bit GBK/UTF-8 (see :func:`decode_bytes`; charsets that are not character sets go to
+    ``refused``).  The result never holds a lone surrogate."""
     if value is None:
         return ""
     value = _raw_bytes_text(str(value))
     if "=?" not in value:
-        return value
+        return _no_surrogates(value)
     try:
         parts = decode_header(value)
     except Exception:  # noqa: BLE001 - malformed encoded words: keep the text
-        return value
+        return _no_surrogates(value)
     out = []
     for text, cs in parts:
         if isinstance(text, str):
             out.append(text)
-            continue
-        for enc in (_charset_fix(cs), "gb18030", "utf-8"):
-            try:
-                out.append(text.decode(enc))
-                break
-            except (LookupError, UnicodeDecodeError):
-                continue
         else:
-            out.append(text.decode("utf-8", "replace"))
+            out.append(decode_bytes(text, cs or "utf-8", refused))
     # decode_header keeps spaces between an encoded word and plain text as separate chunks;
     # between adjacent encoded words they are already dropped
-    return "".join(out)
+    return _no_surrogates("".join(out))
 
 
 def raw_header(msg: Message, name: str) -> str:
@@ -1118,12 +1224,13 @@ def raw_header(msg: Message, name: str) -> str:
     return ""
 
 
-def part_filename(part: Message) -> str:
+def part_filename(part: Message, refused: list[str] | None = None) -> str:
     """The attachment's file name: RFC 2231 ``filename*`` first, then ``filename=``, then the
-    Content-Type ``name``, each decoded (RFC 2047 in quotes, raw GBK/UTF-8)."""
-    raw = {k.lower(): v for k, v in reversed(list(part.raw_items()))}
+    Content-Type ``name``, each decoded (RFC 2047 in quotes, raw GBK/UTF-8; see :func:`decode_bytes`
+    for the charsets, ``refused`` collecting those that are not character sets)."""
+    headers = {k.lower(): v for k, v in reversed(list(part.raw_items()))}
     for header in ("content-disposition", "content-type"):
-        value = raw.get(header)
+        value = headers.get(header)
         if value is None:
             continue
         # raw 8-bit names (GBK or UTF-8 bytes, as some clients send them) decoded before parsing
@@ -1138,21 +1245,15 @@ def part_filename(part: Message) -> str:
             if isinstance(v, tuple):  # RFC 2231: (charset, language, value)
                 cs, _lang, val = v
                 try:
-                    raw = val.encode("latin-1", "surrogateescape") if isinstance(val, str) else bytes(val)
-                    return raw.decode(_charset_fix(cs or "utf-8"))
-                except (LookupError, UnicodeError):
-                    return _raw_bytes_text(str(val))
+                    data = val.encode("latin-1", "surrogateescape") if isinstance(val, str) else bytes(val)
+                except (UnicodeError, TypeError, ValueError):
+                    return _no_surrogates(_raw_bytes_text(str(val)))
+                return decode_bytes(data, cs or "utf-8", refused)
             if plain is None:
                 plain = v
         if plain:
-            return decode_text(plain).strip()
+            return decode_text(plain, refused).strip()
     return ""
-
-
-def _sanitize_name(name: str) -> str:
-    name = name.replace("\\", "/").split("/")[-1]
-    name = re.sub(r'[\x00-\x1f<>:"|?*]', "_", name).strip(" .")
-    return name[:180] or "附件"
 
 
 def _is_spreadsheet(part: Message, name: str) -> str | None:
@@ -1166,14 +1267,32 @@ def _is_spreadsheet(part: Message, name: str) -> str | None:
     return None
 
 
+def attachment_names(part: Message, name: str, i: int) -> tuple[str, str | None, str]:
+    """(the name as shown, the spreadsheet suffix or None, the name the file is saved and recorded
+    under) of attachment ``i`` sent as ``name``: the last component of a sent path, shown without
+    control characters and at most about 200 characters; saved as a safe file name
+    (:func:`~gkxlsx.form.identity.safe_filename`) of at most ``MAX_NAME_BYTES`` bytes that keeps the
+    spreadsheet suffix.  Not a spreadsheet: nothing is saved (``""``)."""
+    base = shown_text(name.replace("\\", "/").split("/")[-1], 4000).strip(" .") or f"附件{i}"
+    suffix = _is_spreadsheet(part, base)
+    if suffix is None:
+        return shown_text(base, 200), None, ""
+    stem = base[: -len(suffix)] if base.lower().endswith(suffix) else base
+    safe = safe_filename(stem)
+    if safe == "unit" and stem != "unit":  # nothing usable left of the name
+        safe = f"附件{i}"
+    return shown_text(stem, 195) + suffix, suffix, fit_bytes(safe, MAX_NAME_BYTES - len(suffix)) + suffix
+
+
 # --------------------------------------------------------------------------------------------
 # processing fetched mail
 
 
 @dataclass
 class AttachmentResult:
-    filename: str
+    filename: str  # as shown (decoded, made printable, bounded)
     outcome: ImportOutcome | None = None
+    saved_as: str = ""  # the safe, length-bounded name it was saved and recorded under
 
 
 @dataclass
@@ -1201,6 +1320,7 @@ class MailResult:
             "attachments": [
                 {
                     "filename": a.filename,
+                    "saved_as": a.saved_as,
                     "result": a.outcome.kind if a.outcome else None,
                     "unit": a.outcome.unit_code if a.outcome else None,
                     "version": a.outcome.version if a.outcome else None,
@@ -1230,8 +1350,15 @@ class FetchReport:
         for m in self.mails:
             if m.kind == "seen":
                 continue
-            who = m.sender + (f"（{m.sender_unit.label}）" if m.sender_unit else "（发件人不在名单中）")
-            head = f"{m.date[:16].replace('T', ' ')}  {who}  “{m.subject}”"
+            who = m.sender + (
+                f"（{m.sender_unit.label}）"
+                if m.sender_unit
+                else ""
+                if m.sender == "（无发件人）"
+                else "（发件人不在名单中）"
+            )
+            subject = f"“{m.subject}”" if m.subject else "（无主题）"
+            head = "  ".join(x for x in (m.date[:16].replace("T", " "), who, subject) if x)
             if m.kind == "no_attachment":
                 out.append(f"— 无附件：{head}")
             elif m.kind == "no_spreadsheet":
@@ -1251,6 +1378,8 @@ class FetchReport:
                         extra = f"无法识别，已存入待处理：{o.message}"
                     else:
                         extra = f"导入失败：{o.message}"
+                    if a.saved_as and a.saved_as != a.filename and len(a.saved_as) < len(a.filename):
+                        extra += f"（文件名过长，已缩短保存为“{a.saved_as}”）"
                     out.append(f"    {a.filename}：{extra}")
                 if m.ignored:
                     out.append(f"    忽略的非表格附件：{'、'.join(m.ignored)}")
@@ -1262,6 +1391,8 @@ class FetchReport:
             f"新邮件 {n_new} 封，登记报送 {n_files} 份，无附件 {len(self.of('no_attachment'))} 封，"
             f"无表格附件 {len(self.of('no_spreadsheet'))} 封，以前已处理过 {len(self.of('seen'))} 封（跳过）。"
         )
+        if self.of("failed"):
+            out.append(f"有 {len(self.of('failed'))} 封邮件未能全部处理（见上面标 ✗ 的邮件），下次收取时会再试。")
         return out
 
 
@@ -1305,80 +1436,138 @@ def _mail_date(msg: Message) -> str:
     return datetime.now().isoformat(timespec="seconds")
 
 
+def normalize_message_id(text: str) -> str:
+    """A Message-ID as the ledger keys it: white space collapsed, printable; a very long one by its
+    hash.  ``""`` when there is none."""
+    mid = shown_text(text, 100_000)
+    if len(mid) > 250:
+        return f"<sha256.{hashlib.sha256(mid.encode('utf-8')).hexdigest()}@gkxlsx>"
+    return mid
+
+
+def _add_note(mr: MailResult, note: str) -> None:
+    mr.note = f"{mr.note}；{note}" if mr.note else note
+
+
 def process_messages(camp: Campaign, mails: Iterable[RawMail]) -> FetchReport:
     """Import the spreadsheet attachments of every mail not processed before; remember each
-    processed Message-ID.  A mail whose attachment could not be stored (disk error) is not marked
-    processed, so the next fetch tries it again."""
+    processed Message-ID.  Every mail gets its result — one that cannot be read is reported and
+    the others go on.  A mail whose attachment could not be stored (disk error) or that could not
+    be processed is not marked processed, so the next fetch tries it again."""
     report = FetchReport()
     index = _roster_index(camp.units())
     parser = BytesParser(policy=email_policy.compat32)
     for raw in mails:
-        msg = parser.parsebytes(raw.data)
-        mid = raw_header(msg, "Message-ID").strip()
-        mid = " ".join(mid.split()) or f"<sha256.{hashlib.sha256(raw.data).hexdigest()}@gkxlsx>"
-        addrs = getaddresses([raw_header(msg, "From")])
-        sender_name, sender = addrs[0] if addrs else ("", "")
-        sender_name = decode_text(sender_name)
-        sender = sender.strip().lower()
-        unit = index.get(sender)
         mr = MailResult(
-            origin=raw.origin,
-            message_id=mid,
-            sender=sender or "（无发件人）",
-            sender_name=sender_name,
-            sender_unit=unit,
-            subject=" ".join(decode_text(raw_header(msg, "Subject")).split()),
-            date=_mail_date(msg),
-            kind="seen",
+            origin=shown_text(raw.origin),
+            message_id=f"<sha256.{hashlib.sha256(raw.data).hexdigest()}@gkxlsx>",
+            sender="（无发件人）",
+            sender_name="",
+            sender_unit=None,
+            subject="",
+            date="",
+            kind="failed",
         )
-        if is_fetched(camp, mid):
+        if raw.problem:
+            _add_note(mr, f"{mr.origin}：{raw.problem}，其他邮件不受影响；下次收取时会再试")
             report.mails.append(mr)
             continue
-        saved: list[tuple[Path, str]] = []
-        with tempfile.TemporaryDirectory(prefix="gkxlsx-mail-") as tmp:
-            for i, part in enumerate(msg.walk()):
-                if part.is_multipart():
-                    continue
-                name = part_filename(part)
-                disp = raw_header(part, "Content-Disposition").split(";")[0].strip().lower()
-                if not name and disp != "attachment":
-                    continue  # the text or HTML body
-                name = _sanitize_name(name or f"附件{i}")
-                suffix = _is_spreadsheet(part, name)
-                if suffix is None:
-                    mr.ignored.append(name)
-                    continue
-                if not name.lower().endswith(suffix):
-                    name += suffix
-                payload = part.get_payload(decode=True)
-                if not isinstance(payload, bytes) or not payload:
-                    mr.ignored.append(f"{name}（空文件）")
-                    continue
-                d = Path(tmp) / str(i)
-                d.mkdir()
-                p = d / name
-                p.write_bytes(payload)
-                saved.append((p, name))
-            if not saved:
-                mr.kind = "no_spreadsheet" if mr.ignored else "no_attachment"
-            else:
-                outcomes = import_files(
-                    camp, [p for p, _ in saved], source=f"邮件:{sender or '未知发件人'}", received_at=mr.date
-                )
-                mr.attachments = [AttachmentResult(n, o) for (_, n), o in zip(saved, outcomes)]
-                mr.kind = "failed" if any(o.kind == "failed" for o in outcomes) else "imported"
-                if unit is not None:
-                    others = sorted(
-                        {o.unit_code for o in outcomes if o.kind == "new" and o.unit_code and o.unit_code != unit.code}
-                    )
-                    if others:
-                        mr.note = f"发件人是 {unit.label} 的邮箱，但附件是单位 {'、'.join(others)} 的报告"
-                elif sender:
-                    mr.note = f"发件人 {sender} 不在名单中，已按工作簿中的单位信息登记"
-        if mr.kind != "failed":
-            _mark_fetched(camp, mr)
+        try:
+            _process_one(camp, raw, index, parser, mr)
+        except Exception as e:  # noqa: BLE001 - one unreadable mail never stops the others
+            mr.kind = "failed"
+            if not mr.date:  # not even its headers were read: try them alone, to name the mail
+                try:
+                    _read_headers(parser.parsebytes(raw.data, headersonly=True), mr, index, [])
+                except Exception:  # noqa: BLE001 - the origin still names it
+                    pass
+            _add_note(
+                mr,
+                f"这封邮件（{mr.origin}）无法处理（{type(e).__name__}），其他邮件不受影响；"
+                "下次收取时会再试，如仍不行请在邮件程序中把附件另存后用 gkxlsx import 导入",
+            )
         report.mails.append(mr)
     return report
+
+
+def _read_headers(msg: Message, mr: MailResult, index: Mapping[str, Unit], refused: list[str]) -> None:
+    """Message-ID, sender (and the unit of that address), subject and date of ``msg`` into ``mr``."""
+    mid = normalize_message_id(raw_header(msg, "Message-ID"))
+    if mid:
+        mr.message_id = mid
+    addrs = getaddresses([raw_header(msg, "From")])
+    sender_name, sender = addrs[0] if addrs else ("", "")
+    sender = shown_text(sender, 254).lower()
+    mr.sender = sender or "（无发件人）"
+    mr.sender_name = shown_text(decode_text(sender_name, refused), 100)
+    mr.sender_unit = index.get(sender)
+    mr.subject = shown_text(decode_text(raw_header(msg, "Subject"), refused))
+    mr.date = _mail_date(msg)
+
+
+def _process_one(camp: Campaign, raw: RawMail, index: Mapping[str, Unit], parser: BytesParser, mr: MailResult) -> None:
+    """Fill ``mr`` with what ``raw`` is and what became of its attachments; record it as fetched."""
+    msg = parser.parsebytes(raw.data)
+    refused: list[str] = []
+    _read_headers(msg, mr, index, refused)
+    sender, unit = ("" if mr.sender == "（无发件人）" else mr.sender), mr.sender_unit
+    if is_fetched(camp, mr.message_id):
+        mr.kind = "seen"
+        return
+    saved: list[tuple[Path, AttachmentResult]] = []
+    failed: list[AttachmentResult] = []
+    with tempfile.TemporaryDirectory(prefix="gkxlsx-mail-") as tmp:
+        for i, part in enumerate(msg.walk()):
+            if part.is_multipart():
+                continue
+            name = part_filename(part, refused)
+            disp = raw_header(part, "Content-Disposition").split(";")[0].strip().lower()
+            if not name and disp != "attachment":
+                continue  # the text or HTML body
+            shown, suffix, saved_as = attachment_names(part, name or f"附件{i}", i)
+            if suffix is None:
+                mr.ignored.append(shown)
+                continue
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes) or not payload:
+                mr.ignored.append(f"{shown}（空文件）")
+                continue
+            p = Path(tmp) / str(i) / saved_as
+            try:
+                p.parent.mkdir()
+                p.write_bytes(payload)
+            except OSError as e:
+                msg_zh = f"无法临时保存附件（{e.strerror or type(e).__name__}），请检查磁盘空间后重新收取"
+                failed.append(AttachmentResult(shown, ImportOutcome(p, "failed", message=msg_zh), saved_as))
+                continue
+            saved.append((p, AttachmentResult(shown, None, saved_as)))
+        if saved:
+            outcomes = import_files(
+                camp, [p for p, _ in saved], source=f"邮件:{sender or '未知发件人'}", received_at=mr.date
+            )
+            for (_, a), o in zip(saved, outcomes):
+                a.outcome = o
+        mr.attachments = [a for _, a in saved] + failed
+        outcomes = [a.outcome for a in mr.attachments if a.outcome is not None]
+        if not mr.attachments:
+            mr.kind = "no_spreadsheet" if mr.ignored else "no_attachment"
+        else:
+            mr.kind = "failed" if any(o.kind == "failed" for o in outcomes) else "imported"
+            if unit is not None:
+                others = sorted(
+                    {o.unit_code for o in outcomes if o.kind == "new" and o.unit_code and o.unit_code != unit.code}
+                )
+                if others:
+                    _add_note(mr, f"发件人是 {unit.label} 的邮箱，但附件是单位 {'、'.join(others)} 的报告")
+            elif sender:
+                _add_note(mr, f"发件人 {sender} 不在名单中，已按工作簿中的单位信息登记")
+    if refused:
+        _add_note(
+            mr,
+            f"邮件声明的字符集“{'、'.join(refused)}”不是文字编码，相关的主题或附件名已按 UTF-8/GBK 读取，可能显示为乱码",
+        )
+    if mr.kind != "failed":
+        _mark_fetched(camp, mr)
 
 
 def fetch_from_imap(
@@ -1393,7 +1582,7 @@ def fetch_from_imap(
         password,
         st.imap_folder,
         ssl_context=ssl_context or st.ssl_context(),
-        known=lambda mid: is_fetched(camp, mid),
+        known=lambda mid: is_fetched(camp, normalize_message_id(mid)),
         timeout=st.timeout,
     )
     return process_messages(camp, mails)

@@ -76,16 +76,19 @@ FILTER_OPTIONS = {
     "Text - txt - csv (StarCalc)": "44,34,76,1",
     "Text": "UTF8",
 }
+# documents only Writer opens: loading one fails on a Calc-only installation
+WRITER_SUFFIXES = (".docx", ".doc", ".odt", ".fodt", ".rtf", ".html", ".htm", ".xhtml", ".wps", ".wpd", ".txt")
 KIND_NAMES = {"calc": "电子表格", "writer": "文字文档", "draw": "绘图", "impress": "演示文稿", "other": "文档"}
 
 
 class WorkerError(Exception):
     """An error to report to the caller (message in Chinese)."""
 
-    def __init__(self, message, detail=""):
+    def __init__(self, message, detail="", missing=None):
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.missing = missing  # a component that is not installed ("writer"); the caller words it
 
 
 class OfficeDied(Exception):
@@ -236,6 +239,7 @@ class Office:
         self.starts = 0
         self.pipe_files = []
         self.cancelled = False  # set by the request watchdog: do not restart, give up
+        self._writer = None  # (soffice pid, whether it has Writer), see has_writer()
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------
@@ -383,13 +387,37 @@ class Office:
             if is_disposed(exc):
                 raise
             shutil.rmtree(work, ignore_errors=True)
+            self._require_writer_for(src)
             raise WorkerError("LibreOffice 无法打开文件：%s" % src, str(exc)) from None
         if doc is None:
             shutil.rmtree(work, ignore_errors=True)
             if not self.alive():
                 raise OfficeDied()
+            self._require_writer_for(src)
             raise WorkerError("LibreOffice 无法打开文件：%s" % src)
         return Document(self, doc, work, src)
+
+    def _require_writer_for(self, src):
+        """A document only Writer opens, and no Writer: say so instead of blaming the file."""
+        if os.path.splitext(src)[1].lower() in WRITER_SUFFIXES and not self.has_writer():
+            raise WorkerError("LibreOffice 没有安装 Writer 组件", "private:factory/swriter 不可用", missing="writer")
+
+    def has_writer(self):
+        """Whether Writer is installed: a new empty text document can be made (cached per soffice)."""
+        pid = self.proc.pid if self.proc is not None else None
+        if self._writer is None or self._writer[0] != pid:
+            ok = False
+            try:
+                doc = self.desktop.loadComponentFromURL("private:factory/swriter", "_blank", 0, (pv("Hidden", True),))
+            except Exception as exc:
+                if is_disposed(exc):
+                    raise
+                doc = None
+            if doc is not None:
+                ok = doc_kind(doc) == "writer"
+                close_doc(doc)
+            self._writer = (pid, ok)
+        return self._writer[1]
 
 
 def close_doc(doc):
@@ -696,7 +724,7 @@ class Worker:
                         continue
                     raise
         except WorkerError as exc:
-            send({"id": rid, "ok": False, "error": exc.message, "detail": exc.detail})
+            send({"id": rid, "ok": False, "error": exc.message, "detail": exc.detail, "missing": exc.missing})
             return
         except Exception as exc:
             detail = traceback.format_exc()
@@ -711,6 +739,10 @@ class Worker:
     # -- operations --------------------------------------------------------
     def op_ping(self):
         return {"pid": os.getpid(), "soffice_pid": self.office.proc.pid, "starts": self.office.starts}
+
+    def op_components(self):
+        """Which optional components this LibreOffice has (a Calc-only installation has no Writer)."""
+        return {"writer": self.office.has_writer()}
 
     def op_crash_soffice(self):
         """Test hook: kill soffice behind our own back (next request restarts it)."""

@@ -49,6 +49,8 @@ __all__ = [
     "available",
     "find_soffice",
     "require_or_skip",
+    "require_writer_or_skip",
+    "writer_available",
     "unavailable_reason",
 ]
 
@@ -65,13 +67,25 @@ SPREADSHEET_FORMATS = ("xlsx", "xls", "ods")
 class LibreOfficeError(Exception):
     """LibreOffice failed; the message is meant for users (Chinese).
 
-    ``detail`` holds technical details (exception text, traceback, soffice output).
+    ``detail`` holds technical details (exception text, traceback, soffice output);
+    ``missing`` names a LibreOffice component the request needed that is not installed
+    (``"writer"``: a Calc-only installation asked to open a Word or HTML document).
     """
 
-    def __init__(self, message: str, detail: str = ""):
+    def __init__(self, message: str, detail: str = "", missing: str | None = None):
         super().__init__(message)
         self.message = message
         self.detail = detail
+        self.missing = missing
+
+
+#: what to tell a user whose LibreOffice has no Writer (Debian/Ubuntu/UOS/Kylin split LibreOffice
+#: into packages; a server often has only libreoffice-calc)
+WRITER_MISSING = (
+    "本机的 LibreOffice 没有安装文字处理组件 Writer（只装了电子表格 Calc 等组件），无法打开 Word、网页文档，"
+    "也就无法把它们转换成 PDF。请安装 Writer：apt-get install libreoffice-writer"
+    "（Windows、macOS 请重新运行 LibreOffice 安装程序并选中 Writer）。"
+)
 
 
 # -- discovery ----------------------------------------------------------------
@@ -146,6 +160,32 @@ def require_or_skip() -> None:
     msg = "LibreOffice 不可用：%s" % unavailable_reason()
     if os.environ.get("CI") == "true":
         pytest.fail(msg + "（CI 环境必须安装 LibreOffice）", pytrace=False)
+    pytest.skip(msg, allow_module_level=True)
+
+
+@functools.cache
+def writer_available() -> bool:
+    """True when LibreOffice is there with its Writer component (starts it once; answer cached)."""
+    if not available():
+        return False
+    try:
+        with LibreOffice() as office:
+            return office.has_writer()
+    except LibreOfficeError:
+        return False
+
+
+def require_writer_or_skip() -> None:
+    """For tests that convert Word or HTML documents: as :func:`require_or_skip`, and skip (fail
+    when CI == "true") when LibreOffice has no Writer."""
+    require_or_skip()
+    if writer_available():
+        return
+    import pytest
+
+    msg = "LibreOffice 没有 Writer 组件（apt-get install libreoffice-writer）"
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg + "（CI 环境必须安装）", pytrace=False)
     pytest.skip(msg, allow_module_level=True)
 
 
@@ -413,6 +453,8 @@ class LibreOffice:
                         continue  # a late reply to an abandoned request
                     if msg.get("ok"):
                         return msg.get("result")
+                    if msg.get("missing") == "writer":
+                        raise LibreOfficeError(WRITER_MISSING, str(msg.get("detail") or ""), missing="writer")
                     raise LibreOfficeError(
                         str(msg.get("error") or "LibreOffice 操作失败"), str(msg.get("detail") or "")
                     )
@@ -445,7 +487,7 @@ class LibreOffice:
             result = self._request("convert", {"src": str(src), "fmt": fmt, "dst": str(dst)})
         except LibreOfficeError as exc:
             if not exc.message.startswith("LibreOffice 转换失败"):
-                raise LibreOfficeError("LibreOffice 转换失败：" + exc.message, exc.detail) from None
+                raise LibreOfficeError("LibreOffice 转换失败：" + exc.message, exc.detail, exc.missing) from None
             raise
         return pathlib.Path(result)
 
@@ -544,6 +586,10 @@ class LibreOffice:
             timeout=self.timeout + 0.5 * len(payload),
         )
         return [dict(zip(keys, values)) for values in results]
+
+    def has_writer(self) -> bool:
+        """Whether this LibreOffice has its Writer component (Word and HTML documents)."""
+        return bool(self._request("components", {}).get("writer"))
 
     def ping(self) -> dict:
         """Start (if needed) and check the worker and soffice; returns their PIDs."""

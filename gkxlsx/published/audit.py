@@ -24,6 +24,7 @@ from typing import Any
 from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.model import SEVERITY_ZH, Form, UnitType, form_for_year
 from gkxlsx.publication import government_deadline, month_day_zh, publication_facts
+from gkxlsx.published import notreport, runtogether
 from gkxlsx.published.extract import (
     AMBIGUOUS,
     MISSING,
@@ -154,6 +155,8 @@ def _label_findings(ex: Extraction) -> list[Finding]:
 def _cell_findings(ex: Extraction) -> list[Finding]:
     out = []
     for ri in ex.row_issues:
+        if ri.kind not in (AMBIGUOUS, MISSING):
+            continue
         rows = "、".join(f"“{r}”" for r in ri.rows[:3]) + ("等" if len(ri.rows) > 3 else "")
         pos = ex.positions.get(ri.keys[0], ri.where) if ri.keys else ri.where
         pos = re.sub(r"第\d+列（[^）]*）$", "", pos)
@@ -319,16 +322,16 @@ def audit_extraction(
     else:
         due = parse_deadline(deadline, r.year) if deadline else default_deadline(r.year, unit, form)
     findings: list[Finding] = []
-    doc = ex.document
-    if ex.counts()[READ] == 0 and (doc is None or not doc.headings) and not ex.title:
-        # nothing of the report format was found: one clear finding instead of dozens of consequences
-        findings.append(make_finding("E-EXT-NOT-REPORT", locations=("全文",)))
+    if ex.not_report:
+        # not a report: one clear finding instead of dozens of consequences
+        findings.append(notreport.finding(ex, ex.not_report))
         return AuditResult(ex.source or r.source, ex, findings, None, unit, due)
     for f in check(form, r.values, unit=unit):
         locs = [ex.positions[k] for k in f.keys if k in ex.positions]
         findings.append(f.with_locations(locs) if locs else f)
     findings += check_narrative(form, r.values, unit=unit, year=r.year, full_text=ex.full_text)
     findings += _cell_findings(ex)
+    findings += runtogether.findings(form, ex.runon, ex.positions)
     findings += _label_findings(ex)
     findings += _meta_findings(ex, due)
     findings.sort(key=lambda f: SEVERITY_ORDER.get(f.severity, 3))

@@ -43,12 +43,13 @@ from typing import Any
 from gkxlsx.form.datafiles import compiled, data_file
 from gkxlsx.form.model import Form, FormError, HeaderNode, Leaf, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
-from gkxlsx.text.narrative import Document, NormText, canonical_titles, label_key, normalize, split_sections
+from gkxlsx.published import fees, headings, notreport, runtogether
+from gkxlsx.text.narrative import Document, NormText, canonical_titles, label_key, normalize, q, split_sections
 
 BLANK = "\ue000"  # an empty table cell in HTML / Word input
 READ, MISSING, AMBIGUOUS = "read", "missing", "ambiguous"
 STATUS_ZH = {READ: "已读取", MISSING: "缺失", AMBIGUOUS: "无法确定"}
-SUPPORTED = (".txt", ".text", ".md", ".html", ".htm", ".xhtml", ".docx", ".pdf")
+SUPPORTED = (".txt", ".text", ".md", ".html", ".htm", ".xhtml", ".docx", ".doc", ".pdf")
 FORMS = ("2021", "2019")
 
 
@@ -110,6 +111,8 @@ class Extraction:
     warnings: list[str] = field(default_factory=list)  # extraction-level remarks (Chinese)
     year_source: str = ""  # where the year was found: 标题 / 正文 / 统计期间 / ""
     format_reason: str = ""
+    runon: list[runtogether.Pending] = field(default_factory=list)  # rows whose cells lost their separators
+    not_report: str | None = None  # the file is not a report: table / notice / other (notreport.verdict)
 
     @property
     def form(self) -> Form:
@@ -144,7 +147,8 @@ class Extraction:
             "unit": r.unit_name,
             "unit_type": r.unit_type,
             "year": r.year or None,
-            "format": self.format_id,
+            "format": None if self.not_report else self.format_id,
+            "not_report": self.not_report,
             "publish_date": self.publish_date.isoformat() if self.publish_date else None,
             "counts": self.counts(),
             "values": {k: j(v) for k, v in r.values.items()},
@@ -157,6 +161,7 @@ class Extraction:
                 for ri in self.row_issues
             ],
             "warnings": list(self.warnings),
+            "runon": [runtogether.to_dict(p) for p in self.runon],
         }
 
 
@@ -349,8 +354,20 @@ def read_text(path: str | Path) -> str:
             raise ExtractError(f"{p}：不是有效的 Word（.docx）文件。")
         return docx_to_text(p)
     if ext == ".pdf" or raw[:5] == b"%PDF-":
-        return pdf_to_text(p)
+        from gkxlsx.published import pdf  # tables along their ruling lines; pdftotext without them
+
+        return pdf.pdf_to_text(p) or pdf_to_text(p)
     if raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        if ext in (".doc", ".wps", ".dot"):
+            import tempfile
+
+            from gkxlsx.published.word import ConversionError, doc_to_docx
+
+            with tempfile.TemporaryDirectory(prefix="gkxlsx-doc-") as tmp:
+                try:
+                    return docx_to_text(doc_to_docx(p, Path(tmp)))
+                except ConversionError as e:
+                    raise ExtractError(f"{p}：{e}") from None
         raise ExtractError(f"{p}：是旧版 Word（.doc）或 Excel 文件，请另存为 .docx 或文本后再读取。")
     text = decode(raw, str(p))
     if "\x00" in text:
@@ -456,6 +473,50 @@ def tokenize(nt: NormText, start: int, end: int) -> list[Token]:
                     offs = m.end()
         pos = stop + 1
         lineno += 1
+    return out
+
+
+@cache
+def _glue_labels() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Row labels (with and without numbering) and header labels of every built-in form, longest first."""
+    rows: set[str] = set()
+    heads: set[str] = set()
+    for fid in FORMS:
+        form = load_form(fid)
+        for sid in ("s2", "s3", "s4"):
+            sp = section_spec(form, sid)
+            rows |= {a.lkey for a in sp.anchors if a.lkey}
+            rows |= {a.core for a in sp.anchors if len(a.core) >= 4}
+            for hs in sp.headers.values():
+                heads |= {h[1] for h in hs if h[1]}
+
+    def order(xs: set[str]) -> tuple[str, ...]:
+        return tuple(sorted(xs, key=lambda x: (-len(x), x)))
+
+    return order(rows), order(heads)
+
+
+def split_runon(tokens: list[Token]) -> list[Token]:
+    """Tokens of a table part with glued lines (labels and digits without separators) cut into
+    labels and runs of digits (:func:`gkxlsx.published.runtogether.split_glued`)."""
+    out: list[Token] = []
+    for t in tokens:
+        pieces = runtogether.split_glued(t.norm, *_glue_labels()) if t.kind == "text" else None
+        if pieces is None:
+            out.append(t)
+            continue
+        same = len(t.text) == len(t.norm)
+        for kind, a, b in pieces:
+            n = t.norm[a:b].strip()
+            d = t.text[a:b].strip() if same else n
+            if kind == "text":
+                out.append(Token(d, n, t.line, "text"))
+                continue
+            tok = _classify(d, n, t.line)
+            if tok.kind != "num":
+                tok = Token(d, n, t.line, "num", None)
+            tok.runon = len(n) > 1
+            out.append(tok)
     return out
 
 
@@ -688,6 +749,12 @@ class _SectionReader:
                     extra = _piece_tokens(rest, rest, tok.line)
                     if extra and all(t.numeric for t in extra):
                         return _Match(i, -1, "runon", extra)
+        from gkxlsx.published.ocr import fold  # characters OCR confuses (沭/沐, 未/末)
+
+        fk, fcore = fold(key), fold(core)
+        for i in cands:
+            if fk == fold(anchors[i].lkey) or (anchors[i].core and fcore == fold(anchors[i].core)):
+                return _Match(i, -1, "typo", found=tok.text)
         for i in cands:
             for v in _variants().get(key, []):
                 if label_key(v["canonical"]) == anchors[i].lkey:
@@ -804,9 +871,17 @@ class _SectionReader:
             self._missing(rows, "表格中这些行没有数字")
             return
         if not texts:
+            # (3) one run of digits: its splits, decided later with the form's relations
+            if len(nums) == 1 and nums[0].runon and (total > 1 or nums[0].value is None):
+                self._runon(rows, nums[0])
+                return
             # (1) exactly the cells
-            if len(nums) == total:
-                self._fill(rows, nums, unlabelled=not own)
+            if len(nums) == total and not any(t.value is None and t.kind == "num" for t in nums):
+                if own and len(rows) > 1:  # the rows after the labelled one have lost their labels
+                    self._fill(rows[:1], nums[: widths[0]])
+                    self._fill(rows[1:], nums[widths[0] :], unlabelled=True)
+                else:
+                    self._fill(rows, nums, unlabelled=not own)
                 return
             # (2) a placeholder in front of every unlabelled row (label replaced by a number)
             need = total + len(rows) - (1 if own else 0)
@@ -836,22 +911,16 @@ class _SectionReader:
                     )
                 )
                 return
-            # (3) one run of digits with a single way to split it
-            if len(nums) == 1 and nums[0].runon and total > 1:
-                split = _unique_split(nums[0].norm, total)
-                if split is not None:
-                    toks = [Token(s, s, nums[0].line, "num", int(s), "") for s in split]
-                    self._fill(rows, toks, unlabelled=not own)
-                    for r in rows:
-                        for k in r.keys:
-                            self.ex.note(k, f"数字连写为“{nums[0].text.strip()}”，按唯一拆分方式读取")
-                    return
         else:
             # (4) unrecognised labels between the rows
             segs: list[list[Token]] = [[]]
             heads: list[Token] = []
-            for t in body:
+            # under a group's label, the text before the first number is the first row's label
+            for t in ([run[i - 1]] if not own and i > 0 else []) + body:
                 if t.kind == "text":
+                    if heads and not segs[-1]:  # a group's label, then its row's: one label
+                        heads[-1] = t
+                        continue
                     segs.append([])
                     heads.append(t)
                 else:
@@ -876,6 +945,20 @@ class _SectionReader:
                         self.ex.note(k, f"行标签写作“{h.text.strip()}”（应为“{r.label}”），按位置识别")
                 return
         self._ambiguous(rows, body, total)
+
+    def _runon(self, rows: list[RowSpec], tok: Token) -> None:
+        """A run of digits holding the cells of ``rows``: its splits, narrowed after every part is read."""
+        keys = tuple(k for r in rows for k in r.keys)
+        kinds = [runtogether.cell_kind(self.form, k) for k in keys]
+        cands = runtogether.candidates(tok.norm, kinds)
+        where = self._row_where(rows[0]) if rows[0].label else position(self.form, keys[0])
+        self.ex.runon.append(
+            runtogether.Pending(
+                keys, tuple(r.label or "（数据行）" for r in rows), tok.text.strip(), self.sid, where, tok.line, cands
+            )
+        )
+        for k in keys:
+            self.ex.set_status(k, AMBIGUOUS)
 
     def _fill(self, rows: list[RowSpec], toks: list[Token], unlabelled: bool = False) -> None:
         pos = 0
@@ -952,13 +1035,10 @@ class _SectionReader:
             j += 1
         body = toks[first:j]
         row = sp.leaves[0]
-        if len(body) == len(row.keys):
+        if len(body) == 1 and body[0].runon and (len(row.keys) > 1 or body[0].value is None):
+            self._runon([row], body[0])
+        elif len(body) == len(row.keys) and not any(t.value is None and t.kind == "num" for t in body):
             self._fill([row], body)
-        elif len(body) == 1 and body[0].runon and len(row.keys) > 1 and _unique_split(body[0].norm, len(row.keys)):
-            split = _unique_split(body[0].norm, len(row.keys)) or []
-            self._fill([row], [Token(s, s, body[0].line, "num", int(s)) for s in split])
-            for k in row.keys:
-                self.ex.note(k, f"数字连写为“{body[0].text.strip()}”，按唯一拆分方式读取")
         else:
             self._ambiguous([row], body, len(row.keys))
 
@@ -1070,47 +1150,6 @@ class _SectionReader:
             self.ex.note(k, f"表头写作“{found}”（应为“{exp[0]}”）")
 
 
-def _unique_split(digits: str, n: int) -> list[str] | None:
-    """Split a digit string into n numbers without leading zeros, if there is exactly one way."""
-    if not digits.isdigit() or n < 1 or len(digits) < n:
-        return None
-    if len(digits) == n:
-        return list(digits)
-    ways: dict[tuple[int, int], int] = {}
-
-    def count(pos: int, k: int) -> int:
-        if k == 0:
-            return 1 if pos == len(digits) else 0
-        key = (pos, k)
-        if key in ways:
-            return ways[key]
-        total = 0
-        for L in range(1, len(digits) - pos - k + 2):
-            part = digits[pos : pos + L]
-            if len(part) > 1 and part[0] == "0":
-                break
-            total += count(pos + L, k - 1)
-            if total > 1:
-                break
-        ways[key] = total
-        return total
-
-    if count(0, n) != 1:
-        return None
-    out, pos, k = [], 0, n
-    while k:
-        for L in range(1, len(digits) - pos - k + 2):
-            part = digits[pos : pos + L]
-            if len(part) > 1 and part[0] == "0":
-                break
-            if count(pos + L, k - 1) == 1:
-                out.append(part)
-                pos += L
-                k -= 1
-                break
-    return out
-
-
 # --------------------------------------------------------------------------------------------
 # the builder
 
@@ -1123,6 +1162,7 @@ class _Builder:
         self.notes: dict[str, list[str]] = {}
         self.label_issues: list[LabelIssue] = []
         self.row_issues: list[RowIssue] = []
+        self.runon: list[runtogether.Pending] = []
 
     def note(self, key: str, text: str) -> None:
         lst = self.notes.setdefault(key, [])
@@ -1298,12 +1338,17 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
     """Extract one published report given as text (HTML is recognised and converted)."""
     if re.search(r"<(html|body|table)\b", text[:3000], re.I):
         text = html_to_text(text)
-    nt = normalize(text)
+    elif "|" in text:
+        from gkxlsx.published import markdown  # pipe tables of OCR / PDF converters
+
+        if markdown.has_pipe_tables(text):
+            text = markdown.markdown_to_text(text)
+    nt = headings.unglue(normalize(text))
     doc = split_sections(nt)
     title, title_pos = _title(doc)
     year, year_src = _year_of(doc, title)
     spans = {sid: doc.bodies[sid] for sid in ("s2", "s3", "s4") if sid in doc.bodies}
-    tokens = {sid: tokenize(nt, *span) for sid, span in spans.items()}
+    tokens = {sid: split_runon(tokenize(nt, *span)) for sid, span in spans.items()}
     form, reason, mismatch = detect_format((t for sid in ("s2", "s3") for t in tokens.get(sid, [])), year)
     b = _Builder(form)
     for k in form.cells:
@@ -1319,6 +1364,7 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
             b.row_issue(
                 RowIssue(MISSING, (canonical_titles()[sid],), len(keys), (), sid, canonical_titles()[sid], tuple(keys))
             )
+    _resolve_runon(b, form)
     # unit, narrative, meta
     unit = unit_from_title(title) if title else ""
     if not unit:
@@ -1336,6 +1382,9 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
         if form.fields[key].section in ("s1", "s5", "s6") and form.fields[key].type.kind == "text":
             txt = doc.field_text(key).replace(BLANK, "").strip()
             values[key] = txt or None
+    for key, (v, said) in fees.read_fees(form, doc.text("s6")).items():
+        values[key] = v
+        b.note(key, f"从第六部分的文字读取：{q(said)}")
     values["meta.name"] = unit or None
     values["meta.year"] = year
     values["meta.type"] = unit_type or None
@@ -1360,7 +1409,7 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
         warnings.append(
             f"表格是{form.id}年版格式（{form.document_number}），但按报告年度 {year} 年应使用{load_form(mismatch).id}年版格式（{load_form(mismatch).document_number}）。"
         )
-    return Extraction(
+    ex = Extraction(
         report=report,
         status=b.status,
         notes={k: v for k, v in b.notes.items()},
@@ -1375,7 +1424,25 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
         warnings=warnings,
         year_source=year_src,
         format_reason=reason,
+        runon=b.runon,
     )
+    ex.not_report = notreport.verdict(ex)
+    return ex
+
+
+def _resolve_runon(b: _Builder, form: Form) -> None:
+    """Decide the runs of digits (:mod:`gkxlsx.published.runtogether`) once every part is read."""
+    if not b.runon:
+        return
+    runtogether.resolve(form, dict(b.values), b.runon)
+    for p in b.runon:
+        for k, v in runtogether.agreed(p).items():
+            b.values[k] = v
+            b.status[k] = READ
+        for k, n in runtogether.notes(form, p).items():
+            b.note(k, n)
+        p.read = tuple(k for k in p.keys if b.status[k] == READ)
+        p.ambiguous = tuple(k for k in p.keys if b.status[k] != READ)
 
 
 def extract_file(path: str | Path) -> Extraction:

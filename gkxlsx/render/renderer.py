@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -42,10 +42,11 @@ from typing import Any
 
 import jinja2
 
-from gkxlsx.findings import Finding, make_finding
+from gkxlsx.findings import Finding, make_finding, severity_counts
 from gkxlsx.form.layout import stack_tables
 from gkxlsx.form.model import Form, FormError, Section, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
+from gkxlsx.fsutil import atomic_path, write_bytes, write_text
 from gkxlsx.rules.engine import INCOMPLETE, compute_derived
 from gkxlsx.rules.evaluate import check
 from gkxlsx.rules.interpret import as_number, when_holds
@@ -64,6 +65,21 @@ class RenderError(Exception):
     """Rendering failed for a reason the user can fix (message in Chinese)."""
 
 
+class PdfUnavailable(RenderError):
+    """No PDF can be made on this machine (LibreOffice, or its Writer component, is not installed):
+    trying again for another report is pointless.  The message says what to install."""
+
+
+class PdfFailed(RenderError):
+    """The report's other formats were written (``written``), its PDF was not (the message says why);
+    ``unavailable``: no PDF can be made on this machine at all (see :class:`PdfUnavailable`)."""
+
+    def __init__(self, message: str, written: Sequence[Path], unavailable: bool = False):
+        super().__init__(message)
+        self.written = list(written)
+        self.unavailable = unavailable
+
+
 class RenderRefused(RenderError):
     """The data have unresolved errors: a formal report must not be produced from them."""
 
@@ -71,7 +87,8 @@ class RenderRefused(RenderError):
         self.report = report
         self.findings = tuple(findings)
         who = f"{report.unit_name}{report.year}年"
-        lines = [f"不能生成正式报告：{who}的数据有 {len(self.findings)} 个错误尚未解决："]
+        n = severity_counts(self.findings)["error"]
+        lines = [f"不能生成正式报告：{who}的数据有 {n} 个错误尚未解决："]
         for i, f in enumerate(self.findings, 1):
             lines.append(f"  {i}. [{f.rule_id}] {f.text()}")
         lines.append("请修正数据后重新导入；如只需内部审阅，可加 --draft 生成每页标有“草稿”的草稿。")
@@ -469,13 +486,14 @@ def _text_blocks(section: Section, values: Mapping[str, Any], form: Form, draft:
     return blocks
 
 
-def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding]:
+def completeness_findings(report: Report, *, texts: bool = True, known: Collection[str] = ()) -> list[Finding]:
     """Preconditions of printing: every table cell is a number, every required text is written
-    (``texts=False`` for a roll-up, which has numbers only)."""
+    (``texts=False`` for a roll-up, which has numbers only).  Cells in ``known`` — those an error
+    finding already points at — are left out: one problem is counted once."""
     form, values = report.form, report.values
     out: list[Finding] = []
     for s in form.sections:
-        missing = [k for k in form.section_entry_keys(s.id) if as_number(values.get(k)) is None]
+        missing = [k for k in form.section_entry_keys(s.id) if as_number(values.get(k)) is None and k not in known]
         if missing:
             names = "、".join(f"“{form.cells[k].label}”" for k in missing[:5])
             more = f"等 {len(missing)} 个单元格" if len(missing) > 5 else ""
@@ -491,7 +509,7 @@ def completeness_findings(report: Report, *, texts: bool = True) -> list[Finding
                 )
             )
         for f in s.fields:
-            if not f.required or when_holds(f.when, report.unit) is not True:
+            if not f.required or f.key in known or when_holds(f.when, report.unit) is not True:
                 continue
             if not texts and f.type.kind == "text":
                 continue
@@ -520,7 +538,8 @@ def blocking_findings(
         findings = check(report.form, report.values, unit=report.unit)
     errs = [f for f in findings if f.severity == "error"]
     seen = {f.instance or f.rule_id for f in errs}
-    for f in completeness_findings(report, texts=not aggregate):
+    known = {k for f in errs for k in f.keys}  # an empty cell the checker reported is not reported twice
+    for f in completeness_findings(report, texts=not aggregate, known=known):
         if f.instance not in seen:
             errs.append(f)
     return errs
@@ -967,8 +986,7 @@ def render_docx(report: Report, path, *, draft: bool = False, templates=None, fi
     data = render_docx_bytes(report, draft=draft, templates=templates, findings=findings, aggregate=aggregate)
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-    return p
+    return write_bytes(p, data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -989,19 +1007,25 @@ NO_LIBREOFFICE = (
 
 def docx_to_pdf(docx: Path, out_dir: Path, office: Any = None) -> Path:
     """Convert a .docx to PDF with LibreOffice: ``office`` (a running :class:`gkxlsx.office.lo.LibreOffice`),
-    else a session started for this one file."""
+    else a session started for this one file.  :class:`PdfUnavailable` when LibreOffice or its
+    Writer is not installed, :class:`RenderError` when the conversion fails."""
+    from gkxlsx.office import lo
+
     docx, out_dir = Path(docx), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / (docx.stem + ".pdf")
-    if office is not None:
-        office.convert(docx, "pdf", out_dir)
-    else:
-        from gkxlsx.office import lo
-
-        if not lo.available():
-            raise RenderError(NO_LIBREOFFICE)
-        with lo.LibreOffice() as session:
-            session.convert(docx, "pdf", out_dir)
+    try:
+        if office is not None:
+            office.convert(docx, "pdf", out_dir)
+        else:
+            if not lo.available():
+                raise PdfUnavailable(NO_LIBREOFFICE)
+            with lo.LibreOffice() as session:
+                session.convert(docx, "pdf", out_dir)
+    except lo.LibreOfficeError as e:
+        if e.missing == "writer":
+            raise PdfUnavailable(f"无法生成 PDF：{lo.WRITER_MISSING}") from None
+        raise RenderError(f"LibreOffice 没能把 {docx.name} 转换成 PDF：{e.message}") from None
     if not target.is_file():
         raise RenderError(f"LibreOffice 没有把 {docx.name} 转换成 PDF（未生成 {target.name}）。")
     return target
@@ -1023,7 +1047,8 @@ def render_pdf(
         )
         pdf = docx_to_pdf(docx, Path(tmp), office=office)
         p.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(pdf, p)
+        with atomic_path(p) as t:
+            shutil.copyfile(pdf, t)
     return p
 
 
@@ -1074,42 +1099,45 @@ def render_files(
     """Write the report in each of ``formats`` into ``out_dir``; returns the files written.
 
     Refuses (:class:`RenderRefused`) before writing anything when the data have errors and
-    ``draft`` is false.  PDF is converted from the Word file written alongside (or a temporary one).
+    ``draft`` is false.  PDF is converted by LibreOffice from the Word document, last: when it
+    cannot be made, :class:`PdfFailed` says why and lists the other formats, which were written.
+    Each file is written to a temporary name and renamed: a full disk leaves no half-written file.
     """
     fmts = parse_formats(formats)
-    if "pdf" in fmts and office is None and not libreoffice_available():
-        raise RenderError(NO_LIBREOFFICE)
     ctx = _prepare(report, draft, findings, aggregate)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = report_basename(report) + ("_草稿" if draft else "")
     written: list[Path] = []
-    docx_path: Path | None = None
+    docx: bytes | None = None
     for f in fmts:
         if f == "pdf":
             continue
         p = out / f"{base}.{f}"
         if f == "html":
-            p.write_text(_render("report.html.j2", ctx, templates), encoding="utf-8")
+            write_text(p, _render("report.html.j2", ctx, templates))
         elif f == "md":
-            p.write_text(_render("report.md.j2", ctx, templates), encoding="utf-8")
+            write_text(p, _render("report.md.j2", ctx, templates))
         elif f == "txt":
-            p.write_text(_render("report.txt.j2", ctx, templates), encoding="utf-8")
+            write_text(p, _render("report.txt.j2", ctx, templates))
         elif f == "docx":
-            p.write_bytes(_zip_bytes(docx_parts(ctx, templates)))
-            docx_path = p
+            docx = _zip_bytes(docx_parts(ctx, templates))
+            write_bytes(p, docx)
         written.append(p)
     if "pdf" in fmts:
         target = out / f"{base}.pdf"
-        if docx_path is not None:
-            pdf = docx_to_pdf(docx_path, out, office=office)
-        else:
+        try:
+            if office is None and not libreoffice_available():
+                raise PdfUnavailable(NO_LIBREOFFICE)
+            # converted in a private folder and renamed into place (a full disk leaves no half PDF)
             with tempfile.TemporaryDirectory(prefix="gkxlsx-pdf-") as tmp:
                 d = Path(tmp) / f"{base}.docx"
-                d.write_bytes(_zip_bytes(docx_parts(ctx, templates)))
-                shutil.copyfile(docx_to_pdf(d, Path(tmp), office=office), target)
-            pdf = target
-        written.insert(fmts.index("pdf"), pdf)
+                d.write_bytes(docx if docx is not None else _zip_bytes(docx_parts(ctx, templates)))
+                with atomic_path(target) as t:
+                    shutil.copyfile(docx_to_pdf(d, Path(tmp), office=office), t)
+        except RenderError as e:
+            raise PdfFailed(str(e), written, unavailable=isinstance(e, PdfUnavailable)) from None
+        written.insert(fmts.index("pdf"), target)
     return written
 
 

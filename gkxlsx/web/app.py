@@ -55,13 +55,24 @@ SESSION_HOURS = 12
 class Refused(Exception):
     """A request the app answers with a Chinese page and a status code (no stack trace)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers or {}
 
 
 # --------------------------------------------------------------------------------------------
 # middleware
+
+
+CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
+# the rendered report shown in the report page's frame: its own inline styles, nothing else, no script
+REPORT_PREVIEW_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+    "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
+)
 
 
 class SecurityHeaders:
@@ -90,12 +101,9 @@ class SecurityHeaders:
         async def send_with_headers(msg):
             if msg["type"] == "http.response.start":
                 headers = list(msg.get("headers") or [])
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):  # a route's own, stricter
+                    headers.append((b"content-security-policy", CSP))
                 headers += [
-                    (
-                        b"content-security-policy",
-                        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                        b"frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'",
-                    ),
                     (b"x-content-type-options", b"nosniff"),
                     (b"x-frame-options", b"SAMEORIGIN"),
                     (b"referrer-policy", b"no-referrer"),
@@ -131,6 +139,7 @@ class WebApp:
     def __init__(self, root: Path, templates: Path | None = None):
         self.site = Site(root)
         self.state = WebState(self.site.root)
+        self.state.setup_code()  # made now, so the code exists before anyone opens the page
         from gkxlsx.render.renderer import builtin_templates_dir
 
         loaders: list[jinja2.BaseLoader] = []
@@ -153,9 +162,13 @@ class WebApp:
 
     def page(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         user = request.session.get("user") if "session" in request.scope else None
+        host = request.url.hostname or ""
         base = {
+            # unit links are made from the address the office uses; on 127.0.0.1 no unit can open them
+            "local_host": host if _loopback(host) else "",
             "user": user,
-            "csrf": self.office_csrf(request) if user else ctx.pop("csrf", ""),
+            # a unit's page brings its own token (bound to its link); office pages the session's
+            "csrf": ctx.pop("csrf") if "csrf" in ctx else (self.office_csrf(request) if user else ""),
             "flash": request.session.pop("flash", None) if "session" in request.scope else None,
             "single": self.site.single,
             "now": datetime.now().astimezone(),
@@ -176,13 +189,18 @@ class WebApp:
 
     def require_office(self, request: Request) -> str:
         user = request.session.get("user")
-        if not user or user not in set(self.state.accounts()):
-            raise HTTPException(303, headers={"Location": "/login?next=" + quote(request.url.path, safe="")})
-        issued = request.session.get("at", 0)
-        if datetime.now().timestamp() - issued > SESSION_HOURS * 3600:
+        expired = False
+        if user and user in set(self.state.accounts()):
+            if datetime.now().timestamp() - request.session.get("at", 0) <= SESSION_HOURS * 3600:
+                return user
             request.session.clear()
-            raise HTTPException(303, headers={"Location": "/login"})
-        return user
+            expired = True
+        login = "/login" if expired else "/login?next=" + quote(request.url.path, safe="")
+        if request.headers.get("hx-request"):
+            # a part of a page (htmx, app.js's uploads): a redirect would be followed and the login
+            # page put inside the page; say so instead, and let htmx load the login page whole
+            raise Refused(401, "登录已过期或已退出，未完成操作。请刷新页面，重新登录后再试。", {"HX-Redirect": login})
+        raise HTTPException(303, headers={"Location": login})
 
     async def form(self, request: Request, *, office: bool = True, binding: str = "") -> Any:
         """The posted form, after the CSRF check (office session, or a unit link's ``binding``)."""
@@ -205,6 +223,17 @@ class WebApp:
         if self.site.ref(cid) is None:
             raise Refused(404, "找不到这个收集任务。")
         return self.site.open(cid)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _dt(v: Any) -> str:
@@ -249,13 +278,13 @@ def _finding_view(form, f: dict) -> dict[str, Any]:
     return {
         "severity": f.get("severity", "info"),
         "severity_zh": SEVERITY_ZH.get(f.get("severity", "info"), "提示"),
-        "rule_id": f.get("rule_id", ""),
-        "title": f.get("title", ""),
+        "rule_id": f.get("rule", ""),  # Finding.to_dict, as the ledger keeps it
         "message": f.get("message", ""),
         "fix": f.get("fix", ""),
         "locations": locs,
         "sheet": sheet,
-        "values": [(form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()][
+        # not "values": in a template, f.values would be the dict's method
+        "figures": [(form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()][
             :12
         ],
         "expected": None if f.get("expected") is None else fmt_num(f.get("expected")),
@@ -367,6 +396,11 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             form = await web.form(request)
             pw, pw2 = str(form.get("password") or ""), str(form.get("password2") or "")
             try:
+                if not await run_in_threadpool(state.check_setup_code, str(form.get("setup_code") or "")):
+                    raise AccountError(
+                        "启动码不对。启动码显示在运行 gkxlsx serve 的窗口中，"
+                        "也保存在服务目录的 .gkxlsx-web/setup-code 文件里。"
+                    )
                 if pw != pw2:
                     raise AccountError("两次输入的密码不一致。")
                 await run_in_threadpool(state.add_account, str(form.get("username") or ""), pw, first=True)
@@ -527,11 +561,25 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     # -- dashboard ---------------------------------------------------------------------------
 
-    def _dashboard(cid: str, flt: str, q: str):
+    similar_cache: dict[str, tuple[Any, Any]] = {}
+
+    def _similar(cid: str, camp, returned: int):
+        """内容雷同 pairs, computed again only when a new submission arrived (not on every page)."""
+        if returned > 2000:
+            return None
+        key = tuple(camp.ledger.conn.execute("SELECT max(id), count(*) FROM submissions").fetchone())
+        hit = similar_cache.get(cid)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        pairs = camp.similar()
+        similar_cache[cid] = (key, pairs)
+        return pairs
+
+    def _dashboard(cid: str, flt: str, q: str, part: bool = False):
         with web.campaign(cid) as camp:
             s = camp.status()
             model = dashboard_model(camp, s, flt if flt in FILTERS else "全部", q)
-            similar = camp.similar() if s.returned <= 2000 else None
+            similar = None if part else _similar(cid, camp, s.returned)
             return {
                 "cid": cid,
                 "camp": {
@@ -552,8 +600,9 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         cid = request.path_params["cid"]
         flt = request.query_params.get("f", "全部")
         q = request.query_params.get("q", "").strip()[:50]
-        ctx = await run_in_threadpool(_dashboard, cid, flt, q)
-        if request.headers.get("hx-request") and request.query_params.get("part") == "units":
+        part = bool(request.headers.get("hx-request")) and request.query_params.get("part") == "units"
+        ctx = await run_in_threadpool(_dashboard, cid, flt, q, part)
+        if part:
             return web.page(request, "_units.html", **ctx)
         return web.page(request, "dashboard.html", **ctx)
 
@@ -769,10 +818,12 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     def _accept(cid: str, code: str, note: str, version: int | None, user: str) -> str:
         from gkxlsx.campaign.ledger import LedgerError
 
+        if not note.strip():  # the ledger's own message names the command line's --note
+            raise Refused(400, "确认时必须写明理由，例如说明警告的原因。")
         with web.campaign(cid) as camp:
             u = _unit(camp, code)
             try:
-                sub = camp.ledger.accept(u.code, f"{note}（{user}）" if note.strip() else "", version)
+                sub = camp.ledger.accept(u.code, f"{note.strip()}（{user}）", version)
             except LedgerError as e:
                 raise Refused(400, str(e)) from None
             return f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告）。"
@@ -878,14 +929,17 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     def _render(cid: str, fmt: str) -> tuple[str, bytes, str]:
         from gkxlsx.campaign.publish import report_jobs
-        from gkxlsx.render.renderer import RenderError, render_files
+        from gkxlsx.render.renderer import RenderError, RenderRefused, render_files
 
         with web.campaign(cid) as camp:
             jobs, _, _ = report_jobs(camp, [], all_units=False, aggregate=True, by=None)
             rep, findings, agg, _ = jobs[0]
             with tempfile.TemporaryDirectory(prefix="gkxlsx-web-render-") as tmp:
-                try:
-                    files = render_files(rep, [fmt], tmp, draft=True, findings=findings, aggregate=agg)
+                try:  # the publishable report when the data allow it, else a draft marked as such
+                    try:
+                        files = render_files(rep, [fmt], tmp, findings=findings, aggregate=agg)
+                    except RenderRefused:
+                        files = render_files(rep, [fmt], tmp, draft=True, findings=findings, aggregate=agg)
                 except RenderError as e:
                     raise Refused(400, str(e)) from None
                 f = files[0]
@@ -905,7 +959,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             raise Refused(404, "不支持的格式。")
         name, data, media = await run_in_threadpool(_render, request.path_params["cid"], fmt)
         if fmt == "html" and request.query_params.get("preview"):
-            return Response(data, media_type=media)
+            return Response(data, media_type=media, headers={"content-security-policy": REPORT_PREVIEW_CSP})
         return download(data, name, media)
 
     def _status_xlsx(cid: str) -> tuple[str, bytes]:
@@ -958,7 +1012,10 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                     )
                     p = Path(tmp) / f"report{suffix}"
                     p.write_bytes(data)
-                    return name, audit_file(p)
+                    res = audit_file(p)
+                    if res.error:  # told by the user's name of the file, not the server's
+                        res.error = res.error.replace(str(p), name).replace(p.name, name)
+                    return name, res
             if text.strip():
                 return "粘贴的文字", audit_text(text)
             raise Refused(400, "请上传报告文件，或把报告全文粘贴到文本框中。")
@@ -973,9 +1030,12 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             raise Refused(
                 400, f"无法读取这份报告（{type(e).__name__}）。请换成网页、Word、PDF 或纯文本格式。"
             ) from None
+        ex = res.extraction
         result = {
             "name": name,
-            "title": getattr(res, "title", "") or "",
+            "title": (ex.title if ex is not None else "") or "",
+            "error": res.error or "",  # a file that could not be read: never "没有发现问题"
+            "counts": (res.errors, res.warnings, res.infos),
             "findings": [
                 {
                     "severity_zh": f.severity_zh,
@@ -1010,7 +1070,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                     "form_title": camp.form.title if hasattr(camp.form, "title") else "",
                 }
             )
-        ctx["ucsrf"] = csrf_token(state.key("csrf"), "unit:" + token)
+        ctx["ucsrf"] = ctx["csrf"] = csrf_token(state.key("csrf"), "unit:" + token)
         ctx["tok"] = token
         return ctx
 
@@ -1034,11 +1094,11 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         def run() -> dict:  # one hop to a worker thread for the import and the page after it
             res = _import(cid, files, "网页上传（单位填报链接）", code)
             ctx = _portal_ctx(token)
-            ctx.update(res)
+            ctx["rows"] = res["rows"]  # not the campaign's headline: a unit sees nothing of the other units
             return ctx
 
         ctx = await run_in_threadpool(run)
-        return web.page(request, "portal.html", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        return web.page(request, "portal.html", headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
 
     async def portal_template(request: Request):
         got = state.resolve(request.path_params["token"])
@@ -1056,26 +1116,42 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     # -- errors ----------------------------------------------------------------------------------
 
+    def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+        """The Chinese error page, leading back to where its reader belongs: a unit to its own page
+        (when its link is valid), the office to the start page; a unit with a dead link nowhere."""
+        parts = request.url.path.split("/")
+        if len(parts) > 2 and parts[1] == "u":
+            ok = state.resolve(parts[2]) is not None
+            home, back = (f"/u/{parts[2]}", "返回本单位的填报页面") if ok else ("", "")
+        else:
+            home, back = "/", "返回首页"
+        return web.page(request, "error.html", status=status, message=message, home=home, back=back)
+
     async def refused(request: Request, exc: Exception):
         assert isinstance(exc, Refused)
-        return web.page(request, "error.html", status=exc.status, message=exc.message)
+        response = error_page(request, exc.status, exc.message)
+        response.headers.update(exc.headers)
+        return response
 
     async def http_error(request: Request, exc: Exception):
         assert isinstance(exc, HTTPException)
         if exc.status_code in (301, 302, 303, 307) and exc.headers:
             return RedirectResponse(exc.headers["Location"], exc.status_code)
         text = {404: "找不到这个页面。", 405: "不支持这种操作。"}.get(exc.status_code, "请求无法处理。")
-        return web.page(request, "error.html", status=exc.status_code, message=text)
+        return error_page(request, exc.status_code, text)
 
     async def crashed(request: Request, exc: Exception):
         ref = secrets.token_hex(4)
         log.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
-        return web.page(
+        return error_page(
             request,
-            "error.html",
-            status=500,
-            message=f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
+            500,
+            f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
         )
+
+    async def favicon(request: Request):
+        # browsers ask for /favicon.ico by themselves (downloads, the report preview): no 404 in their console
+        return RedirectResponse("/static/favicon.svg", 301)
 
     async def not_found(request: Request):
         raise Refused(404, "找不到这个页面。")
@@ -1110,6 +1186,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         Route("/u/{token}/upload", portal_upload, methods=["POST"]),
         Route("/u/{token}/template", portal_template),
         Route("/u/{token}/v/{v:int}/feedback", portal_feedback),
+        Route("/favicon.ico", favicon),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
         Route("/{rest:path}", not_found),
     ]

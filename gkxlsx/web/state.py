@@ -120,6 +120,32 @@ class WebState:
     def has_accounts(self) -> bool:
         return self.conn.execute("SELECT 1 FROM accounts LIMIT 1").fetchone() is not None
 
+    def setup_code(self) -> str | None:
+        """While no office account exists: a one-time code, printed by ``gkxlsx serve`` and kept in
+        ``setup-code`` (0600), that the first-start page asks for — so that whoever reaches a new
+        server first on the network cannot make the office account.  None once an account exists."""
+        p = self.dir / "setup-code"
+        if self.has_accounts():
+            p.unlink(missing_ok=True)
+            return None
+        try:
+            code = p.read_text(encoding="ascii").strip()
+            if len(code) >= 8:
+                return code
+        except (FileNotFoundError, UnicodeDecodeError):
+            pass
+        code = "".join(secrets.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(8))
+        p.unlink(missing_ok=True)
+        fd = os.open(str(p), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(code + "\n")
+        return code
+
+    def check_setup_code(self, given: str) -> bool:
+        code = self.setup_code()
+        norm = "".join((given or "").split()).upper()
+        return code is not None and hmac.compare_digest(code.encode(), norm.encode("utf-8", "replace"))
+
     def accounts(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT username FROM accounts ORDER BY created_at, username")]
 
@@ -136,6 +162,8 @@ class WebState:
             if c.execute("SELECT 1 FROM accounts WHERE username=?", (username,)).fetchone():
                 raise AccountError(f"用户名“{username}”已经存在。")
             c.execute("INSERT INTO accounts(username, pwhash, created_at) VALUES (?,?,?)", (username, h, _now()))
+        if first:
+            (self.dir / "setup-code").unlink(missing_ok=True)
 
     def verify(self, username: str, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError

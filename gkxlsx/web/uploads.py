@@ -140,6 +140,12 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
 
 
 def _looks_like_workbook(data: bytes) -> bool:
-    """An .xlsx renamed .zip is a return, not a folder of returns."""
-    head = data[:4096]
-    return b"[Content_Types].xml" in head and (b"xl/" in head or b"docProps" in head)
+    """An .xlsx (or .ods) renamed .zip is a return, not a folder of returns: judged by the
+    package's own member names (its central directory), not by bytes that a stored member holds."""
+    import io
+
+    try:
+        names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
+    return "[Content_Types].xml" in names or "mimetype" in names

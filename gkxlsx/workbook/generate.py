@@ -44,6 +44,7 @@ from gkxlsx.form.layout import (
 )
 from gkxlsx.form.model import Form, ValueType, load_form
 from gkxlsx.form.roster import Unit
+from gkxlsx.fsutil import write_bytes, write_text
 from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS
 from gkxlsx.rules.interpret import when_holds
 
@@ -605,10 +606,7 @@ def generate_all(
             prev_format=prev_format,
             office=office,
         )
-        path = out / workbook_filename(u, year)
-        tmp = path.with_suffix(".xlsx.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        path = write_bytes(out / workbook_filename(u, year), data)  # a full disk leaves no half workbook
         files.append(GeneratedFile(u, path, hashlib.sha256(data).hexdigest(), template_id(form, year), fp))
         if progress:
             progress(u)
@@ -630,5 +628,5 @@ def generate_all(
             for f in files
         ],
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_text(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
     return files

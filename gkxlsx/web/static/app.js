@@ -1,10 +1,40 @@
-// gkxlsx web: upload with progress (one request per file) and drag-and-drop.
+// gkxlsx web: upload with progress (one request per file) and drag-and-drop; Chinese file pickers.
 // Loaded as a file (the Content-Security-Policy allows no inline script); pages work without it.
 (function () {
   "use strict";
   function ready(fn) {
     if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn);
   }
+  // File inputs: the browser's own button speaks the browser's language; show a Chinese button and
+  // the chosen names instead (the input stays in the form; without script it shows as it is).
+  function filePickers() {
+    document.documentElement.classList.add("js");
+    var inputs = document.querySelectorAll("input[type=file]");
+    for (var i = 0; i < inputs.length; i++) (function (input) {
+      var pick = document.createElement("span");
+      pick.className = "picker";
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "secondary";
+      btn.textContent = "选择文件…";
+      var names = document.createElement("span");
+      names.className = "muted picked";
+      function show() {
+        var list = [];
+        for (var j = 0; j < input.files.length; j++) list.push(input.files[j].name);
+        names.textContent = list.length ? list.join("、") : "未选择文件";
+      }
+      btn.addEventListener("click", function () { input.click(); });
+      input.addEventListener("change", show);
+      input.classList.add("picked-input");
+      input.parentNode.classList.add("picker-host"); // the browser's "choose a file" hint points here
+      input.parentNode.insertBefore(pick, input.nextSibling);
+      pick.appendChild(btn);
+      pick.appendChild(names);
+      show();
+    })(inputs[i]);
+  }
+  ready(filePickers);
   ready(function () {
     var form = document.getElementById("upload-form");
     if (!form) return;
@@ -44,10 +74,11 @@
       var i = 0, done = 0;
       function next() {
         if (i >= files.length) {
-          progress.textContent = "全部完成：共 " + files.length + " 个文件。";
           btn.disabled = false;
           dropped = [];
           input.value = "";
+          input.dispatchEvent(new Event("change"));
+          progress.textContent = "全部完成：共 " + files.length + " 个文件。";
           return;
         }
         var f = files[i++];
@@ -58,7 +89,9 @@
         fetch(form.getAttribute("data-one"), {
           method: "POST", body: fd, credentials: "same-origin",
           headers: { "HX-Request": "true", "X-CSRF-Token": csrf }
-        }).then(function (r) { return r.text().then(function (t) { return { ok: r.ok, text: t }; }); })
+        }).then(function (r) {
+          return r.text().then(function (t) { return { ok: r.ok && !r.redirected, status: r.status, text: t }; });
+        })
           .then(function (res) {
             var old = rows.querySelector("tr.summary");
             if (old) old.parentNode.removeChild(old);
@@ -68,13 +101,22 @@
               var tr = document.createElement("tr");
               tr.className = "k-failed";
               var td1 = document.createElement("td"); td1.textContent = f.name;
-              var td2 = document.createElement("td"); td2.textContent = "✗ 未登记";
+              var td2 = document.createElement("td");
+              var badge = document.createElement("span");
+              badge.className = "badge s-有错误"; badge.textContent = "✗ 未登记";
+              td2.appendChild(badge);
               var td3 = document.createElement("td");
-              var tmp = document.createElement("div"); tmp.innerHTML = res.text;
-              var msg = tmp.querySelector("[role=alert]");
+              // the server's Chinese reason, read from its error page (parsed inert: nothing loads or runs)
+              var page = new DOMParser().parseFromString(res.text, "text/html");
+              var msg = page.querySelector("[role=alert]");
               td3.textContent = msg ? msg.textContent : "上传失败，请重试。";
               tr.appendChild(td1); tr.appendChild(td2); tr.appendChild(td3);
               rows.appendChild(tr);
+              if (res.status === 401 || res.status === 403) { // logged out or page expired: the rest would fail too
+                btn.disabled = false;
+                progress.textContent = "已停止：" + (files.length - done) + " 个文件未上传。";
+                return;
+              }
             }
             done++;
             next();
