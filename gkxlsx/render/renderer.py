@@ -718,7 +718,14 @@ def report_context(
 
 
 def builtin_templates_dir() -> Path:
-    """The shipped templates: the installed ``gkxlsx.templates`` package, else the repo's ``templates/``."""
+    """The shipped templates: those beside the running code — ``gkxlsx/templates`` of an install,
+    the repository's ``templates/`` of a checkout — else the installed ``gkxlsx.templates`` package.
+    Beside the code first: a checkout run with PYTHONPATH while another checkout is installed
+    editable would otherwise render its own code with the other checkout's templates."""
+    here = Path(__file__).resolve().parents[1]
+    for cand in (here / "templates", here.parent / "templates"):
+        if (cand / "report.html.j2").is_file():
+            return cand
     try:
         from importlib.resources import files
 
@@ -726,12 +733,8 @@ def builtin_templates_dir() -> Path:
         for cand in (Path(str(p)), *(Path(str(x)) for x in getattr(p, "_paths", ()))):
             if (cand / "report.html.j2").is_file():
                 return cand
-    except Exception:  # not installed as a package: fall back to the source tree
+    except Exception:  # noqa: BLE001 - not installed as a package
         pass
-    here = Path(__file__).resolve().parents[1]
-    for cand in (here / "templates", here.parent / "templates"):
-        if (cand / "report.html.j2").is_file():
-            return cand
     raise RenderError("找不到报告模板目录 templates/（安装可能不完整）")
 
 
