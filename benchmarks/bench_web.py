@@ -245,12 +245,9 @@ class Server:
         self.log = log
         self._fh = log.open("wb")
         cmd = [*self.command, str(campaign), "--host", HOST, "--port", str(self.port)]
-        # this checkout's page templates, also when another checkout of gkxlsx is installed
-        # (an editable install's templates are found before those beside the code on PYTHONPATH)
-        cmd += ["--templates", str(REPO / "templates")]
         self.proc = subprocess.Popen(
             cmd,
-            env=_env(),
+            env={**_env(), "PYTHONUNBUFFERED": "1"},  # its output (the start code) as it is printed
             cwd=tempfile.gettempdir(),
             stdout=self._fh,
             stderr=subprocess.STDOUT,
@@ -313,6 +310,7 @@ class Server:
         self._fh.close()
 
 
+_START_CODE = re.compile(r"启动码 ([0-9A-Z]{8,})")
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
 _CSRF_INPUT = re.compile(r'name="csrf" value="([^"]*)"')
 _UNIT_LINK = re.compile(r'href="/u/([A-Za-z0-9_\-]+)" id="unit-link"')
@@ -327,17 +325,27 @@ def _csrf(html: str) -> str:
     return m.group(1)
 
 
-def _office_client(base: str):
+def _setup_code(server: Server) -> str:
+    """The one-time start code, from the server's output as the office reads it."""
+    deadline = time.monotonic() + 10
+    while True:
+        m = _START_CODE.search(server.tail())
+        if m:
+            return m.group(1)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no start code in the output of gkxlsx serve: {server.tail()}")
+        time.sleep(0.05)
+
+
+def _office_client(server: Server):
     """A client logged in as the office (the first POST /setup makes the account)."""
     import httpx
 
-    c = httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT, follow_redirects=False)
+    c = httpx.Client(base_url=server.base, timeout=REQUEST_TIMEOUT, follow_redirects=False)
     r = c.get("/setup")
     if r.status_code == 200:
-        r = c.post(
-            "/setup",
-            data={"username": "bench", "password": PASSWORD, "password2": PASSWORD, "csrf": _csrf(r.text)},
-        )
+        form = {"username": "bench", "password": PASSWORD, "password2": PASSWORD, "csrf": _csrf(r.text)}
+        r = c.post("/setup", data={**form, "setup_code": _setup_code(server)})
         if r.status_code != 303:
             raise RuntimeError(f"POST /setup answered {r.status_code}")
     else:
@@ -391,7 +399,7 @@ def rush(plan: dict, data: Path, work: Path, clients: int, via: str = "unit", de
     files = {c: (p["file"], (returns / p["file"]).read_bytes()) for c, p in by_code.items()}
     server = Server(camp, work / "server.log")
     try:
-        office = _office_client(server.base)
+        office = _office_client(server)
         cookies = dict(office.cookies)
         office_csrf = _csrf(office.get("/c/_/upload").text)
         # the office's clients share its session; a unit's client has none (a unit has only its link)
