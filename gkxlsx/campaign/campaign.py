@@ -859,7 +859,7 @@ def import_files(
     # an import killed while archiving (kill -9, a power cut) left temporary files: never finished.
     # Swept once per process and archive (a scan of its 256 folders: a server importing every
     # upload sweeps at its first; a command, one process, at each run)
-    swept = str(camp.ledger.archive_dir.resolve())
+    swept = str(camp.ledger.archive_dir)
     if swept not in _SWEPT:
         clean_archive(camp.ledger.archive_dir, time.time())
         _SWEPT.add(swept)
