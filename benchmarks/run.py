@@ -40,6 +40,11 @@ worker process are both shown):
 - ``aggregate``: seconds for the roll-up of the whole campaign.
 - ``status``: seconds for ``gkxlsx status`` — who has returned, and the units whose returns copy
   each other's narrative (内容雷同, every current return against every other).
+- ``web``: the deadline rush of ``bench_web.py`` — (at most) 500 units upload their returns
+  through a real ``gkxlsx serve`` on 127.0.0.1 with 20 concurrent clients, uploads per second
+  against ``gkxlsx import`` of the same files (in turns, ``--repeat`` passes, the fastest of
+  each), upload → findings page p50/p95, the server's peak RSS, and the ledger check (one row per
+  distinct file sent).  Its own data, under ``--data``/web-500.
 
 The variants of a step run one after the other on a shared machine; the load is printed.
 Results: ``benchmarks/results/run_N.json`` (``--out``).
@@ -82,6 +87,8 @@ TARGETS = {
     "shell_generate": 1.3,
     "shell_check_1": 1.3,
     "shell_check_2": 1.4,
+    "web_vs_import": 1 / 0.7,  # time per upload ÷ gkxlsx import's time per file (rate ≥ 0.7×)
+    "web_p95_s": 1.0,
 }
 STEPS = (
     "generate",
@@ -95,8 +102,10 @@ STEPS = (
     "render",
     "aggregate",
     "status",
+    "web",
 )
 SHELL_UNITS = 1000  # the shell-level steps work on (at most) this many units
+WEB_UNITS, WEB_CLIENTS = 500, 20  # the web step's campaign and concurrent clients
 DATA_VERSION = "1"
 
 
@@ -521,6 +530,16 @@ def step_status(data: Path) -> dict:
     return out
 
 
+def step_web(n: int, data: Path, repeat: int = 1) -> dict:
+    """The deadline rush through ``gkxlsx serve`` against ``gkxlsx import`` (bench_web.py)."""
+    import bench_web
+
+    units = min(n, WEB_UNITS)
+    out = bench_web.measure(units, WEB_CLIENTS, data / f"web-{units}", repeat=max(1, repeat))
+    out.pop("table", None)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # steps measured from the shell: what a user runs, start-up included
 
@@ -665,6 +684,8 @@ def run_step(name: str, n: int, data: Path, repeat: int = 1) -> dict:
         return step_aggregate(data)
     if name == "status":
         return step_status(data)
+    if name == "web":
+        return step_web(n, data, repeat)
     raise SystemExit(f"unknown step {name}")
 
 
@@ -820,6 +841,37 @@ def table(n: int, r: dict) -> tuple[str, dict]:
         x = r["status"]
         row(f"status ({x['returned']} of {x['units']} units)", f"{x['status_s']:.2f}", "s", "", "", x)
         row(f"  内容雷同 across units ({x['similar_pairs']} pairs)", f"{x['similar_s']:.2f}", "s")
+    if "web" in r:
+        x = r["web"]
+        w = x["web"]
+        ok = x["cli"]["files_per_s"] / w["uploads_per_s"] <= TARGETS["web_vs_import"]
+        verdict["web-rate"] = ok
+        row(
+            f"web: {x['uploads']} uploads of {x['n']} units, {x['clients']} clients",
+            f"{w['uploads_per_s']:.0f}",
+            "uploads/s",
+            f"{x['cli']['files_per_s']:.0f}",
+            f"{x['cli']['files_per_s'] / w['uploads_per_s']:.2f}×",
+            None,
+            f"≤ {TARGETS['web_vs_import']:.2f}× (rate ≥ 0.7×)",
+            ok,
+        )
+        ok = w["latency_p95_s"] < TARGETS["web_p95_s"]
+        verdict["web-p95"] = ok
+        row("  upload → findings page p95", f"{w['latency_p95_s']:.2f}", "s", "", "", None, "< 1 s", ok)
+        row("  upload → findings page p50", f"{w['latency_p50_s']:.2f}", "s")
+        row("  server peak RSS", f"{w['memory']['rss_peak_sampled_mb']:.0f}", "MB")
+        verdict["web-ledger"] = bool(x["ledger_ok"])
+        row(
+            f"  ledger: {w['ledger']['rows']} rows for {w['ledger']['distinct_sent']} distinct files",
+            "lost 0, doubled 0" if x["ledger_ok"] else "NOT OK",
+            "",
+            "",
+            "",
+            None,
+            "exact",
+            bool(x["ledger_ok"]),
+        )
     head = ("step", "figure", "unit", "floor", "× floor", "peak MB main / worker", "target")
     widths = [max(_w(x[i]) for x in rows + [head]) for i in range(len(head))]
     lines = [
@@ -863,7 +915,12 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(res, ensure_ascii=False))
         return 0
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
-    if "generate" not in steps and not (data / f".data-{DATA_VERSION}-{args.n}").exists():
+    own_data = {"web"}  # steps that build their own data
+    if (
+        "generate" not in steps
+        and not set(steps) <= own_data
+        and not (data / f".data-{DATA_VERSION}-{args.n}").exists()
+    ):
         steps.insert(0, "generate")
     out_path = args.out or HERE / "results" / f"run_{args.n}.json"
     results: dict = {}
