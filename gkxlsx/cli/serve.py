@@ -17,6 +17,14 @@ def serve_cmd(
     port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="端口"),
     open_browser: bool = typer.Option(False, "--open", help="启动后用浏览器打开"),
     templates: Path | None = typer.Option(None, "--templates", help="自定义网页模板目录（其中 web/ 下的同名模板优先）"),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        min=1,
+        max=16,
+        help="工作进程数（默认 1）。报送截止前各单位集中上传时，可设为本机 CPU 核数（如 2），每个进程约占 100 MB 内存",
+    ),
 ) -> None:
     """启动网页版：办公室的管理页面和各单位的填报页面。 / Serve the web app."""
     import logging
@@ -58,7 +66,27 @@ def serve_cmd(
         import webbrowser
 
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+        return
+    # several processes: each builds the same app from the folder (uvicorn starts them by name);
+    # everything they share is on disk — the ledger, which serialises writers, and .gkxlsx-web/
+    import os
+
+    from gkxlsx.web.app import ENV_ROOT, ENV_TEMPLATES
+
+    os.environ[ENV_ROOT] = str(Path(path).resolve())
+    os.environ[ENV_TEMPLATES] = str(Path(templates).resolve()) if templates is not None else ""
+    uvicorn.run(
+        "gkxlsx.web.app:app_from_env",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -380,6 +380,19 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
 # routes
 
 
+ENV_ROOT, ENV_TEMPLATES = "GKXLSX_WEB_ROOT", "GKXLSX_WEB_TEMPLATES"
+
+
+def app_from_env() -> Starlette:
+    """The app of one worker process of ``gkxlsx serve --workers N`` (its folder and templates
+    handed down in the environment by the command)."""
+    import os
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    templates = os.environ.get(ENV_TEMPLATES) or None
+    return build(Path(os.environ[ENV_ROOT]), Path(templates) if templates else None)
+
+
 def build(root: Path, templates: Path | None = None) -> Starlette:
     web = WebApp(root, templates)
     site, state = web.site, web.state
