@@ -237,7 +237,7 @@ class Server:
 
     command = [sys.executable, "-m", "gkxlsx", "serve"]  # a profiling harness may put its own here
 
-    def __init__(self, campaign: Path, log: Path):
+    def __init__(self, campaign: Path, log: Path, workers: int = 1):
         import httpx
 
         self.port = _free_port()
@@ -245,6 +245,8 @@ class Server:
         self.log = log
         self._fh = log.open("wb")
         cmd = [*self.command, str(campaign), "--host", HOST, "--port", str(self.port)]
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
         self.proc = subprocess.Popen(
             cmd,
             env={**_env(), "PYTHONUNBUFFERED": "1"},  # its output (the start code) as it is printed
@@ -270,25 +272,43 @@ class Server:
                     raise RuntimeError(f"gkxlsx serve did not answer within 60 s: {self.tail()}") from None
                 time.sleep(0.1)
 
+    def pids(self) -> list[int]:
+        """The server's process and its descendants (``--workers N``: the supervisor and workers)."""
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    todo += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+            except (OSError, ValueError):
+                pass
+        return out
+
     def _sample(self) -> None:
         while not self._stop.is_set():
-            kb = _proc_kb(self.proc.pid, "VmRSS")
+            kb = sum(_proc_kb(p, "VmRSS") for p in self.pids())
             if kb:
                 self.samples.append(kb)
             self._stop.wait(0.02)
 
     def cpu_s(self) -> float:
-        """CPU time (user + system) of the server process so far, from /proc."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return 0.0
+        """CPU time (user + system) of the server's processes so far, from /proc."""
+        total = 0.0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
 
     def memory(self) -> dict:
+        pids = self.pids()
         return {
+            "processes": len(pids),
             "rss_peak_sampled_mb": round(max(self.samples) / 1024, 1) if self.samples else None,
-            "rss_hwm_mb": round(_proc_kb(self.proc.pid, "VmHWM") / 1024, 1),
+            "rss_hwm_mb": round(sum(_proc_kb(p, "VmHWM") for p in pids) / 1024, 1),
             "rss_samples": len(self.samples),
         }
 
@@ -389,7 +409,9 @@ def _parallel(fn, items: list, clients: int) -> list:
 # one pass of the rush
 
 
-def rush(plan: dict, data: Path, work: Path, clients: int, via: str = "unit", deadline_s: float = 900.0) -> dict:
+def rush(
+    plan: dict, data: Path, work: Path, clients: int, via: str = "unit", deadline_s: float = 900.0, workers: int = 1
+) -> dict:
     """A fresh campaign, a real server, the uploads with ``clients`` concurrent clients."""
     import httpx
 
@@ -397,7 +419,7 @@ def rush(plan: dict, data: Path, work: Path, clients: int, via: str = "unit", de
     returns = data / "returns"
     by_code = {p["code"]: p for p in plan["units"]}
     files = {c: (p["file"], (returns / p["file"]).read_bytes()) for c, p in by_code.items()}
-    server = Server(camp, work / "server.log")
+    server = Server(camp, work / "server.log", workers)
     try:
         office = _office_client(server)
         cookies = dict(office.cookies)
@@ -481,6 +503,7 @@ def rush(plan: dict, data: Path, work: Path, clients: int, via: str = "unit", de
     return {
         "via": via,
         "clients": clients,
+        "workers": workers,
         "uploads": len(done) - skipped,
         "skipped_at_deadline": skipped,
         "wall_s": wall,
@@ -592,7 +615,16 @@ def _compile_package() -> None:
     compileall.compile_dir(str(REPO / "gkxlsx"), quiet=1)
 
 
-def measure(n: int, clients: int, data: Path, repeat: int = 1, via: str = "unit", floor: bool = True, log=None) -> dict:
+def measure(
+    n: int,
+    clients: int,
+    data: Path,
+    repeat: int = 1,
+    via: str = "unit",
+    floor: bool = True,
+    log=None,
+    workers: int = 1,
+) -> dict:
     """The whole benchmark: data, then (floor, rush) ``repeat`` times in turns; the fastest of each."""
     say = log or (lambda s: None)
     _compile_package()
@@ -607,7 +639,7 @@ def measure(n: int, clients: int, data: Path, repeat: int = 1, via: str = "unit"
                 say(f"[{k + 1}] gkxlsx import: {passes['cli'][-1]['files_per_s']:.0f} files/s")
                 passes["cli_alone"].append(cli(plan, data, work, alone=True))
                 say(f"[{k + 1}] import_files alone: {passes['cli_alone'][-1]['files_per_s']:.0f} files/s")
-            passes["web"].append(rush(plan, data, work, clients, via))
+            passes["web"].append(rush(plan, data, work, clients, via, workers=workers))
             w = passes["web"][-1]
             say(
                 f"[{k + 1}] web: {w['uploads_per_s']:.0f} uploads/s, p50 {w['latency_p50_s']:.3f} s, "
@@ -623,6 +655,7 @@ def measure(n: int, clients: int, data: Path, repeat: int = 1, via: str = "unit"
         "kinds": plan["kinds"],
         "clients": clients,
         "via": via,
+        "workers": workers,
         "web": web,
         "passes": {
             "web_uploads_per_s": [round(x["uploads_per_s"], 1) for x in passes["web"]],
@@ -652,7 +685,8 @@ def table(r: dict) -> str:
     w = r["web"]
     m = w["memory"]
     lines = [
-        f"{r['uploads']} uploads of {r['n']} units ({r['kinds']}), {r['clients']} clients, via {r['via']}",
+        f"{r['uploads']} uploads of {r['n']} units ({r['kinds']}), {r['clients']} clients, via {r['via']}, "
+        f"gkxlsx serve --workers {r['workers']}",
         f"web (gkxlsx serve)        {w['uploads_per_s']:7.1f} uploads/s   ({w['wall_s']:.1f} s)",
     ]
     if "cli" in r:
@@ -671,7 +705,8 @@ def table(r: dict) -> str:
         f"upload → findings page    p50 {w['latency_p50_s']:.3f} s, p95 {w['latency_p95_s']:.3f} s, max "
         f"{w['latency_max_s']:.3f} s   target p95 < {TARGETS['p95_s']:.0f} s {ok}",
         f"upload alone              p50 {w['upload_p50_s']:.3f} s, p95 {w['upload_p95_s']:.3f} s",
-        f"server memory             peak RSS {m['rss_peak_sampled_mb']} MB sampled ({m['rss_samples']} samples), "
+        f"server memory             peak RSS {m['rss_peak_sampled_mb']} MB sampled ({m['rss_samples']} samples, "
+        f"{m['processes']} process{'es' if m['processes'] > 1 else ''}), "
         f"high-water {m['rss_hwm_mb']} MB; {m['rss_before_rush_mb']} MB before the rush",
         f"outcomes                  {w['outcomes']}; HTTP not 200: {w['http_not_200']}",
         f"ledger                    {w['ledger']['rows']} rows for {w['ledger']['distinct_sent']} distinct files of "
@@ -688,12 +723,21 @@ def main(argv=None) -> int:
     ap.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     ap.add_argument("--repeat", type=int, default=2, help="passes of the floor and the rush, in turns (default 2)")
     ap.add_argument("--via", choices=("unit", "office"), default="unit", help="the unit's link or the office's upload")
+    ap.add_argument("--workers", type=int, default=1, help="gkxlsx serve --workers (default 1)")
     ap.add_argument("--data", type=Path, default=None, help="data folder (default: $TMPDIR/gkxlsx-web-N)")
     ap.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/web_N.json)")
     args = ap.parse_args(argv)
     data = (args.data or Path(tempfile.gettempdir()) / f"gkxlsx-web-{args.n}").resolve()
     t0 = time.perf_counter()
-    r = measure(args.n, args.clients, data, args.repeat, args.via, log=lambda s: print(s, file=sys.stderr, flush=True))
+    r = measure(
+        args.n,
+        args.clients,
+        data,
+        args.repeat,
+        args.via,
+        log=lambda s: print(s, file=sys.stderr, flush=True),
+        workers=args.workers,
+    )
     from run import machine
 
     mach = machine()

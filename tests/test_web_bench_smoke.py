@@ -33,3 +33,17 @@ def test_web_benchmark_runs_and_the_ledger_check_passes(tmp_path):
     assert led["statuses"].get("有错误") == 2
     assert r["cli"]["ledger"]["ok"] and r["cli_alone"]["ledger"]["ok"]
     assert r["ledger_ok"] and w["latency_p95_s"] > 0 and w["memory"]["rss_peak_sampled_mb"] > 0
+
+
+def test_web_benchmark_with_two_server_processes(tmp_path):
+    """``gkxlsx serve --workers 2``: two processes answer the same campaign; nothing lost or doubled."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_web
+    finally:
+        sys.path.remove(str(BENCH))
+    r = bench_web.measure(6, 2, tmp_path / "data", repeat=1, floor=False, workers=2)
+    w = r["web"]
+    assert w["http_not_200"] == 0 and w["outcomes"] == {"new": 6, "duplicate": 1}
+    assert w["ledger"]["ok"], w["ledger"]
+    assert w["memory"]["processes"] >= 3  # the supervisor and its two workers
