@@ -255,9 +255,10 @@ def _finding_view(form, f: dict) -> dict[str, Any]:
         "fix": f.get("fix", ""),
         "locations": locs,
         "sheet": sheet,
-        "values": [(form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()][
-            :12
-        ],
+        # not "values": a template's f.values would be the dict's method (every page with findings failed)
+        "cell_values": [
+            (form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()
+        ][:12],
         "expected": None if f.get("expected") is None else fmt_num(f.get("expected")),
         "actual": None if f.get("actual") is None else fmt_num(f.get("actual")),
     }
