@@ -175,14 +175,14 @@ class WebApp:
     # -- guards ------------------------------------------------------------------------------
 
     def require_office(self, request: Request) -> str:
+        """The signed-in user: the cookie's session must be open in the state database, unexpired,
+        of an existing account; otherwise a redirect to the login page (nothing else is done)."""
         user = request.session.get("user")
-        if not user or user not in set(self.state.accounts()):
-            raise HTTPException(303, headers={"Location": "/login?next=" + quote(request.url.path, safe="")})
-        issued = request.session.get("at", 0)
-        if datetime.now().timestamp() - issued > SESSION_HOURS * 3600:
-            request.session.clear()
-            raise HTTPException(303, headers={"Location": "/login"})
-        return user
+        if user:
+            if self.state.session_user(str(request.session.get("sid") or ""), SESSION_HOURS * 3600) == user:
+                return str(user)
+            request.session.clear()  # signed out elsewhere, expired, or the account is gone
+        raise HTTPException(303, headers={"Location": "/login?next=" + quote(request.url.path, safe="")})
 
     async def form(self, request: Request, *, office: bool = True, binding: str = "") -> Any:
         """The posted form, after the CSRF check (office session, or a unit link's ``binding``)."""
@@ -374,14 +374,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             except AccountError as e:
                 error = str(e)
             else:
-                _login(request, str(form.get("username")).strip())
+                await run_in_threadpool(_login, request, str(form.get("username")).strip())
                 web.flash(request, "办公室账号已建立。")
                 return RedirectResponse("/", 303)
         return web.page(request, "setup.html", error=error, csrf=web.office_csrf(request))
 
     def _login(request: Request, user: str) -> None:
-        request.session.clear()
-        request.session.update({"user": user, "sid": secrets.token_urlsafe(16), "at": datetime.now().timestamp()})
+        request.session.clear()  # a new session id: none chosen before signing in survives it
+        sid = state.open_session(user, SESSION_HOURS * 3600)
+        request.session.update({"user": user, "sid": sid, "at": datetime.now().timestamp()})
 
     async def login(request: Request):
         if not state.has_accounts():
@@ -397,14 +398,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             user = str(form.get("username") or "").strip()
             ok = await run_in_threadpool(state.verify, user, str(form.get("password") or ""))
             if ok:
-                _login(request, user)
+                await run_in_threadpool(_login, request, user)
                 return RedirectResponse(nxt, 303)
-            log.warning("failed login for %r from %s", user, request.client.host if request.client else "?")
+            log.warning("failed login for %r from %s", user[:40], request.client.host if request.client else "?")
             error = "用户名或密码不对。"
         return web.page(request, "login.html", error=error, next=nxt, csrf=web.office_csrf(request))
 
     async def logout(request: Request):
         await web.form(request)
+        await run_in_threadpool(state.close_session, str(request.session.get("sid") or ""))
         request.session.clear()
         return RedirectResponse("/login", 303)
 
