@@ -5,7 +5,7 @@ Everything lives in one folder under the served root, ``.gkxlsx-web/``:
 * ``secret.key`` (mode 0600): 32 random bytes made on first start.  Signs the session cookies,
   derives every unit's link and CSRF token, and encrypts the SMTP password.  Anyone who can read
   it can forge sessions — it is to the web app what the ledger file is to the CLI.
-* ``web.sqlite``: office accounts (argon2 hashes, never passwords), unit links (only
+* ``web.sqlite`` (mode 0600): office accounts (argon2 hashes, never passwords), unit links (only
   the sha256 of each link's token, so a stolen database opens no unit's page), settings (the SMTP
   password Fernet-encrypted with a key derived from ``secret.key``), open office sessions (the
   sha256 of each session id: a signed cookie is only good while its session is open here, so
@@ -77,6 +77,8 @@ class WebState:
         try:
             data = p.read_bytes()
             if len(data) >= 32:
+                if p.stat().st_mode & 0o077:  # copied or restored with loose permissions
+                    os.chmod(p, 0o600)
                 return data[:32]
         except FileNotFoundError:
             pass
@@ -92,7 +94,12 @@ class WebState:
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = sqlite3.connect(str(self.dir / "web.sqlite"), timeout=30, isolation_level=None)
+            db = self.dir / "web.sqlite"
+            if not db.exists():  # made private before SQLite creates it (its -wal/-shm files follow its mode)
+                os.close(os.open(str(db), os.O_WRONLY | os.O_CREAT, 0o600))
+            elif db.stat().st_mode & 0o077:
+                os.chmod(db, 0o600)
+            c = sqlite3.connect(str(db), timeout=30, isolation_level=None)
             c.row_factory = sqlite3.Row
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA busy_timeout=30000")
