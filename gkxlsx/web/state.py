@@ -161,7 +161,9 @@ class WebState:
             return False
         if ok and self._hasher.check_needs_rehash(r[0]):
             with self.tx() as c:
-                c.execute("UPDATE accounts SET pwhash=? WHERE username=?", (self._hasher.hash(password), username))
+                c.execute(
+                    "UPDATE accounts SET pwhash=? WHERE username=?", (self._hasher.hash(password), username.strip())
+                )
         return bool(ok)
 
     def _dummy_hash(self) -> str:
