@@ -720,10 +720,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def unit_page(request: Request):
         web.require_office(request)
-        v = request.query_params.get("v")
-        ctx = await run_in_threadpool(
-            _unit_ctx, request.path_params["cid"], request.path_params["code"], int(v) if v and v.isdigit() else None
-        )
+        v = _small_int(request.query_params.get("v"))
+        ctx = await run_in_threadpool(_unit_ctx, request.path_params["cid"], request.path_params["code"], v)
         return web.page(request, "unit.html", base_url=str(request.base_url).rstrip("/"), **ctx)
 
     def _diff(cid: str, code: str, a: int, b: int) -> dict:
@@ -756,10 +754,9 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def diff(request: Request):
         web.require_office(request)
         qp = request.query_params
-        try:
-            a, b = int(qp.get("a", "")), int(qp.get("b", ""))
-        except ValueError:
-            raise Refused(400, "请选择要比较的两个版本。") from None
+        a, b = _small_int(qp.get("a")), _small_int(qp.get("b"))
+        if a is None or b is None:
+            raise Refused(400, "请选择要比较的两个版本。")
         ctx = await run_in_threadpool(_diff, request.path_params["cid"], request.path_params["code"], a, b)
         return web.page(request, "diff.html", **ctx)
 
@@ -778,10 +775,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         user = web.require_office(request)
         form = await web.form(request)
         cid, code = request.path_params["cid"], request.path_params["code"]
-        v = str(form.get("version") or "")
-        msg = await run_in_threadpool(
-            _accept, cid, code, str(form.get("note") or "")[:500], int(v) if v.isdigit() else None, user
-        )
+        v = _small_int(str(form.get("version") or ""))
+        msg = await run_in_threadpool(_accept, cid, code, str(form.get("note") or "")[:500], v, user)
         web.flash(request, msg)
         return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
 
@@ -804,7 +799,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def original(request: Request):
         web.require_office(request)
         name, data = await run_in_threadpool(
-            _original, request.path_params["cid"], request.path_params["code"], int(request.path_params["v"])
+            _original, request.path_params["cid"], request.path_params["code"], _version(request)
         )
         return download(data, name)
 
@@ -821,7 +816,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def feedback(request: Request):
         web.require_office(request)
         name, data = await run_in_threadpool(
-            _feedback, request.path_params["cid"], request.path_params["code"], int(request.path_params["v"])
+            _feedback, request.path_params["cid"], request.path_params["code"], _version(request)
         )
         return download(data, name, XLSX)
 
@@ -1013,8 +1008,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def portal(request: Request):
         token = request.path_params["token"]
-        v = request.query_params.get("v")
-        ctx = await run_in_threadpool(_portal_ctx, token, int(v) if v and v.isdigit() else None)
+        ctx = await run_in_threadpool(_portal_ctx, token, _small_int(request.query_params.get("v")))
         return web.page(request, "portal.html", rows=None, headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
 
     async def portal_upload(request: Request):
@@ -1043,7 +1037,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         got = state.resolve(request.path_params["token"])
         if got is None:
             raise Refused(404, "这个填报链接无效或已停用。")
-        name, data = await run_in_threadpool(_feedback, got[0], got[1], int(request.path_params["v"]))
+        name, data = await run_in_threadpool(_feedback, got[0], got[1], _version(request))
         return download(data, name, XLSX)
 
     # -- errors ----------------------------------------------------------------------------------
@@ -1122,6 +1116,22 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     )
     app.state.web = web
     return app
+
+
+def _small_int(s: str | None, limit: int = 10**9) -> int | None:
+    """A version or year typed into a URL or form: ASCII digits up to ``limit``, else None."""
+    s = (s or "").strip()
+    if not s or len(s) > 10 or not s.isascii() or not s.isdigit():
+        return None
+    n = int(s)
+    return n if n <= limit else None
+
+
+def _version(request: Request) -> int:
+    v = _small_int(str(request.path_params.get("v", "")))
+    if v is None:
+        raise Refused(404, "没有这个版本。")
+    return v
 
 
 def _unit(camp, code: str):
