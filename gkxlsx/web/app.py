@@ -391,7 +391,9 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             request.session["sid"] = secrets.token_urlsafe(16)
         error = ""
         nxt = request.query_params.get("next") or "/"
-        if not nxt.startswith("/") or nxt.startswith("//"):
+        # only a path of this site: not //host, nor /\host or a tab or newline inside (browsers
+        # read them as //host)
+        if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or not nxt.isprintable() or len(nxt) > 500:
             nxt = "/"
         if request.method == "POST":
             form = await web.form(request)
