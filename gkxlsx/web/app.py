@@ -464,11 +464,11 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def new_campaign(request: Request):
         web.require_office(request)
+        form = await web.form(request)
         if site.single:
             raise Refused(
                 400, "当前只服务一个收集任务；要新建任务，请用一个存放多个任务的文件夹启动（gkxlsx serve 文件夹）。"
             )
-        form = await web.form(request)
         upload = form.get("roster")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise Refused(400, "请选择单位名单文件（CSV 或 XLSX）。")
@@ -500,9 +500,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if len(data) > MAX_FILE:
             return "名单文件太大。"
         suffix = ".xlsx" if clean_name(filename).lower().endswith((".xlsx", ".xlsm")) else ".csv"
-        try:
-            year = int(str(form.get("year") or "").strip())
-        except ValueError:
+        year = _small_int(str(form.get("year") or "").strip())
+        if year is None or not 2000 <= year <= 2100:
             return "请填写报告年度（如 2025）。"
         dl = None
         if str(form.get("deadline") or "").strip():

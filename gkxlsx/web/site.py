@@ -62,14 +62,20 @@ class Site:
             camp.close()
 
     def new_campaign_dir(self, year: int) -> tuple[str, Path]:
-        """A fresh folder for a campaign made through the web (only when serving a folder of campaigns)."""
+        """A fresh, empty folder for a campaign made through the web (only when serving a folder of
+        campaigns), made by this call."""
         if self.single:
             raise ValueError("single")
         self.root.mkdir(parents=True, exist_ok=True)
         k = 1
-        while (self.root / f"{year}-{k}").exists():
-            k += 1
-        return f"{year}-{k}", self.root / f"{year}-{k}"
+        while True:  # made here, atomically: two requests never get (and later clean up) the same folder
+            d = self.root / f"{year}-{k}"
+            try:
+                d.mkdir()
+            except FileExistsError:
+                k += 1
+                continue
+            return d.name, d
 
     def unit_lock(self, cid: str, code: str) -> threading.Lock:
         with self._locks_guard:
