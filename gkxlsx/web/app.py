@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import jinja2
@@ -43,7 +43,7 @@ from starlette.staticfiles import StaticFiles
 
 from gkxlsx.web.site import SINGLE, Site
 from gkxlsx.web.state import AccountError, WebState, csrf_ok, csrf_token
-from gkxlsx.web.uploads import MAX_FILE, MAX_REQUEST, Stager
+from gkxlsx.web.uploads import MAX_FILE, MAX_REQUEST, Stager, size_text
 
 log = logging.getLogger("gkxlsx.web")
 
@@ -128,7 +128,10 @@ async def _too_large(send, limit: int) -> None:
 
 
 class WebApp:
-    def __init__(self, root: Path, templates: Path | None = None):
+    def __init__(
+        self, root: Path, templates: Path | None = None, *, max_file: int = MAX_FILE, max_request: int = MAX_REQUEST
+    ):
+        self.max_file, self.max_request = max_file, max_request
         self.site = Site(root)
         self.state = WebState(self.site.root)
         from gkxlsx.render.renderer import builtin_templates_dir
@@ -187,7 +190,7 @@ class WebApp:
     async def form(self, request: Request, *, office: bool = True, binding: str = "") -> Any:
         """The posted form, after the CSRF check (office session, or a unit link's ``binding``)."""
         try:
-            form = await request.form(max_files=1000, max_fields=200, max_part_size=MAX_FILE + 1024)
+            form = await request.form(max_files=1000, max_fields=200, max_part_size=self.max_file + 1024)
         except Refused:
             raise
         except Exception as e:  # malformed multipart
@@ -352,8 +355,12 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
 # routes
 
 
-def build(root: Path, templates: Path | None = None) -> Starlette:
-    web = WebApp(root, templates)
+def build(
+    root: Path, templates: Path | None = None, *, max_file: int = MAX_FILE, max_request: int = MAX_REQUEST
+) -> Starlette:
+    """The app serving ``root`` (a campaign folder or a folder of them).  ``max_file``: one uploaded
+    file (or a zip's member); ``max_request``: one request's body."""
+    web = WebApp(root, templates, max_file=max_file, max_request=max_request)
     site, state = web.site, web.state
 
     # -- account -----------------------------------------------------------------------------
@@ -472,7 +479,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         upload = form.get("roster")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise Refused(400, "请选择单位名单文件（CSV 或 XLSX）。")
-        data = await upload.read(MAX_FILE + 1)
+        data = await upload.read(web.max_file + 1)
         result = await run_in_threadpool(_create_campaign, dict(form), upload.filename, data)
         if isinstance(result, str):
             from gkxlsx.form.model import builtin_form_ids as available_forms
@@ -497,8 +504,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         from gkxlsx.form.roster import RosterError
         from gkxlsx.web.uploads import clean_name
 
-        if len(data) > MAX_FILE:
-            return "名单文件太大。"
+        if len(data) > web.max_file:
+            return f"名单文件超过 {size_text(web.max_file)}，未接收。"
         suffix = ".xlsx" if clean_name(filename).lower().endswith((".xlsx", ".xlsm")) else ".csv"
         year = _small_int(str(form.get("year") or "").strip())
         if year is None or not 2000 <= year <= 2100:
@@ -614,7 +621,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     # -- upload --------------------------------------------------------------------------------
 
-    def _import(cid: str, files: list[tuple[str, bytes]], who: str, only_unit: str | None = None) -> dict:
+    def _import(cid: str, files: list[tuple[str, BinaryIO]], who: str, only_unit: str | None = None) -> dict:
+        """Stage the uploaded files (one at a time from the request's spooled upload) and import them."""
         from gkxlsx.campaign.campaign import import_files
 
         with web.campaign(cid) as camp:
@@ -622,10 +630,13 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             staging.mkdir(exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix="up-", dir=staging))
             try:
-                st = Stager(tmp)
-                for name, data in files:
-                    st.add(name, data)
-                rows: list[dict] = [{"name": n, "kind": "refused", "message": m, "unit": None} for n, m in st.refused]
+                st = Stager(tmp, web.max_file)
+                for name, f in files:
+                    st.add_file(name, f)
+                rows: list[dict] = [
+                    {"name": r.name, "kind": "refused", "message": r.message, "unit": None, "too_large": r.too_large}
+                    for r in st.refused
+                ]
                 plain = [s for s in st.items if s.kind == "file"]
                 mails = [s for s in st.items if s.kind == "mail"]
                 if plain:
@@ -675,12 +686,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    async def _read_files(form) -> list[tuple[str, bytes]]:
-        out = []
-        for item in form.getlist("files"):
-            if isinstance(item, UploadFile) and item.filename:
-                out.append((item.filename, await item.read(MAX_FILE + 1)))
-        return out
+    def _files(form) -> list[tuple[str, BinaryIO]]:
+        """The uploaded files: their names and spooled file objects (read one by one when staged)."""
+        return [(u.filename, u.file) for u in form.getlist("files") if isinstance(u, UploadFile) and u.filename]
+
+    def _upload_status(rows: list[dict]) -> int:
+        """200 when anything was taken; 413 when nothing was and a file was too large; else 400."""
+        if any(r["kind"] not in ("refused", "failed") for r in rows):
+            return 200
+        return 413 if any(r.get("too_large") for r in rows) else 400
 
     async def upload(request: Request):
         user = web.require_office(request)
@@ -688,15 +702,18 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if web.site.ref(cid) is None:
             raise Refused(404, "找不到这个收集任务。")
         if request.method == "GET":
-            return web.page(request, "upload.html", cid=cid, rows=None, headline="", max_mb=MAX_FILE // 1024 // 1024)
+            return web.page(request, "upload.html", cid=cid, rows=None, headline="", max_size=size_text(web.max_file))
         form = await web.form(request)
-        files = await _read_files(form)
+        files = _files(form)
         if not files:
             raise Refused(400, "请选择要上传的文件。")
         res = await run_in_threadpool(_import, cid, files, f"网页上传（{user}）")
+        status = _upload_status(res["rows"])
         if request.headers.get("hx-request"):
-            return web.page(request, "_upload_rows.html", cid=cid, **res)
-        return web.page(request, "upload.html", cid=cid, max_mb=MAX_FILE // 1024 // 1024, **res)
+            resp = web.page(request, "_upload_rows.html", status=status, cid=cid, **res)
+            resp.headers["x-upload-rows"] = "1"  # result rows, also when nothing was taken (app.js)
+            return resp
+        return web.page(request, "upload.html", status=status, cid=cid, max_size=size_text(web.max_file), **res)
 
     # -- a unit --------------------------------------------------------------------------------
 
@@ -956,7 +973,9 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                 return "粘贴的文字", audit_text(text)
             raise Refused(400, "请上传报告文件，或把报告全文粘贴到文本框中。")
 
-        data = await up.read(MAX_FILE + 1) if isinstance(up, UploadFile) and up.filename else b""
+        data = await up.read(web.max_file + 1) if isinstance(up, UploadFile) and up.filename else b""
+        if len(data) > web.max_file:
+            raise Refused(413, f"报告文件超过 {size_text(web.max_file)}，未接收。")
         try:
             name, res = await run_in_threadpool(run)
         except Refused:
@@ -1010,7 +1029,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def portal(request: Request):
         token = request.path_params["token"]
         ctx = await run_in_threadpool(_portal_ctx, token, _small_int(request.query_params.get("v")))
-        return web.page(request, "portal.html", rows=None, headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        return web.page(request, "portal.html", rows=None, headline="", max_size=size_text(web.max_file), **ctx)
 
     async def portal_upload(request: Request):
         token = request.path_params["token"]
@@ -1018,14 +1037,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if got is None:
             raise Refused(404, "这个填报链接无效或已停用。请向收集单位索取新的链接。")
         form = await web.form(request, office=False, binding=token)
-        files = await _read_files(form)
+        files = _files(form)
         if not files:
             raise Refused(400, "请选择要上传的工作簿。")
         cid, code = got
         res = await run_in_threadpool(_import, cid, files, "网页上传（单位填报链接）", code)
         ctx = await run_in_threadpool(_portal_ctx, token)
         ctx.update(res)
-        return web.page(request, "portal.html", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        status = _upload_status(res["rows"])
+        return web.page(request, "portal.html", status=status, max_size=size_text(web.max_file), **ctx)
 
     async def portal_template(request: Request):
         got = state.resolve(request.path_params["token"])
@@ -1103,7 +1123,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, max_body=max_request),
             Middleware(
                 SessionMiddleware,
                 secret_key=state.key("session").hex(),

@@ -58,7 +58,11 @@
         fetch(form.getAttribute("data-one"), {
           method: "POST", body: fd, credentials: "same-origin",
           headers: { "HX-Request": "true", "X-CSRF-Token": csrf }
-        }).then(function (r) { return r.text().then(function (t) { return { ok: r.ok, text: t }; }); })
+        }).then(function (r) {
+          // result rows come back also when nothing was taken (400/413 with the reason in a row)
+          var isRows = r.headers.get("X-Upload-Rows") === "1";
+          return r.text().then(function (t) { return { ok: r.ok || isRows, text: t }; });
+        })
           .then(function (res) {
             var old = rows.querySelector("tr.summary");
             if (old) old.parentNode.removeChild(old);
