@@ -97,7 +97,7 @@ class Stager:
         low = name.lower()
         if low.endswith(".eml"):
             self._write(data, name, "mail")
-        elif low.endswith(".zip") and data[:4] == b"PK\x03\x04" and not _looks_like_workbook(data):
+        elif low.endswith(".zip") and data[:4] == b"PK\x03\x04":
             self._unzip(name, data)
         else:
             self._write(data, name)
@@ -114,6 +114,9 @@ class Stager:
             infos = zf.infolist()
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, struct.error):
             self.refused.append(Refusal(name, "压缩包已损坏，无法打开。请重新压缩后上传，或直接上传其中的工作簿。"))
+            return
+        if _is_workbook(infos):  # an .xlsx renamed .zip is a return, not a folder of returns
+            self._write(data, name)
             return
         members = [i for i in infos if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
         if len(members) > MAX_ZIP_ENTRIES:
@@ -186,7 +189,8 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
     return n
 
 
-def _looks_like_workbook(data: bytes) -> bool:
-    """An .xlsx renamed .zip is a return, not a folder of returns."""
-    head = data[:4096]
-    return b"[Content_Types].xml" in head and (b"xl/" in head or b"docProps" in head)
+def _is_workbook(infos: list[zipfile.ZipInfo]) -> bool:
+    """Whether the zip's own members are a workbook's parts (by their names: the first bytes of a
+    zip of returns stored without compression are a workbook's too)."""
+    names = {i.filename for i in infos}
+    return "[Content_Types].xml" in names and any(n.startswith(("xl/", "docProps/")) for n in names)
