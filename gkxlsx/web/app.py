@@ -227,8 +227,15 @@ def _content_disposition(name: str) -> str:
     """attachment with an ASCII fallback and the UTF-8 name (RFC 6266); never a path."""
     from gkxlsx.form.identity import fit_bytes, safe_filename
 
-    safe = fit_bytes(safe_filename(name), 200)
-    ascii_name = "".join(ch if ch.isascii() and ch.isalnum() or ch in "._-" else "_" for ch in safe) or "download"
+    # no control, format (RTL override) or separator characters: what is shown is what is saved
+    shown = "".join(ch if ch.isprintable() else "_" for ch in name)
+    safe = fit_bytes(safe_filename(shown), 200)
+    stem, dot, suffix = safe.rpartition(".")
+    if not dot:
+        stem, suffix = safe, ""
+    keep = "".join(ch for ch in stem if ch.isascii() and (ch.isalnum() or ch in "._-")).strip("._")
+    ext = "".join(ch for ch in suffix if ch.isascii() and ch.isalnum())[:10]
+    ascii_name = (keep or "download") + (f".{ext}" if ext else "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(safe, safe='')}"
 
 

@@ -46,6 +46,8 @@ def clean_name(name: str | None) -> str:
 
     n = (name or "").replace("\\", "/").split("/")[-1]
     n = "".join(ch if ch.isprintable() and not 0xD800 <= ord(ch) <= 0xDFFF else "_" for ch in n).strip()
+    if not n.strip(". "):  # "." or ".." names a folder, not a file
+        n = ""
     return fit_bytes(n or "未命名文件", 200)
 
 
