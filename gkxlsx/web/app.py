@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import secrets
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -64,18 +66,39 @@ class Refused(Exception):
 # middleware
 
 
-class SecurityHeaders:
-    """CSP without inline script, no framing by others, no sniffing; bounded request bodies."""
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        b"frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
 
-    def __init__(self, app, max_body: int = MAX_REQUEST):
-        self.app, self.max_body = app, max_body
+
+class SecurityHeaders:
+    """CSP without inline script, no framing by others, no sniffing; bounded request bodies.
+
+    ``error_page(status, message)`` renders the Chinese page sent when a body is too large."""
+
+    def __init__(self, app, max_body: int = MAX_REQUEST, error_page=None):
+        self.app, self.max_body, self.error_page = app, max_body, error_page
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+
+        async def send_with_headers(msg):
+            if msg["type"] == "http.response.start":
+                msg = {**msg, "headers": list(msg.get("headers") or []) + SECURITY_HEADERS}
+            await send(msg)
+
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return await _too_large(send, self.max_body)
+        if length is not None and length.strip().isdigit() and int(length) > self.max_body:
+            return await self._too_large(send_with_headers)
         seen = 0
 
         async def limited_receive():
@@ -84,43 +107,27 @@ class SecurityHeaders:
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_body:
-                    raise Refused(413, _too_large_text(self.max_body))
+                    raise Refused(413, too_large_text(self.max_body))
             return msg
-
-        async def send_with_headers(msg):
-            if msg["type"] == "http.response.start":
-                headers = list(msg.get("headers") or [])
-                headers += [
-                    (
-                        b"content-security-policy",
-                        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                        b"frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'",
-                    ),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"SAMEORIGIN"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cache-control", b"no-store"),
-                ]
-                msg = {**msg, "headers": headers}
-            await send(msg)
 
         await self.app(scope, limited_receive, send_with_headers)
 
+    async def _too_large(self, send) -> None:
+        text = too_large_text(self.max_body)
+        body = (self.error_page(413, text) if self.error_page else text).encode()
+        media = b"text/html; charset=utf-8" if self.error_page else b"text/plain; charset=utf-8"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", media), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
-def _too_large_text(limit: int) -> str:
-    return f"一次上传的内容超过 {limit // 1024 // 1024} MB，未接收。请分批上传。"
 
-
-async def _too_large(send, limit: int) -> None:
-    body = _too_large_text(limit).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def too_large_text(limit: int) -> str:
+    return f"一次上传的内容超过 {size_text(limit)}，未接收。请分批上传。"
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,6 +174,24 @@ class WebApp:
         html = self.env.get_template(name).render(base)
         return HTMLResponse(html, status_code=status)
 
+    def error_html(self, status: int, message: str) -> str:
+        """The Chinese error page, rendered without a request (nothing of a session in it)."""
+        try:
+            return self.env.get_template("error.html").render(
+                user=None,
+                csrf="",
+                flash=None,
+                single=self.site.single,
+                now=datetime.now().astimezone(),
+                message=message,
+            )
+        except Exception:  # a broken custom template: still a Chinese page, never a stack trace
+            log.exception("error page cannot be rendered")
+            return (
+                '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>无法完成</title></head>'
+                f'<body><p role="alert">{html_escape(message)}</p><p><a href="/">返回首页</a></p></body></html>'
+            )
+
     def office_csrf(self, request: Request) -> str:
         sid = request.session.get("sid") or ""
         return csrf_token(self.state.key("csrf"), "office:" + sid)
@@ -193,8 +218,9 @@ class WebApp:
             form = await request.form(max_files=1000, max_fields=200, max_part_size=self.max_file + 1024)
         except Refused:
             raise
-        except Exception as e:  # malformed multipart
-            raise Refused(400, f"提交的内容无法读取（{type(e).__name__}），请刷新页面后重试。") from None
+        except Exception:  # malformed multipart
+            log.warning("unreadable form on %s", redact(request.url.path), exc_info=True)
+            raise Refused(400, "提交的内容无法读取，请刷新页面后重试。") from None
         given = form.get("csrf") or request.headers.get("x-csrf-token")
         if office:
             ok = csrf_ok(self.state.key("csrf"), "office:" + (request.session.get("sid") or ""), str(given or ""))
@@ -208,6 +234,11 @@ class WebApp:
         if self.site.ref(cid) is None:
             raise Refused(404, "找不到这个收集任务。")
         return self.site.open(cid)
+
+
+def redact(path: str) -> str:
+    """A URL path for the log: a unit's link token is a key and never written down."""
+    return re.sub(r"^/u/[^/]+", "/u/…", path)
 
 
 def _dt(v: Any) -> str:
@@ -462,7 +493,12 @@ def build(
                     )
             except Exception as e:  # one broken campaign folder must not hide the others
                 log.exception("campaign %s cannot be opened", r.id)
-                rows.append({"id": r.id, "error": str(e)})
+                from gkxlsx.campaign.campaign import CampaignError
+
+                # a CampaignError says in Chinese what is wrong; anything else is in the log only
+                rows.append(
+                    {"id": r.id, "error": str(e) if isinstance(e, CampaignError) else "无法读取，详见服务器日志。"}
+                )
         return rows
 
     async def home(request: Request):
@@ -987,11 +1023,9 @@ def build(
             name, res = await run_in_threadpool(run)
         except Refused:
             raise
-        except Exception as e:  # an unreadable document: say so, never a stack trace
+        except Exception:  # an unreadable document: say so, never a stack trace
             log.exception("audit failed")
-            raise Refused(
-                400, f"无法读取这份报告（{type(e).__name__}）。请换成网页、Word、PDF 或纯文本格式。"
-            ) from None
+            raise Refused(400, "无法读取这份报告。请换成网页、Word、PDF 或纯文本格式。") from None
         result = {
             "name": name,
             "title": getattr(res, "title", "") or "",
@@ -1082,14 +1116,14 @@ def build(
         return web.page(request, "error.html", status=exc.status_code, message=text)
 
     async def crashed(request: Request, exc: Exception):
+        # sent by Starlette's outermost middleware, past SecurityHeaders: the headers are added here;
+        # nothing of the session is shown (the page is the same for everyone)
         ref = secrets.token_hex(4)
-        log.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
-        return web.page(
-            request,
-            "error.html",
-            status=500,
-            message=f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
-        )
+        log.error("error %s on %s %s", ref, request.method, redact(request.url.path), exc_info=exc)
+        text = f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。"
+        resp = HTMLResponse(web.error_html(500, text), status_code=500)
+        resp.raw_headers.extend(SECURITY_HEADERS)
+        return resp
 
     async def not_found(request: Request):
         raise Refused(404, "找不到这个页面。")
@@ -1130,7 +1164,7 @@ def build(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders, max_body=max_request),
+            Middleware(SecurityHeaders, max_body=max_request, error_page=web.error_html),
             Middleware(
                 SessionMiddleware,
                 secret_key=state.key("session").hex(),
