@@ -196,6 +196,41 @@ def archive_file(
     return sha, dest
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id exists (one of another user counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temp(archive_dir: Path) -> int:
+    """Remove the half-written copies (``.<name>.<pid>.<ns>.tmp``) that :func:`archive_file` left
+    when its process was killed; a copy of a process still running is left alone.  Returns how many
+    were removed."""
+    n = 0
+    if not Path(archive_dir).is_dir():
+        return 0
+    for sub in Path(archive_dir).iterdir():
+        if not sub.is_dir():
+            continue
+        for t in sub.glob(".*.tmp"):
+            parts = t.name.split(".")
+            if len(parts) >= 4 and parts[-3].isdigit() and pid_alive(int(parts[-3])):
+                continue
+            try:
+                t.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n
+
+
 def sync_archive(archive_dir: Path, paths: Sequence[Path]) -> None:
     """Make archived files (and their renames) durable: one ``syncfs`` of the archive's file
     system where the C library has it, else an fsync of each file and folder.  Raises OSError."""

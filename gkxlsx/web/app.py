@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -43,7 +44,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gkxlsx.web.site import SINGLE, Site
+from gkxlsx.web.site import SINGLE, STAGING, Site
 from gkxlsx.web.state import AccountError, WebState, csrf_ok, csrf_token
 from gkxlsx.web.uploads import MAX_FILE, MAX_REQUEST, Stager, size_text
 
@@ -400,6 +401,7 @@ def build(
     file (or a zip's member); ``max_request``: one request's body."""
     web = WebApp(root, templates, max_file=max_file, max_request=max_request)
     site, state = web.site, web.state
+    site.clean_staging()  # what a server killed mid-upload left behind
 
     # -- account -----------------------------------------------------------------------------
 
@@ -665,13 +667,15 @@ def build(
     # -- upload --------------------------------------------------------------------------------
 
     def _import(cid: str, files: list[tuple[str, BinaryIO]], who: str, only_unit: str | None = None) -> dict:
-        """Stage the uploaded files (one at a time from the request's spooled upload) and import them."""
+        """Stage the uploaded files (one at a time from the request's spooled upload) and import them.
+        The staging folder carries this process's id: a server killed mid-upload leaves it to the
+        next start (:meth:`Site.clean_staging`)."""
         from gkxlsx.campaign.campaign import import_files
 
         with web.campaign(cid) as camp:
-            staging = camp.root / ".uploads"
+            staging = camp.root / STAGING
             staging.mkdir(exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix="up-", dir=staging))
+            tmp = Path(tempfile.mkdtemp(prefix=f"up-{os.getpid()}-", dir=staging))
             try:
                 st = Stager(tmp, web.max_file)
                 for name, f in files:
