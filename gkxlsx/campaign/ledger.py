@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -214,6 +215,25 @@ def clean_archive(archive_dir: Path, before: float) -> int:
             except OSError:
                 pass
     return n
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id exists (one of another user counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temp(archive_dir: Path) -> int:
+    """The half-written copies that killed processes left in the archive, removed now (a server
+    starting up): :func:`clean_archive` with the present time."""
+    return clean_archive(Path(archive_dir), time.time())
 
 
 def sync_archive(archive_dir: Path, paths: Sequence[Path]) -> None:

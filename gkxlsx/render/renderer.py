@@ -718,7 +718,14 @@ def report_context(
 
 
 def builtin_templates_dir() -> Path:
-    """The shipped templates: the installed ``gkxlsx.templates`` package, else the repo's ``templates/``."""
+    """The shipped templates of the gkxlsx that is running: beside its package (an installed
+    ``gkxlsx/templates``, or the source tree's ``templates/``), else the ``gkxlsx.templates``
+    resources.  The package's own folder comes first: with another checkout installed in editable
+    mode, ``gkxlsx.templates`` names that checkout's templates, not this code's."""
+    here = Path(__file__).resolve().parents[1]
+    for cand in (here / "templates", here.parent / "templates"):
+        if (cand / "report.html.j2").is_file():
+            return cand
     try:
         from importlib.resources import files
 
@@ -726,12 +733,8 @@ def builtin_templates_dir() -> Path:
         for cand in (Path(str(p)), *(Path(str(x)) for x in getattr(p, "_paths", ()))):
             if (cand / "report.html.j2").is_file():
                 return cand
-    except Exception:  # not installed as a package: fall back to the source tree
+    except Exception:  # not installed as a package either
         pass
-    here = Path(__file__).resolve().parents[1]
-    for cand in (here / "templates", here.parent / "templates"):
-        if (cand / "report.html.j2").is_file():
-            return cand
     raise RenderError("找不到报告模板目录 templates/（安装可能不完整）")
 
 

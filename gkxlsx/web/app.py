@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -25,8 +27,9 @@ import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
+from html import escape as html_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import jinja2
@@ -41,9 +44,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gkxlsx.web.site import SINGLE, Site
+from gkxlsx.web.site import SINGLE, STAGING, Site
 from gkxlsx.web.state import AccountError, WebState, csrf_ok, csrf_token
-from gkxlsx.web.uploads import MAX_FILE, MAX_REQUEST, Stager
+from gkxlsx.web.uploads import MAX_FILE, MAX_REQUEST, Stager, size_text
 
 log = logging.getLogger("gkxlsx.web")
 
@@ -73,20 +76,41 @@ REPORT_PREVIEW_CSP = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
 )
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus the security headers; a route's own (stricter) CSP is kept."""
+    own_csp = any(k.lower() == b"content-security-policy" for k, _ in headers)
+    return list(headers) + [(k, v) for k, v in SECURITY_HEADERS if not (own_csp and k == b"content-security-policy")]
 
 
 class SecurityHeaders:
-    """CSP without inline script, no framing by others, no sniffing; bounded request bodies."""
+    """CSP without inline script, no framing by others, no sniffing; bounded request bodies.
 
-    def __init__(self, app, max_body: int = MAX_REQUEST):
-        self.app, self.max_body = app, max_body
+    ``error_page(status, message)`` renders the Chinese page sent when a body is too large."""
+
+    def __init__(self, app, max_body: int = MAX_REQUEST, error_page=None):
+        self.app, self.max_body, self.error_page = app, max_body, error_page
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+
+        async def send_with_headers(msg):
+            if msg["type"] == "http.response.start":
+                msg = {**msg, "headers": with_security_headers(list(msg.get("headers") or []))}
+            await send(msg)
+
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return await _too_large(send, self.max_body)
+        if length is not None and length.strip().isdigit() and int(length) > self.max_body:
+            return await self._too_large(send_with_headers)
         seen = 0
 
         async def limited_receive():
@@ -95,40 +119,27 @@ class SecurityHeaders:
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_body:
-                    raise Refused(413, _too_large_text(self.max_body))
+                    raise Refused(413, too_large_text(self.max_body))
             return msg
-
-        async def send_with_headers(msg):
-            if msg["type"] == "http.response.start":
-                headers = list(msg.get("headers") or [])
-                if not any(k.lower() == b"content-security-policy" for k, _ in headers):  # a route's own, stricter
-                    headers.append((b"content-security-policy", CSP))
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"SAMEORIGIN"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cache-control", b"no-store"),
-                ]
-                msg = {**msg, "headers": headers}
-            await send(msg)
 
         await self.app(scope, limited_receive, send_with_headers)
 
+    async def _too_large(self, send) -> None:
+        text = too_large_text(self.max_body)
+        body = (self.error_page(413, text) if self.error_page else text).encode()
+        media = b"text/html; charset=utf-8" if self.error_page else b"text/plain; charset=utf-8"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", media), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
-def _too_large_text(limit: int) -> str:
-    return f"一次上传的内容超过 {limit // 1024 // 1024} MB，未接收。请分批上传。"
 
-
-async def _too_large(send, limit: int) -> None:
-    body = _too_large_text(limit).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def too_large_text(limit: int) -> str:
+    return f"一次上传的内容超过 {size_text(limit)}，未接收。请分批上传。"
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,7 +147,10 @@ async def _too_large(send, limit: int) -> None:
 
 
 class WebApp:
-    def __init__(self, root: Path, templates: Path | None = None):
+    def __init__(
+        self, root: Path, templates: Path | None = None, *, max_file: int = MAX_FILE, max_request: int = MAX_REQUEST
+    ):
+        self.max_file, self.max_request = max_file, max_request
         self.site = Site(root)
         self.state = WebState(self.site.root)
         self.state.setup_code()  # made now, so the code exists before anyone opens the page
@@ -177,6 +191,24 @@ class WebApp:
         html = self.env.get_template(name).render(base)
         return HTMLResponse(html, status_code=status)
 
+    def error_html(self, status: int, message: str) -> str:
+        """The Chinese error page, rendered without a request (nothing of a session in it)."""
+        try:
+            return self.env.get_template("error.html").render(
+                user=None,
+                csrf="",
+                flash=None,
+                single=self.site.single,
+                now=datetime.now().astimezone(),
+                message=message,
+            )
+        except Exception:  # a broken custom template: still a Chinese page, never a stack trace
+            log.exception("error page cannot be rendered")
+            return (
+                '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>无法完成</title></head>'
+                f'<body><p role="alert">{html_escape(message)}</p><p><a href="/">返回首页</a></p></body></html>'
+            )
+
     def office_csrf(self, request: Request) -> str:
         sid = request.session.get("sid") or ""
         return csrf_token(self.state.key("csrf"), "office:" + sid)
@@ -188,12 +220,14 @@ class WebApp:
     # -- guards ------------------------------------------------------------------------------
 
     def require_office(self, request: Request) -> str:
+        """The signed-in user: the cookie's session must be open in the state database, unexpired,
+        of an existing account; otherwise a redirect to the login page (nothing else is done)."""
         user = request.session.get("user")
         expired = False
-        if user and user in set(self.state.accounts()):
-            if datetime.now().timestamp() - request.session.get("at", 0) <= SESSION_HOURS * 3600:
-                return user
-            request.session.clear()
+        if user:
+            if self.state.session_user(str(request.session.get("sid") or ""), SESSION_HOURS * 3600) == user:
+                return str(user)
+            request.session.clear()  # signed out elsewhere, expired, or the account is gone
             expired = True
         login = "/login" if expired else "/login?next=" + quote(request.url.path, safe="")
         if request.headers.get("hx-request"):
@@ -205,11 +239,12 @@ class WebApp:
     async def form(self, request: Request, *, office: bool = True, binding: str = "") -> Any:
         """The posted form, after the CSRF check (office session, or a unit link's ``binding``)."""
         try:
-            form = await request.form(max_files=1000, max_fields=200, max_part_size=MAX_FILE + 1024)
+            form = await request.form(max_files=1000, max_fields=200, max_part_size=self.max_file + 1024)
         except Refused:
             raise
-        except Exception as e:  # malformed multipart
-            raise Refused(400, f"提交的内容无法读取（{type(e).__name__}），请刷新页面后重试。") from None
+        except Exception:  # malformed multipart
+            log.warning("unreadable form on %s", redact(request.url.path), exc_info=True)
+            raise Refused(400, "提交的内容无法读取，请刷新页面后重试。") from None
         given = form.get("csrf") or request.headers.get("x-csrf-token")
         if office:
             ok = csrf_ok(self.state.key("csrf"), "office:" + (request.session.get("sid") or ""), str(given or ""))
@@ -236,6 +271,11 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def redact(path: str) -> str:
+    """A URL path for the log: a unit's link token is a key and never written down."""
+    return re.sub(r"^/u/[^/]+", "/u/…", path)
+
+
 def _dt(v: Any) -> str:
     if not v:
         return ""
@@ -253,8 +293,15 @@ def _content_disposition(name: str) -> str:
     """attachment with an ASCII fallback and the UTF-8 name (RFC 6266); never a path."""
     from gkxlsx.form.identity import fit_bytes, safe_filename
 
-    safe = fit_bytes(safe_filename(name), 200)
-    ascii_name = "".join(ch if ch.isascii() and ch.isalnum() or ch in "._-" else "_" for ch in safe) or "download"
+    # no control, format (RTL override) or separator characters: what is shown is what is saved
+    shown = "".join(ch if ch.isprintable() else "_" for ch in name)
+    safe = fit_bytes(safe_filename(shown), 200)
+    stem, dot, suffix = safe.rpartition(".")
+    if not dot:
+        stem, suffix = safe, ""
+    keep = "".join(ch for ch in stem if ch.isascii() and (ch.isalnum() or ch in "._-")).strip("._")
+    ext = "".join(ch for ch in suffix if ch.isascii() and ch.isalnum())[:10]
+    ascii_name = (keep or "download") + (f".{ext}" if ext else "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(safe, safe='')}"
 
 
@@ -283,10 +330,10 @@ def _finding_view(form, f: dict) -> dict[str, Any]:
         "fix": f.get("fix", ""),
         "locations": locs,
         "sheet": sheet,
-        # not "values": in a template, f.values would be the dict's method
-        "figures": [(form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()][
-            :12
-        ],
+        # not "values": a template's f.values would be the dict's method (every page with findings failed)
+        "cell_values": [
+            (form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()
+        ][:12],
         "expected": None if f.get("expected") is None else fmt_num(f.get("expected")),
         "actual": None if f.get("actual") is None else fmt_num(f.get("actual")),
     }
@@ -380,9 +427,14 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
 # routes
 
 
-def build(root: Path, templates: Path | None = None) -> Starlette:
-    web = WebApp(root, templates)
+def build(
+    root: Path, templates: Path | None = None, *, max_file: int = MAX_FILE, max_request: int = MAX_REQUEST
+) -> Starlette:
+    """The app serving ``root`` (a campaign folder or a folder of them).  ``max_file``: one uploaded
+    file (or a zip's member); ``max_request``: one request's body."""
+    web = WebApp(root, templates, max_file=max_file, max_request=max_request)
     site, state = web.site, web.state
+    site.clean_staging()  # what a server killed mid-upload left behind
 
     # -- account -----------------------------------------------------------------------------
 
@@ -407,14 +459,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             except AccountError as e:
                 error = str(e)
             else:
-                _login(request, str(form.get("username")).strip())
+                await run_in_threadpool(_login, request, str(form.get("username")).strip())
                 web.flash(request, "办公室账号已建立。")
                 return RedirectResponse("/", 303)
         return web.page(request, "setup.html", error=error, csrf=web.office_csrf(request))
 
     def _login(request: Request, user: str) -> None:
-        request.session.clear()
-        request.session.update({"user": user, "sid": secrets.token_urlsafe(16), "at": datetime.now().timestamp()})
+        request.session.clear()  # a new session id: none chosen before signing in survives it
+        sid = state.open_session(user, SESSION_HOURS * 3600)
+        request.session.update({"user": user, "sid": sid, "at": datetime.now().timestamp()})
 
     async def login(request: Request):
         if not state.has_accounts():
@@ -423,21 +476,24 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             request.session["sid"] = secrets.token_urlsafe(16)
         error = ""
         nxt = request.query_params.get("next") or "/"
-        if not nxt.startswith("/") or nxt.startswith("//"):
+        # only a path of this site: not //host, nor /\host or a tab or newline inside (browsers
+        # read them as //host)
+        if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or not nxt.isprintable() or len(nxt) > 500:
             nxt = "/"
         if request.method == "POST":
             form = await web.form(request)
             user = str(form.get("username") or "").strip()
             ok = await run_in_threadpool(state.verify, user, str(form.get("password") or ""))
             if ok:
-                _login(request, user)
+                await run_in_threadpool(_login, request, user)
                 return RedirectResponse(nxt, 303)
-            log.warning("failed login for %r from %s", user, request.client.host if request.client else "?")
+            log.warning("failed login for %r from %s", user[:40], request.client.host if request.client else "?")
             error = "用户名或密码不对。"
         return web.page(request, "login.html", error=error, next=nxt, csrf=web.office_csrf(request))
 
     async def logout(request: Request):
         await web.form(request)
+        await run_in_threadpool(state.close_session, str(request.session.get("sid") or ""))
         request.session.clear()
         return RedirectResponse("/login", 303)
 
@@ -477,7 +533,12 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                     )
             except Exception as e:  # one broken campaign folder must not hide the others
                 log.exception("campaign %s cannot be opened", r.id)
-                rows.append({"id": r.id, "error": str(e)})
+                from gkxlsx.campaign.campaign import CampaignError
+
+                # a CampaignError says in Chinese what is wrong; anything else is in the log only
+                rows.append(
+                    {"id": r.id, "error": str(e) if isinstance(e, CampaignError) else "无法读取，详见服务器日志。"}
+                )
         return rows
 
     async def home(request: Request):
@@ -493,15 +554,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def new_campaign(request: Request):
         web.require_office(request)
+        form = await web.form(request)
         if site.single:
             raise Refused(
                 400, "当前只服务一个收集任务；要新建任务，请用一个存放多个任务的文件夹启动（gkxlsx serve 文件夹）。"
             )
-        form = await web.form(request)
         upload = form.get("roster")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise Refused(400, "请选择单位名单文件（CSV 或 XLSX）。")
-        data = await upload.read(MAX_FILE + 1)
+        data = await upload.read(web.max_file + 1)
         result = await run_in_threadpool(_create_campaign, dict(form), upload.filename, data)
         if isinstance(result, str):
             from gkxlsx.form.model import builtin_form_ids as available_forms
@@ -526,12 +587,11 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         from gkxlsx.form.roster import RosterError
         from gkxlsx.web.uploads import clean_name
 
-        if len(data) > MAX_FILE:
-            return "名单文件太大。"
+        if len(data) > web.max_file:
+            return f"名单文件超过 {size_text(web.max_file)}，未接收。"
         suffix = ".xlsx" if clean_name(filename).lower().endswith((".xlsx", ".xlsm")) else ".csv"
-        try:
-            year = int(str(form.get("year") or "").strip())
-        except ValueError:
+        year = _small_int(str(form.get("year") or "").strip())
+        if year is None or not 2000 <= year <= 2100:
             return "请填写报告年度（如 2025）。"
         dl = None
         if str(form.get("deadline") or "").strip():
@@ -659,18 +719,24 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     # -- upload --------------------------------------------------------------------------------
 
-    def _import(cid: str, files: list[tuple[str, bytes]], who: str, only_unit: str | None = None) -> dict:
+    def _import(cid: str, files: list[tuple[str, BinaryIO]], who: str, only_unit: str | None = None) -> dict:
+        """Stage the uploaded files (one at a time from the request's spooled upload) and import them.
+        The staging folder carries this process's id: a server killed mid-upload leaves it to the
+        next start (:meth:`Site.clean_staging`)."""
         from gkxlsx.campaign.campaign import import_files
 
         with web.campaign(cid) as camp:
-            staging = camp.root / ".uploads"
+            staging = camp.root / STAGING
             staging.mkdir(exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix="up-", dir=staging))
+            tmp = Path(tempfile.mkdtemp(prefix=f"up-{os.getpid()}-", dir=staging))
             try:
-                st = Stager(tmp)
-                for name, data in files:
-                    st.add(name, data)
-                rows: list[dict] = [{"name": n, "kind": "refused", "message": m, "unit": None} for n, m in st.refused]
+                st = Stager(tmp, web.max_file)
+                for name, f in files:
+                    st.add_file(name, f)
+                rows: list[dict] = [
+                    {"name": r.name, "kind": "refused", "message": r.message, "unit": None, "too_large": r.too_large}
+                    for r in st.refused
+                ]
                 plain = [s for s in st.items if s.kind == "file"]
                 mails = [s for s in st.items if s.kind == "mail"]
                 if plain:
@@ -720,12 +786,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
 
-    async def _read_files(form) -> list[tuple[str, bytes]]:
-        out = []
-        for item in form.getlist("files"):
-            if isinstance(item, UploadFile) and item.filename:
-                out.append((item.filename, await item.read(MAX_FILE + 1)))
-        return out
+    def _files(form) -> list[tuple[str, BinaryIO]]:
+        """The uploaded files: their names and spooled file objects (read one by one when staged)."""
+        return [(u.filename, u.file) for u in form.getlist("files") if isinstance(u, UploadFile) and u.filename]
+
+    def _upload_status(rows: list[dict]) -> int:
+        """200 when anything was taken; 413 when nothing was and a file was too large; else 400."""
+        if any(r["kind"] not in ("refused", "failed") for r in rows):
+            return 200
+        return 413 if any(r.get("too_large") for r in rows) else 400
 
     async def upload(request: Request):
         user = web.require_office(request)
@@ -733,15 +802,18 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if web.site.ref(cid) is None:
             raise Refused(404, "找不到这个收集任务。")
         if request.method == "GET":
-            return web.page(request, "upload.html", cid=cid, rows=None, headline="", max_mb=MAX_FILE // 1024 // 1024)
+            return web.page(request, "upload.html", cid=cid, rows=None, headline="", max_size=size_text(web.max_file))
         form = await web.form(request)
-        files = await _read_files(form)
+        files = _files(form)
         if not files:
             raise Refused(400, "请选择要上传的文件。")
         res = await run_in_threadpool(_import, cid, files, f"网页上传（{user}）")
+        status = _upload_status(res["rows"])
         if request.headers.get("hx-request"):
-            return web.page(request, "_upload_rows.html", cid=cid, **res)
-        return web.page(request, "upload.html", cid=cid, max_mb=MAX_FILE // 1024 // 1024, **res)
+            resp = web.page(request, "_upload_rows.html", status=status, cid=cid, **res)
+            resp.headers["x-upload-rows"] = "1"  # result rows, also when nothing was taken (app.js)
+            return resp
+        return web.page(request, "upload.html", status=status, cid=cid, max_size=size_text(web.max_file), **res)
 
     # -- a unit --------------------------------------------------------------------------------
 
@@ -766,10 +838,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def unit_page(request: Request):
         web.require_office(request)
-        v = request.query_params.get("v")
-        ctx = await run_in_threadpool(
-            _unit_ctx, request.path_params["cid"], request.path_params["code"], int(v) if v and v.isdigit() else None
-        )
+        v = _small_int(request.query_params.get("v"))
+        ctx = await run_in_threadpool(_unit_ctx, request.path_params["cid"], request.path_params["code"], v)
         return web.page(request, "unit.html", base_url=str(request.base_url).rstrip("/"), **ctx)
 
     def _diff(cid: str, code: str, a: int, b: int) -> dict:
@@ -802,10 +872,9 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def diff(request: Request):
         web.require_office(request)
         qp = request.query_params
-        try:
-            a, b = int(qp.get("a", "")), int(qp.get("b", ""))
-        except ValueError:
-            raise Refused(400, "请选择要比较的两个版本。") from None
+        a, b = _small_int(qp.get("a")), _small_int(qp.get("b"))
+        if a is None or b is None:
+            raise Refused(400, "请选择要比较的两个版本。")
         ctx = await run_in_threadpool(_diff, request.path_params["cid"], request.path_params["code"], a, b)
         return web.page(request, "diff.html", **ctx)
 
@@ -826,10 +895,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         user = web.require_office(request)
         form = await web.form(request)
         cid, code = request.path_params["cid"], request.path_params["code"]
-        v = str(form.get("version") or "")
-        msg = await run_in_threadpool(
-            _accept, cid, code, str(form.get("note") or "")[:500], int(v) if v.isdigit() else None, user
-        )
+        v = _small_int(str(form.get("version") or ""))
+        msg = await run_in_threadpool(_accept, cid, code, str(form.get("note") or "")[:500], v, user)
         web.flash(request, msg)
         return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
 
@@ -852,7 +919,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def original(request: Request):
         web.require_office(request)
         name, data = await run_in_threadpool(
-            _original, request.path_params["cid"], request.path_params["code"], int(request.path_params["v"])
+            _original, request.path_params["cid"], request.path_params["code"], _version(request)
         )
         return download(data, name)
 
@@ -869,7 +936,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def feedback(request: Request):
         web.require_office(request)
         name, data = await run_in_threadpool(
-            _feedback, request.path_params["cid"], request.path_params["code"], int(request.path_params["v"])
+            _feedback, request.path_params["cid"], request.path_params["code"], _version(request)
         )
         return download(data, name, XLSX)
 
@@ -1014,16 +1081,16 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                 return "粘贴的文字", audit_text(text)
             raise Refused(400, "请上传报告文件，或把报告全文粘贴到文本框中。")
 
-        data = await up.read(MAX_FILE + 1) if isinstance(up, UploadFile) and up.filename else b""
+        data = await up.read(web.max_file + 1) if isinstance(up, UploadFile) and up.filename else b""
+        if len(data) > web.max_file:
+            raise Refused(413, f"报告文件超过 {size_text(web.max_file)}，未接收。")
         try:
             name, res = await run_in_threadpool(run)
         except Refused:
             raise
-        except Exception as e:  # an unreadable document: say so, never a stack trace
+        except Exception:  # an unreadable document: say so, never a stack trace
             log.exception("audit failed")
-            raise Refused(
-                400, f"无法读取这份报告（{type(e).__name__}）。请换成网页、Word、PDF 或纯文本格式。"
-            ) from None
+            raise Refused(400, "无法读取这份报告。请换成网页、Word、PDF 或纯文本格式。") from None
         ex = res.extraction
         result = {
             "name": name,
@@ -1070,9 +1137,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def portal(request: Request):
         token = request.path_params["token"]
-        v = request.query_params.get("v")
-        ctx = await run_in_threadpool(_portal_ctx, token, int(v) if v and v.isdigit() else None)
-        return web.page(request, "portal.html", rows=None, headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        ctx = await run_in_threadpool(_portal_ctx, token, _small_int(request.query_params.get("v")))
+        return web.page(request, "portal.html", rows=None, headline="", max_size=size_text(web.max_file), **ctx)
 
     async def portal_upload(request: Request):
         token = request.path_params["token"]
@@ -1080,14 +1146,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if got is None:
             raise Refused(404, "这个填报链接无效或已停用。请向收集单位索取新的链接。")
         form = await web.form(request, office=False, binding=token)
-        files = await _read_files(form)
+        files = _files(form)
         if not files:
             raise Refused(400, "请选择要上传的工作簿。")
         cid, code = got
         res = await run_in_threadpool(_import, cid, files, "网页上传（单位填报链接）", code)
         ctx = await run_in_threadpool(_portal_ctx, token)
         ctx["rows"] = res["rows"]  # not the campaign's headline: a unit sees nothing of the other units
-        return web.page(request, "portal.html", headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        status = _upload_status(res["rows"])
+        return web.page(request, "portal.html", status=status, headline="", max_size=size_text(web.max_file), **ctx)
 
     async def portal_template(request: Request):
         got = state.resolve(request.path_params["token"])
@@ -1100,7 +1167,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         got = state.resolve(request.path_params["token"])
         if got is None:
             raise Refused(404, "这个填报链接无效或已停用。")
-        name, data = await run_in_threadpool(_feedback, got[0], got[1], int(request.path_params["v"]))
+        name, data = await run_in_threadpool(_feedback, got[0], got[1], _version(request))
         return download(data, name, XLSX)
 
     # -- errors ----------------------------------------------------------------------------------
@@ -1130,13 +1197,14 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         return error_page(request, exc.status_code, text)
 
     async def crashed(request: Request, exc: Exception):
+        # sent by Starlette's outermost middleware, past SecurityHeaders: the headers are added here;
+        # nothing of the session is shown (the page is the same for everyone)
         ref = secrets.token_hex(4)
-        log.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
-        return error_page(
-            request,
-            500,
-            f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
-        )
+        log.error("error %s on %s %s", ref, request.method, redact(request.url.path), exc_info=exc)
+        text = f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。"
+        resp = HTMLResponse(web.error_html(500, text), status_code=500)
+        resp.raw_headers.extend(SECURITY_HEADERS)
+        return resp
 
     async def favicon(request: Request):
         # browsers ask for /favicon.ico by themselves (downloads, the report preview): no 404 in their console
@@ -1182,7 +1250,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, max_body=max_request, error_page=web.error_html),
             Middleware(
                 SessionMiddleware,
                 secret_key=state.key("session").hex(),
@@ -1196,6 +1264,22 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     )
     app.state.web = web
     return app
+
+
+def _small_int(s: str | None, limit: int = 10**9) -> int | None:
+    """A version or year typed into a URL or form: ASCII digits up to ``limit``, else None."""
+    s = (s or "").strip()
+    if not s or len(s) > 10 or not s.isascii() or not s.isdigit():
+        return None
+    n = int(s)
+    return n if n <= limit else None
+
+
+def _version(request: Request) -> int:
+    v = _small_int(str(request.path_params.get("v", "")))
+    if v is None:
+        raise Refused(404, "没有这个版本。")
+    return v
 
 
 def _unit(camp, code: str):
