@@ -57,6 +57,10 @@ MAX_MEMBER_BYTES = 60 * 1024 * 1024
 MAX_MEMBERS = 2000
 MAX_RATIO = 200  # uncompressed / compressed, for members larger than RATIO_MIN_SIZE
 RATIO_MIN_SIZE = 1024 * 1024
+# an .ods holds repeat counts (rows, columns, runs of spaces) that python-calamine expands in memory:
+# a few KB may say 2^31 rows or spaces (10 s, 4 GB).  A template sheet is ~100 × 30 cells.
+MAX_ODS_CELLS = 1_000_000
+MAX_ODS_TEXT = 32 * 1024 * 1024
 
 KIND_LABELS = {
     "xlsx": "Excel 工作簿（.xlsx）",
@@ -1465,6 +1469,109 @@ def _zip_guard(infos: Sequence[Any], kind: str) -> None:
 
 # ---- values-only reading (xls, et, ods) ---------------------------------------------------------
 
+# the tags of content.xml whose repeat counts python-calamine expands (matched by qualified name, as
+# calamine does); attributes stop at the next '<' or '>' (linear on unclosed tags)
+_ODS_TAG = re.compile(
+    rb"<(/?)(table:table|table:table-row|table:table-cell|table:covered-table-cell|text:s)(?=[\s/>])([^<>]*)>"
+)
+_ODS_ROWS = re.compile(rb'table:number-rows-repeated\s*=\s*["\']\s*(\d+)')
+_ODS_COLS = re.compile(rb'table:number-columns-repeated\s*=\s*["\']\s*(\d+)')
+_ODS_SPACES = re.compile(rb'text:c\s*=\s*["\']\s*(\d+)')
+_ODS_VALUE = re.compile(rb"office:value-type\s*=")
+_ODS_MAX_REPEAT = 1 << 40  # a repeat count is capped here before it is multiplied (calamine caps far lower)
+
+
+def _ods_count(rx: re.Pattern[bytes], attrs: bytes) -> int:
+    m = rx.search(attrs)
+    if m is None:
+        return 1
+    digits = m.group(1).lstrip(b"0")
+    return min(int(digits), _ODS_MAX_REPEAT) if 0 < len(digits) <= 13 else (_ODS_MAX_REPEAT if digits else 1)
+
+
+def ods_expansion(xml: bytes) -> tuple[int, int]:
+    """(cells, text bytes) python-calamine would build from an .ods content.xml: per table, the rows
+    up to the last row with a non-empty cell times the widest such row; and the text of non-empty
+    cells (inner XML plus runs of spaces, ``<text:s text:c=…/>``) times their repeats.  Empty rows
+    and cells repeated after the last value (LibreOffice writes them up to 1,048,576 rows) cost
+    nothing.  One pass, linear in ``xml``."""
+    cells = text = 0
+    height = width = used_height = 0
+    row_rep = 1
+    row_w = row_last = 0
+    cell_start = -1
+    cell_rep = 1
+    cell_spaces = 0
+    for m in _ODS_TAG.finditer(xml):
+        close, tag, attrs = m.group(1), m.group(2), m.group(3)
+        empty = attrs.endswith(b"/")
+        if tag == b"text:s":
+            n = _ods_count(_ODS_SPACES, attrs)
+            if cell_start >= 0:
+                cell_spaces += n
+            else:
+                text += n
+        elif tag == b"table:table":
+            if not close:
+                height = width = used_height = 0
+            else:
+                cells += used_height * width
+                height = width = used_height = 0
+        elif tag == b"table:table-row":
+            if not close:
+                row_rep, row_w, row_last = _ods_count(_ODS_ROWS, attrs), 0, 0
+            if close or empty:
+                height += row_rep
+                if row_last:
+                    width, used_height = max(width, row_last), height
+                row_rep = 1
+        elif not close:  # a cell starts
+            rep = _ods_count(_ODS_COLS, attrs)
+            row_w += rep
+            if empty:
+                if _ODS_VALUE.search(attrs):
+                    row_last = row_w
+            else:
+                cell_start, cell_rep, cell_spaces = m.end(), rep, 0
+        elif cell_start >= 0:  # a cell ends: it holds text (or at least elements)
+            row_last = row_w
+            text += (m.start() - cell_start + cell_spaces) * cell_rep * row_rep
+            cell_start = -1
+    cells += used_height * width  # a table left open
+    return cells, text
+
+
+def _ods_guard(data: bytes, z: zipfile.ZipFile, name: str | None) -> None:
+    """Refuse an .ods whose repeat counts would expand past MAX_ODS_CELLS / MAX_ODS_TEXT, before
+    python-calamine builds them (content.xml read bounded by its declared size)."""
+    if name is None:
+        return  # calamine reports the missing part
+    try:
+        xml = _zip_read(data, z, name)
+    except _Inflated:
+        raise _inflated(name, "ods") from None
+    except Exception as e:  # noqa: BLE001 - any damage: the same words as the rest of the package
+        raise _corrupt(f"{name} 无法解压（{_short(e)}）", "ods") from None
+    cells, text = ods_expansion(xml)
+    if cells > MAX_ODS_CELLS:
+        raise ReadError(
+            make_finding(
+                "E-FILE-TOO-LARGE",
+                reason=f"组成部分 {name} 中重复的行、列展开后约有 {min(cells, 10**13):,} 个单元格",
+                limit=f"{MAX_ODS_CELLS // 10000} 万个单元格",
+            ),
+            "ods",
+        )
+    if text > MAX_ODS_TEXT:
+        raise ReadError(
+            make_finding(
+                "E-FILE-TOO-LARGE",
+                reason=f"组成部分 {name} 中的文字（含重复的单元格和空格）展开后约 {min(text, 10**13) / 1048576:,.0f} MB",
+                limit=f"{MAX_ODS_TEXT // 1048576} MB",
+            ),
+            "ods",
+        )
+
 
 class ValuesBook(Book):
     """.xls / .et / .ods read with python-calamine: values (and cached formula results) only."""
@@ -1648,6 +1755,7 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
                     raise
                 except Exception:  # noqa: BLE001
                     pass
+            _ods_guard(data, z, low.get("content.xml"))
             return "ods", ValuesBook(data, "ods")
         if b"opendocument.text" in mt:
             raise _type_error("这是一个 OpenDocument 文字文档（.odt），不是电子表格。", "odt")
