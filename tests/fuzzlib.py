@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import bz2
 import functools
+import inspect
 import io
+import json
 import lzma
 import random
 import re
@@ -48,6 +50,52 @@ from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.model import load_form
 
 __all__ = ["FORM", "ROSTER", "YEAR", "Case", "FAMILIES", "make_bases", "make_case", "mutate", "file_name"]
+
+# ---- one file checked in a fresh process: its time and peak memory --------------------------------
+
+
+def peak_mb() -> float:
+    """The peak resident memory of this process image in MB: VmHWM.  ``ru_maxrss`` would keep the
+    parent's resident memory from before exec (a pytest process of 200 MB makes every child 200 MB)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+PEAK_MB = inspect.getsource(peak_mb)  # the same function in a probe's fresh process
+
+_PROBE = (
+    PEAK_MB
+    + """
+import json, sys, time
+from gkxlsx.check.checker import check_file
+t = time.perf_counter()
+res = check_file(sys.argv[1])
+print(json.dumps({"ids": [f.rule_id for f in res.findings], "messages": [f.message for f in res.findings],
+                  "status": res.status, "seconds": time.perf_counter() - t, "rss_mb": peak_mb()}))
+"""
+)
+
+
+def probe(path) -> dict:
+    """``check_file(path)`` in a fresh process: finding ids and messages, status, seconds, peak MB."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    p = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
 
 # ---- building zips by hand (zipfile cannot write a lying size) --------------------------------
 
@@ -207,6 +255,7 @@ def make_bases(seed: int, n_random: int = 12) -> list[bytes]:
             v[k] = random_value(rng)
         out.append(build(v))
     out += [ods_from_xlsx(out[0]), ods_from_xlsx(out[1])]  # read by calamine, values only
+    out += [xls_from_xlsx(out[0]), xls_from_xlsx(out[1])]
     return out
 
 
@@ -289,6 +338,93 @@ def ods_from_xlsx(data: bytes) -> bytes:
         name = sheet.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").encode()
         tables.append(b'<table:table table:name="' + name + b'">' + b"".join(rows) + b"</table:table>")
     return ods_package(b"".join(tables))
+
+
+# ---- .xls (BIFF8 in an OLE file, read by calamine) ---------------------------------------------------
+
+
+def biff(typ: int, body: bytes) -> bytes:
+    return struct.pack("<HH", typ, len(body)) + body
+
+
+def biff_bof(kind: int) -> bytes:  # 0x0005 workbook globals, 0x0010 worksheet
+    return biff(0x0809, struct.pack("<HHHHII", 0x0600, kind, 0x0DBB, 0x07CC, 0, 0x06))
+
+
+def biff_number(r: int, c: int, v: float, raw: bytes | None = None) -> bytes:
+    return biff(0x0203, struct.pack("<HHH", r, c, 0) + (raw if raw is not None else struct.pack("<d", v)))
+
+
+def biff_label(r: int, c: int, text: str) -> bytes:
+    units = text.encode("utf-16-le", "surrogatepass")[: 2 * 4000]
+    return biff(0x0204, struct.pack("<HHHHB", r, c, 0, len(units) // 2, 1) + units)
+
+
+def xls_workbook(sheets: list[tuple[str, bytes]], globals_extra: bytes = b"") -> bytes:
+    """A BIFF8 workbook stream: globals (BOF, CODEPAGE 1200, ``globals_extra``, one BOUNDSHEET a
+    sheet, EOF), then each sheet's records between its BOF and EOF."""
+    head = biff_bof(0x0005) + biff(0x0042, struct.pack("<H", 1200)) + globals_extra
+    names = [n.encode("utf-16-le", "surrogatepass")[:510] for n, _ in sheets]
+    off = len(head) + sum(4 + 8 + len(nb) for nb in names) + 4
+    bound, bodies = b"", b""
+    for nb, (_n, recs) in zip(names, sheets):
+        bound += biff(0x0085, struct.pack("<IBBBB", off + len(bodies), 0, 0, len(nb) // 2, 1) + nb)
+        bodies += biff_bof(0x0010) + recs + biff(0x000A, b"")
+    return head + bound + biff(0x000A, b"") + bodies
+
+
+def ole_small(name: str, body: bytes) -> bytes:
+    """An OLE compound file whose one stream (< 4,096 bytes) lives in the mini stream."""
+    assert len(body) < 4096
+    ss, ms = 512, 64
+    container = body.ljust(-(-len(body) // ms) * ms or ms, b"\0")
+    k = -(-len(container) // ss)  # regular sectors of the mini-stream container
+    minifat = [*range(1, len(container) // ms), 0xFFFFFFFE]
+    minifat += [0xFFFFFFFF] * (ss // 4 - len(minifat))
+    fat = [*range(1, k), 0xFFFFFFFE, 0xFFFFFFFE, 0xFFFFFFFE, 0xFFFFFFFD]
+    fat += [0xFFFFFFFF] * (ss // 4 - len(fat))
+
+    def entry(nm: str, typ: int, start: int, size: int, child: int = 0xFFFFFFFF) -> bytes:
+        raw = (nm + "\0").encode("utf-16-le")
+        e = raw.ljust(64, b"\0") + struct.pack("<HBB", len(raw), typ, 1)
+        e += struct.pack("<III", 0xFFFFFFFF, 0xFFFFFFFF, child)
+        return (e.ljust(116, b"\0") + struct.pack("<IQ", start, size)).ljust(128, b"\0")
+
+    directory = (entry("Root Entry", 5, 0, len(container), child=1) + entry(name, 2, 0, len(body))).ljust(ss, b"\0")
+    header = bytearray(512)
+    header[:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9)
+    struct.pack_into("<H", header, 0x20, 6)
+    struct.pack_into("<IIIIIIII", header, 0x2C, 1, k + 1, 0, 4096, k, 1, 0xFFFFFFFE, 0)
+    struct.pack_into("<109I", header, 0x4C, k + 2, *([0xFFFFFFFF] * 108))
+    return (
+        bytes(header)
+        + container.ljust(k * ss, b"\0")
+        + struct.pack(f"<{ss // 4}I", *minifat)
+        + directory
+        + struct.pack(f"<{ss // 4}I", *fat)
+    )
+
+
+def xls_from_xlsx(data: bytes) -> bytes:
+    """The values of a generated workbook as a BIFF8 .xls (NUMBER and LABEL records at their
+    places), as a values-only reader sees a workbook saved in the old format."""
+    from gkxlsx.workbook import reader
+
+    _info, book = reader.load("x.xlsx", data=data)
+    sheets = []
+    for sheet in book.sheet_names:
+        recs = []
+        for ref in book.refs(sheet):
+            raw = book.cell(sheet, ref)
+            r, c = reader.split_ref(ref)
+            kind = raw.cached_kind if raw.kind == "formula" else raw.kind
+            if kind == "number":
+                recs.append(biff_number(r, c, float(raw.value)))
+            elif raw.value not in (None, ""):
+                recs.append(biff_label(r, c, str(raw.value)))
+        sheets.append((sheet, b"".join(recs)))
+    return ole_file({"Workbook": xls_workbook(sheets)})
 
 
 # ---- zip helpers -----------------------------------------------------------------------------------
@@ -933,6 +1069,132 @@ def m_ods(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     return f"ods:{how}", rezip(items)
 
 
+# ---- .xls (BIFF8 records read by calamine) ------------------------------------------------------------
+
+
+def _biff_records(stream: bytes) -> list[tuple[int, bytes]]:
+    out, pos = [], 0
+    while pos + 4 <= len(stream):
+        typ, ln = struct.unpack_from("<HH", stream, pos)
+        out.append((typ, stream[pos + 4 : pos + 4 + ln]))
+        pos += 4 + ln
+    return out
+
+
+def parse_xls(data: bytes) -> list[tuple[str, list[tuple[int, bytes]]]]:
+    """The sheets of an .xls made by :func:`xls_from_xlsx`: (name, records between BOF and EOF)."""
+    from gkxlsx.workbook import reader
+
+    try:
+        ole = reader.ole_streams(data)
+        stream = reader.ole_stream(data, ole, *ole.streams["Workbook"])
+    except Exception as e:  # noqa: BLE001 - not (any more) an OLE file with a workbook
+        raise NotAPackage(str(e)) from None
+    names, sheets, cur = [], [], None
+    for typ, body in _biff_records(stream):
+        if typ == 0x0085 and len(body) >= 8:
+            names.append(body[8 : 8 + 2 * body[6]].decode("utf-16-le", "surrogatepass"))
+        elif typ == 0x0809 and body[2:4] == b"\x10\x00":
+            cur = []
+        elif typ == 0x000A and cur is not None:
+            sheets.append(cur)
+            cur = None
+        elif cur is not None:
+            cur.append((typ, body))
+    if not names or len(names) != len(sheets):
+        raise NotAPackage("no sheets")
+    return list(zip(names, sheets))
+
+
+_DOUBLES = [
+    b"\x00\x00\x00\x00\x00\x00\xf8\x7f",  # NaN
+    b"\x01\x00\x00\x00\x00\x00\xf0\x7f",  # signalling NaN
+    b"\xff\xff\xff\xff\xff\xff\xff\xff",  # NaN with every bit set
+    b"\x00\x00\x00\x00\x00\x00\xf0\x7f",  # +inf
+    b"\x00\x00\x00\x00\x00\x00\xf0\xff",  # -inf
+    b"\x00\x00\x00\x00\x00\x00\x00\x80",  # -0
+    b"\x01\x00\x00\x00\x00\x00\x00\x00",  # the smallest denormal
+    struct.pack("<d", 1e23),
+    struct.pack("<d", 1.7976931348623157e308),
+    struct.pack("<d", 123456789012345678901234.0),
+    struct.pack("<d", 0.1 + 0.2),
+    struct.pack("<d", -1e-300),
+]
+
+
+def m_xls(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """The records of an .xls: values far apart, absurd doubles, lying lengths and strings, odd
+    sheet entries; or a tiny workbook in the mini stream."""
+    sheets = parse_xls(data)
+    k = rng.randrange(len(sheets))
+    name, recs = sheets[k]
+    recs = list(recs)
+    how = rng.choice(
+        ["far", "mulrk", "double", "rk", "label", "labelsst", "length", "bytes", "boundsheet", "small", "formula"]
+    )
+    pos = rng.randrange(len(recs) + 1)
+    extra = b""
+    if how in ("far", "small"):
+        r, c = rng.choice([(65535, 255), (65535, 0), (0, 65535), (9999, 99), (1000, 1000), (65535, 65535)])
+        recs.insert(pos, (0x0203, struct.pack("<HHHd", r, c, 0, 1.0)))
+    elif how == "mulrk":
+        first, n = rng.choice([0, 5, 255]), rng.choice([1, 3, 1000])
+        last = rng.choice([first + n - 1, 65535, 0])
+        body = (
+            struct.pack("<HH", rng.choice([3, 65535]), first) + struct.pack("<HI", 0, 2) * n + struct.pack("<H", last)
+        )
+        recs.insert(pos, (0x00BD, body))
+    elif how == "double":
+        for j, (typ, body) in enumerate(recs):
+            if typ == 0x0203 and len(body) == 14 and rng.random() < 0.3:
+                recs[j] = (typ, body[:6] + rng.choice(_DOUBLES))
+    elif how == "rk":
+        rk = rng.choice([0xFFFFFFFF, 0x7FFFFFFE, 0x80000002, 3, 1, 0x7FF00000, 0xFFF00001])
+        recs.insert(pos, (0x027E, struct.pack("<HHHI", rng.randrange(60), rng.randrange(20), 0, rk)))
+    elif how == "label":
+        text = rng.choice(["\ud800", "a\udfffb", "\udbff\udbff", "未\ud83d", "\x00", "x" * 4000])
+        units = text.encode("utf-16-le", "surrogatepass")
+        cch = rng.choice([len(units) // 2, 65535, len(units) // 2 + 7, 0])
+        flag = rng.choice([1, 1, 0, 8, 4])
+        recs.insert(pos, (0x0204, struct.pack("<HHHHB", rng.randrange(60), rng.randrange(20), 0, cch, flag) + units))
+    elif how == "labelsst":
+        sst = struct.pack("<II", rng.choice([1, 0x7FFFFFFF, 0xFFFFFFFF]), 1) + struct.pack("<HB", 1, 0) + b"a"
+        extra = biff(0x00FC, sst)
+        idx = rng.choice([0, 1, 0x7FFFFFFF, 0xFFFFFFFF])
+        recs.insert(pos, (0x00FD, struct.pack("<HHHI", rng.randrange(60), rng.randrange(20), 0, idx)))
+    elif how == "formula":
+        cached = rng.choice(
+            [b"\x00\x00\x00\x00\x00\x00\xff\xff", b"\x01\x00\x01\x00\x00\x00\xff\xff", rng.choice(_DOUBLES)]
+        )
+        body = struct.pack("<HHH", rng.randrange(60), rng.randrange(20), 0) + cached + b"\x00\x00" + b"\x00" * 4
+        body += struct.pack("<H", 3) + b"\x1e\x01\x00"  # tInt 1
+        recs.insert(pos, (0x0006, body))
+        if rng.random() < 0.5:
+            recs.insert(pos + 1, (0x0207, struct.pack("<HB", rng.choice([3, 65535]), 0) + b"abc"))
+    sheets[k] = (name, recs)
+    stream = xls_workbook([(n, b"".join(biff(t, b) for t, b in rs)) for n, rs in sheets], extra)
+    if how == "small":  # the sheet alone, in the mini stream
+        one = xls_workbook([(name, b"".join(biff(t, b) for t, b in recs[:40]))])
+        return f"xls:{how}", ole_small("Workbook", one[:4095])
+    if how == "length":  # a record says it is longer than the stream
+        off = rng.randrange(len(stream) - 4)
+        stream = stream[:off] + struct.pack("<HH", 0x0203, 0xFFFF) + stream[off + 4 :]
+    elif how == "bytes":
+        b = bytearray(stream)
+        for _ in range(rng.randint(1, 20)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        stream = bytes(b)
+    elif how == "boundsheet":
+        b = bytearray(stream)
+        at = stream.find(b"\x85\x00")
+        if at >= 0:
+            struct.pack_into(
+                "<I", b, at + 4, rng.choice([0, 1, len(stream) - 1, 0xFFFFFFFF, rng.randrange(len(stream))])
+            )
+        stream = bytes(b)
+    return f"xls:{how}", ole_file({"Workbook": stream})
+
+
 # ---- putting it together ---------------------------------------------------------------------------------
 
 FAMILIES: dict[str, Callable[[bytes, random.Random], tuple[str, bytes]]] = {
@@ -954,6 +1216,7 @@ FAMILIES: dict[str, Callable[[bytes, random.Random], tuple[str, bytes]]] = {
     "sst": m_sst,
     "parts": m_parts,
     "ods": m_ods,
+    "xls": m_xls,
 }
 _WHOLE = ("garbage", "ole")  # replace the file: pointless after another mutation
 
@@ -1013,8 +1276,12 @@ class Case:
 
 def make_case(i: int, bases: list[bytes], rng: random.Random) -> Case:
     first = rng.choice(list(FAMILIES))
-    ods = [b for b in bases if b[30:38] == b"mimetype"]
-    base = rng.choice(ods if first == "ods" and ods else bases)
+    if first == "ods":
+        base = rng.choice([b for b in bases if b[30:38] == b"mimetype"])
+    elif first == "xls":
+        base = rng.choice([b for b in bases if b[:4] == b"\xd0\xcf\x11\xe0"])
+    else:
+        base = rng.choice(bases)
     kind, data = mutate(base, rng, first)
     name_kind, name = file_name(i, rng)
     year = YEAR if rng.random() < 0.7 else None

@@ -2,23 +2,19 @@
 XML parts with thousands of unclosed elements.
 
 Every hostile file is built here from a generated workbook.  Each must end in a clear Chinese
-finding with bounded memory (measured in a subprocess: ru_maxrss) and bounded time — the real proof
+finding with bounded memory (measured in a subprocess: VmHWM) and bounded time — the real proof
 of the scans is linear scaling (n and 4n), the time limits are only a safety net.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
-import textwrap
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from fuzzlib import members, pack, zeros
+from fuzzlib import members, pack, probe, zeros
 from test_check_corpus import build, zip_edit
 
 from gkxlsx.check.checker import check_file
@@ -47,27 +43,7 @@ def base() -> bytes:
     return build()
 
 
-_PROBE = textwrap.dedent(
-    """
-    import json, resource, sys, time
-    from gkxlsx.check.checker import check_file
-    path = sys.argv[1]
-    t = time.perf_counter()
-    res = check_file(path)
-    dt = time.perf_counter() - t
-    ids = [f.rule_id for f in res.findings]
-    msgs = [f.message for f in res.findings]
-    print(json.dumps({"ids": ids, "messages": msgs, "status": res.status, "seconds": dt,
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-    """
-)
-
-
-def _probe(path: Path) -> dict:
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    p = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, env=env, timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
+_probe = probe
 
 
 # ---- item 4: a member that lies about its uncompressed size -----------------------------------

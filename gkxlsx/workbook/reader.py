@@ -57,9 +57,10 @@ MAX_MEMBER_BYTES = 60 * 1024 * 1024
 MAX_MEMBERS = 2000
 MAX_RATIO = 200  # uncompressed / compressed, for members larger than RATIO_MIN_SIZE
 RATIO_MIN_SIZE = 1024 * 1024
-# an .ods holds repeat counts (rows, columns, runs of spaces) that python-calamine expands in memory:
-# a few KB may say 2^31 rows or spaces (10 s, 4 GB).  A template sheet is ~100 × 30 cells.
-MAX_ODS_CELLS = 1_000_000
+# python-calamine builds every sheet it reads as a dense grid (~64 bytes a cell, then a Python list):
+# an .ods saying 2^31 repeated rows or spaces, or an .xls with two values at A1 and IV65536, is a
+# few KB that would take seconds and gigabytes.  A template sheet is ~100 × 30 cells.
+MAX_GRID_CELLS = 1_000_000
 MAX_ODS_TEXT = 32 * 1024 * 1024
 
 KIND_LABELS = {
@@ -268,6 +269,63 @@ def _ole_read_head(data: bytes, ole: OleDirectory, start: int, size: int, limit:
         n = fat[n]
         seen += 1
     return bytes(out[: min(limit, size)])
+
+
+def ole_stream(data: bytes, ole: OleDirectory, start: int, size: int, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A stream's first ``min(size, limit)`` bytes: from regular sectors, or — under the 4,096-byte
+    cutoff — from the mini stream (64-byte sectors inside the root entry's stream, chained by the
+    mini FAT).  Bounded like every chain here; a broken chain gives what could be read."""
+    cutoff = struct.unpack_from("<I", data, 0x38)[0] if len(data) >= 0x3C else 4096
+    if size >= cutoff:
+        return _ole_read_head(data, ole, start, size, limit)
+    root = ole.streams.get("Root Entry")
+    if root is None:
+        return b""
+    container = _ole_read_head(data, ole, root[0], root[1], min(root[1], len(data)))
+    first_mini_fat, n_mini_fat = struct.unpack_from("<II", data, 0x3C)
+    minifat_bytes = _ole_read_head(data, ole, first_mini_fat, min(n_mini_fat, ole.n_sectors + 1) * ole.sector_size)
+    minifat = struct.unpack_from(f"<{len(minifat_bytes) // 4}I", minifat_bytes)
+    ms = 1 << (struct.unpack_from("<H", data, 0x20)[0] & 15)
+    out = bytearray()
+    n, seen = start, 0
+    while n < 0xFFFFFFFA and len(out) < min(size, limit) and seen <= len(minifat):
+        out += container[n * ms : (n + 1) * ms]
+        if n >= len(minifat):
+            break
+        n = minifat[n]
+        seen += 1
+    return bytes(out[: min(size, limit)])
+
+
+# BIFF records holding a value (calamine puts them in the grid; BLANK / MULBLANK it skips)
+_BIFF_VALUES = {0x0203, 0x027E, 0x00FD, 0x0204, 0x0205, 0x0006, 0x00D6, 0x0406, 0x0206, 0x0003, 0x0004, 0x0005}
+_BIFF_MULRK = 0x00BD
+
+
+def biff_scan(stream: bytes) -> tuple[int, bool]:
+    """What python-calamine would make of a BIFF workbook stream: the cells of the dense grids it
+    builds — for every substream (BOF … EOF), (last row + 1) × (last column + 1) of its value
+    records — and whether a sheet entry (BOUNDSHEET) points past the stream (calamine panics on
+    it).  One pass over the records, linear in ``stream``."""
+    cells = 0
+    max_r = max_c = -1
+    outside = False
+    pos, end = 0, len(stream) - 4
+    while pos <= end:
+        typ, ln = struct.unpack_from("<HH", stream, pos)
+        body = pos + 4
+        if typ == 0x0085 and ln >= 4 and body + 4 <= len(stream):
+            outside = outside or struct.unpack_from("<I", stream, body)[0] >= len(stream)
+        elif typ == 0x0809 or typ == 0x000A:  # BOF / EOF: a substream starts or ends
+            cells += (max_r + 1) * (max_c + 1)
+            max_r = max_c = -1
+        elif (typ in _BIFF_VALUES or typ == _BIFF_MULRK) and ln >= 4 and body + 4 <= len(stream):
+            r, c = struct.unpack_from("<HH", stream, body)
+            if typ == _BIFF_MULRK and ln >= 6 and body + ln <= len(stream):
+                c = max(c, struct.unpack_from("<H", stream, body + ln - 2)[0])
+            max_r, max_c = max(max_r, r), max(max_c, c)
+        pos = body + ln
+    return cells + (max_r + 1) * (max_c + 1), outside
 
 
 def _biff_encrypted(head: bytes) -> bool:
@@ -1542,7 +1600,7 @@ def ods_expansion(xml: bytes) -> tuple[int, int]:
 
 
 def _ods_guard(data: bytes, z: zipfile.ZipFile, name: str | None) -> None:
-    """Refuse an .ods whose repeat counts would expand past MAX_ODS_CELLS / MAX_ODS_TEXT, before
+    """Refuse an .ods whose repeat counts would expand past MAX_GRID_CELLS / MAX_ODS_TEXT, before
     python-calamine builds them (content.xml read bounded by its declared size)."""
     if name is None:
         return  # calamine reports the missing part
@@ -1553,12 +1611,12 @@ def _ods_guard(data: bytes, z: zipfile.ZipFile, name: str | None) -> None:
     except Exception as e:  # noqa: BLE001 - any damage: the same words as the rest of the package
         raise _corrupt(f"{name} 无法解压（{_short(e)}）", "ods") from None
     cells, text = ods_expansion(xml)
-    if cells > MAX_ODS_CELLS:
+    if cells > MAX_GRID_CELLS:
         raise ReadError(
             make_finding(
                 "E-FILE-TOO-LARGE",
                 reason=f"组成部分 {name} 中重复的行、列展开后约有 {min(cells, 10**13):,} 个单元格",
-                limit=f"{MAX_ODS_CELLS // 10000} 万个单元格",
+                limit=f"{MAX_GRID_CELLS // 10000} 万个单元格",
             ),
             "ods",
         )
@@ -1571,6 +1629,13 @@ def _ods_guard(data: bytes, z: zipfile.ZipFile, name: str | None) -> None:
             ),
             "ods",
         )
+
+
+def is_library_failure(e: BaseException) -> bool:
+    """An exception of a library reading a file — an ordinary one, or the PanicException a Rust
+    library (python-calamine) raises when it panics on a damaged file: a BaseException, which
+    ``except Exception`` lets through as a traceback (an .xls whose sheet offset is 0xFFFFFFFF)."""
+    return isinstance(e, Exception) or type(e).__name__ == "PanicException"
 
 
 class ValuesBook(Book):
@@ -1589,7 +1654,9 @@ class ValuesBook(Book):
 
             self.wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
             meta = self.wb.sheets_metadata
-        except Exception as e:  # noqa: BLE001 - calamine raises many error types
+        except BaseException as e:  # noqa: BLE001 - calamine raises many error types, and panics
+            if not is_library_failure(e):
+                raise
             msg = str(e).lower()
             if "password" in msg or "encrypt" in msg:
                 raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted") from None
@@ -1607,7 +1674,9 @@ class ValuesBook(Book):
         if rows is None:
             try:
                 rows = self.wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-            except Exception as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001 - and panics
+                if not is_library_failure(e):
+                    raise
                 raise _corrupt(f"工作表“{sheet}”无法读取（{_short(e)}）", self.kind) from None
             self._rows[sheet] = rows
         return rows
@@ -1790,6 +1859,21 @@ def _open_ole(data: bytes, ext: str) -> tuple[str, Book]:
             except (struct.error, IndexError, KeyError):
                 pass
         kind = "et" if ext == ".et" else "xls"
+        try:
+            cells, outside = biff_scan(ole_stream(data, ole, start, size))
+        except (struct.error, IndexError, ValueError):
+            cells, outside = 0, False  # calamine reports the damage in its own words
+        if outside:  # before calamine panics on it (and prints its panic on stderr)
+            raise _corrupt("工作表的位置超出了工作簿数据流", kind)
+        if cells > MAX_GRID_CELLS:
+            raise ReadError(
+                make_finding(
+                    "E-FILE-TOO-LARGE",
+                    reason=f"工作表中数据所在的区域约有 {cells:,} 个单元格",
+                    limit=f"{MAX_GRID_CELLS // 10000} 万个单元格",
+                ),
+                kind,
+            )
         return kind, ValuesBook(data, kind)
     if "worddocument" in names:
         raise _type_error("这是一个 Word 97-2003 文档（.doc），不是 Excel 工作簿。", "doc")
