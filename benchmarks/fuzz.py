@@ -22,10 +22,11 @@ real command line, ``gkxlsx check --json`` on their folder in a subprocess with 
 stdout (valid JSON, every file, no Traceback on stderr).
 
 *Measured*, per file: the seconds of ``check_file`` alone (in the worker), and the worker's peak
-resident memory (``ru_maxrss``) after the file.  ``ru_maxrss`` only grows, so the peak memory of
-checking a file is at most the worker's peak after it — exactly that when the file raised it; the
-figure includes the interpreter, gkxlsx and everything checked before in the same worker (at most
-``--recycle`` files).  The files that raised the peak most are then checked again each in a fresh
+resident memory after the file (``VmHWM`` of /proc/self/status: the peak of this process image —
+``ru_maxrss`` would start at the parent's resident memory, inherited across fork and exec).  The
+peak only grows, so the peak memory of checking a file is at most the worker's peak after it —
+exactly that when the file raised it; the figure includes the interpreter, gkxlsx and everything
+checked before in the same worker (at most ``--recycle`` files).  The files that raised the peak most are then checked again each in a fresh
 process (``--remeasure``): those are the per-file peaks reported.
 
 *Targets* (exit status 1 if one fails): 0 tracebacks, 0 E-INTERNAL, 0 timeouts or crashes, 0 other
@@ -70,7 +71,7 @@ def worker() -> None:
     import io
     import traceback
 
-    from fuzzlib import ROSTER
+    from fuzzlib import ROSTER, peak_mb
 
     from gkxlsx.check.checker import check_file
     from gkxlsx.check.result import STATUS_PASS, STATUSES
@@ -88,7 +89,7 @@ def worker() -> None:
         status = None
         tb = None
         check_s = None
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_before = peak_mb()
         t = time.perf_counter()
         try:
             r = check_file(path, year=req["year"], roster=ROSTER if req["roster"] else None)
@@ -120,7 +121,7 @@ def worker() -> None:
             "check_s": check_s,
             "total_s": total_s,
             "maxrss_before_mb": rss_before,
-            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "maxrss_mb": peak_mb(),
         }
         proto.write(json.dumps(reply, ensure_ascii=False) + "\n")
         proto.flush()
@@ -448,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
         "alone": again,
         "alone_peak_mb": round(alone_peak, 1),
         "memory_note": (
-            "worker_peak_mb: the largest ru_maxrss of a worker process (interpreter, gkxlsx and up to "
+            "worker_peak_mb: the largest VmHWM (peak resident memory) of a worker process (interpreter, gkxlsx and up to "
             f"{args.recycle} files checked in it): an upper bound of every file's peak. alone: the files "
             "that raised a worker's peak most and the slowest, each checked again in a fresh process."
         ),
