@@ -30,8 +30,8 @@ checked before in the same worker (at most ``--recycle`` files).  The files that
 process (``--remeasure``): those are the per-file peaks reported.
 
 *Targets* (exit status 1 if one fails): 0 tracebacks, 0 E-INTERNAL, 0 timeouts or crashes, 0 other
-problems (no status, a non-pass without findings, an unusable finding, a command-line batch that
-fails), every file checked in < ``--max-seconds`` (5), every peak < ``--max-mb`` (500 MB).
+problems (no status, a non-pass without findings, an unusable finding, anything written on stderr
+— a library's panic message —, a command-line batch that fails), every file checked in < ``--max-seconds`` (5), every peak < ``--max-mb`` (500 MB).
 
 *Results*: ``benchmarks/results/fuzz_N.json`` (``--out``); the file of every failing case with
 ``case.json`` (name, mutations, options, what went wrong) under ``--failures``
@@ -131,33 +131,48 @@ class Worker:
     """One worker process: ``check(path, year, roster)`` → its reply, or None after a timeout or a
     crash (the worker is then gone; ``reason`` says why)."""
 
-    def __init__(self, rlimit_mb: int):
+    def __init__(self, rlimit_mb: int, stderr: Path):
         self.rlimit = rlimit_mb << 20
         self.proc: subprocess.Popen | None = None
         self.files = 0
         self.reason = ""
+        self.stderr_path = stderr  # a file, never a pipe nobody reads (a full pipe would hang the worker)
+        self.stderr_seen = 0
 
     def _limit(self) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (self.rlimit, self.rlimit))
 
     def start(self) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            preexec_fn=self._limit,  # noqa: PLW1509 - no threads in this process
-        )
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=env,
+                preexec_fn=self._limit,  # noqa: PLW1509 - no threads in this process
+            )
         self.files = 0
+        self.stderr_seen = 0
+
+    def new_stderr(self) -> str:
+        """What the worker wrote on stderr since the last call (a library's panic message …)."""
+        try:
+            with open(self.stderr_path, "rb") as fh:
+                fh.seek(self.stderr_seen)
+                got = fh.read()
+        except OSError:
+            return ""
+        self.stderr_seen += len(got)
+        return got.decode("utf-8", "replace")
 
     def stop(self) -> None:
         if self.proc is not None:
             if self.proc.poll() is None:
                 self.proc.kill()
             self.proc.wait()
-            for fh in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            for fh in (self.proc.stdin, self.proc.stdout):
                 if fh is not None:
                     fh.close()
         self.proc = None
@@ -184,9 +199,9 @@ class Worker:
         return json.loads(line)
 
     def _dead(self, what: str) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
+        assert self.proc is not None
         self.proc.wait()
-        err = self.proc.stderr.read().decode("utf-8", "replace")
+        err = self.new_stderr()
         self.reason = f"{what} (exit {self.proc.returncode}): {err[-2000:]}"
         self.stop()
         return None
@@ -209,8 +224,8 @@ def run_cli(folder: Path, n: int, timeout: float) -> list[str]:
         return [f"command line: timeout (> {timeout:g} s)"]
     err = cp.stderr.decode("utf-8", "replace")
     bad = []
-    if "Traceback" in err:
-        bad.append("command line: Traceback on stderr: " + err[-2000:])
+    if "Traceback" in err or "panicked" in err:
+        bad.append("command line: Traceback or panic on stderr: " + err[-2000:])
     if cp.returncode not in (0, 1):
         bad.append(f"command line: exit {cp.returncode}: {err[-500:]}")
     try:
@@ -254,7 +269,7 @@ def remeasure(cases: list, tmp: Path, args) -> list[dict]:
         path = os.path.join(os.fsencode(tmp), case.name)
         with open(path, "wb") as fh:
             fh.write(case.data)
-        w = Worker(args.rlimit_mb)
+        w = Worker(args.rlimit_mb, tmp / "stderr-alone.txt")
         got = w.check(path, case.year, case.roster, args.timeout)
         w.stop()
         os.unlink(path)
@@ -299,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     indexes = args.only or list(range(args.n))
     out = args.out or ROOT / "benchmarks" / "results" / f"fuzz_{args.n}.json"
     tmp = Path(tempfile.mkdtemp(prefix="gkxlsx-fuzz-"))
-    w = Worker(args.rlimit_mb)
+    w = Worker(args.rlimit_mb, tmp / "stderr.txt")
 
     outcomes: collections.Counter[str] = collections.Counter()
     statuses: collections.Counter[str] = collections.Counter()
@@ -369,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
             slowest.append((got["check_s"], i, case.kind))
             slowest.sort(reverse=True)
             del slowest[10:]
+        noise = w.new_stderr()
+        if noise:
+            got["problems"].append("stderr: " + noise[-2000:])
         if got["traceback"]:
             outcome = "traceback"
         elif got["internal"]:
