@@ -364,6 +364,17 @@ class Campaign:
             rows.append(UnitStatus(u, cur.get(u.code), f, n, last, held.get(u.code, 0)))
         return StatusSummary(rows, self.deadline, self.ledger.quarantine_count())
 
+    def peer_findings(self) -> dict[str, list]:
+        """{unit code: 提示 findings} for figures of a unit's current return far from those of the
+        other units of its 单位类型 (:func:`gkxlsx.rules.plausibility.peer_outliers`)."""
+        from gkxlsx.rules.plausibility import Peer, peer_outliers
+
+        types = {u.code: u.type for u in self.units()}
+        return peer_outliers(
+            self.form,
+            (Peer(code, types[code], vals) for code, _st, vals in self.ledger.iter_currents() if code in types),
+        )
+
     def similar(self) -> list[tuple[Unit, Unit, float]]:
         """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
         parts (一、五、六) are nearly the same, most similar first (each unit's own name ignored)."""

@@ -259,12 +259,20 @@ def status_cmd(
                 if h.accepted_note:
                     typer.echo(f"    确认说明：{h.accepted_note}")
             cur = current or hist[-1]
-            if cur.findings:
-                from gkxlsx.findings import Finding
+            from gkxlsx.campaign.review import GRADES
+            from gkxlsx.findings import Finding
 
+            if cur.findings:
                 typer.echo("  当前版本的问题：")
                 for f in map(Finding.from_dict, cur.findings):
-                    typer.echo(f"    {f.severity_zh} {f.rule_id} {'、'.join(f.locations)}：{f.message}")
+                    typer.echo(
+                        f"    {f.severity_zh}（{GRADES[f.severity]}） {f.instance or f.rule_id} {'、'.join(f.locations)}：{f.message}"
+                    )
+            peers = camp.peer_findings().get(u.code, []) if current is not None else []
+            if peers:
+                typer.echo("  与同类单位比较：")
+                for f in peers:
+                    typer.echo(f"    {f.severity_zh}（{GRADES[f.severity]}） {f.instance}：{f.message}")
             return
         s = camp.status()
         too_many = similar is None and s.returned > SIMILAR_AUTO
