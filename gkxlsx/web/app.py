@@ -210,16 +210,10 @@ class WebApp:
 
 
 def _dt(v: Any) -> str:
-    if not v:
-        return ""
-    s = str(v)
-    try:
-        d = datetime.fromisoformat(s)
-    except ValueError:
-        return s.replace("T", " ")[:16]
-    if d.tzinfo is not None:
-        d = d.astimezone()
-    return d.strftime("%Y-%m-%d %H:%M")
+    """A stored time in China time (``2026-01-10 15:20``), whatever the server's zone."""
+    from gkxlsx.clock import shown
+
+    return shown(v)
 
 
 def _content_disposition(name: str) -> str:
@@ -284,7 +278,9 @@ def _bars(items: Sequence[tuple[str, float]], width: int = 520, bar_h: int = 22)
 
 
 def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
-    today = date.today()
+    from gkxlsx.clock import china_date, china_now
+
+    today = china_now().date()
     rows = []
     for us in summary.units:
         on_time = summary.on_time(us)
@@ -309,6 +305,8 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
                 "errors": c.n_errors if c else None,
                 "warnings": c.n_warnings if c else None,
                 "received": c.received_at if c else None,
+                "state": us.state,
+                "held": us.held,
                 "late": on_time is False or late_missing,
                 "tags": tags,
             }
@@ -319,7 +317,7 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
         ql = q.lower()
         shown = [r for r in shown if ql in r["code"].lower() or ql in r["name"].lower() or ql in (r["type"] or "")]
     # returns over time (first arrival per unit, by day) and by 单位类型
-    per_day = Counter(str(us.first_received)[:10] for us in summary.units if us.first_received)
+    per_day = Counter(china_date(us.first_received).isoformat() for us in summary.units if us.first_received)
     days = sorted(per_day)
     by_type: dict[str, list[int]] = {}
     for us in summary.units:
@@ -727,6 +725,13 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                 sub = next((h for h in hist if h.version == version), None) if version else None
                 sub = sub or next((h for h in hist if h.is_current), hist[-1])
             token = state.unit_token(cid, u.code)
+            from gkxlsx.campaign.review import GRADES, MIN_REASON, accepted_reasons, history, unit_state
+
+            current = next((h for h in hist if h.is_current), None)
+            reasons = {}
+            if sub is not None:
+                for f, es in accepted_reasons(camp.ledger, u.code, sub):
+                    reasons[str(f.get("instance") or f.get("rule"))] = es
             return {
                 "cid": cid,
                 "unit": u,
@@ -735,6 +740,14 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                 "groups": findings_by_sheet(camp.form, sub.findings) if sub else [],
                 "token": token,
                 "year": camp.year,
+                "state": unit_state(current),
+                "locked": current is not None and current.locked,
+                "warnings": [f for f in sub.findings if f.get("severity") == "warning"] if sub else [],
+                "reasons": reasons,
+                "min_reason": MIN_REASON,
+                "grades": GRADES,
+                "steps": list(reversed(history(camp.ledger, u.code))),
+                "peers": camp.peer_findings().get(u.code, []) if current is not None else [],
             }
 
     async def unit_page(request: Request):
@@ -782,27 +795,67 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         ctx = await run_in_threadpool(_diff, request.path_params["cid"], request.path_params["code"], a, b)
         return web.page(request, "diff.html", **ctx)
 
-    def _accept(cid: str, code: str, note: str, version: int | None, user: str) -> str:
+    def _accept(
+        cid: str, code: str, note: str, version: int | None, user: str, explain: dict[str, str] | None = None
+    ) -> str:
         from gkxlsx.campaign.ledger import LedgerError
 
         with web.campaign(cid) as camp:
             u = _unit(camp, code)
             try:
-                sub = camp.ledger.accept(u.code, f"{note}（{user}）" if note.strip() else "", version)
+                sub = camp.ledger.accept(u.code, note, version, explain=explain, actor=user)
             except LedgerError as e:
                 raise Refused(400, str(e)) from None
-            return f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告）。"
+            return f"已确认并锁定 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），汇总将使用这一版。"
 
     async def accept(request: Request):
         user = web.require_office(request)
         form = await web.form(request)
         cid, code = request.path_params["cid"], request.path_params["code"]
         v = str(form.get("version") or "")
+        # a reason per warning: fields explain.<rule instance>; the empty ones are left to the note
+        explain = {
+            k.removeprefix("explain."): str(val)[:500]
+            for k, val in form.multi_items()
+            if k.startswith("explain.") and str(val).strip()
+        }
         msg = await run_in_threadpool(
-            _accept, cid, code, str(form.get("note") or "")[:500], int(v) if v.isdigit() else None, user
+            _accept, cid, code, str(form.get("note") or "")[:500], int(v) if v.isdigit() else None, user, explain
         )
         web.flash(request, msg)
         return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
+
+    def _review(cid: str, code: str, action: str, reason: str, version: int | None, user: str) -> str:
+        from gkxlsx.campaign.ledger import LedgerError
+        from gkxlsx.campaign.review import reopen, return_, unit_state
+
+        with web.campaign(cid) as camp:
+            u = _unit(camp, code)
+            try:
+                if action == "return":
+                    sub = return_(camp.ledger, u.code, reason, version, actor=user)
+                    from gkxlsx.mail.mail import feedback_workbook
+
+                    feedback_workbook(camp, u, sub)
+                    return f"已退回 {u.name} 第 {sub.version} 版，修改意见工作簿已生成。"
+                cur = reopen(camp.ledger, u.code, reason, version, actor=user)
+            except LedgerError as e:
+                raise Refused(400, str(e)) from None
+            return f"已重新打开 {u.name}：当前为第 {cur.version} 版，状态 {unit_state(cur)}。"
+
+    def review_action(action: str):
+        async def handler(request: Request):
+            user = web.require_office(request)
+            form = await web.form(request)
+            cid, code = request.path_params["cid"], request.path_params["code"]
+            v = str(form.get("version") or "")
+            msg = await run_in_threadpool(
+                _review, cid, code, action, str(form.get("reason") or "")[:500], int(v) if v.isdigit() else None, user
+            )
+            web.flash(request, msg)
+            return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
+
+        return handler
 
     def _original(cid: str, code: str, version: int) -> tuple[str, bytes]:
         with web.campaign(cid) as camp:
@@ -1117,6 +1170,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         Route(U + "/template", template_one),
         Route(U + "/diff", diff),
         Route(U + "/accept", accept, methods=["POST"]),
+        Route(U + "/return", review_action("return"), methods=["POST"]),
+        Route(U + "/reopen", review_action("reopen"), methods=["POST"]),
         Route(U + "/link", link, methods=["POST"]),
         Route(U + "/v/{v:int}/original", original),
         Route(U + "/v/{v:int}/feedback", feedback),
