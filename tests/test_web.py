@@ -191,15 +191,42 @@ def test_accept_warning_with_reason_shows_reason(tmp_path):
         sub = camp.ledger.current("SLX003")
     assert sub.n_warnings and not sub.n_errors, "the fixture must be a warning-only return"
     page = c.get("/c/_/u/SLX003")
-    assert "确认这些警告的理由" in page.text
+    assert "确认这些警告的理由" in page.text and "待审核" in page.text
+    rule = next(f["instance"] or f["rule"] for f in sub.findings if f["severity"] == "warning")
+    assert f'name="explain.{rule}"' in page.text
     empty = c.post("/c/_/u/SLX003/accept", data={"csrf": csrf, "version": str(sub.version), "note": "  "})
     assert empty.status_code == 400 and "理由" in empty.text
-    r = c.post("/c/_/u/SLX003/accept", data={"csrf": csrf, "version": str(sub.version), "note": "已电话核实"})
+    short = c.post("/c/_/u/SLX003/accept", data={"csrf": csrf, "version": str(sub.version), "note": "已核实"})
+    assert short.status_code == 400 and "至少 6 个字" in short.text
+    reason = "已电话核实，系转发上级规章"
+    r = c.post(
+        "/c/_/u/SLX003/accept",
+        data={"csrf": csrf, "version": str(sub.version), f"explain.{rule}": reason, "note": "其余警告已逐条核实"},
+    )
     assert r.status_code == 303
     page = c.get("/c/_/u/SLX003")
-    assert "已电话核实" in page.text and "已确认" in page.text
+    assert reason in page.text and "已确认" in page.text and "已锁定" in page.text
+    # the trail names who accepted; a second accept keeps the first reason
+    steps = page.text[page.text.index('id="steps"') :]
+    assert "确认并锁定" in steps and USER in steps
+    r = c.post(
+        "/c/_/u/SLX003/accept",
+        data={"csrf": csrf, "version": str(sub.version), f"explain.{rule}": "补充：已要求单位说明"},
+    )
+    assert r.status_code == 303
+    with Campaign(root) as camp:
+        assert camp.ledger.current("SLX003").accepted_note.startswith(reason)
     dash = c.get("/c/_/?f=已确认")
     assert "SLX003" in dash.text
+    # only the office reopens; then the return can be sent back with a reason
+    refused = c.post("/c/_/u/SLX003/return", data={"csrf": csrf, "reason": "请修改"})
+    assert refused.status_code == 400 and "重新打开" in refused.text
+    r = c.post("/c/_/u/SLX003/reopen", data={"csrf": csrf, "reason": "单位要求更正"})
+    assert r.status_code == 303
+    r = c.post("/c/_/u/SLX003/return", data={"csrf": csrf, "reason": "请更正第二部分"})
+    assert r.status_code == 303
+    page = c.get("/c/_/u/SLX003")
+    assert "退回" in page.text and "请更正第二部分" in page.text and "重新打开" in page.text
 
 
 def test_unit_link_page_upload_and_only_own_data(served):

@@ -105,9 +105,11 @@ CONFIG_COMMENTS = {
 @dataclass
 class UnitStatus:
     unit: Unit
-    current: Submission | None
-    first_received: str | None
+    current: Submission | None  # the version that counts (status, aggregate, render)
+    first_received: str | None  # the first version's received time (stored, with its offset)
     versions: int
+    latest_received: str | None = None  # the latest version's, held or not
+    held: int = 0  # versions recorded but held back (待审核 after locking, 疑似误发)
 
     @property
     def returned(self) -> bool:
@@ -117,6 +119,13 @@ class UnitStatus:
     def status(self) -> str:
         return self.current.status if self.current else "未报送"
 
+    @property
+    def state(self) -> str:
+        """The review state (:mod:`gkxlsx.campaign.review`): 未报送, 待审核, 退回, 已通过, 已确认, 已锁定."""
+        from gkxlsx.campaign.review import unit_state
+
+        return unit_state(self.current)
+
 
 @dataclass
 class StatusSummary:
@@ -124,10 +133,24 @@ class StatusSummary:
     deadline: date | None
     quarantined: int
 
-    def on_time(self, us: UnitStatus) -> bool | None:
-        if not us.first_received or not self.deadline:
+    def in_time(self, received: str | None) -> bool | None:
+        """Whether a version received at ``received`` came by the deadline (its day in China time)."""
+        from gkxlsx.clock import china_date
+
+        if not received or not self.deadline:
             return None
-        return datetime.fromisoformat(us.first_received).date() <= self.deadline
+        try:
+            return china_date(received) <= self.deadline
+        except ValueError:
+            return None
+
+    def on_time(self, us: UnitStatus) -> bool | None:
+        """Whether the unit's first version came in time."""
+        return self.in_time(us.first_received)
+
+    def latest_on_time(self, us: UnitStatus) -> bool | None:
+        """Whether the unit's latest version came in time."""
+        return self.in_time(us.latest_received)
 
     @property
     def total(self) -> int:
@@ -171,6 +194,10 @@ class StatusSummary:
                     "received_at": c.received_at if c else None,
                     "first_received": u.first_received,
                     "on_time": self.on_time(u),
+                    "latest_received": u.latest_received,
+                    "latest_on_time": self.latest_on_time(u),
+                    "state": u.state,
+                    "held": u.held,
                     "accepted_note": c.accepted_note if c else None,
                 }
             )
@@ -199,6 +226,7 @@ class ImportOutcome:
     status: str | None = None
     message: str = ""
     findings: list[dict] = field(default_factory=list)
+    held: str = ""  # recorded but held back, not made current: why (疑似误发, the unit's return is locked)
 
     @property
     def name(self) -> str:
@@ -325,18 +353,27 @@ class Campaign:
     # -- status ----------------------------------------------------------------------------
 
     def status(self) -> StatusSummary:
+        from gkxlsx.campaign.review import first_and_latest, held_counts
+
         cur = self.ledger.currents()
-        firsts = {
-            r["unit_code"]: (r["first"], r["n"])
-            for r in self.ledger.conn.execute(
-                "SELECT unit_code, MIN(received_at) first, COUNT(*) n FROM submissions GROUP BY unit_code"
-            )
-        }
+        times = first_and_latest(self.ledger)
+        held = held_counts(self.ledger)
         rows = []
         for u in self.units():
-            f, n = firsts.get(u.code, (None, 0))
-            rows.append(UnitStatus(u, cur.get(u.code), f, n))
+            f, last, n = times.get(u.code, (None, None, 0))
+            rows.append(UnitStatus(u, cur.get(u.code), f, n, last, held.get(u.code, 0)))
         return StatusSummary(rows, self.deadline, self.ledger.quarantine_count())
+
+    def peer_findings(self) -> dict[str, list]:
+        """{unit code: 提示 findings} for figures of a unit's current return far from those of the
+        other units of its 单位类型 (:func:`gkxlsx.rules.plausibility.peer_outliers`)."""
+        from gkxlsx.rules.plausibility import Peer, peer_outliers
+
+        types = {u.code: u.type for u in self.units()}
+        return peer_outliers(
+            self.form,
+            (Peer(code, types[code], vals) for code, _st, vals in self.ledger.iter_currents() if code in types),
+        )
 
     def similar(self) -> list[tuple[Unit, Unit, float]]:
         """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
@@ -762,7 +799,8 @@ def import_files(
     ctx = CheckContext(roster=roster_dict(units), year=camp.year, prev_by_unit=prevs)
     job = _ImportJob(camp.ledger.archive_dir, camp.ledger.known_hashes(), ctx)
     out: list[ImportOutcome] = []
-    when = received_at or datetime.now().isoformat(timespec="seconds")
+    when = received_time(received_at)
+    judge = _misfire_judge(camp)
     files = expand_paths(paths)
     jobs = max(1, min(int(jobs or 1), os.cpu_count() or 1, len(files) or 1))
     batch = max(1, int(batch or IMPORT_BATCH))
@@ -792,7 +830,7 @@ def import_files(
             with camp.ledger.batch() as b:
                 for p, r in items:
                     try:
-                        decided.append(_record_one(b, by_code, p, r, source, when, names, only_unit))
+                        decided.append(_record_one(b, by_code, p, r, source, when, names, only_unit, judge))
                     except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
                         decided.append(
                             ImportOutcome(
@@ -846,6 +884,7 @@ def _record_one(
     when: str,
     names: Mapping[str, str] | None = None,
     only_unit: str | None = None,
+    judge: Callable[[Any, str, _Taken], str] | None = None,
 ) -> ImportOutcome:
     if r.kind in ("failed", "duplicate"):
         return ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
@@ -875,6 +914,7 @@ def _record_one(
         reason = f"单位代码 {code} 不在本次收集名单中" if code else r.headline
         return set_aside(reason, findings, reason)
     status = r.status if r.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+    hold = judge(b.ledger, code, r) if judge is not None else ""
     got = b.record(
         NewSubmission(
             received,
@@ -886,11 +926,42 @@ def _record_one(
             findings=findings,
             findings_json=r.findings_json,
             values_json=r.values_json,
+            hold=hold,
         )
     )
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
-    return ImportOutcome(p, "new", code, got[1], status, findings=findings)
+    held = b.ledger.submission_by_version(code, got[1])
+    return ImportOutcome(
+        p, "new", code, got[1], status, findings=findings, held=held.hold if held is not None and held.held else ""
+    )
+
+
+def received_time(text: str | None) -> str:
+    """A received time as the ledger stores it (with its offset; typed without one: China time);
+    none given: now."""
+    from gkxlsx.clock import parse_time, stamp
+
+    if not text:
+        return stamp()
+    try:
+        return stamp(parse_time(text))
+    except ValueError:
+        raise CampaignError(f"收到时间“{text}”格式不对，应为 YYYY-MM-DDTHH:MM（北京时间）。") from None
+
+
+def _misfire_judge(camp: Campaign) -> Callable[[Any, str, _Taken], str]:
+    """(ledger, unit code, checked file) → why to hold the file as 疑似误发, or "" (see review.misfire)."""
+    from gkxlsx.campaign.ledger import load_values
+    from gkxlsx.campaign.review import misfire
+
+    def judge(ledger, code: str, r: _Taken) -> str:
+        cur = ledger.current(code)
+        if cur is None:
+            return ""
+        return misfire(camp.form, camp.year, r.year, load_values(r.values_json) if r.values_json else {}, cur)
+
+    return judge
 
 
 def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):

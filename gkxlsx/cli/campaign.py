@@ -1,4 +1,4 @@
-"""Campaign commands: init, import, status, diff, accept, aggregate."""
+"""Campaign commands: init, import, status, diff, accept, return, reopen, history, aggregate."""
 
 from __future__ import annotations
 
@@ -74,8 +74,13 @@ def import_cmd(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="并行检查的进程数（文件很多时用，如 --jobs 2）"),
 ) -> None:
     """校验并登记收到的报告文件（原件按 sha256 归档，不覆盖）。 / Validate and record returned files."""
-    from gkxlsx.campaign.campaign import import_files
+    from gkxlsx.campaign.campaign import CampaignError, import_files, received_time
 
+    if received:
+        try:
+            received = received_time(received)
+        except CampaignError as e:
+            fail(str(e))
     camp = open_campaign(campaign)
     with camp, writing(LEDGER):
         if previous_data:
@@ -141,6 +146,12 @@ def import_cmd(
                         + (f"（{_count_text(shown)}）" if shown else ""),
                         fg=color,
                     )
+                    if r.held:
+                        typer.secho(
+                            f"  ! 已登记但未替换当前版本：{r.held}。核实后用 gkxlsx accept {r.unit_code} --version {r.version} "
+                            f"或 gkxlsx reopen {r.unit_code} --version {r.version} 采用这一版。",
+                            fg=typer.colors.YELLOW,
+                        )
                 elif r.kind == "duplicate":
                     typer.echo(f"= {r.name}：{r.message}")
                 elif r.kind == "quarantine":
@@ -213,6 +224,9 @@ def status_cmd(
                                         "n_errors",
                                         "n_warnings",
                                         "accepted_note",
+                                        "hold",
+                                        "review",
+                                        "is_current",
                                         "findings",
                                     )
                                 }
@@ -225,24 +239,40 @@ def status_cmd(
                     )
                 )
                 return
-            typer.echo(f"{u.code} {u.name}（{u.type}）")
+            from gkxlsx.campaign.review import unit_state
+            from gkxlsx.clock import shown
+
+            current = next((h for h in hist if h.is_current), None)
+            typer.echo(f"{u.code} {u.name}（{u.type}）：{unit_state(current)}")
             if not hist:
                 typer.echo("  尚未报送。")
                 return
+            s = camp.status()
             for h in hist:
-                cur = "（当前）" if h.is_current else ""
+                cur = "（当前）" if h.is_current else ("（待审核，未替换当前版）" if h.held else "")
+                mark = {True: "按时", False: "逾期", None: ""}[s.in_time(h.received_at)]
                 typer.echo(
-                    f"  第 {h.version} 版{cur}：{h.received_at.replace('T', ' ')}  {h.status}  错误 {h.n_errors} 警告 {h.n_warnings}  {h.filename}  [{h.application or '未知软件'}]"
+                    f"  第 {h.version} 版{cur}：{shown(h.received_at, seconds=True)} {mark}  {h.status}  错误 {h.n_errors} 警告 {h.n_warnings}  {h.filename}  [{h.application or '未知软件'}]"
                 )
+                if h.held:
+                    typer.echo(f"    {h.hold}")
                 if h.accepted_note:
                     typer.echo(f"    确认说明：{h.accepted_note}")
-            cur = hist[-1] if hist[-1].is_current else next(h for h in hist if h.is_current)
-            if cur.findings:
-                from gkxlsx.findings import Finding
+            cur = current or hist[-1]
+            from gkxlsx.campaign.review import GRADES
+            from gkxlsx.findings import Finding
 
+            if cur.findings:
                 typer.echo("  当前版本的问题：")
                 for f in map(Finding.from_dict, cur.findings):
-                    typer.echo(f"    {f.severity_zh} {f.rule_id} {'、'.join(f.locations)}：{f.message}")
+                    typer.echo(
+                        f"    {f.severity_zh}（{GRADES[f.severity]}） {f.instance or f.rule_id} {'、'.join(f.locations)}：{f.message}"
+                    )
+            peers = camp.peer_findings().get(u.code, []) if current is not None else []
+            if peers:
+                typer.echo("  与同类单位比较：")
+                for f in peers:
+                    typer.echo(f"    {f.severity_zh}（{GRADES[f.severity]}） {f.instance}：{f.message}")
             return
         s = camp.status()
         too_many = similar is None and s.returned > SIMILAR_AUTO
@@ -321,25 +351,172 @@ def diff_cmd(
             typer.echo(f"  {addr}  {camp.form.label(k)}：{o} → {n}")
 
 
+def _actor(by: str | None) -> str:
+    """Who does an office action: ``--by``, else the account running the command."""
+    if by and by.strip():
+        return by.strip()
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+BY_OPT = typer.Option(None, "--by", help="操作人（记入审核记录；默认当前登录的用户名）")
+
+
+def _parse_explain(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        rule, sep, reason = item.partition("=")
+        if not sep or not rule.strip():
+            fail(f"--explain 应写成 规则编号=理由，如 --explain W-XY-INFORCE=“经核实…”，而不是“{item}”。")
+        out[rule.strip()] = reason.strip()
+    return out
+
+
 def accept_cmd(
     unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
-    note: str = typer.Option(..., "--note", "-m", help="确认理由（上报说明）"),
-    version: int | None = typer.Option(None, "--version", help="确认指定版本（默认当前版）"),
+    note: str = typer.Option("", "--note", "-m", help="确认理由：用于全部未逐条说明的警告（每条至少 6 个字）"),
+    explain: list[str] | None = typer.Option(
+        None, "--explain", "-e", help="逐条说明警告：规则编号=理由（可多次使用），如 W-YOY-JUMP=“经电话核实…”"
+    ),
+    version: int | None = typer.Option(
+        None, "--version", help="确认指定版本（默认当前版；待审核的新版本确认后成为当前版）"
+    ),
+    by: str | None = BY_OPT,
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
-    """确认一份有警告的报送并记录理由；有错误的不能确认。 / Accept a return with warnings."""
+    """确认并锁定一份报送：有错误（强制）的不能确认，每条警告（核实）须写明理由。 / Accept and lock a return."""
     from gkxlsx.campaign.campaign import CampaignError
     from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.campaign.review import accepted_reasons
+
+    reasons = _parse_explain(explain)
+    camp = open_campaign(campaign)
+    with camp:
+        try:
+            u = camp.unit(unit)
+            with writing(LEDGER):
+                sub = camp.ledger.accept(u.code, note, version, explain=reasons, actor=_actor(by))
+        except (CampaignError, LedgerError) as e:
+            fail(str(e), 1)
+        typer.echo(f"已确认并锁定 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），汇总将使用这一版。")
+        for f, es in accepted_reasons(camp.ledger, u.code, sub):
+            typer.echo(f"  {f.get('instance') or f.get('rule')}：{f.get('message')}")
+            for ex in es:
+                typer.echo(f"    理由（第 {ex.version} 版，{ex.actor or '未记录'}）：{ex.reason}")
+
+
+def return_cmd(
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
+    reason: str = typer.Option(..., "--reason", "-m", help="退回理由（写入审核记录，单位会看到）"),
+    version: int | None = typer.Option(None, "--version", help="退回指定版本（默认当前版）"),
+    by: str | None = BY_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
+) -> None:
+    """退回一份报送并写明理由，生成修改意见工作簿。 / Send a return back with a reason."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.campaign.review import return_
 
     camp = open_campaign(campaign)
     with camp:
         try:
             u = camp.unit(unit)
             with writing(LEDGER):
-                sub = camp.ledger.accept(u.code, note, version)
+                sub = return_(camp.ledger, u.code, reason, version, actor=_actor(by))
         except (CampaignError, LedgerError) as e:
             fail(str(e), 1)
-        typer.echo(f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），理由：{sub.accepted_note}")
+        from gkxlsx.mail.mail import feedback_workbook
+
+        with writing(f"修改意见工作簿（{camp.path('feedback')}）"):
+            name, _data = feedback_workbook(camp, u, sub)
+        typer.echo(f"已退回 {u.name} 第 {sub.version} 版，理由：{reason.strip()}")
+        typer.echo(f"修改意见工作簿：{camp.path('feedback') / name}")
+        if camp.mail_config.get("host"):
+            typer.echo(f"发送给单位：gkxlsx mail feedback --only {u.code}")
+
+
+def reopen_cmd(
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
+    reason: str = typer.Option(..., "--reason", "-m", help="重新打开的理由（写入审核记录）"),
+    version: int | None = typer.Option(None, "--version", help="同时把这一待审核的版本设为当前版"),
+    by: str | None = BY_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
+) -> None:
+    """重新打开已锁定的报送（只有收集单位可以）。 / Reopen a locked return."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.campaign.review import reopen, unit_state
+
+    camp = open_campaign(campaign)
+    with camp:
+        try:
+            u = camp.unit(unit)
+            with writing(LEDGER):
+                cur = reopen(camp.ledger, u.code, reason, version, actor=_actor(by))
+        except (CampaignError, LedgerError) as e:
+            fail(str(e), 1)
+        typer.echo(f"已重新打开 {u.name}：当前为第 {cur.version} 版，状态 {unit_state(cur)}。")
+
+
+def history_cmd(
+    unit: str | None = typer.Argument(None, metavar="单位", help="单位代码或名称（默认全部单位）"),
+    campaign: Path | None = CAMPAIGN_OPT,
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
+) -> None:
+    """审核记录：每次报送、退回、确认、重新打开，谁、何时、为什么（北京时间）。 / The review trail."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.review import history, unit_state
+
+    camp = open_campaign(campaign)
+    with camp:
+        code = None
+        if unit:
+            try:
+                code = camp.unit(unit).code
+            except CampaignError as e:
+                fail(str(e))
+        steps = history(camp.ledger, code)
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    [
+                        {
+                            "unit_code": s.unit_code,
+                            "version": s.version,
+                            "action": s.action,
+                            "action_zh": s.action_zh,
+                            "actor": s.actor,
+                            "at": s.at,
+                            "reason": s.reason,
+                            **s.detail,
+                        }
+                        for s in steps
+                    ],
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
+            return
+        names = {u.code: u for u in camp.units()}
+        codes = [code] if code else list(dict.fromkeys(s.unit_code for s in steps))
+        if not codes:
+            typer.echo("还没有任何审核记录。")
+        for c in codes:
+            u = names.get(c)
+            cur = camp.ledger.current(c)
+            head = f"{c} {u.name if u else ''}：{unit_state(cur)}"
+            if cur is not None:
+                head += f"（当前第 {cur.version} 版）"
+            typer.echo(head)
+            mine = [s for s in steps if s.unit_code == c]
+            if not mine:
+                typer.echo("  尚未报送。")
+            for s in mine:
+                typer.echo("  " + s.line(camp.deadline))
 
 
 def aggregate_cmd(
@@ -380,4 +557,7 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_cmd)
     app.command("diff")(diff_cmd)
     app.command("accept")(accept_cmd)
+    app.command("return")(return_cmd)
+    app.command("reopen")(reopen_cmd)
+    app.command("history")(history_cmd)
     app.command("aggregate")(aggregate_cmd)

@@ -277,16 +277,10 @@ def redact(path: str) -> str:
 
 
 def _dt(v: Any) -> str:
-    if not v:
-        return ""
-    s = str(v)
-    try:
-        d = datetime.fromisoformat(s)
-    except ValueError:
-        return s.replace("T", " ")[:16]
-    if d.tzinfo is not None:
-        d = d.astimezone()
-    return d.strftime("%Y-%m-%d %H:%M")
+    """A stored time in China time (``2026-01-10 15:20``), whatever the server's zone."""
+    from gkxlsx.clock import shown
+
+    return shown(v)
 
 
 def _content_disposition(name: str) -> str:
@@ -358,7 +352,9 @@ def _bars(items: Sequence[tuple[str, float]], width: int = 520, bar_h: int = 22)
 
 
 def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
-    today = date.today()
+    from gkxlsx.clock import china_date, china_now
+
+    today = china_now().date()
     rows = []
     for us in summary.units:
         on_time = summary.on_time(us)
@@ -383,6 +379,8 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
                 "errors": c.n_errors if c else None,
                 "warnings": c.n_warnings if c else None,
                 "received": c.received_at if c else None,
+                "state": us.state,
+                "held": us.held,
                 "late": on_time is False or late_missing,
                 "tags": tags,
             }
@@ -393,7 +391,7 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
         ql = q.lower()
         shown = [r for r in shown if ql in r["code"].lower() or ql in r["name"].lower() or ql in (r["type"] or "")]
     # returns over time (first arrival per unit, by day) and by 单位类型
-    per_day = Counter(str(us.first_received)[:10] for us in summary.units if us.first_received)
+    per_day = Counter(china_date(us.first_received).isoformat() for us in summary.units if us.first_received)
     days = sorted(per_day)
     by_type: dict[str, list[int]] = {}
     for us in summary.units:
@@ -826,6 +824,13 @@ def build(
                 sub = next((h for h in hist if h.version == version), None) if version else None
                 sub = sub or next((h for h in hist if h.is_current), hist[-1])
             token = state.unit_token(cid, u.code)
+            from gkxlsx.campaign.review import GRADES, MIN_REASON, accepted_reasons, history, unit_state
+
+            current = next((h for h in hist if h.is_current), None)
+            reasons = {}
+            if sub is not None:
+                for f, es in accepted_reasons(camp.ledger, u.code, sub):
+                    reasons[str(f.get("instance") or f.get("rule"))] = es
             return {
                 "cid": cid,
                 "unit": u,
@@ -834,6 +839,14 @@ def build(
                 "groups": findings_by_sheet(camp.form, sub.findings) if sub else [],
                 "token": token,
                 "year": camp.year,
+                "state": unit_state(current),
+                "locked": current is not None and current.locked,
+                "warnings": [f for f in sub.findings if f.get("severity") == "warning"] if sub else [],
+                "reasons": reasons,
+                "min_reason": MIN_REASON,
+                "grades": GRADES,
+                "steps": list(reversed(history(camp.ledger, u.code))),
+                "peers": camp.peer_findings().get(u.code, []) if current is not None else [],
             }
 
     async def unit_page(request: Request):
@@ -878,27 +891,72 @@ def build(
         ctx = await run_in_threadpool(_diff, request.path_params["cid"], request.path_params["code"], a, b)
         return web.page(request, "diff.html", **ctx)
 
-    def _accept(cid: str, code: str, note: str, version: int | None, user: str) -> str:
+    def _accept(
+        cid: str, code: str, note: str, version: int | None, user: str, explain: dict[str, str] | None = None
+    ) -> str:
         from gkxlsx.campaign.ledger import LedgerError
+        from gkxlsx.campaign.review import MIN_REASON
 
-        if not note.strip():  # the ledger's own message names the command line's --note
-            raise Refused(400, "确认时必须写明理由，例如说明警告的原因。")
         with web.campaign(cid) as camp:
             u = _unit(camp, code)
             try:
-                sub = camp.ledger.accept(u.code, f"{note.strip()}（{user}）", version)
+                sub = camp.ledger.accept(u.code, note, version, explain=explain, actor=user)
             except LedgerError as e:
-                raise Refused(400, str(e)) from None
-            return f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告）。"
+                msg = str(e)
+                if "--note" in msg:  # the ledger's words name the command line's options: say it as the page does
+                    msg = (
+                        msg.split("请写明")[0]
+                        + f"请在每个警告下面写明理由（至少 {MIN_REASON} 个字），或在“其余警告的理由”中写一条用于全部警告。"
+                    )
+                raise Refused(400, msg) from None
+            return f"已确认并锁定 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），汇总将使用这一版。"
 
     async def accept(request: Request):
         user = web.require_office(request)
         form = await web.form(request)
         cid, code = request.path_params["cid"], request.path_params["code"]
         v = _small_int(str(form.get("version") or ""))
-        msg = await run_in_threadpool(_accept, cid, code, str(form.get("note") or "")[:500], v, user)
+        # a reason per warning: fields explain.<rule instance>; the empty ones are left to the note
+        explain = {
+            k.removeprefix("explain."): str(val)[:500]
+            for k, val in form.multi_items()
+            if k.startswith("explain.") and str(val).strip()
+        }
+        msg = await run_in_threadpool(_accept, cid, code, str(form.get("note") or "")[:500], v, user, explain)
         web.flash(request, msg)
         return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
+
+    def _review(cid: str, code: str, action: str, reason: str, version: int | None, user: str) -> str:
+        from gkxlsx.campaign.ledger import LedgerError
+        from gkxlsx.campaign.review import reopen, return_, unit_state
+
+        with web.campaign(cid) as camp:
+            u = _unit(camp, code)
+            try:
+                if action == "return":
+                    sub = return_(camp.ledger, u.code, reason, version, actor=user)
+                    from gkxlsx.mail.mail import feedback_workbook
+
+                    feedback_workbook(camp, u, sub)
+                    return f"已退回 {u.name} 第 {sub.version} 版，修改意见工作簿已生成。"
+                cur = reopen(camp.ledger, u.code, reason, version, actor=user)
+            except LedgerError as e:
+                raise Refused(400, str(e)) from None
+            return f"已重新打开 {u.name}：当前为第 {cur.version} 版，状态 {unit_state(cur)}。"
+
+    def review_action(action: str):
+        async def handler(request: Request):
+            user = web.require_office(request)
+            form = await web.form(request)
+            cid, code = request.path_params["cid"], request.path_params["code"]
+            v = str(form.get("version") or "")
+            msg = await run_in_threadpool(
+                _review, cid, code, action, str(form.get("reason") or "")[:500], int(v) if v.isdigit() else None, user
+            )
+            web.flash(request, msg)
+            return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
+
+        return handler
 
     def _original(cid: str, code: str, version: int) -> tuple[str, bytes]:
         with web.campaign(cid) as camp:
@@ -1151,7 +1209,9 @@ def build(
             raise Refused(400, "请选择要上传的工作簿。")
         cid, code = got
         res = await run_in_threadpool(_import, cid, files, "网页上传（单位填报链接）", code)
-        ctx = await run_in_threadpool(_portal_ctx, token)
+        # the findings of what was just sent (a version held for review is not the current one)
+        sent = [r["version"] for r in res["rows"] if r.get("kind") == "new" and r.get("version")]
+        ctx = await run_in_threadpool(_portal_ctx, token, max(sent) if sent else None)
         ctx["rows"] = res["rows"]  # not the campaign's headline: a unit sees nothing of the other units
         status = _upload_status(res["rows"])
         return web.page(request, "portal.html", status=status, headline="", max_size=size_text(web.max_file), **ctx)
@@ -1236,6 +1296,8 @@ def build(
         Route(U + "/template", template_one),
         Route(U + "/diff", diff),
         Route(U + "/accept", accept, methods=["POST"]),
+        Route(U + "/return", review_action("return"), methods=["POST"]),
+        Route(U + "/reopen", review_action("reopen"), methods=["POST"]),
         Route(U + "/link", link, methods=["POST"]),
         Route(U + "/v/{v:int}/original", original),
         Route(U + "/v/{v:int}/feedback", feedback),
