@@ -92,9 +92,7 @@ def rollup_parts(camp: Campaign, agg: Aggregate) -> tuple[list[ChildRow], list[E
     for u in agg.included:
         sub = camp.ledger.current(u.code)
         vals = sub.values if sub is not None else {}
-        children.append(
-            ChildRow(u.code, u.name, u.type, sub.status if sub else "", {k: vals.get(k) for k in keys})
-        )
+        children.append(ChildRow(u.code, u.name, u.type, sub.status if sub else "", {k: vals.get(k) for k in keys}))
     excluded = [Excluded(u.code, u.name, u.type, why) for u, why in agg.missing]
     return children, excluded
 
@@ -126,3 +124,14 @@ def write_return(camp: Campaign, out_dir: Path, unit: Unit) -> RollupReturn:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = write_bytes(out_dir / workbook_filename(unit, camp.year), data)
     return RollupReturn(unit, path, agg, children, excluded, narrative)
+
+
+def drill_down(camp: Campaign, code: str) -> dict[str, Any] | None:
+    """What a unit's current return sums when it is a roll-up (checked on import): ``included``,
+    ``expected``, ``children`` (code, name, type, status, values) and ``excluded`` (code, name, type,
+    reason); None for an ordinary return or none."""
+    from gkxlsx.form.rollup import VALUES_KEY
+
+    vals = camp.ledger.current_values(code)
+    got = (vals or {}).get(VALUES_KEY)
+    return got if isinstance(got, dict) else None

@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from gkxlsx.campaign.campaign import CampaignError
 from gkxlsx.form.model import Field, Form
 
 NARRATIVE_FILE = "汇总报告文字.txt"
@@ -25,7 +26,7 @@ NARRATIVE_FILE = "汇总报告文字.txt"
 _HEAD = re.compile(r"^\s*【(.+?)】\s*$")
 
 
-class NarrativeError(ValueError):
+class NarrativeError(CampaignError):
     """The file cannot be read; the Chinese message says where and what to do."""
 
 
@@ -40,8 +41,9 @@ def heading(form: Form, f: Field) -> str:
     return f"{form.section(f.section).title}·{f.label}"
 
 
-def template_text(form: Form, office: str, year: int) -> str:
-    """The file as first written: comments, then every heading with nothing under it."""
+def template_text(form: Form, office: str, year: int, values: Mapping[str, Any] | None = None) -> str:
+    """The file as first written: comments, then every heading with nothing under it (or with the
+    text of ``values``: the demo's and the tests' office)."""
     lines = [
         f"# {office or '本级'}{year}年度政府信息公开工作年度报告（汇总）的文字部分。",
         "# 在每个【标题】下面填写该部分的内容，可以写多段；不要修改【】中的标题。以 # 开头的行不会被使用。",
@@ -52,18 +54,23 @@ def template_text(form: Form, office: str, year: int) -> str:
         lines.append(f"【{heading(form, f)}】")
         if f.guide:
             lines.append(f"# {f.guide}")
+        v = (values or {}).get(f.key)
+        if v not in (None, ""):
+            lines.append(v.isoformat() if isinstance(v, date) else str(v))
         lines.append("")
     return "\n".join(lines)
 
 
-def ensure_file(root: Path, form: Form, office: str, year: int) -> tuple[Path, bool]:
+def ensure_file(
+    root: Path, form: Form, office: str, year: int, values: Mapping[str, Any] | None = None
+) -> tuple[Path, bool]:
     """(path, whether it was written now): the file in ``root``, written once and never overwritten."""
     p = Path(root) / NARRATIVE_FILE
     if p.exists():
         return p, False
     from gkxlsx.fsutil import write_text
 
-    write_text(p, template_text(form, office, year))
+    write_text(p, template_text(form, office, year, values))
     return p, True
 
 

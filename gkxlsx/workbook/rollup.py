@@ -11,7 +11,6 @@ from typing import Any
 from gkxlsx.form.cells import a1
 from gkxlsx.form.layout import number_for_excel
 from gkxlsx.form.model import Form
-from gkxlsx.form.roster import Unit, column_name
 from gkxlsx.form.rollup import (
     CODE_COL,
     EXCLUDED_HEADER_ROW,
@@ -33,6 +32,7 @@ from gkxlsx.form.rollup import (
     summed_keys,
     texts,
 )
+from gkxlsx.form.roster import Unit, column_name
 from gkxlsx.workbook.generate import OfficeInfo, build_workbook
 
 

@@ -117,7 +117,12 @@ def check_rollup(c: FileCheck) -> None:
             if not code:
                 break
             excluded.append(
-                {"code": code, "name": text(r, 1, ex_sheet), "type": text(r, 2, ex_sheet), "reason": text(r, 3, ex_sheet)}
+                {
+                    "code": code,
+                    "name": text(r, 1, ex_sheet),
+                    "type": text(r, 2, ex_sheet),
+                    "reason": text(r, 3, ex_sheet),
+                }
             )
             r += 1
     n_in, n_all = decl
@@ -130,9 +135,7 @@ def check_rollup(c: FileCheck) -> None:
         problems.append(f"声明应报 {n_all} 个单位，明细与未纳入单位合计 {len(rows) + len(excluded)} 个")
     if problems:
         c.add(
-            make_finding(
-                "E-ROLLUP-SHEET", what=f"工作表“{sheet}”：" + "；".join(problems) + "。", locations=(sheet,)
-            )
+            make_finding("E-ROLLUP-SHEET", what=f"工作表“{sheet}”：" + "；".join(problems) + "。", locations=(sheet,))
         )
     if declared.get("GKX_ROLLUP_DIGEST") != digest(keys, rows):
         c.add(make_finding("E-ROLLUP-EDITED", sheet=sheet, locations=(sheet,)))
@@ -157,7 +160,9 @@ def check_rollup(c: FileCheck) -> None:
         c.vals[VALUES_KEY] = {
             "included": len(rows),
             "expected": n_all,
-            "children": [dict(ch.to_dict(), values={k: v for k, v in ch.values.items() if v is not None}) for ch in rows],
+            "children": [
+                dict(ch.to_dict(), values={k: v for k, v in ch.values.items() if v is not None}) for ch in rows
+            ],
             "excluded": excluded,
         }
     return None
