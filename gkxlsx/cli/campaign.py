@@ -218,6 +218,7 @@ def status_cmd(
                                 }
                                 for h in hist
                             ],
+                            "rollup": _rollup_of(camp, u.code),
                         },
                         ensure_ascii=False,
                         indent=2,
@@ -237,6 +238,7 @@ def status_cmd(
                 if h.accepted_note:
                     typer.echo(f"    确认说明：{h.accepted_note}")
             cur = hist[-1] if hist[-1].is_current else next(h for h in hist if h.is_current)
+            _echo_rollup(camp, u.code)
             if cur.findings:
                 from gkxlsx.findings import Finding
 
@@ -319,6 +321,27 @@ def diff_cmd(
             o = fmt_num(old) if not isinstance(old, str) else (old[:30] + "…" if len(old) > 30 else old)
             n = fmt_num(new) if not isinstance(new, str) else (new[:30] + "…" if len(new) > 30 else new)
             typer.echo(f"  {addr}  {camp.form.label(k)}：{o} → {n}")
+
+
+def _rollup_of(camp, code: str):
+    from gkxlsx.campaign.as_return import drill_down
+
+    return drill_down(camp, code)
+
+
+def _echo_rollup(camp, code: str) -> None:
+    """A roll-up return's units (checked on import): who is in it, with what status, who is not."""
+    got = _rollup_of(camp, code)
+    if not got:
+        return
+    children, excluded = got.get("children") or [], got.get("excluded") or []
+    typer.echo(f"  当前版本是汇总报送：应报 {got.get('expected')} 个单位，纳入汇总 {got.get('included')} 个：")
+    for ch in children:
+        typer.echo(f"    {ch.get('code')}  {ch.get('name')}（{ch.get('type')}）  {ch.get('status')}")
+    if excluded:
+        typer.echo(f"  未纳入汇总 {len(excluded)} 个：")
+        for ex in excluded:
+            typer.echo(f"    {ex.get('code')}  {ex.get('name')}（{ex.get('type')}）  {ex.get('reason')}")
 
 
 def accept_cmd(

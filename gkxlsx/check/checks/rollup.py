@@ -209,7 +209,8 @@ def _check_sums(c: FileCheck, keys: tuple[str, ...], rows: list[ChildRow], sheet
                 locations=locs,
                 expected=total,
                 actual=have,
-                delta=fmt_num(Decimal(str(have)) - Decimal(str(total))),
+                delta=Decimal(str(have)) - Decimal(str(total)),
+                diff=fmt_num(Decimal(str(have)) - Decimal(str(total))),
                 instance=f"E-ROLLUP-SUM[{k}]",
             )
         )
