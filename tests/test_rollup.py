@@ -273,9 +273,13 @@ def test_aggregate_workbook_shows_amounts_with_balanced_rounding(chain):
 
     (tmp / "out").mkdir()
     xlsx, _ = write_aggregate(county, agg, tmp / "out")
-    ws = openpyxl.load_workbook(xlsx)["分单位明细"]
+    book = openpyxl.load_workbook(xlsx)
+    ws = book["分单位明细"]
     heads = {ws.cell(1, c).value: c for c in range(1, ws.max_column + 1)}
     col = next(c for h, c in heads.items() if h and h.startswith("实际收取金额（元）（万元"))
     vals = [Decimal(str(ws.cell(r, col).value)) for r in range(2, 5)]
-    total = Decimal(str(ws.cell(5, col).value))
-    assert total == Decimal("0.02") and sum(vals) == total
+    assert ws.max_row == 4  # one row a unit
+    summary = book["汇总"]
+    [row] = [r for r in summary.iter_rows(min_row=5, values_only=True) if r[2] == "s6.fee_collected"]
+    assert row[3] == 150 and row[4] == "0.02（万元）"  # 150 元 = 0.015 万元 → 0.02
+    assert sum(vals) == Decimal("0.02") and vals == [Decimal("0.01"), Decimal("0.01"), 0]

@@ -277,7 +277,9 @@ def test_report_page_and_downloads(served):
         # a draft: the office has not written its own part (汇总报告文字.txt); Markdown says so first
         assert magic in (r.content if fmt == "md" else r.content[:400]), r.content[:40]
         if fmt == "md":
-            assert "草稿".encode() in r.content[:40] and "尚未填写".encode() in r.content or b"E-CELL-EMPTY" in r.content
+            assert (
+                "草稿".encode() in r.content[:40] and "尚未填写".encode() in r.content or b"E-CELL-EMPTY" in r.content
+            )
         if fmt != "docx":  # one of four units in: said on the office's page, never in the public report
             assert "4个单位中的1个单位".encode() not in r.content and "示例县青石镇".encode() not in r.content
             assert "示例县2021年政府信息公开工作年度报告".encode() in r.content  # titled after the area

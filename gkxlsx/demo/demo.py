@@ -174,9 +174,8 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, render:
             from gkxlsx.campaign.publish import aggregate_report, area_name
 
             # the office writes its own part of the roll-up report (here: the sample text of a county)
-            words = sample_values(
-                camp.form, area_name(camp), "县级政府", camp.year, seed=7, figures=aggs[0].report.values
-            )
+            county = units["SLX200"].type  # the county government's type: the office's level
+            words = sample_values(camp.form, area_name(camp), county, camp.year, seed=7, figures=aggs[0].report.values)
             ensure_file(camp.root, camp.form, camp.office, camp.year, words)
             rep, info = aggregate_report(camp, aggs[0])
             out = render_files(rep, ["html", "txt"], reports, aggregate=info, draft=False)

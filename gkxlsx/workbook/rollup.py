@@ -86,8 +86,8 @@ def build_rollup_workbook(
         sums: dict[str, Any] = {k: 0 for k in keys}
         for i, ch in enumerate(children):
             r = FIRST_UNIT_ROW + i
-            for col, v in ((CODE_COL, ch.code), (NAME_COL, ch.name), (TYPE_COL, ch.type), (STATUS_COL, ch.status)):
-                ws.write_string(r, col, v, cell)
+            for col, t_ in ((CODE_COL, ch.code), (NAME_COL, ch.name), (TYPE_COL, ch.type), (STATUS_COL, ch.status)):
+                ws.write_string(r, col, t_, cell)
             for j, k in enumerate(keys):
                 v = ch.values.get(k)
                 if v is None or v == "":
