@@ -761,7 +761,14 @@ def report_context(
 
 
 def builtin_templates_dir() -> Path:
-    """The shipped templates: the installed ``gkxlsx.templates`` package, else the repo's ``templates/``."""
+    """The shipped templates of the gkxlsx that runs: ``gkxlsx/templates`` of an installed package or
+    the checkout's ``templates/`` beside it — looked for next to this code first, so a checkout run
+    with PYTHONPATH never renders with the templates of another installation — else the
+    ``gkxlsx.templates`` package as importlib finds it."""
+    here = Path(__file__).resolve().parents[1]
+    for cand in (here / "templates", here.parent / "templates"):
+        if (cand / "report.html.j2").is_file():
+            return cand
     try:
         from importlib.resources import files
 
@@ -769,12 +776,8 @@ def builtin_templates_dir() -> Path:
         for cand in (Path(str(p)), *(Path(str(x)) for x in getattr(p, "_paths", ()))):
             if (cand / "report.html.j2").is_file():
                 return cand
-    except Exception:  # not installed as a package: fall back to the source tree
+    except Exception:  # no such package either
         pass
-    here = Path(__file__).resolve().parents[1]
-    for cand in (here / "templates", here.parent / "templates"):
-        if (cand / "report.html.j2").is_file():
-            return cand
     raise RenderError("找不到报告模板目录 templates/（安装可能不完整）")
 
 
