@@ -43,6 +43,7 @@ from gkxlsx.campaign.ledger import (
 )
 from gkxlsx.form.model import Form, check_report_year, form_for_year, load_form
 from gkxlsx.form.report import Report
+from gkxlsx.form.rollup import summed_keys
 from gkxlsx.form.roster import Unit, column_name, load_roster
 from gkxlsx.rules.engine import compute_derived
 from gkxlsx.rules.evaluate import check
@@ -556,9 +557,7 @@ def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
         g = group_of(u)
         groups.setdefault(g, []).append(u)
         unit_group[u.code] = g
-    numeric = [k for k in form.entry_keys] + [
-        k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")
-    ]
+    numeric = list(summed_keys(form))
     sums: dict[str, dict[str, Any]] = {g: {k: 0 for k in numeric} for g in groups}
     current: dict[str, str] = {}  # unit code → status of its current submission
     for code, status, vals in camp.ledger.iter_currents():

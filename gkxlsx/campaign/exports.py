@@ -261,6 +261,27 @@ def _aggregate_workbook(camp: Campaign, agg: Aggregate) -> bytes:
         for j, k in enumerate(keys):
             v = vals.get(k)
             ws2.write(1 + i, 2 + j, number_for_excel(v) if v is not None else "", cell)
+    # 舍位平衡: amounts also shown in the unit and precision of their type's ``shown`` (万元, two
+    # decimals), each unit's rounded so that they add up to the total shown on 汇总 (gkxlsx.rounding)
+    shown_keys = [k for k in keys if form.value_type(k).shown is not None]
+    if shown_keys:
+        from gkxlsx.rounding import balanced_round, scaled
+
+        per = list(agg.per_unit.items())
+        col = 2 + len(keys)
+        ws.write(3, 4, "显示值（舍位平衡）", head)
+        ws.set_column(4, 4, 24)
+        for k in shown_keys:
+            sh = form.value_type(k).shown
+            assert sh is not None
+            parts = [scaled(vals.get(k) or 0, sh.factor) for _code, vals in per]
+            rounded, total = balanced_round(parts, sh.dp)
+            shown_label = f"{form.label(k)}（{sh.unit}，保留{sh.dp}位小数，舍位平衡）"
+            ws2.write(0, col, shown_label, head)
+            for i, v in enumerate(rounded):
+                ws2.write(1 + i, col, float(v), cell)
+            ws.write(4 + keys.index(k), 4, f"{total}（{sh.unit}）", cell)
+            col += 1
     ws2.freeze_panes(1, 2)
     ws3 = wb.add_worksheet("完整性")
     ws3.write(0, 0, agg.completeness["statement"], bold)

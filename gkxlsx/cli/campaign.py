@@ -232,6 +232,7 @@ def status_cmd(
                                 }
                                 for h in hist
                             ],
+                            "rollup": _rollup_of(camp, u.code),
                         },
                         ensure_ascii=False,
                         indent=2,
@@ -259,6 +260,7 @@ def status_cmd(
                 if h.accepted_note:
                     typer.echo(f"    确认说明：{h.accepted_note}")
             cur = current or hist[-1]
+            _echo_rollup(camp, u.code)
             from gkxlsx.campaign.review import GRADES
             from gkxlsx.findings import Finding
 
@@ -374,6 +376,27 @@ def _parse_explain(items: list[str] | None) -> dict[str, str]:
             fail(f"--explain 应写成 规则编号=理由，如 --explain W-XY-INFORCE=“经核实…”，而不是“{item}”。")
         out[rule.strip()] = reason.strip()
     return out
+
+
+def _rollup_of(camp, code: str):
+    from gkxlsx.campaign.as_return import drill_down
+
+    return drill_down(camp, code)
+
+
+def _echo_rollup(camp, code: str) -> None:
+    """A roll-up return's units (checked on import): who is in it, with what status, who is not."""
+    got = _rollup_of(camp, code)
+    if not got:
+        return
+    children, excluded = got.get("children") or [], got.get("excluded") or []
+    typer.echo(f"  当前版本是汇总报送：应报 {got.get('expected')} 个单位，纳入汇总 {got.get('included')} 个：")
+    for ch in children:
+        typer.echo(f"    {ch.get('code')}  {ch.get('name')}（{ch.get('type')}）  {ch.get('status')}")
+    if excluded:
+        typer.echo(f"  未纳入汇总 {len(excluded)} 个：")
+        for ex in excluded:
+            typer.echo(f"    {ex.get('code')}  {ex.get('name')}（{ex.get('type')}）  {ex.get('reason')}")
 
 
 def accept_cmd(
@@ -522,13 +545,28 @@ def history_cmd(
 def aggregate_cmd(
     by: str | None = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（默认全部汇总为一份）"),
     out: Path | None = typer.Option(None, "--out", "-o", help="输出目录（默认：任务目录/报告）"),
+    as_return: bool = typer.Option(
+        False, "--as-return", help="同时生成报送上级的本级汇总工作簿（上级下发的同一模板，附分单位明细和未纳入单位）"
+    ),
+    template: Path | None = typer.Option(
+        None, "--template", help="上级下发给本单位的空白工作簿：从中读取本单位在上级名单中的代码、名称和类型"
+    ),
+    unit: str | None = typer.Option(
+        None, "--unit", help="本单位在上级名单中的代码（或在 campaign.toml 的 [return] 中填写）"
+    ),
+    unit_name: str | None = typer.Option(None, "--unit-name", help="本单位在上级名单中的名称"),
+    unit_type: str | None = typer.Option(None, "--unit-type", help="本单位的单位类型，如 县级政府"),
+    unit_parent: str | None = typer.Option(None, "--unit-parent", help="本单位的上级单位"),
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
-    """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据。 / County roll-up."""
+    """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据；--as-return 生成报送上级的本级工作簿。 / County roll-up."""
     from gkxlsx.campaign.campaign import DIRS, CampaignError, aggregate
     from gkxlsx.campaign.exports import write_aggregate
+    from gkxlsx.campaign.narrative import ensure_file
     from gkxlsx.findings import fmt_num
 
+    if as_return and by:
+        fail("--as-return 汇总的是本级全部单位，不能与 --by 一起使用。")
     camp = open_campaign(campaign)
     with camp:
         try:
@@ -549,6 +587,37 @@ def aggregate_cmd(
             errs = [f for f in agg.findings if f.severity == "error"]
             typer.echo("  汇总数据校验：" + ("通过" if not errs else f"{len(errs)} 个错误"))
             typer.echo(f"  已写出：{xlsx.name}、{data.name}")
+        with writing(f"任务目录 {camp.root}"):
+            text_file, new = ensure_file(camp.root, camp.form, camp.office, camp.year)
+        if new:
+            typer.echo(f"已建立文字部分文件 {text_file.name}：请在其中填写汇总报告的总体情况、存在的问题和改进措施等。")
+        if as_return:
+            _write_as_return(camp, out_dir, template, unit, unit_name, unit_type, unit_parent, text_file)
+
+
+def _write_as_return(camp, out_dir: Path, template, code, name, unit_type, parent, text_file: Path) -> None:
+    from gkxlsx.campaign.as_return import return_unit, write_return
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.narrative import NarrativeError
+    from gkxlsx.check.checker import check_file
+
+    try:
+        u = return_unit(camp, code=code, name=name, unit_type=unit_type, parent=parent, template=template)
+        with writing(f"输出目录 {out_dir}"):
+            rr = write_return(camp, out_dir, u)
+    except (CampaignError, NarrativeError) as e:
+        fail(str(e))
+    n, m = len(rr.children), len(rr.children) + len(rr.excluded)
+    typer.echo(f"报送上级的本级汇总工作簿（{u.code} {u.name}，纳入 {n}/{m} 个单位）：{rr.path.name}")
+    res = check_file(rr.path, year=camp.year)  # what the level above will see, but for its roster
+    bad = [f for f in res.findings if f.severity in ("error", "warning")]
+    typer.echo(f"  自检：{res.headline()}")
+    for f in bad[:8]:
+        typer.echo(f"    {f.severity_zh} {f.rule_id}：{f.message}")
+    if len(bad) > 8:
+        typer.echo(f"    ……另有 {len(bad) - 8} 项")
+    if not rr.narrative:
+        typer.echo(f"  文字部分尚未填写：请编辑 {text_file} 后重新运行，或在工作簿中直接填写后报送。")
 
 
 def register(app: typer.Typer) -> None:

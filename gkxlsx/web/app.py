@@ -1107,6 +1107,24 @@ def build(
         name, data = await run_in_threadpool(_aggregate_xlsx, request.path_params["cid"])
         return download(data, name, XLSX)
 
+    def _return_xlsx(cid: str) -> tuple[str, bytes]:
+        """The office's roll-up return to the level above (as ``gkxlsx aggregate --as-return``): who
+        the office is comes from campaign.toml's [return] table."""
+        from gkxlsx.campaign.as_return import return_unit, write_return
+        from gkxlsx.campaign.campaign import CampaignError
+
+        with web.campaign(cid) as camp, tempfile.TemporaryDirectory(prefix="gkxlsx-web-") as tmp:
+            try:
+                rr = write_return(camp, Path(tmp), return_unit(camp))
+            except CampaignError as e:
+                raise Refused(400, str(e)) from None
+            return rr.path.name, rr.path.read_bytes()
+
+    async def return_xlsx(request: Request):
+        web.require_office(request)
+        name, data = await run_in_threadpool(_return_xlsx, request.path_params["cid"])
+        return download(data, name, XLSX)
+
     # -- audit of a published report -----------------------------------------------------------
 
     async def audit(request: Request):
@@ -1291,6 +1309,7 @@ def build(
         Route(C + "/report.{fmt}", render),
         Route(C + "/status.xlsx", status_xlsx),
         Route(C + "/aggregate.xlsx", aggregate_xlsx),
+        Route(C + "/return.xlsx", return_xlsx),
         *mail_routes(web, C),
         Route(U, unit_page),
         Route(U + "/template", template_one),

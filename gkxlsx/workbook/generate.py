@@ -240,13 +240,18 @@ def build_workbook(
     marks: Mapping[str, str] | None = None,
     problems: Sequence[Problem] | None = None,
     problems_title: str = "",
+    extra_sheets: Callable[[xlsxwriter.Workbook, str, Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> tuple[bytes, str]:
     """Build one unit's workbook in memory.  Returns (xlsx bytes, structure fingerprint).
 
     ``prefill``: values by key written into the entry cells (numbers, text); ``prev``: last year's
     values by key (enables the cross-year checks, whose constants are compiled into the check
     formulas); ``marks``: key → message — cells to highlight with a note (feedback workbooks);
-    ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links).
+    ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links);
+    ``extra_sheets``: called with (workbook, sheet password, protection options) after the form's
+    sheets are written, adds sheets of its own (a roll-up's breakdown, :mod:`gkxlsx.workbook.rollup`)
+    and returns identity fields to stamp beside :data:`META_FIELDS` (document properties and the
+    rows below them on the hidden identity sheet).
     """
     office = office or OfficeInfo()
     prefill = dict(prefill or {})
@@ -431,6 +436,8 @@ def build_workbook(
     if problems:
         _write_problems(sheets[CHECKS_SHEET], cl, fm, problems, problems_title, lay)
 
+    extra_meta = dict(extra_sheets(wb, password, protect_opts)) if extra_sheets is not None else {}
+
     # hidden metadata sheet + defined names
     ws = sheets[META_SHEET]
     ws.write_string(0, 0, "gkxlsx 模板标识（请勿修改）", fm.bold)
@@ -438,6 +445,10 @@ def build_workbook(
         ws.write_string(1 + i, 0, k)
         ws.write_string(1 + i, 1, meta[k])
         wb.define_name(k, f"='{META_SHEET}'!$B${2 + i}")
+    for i, (k, v) in enumerate(extra_meta.items(), start=len(META_FIELDS)):
+        ws.write_string(1 + i, 0, k)
+        ws.write_string(1 + i, 1, v)
+        wb.set_custom_property(k, v)
     ws.very_hidden()
     for key, (s, r, c) in lay.where.items():
         wb.define_name(defined_name(key), f"='{s}'!${col_letter(c)}${r + 1}")
