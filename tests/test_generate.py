@@ -1213,6 +1213,25 @@ def test_previous_column_only_where_last_years_figures_are_comparable(tmp_path):
         assert wb[s3.name].cell(r + 1, col + 1).fill.fgColor.rgb[-6:] == "E7E6E6"  # a blank grey cell
 
 
+@pytest.mark.parametrize("form_id", ["2021", "2019"])
+def test_checker_reads_no_cell_of_the_previous_column(form_id):
+    """Every position the checker reads (entry cells, totals, labels, formulas, identity cells) lies
+    outside the 上年 column, so nothing typed there can make a finding."""
+    from gkxlsx.check.plan import form_plan, formula_plan
+    from gkxlsx.form.layout import previous_column
+
+    form = load_form(form_id)
+    prev = {k: 1 for k in form.cells}
+    year = 2025 if form_id == "2021" else 2020
+    pcol = previous_column(form, year, prev)
+    assert {b.sheet for b in pcol.boxes} == {form.section(s).sheet for s in ("s2", "s3", "s4")}
+    column = {(b.sheet, a1(r, c)) for b in pcol.boxes for r, c in box_cells(b)}
+    plan = form_plan(form)
+    read = set(plan.key_pos.values()) | {(s, ref) for s, ref, _t, _r in plan.labels}
+    read |= {(fc.sheet, fc.ref) for fc in formula_plan(form, None, True)}
+    assert read and not read & column
+
+
 # what a workbook without last year's values was before the 上年 column existed (sha256, gkxlsx
 # 0.1.0): it must not change with it.  Update deliberately when a change means to alter every
 # workbook (CONTRIBUTING.md, Tests).

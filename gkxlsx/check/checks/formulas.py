@@ -44,7 +44,10 @@ def check_formulas(c: FileCheck) -> None:
         cells = formula_plan(form, ut.name if ut else None, has_prev_formulas)
     if has_prev_formulas and prev is None:
         c.add(make_finding("I-PREV-UNVERIFIED", previous=ident.previous))
-    # fingerprint: only when the formulas are exactly known
+    # fingerprint: only when the formulas are exactly known.  A workbook generated with last year's
+    # values has its own (the cross-year formulas and the grey 上年 column of
+    # gkxlsx.form.layout.previous_column are hashed in); its cells lie right of everything the
+    # plan reads, so they are never read, whoever typed into them.
     if not has_prev_formulas and ident.fingerprint:
         from gkxlsx.form.identity import fingerprint
 
