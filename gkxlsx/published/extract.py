@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import html
 import html.parser
 import re
 import shutil
@@ -258,13 +259,76 @@ class _HTMLText(html.parser.HTMLParser):
             self.cells[-1].append(d)
 
 
+# The plain markup of a page (what gkxlsx renders and most sites print): start tags whose
+# attributes are names with quoted or bare values, end tags, comments without “--” inside, the
+# doctype.  Every character class stops at “<”, so one match never runs past the next tag and the
+# whole scan stays linear.  Anything else (a stray “<”, a processing instruction, a script or
+# style holding a “<”, an attribute html.parser reads in its own lenient way) sends the page to
+# html.parser, whose events these are.
+_WS = " \t\n\r\f"
+_ATTR = (
+    rf"[{_WS}]+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:[{_WS}]*=[{_WS}]*(?:\"[^\"<]*\"|'[^'<]*'|[^{_WS}\"'<>=`]+(?=[{_WS}>])))?"
+)
+_PLAIN_MARKUP = re.compile(
+    rf"<(?:(?P<start>[a-zA-Z][a-zA-Z0-9]*)(?:{_ATTR})*[{_WS}]*(?P<close>/?)>"
+    rf"|/(?P<end>[a-zA-Z][a-zA-Z0-9]*)[{_WS}]*>"
+    r"|!--(?!-?>)[^<>-]*(?:-[^<>-]+)*-->"
+    r"|![dD][oO][cC][tT][yY][pP][eE][^<>]*>)"
+)
+_RAW_TEXT = ("script", "style")  # html.parser's CDATA_CONTENT_ELEMENTS
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+def _feed_plain(p: _HTMLText, src: str) -> bool:
+    """Give ``p`` the events html.parser would give it for a page of plain markup; False (``p``
+    then half fed) as soon as the page holds anything else."""
+    i, n = 0, len(src)
+    find, match = src.find, _PLAIN_MARKUP.match
+    while i < n:
+        j = find("<", i)
+        if j < 0:
+            j = n
+        if i < j:
+            d = src[i:j]
+            p.handle_data(html.unescape(d) if "&" in d else d)
+        if j == n:
+            break
+        m = match(src, j)
+        if m is None:
+            return False
+        i = m.end()
+        start, end = m.group("start", "end")
+        if start is not None:
+            tag = start.lower()
+            if m.group("close"):
+                if tag in _RAW_TEXT:
+                    return False
+                p.handle_startendtag(tag, [])
+                continue
+            p.handle_starttag(tag, [])
+            if tag in _RAW_TEXT:  # its text up to its end tag, as is
+                k = find("<", i)
+                e = match(src, k) if k >= 0 else None
+                if e is None or (e.group("end") or "").lower() != tag:
+                    return False
+                if i < k:
+                    p.handle_data(src[i:k])
+                p.handle_endtag(tag)
+                i = e.end()
+        elif end is not None:
+            p.handle_endtag(end.lower())
+    return True
+
+
 def html_to_text(src: str) -> str:
     """HTML → text with one table cell per line (empty cells as a blank mark)."""
     p = _HTMLText()
-    p.feed(src)
-    p.close()
-    text = "".join(p.out)
-    lines = [re.sub(r"[ \t\r\f\v]+", " ", ln).strip() for ln in text.split("\n")]
+    if not _feed_plain(p, src):
+        p = _HTMLText()
+        p.feed(src)
+        p.close()
+    text = _SPACES.sub(" ", "".join(p.out))
+    lines = [ln.strip() for ln in text.split("\n")]
     return "\n".join(ln for ln in lines if ln)
 
 
