@@ -465,6 +465,7 @@ class Token:
 _NUM = r"[+\-]?\d+(?:\.\d+)?"
 _SEPARATOR_LINE = re.compile(r"^[\s|:=\-─━┼+│┃]*$")
 _SPLIT = re.compile(r"[|│┃\t]|\s{2,}|\u3000+")
+_RULE_MARK = re.compile(r"-{3}|[|─━┼│┃]")
 
 
 @cache
@@ -473,13 +474,26 @@ def _value_re() -> re.Pattern:
     return re.compile(rf"^({_NUM}|\d{{1,3}}(?:,\d{{3}})+)\s*({'|'.join(map(re.escape, units))})?$")
 
 
+@cache
+def _marks() -> tuple[frozenset[str], frozenset[str]]:
+    """(blank marks, zero marks) as sets."""
+    d = data()
+    return frozenset(d["blank_marks"]) | {BLANK}, frozenset(d["zero_marks"])
+
+
+_INT = re.compile(r"[+\-]?\d+")
+_DIGITS2 = re.compile(r"\d{2,}")
+
+
 def _classify(text: str, norm: str, line: int) -> Token:
     s = norm.strip().strip("*").strip()
-    d = data()
-    if s in d["blank_marks"] or s == BLANK:
+    blank, zero = _marks()
+    if s in blank:
         return Token(text, s, line, "blank", None, "空白")
-    if s in d["zero_marks"]:
+    if s in zero:
         return Token(text, s, line, "zero", 0, f"“{text.strip()}”视为 0")
+    if s.isdigit() and s.isascii():  # the common cell: what the pattern below reads, faster
+        return Token(text, s, line, "num", int(s), "", "", runon=len(s) > 1)
     m = _value_re().match(s)
     if m:
         num, unit = m.group(1), m.group(2) or ""
@@ -488,12 +502,12 @@ def _classify(text: str, norm: str, line: int) -> Token:
             num = num.replace(",", "")
             note = "千位分隔符已去除"
         try:
-            v: Any = int(num) if re.fullmatch(r"[+\-]?\d+", num) else Decimal(num)
+            v: Any = int(num) if _INT.fullmatch(num) else Decimal(num)
         except (ValueError, InvalidOperation):
             return Token(text, s, line, "text")
         if unit:
             note = (note + "；" if note else "") + f"单元格内写有单位“{unit}”"
-        return Token(text, s, line, "num", v, note, unit, runon=bool(re.fullmatch(r"\d{2,}", num)))
+        return Token(text, s, line, "num", v, note, unit, runon=bool(_DIGITS2.fullmatch(num)))
     return Token(text, s, line, "text")
 
 
@@ -527,14 +541,18 @@ def tokenize(nt: NormText, start: int, end: int) -> list[Token]:
     while pos < end:
         nl = text.find("\n", pos, end)
         stop = end if nl < 0 else nl
-        line_n, line_d = text[pos:stop], disp[pos:stop]
-        if line_n.strip() and not (_SEPARATOR_LINE.match(line_n) and re.search(r"-{3}|[|─━┼│┃]", line_n)):
-            offs = 0
-            for m in list(_SPLIT.finditer(line_n)) + [None]:
-                a = m.start() if m else len(line_n)
-                out.extend(_piece_tokens(line_d[offs:a], line_n[offs:a], lineno))
-                if m:
-                    offs = m.end()
+        line_n = text[pos:stop]
+        if line_n.strip() and not (_SEPARATOR_LINE.match(line_n) and _RULE_MARK.search(line_n)):
+            line_d = disp[pos:stop]
+            if _SPLIT.search(line_n) is None:  # one piece (a cell on its own line)
+                out.extend(_piece_tokens(line_d, line_n, lineno))
+            else:
+                offs = 0
+                for m in list(_SPLIT.finditer(line_n)) + [None]:
+                    a = m.start() if m else len(line_n)
+                    out.extend(_piece_tokens(line_d[offs:a], line_n[offs:a], lineno))
+                    if m:
+                        offs = m.end()
         pos = stop + 1
         lineno += 1
     return out
@@ -1142,13 +1160,17 @@ class _SectionReader:
                 items.append(Token(t.text if len(parts) == 1 else p, p, t.line, "text"))
         used = [False] * len(expected)
         last = -1
+        at: dict[str, list[int]] = {}  # header label → its places in ``expected``, in order
+        for j, e in enumerate(expected):
+            at.setdefault(e[1], []).append(j)
+
+        def pick_in(places: Iterable[int]) -> int | None:
+            """The first unused place after the last one picked, else the first unused place."""
+            free = [j for j in places if not used[j]]
+            return next((j for j in free if j > last), free[0] if free else None)
 
         def pick(pred) -> int | None:
-            after = [j for j in range(len(expected)) if not used[j] and j > last and pred(j)]
-            if after:
-                return after[0]
-            anyj = [j for j in range(len(expected)) if not used[j] and pred(j)]
-            return anyj[0] if anyj else None
+            return pick_in(j for j in range(len(expected)) if pred(j))
 
         i = 0
         while i < len(items):
@@ -1157,7 +1179,9 @@ class _SectionReader:
                 if i + L > len(items):
                     continue
                 joined = "".join(x.norm for x in items[i : i + L])
-                j = pick(lambda j: expected[j][1] == joined)
+                if joined not in at:
+                    continue
+                j = pick_in(at[joined])
                 if j is not None:
                     used[j] = True
                     last = j
@@ -1179,7 +1203,7 @@ class _SectionReader:
                 joined = "".join(x.norm for x in items[i : i + L])
                 for v in _variants().get(joined, []):
                     ck = label_key(v["canonical"])
-                    j = pick(lambda j: expected[j][1] == ck)
+                    j = pick_in(at.get(ck, ()))
                     if j is not None:
                         used[j] = True
                         last = j
