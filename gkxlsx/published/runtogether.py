@@ -27,7 +27,7 @@ from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from gkxlsx.findings import Finding, make_finding
@@ -91,14 +91,22 @@ def _cut_labels(s: str, labels: Sequence[str]) -> list[str]:
     return [p for p in out if p.strip()]
 
 
+@lru_cache(maxsize=8)
+def _label_sets(anchors: tuple[str, ...], headers: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the row labels that start with a digit, every label longest first) for :func:`split_glued`."""
+    numbered = tuple(lab for lab in anchors if lab[0].isdigit())
+    return numbered, tuple(sorted(set(anchors) | set(headers), key=len, reverse=True))
+
+
 def split_glued(norm: str, anchors: Sequence[str], headers: Sequence[str]) -> list[tuple[str, int, int]] | None:
     """A line of a table part whose cells are glued → pieces ``(kind, start, end)`` (kind ``text`` or
     ``run``, offsets into ``norm``); None when the line does not look like a glued table (fewer
     than two runs of digits right after a known label, or one run ending the line after one).
 
     ``anchors``: row labels as compared (longest first); ``headers``: header labels (longest first)."""
-    if not any(ch.isdigit() for ch in norm):
+    if not any(map(str.isdigit, norm)):
         return None
+    numbered, known = _label_sets(tuple(anchors), tuple(headers))
     runs: list[tuple[int, int]] = []
     for m in _RUN.finditer(norm):
         a, b = m.start(), m.end()
@@ -109,14 +117,13 @@ def split_glued(norm: str, anchors: Sequence[str], headers: Sequence[str]) -> li
         if after and after in ".、" and norm[b - 1].isdigit():
             # the last digit is the next label's numbering (“…00000002.其他法律…”)?
             f, _ = _filtered(norm[b - 1 : b + 90])
-            if any(lab[0].isdigit() and f.startswith(lab) for lab in anchors):
+            if f.startswith(numbered):
                 b -= 1
                 if b <= a or not norm[b - 1].isdigit():
                     continue
         runs.append((a, b))
     if not runs:
         return None
-    known = sorted(set(anchors) | set(headers), key=len, reverse=True)
     glued = 0
     prev = 0
     for a, _b in runs:
