@@ -279,55 +279,80 @@ _RAW_TEXT = ("script", "style")  # html.parser's CDATA_CONTENT_ELEMENTS
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 
 
-def _feed_plain(p: _HTMLText, src: str) -> bool:
-    """Give ``p`` the events html.parser would give it for a page of plain markup; False (``p``
-    then half fed) as soon as the page holds anything else."""
+def _plain_markup_text(src: str) -> list[str] | None:
+    """What :class:`_HTMLText` collects (``out``) from a page of plain markup, with its handlers'
+    logic inlined; None as soon as the page holds anything else.  tests/test_extract_published.py
+    compares the two on random markup."""
+    out: list[str] = []
+    cells: list[list[str]] = []
+    skip = 0
+    block, skipped = _HTMLText.BLOCK, _HTMLText.SKIP
     i, n = 0, len(src)
-    find, match = src.find, _PLAIN_MARKUP.match
+    find, match, unescape, append = src.find, _PLAIN_MARKUP.match, html.unescape, out.append
     while i < n:
         j = find("<", i)
         if j < 0:
             j = n
         if i < j:
-            d = src[i:j]
-            p.handle_data(html.unescape(d) if "&" in d else d)
-        if j == n:
-            break
+            if not skip:
+                d = src[i:j]
+                if "&" in d:
+                    d = unescape(d)
+                append(d)
+                if cells:
+                    cells[-1].append(d)
+            if j == n:
+                break
         m = match(src, j)
         if m is None:
-            return False
+            return None
         i = m.end()
-        start, end = m.group("start", "end")
+        start, close, end = m.group(1, 2, 3)
         if start is not None:
             tag = start.lower()
-            if m.group("close"):
+            if close:  # handle_startendtag
                 if tag in _RAW_TEXT:
-                    return False
-                p.handle_startendtag(tag, [])
+                    return None
+                if tag in ("br", "hr", "p", "div"):
+                    append("\n")
                 continue
-            p.handle_starttag(tag, [])
-            if tag in _RAW_TEXT:  # its text up to its end tag, as is
-                k = find("<", i)
-                e = match(src, k) if k >= 0 else None
-                if e is None or (e.group("end") or "").lower() != tag:
-                    return False
-                if i < k:
-                    p.handle_data(src[i:k])
-                p.handle_endtag(tag)
-                i = e.end()
-        elif end is not None:
-            p.handle_endtag(end.lower())
-    return True
+            if tag in skipped:  # handle_starttag
+                skip += 1
+                if tag in _RAW_TEXT:  # its text, skipped, up to its end tag
+                    k = find("<", i)
+                    e = match(src, k) if k >= 0 else None
+                    if e is None or (e.group(3) or "").lower() != tag:
+                        return None
+                    skip = max(0, skip - 1)
+                    i = e.end()
+            elif tag in ("td", "th"):
+                append("\n")
+                cells.append([])
+            elif tag in block:
+                append("\n")
+        elif end is not None:  # handle_endtag
+            tag = end.lower()
+            if tag in skipped:
+                skip = max(0, skip - 1)
+            elif tag in ("td", "th"):
+                content = "".join(cells.pop()) if cells else ""
+                if not content.strip(" \t\r\n\xa0\u3000"):
+                    append(BLANK)
+                append("\n")
+            elif tag in block:
+                append("\n")
+    return out
 
 
 def html_to_text(src: str) -> str:
     """HTML → text with one table cell per line (empty cells as a blank mark)."""
-    p = _HTMLText()
-    if not _feed_plain(p, src):
+    out = _plain_markup_text(src)
+    if out is None:
         p = _HTMLText()
         p.feed(src)
         p.close()
-    text = _SPACES.sub(" ", "".join(p.out))
+        out = p.out
+    text = _SPACES.sub(" ", "".join(out))
     lines = [ln.strip() for ln in text.split("\n")]
     return "\n".join(ln for ln in lines if ln)
 
