@@ -269,8 +269,8 @@ _WS = " \t\n\r\f"
 _ATTR = (
     rf"[{_WS}]+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:[{_WS}]*=[{_WS}]*(?:\"[^\"<]*\"|'[^'<]*'|[^{_WS}\"'<>=`]+(?=[{_WS}>])))?"
 )
-_PLAIN_MARKUP = re.compile(
-    rf"<(?:(?P<start>[a-zA-Z][a-zA-Z0-9]*)(?:{_ATTR})*[{_WS}]*(?P<close>/?)>"
+_PLAIN_MARKUP = re.compile(  # the text before the next tag, and the tag
+    rf"([^<]*)<(?:(?P<start>[a-zA-Z][a-zA-Z0-9]*)(?:{_ATTR})*[{_WS}]*(?P<close>/?)>"
     rf"|/(?P<end>[a-zA-Z][a-zA-Z0-9]*)[{_WS}]*>"
     r"|!--(?!-?>)[^<>-]*(?:-[^<>-]+)*-->"
     r"|![dD][oO][cC][tT][yY][pP][eE][^<>]*>)"
@@ -288,26 +288,25 @@ def _plain_markup_text(src: str) -> list[str] | None:
     skip = 0
     block, skipped = _HTMLText.BLOCK, _HTMLText.SKIP
     i, n = 0, len(src)
-    find, match, unescape, append = src.find, _PLAIN_MARKUP.match, html.unescape, out.append
+    match, unescape, append = _PLAIN_MARKUP.match, html.unescape, out.append
     while i < n:
-        j = find("<", i)
-        if j < 0:
-            j = n
-        if i < j:
-            if not skip:
-                d = src[i:j]
-                if "&" in d:
-                    d = unescape(d)
-                append(d)
-                if cells:
-                    cells[-1].append(d)
-            if j == n:
-                break
-        m = match(src, j)
+        m = match(src, i)
         if m is None:
-            return None
+            if "<" in src[i:]:
+                return None
+            d = src[i:]  # the text after the last tag
+        else:
+            d = m.group(1)
+        if d and not skip:
+            if "&" in d:
+                d = unescape(d)
+            append(d)
+            if cells:
+                cells[-1].append(d)
+        if m is None:
+            break
         i = m.end()
-        start, close, end = m.group(1, 2, 3)
+        start, close, end = m.group(2, 3, 4)
         if start is not None:
             tag = start.lower()
             if close:  # handle_startendtag
@@ -319,9 +318,8 @@ def _plain_markup_text(src: str) -> list[str] | None:
             if tag in skipped:  # handle_starttag
                 skip += 1
                 if tag in _RAW_TEXT:  # its text, skipped, up to its end tag
-                    k = find("<", i)
-                    e = match(src, k) if k >= 0 else None
-                    if e is None or (e.group(3) or "").lower() != tag:
+                    e = match(src, i)
+                    if e is None or (e.group(4) or "").lower() != tag:
                         return None
                     skip = max(0, skip - 1)
                     i = e.end()
