@@ -787,6 +787,12 @@ def _col_no(table: Table, key: str) -> tuple[int, str]:
 
 
 @cache
+def _positions(form: Form) -> dict[str, str]:
+    """Every table cell's position (:func:`position`), in the form's order."""
+    return {k: position(form, k) for k in form.cells}
+
+
+@cache
 def position(form: Form, key: str) -> str:
     """A human position in the published table: “三、表格第6行（（一）予以公开）第7列（总计）”."""
     cell = form.cells[key]
@@ -1514,7 +1520,7 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
     report = Report(
         form=form, year=year or 0, unit_name=unit, unit_type=unit_type, values=values, source=source or "extract:text"
     )
-    positions = {k: position(form, k) for k in form.cells}
+    positions = dict(_positions(form))
     warnings = []
     if mismatch:
         warnings.append(
