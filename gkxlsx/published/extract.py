@@ -1190,8 +1190,8 @@ class _SectionReader:
         used = [False] * len(expected)
         last = -1
         at: dict[str, list[int]] = {}  # header label → its places in ``expected``, in order
-        for j, e in enumerate(expected):
-            at.setdefault(e[1], []).append(j)
+        for place, e in enumerate(expected):
+            at.setdefault(e[1], []).append(place)
 
         def pick_in(places: Iterable[int]) -> int | None:
             """The first unused place after the last one picked, else the first unused place."""
