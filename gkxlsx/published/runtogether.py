@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache, lru_cache
@@ -32,6 +31,7 @@ from typing import Any
 
 from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.model import Form
+from gkxlsx.rules.codegen import all_int, rule_tests
 from gkxlsx.rules.engine import RuleInstance
 from gkxlsx.rules.interpret import Eval, Missing, truth_function
 
@@ -202,6 +202,8 @@ def candidates(run: str, kinds: Sequence[CellKind]) -> list[tuple[Any, ...]] | N
     for c in range(n - 1, -1, -1):
         minimum[c] = minimum[c + 1] + 1
 
+    pieces: dict[tuple[int, CellKind], list[tuple[int, Any]]] = {}  # _pieces of run[pos:], per kind
+
     def walk(pos: int, c: int) -> bool:
         nonlocal steps
         steps += 1
@@ -215,7 +217,11 @@ def candidates(run: str, kinds: Sequence[CellKind]) -> list[tuple[Any, ...]] | N
             return True
         if len(run) - pos < minimum[c]:
             return True
-        for end, value in _pieces(run[pos:], kinds[c]):
+        kind = kinds[c]
+        here = pieces.get((pos, kind))
+        if here is None:
+            here = pieces[pos, kind] = _pieces(run[pos:], kind)
+        for end, value in here:
             end += pos
             if len(run) - end < minimum[c + 1]:
                 break
@@ -278,6 +284,13 @@ def holds(form: Form, r: RuleInstance, values: Mapping[str, Any]) -> bool | None
 
 
 @cache
+def _int_tests(form: Form) -> dict[str, Callable[[Mapping[str, Any]], bool]]:
+    """The compiled tests (:mod:`gkxlsx.rules.codegen`) of the rule instances that have one, by id:
+    exact when every key an instance reads holds a plain int."""
+    return {inst.iid: fast[1] for inst, fast in zip(form.rules, rule_tests(form)) if fast is not None}
+
+
+@cache
 def _hard_rules(form: Form) -> tuple[RuleInstance, ...]:
     """The relations that may decide a split: errors on this year's values only, for every unit."""
     return tuple(
@@ -323,12 +336,17 @@ def resolve(form: Form, values: dict[str, Any], pending: list[Pending]) -> None:
             if total > MAX_COMBINATIONS:
                 continue
             support: list[set[int]] = [set() for _ in rows]
+            base = {k: values.get(k) for k in r.keys}  # what the relation reads, outside the runs
+            fast = _int_tests(form).get(r.iid)
             for combo in itertools.product(*(range(s) for s in sizes)):
-                over: dict[str, Any] = {}
+                cur = dict(base)
                 for ri, ci in zip(rows, combo):
                     p = pending[ri]
-                    over.update(zip(p.keys, (p.cands or [])[ci]))
-                ok = holds(form, r, ChainMap(over, values))
+                    cur.update(zip(p.keys, (p.cands or [])[ci]))
+                if fast is not None and all_int(cur, r.keys):
+                    ok: bool | None = bool(fast(cur))  # plain integers: the compiled test, exact
+                else:
+                    ok = holds(form, r, cur)
                 if ok:
                     for j, ci in enumerate(combo):
                         support[j].add(ci)
