@@ -202,7 +202,12 @@ def candidates(run: str, kinds: Sequence[CellKind]) -> list[tuple[Any, ...]] | N
     for c in range(n - 1, -1, -1):
         minimum[c] = minimum[c + 1] + 1
 
-    pieces: dict[tuple[int, CellKind], list[tuple[int, Any]]] = {}  # _pieces of run[pos:], per kind
+    size = len(run)
+    # per distinct kind and position: (end, value) of the numbers a cell may take there, the cuts
+    # that would leave a point at the start of the next cell already left out
+    kind_no = {k: i for i, k in enumerate(dict.fromkeys(kinds))}
+    cell_kind_no = [kind_no[k] for k in kinds]
+    pieces: list[dict[int, list[tuple[int, Any]]]] = [{} for _ in kind_no]
 
     def walk(pos: int, c: int) -> bool:
         nonlocal steps
@@ -210,25 +215,25 @@ def candidates(run: str, kinds: Sequence[CellKind]) -> list[tuple[Any, ...]] | N
         if steps > MAX_STEPS:
             return False
         if c == n:
-            if pos == len(run):
+            if pos == size:
                 out.append(tuple(stack))
                 if len(out) > MAX_CANDIDATES:
                     return False
             return True
-        if len(run) - pos < minimum[c]:
+        if size - pos < minimum[c]:
             return True
-        kind = kinds[c]
-        here = pieces.get((pos, kind))
+        memo = pieces[cell_kind_no[c]]
+        here = memo.get(pos)
         if here is None:
-            here = pieces[pos, kind] = _pieces(run[pos:], kind)
+            here = memo[pos] = [
+                (pos + e, v) for e, v in _pieces(run[pos:], kinds[c]) if not (pos + e < size and run[pos + e] == ".")
+            ]
+        rest, last = minimum[c + 1], c == n - 1
         for end, value in here:
-            end += pos
-            if len(run) - end < minimum[c + 1]:
+            if size - end < rest:
                 break
-            if c == n - 1 and end != len(run):
+            if last and end != size:
                 continue
-            if end < len(run) and run[end] == ".":
-                continue  # a cut may not leave a point at the start of the next cell
             stack.append(value)
             ok = walk(end, c + 1)
             stack.pop()
