@@ -469,7 +469,7 @@ def read_text(path: str | Path) -> str:
 # tokens
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     text: str  # as printed (original characters)
     norm: str  # normalised
@@ -568,7 +568,11 @@ def tokenize(nt: NormText, start: int, end: int) -> list[Token]:
         if line_n.strip() and not (_SEPARATOR_LINE.match(line_n) and _RULE_MARK.search(line_n)):
             line_d = disp[pos:stop]
             if _SPLIT.search(line_n) is None:  # one piece (a cell on its own line)
-                out.extend(_piece_tokens(line_d, line_n, lineno))
+                n = line_n.strip()
+                if " " in n:
+                    out.extend(_piece_tokens(line_d, line_n, lineno))
+                else:  # what _piece_tokens does with one word
+                    out.append(_classify(line_d.strip(), n, lineno))
             else:
                 offs = 0
                 for m in list(_SPLIT.finditer(line_n)) + [None]:
@@ -1187,6 +1191,7 @@ class _SectionReader:
             parts = [p for p in label_key(t.norm).strip("*#>").split("·") if p]
             for p in parts:
                 items.append(Token(t.text if len(parts) == 1 else p, p, t.line, "text"))
+        norms = [x.norm for x in items]
         used = [False] * len(expected)
         last = -1
         at: dict[str, list[int]] = {}  # header label → its places in ``expected``, in order
@@ -1207,7 +1212,7 @@ class _SectionReader:
             for L in (4, 3, 2, 1):
                 if i + L > len(items):
                     continue
-                joined = "".join(x.norm for x in items[i : i + L])
+                joined = "".join(norms[i : i + L])
                 if joined not in at:
                     continue
                 j = pick_in(at[joined])
@@ -1229,7 +1234,7 @@ class _SectionReader:
             for L in (1, 2):
                 if i + L > len(items):
                     continue
-                joined = "".join(x.norm for x in items[i : i + L])
+                joined = "".join(norms[i : i + L])
                 for v in _variants().get(joined, []):
                     ck = label_key(v["canonical"])
                     j = pick_in(at.get(ck, ()))
