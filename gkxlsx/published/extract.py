@@ -37,7 +37,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -633,6 +633,7 @@ def split_runon(tokens: list[Token]) -> list[Token]:
 # the form's rows and headers, as the parser needs them
 
 
+@lru_cache(maxsize=8192)
 def _core(key: str) -> str:
     """A row label without its numbering and bracketed notes: “(二)部分公开(区分…)” → “部分公开”."""
     k = re.sub(r"^(?:\([一二三四五六七八九十]+\)|[一二三四五六七八九十]+、|\(\d+\)|\d+[.、])", "", key)
