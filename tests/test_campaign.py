@@ -292,6 +292,51 @@ def test_import_of_files_held_in_memory(camp, tmp_path):
     assert not staged.parent.exists()
 
 
+def test_previous_column_of_campaign_workbooks_matches_the_ledger(tmp_path):
+    """A campaign that knows last year's report of a unit sends it a workbook with the grey 上年
+    column holding exactly the ledger's previous values; a unit without gets today's workbook."""
+    from gkxlsx.form.layout import layout, previous_column
+    from gkxlsx.mail.mail import feedback_workbook
+
+    last = init_campaign(tmp_path / "2024", year=2024, roster=ROSTER)
+    import_files(last, [make_return(last, "SLX001", tmp_path / "l", seed=5)])
+    last.close()
+    cur = init_campaign(tmp_path / "2025", year=2025, roster=ROSTER, previous=tmp_path / "2024")
+    assert cur.ledger.previous("SLX001") is not None and cur.ledger.previous("SLX002") is None
+    files = {f.unit.code: f for f in generate_for_campaign(cur, only=["SLX001", "SLX002"])}
+    fmt, _year, ledger_vals = cur.ledger.previous("SLX001")
+    form = cur.form
+    lay = layout(form)
+    shown = [b for b in previous_column(form, 2025, ledger_vals, fmt).boxes if b.role == "prev"]
+    assert {b.sheet for b in shown} == {form.section(s).sheet for s in ("s2", "s3", "s4")}
+
+    def figures(data: bytes) -> dict:
+        p = tmp_path / "x.xlsx"
+        p.write_bytes(data)
+        wb = openpyxl.load_workbook(p)
+        return {b.key: wb[b.sheet].cell(b.row + 1, b.col + 1).value for b in shown}
+
+    want = {b.key: ledger_vals[b.key] for b in shown}
+    assert figures(files["SLX001"].path.read_bytes()) == want
+    assert any(k.endswith(".total") for k in want) and all(v is not None for v in want.values())
+    for b in shown:  # right of everything the sheet had: no official cell moved
+        assert b.col > lay.sheet(b.sheet).max_col
+    # no previous values: byte for byte the workbook without the column
+    u2 = cur.unit("SLX002")
+    plain, _ = build_workbook(form, u2, 2025, office=cur.office_info)
+    assert files["SLX002"].path.read_bytes() == plain
+    # the feedback workbook of a return shows the column too
+    bad = make_return(
+        cur, "SLX001", tmp_path / "n", edit=lambda v: v.update({"s3.new.natural": v["s3.new.natural"] + 5})
+    )
+    import_files(cur, [bad])
+    sub = cur.ledger.current("SLX001")
+    assert sub.findings
+    _name, data = feedback_workbook(cur, cur.unit("SLX001"), sub)
+    assert figures(data) == want
+    cur.close()
+
+
 # -- abuse: concurrency, killed process, disk full -------------------------------------------
 
 IMPORT_SCRIPT = """

@@ -930,3 +930,21 @@ def test_feedback_workbook_opens_in_libreoffice(office, corpus, tmp_path):
     assert got[("校验结果", f"C{first}")] == f"{S3}!E6"  # the HYPERLINK's label
     r2 = check(p)
     assert where(r2, "E-CELL-TEXT") == [(f"{S3}!E6",)]
+
+
+def test_previous_data_without_totals_gives_no_stale_cached_result(tmp_path):
+    """``--previous`` data often holds only the entry cells: the template's formulas were written
+    with last year's totals recomputed, and the checker must expect exactly those (it reported a
+    false W-CACHE-STALE at 三、依申请公开!J31)."""
+    from gkxlsx.check.context import CheckContext
+
+    form = load_form("2021")
+    u = Unit(code="QY001", name="示例镇人民政府", type="乡镇")
+    prev = {k: v for k, v in sample_values(form, u.name, u.type, 2024, seed=5).items() if k not in form.derived_keys}
+    data, _ = build_workbook(
+        form, u, 2025, prefill=sample_values(form, u.name, u.type, 2025, seed=3), prev=prev, prev_format="2021"
+    )
+    p = tmp_path / "x.xlsx"
+    p.write_bytes(data)
+    r = check_file(p, context=CheckContext(roster={u.code: u}, year=2025, prev=prev, prev_format="2021"))
+    assert "W-CACHE-STALE" not in {f.rule_id for f in r.findings}, [(f.rule_id, f.locations) for f in r.findings]

@@ -237,3 +237,42 @@ def test_fee_numbers_reach_the_report():
     ex = extract_text(text)
     for k in ("s6.fee_notices", "s6.fee_notice_amount", "s6.fee_collected"):
         assert ex.report.values[k] == v[k]
+
+
+def _html_parser_text(src: str) -> str:
+    """html_to_text through html.parser alone (what the plain-markup scan must reproduce)."""
+    import re
+
+    from gkxlsx.published.extract import _HTMLText
+
+    p = _HTMLText()
+    p.feed(src)
+    p.close()
+    lines = [re.sub(r"[ \t\r\f\v]+", " ", ln).strip() for ln in "".join(p.out).split("\n")]
+    return "\n".join(ln for ln in lines if ln)
+
+
+def test_plain_markup_scan_reads_html_as_html_parser_does():
+    import random
+
+    from gkxlsx.published.extract import _plain_markup_text, html_to_text
+
+    frags = [
+        "<td>", "</td>", "<th >", "</TH>", "<tr>", "<p/>", "<br/>", "<br />", "<p class=x/>", "<a href=x/y>",
+        "<a b='c>d'>", '<a b="c>d">', "<td\xa0>", "<script>", "</script>", "<style>x</style>", "<script>a<b</script>",
+        "<!-- c -->", "<!-- a-b -->", "<!--->", "<!-- -- -->", "<!DOCTYPE html>", "<?xml x?>", "<", ">", "&amp;",
+        "&lt;td&gt;", "&#20;", "&", "&am", "一、", "12", " ", "\n", "\xa0", "\u3000", "<title>t</title>", "<head>",
+        '<div a=1 b="2">', "</div >", "</ div>", "<my-tag>", "<td/ >", "<x a b c>", "<a b= c>", "<a =b>", "<script/>",
+        "<a b='c'd>", "<td\n>", "</", "<!", "</>", "a<b",
+    ]  # fmt: skip
+    rng = random.Random(19)
+    plain = 0
+    for _ in range(3000):
+        src = "".join(rng.choice(frags) for _ in range(rng.randint(1, 20)))
+        plain += _plain_markup_text(src) is not None
+        assert html_to_text(src) == _html_parser_text(src), repr(src)
+    assert plain > 100  # both paths were exercised
+    for f in sorted((CORPUS / "html").glob("*.html")):
+        src = f.read_text(encoding="utf-8")
+        assert _plain_markup_text(src) is not None, f.name  # gkxlsx's own pages take the fast path
+        assert html_to_text(src) == _html_parser_text(src)

@@ -25,7 +25,13 @@ BUILDERS = {"make_finding": set(), "_finding": {f"s{i}" for i in range(1, 7)} | 
 
 
 def form_rule_ids() -> set[str]:
-    return {r.id for fid in builtin_form_ids() for r in load_form(fid).rule_defs}
+    """The ids a built-in form declares: its rules and its plausibility rules."""
+    out = set()
+    for fid in builtin_form_ids():
+        form = load_form(fid)
+        out |= {r.id for r in form.rule_defs}
+        out |= {p["id"] for p in (form.raw.get("plausibility") or {}).values()}
+    return out
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

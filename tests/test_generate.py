@@ -43,7 +43,7 @@ from gkxlsx.form.layout import (
 )
 from gkxlsx.form.model import load_form
 from gkxlsx.form.roster import RosterError, Unit, load_roster
-from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS
+from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, PASS, compute_derived
 from gkxlsx.rules.evaluate import check
 from gkxlsx.workbook.generate import (
     C_DERIVED,
@@ -1088,6 +1088,172 @@ def test_previous_2019_report_carries_into_2021_but_section_two_is_not_compared(
     assert got["W-XY-CARRY[natural]"] == (PASS, PASS)
     assert got["W-XY-CARRY[research]"] == (NOT_APPLICABLE, NOT_APPLICABLE)  # last year's figure not given
     assert got["W-XY-INFORCE[normative_doc]"][0] == NOT_APPLICABLE  # section 二 changed in 2021
+
+
+# --------------------------------------------------------------------------------------------
+# the grey 上年 column: last year's figures beside 二–四 (only with last year's values)
+
+
+def last_year_2024() -> dict:
+    """Last year's complete report (the cells only), a little different from this year's."""
+    form = load_form("2021")
+    v = {k: x for k, x in valid_2021().items() if k in form.cells}
+    v.update({"s3.new.natural": 7, "s3.r1_open.natural": 3, "s4.lit_direct.corrected": 2, "s2.licensing.decisions": 98})
+    return v
+
+
+def prev_block(ws, sl):
+    """(row, col) → value of every cell right of the sheet's layout (its table and check cells)."""
+    return {
+        (cell.row - 1, cell.column - 1): cell.value
+        for row in ws.iter_rows()
+        for cell in row
+        if cell.column - 1 >= sl.max_col and cell.value is not None
+    }
+
+
+def test_previous_column_shows_last_years_figures_beside_sections_two_to_four(tmp_path):
+    from gkxlsx.form.datafiles import data_file
+    from gkxlsx.form.identity import fingerprint
+    from gkxlsx.form.layout import expected_formulas, previous_column
+
+    form = load_form("2021")
+    lay = layout(form)
+    prev = last_year_2024()
+    data, fp = build_workbook(form, TOWN, 2025, prev=prev)
+    path = tmp_path / "prev.xlsx"
+    path.write_bytes(data)
+    wb = openpyxl.load_workbook(path)
+    texts = data_file("workbook")["previous_column"]
+    head = texts["head"].format(last_year=2024)
+    names = {str(d.attr_text) for d in wb.defined_names.values()}
+    expected: dict[str, dict[tuple[int, int], object]] = {}
+    # 三: last year's 总计 of every row, one column right of the check cells
+    s3 = lay.sheet(form.section("s3").sheet)
+    col = s3.max_col + 1
+    full = {**prev, **compute_derived(form, prev)}  # (七) 总计 is a row of totals
+    expected[s3.name] = {
+        (lay.where[k][1], col): sum(full[k[: -len("total")] + c] for c in S3_COLS)
+        for k in form.cells
+        if k.startswith("s3.") and k.endswith(".total")
+    }
+    # 四: the three 总计
+    s4 = lay.sheet(form.section("s4").sheet)
+    expected[s4.name] = {
+        (lay.where["s4.review.total"][1], s4.max_col + 1 + j): sum(
+            prev[f"s4.{g}.{c}"] for c in ("upheld", "corrected", "other", "pending")
+        )
+        for j, g in enumerate(("review", "lit_direct", "lit_after_review"))
+    }
+    # 二: every column (no totals there), in the row of its cell
+    s2 = lay.sheet(form.section("s2").sheet)
+    expected[s2.name] = {}
+    for t in form.section("s2").tables:
+        for row in t.rows:
+            for j, c in enumerate(t.columns):
+                expected[s2.name][(lay.where[t.key(row, c)][1], s2.max_col + 1 + j)] = prev[t.key(row, c)]
+    for sl in (s2, s3, s4):
+        ws = wb[sl.name]
+        got = prev_block(ws, sl)
+        figures = {pos: v for pos, v in got.items() if not isinstance(v, str)}
+        assert figures == pytest.approx(expected[sl.name]), sl.name
+        assert got[(0, sl.max_col + 1)] == head  # headed in the top row, above the block
+        assert not any(c == sl.max_col for _r, c in got)  # a narrow blank column before it
+        for r, c in got:
+            cell = ws.cell(r + 1, c + 1)
+            assert cell.protection.locked is not False, (sl.name, r, c)  # not an entry cell
+            assert cell.fill.fgColor.rgb[-6:] in ("E7E6E6", "D0CECE"), (sl.name, r, c)  # grey
+            assert not any(a1(r, c) in n.replace("$", "") for n in names if sl.name in n)
+        validated = {
+            rc for dv in ws.data_validations.dataValidation for rng in str(dv.sqref).split() for rc in cells_of(rng)
+        }
+        assert not validated & set(got), sl.name
+    assert wb[form.section("s4").sheet].cell(2, s4.max_col + 2).value == "行政复议"
+    # the official grid, its check cells and labels did not move: every cell left of the block is
+    # what a workbook without last year's values has there (apart from the cross-year formulas)
+    plain = openpyxl.load_workbook(gen_one(tmp_path))
+    for sl in (s2, s3, s4):
+        for row in plain[sl.name].iter_rows():
+            for cell in row:
+                other = wb[sl.name][cell.coordinate]
+                if not str(cell.value).startswith("="):
+                    assert other.value == cell.value, (sl.name, cell.coordinate)
+                assert other.protection.locked == cell.protection.locked, (sl.name, cell.coordinate)
+    # 填报说明 explains the grey colour
+    guide = [c.value for c in wb[GUIDE_SHEET]["A"]]
+    assert texts["legend"].format(last_year=2024) in guide
+    # the structure fingerprint covers the column
+    pcol = previous_column(form, 2025, prev)
+    formulas = expected_formulas(lay, form.unit_type(TOWN.type), prev, None)
+    assert fp == fingerprint(lay, formulas, pcol.boxes) != fingerprint(lay, formulas)
+    assert wb[META_SHEET]["B" + str(2 + META_FIELDS.index("GKX_FINGERPRINT"))].value == fp
+
+
+def test_previous_column_only_where_last_years_figures_are_comparable(tmp_path):
+    # a 2019 report: 三 and 四 compare with 2021's, 二 does not (docs/FORMAT.md); a row 2019 did
+    # not have stays a blank grey cell
+    form19 = load_form("2019")
+    prev = {k: 0 for k, c in form19.cells.items() if not c.derived}
+    prev.update({"s3.new.natural": 5, "s3.carried_out.natural": 4, "s2.normative_doc.new_made": 3})
+    form = load_form("2021")
+    lay = layout(form)
+    wb = openpyxl.load_workbook(gen_one(tmp_path, prev=prev, prev_format="2019"))
+    s2, s3, s4 = (lay.sheet(form.section(s).sheet) for s in ("s2", "s3", "s4"))
+    assert prev_block(wb[s2.name], s2) == {}
+    assert [v for v in prev_block(wb[s4.name], s4).values() if not isinstance(v, str)] == [0, 0, 0]
+    got = prev_block(wb[s3.name], s3)
+    col = s3.max_col + 1
+    assert got[(lay.where["s3.carried_out.total"][1], col)] == 4
+    assert got[(lay.where["s3.new.total"][1], col)] == 5
+    only_2021 = [k for k in form.cells if k.endswith(".total") and k.startswith("s3.") and k not in form19.cells]
+    assert only_2021  # rows 2021 added to 三
+    for k in only_2021:
+        r = lay.where[k][1]
+        assert (r, col) not in got
+        assert wb[s3.name].cell(r + 1, col + 1).fill.fgColor.rgb[-6:] == "E7E6E6"  # a blank grey cell
+
+
+@pytest.mark.parametrize("form_id", ["2021", "2019"])
+def test_checker_reads_no_cell_of_the_previous_column(form_id):
+    """Every position the checker reads (entry cells, totals, labels, formulas, identity cells) lies
+    outside the 上年 column, so nothing typed there can make a finding."""
+    from gkxlsx.check.plan import form_plan, formula_plan
+    from gkxlsx.form.layout import previous_column
+
+    form = load_form(form_id)
+    prev = {k: 1 for k in form.cells}
+    year = 2025 if form_id == "2021" else 2020
+    pcol = previous_column(form, year, prev)
+    assert {b.sheet for b in pcol.boxes} == {form.section(s).sheet for s in ("s2", "s3", "s4")}
+    column = {(b.sheet, a1(r, c)) for b in pcol.boxes for r, c in box_cells(b)}
+    plan = form_plan(form)
+    read = set(plan.key_pos.values()) | {(s, ref) for s, ref, _t, _r in plan.labels}
+    read |= {(fc.sheet, fc.ref) for fc in formula_plan(form, None, True)}
+    assert read and not read & column
+
+
+# what a workbook without last year's values was before the 上年 column existed (sha256, gkxlsx
+# 0.1.0): it must not change with it.  Update deliberately when a change means to alter every
+# workbook (CONTRIBUTING.md, Tests).
+BLANK_SHA256 = {
+    "2021": "46ee0fe67479480a26d51702dcd868411909834f71ba282c7b96088586bf290c",
+    "2019": "a04ccd5dc5d36b81477480c0c7f665ad4083e24ac72e525d8f7b3f0089acc77d",
+}
+
+
+@pytest.mark.parametrize("form_id,year", [("2021", 2025), ("2019", 2020)])
+def test_without_last_years_values_no_previous_column_and_the_same_bytes(tmp_path, form_id, year):
+    unit = Unit(code="SLX001", name="示例县城关镇人民政府", type="乡镇", parent="示例县人民政府")
+    form = load_form(form_id)
+    data, _ = build_workbook(form, unit, year)
+    assert hashlib.sha256(data).hexdigest() == BLANK_SHA256[form_id]
+    p = tmp_path / "blank.xlsx"
+    p.write_bytes(data)
+    wb = openpyxl.load_workbook(p)
+    lay = layout(form)
+    for sl in lay.sheets:
+        if sl.kind == "table":
+            assert prev_block(wb[sl.name], sl) == {}, sl.name
 
 
 # --------------------------------------------------------------------------------------------

@@ -347,6 +347,99 @@ def test_libreoffice_save_keeps_protection_validations_and_identity(typed_valid,
 
 
 # --------------------------------------------------------------------------------------------
+# the grey 上年 column: a return typed into a workbook that has it imports cleanly
+
+
+def _consistent_last_year(form, this_year: dict) -> dict:
+    """Last year's report as the ledger keeps it (totals included) that agrees with this year's
+    carry-over and 现行有效 (no cross-year warning), otherwise this year's figures."""
+    from gkxlsx.rules.engine import with_derived
+
+    prev = {k: v for k, v in this_year.items() if k in form.cells and not form.cells[k].derived}
+    for col in S3_COLS:
+        prev[f"s3.carried_out.{col}"] = this_year[f"s3.carried_in.{col}"]
+    for row in ("regulation", "normative_doc"):
+        k = f"s2.{row}."
+        prev[k + "in_force"] = this_year[k + "in_force"] - this_year[k + "issued"] + this_year[k + "repealed"]
+    prev["s2.licensing.decisions"] = this_year["s2.licensing.decisions"] + 3  # a figure that differs
+    return with_derived(form, prev)
+
+
+def _without_sheet_protection(src: Path, dst: Path) -> None:
+    """The workbook as a clerk leaves it after removing every sheet's protection (what unlocking
+    the sheets in a spreadsheet program saves)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info.filename)
+            if info.filename.startswith("xl/worksheets/sheet"):
+                body = re.sub(rb"<sheetProtection[^>]*/>", b"", body)
+            zout.writestr(info, body)
+
+
+def test_return_typed_into_a_workbook_with_the_previous_column_imports_cleanly(office, work):
+    from gkxlsx.check.checker import check_file
+    from gkxlsx.demo.samples import sample_values
+    from gkxlsx.form.layout import previous_column
+
+    form = load_form("2021")
+    this_year = sample_values(form, TOWN.name, TOWN.type, 2025, seed=7)
+    prev = _consistent_last_year(form, this_year)
+    data, _ = build_workbook(form, TOWN, 2025, prev=prev)
+    src = work / "with_previous_column.xlsx"
+    src.write_bytes(data)
+    pcol = previous_column(form, 2025, prev)
+    shown = [b for b in pcol.boxes if b.role == "prev"]
+    assert shown
+    prev_refs = {
+        f"{b.sheet}!{a1(r, c)}"
+        for b in pcol.boxes
+        for r in range(b.row, b.row + b.rows)
+        for c in range(b.col, b.col + b.cols)
+    }
+
+    def in_column(result) -> list:
+        return [(f.rule_id, loc) for f in result.findings for loc in f.locations if loc in prev_refs]
+
+    # the clerk types the whole report; typing over a 上年 figure is refused (locked)
+    typed = {k: v for k, v in this_year.items() if not (k in form.cells and form.cells[k].derived)}
+    edits = edits_for(form, typed)
+    target = shown[len(shown) // 2]
+    edits.append((target.sheet, a1(target.row, target.col), "999"))
+    dst = work / "with_previous_column_typed.xlsx"
+    results = office.fill(src, dst, edits)
+    assert [r["refused"] for r in results] == [False] * (len(edits) - 1) + [True]
+    res = check_file(dst, year=2025, prev=prev)
+    assert res.status == "通过", [(f.rule_id, f.message) for f in res.findings]
+    assert not [f for f in res.findings if f.severity in ("error", "warning")]
+    assert in_column(res) == []
+    assert {k: res.values[k] for k in typed} == pytest.approx(typed)
+    wb = openpyxl.load_workbook(dst)
+    assert {b.key: wb[b.sheet].cell(b.row + 1, b.col + 1).value for b in shown} == {b.key: prev[b.key] for b in shown}
+
+    # sheets unlocked and saved by LibreOffice, the 上年 figures typed over: the protection
+    # finding, nothing from the column, the same values
+    unlocked = work / "with_previous_column_unlocked.xlsx"
+    _without_sheet_protection(dst, unlocked)
+    over = [
+        (b.sheet, a1(b.row, b.col), t)
+        for b, t in zip(shown[:3] + shown[-3:], ("0", "12345", "改过", "-1", "x", "=1+1"))
+    ]
+    dst2 = work / "with_previous_column_overwritten.xlsx"
+    results = office.fill(unlocked, dst2, over)
+    assert all(r["ok"] and not r["refused"] for r in results)
+    wb2 = openpyxl.load_workbook(dst2)
+    assert wb2[over[1][0]][over[1][1]].value == 12345 and wb2[over[2][0]][over[2][1]].value == "改过"
+    res2 = check_file(dst2, year=2025, prev=prev)
+    assert in_column(res2) == []
+    assert {f.rule_id for f in res2.findings} <= {"E-STRUCT-PROTECT", "W-STRUCT-LOCK"}
+    assert "E-STRUCT-PROTECT" in {f.rule_id for f in res2.findings}
+    assert res2.values == res.values
+
+
+# --------------------------------------------------------------------------------------------
 # many data sets through the API: both backends agree everywhere
 
 

@@ -2,27 +2,19 @@
 XML parts with thousands of unclosed elements.
 
 Every hostile file is built here from a generated workbook.  Each must end in a clear Chinese
-finding with bounded memory (measured in a subprocess: ru_maxrss) and bounded time — the real proof
+finding with bounded memory (measured in a subprocess: VmHWM) and bounded time — the real proof
 of the scans is linear scaling (n and 4n), the time limits are only a safety net.
 """
 
 from __future__ import annotations
 
-import bz2
-import functools
 import io
-import json
-import lzma
-import struct
-import subprocess
-import sys
-import textwrap
 import time
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
+from fuzzlib import members, pack, probe, zeros
 from test_check_corpus import build, zip_edit
 
 from gkxlsx.check.checker import check_file
@@ -33,81 +25,9 @@ HUGE = 300 << 20  # what the lying member really inflates to
 DECLARED = 40_000  # what its central-directory entry says
 
 
-# ---- building zips by hand (zipfile cannot write a lying size) --------------------------------
+# ---- building zips by hand (zipfile cannot write a lying size): shared with the fuzzer -----------
 
-
-def _pack(members: list[tuple[str, int, bytes, int, int]]) -> bytes:
-    """A zip from (name, method, compressed bytes, crc, declared uncompressed size)."""
-    out = io.BytesIO()
-    central = []
-    for name, method, comp, crc, usize in members:
-        nb = name.encode()
-        off = out.tell()
-        version = 46 if method == zipfile.ZIP_BZIP2 or method == zipfile.ZIP_LZMA else 20
-        out.write(
-            struct.pack("<4s5H3L2H", b"PK\x03\x04", version, 0, method, 0, 0x21, crc, len(comp), usize, len(nb), 0)
-        )
-        out.write(nb)
-        out.write(comp)
-        central.append(
-            struct.pack(
-                "<4s6H3L5H2L",
-                b"PK\x01\x02",
-                version,
-                version,
-                0,
-                method,
-                0,
-                0x21,
-                crc,
-                len(comp),
-                usize,
-                len(nb),
-                0,
-                0,
-                0,
-                0,
-                0,
-                off,
-            )
-            + nb
-        )
-    cd_off = out.tell()
-    cd = b"".join(central)
-    out.write(cd)
-    out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(central), len(central), len(cd), cd_off, 0))
-    return out.getvalue()
-
-
-def _compress(method: int, body_chunks, total: int) -> bytes:
-    if method == zipfile.ZIP_STORED:
-        return b"".join(body_chunks)
-    if method == zipfile.ZIP_DEFLATED:
-        c = zlib.compressobj(9, zlib.DEFLATED, -15)
-    elif method == zipfile.ZIP_BZIP2:
-        c = bz2.BZ2Compressor(9)
-    else:
-        props = lzma._encode_filter_properties({"id": lzma.FILTER_LZMA1, "preset": 1})  # type: ignore[attr-defined]
-        c = lzma.LZMACompressor(lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA1, "preset": 1}])
-        head = struct.pack("<BBH", 9, 4, len(props)) + props
-        return head + b"".join(c.compress(x) for x in body_chunks) + c.flush()
-    return b"".join(c.compress(x) for x in body_chunks) + c.flush()
-
-
-def _members(data: bytes, method: int = zipfile.ZIP_DEFLATED) -> list[tuple[str, int, bytes, int, int]]:
-    z = zipfile.ZipFile(io.BytesIO(data))
-    out = []
-    for i in z.infolist():
-        body = z.read(i.filename)
-        out.append((i.filename, method, _compress(method, [body], len(body)), zlib.crc32(body), len(body)))
-    return out
-
-
-@functools.cache
-def _zeros(method: int, huge: int) -> bytes:
-    """``huge`` zero bytes compressed with ``method`` (made once per run: bzip2 of 300 MB ≈ 2 s)."""
-    chunk = bytes(1 << 20)
-    return _compress(method, (chunk for _ in range(huge >> 20)), huge)
+_pack, _members, _zeros = pack, members, zeros
 
 
 def _lying(base: bytes, part: str, method: int, huge: int = HUGE, *, same_method: bool = False) -> bytes:
@@ -123,27 +43,7 @@ def base() -> bytes:
     return build()
 
 
-_PROBE = textwrap.dedent(
-    """
-    import json, resource, sys, time
-    from gkxlsx.check.checker import check_file
-    path = sys.argv[1]
-    t = time.perf_counter()
-    res = check_file(path)
-    dt = time.perf_counter() - t
-    ids = [f.rule_id for f in res.findings]
-    msgs = [f.message for f in res.findings]
-    print(json.dumps({"ids": ids, "messages": msgs, "status": res.status, "seconds": dt,
-                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-    """
-)
-
-
-def _probe(path: Path) -> dict:
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    p = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, env=env, timeout=120)
-    assert p.returncode == 0, p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
+_probe = probe
 
 
 # ---- item 4: a member that lies about its uncompressed size -----------------------------------

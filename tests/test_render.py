@@ -685,23 +685,35 @@ def _aggregate_report() -> Report:
     return Report(form, 2025, "示例县", "", "", vals, source="aggregate:test")
 
 
-def test_aggregate_report_has_completeness_statement_and_no_unit_text():
+def test_aggregate_report_is_the_areas_with_the_offices_text_and_no_internal_lists():
     rep = _aggregate_report()
-    comp = {
+    info = {
         "expected": 5,
         "included": ["甲", "乙", "丙"],
         "missing": [{"unit": "示例县教育局", "reason": "未报送"}, {"unit": "示例县白河乡人民政府", "reason": "未报送"}],
+        "office": "示例县人民政府办公室",
+        "units": 3,
+        "types": "乡镇、县级部门和县级政府",
     }
-    txt = R.render_text(rep, aggregate=comp)
-    assert "本报告汇总了5个单位中的3个单位的数据，未报送：示例县教育局、示例县白河乡人民政府。" in txt
-    assert "本年度纳入汇总的单位共新收政府信息公开申请66件" in txt  # 9 + 22 + 35
+    # numbers only: the office has not written its part yet — no formal report, a draft saying why
+    with pytest.raises(R.RenderRefused, match="E-CELL-EMPTY"):
+        R.render_text(rep, aggregate=info)
+    draft = R.render_text(rep, aggregate=info, draft=True)
+    assert "本年度纳入汇总的单位共新收政府信息公开申请66件" in draft  # 9 + 22 + 35, section 一 from the figures
+    # the office's own words (its narrative file) make it publishable
+    words = {k: v for k, v in load("xzf_renminzhengfu").values.items() if k.startswith(("s1.", "s5.", "s6.o", "s6.s"))}
+    words.update({"s1.on_request": "全县依申请公开工作规范有序。", "meta.contact_phone": "0000-1234567"})
+    rep.values.update(words)
+    txt = R.render_text(rep, aggregate=info)
+    assert txt.startswith("示例县2025年政府信息公开工作年度报告")  # the area's report, not the office's
+    assert "本报告由示例县人民政府办公室根据示例县3个乡镇、县级部门和县级政府报送的2025年" in txt
+    assert "请与示例县人民政府办公室联系" in txt and txt.rstrip().splitlines()[-3] == "示例县人民政府办公室"
+    assert "本年度示例县各单位新收政府信息公开申请66件" in txt  # sentences made from the figures
+    for internal in ("示例县教育局", "白河乡", "5个单位中", "未报送", "各单位的具体情况见其"):
+        assert internal not in txt, internal
     assert "发出收费通知3件，通知金额700元，实际收取信息处理费400元。" in txt
     got = read_text_numbers(txt, rep.form)
     assert got["s3.new.total"] == 66 and got["s4.review.total"] == 1 + 2 + 4
-    full = R.render_text(rep, aggregate={"expected": 3, "included": ["甲", "乙", "丙"], "missing": []})
-    assert "本报告汇总了全部3个单位的数据。" in full
-    with pytest.raises(R.RenderRefused):  # without the aggregate flag, the missing text blocks
-        R.render_text(rep)
 
 
 # --------------------------------------------------------------------------------------------
@@ -845,10 +857,14 @@ def test_cli_renders_from_a_campaign(tmp_path):
         "SLX001_示例县城关镇人民政府_2025年政府信息公开工作年度报告.txt"
     ]
     r = runner.invoke(app, ["render", "--aggregate", "-C", c, "--to", "txt", "-o", str(tmp_path / "agg")])
+    assert r.exit_code == 1 and "E-CELL-EMPTY" in r.output  # the office's own text is not written yet
+    r = runner.invoke(app, ["render", "--aggregate", "--draft", "-C", c, "--to", "txt", "-o", str(tmp_path / "agg")])
     assert r.exit_code == 0, r.output
-    txt = next((tmp_path / "agg").iterdir()).read_text(encoding="utf-8")
-    assert txt.startswith("示例县人民政府办公室2025年政府信息公开工作年度报告")
-    assert "个单位中的1个单位的数据" in txt and "示例县财政局（" in txt
+    [f] = (tmp_path / "agg").iterdir()
+    assert f.name == "示例县_2025年政府信息公开工作年度报告_草稿.txt"  # titled after the area, not the office
+    txt = f.read_text(encoding="utf-8")
+    assert "\n示例县2025年政府信息公开工作年度报告\n" in txt
+    assert "个单位中的1个单位的数据" not in txt and "示例县财政局（" not in txt  # internal lists stay internal
 
 
 # --------------------------------------------------------------------------------------------

@@ -192,15 +192,42 @@ def test_accept_warning_with_reason_shows_reason(tmp_path):
         sub = camp.ledger.current("SLX003")
     assert sub.n_warnings and not sub.n_errors, "the fixture must be a warning-only return"
     page = c.get("/c/_/u/SLX003")
-    assert "确认这些警告的理由" in page.text
+    assert "确认这些警告的理由" in page.text and "待审核" in page.text
+    rule = next(f["instance"] or f["rule"] for f in sub.findings if f["severity"] == "warning")
+    assert f'name="explain.{rule}"' in page.text
     empty = c.post("/c/_/u/SLX003/accept", data={"csrf": csrf, "version": str(sub.version), "note": "  "})
     assert empty.status_code == 400 and "理由" in empty.text
-    r = c.post("/c/_/u/SLX003/accept", data={"csrf": csrf, "version": str(sub.version), "note": "已电话核实"})
+    short = c.post("/c/_/u/SLX003/accept", data={"csrf": csrf, "version": str(sub.version), "note": "已核实"})
+    assert short.status_code == 400 and "至少 6 个字" in short.text
+    reason = "已电话核实，系转发上级规章"
+    r = c.post(
+        "/c/_/u/SLX003/accept",
+        data={"csrf": csrf, "version": str(sub.version), f"explain.{rule}": reason, "note": "其余警告已逐条核实"},
+    )
     assert r.status_code == 303
     page = c.get("/c/_/u/SLX003")
-    assert "已电话核实" in page.text and "已确认" in page.text
+    assert reason in page.text and "已确认" in page.text and "已锁定" in page.text
+    # the trail names who accepted; a second accept keeps the first reason
+    steps = page.text[page.text.index('id="steps"') :]
+    assert "确认并锁定" in steps and USER in steps
+    r = c.post(
+        "/c/_/u/SLX003/accept",
+        data={"csrf": csrf, "version": str(sub.version), f"explain.{rule}": "补充：已要求单位说明"},
+    )
+    assert r.status_code == 303
+    with Campaign(root) as camp:
+        assert camp.ledger.current("SLX003").accepted_note.startswith(reason)
     dash = c.get("/c/_/?f=已确认")
     assert "SLX003" in dash.text
+    # only the office reopens; then the return can be sent back with a reason
+    refused = c.post("/c/_/u/SLX003/return", data={"csrf": csrf, "reason": "请修改"})
+    assert refused.status_code == 400 and "重新打开" in refused.text
+    r = c.post("/c/_/u/SLX003/reopen", data={"csrf": csrf, "reason": "单位要求更正"})
+    assert r.status_code == 303
+    r = c.post("/c/_/u/SLX003/return", data={"csrf": csrf, "reason": "请更正第二部分"})
+    assert r.status_code == 303
+    page = c.get("/c/_/u/SLX003")
+    assert "退回" in page.text and "请更正第二部分" in page.text and "重新打开" in page.text
 
 
 def test_unit_link_page_upload_and_only_own_data(served):
@@ -275,13 +302,47 @@ def test_report_page_and_downloads(served):
     for fmt, magic in (("html", b"<!DOCTYPE"), ("md", b"#"), ("docx", b"PK")):
         r = c.get(f"/c/_/report.{fmt}")
         assert r.status_code == 200, r.text
-        assert magic in r.content[:400], r.content[:40]
-        if fmt != "docx":  # one of four units in: said in the report, as `render --aggregate` says it
-            assert "4个单位中的1个单位".encode() in r.content
+        # a draft: the office has not written its own part (汇总报告文字.txt); Markdown says so first
+        assert magic in (r.content if fmt == "md" else r.content[:400]), r.content[:40]
+        if fmt == "md":
+            assert (
+                "草稿".encode() in r.content[:40] and "尚未填写".encode() in r.content or b"E-CELL-EMPTY" in r.content
+            )
+        if fmt != "docx":  # one of four units in: said on the office's page, never in the public report
+            assert "4个单位中的1个单位".encode() not in r.content and "示例县青石镇".encode() not in r.content
+            assert "示例县2021年政府信息公开工作年度报告".encode() in r.content  # titled after the area
+    assert "未纳入汇总的单位" in page.text and "示例县青石镇人民政府" in page.text
     for name in ("status.xlsx", "aggregate.xlsx"):
         r = c.get("/c/_/" + name)
         assert r.status_code == 200
         openpyxl.load_workbook(io.BytesIO(r.content))
+
+
+def test_report_page_offers_the_return_to_the_level_above(served):
+    root, c, csrf, files = served
+    c.post("/c/_/upload", data={"csrf": csrf}, files=[("files", ("a.xlsx", files["ok"], "x"))])
+    page = c.get("/c/_/report")
+    assert 'href="/c/_/return.xlsx"' in page.text and "报送上级的本级汇总工作簿" in page.text
+    r = c.get("/c/_/return.xlsx")  # who the office is upstairs is not set yet: said in Chinese
+    assert r.status_code == 400 and "[return]" in r.text
+    toml = root / "campaign.toml"
+    toml.write_text(
+        toml.read_text(encoding="utf-8") + '\n[return]\ncode = "C01"\nname = "示例县人民政府"\ntype = "县级政府"\n',
+        encoding="utf-8",
+    )
+    r = c.get("/c/_/return.xlsx")
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    assert "C01_" in r.headers["content-disposition"]
+    wb = openpyxl.load_workbook(io.BytesIO(r.content))
+    assert "分单位明细" in wb.sheetnames and "未纳入汇总单位" in wb.sheetnames
+    # the level above reads it as the county's return, summing the one unit that passed
+    from gkxlsx.check.checker import check_file
+
+    p = root / "C01.xlsx"
+    p.write_bytes(r.content)
+    res = check_file(p, year=2021)
+    assert any(f.rule_id == "I-ROLLUP" and "纳入汇总 1 个" in f.message for f in res.findings)
+    assert not any(f.rule_id.startswith("E-ROLLUP") for f in res.findings)
 
 
 def test_audit_page_reads_a_pasted_report(served):

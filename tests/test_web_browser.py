@@ -264,7 +264,7 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
 
     # -- one unit's workbook, downloaded by the browser -------------------------------------------
     click_and_load(d, d.find_element(By.LINK_TEXT, code_a))
-    assert d.find_element(By.TAG_NAME, "h1").text == f"{code_a} {name_a}"
+    assert d.find_element(By.TAG_NAME, "h1").text.startswith(f"{code_a} {name_a}")
     link(d, "下载本单位的填报工作簿").click()
     template = wait_download(downloads, ".xlsx")
     clean_console(d, "the unit page after the download")
@@ -324,7 +324,7 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
     # the finding, with its cells, on the unit page
     first_row = d.find_elements(By.CSS_SELECTOR, "#result-rows tr:not(.summary)")[0]
     click_and_load(d, first_row.find_element(By.LINK_TEXT, "查看问题"))
-    assert d.find_element(By.TAG_NAME, "h1").text == f"{code_a} {name_a}"
+    assert d.find_element(By.TAG_NAME, "h1").text.startswith(f"{code_a} {name_a}")
     findings = d.find_element(By.CSS_SELECTOR, "table.findings").text
     for f in errors1:
         assert "E-T3-BAL" in findings and "、".join(f.locations) in findings, (f.locations, findings)
@@ -353,11 +353,13 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
     assert SCRIPT in text  # the literal text, visible
     assert not d.find_elements(By.XPATH, "//script[contains(., 'alert(1)')]")
     d.find_element(By.NAME, "note").send_keys(REASON)
-    click_and_load(d, button(d, "确认第 2 版"))
+    click_and_load(d, button(d, "确认并锁定第 2 版"))
     no_alert(d)
-    assert f"已确认 {name_a} 第 2 版（1 个警告）" in flash(d)
-    assert f"{REASON}（{USER}）" in d.find_element(By.CSS_SELECTOR, "td.note").text
+    assert f"已确认并锁定 {name_a} 第 2 版（1 个警告）" in flash(d)
+    assert REASON in d.find_element(By.CSS_SELECTOR, "td.note").text
     assert "已确认" in d.find_element(By.CSS_SELECTOR, "tr.selected").text
+    steps = d.find_element(By.ID, "steps").text  # the trail: who accepted, with the reason
+    assert "确认并锁定" in steps and USER in steps and REASON in steps
 
     go(d, dashboard)
     assert tile(d, "已报/应报") == f"2/{len(units)}" and tile(d, "有错误") == "0"
@@ -400,6 +402,8 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
         text = body_text(u)
         assert "第 3 版的校验结果：通过（错误 0，警告 0）" in text, text
         assert "✓ 通过" in u.find_element(By.ID, "results").text
+        # the office had accepted version 2: the new one waits for the office, it does not replace it
+        assert "正等待收集单位审核" in u.find_element(By.ID, "held").text
         only_own_data()
         # an error leads the unit back to its own page; a dead link leads nowhere
         go(u, unit_link + "/v/99/feedback", allow=("404 (Not Found)",))
@@ -412,7 +416,13 @@ def test_office_and_unit_use_the_web_app_in_a_real_browser(server, browser, down
     finally:
         u.quit()
 
-    # -- the office sees it pass; every version and the change between the last two ----------------
+    # -- the office sees version 3 held, reopens with it; every version, the change between the two -
+    go(d, unit_page)
+    assert "待审核，未替换当前版" in d.find_element(By.XPATH, "//tr[td/a[text()='第 3 版']]").text
+    click_and_load(d, d.find_element(By.LINK_TEXT, "第 3 版"))
+    d.find_element(By.CSS_SELECTOR, "#reopen textarea[name=reason]").send_keys("单位更正了正文表述，采用第 3 版")
+    click_and_load(d, button(d, "重新打开并采用第 3 版"))
+    no_alert(d)
     go(d, unit_page)
     assert [td.text for td in d.find_elements(By.CSS_SELECTOR, "tr.selected td")][:1] == ["第 3 版（当前）"]
     assert "通过" in d.find_element(By.CSS_SELECTOR, "tr.selected").text

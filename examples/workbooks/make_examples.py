@@ -11,7 +11,8 @@ Workbooks (unit SLX001 示例县城关镇人民政府 of examples/roster.csv, re
 
 Pictures: each sheet of ``filled.xlsx`` printed by LibreOffice (xlsx → PDF → ``pdftoppm``), named
 ``NN_<sheet>.png``; plus two sheets of a copy with mistakes (``*_有误示例.png``) to show what a broken
-rule looks like.  Needs ``soffice`` and ``pdftoppm`` (Debian: libreoffice-calc, poppler-utils,
+rule looks like, and sheet 三 of a workbook generated with last year's values (``*_上年对照.png``: the grey
+上年 column).  Needs ``soffice`` and ``pdftoppm`` (Debian: libreoffice-calc, poppler-utils,
 fonts-noto-cjk).
 """
 
@@ -97,13 +98,45 @@ def broken_values() -> dict:
     return v
 
 
+def last_year_values() -> dict:
+    """The town's 2024 report (consistent; its 结转下年度 is the 2025 report's 上年结转) — last
+    year's values of a campaign, shown in the grey 上年 column of the 2025 workbook."""
+    form = load_form("2021")
+    v: dict = {k: 0 for k in form.entry_keys if k in form.cells}
+    v.update(
+        {
+            "s2.normative_doc.issued": 3,
+            "s2.normative_doc.in_force": 8,
+            "s2.licensing.decisions": 30,
+            "s2.penalty.decisions": 15,
+            "s2.admin_fee.amount_wan": Decimal("0.4"),
+            # 自然人: 6 + 0 = (3 + 1 + 1) + 1
+            "s3.new.natural": 6,
+            "s3.r1_open.natural": 3,
+            "s3.r2_partial.natural": 1,
+            "s3.r4_1.natural": 1,
+            "s3.carried_out.natural": 1,
+            # 商业企业: 2 + 0 = 2 + 0
+            "s3.new.commercial": 2,
+            "s3.r1_open.commercial": 2,
+            "s4.lit_direct.upheld": 1,
+        }
+    )
+    return v
+
+
 def build(out_dir: Path) -> dict[str, Path]:
     form = load_form("2021")
     unit = next(u for u in load_roster(EXAMPLES / "roster.csv", form) if u.code == "SLX001")
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, values in (("blank", None), ("filled", filled_values()), ("broken", broken_values())):
-        data, _ = build_workbook(form, unit, YEAR, prefill=values, office=OFFICE)
+    for name, values, prev in (
+        ("blank", None, None),
+        ("filled", filled_values(), None),
+        ("broken", broken_values(), None),
+        ("filled_prev", filled_values(), last_year_values()),  # a campaign that knows last year's report
+    ):
+        data, _ = build_workbook(form, unit, YEAR, prefill=values, prev=prev, office=OFFICE)
         p = out_dir / f"{name}.xlsx"
         p.write_bytes(data)
         paths[name] = p
@@ -199,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                 suffix="_有误示例",
                 only={"二、主动公开", "三、依申请公开", "校验结果"},
             ):
+                print(p)
+            # the grey 上年 column of a workbook generated with last year's values
+            for p in render(paths["filled_prev"], sheets, PICTURES, suffix="_上年对照", only={"三、依申请公开"}):
                 print(p)
     return 0
 

@@ -46,6 +46,7 @@ from gkxlsx.campaign.ledger import (
 )
 from gkxlsx.form.model import Form, check_report_year, form_for_year, load_form
 from gkxlsx.form.report import Report
+from gkxlsx.form.rollup import summed_keys
 from gkxlsx.form.roster import Unit, column_name, load_roster
 from gkxlsx.rules.engine import compute_derived
 from gkxlsx.rules.evaluate import check
@@ -108,9 +109,11 @@ CONFIG_COMMENTS = {
 @dataclass
 class UnitStatus:
     unit: Unit
-    current: Submission | None
-    first_received: str | None
+    current: Submission | None  # the version that counts (status, aggregate, render)
+    first_received: str | None  # the first version's received time (stored, with its offset)
     versions: int
+    latest_received: str | None = None  # the latest version's, held or not
+    held: int = 0  # versions recorded but held back (待审核 after locking, 疑似误发)
 
     @property
     def returned(self) -> bool:
@@ -119,6 +122,13 @@ class UnitStatus:
     @property
     def status(self) -> str:
         return self.current.status if self.current else "未报送"
+
+    @property
+    def state(self) -> str:
+        """The review state (:mod:`gkxlsx.campaign.review`): 未报送, 待审核, 退回, 已通过, 已确认, 已锁定."""
+        from gkxlsx.campaign.review import unit_state
+
+        return unit_state(self.current)
 
 
 def headline_text(total: int, by_status: Mapping[str, int], late: int, quarantined: int) -> str:
@@ -140,10 +150,24 @@ class StatusSummary:
     deadline: date | None
     quarantined: int
 
-    def on_time(self, us: UnitStatus) -> bool | None:
-        if not us.first_received or not self.deadline:
+    def in_time(self, received: str | None) -> bool | None:
+        """Whether a version received at ``received`` came by the deadline (its day in China time)."""
+        from gkxlsx.clock import china_date
+
+        if not received or not self.deadline:
             return None
-        return datetime.fromisoformat(us.first_received).date() <= self.deadline
+        try:
+            return china_date(received) <= self.deadline
+        except ValueError:
+            return None
+
+    def on_time(self, us: UnitStatus) -> bool | None:
+        """Whether the unit's first version came in time."""
+        return self.in_time(us.first_received)
+
+    def latest_on_time(self, us: UnitStatus) -> bool | None:
+        """Whether the unit's latest version came in time."""
+        return self.in_time(us.latest_received)
 
     @property
     def total(self) -> int:
@@ -184,6 +208,10 @@ class StatusSummary:
                     "received_at": c.received_at if c else None,
                     "first_received": u.first_received,
                     "on_time": self.on_time(u),
+                    "latest_received": u.latest_received,
+                    "latest_on_time": self.latest_on_time(u),
+                    "state": u.state,
+                    "held": u.held,
                     "accepted_note": c.accepted_note if c else None,
                 }
             )
@@ -212,6 +240,7 @@ class ImportOutcome:
     status: str | None = None
     message: str = ""
     findings: list[dict] = field(default_factory=list)
+    held: str = ""  # recorded but held back, not made current: why (疑似误发, the unit's return is locked)
 
     @property
     def name(self) -> str:
@@ -339,37 +368,48 @@ class Campaign:
     # -- status ----------------------------------------------------------------------------
 
     def status(self) -> StatusSummary:
+        from gkxlsx.campaign.review import first_and_latest, held_counts
+
         cur = self.ledger.currents()
-        firsts = {
-            r["unit_code"]: (r["first"], r["n"])
-            for r in self.ledger.conn.execute(
-                "SELECT unit_code, MIN(received_at) first, COUNT(*) n FROM submissions GROUP BY unit_code"
-            )
-        }
+        times = first_and_latest(self.ledger)
+        held = held_counts(self.ledger)
         rows = []
         for u in self.units():
-            f, n = firsts.get(u.code, (None, 0))
-            rows.append(UnitStatus(u, cur.get(u.code), f, n))
+            f, last, n = times.get(u.code, (None, None, 0))
+            rows.append(UnitStatus(u, cur.get(u.code), f, n, last, held.get(u.code, 0)))
         return StatusSummary(rows, self.deadline, self.ledger.quarantine_count())
 
     def headline(self) -> str:
-        """``status().headline()``, counted by the database without reading every submission (a
-        server answers it after every upload)."""
+        """``status().headline()`` without reading every submission's values and findings (a server
+        answers it after every upload): the current statuses counted by the database, lateness
+        from the receipt times alone, judged as :class:`StatusSummary` judges them."""
+        from gkxlsx.campaign.review import first_and_latest
+
         c = self.ledger.conn
-        total = c.execute("SELECT COUNT(*) FROM units").fetchone()[0]
-        by_status = dict(
-            c.execute(
-                "SELECT s.status, COUNT(*) FROM submissions s JOIN units u ON u.code = s.unit_code "
-                "WHERE s.is_current = 1 GROUP BY s.status"
-            ).fetchall()
+        codes = {r[0] for r in c.execute("SELECT code FROM units")}
+        by_status = Counter(
+            st
+            for code, st in c.execute("SELECT unit_code, status FROM submissions WHERE is_current=1")
+            if code in codes
         )
-        late = c.execute(
-            "SELECT COUNT(*) FROM (SELECT MIN(s.received_at) first FROM submissions s JOIN units u "
-            "ON u.code = s.unit_code GROUP BY s.unit_code) WHERE substr(first, 1, 10) > ?",
-            (self.deadline.isoformat(),),
-        ).fetchone()[0]
-        quarantined = c.execute("SELECT COUNT(*) FROM quarantine").fetchone()[0]
-        return headline_text(total, by_status, late, quarantined)
+        summary = StatusSummary([], self.deadline, self.ledger.quarantine_count())
+        late = sum(
+            1
+            for code, (first, _latest, _n) in first_and_latest(self.ledger).items()
+            if code in codes and summary.in_time(first) is False
+        )
+        return headline_text(len(codes), by_status, late, summary.quarantined)
+
+    def peer_findings(self) -> dict[str, list]:
+        """{unit code: 提示 findings} for figures of a unit's current return far from those of the
+        other units of its 单位类型 (:func:`gkxlsx.rules.plausibility.peer_outliers`)."""
+        from gkxlsx.rules.plausibility import Peer, peer_outliers
+
+        types = {u.code: u.type for u in self.units()}
+        return peer_outliers(
+            self.form,
+            (Peer(code, types[code], vals) for code, _st, vals in self.ledger.iter_currents() if code in types),
+        )
 
     def similar(self) -> list[tuple[Unit, Unit, float]]:
         """W-XY-SIMILAR (内容雷同) across the campaign: pairs of units whose current returns' narrative
@@ -552,9 +592,7 @@ def aggregate(camp: Campaign, by: str | None = None) -> list[Aggregate]:
         g = group_of(u)
         groups.setdefault(g, []).append(u)
         unit_group[u.code] = g
-    numeric = [k for k in form.entry_keys] + [
-        k for k, f in form.fields.items() if f.type.numeric and k.startswith("s6.")
-    ]
+    numeric = list(summed_keys(form))
     sums: dict[str, dict[str, Any]] = {g: {k: 0 for k in numeric} for g in groups}
     current: dict[str, str] = {}  # unit code → status of its current submission
     for code, status, vals in camp.ledger.iter_currents():
@@ -884,7 +922,8 @@ def import_files(
         ctx = CheckContext(roster=roster_dict(units), year=camp.year, prev_by_unit=camp.ledger.previous_all())
     job = _ImportJob(camp.ledger.archive_dir, known, ctx, contents, inline=small)
     out: list[ImportOutcome] = []
-    when = received_at or datetime.now().isoformat(timespec="seconds")
+    when = received_time(received_at)
+    judge = _misfire_judge(camp)
     batch = max(1, int(batch or IMPORT_BATCH))
 
     def flush(items: list[tuple[Path, _Taken]]) -> None:
@@ -912,7 +951,7 @@ def import_files(
             with camp.ledger.batch() as b:
                 for p, r in items:
                     try:
-                        decided.append(_record_one(b, by_code, p, r, source, when, names, only_unit))
+                        decided.append(_record_one(b, by_code, p, r, source, when, names, only_unit, judge))
                     except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
                         decided.append(
                             ImportOutcome(
@@ -966,6 +1005,7 @@ def _record_one(
     when: str,
     names: Mapping[str, str] | None = None,
     only_unit: str | None = None,
+    judge: Callable[[Any, str, _Taken], str] | None = None,
 ) -> ImportOutcome:
     if r.kind in ("failed", "duplicate"):
         return ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
@@ -995,6 +1035,7 @@ def _record_one(
         reason = f"单位代码 {code} 不在本次收集名单中" if code else r.headline
         return set_aside(reason, findings, reason)
     status = r.status if r.status in (STATUS_PASS, STATUS_WARN, STATUS_ERR) else STATUS_ERR
+    hold = judge(b.ledger, code, r) if judge is not None else ""
     got = b.record(
         NewSubmission(
             received,
@@ -1006,11 +1047,42 @@ def _record_one(
             findings=findings,
             findings_json=r.findings_json,
             values_json=r.values_json,
+            hold=hold,
         )
     )
     if got is None:  # the same bytes were recorded earlier in this batch: as if known before checking
         return ImportOutcome(p, "duplicate", message=_DUPLICATE)
-    return ImportOutcome(p, "new", code, got[1], status, findings=findings)
+    held = b.ledger.submission_by_version(code, got[1])
+    return ImportOutcome(
+        p, "new", code, got[1], status, findings=findings, held=held.hold if held is not None and held.held else ""
+    )
+
+
+def received_time(text: str | None) -> str:
+    """A received time as the ledger stores it (with its offset; typed without one: China time);
+    none given: now."""
+    from gkxlsx.clock import parse_time, stamp
+
+    if not text:
+        return stamp()
+    try:
+        return stamp(parse_time(text))
+    except ValueError:
+        raise CampaignError(f"收到时间“{text}”格式不对，应为 YYYY-MM-DDTHH:MM（北京时间）。") from None
+
+
+def _misfire_judge(camp: Campaign) -> Callable[[Any, str, _Taken], str]:
+    """(ledger, unit code, checked file) → why to hold the file as 疑似误发, or "" (see review.misfire)."""
+    from gkxlsx.campaign.ledger import load_values
+    from gkxlsx.campaign.review import misfire
+
+    def judge(ledger, code: str, r: _Taken) -> str:
+        cur = ledger.current(code)
+        if cur is None:
+            return ""
+        return misfire(camp.form, camp.year, r.year, load_values(r.values_json) if r.values_json else {}, cur)
+
+    return judge
 
 
 def generate_for_campaign(camp: Campaign, *, only: Sequence[str] | None = None, progress=None):

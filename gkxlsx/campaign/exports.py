@@ -10,25 +10,32 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.campaign.campaign import Aggregate, Campaign, StatusSummary
-from gkxlsx.clock import CHINA_TZ, china_now
+from gkxlsx.clock import CHINA_TZ, china_now, shown
 from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename
 from gkxlsx.form.layout import number_for_excel
 from gkxlsx.form.roster import column_name
 from gkxlsx.fsutil import write_bytes, write_text
 
 
-def _on_time_text(summary: StatusSummary, us) -> str:
-    ot = summary.on_time(us)
+def _mark(ot: bool | None) -> str:
     return "" if ot is None else ("按时" if ot else "逾期")
+
+
+def _on_time_text(summary: StatusSummary, us) -> str:
+    return _mark(summary.on_time(us))
 
 
 _SUBMISSION_COLUMNS = (
     "状态",
+    "审核状态",
     "当前版本",
     "错误",
     "警告",
+    "首次报送时间",
+    "首次是否按时",
     "最近报送时间",
-    "是否按时",
+    "最近是否按时",
+    "待审核新版本",
     "确认说明",
 )
 
@@ -52,11 +59,15 @@ def status_rows(summary: StatusSummary) -> list[list[Any]]:
                 us.unit.type,
                 us.unit.parent,
                 us.status,
+                us.state,
                 c.version if c else "",
                 c.n_errors if c else "",
                 c.n_warnings if c else "",
-                (c.received_at.replace("T", " ") if c else ""),
+                shown(us.first_received, seconds=True),
                 _on_time_text(summary, us),
+                shown(us.latest_received, seconds=True),
+                _mark(summary.latest_on_time(us)),
+                us.held or "",
                 (c.accepted_note or "") if c else "",
             ]
         )
@@ -117,7 +128,7 @@ def _status_workbook(camp: Campaign, summary: StatusSummary, similar, generated:
     for i, row in enumerate(status_rows(summary)):
         for j, v in enumerate(row):
             ws.write(4 + i, j, v, fmts.get(row[4], cell) if j == 4 else cell)
-    for j, w in enumerate((10, 30, 10, 20, 8, 8, 6, 6, 20, 8, 40)):
+    for j, w in enumerate((10, 30, 10, 20, 8, 8, 8, 6, 6, 20, 8, 20, 8, 8, 40)):
         ws.set_column(j, j, w)
     ws.freeze_panes(4, 2)
     ws.autofilter(3, 0, 3 + len(summary.units), len(columns) - 1)
@@ -176,8 +187,35 @@ def write_aggregate(camp: Campaign, agg: Aggregate, out_dir: Path) -> tuple[Path
         "aggregate": agg.completeness,
         "values": {k: _jsonable(v) for k, v in agg.report.values.items() if v is not None},
     }
+    notes = explained_warnings(camp, agg)
+    if notes:
+        payload["notes"] = notes
     write_text(data, json.dumps(payload, ensure_ascii=False, indent=2))
     return xlsx, data
+
+
+def explained_warnings(camp: Campaign, agg: Aggregate) -> list[dict[str, Any]]:
+    """The roll-up's notes: each warning (核实) that stands in an included unit's accepted version,
+    with every reason recorded for it."""
+    from gkxlsx.campaign.review import accepted_reasons
+
+    out = []
+    for u in agg.included:
+        sub = camp.ledger.current(u.code)
+        if sub is None or not sub.n_warnings:
+            continue
+        for f, reasons in accepted_reasons(camp.ledger, u.code, sub):
+            out.append(
+                {
+                    "unit_code": u.code,
+                    "unit_name": u.name,
+                    "version": sub.version,
+                    "rule": str(f.get("instance") or f.get("rule") or ""),
+                    "message": str(f.get("message") or ""),
+                    "reasons": [e.reason for e in reasons],
+                }
+            )
+    return out
 
 
 def _aggregate_workbook(camp: Campaign, agg: Aggregate) -> bytes:
@@ -223,6 +261,27 @@ def _aggregate_workbook(camp: Campaign, agg: Aggregate) -> bytes:
         for j, k in enumerate(keys):
             v = vals.get(k)
             ws2.write(1 + i, 2 + j, number_for_excel(v) if v is not None else "", cell)
+    # 舍位平衡: amounts also shown in the unit and precision of their type's ``shown`` (万元, two
+    # decimals), each unit's rounded so that they add up to the total shown on 汇总 (gkxlsx.rounding)
+    shown_keys = [k for k in keys if form.value_type(k).shown is not None]
+    if shown_keys:
+        from gkxlsx.rounding import balanced_round, scaled
+
+        per = list(agg.per_unit.items())
+        col = 2 + len(keys)
+        ws.write(3, 4, "显示值（舍位平衡）", head)
+        ws.set_column(4, 4, 24)
+        for k in shown_keys:
+            sh = form.value_type(k).shown
+            assert sh is not None
+            parts = [scaled(vals.get(k) or 0, sh.factor) for _code, vals in per]
+            rounded, total = balanced_round(parts, sh.dp)
+            shown_label = f"{form.label(k)}（{sh.unit}，保留{sh.dp}位小数，舍位平衡）"
+            ws2.write(0, col, shown_label, head)
+            for i, v in enumerate(rounded):
+                ws2.write(1 + i, col, float(v), cell)
+            ws.write(4 + keys.index(k), 4, f"{total}（{sh.unit}）", cell)
+            col += 1
     ws2.freeze_panes(1, 2)
     ws3 = wb.add_worksheet("完整性")
     ws3.write(0, 0, agg.completeness["statement"], bold)
@@ -243,6 +302,16 @@ def _aggregate_workbook(camp: Campaign, agg: Aggregate) -> bytes:
             ws4.write(i, 2, f.message)
     else:
         ws4.write(0, 0, "汇总数据通过全部勾稽关系校验。")
+    notes = explained_warnings(camp, agg)
+    if notes:
+        ws5 = wb.add_worksheet("核实说明")
+        for j, h in enumerate((column_name("code"), column_name("name"), "版本", "警告", "内容", "理由")):
+            ws5.write(0, j, h, head)
+        for i, n in enumerate(notes):
+            for j, k in enumerate(("unit_code", "unit_name", "version", "rule", "message", "reasons")):
+                ws5.write(1 + i, j, "；".join(n[k]) if k == "reasons" else n[k], cell)
+        for j, w in enumerate((10, 30, 6, 16, 60, 60)):
+            ws5.set_column(j, j, w)
     wb.close()
     return buf.getvalue()
 
@@ -266,8 +335,14 @@ def status_text(summary: StatusSummary) -> str:
         c = us.current
         detail = ""
         if c:
-            detail = f"第{c.version}版  错误{c.n_errors} 警告{c.n_warnings}  {c.received_at.replace('T', ' ')[:16]}  {_on_time_text(summary, us)}"
-        lines.append(f"  {pad(us.unit.code, cw)}  {pad(us.unit.name, w)}  {pad(us.status, 6)}  {detail}".rstrip())
+            detail = f"第{c.version}版  错误{c.n_errors} 警告{c.n_warnings}  首次 {shown(us.first_received)} {_on_time_text(summary, us)}"
+            if us.versions > 1:
+                detail += f"  最近 {shown(us.latest_received)} {_mark(summary.latest_on_time(us))}"
+            if us.held:
+                detail += f"  另有 {us.held} 个新版本待审核"
+        lines.append(
+            f"  {pad(us.unit.code, cw)}  {pad(us.unit.name, w)}  {pad(us.status, 6)}  {pad(us.state, 6)}  {detail}".rstrip()
+        )
     return "\n".join(lines)
 
 

@@ -8,7 +8,15 @@ Invariants:
   file in its own savepoint) — so two imports at once serialise, and a process killed mid-import
   leaves every transaction either whole or absent (a batch's files were archived before it began);
 * re-importing the same bytes is a no-op; a new version of a unit's return becomes current and
-  the older versions stay.
+  the older versions stay — unless it is held (:mod:`gkxlsx.campaign.review`): the unit's return
+  is locked (the office accepted it), or the file looks sent by mistake (疑似误发); a held version
+  is recorded but becomes current only by an office decision;
+* every submission and every office decision is one row of the append-only ``review_log``, and
+  every reason given for a warning one row of ``explanations`` (nothing in either is updated or
+  deleted); times are stored with their UTC offset (:mod:`gkxlsx.clock`).
+
+Schema changes are additive (new tables, new columns with defaults) and applied when a ledger is
+opened (:func:`_migrate`), so a campaign made by an older version keeps working.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -76,7 +85,41 @@ CREATE TABLE IF NOT EXISTS mail_log (
     sent_at TEXT NOT NULL, message_id TEXT, status TEXT NOT NULL, error TEXT
 );
 CREATE TABLE IF NOT EXISTS fetched (message_id TEXT PRIMARY KEY, fetched_at TEXT NOT NULL, summary TEXT);
+CREATE TABLE IF NOT EXISTS review_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_code TEXT NOT NULL,
+    version INTEGER,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS review_log_unit ON review_log(unit_code, id);
+CREATE TABLE IF NOT EXISTS explanations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_code TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    finding TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL,
+    log_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS explanations_unit ON explanations(unit_code, version);
 """
+
+# columns added to ``submissions`` since the first ledgers: (name, declaration); added in place
+# by :func:`_migrate` (ALTER TABLE … ADD COLUMN, which PostgreSQL accepts too)
+ADDED_COLUMNS = (
+    ("hold", "TEXT NOT NULL DEFAULT ''"),  # why this version was held back (not made current); '' = not held
+    ("review", "TEXT NOT NULL DEFAULT ''"),  # the office's decision on it: '' | returned | locked
+)
+REVIEW_RETURNED, REVIEW_LOCKED = "returned", "locked"
+#: why a version was held: the unit's return was locked when it came
+HOLD_LOCKED = "单位报告已锁定，新版本待审核"
 
 STATUS_PASS, STATUS_WARN, STATUS_ERR, STATUS_ACCEPTED = "通过", "有警告", "有错误", "已确认"
 ACCEPTED_STATUSES = (STATUS_PASS, STATUS_ACCEPTED)
@@ -137,6 +180,16 @@ class Submission:
     is_current: bool = False
     accepted_note: str | None = None
     accepted_at: str | None = None
+    hold: str = ""  # why this version was held back (not made current); "" when it was not
+    review: str = ""  # the office's decision: "" | returned | locked
+
+    @property
+    def held(self) -> bool:
+        return bool(self.hold) and not self.is_current
+
+    @property
+    def locked(self) -> bool:
+        return self.review == REVIEW_LOCKED
 
     # findings and values are parsed when first used: a status of ten thousand units reads every
     # current submission and needs neither (parsed, they took ~280 MB)
@@ -229,6 +282,25 @@ def clean_archive(archive_dir: Path, before: float) -> int:
     return n
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id exists (one of another user counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temp(archive_dir: Path) -> int:
+    """The half-written copies that killed processes left in the archive, removed now (a server
+    starting up): :func:`clean_archive` with the present time."""
+    return clean_archive(Path(archive_dir), time.time())
+
+
 def sync_archive(archive_dir: Path, paths: Sequence[Path]) -> None:
     """Make archived files (and their renames) durable: one ``syncfs`` of the archive's file
     system where the C library has it, else an fsync of each file and folder.  Raises OSError."""
@@ -294,6 +366,35 @@ class NewSubmission:
     values: Mapping[str, Any] | None = None
     findings_json: str | None = None
     values_json: str | None = None
+    hold: str = ""  # why not to make it current (疑似误发 …); "" = current unless the unit is locked
+
+
+def _log(
+    c: sqlite3.Connection,
+    unit_code: str,
+    version: int | None,
+    action: str,
+    actor: str,
+    reason: str = "",
+    detail: Mapping[str, Any] | None = None,
+    at: str | None = None,
+) -> int:
+    """Append one row to the review log (inside the caller's transaction); its id."""
+    from gkxlsx.clock import stamp
+
+    cur = c.execute(
+        "INSERT INTO review_log(unit_code, version, action, actor, at, reason, detail) VALUES (?,?,?,?,?,?,?)",
+        (
+            unit_code,
+            version,
+            action,
+            actor,
+            at or stamp(),
+            reason,
+            json.dumps(dict(detail or {}), ensure_ascii=False, default=_json_default),
+        ),
+    )
+    return cur.lastrowid  # type: ignore[return-value]
 
 
 def _record(c: sqlite3.Connection, new: NewSubmission, archived: str) -> tuple[int, int] | None:
@@ -308,10 +409,18 @@ def _record(c: sqlite3.Connection, new: NewSubmission, archived: str) -> tuple[i
         c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (new.unit_code,)).fetchone()[0]
         + 1
     )
-    c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (new.unit_code,))
+    hold = new.hold
+    if not hold:
+        locked = c.execute(
+            "SELECT 1 FROM submissions WHERE unit_code=? AND is_current=1 AND review=?", (new.unit_code, REVIEW_LOCKED)
+        ).fetchone()
+        hold = HOLD_LOCKED if locked else ""
+    if not hold:
+        c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (new.unit_code,))
     cur = c.execute(
         "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
-        "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1)",
+        "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current, hold) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             new.unit_code,
             v,
@@ -329,7 +438,18 @@ def _record(c: sqlite3.Connection, new: NewSubmission, archived: str) -> tuple[i
             counts["info"],
             new.findings_json if new.findings_json is not None else dump_findings(new.findings),
             new.values_json if new.values_json is not None else dump_values(new.values or {}),
+            0 if hold else 1,
+            hold,
         ),
+    )
+    _log(
+        c,
+        new.unit_code,
+        v,
+        "hold" if hold else "submit",
+        rc.source,
+        hold,
+        {"received_at": rc.received_at, "filename": rc.filename, "status": new.status},
     )
     return cur.lastrowid, v  # type: ignore[return-value]
 
@@ -396,6 +516,47 @@ def _write_lock(db_path: Path) -> threading.RLock:
     return lock
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a ledger written by an older version up to the current schema, in place: the added
+    columns, and a review log begun from what the old ledger knew (each version's arrival, each
+    acceptance — an accepted return is locked).  Runs once; a ledger already current is untouched."""
+    have = {r[1] for r in conn.execute("PRAGMA table_info(submissions)")}
+    missing = [(n, decl) for n, decl in ADDED_COLUMNS if n not in have]
+    if not missing:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        have = {r[1] for r in conn.execute("PRAGMA table_info(submissions)")}  # another process may have done it
+        for name, decl in ADDED_COLUMNS:
+            if name not in have:
+                conn.execute(f"ALTER TABLE submissions ADD COLUMN {name} {decl}")
+        if "review" not in have:
+            conn.execute(
+                "UPDATE submissions SET review=? WHERE status=? AND is_current=1", (REVIEW_LOCKED, STATUS_ACCEPTED)
+            )
+            if not conn.execute("SELECT 1 FROM review_log").fetchone():
+                rows = list(conn.execute("SELECT * FROM submissions ORDER BY id"))
+                for r in rows:
+                    detail = {"received_at": r["received_at"], "filename": r["filename"], "status": r["status"]}
+                    _log(conn, r["unit_code"], r["version"], "submit", r["source"], "", detail, at=r["received_at"])
+                for r in rows:
+                    if r["accepted_at"]:
+                        _log(
+                            conn,
+                            r["unit_code"],
+                            r["version"],
+                            "accept",
+                            "",
+                            r["accepted_note"] or "",
+                            at=r["accepted_at"],
+                        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 class Ledger:
     def __init__(self, db_path: str | Path, archive_dir: str | Path):
         self.db_path = Path(db_path)
@@ -423,6 +584,7 @@ class Ledger:
             conn.execute("PRAGMA busy_timeout=60000")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
+            _migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -542,23 +704,19 @@ class Ledger:
         with self.transaction() as c:
             yield Batch(c, self)
 
-    def accept(self, unit_code: str, note: str, version: int | None = None) -> Submission:
-        note = (note or "").strip()
-        if not note:
-            raise LedgerError("确认时必须写明理由（--note “…”），例如说明警告的原因。")
-        sub = self.current(unit_code) if version is None else self.submission_by_version(unit_code, version)
-        if sub is None:
-            raise LedgerError(f"单位 {unit_code} 还没有报送记录，无法确认。")
-        if sub.n_errors:
-            raise LedgerError(
-                f"单位 {unit_code} 第 {sub.version} 版有 {sub.n_errors} 个错误，错误必须由单位修改后重新报送，不能确认。"
-            )
-        with self.transaction() as c:
-            c.execute(
-                "UPDATE submissions SET status=?, accepted_note=?, accepted_at=? WHERE id=?",
-                (STATUS_ACCEPTED, note, datetime.now().isoformat(timespec="seconds"), sub.id),
-            )
-        return self.submission(sub.id)  # type: ignore[return-value]
+    def accept(
+        self,
+        unit_code: str,
+        note: str = "",
+        version: int | None = None,
+        *,
+        explain: Mapping[str, str] | None = None,
+        actor: str = "",
+    ) -> Submission:
+        """确认 and lock a version: see :func:`gkxlsx.campaign.review.accept`."""
+        from gkxlsx.campaign.review import accept
+
+        return accept(self, unit_code, note, version, explain=explain, actor=actor)
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -586,6 +744,8 @@ class Ledger:
             is_current=bool(r["is_current"]),
             accepted_note=r["accepted_note"],
             accepted_at=r["accepted_at"],
+            hold=r["hold"] if "hold" in r.keys() else "",
+            review=r["review"] if "review" in r.keys() else ("locked" if r["status"] == STATUS_ACCEPTED else ""),
         )
 
     def submission(self, sid: int) -> Submission | None:
@@ -685,10 +845,12 @@ class Ledger:
     def log_mail(
         self, unit_code: str | None, kind: str, address: str, status: str, message_id: str = "", error: str = ""
     ) -> None:
+        from gkxlsx.clock import stamp
+
         with self.transaction() as c:
             c.execute(
                 "INSERT INTO mail_log(unit_code, kind, address, sent_at, message_id, status, error) VALUES (?,?,?,?,?,?,?)",
-                (unit_code, kind, address, datetime.now().isoformat(timespec="seconds"), message_id, status, error),
+                (unit_code, kind, address, stamp(), message_id, status, error),
             )
 
     def integrity(self) -> list[str]:

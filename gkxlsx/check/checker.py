@@ -32,6 +32,7 @@ from gkxlsx.check.result import (
     to_wire,
 )
 from gkxlsx.findings import make_finding
+from gkxlsx.workbook.reader import is_library_failure
 
 
 def check_file(
@@ -60,7 +61,9 @@ def check_file(
     chk = FileCheck(Path(path), ctx)
     try:
         return run(chk, data, sha256)
-    except Exception as e:  # noqa: BLE001 - never a traceback, never a stopped batch
+    except BaseException as e:  # noqa: BLE001 - never a traceback, never a stopped batch
+        if not is_library_failure(e):  # Ctrl+C, exit: not the file's doing
+            raise
         chk.add(make_finding("E-INTERNAL", reason=f"{type(e).__name__}: {e}"[:200]))
         return chk.finish(STATUS_UNREADABLE)
 

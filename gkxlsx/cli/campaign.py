@@ -1,4 +1,4 @@
-"""Campaign commands: init, import, status, diff, accept, aggregate."""
+"""Campaign commands: init, import, status, diff, accept, return, reopen, history, aggregate."""
 
 from __future__ import annotations
 
@@ -74,8 +74,13 @@ def import_cmd(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="并行检查的进程数（文件很多时用，如 --jobs 2）"),
 ) -> None:
     """校验并登记收到的报告文件（原件按 sha256 归档，不覆盖）。 / Validate and record returned files."""
-    from gkxlsx.campaign.campaign import import_files
+    from gkxlsx.campaign.campaign import CampaignError, import_files, received_time
 
+    if received:
+        try:
+            received = received_time(received)
+        except CampaignError as e:
+            fail(str(e))
     camp = open_campaign(campaign)
     with camp, writing(LEDGER):
         if previous_data:
@@ -141,6 +146,12 @@ def import_cmd(
                         + (f"（{_count_text(shown)}）" if shown else ""),
                         fg=color,
                     )
+                    if r.held:
+                        typer.secho(
+                            f"  ! 已登记但未替换当前版本：{r.held}。核实后用 gkxlsx accept {r.unit_code} --version {r.version} "
+                            f"或 gkxlsx reopen {r.unit_code} --version {r.version} 采用这一版。",
+                            fg=typer.colors.YELLOW,
+                        )
                 elif r.kind == "duplicate":
                     typer.echo(f"= {r.name}：{r.message}")
                 elif r.kind == "quarantine":
@@ -213,11 +224,15 @@ def status_cmd(
                                         "n_errors",
                                         "n_warnings",
                                         "accepted_note",
+                                        "hold",
+                                        "review",
+                                        "is_current",
                                         "findings",
                                     )
                                 }
                                 for h in hist
                             ],
+                            "rollup": _rollup_of(camp, u.code),
                         },
                         ensure_ascii=False,
                         indent=2,
@@ -225,24 +240,41 @@ def status_cmd(
                     )
                 )
                 return
-            typer.echo(f"{u.code} {u.name}（{u.type}）")
+            from gkxlsx.campaign.review import unit_state
+            from gkxlsx.clock import shown
+
+            current = next((h for h in hist if h.is_current), None)
+            typer.echo(f"{u.code} {u.name}（{u.type}）：{unit_state(current)}")
             if not hist:
                 typer.echo("  尚未报送。")
                 return
+            s = camp.status()
             for h in hist:
-                cur = "（当前）" if h.is_current else ""
+                cur = "（当前）" if h.is_current else ("（待审核，未替换当前版）" if h.held else "")
+                mark = {True: "按时", False: "逾期", None: ""}[s.in_time(h.received_at)]
                 typer.echo(
-                    f"  第 {h.version} 版{cur}：{h.received_at.replace('T', ' ')}  {h.status}  错误 {h.n_errors} 警告 {h.n_warnings}  {h.filename}  [{h.application or '未知软件'}]"
+                    f"  第 {h.version} 版{cur}：{shown(h.received_at, seconds=True)} {mark}  {h.status}  错误 {h.n_errors} 警告 {h.n_warnings}  {h.filename}  [{h.application or '未知软件'}]"
                 )
+                if h.held:
+                    typer.echo(f"    {h.hold}")
                 if h.accepted_note:
                     typer.echo(f"    确认说明：{h.accepted_note}")
-            cur = hist[-1] if hist[-1].is_current else next(h for h in hist if h.is_current)
-            if cur.findings:
-                from gkxlsx.findings import Finding
+            cur = current or hist[-1]
+            _echo_rollup(camp, u.code)
+            from gkxlsx.campaign.review import GRADES
+            from gkxlsx.findings import Finding
 
+            if cur.findings:
                 typer.echo("  当前版本的问题：")
                 for f in map(Finding.from_dict, cur.findings):
-                    typer.echo(f"    {f.severity_zh} {f.rule_id} {'、'.join(f.locations)}：{f.message}")
+                    typer.echo(
+                        f"    {f.severity_zh}（{GRADES[f.severity]}） {f.instance or f.rule_id} {'、'.join(f.locations)}：{f.message}"
+                    )
+            peers = camp.peer_findings().get(u.code, []) if current is not None else []
+            if peers:
+                typer.echo("  与同类单位比较：")
+                for f in peers:
+                    typer.echo(f"    {f.severity_zh}（{GRADES[f.severity]}） {f.instance}：{f.message}")
             return
         s = camp.status()
         too_many = similar is None and s.returned > SIMILAR_AUTO
@@ -321,37 +353,220 @@ def diff_cmd(
             typer.echo(f"  {addr}  {camp.form.label(k)}：{o} → {n}")
 
 
+def _actor(by: str | None) -> str:
+    """Who does an office action: ``--by``, else the account running the command."""
+    if by and by.strip():
+        return by.strip()
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+BY_OPT = typer.Option(None, "--by", help="操作人（记入审核记录；默认当前登录的用户名）")
+
+
+def _parse_explain(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        rule, sep, reason = item.partition("=")
+        if not sep or not rule.strip():
+            fail(f"--explain 应写成 规则编号=理由，如 --explain W-XY-INFORCE=“经核实…”，而不是“{item}”。")
+        out[rule.strip()] = reason.strip()
+    return out
+
+
+def _rollup_of(camp, code: str):
+    from gkxlsx.campaign.as_return import drill_down
+
+    return drill_down(camp, code)
+
+
+def _echo_rollup(camp, code: str) -> None:
+    """A roll-up return's units (checked on import): who is in it, with what status, who is not."""
+    got = _rollup_of(camp, code)
+    if not got:
+        return
+    children, excluded = got.get("children") or [], got.get("excluded") or []
+    typer.echo(f"  当前版本是汇总报送：应报 {got.get('expected')} 个单位，纳入汇总 {got.get('included')} 个：")
+    for ch in children:
+        typer.echo(f"    {ch.get('code')}  {ch.get('name')}（{ch.get('type')}）  {ch.get('status')}")
+    if excluded:
+        typer.echo(f"  未纳入汇总 {len(excluded)} 个：")
+        for ex in excluded:
+            typer.echo(f"    {ex.get('code')}  {ex.get('name')}（{ex.get('type')}）  {ex.get('reason')}")
+
+
 def accept_cmd(
     unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
-    note: str = typer.Option(..., "--note", "-m", help="确认理由（上报说明）"),
-    version: int | None = typer.Option(None, "--version", help="确认指定版本（默认当前版）"),
+    note: str = typer.Option("", "--note", "-m", help="确认理由：用于全部未逐条说明的警告（每条至少 6 个字）"),
+    explain: list[str] | None = typer.Option(
+        None, "--explain", "-e", help="逐条说明警告：规则编号=理由（可多次使用），如 W-YOY-JUMP=“经电话核实…”"
+    ),
+    version: int | None = typer.Option(
+        None, "--version", help="确认指定版本（默认当前版；待审核的新版本确认后成为当前版）"
+    ),
+    by: str | None = BY_OPT,
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
-    """确认一份有警告的报送并记录理由；有错误的不能确认。 / Accept a return with warnings."""
+    """确认并锁定一份报送：有错误（强制）的不能确认，每条警告（核实）须写明理由。 / Accept and lock a return."""
     from gkxlsx.campaign.campaign import CampaignError
     from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.campaign.review import accepted_reasons
+
+    reasons = _parse_explain(explain)
+    camp = open_campaign(campaign)
+    with camp:
+        try:
+            u = camp.unit(unit)
+            with writing(LEDGER):
+                sub = camp.ledger.accept(u.code, note, version, explain=reasons, actor=_actor(by))
+        except (CampaignError, LedgerError) as e:
+            fail(str(e), 1)
+        typer.echo(f"已确认并锁定 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），汇总将使用这一版。")
+        for f, es in accepted_reasons(camp.ledger, u.code, sub):
+            typer.echo(f"  {f.get('instance') or f.get('rule')}：{f.get('message')}")
+            for ex in es:
+                typer.echo(f"    理由（第 {ex.version} 版，{ex.actor or '未记录'}）：{ex.reason}")
+
+
+def return_cmd(
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
+    reason: str = typer.Option(..., "--reason", "-m", help="退回理由（写入审核记录，单位会看到）"),
+    version: int | None = typer.Option(None, "--version", help="退回指定版本（默认当前版）"),
+    by: str | None = BY_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
+) -> None:
+    """退回一份报送并写明理由，生成修改意见工作簿。 / Send a return back with a reason."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.campaign.review import return_
 
     camp = open_campaign(campaign)
     with camp:
         try:
             u = camp.unit(unit)
             with writing(LEDGER):
-                sub = camp.ledger.accept(u.code, note, version)
+                sub = return_(camp.ledger, u.code, reason, version, actor=_actor(by))
         except (CampaignError, LedgerError) as e:
             fail(str(e), 1)
-        typer.echo(f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），理由：{sub.accepted_note}")
+        from gkxlsx.mail.mail import feedback_workbook
+
+        with writing(f"修改意见工作簿（{camp.path('feedback')}）"):
+            name, _data = feedback_workbook(camp, u, sub)
+        typer.echo(f"已退回 {u.name} 第 {sub.version} 版，理由：{reason.strip()}")
+        typer.echo(f"修改意见工作簿：{camp.path('feedback') / name}")
+        if camp.mail_config.get("host"):
+            typer.echo(f"发送给单位：gkxlsx mail feedback --only {u.code}")
+
+
+def reopen_cmd(
+    unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
+    reason: str = typer.Option(..., "--reason", "-m", help="重新打开的理由（写入审核记录）"),
+    version: int | None = typer.Option(None, "--version", help="同时把这一待审核的版本设为当前版"),
+    by: str | None = BY_OPT,
+    campaign: Path | None = CAMPAIGN_OPT,
+) -> None:
+    """重新打开已锁定的报送（只有收集单位可以）。 / Reopen a locked return."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.ledger import LedgerError
+    from gkxlsx.campaign.review import reopen, unit_state
+
+    camp = open_campaign(campaign)
+    with camp:
+        try:
+            u = camp.unit(unit)
+            with writing(LEDGER):
+                cur = reopen(camp.ledger, u.code, reason, version, actor=_actor(by))
+        except (CampaignError, LedgerError) as e:
+            fail(str(e), 1)
+        typer.echo(f"已重新打开 {u.name}：当前为第 {cur.version} 版，状态 {unit_state(cur)}。")
+
+
+def history_cmd(
+    unit: str | None = typer.Argument(None, metavar="单位", help="单位代码或名称（默认全部单位）"),
+    campaign: Path | None = CAMPAIGN_OPT,
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
+) -> None:
+    """审核记录：每次报送、退回、确认、重新打开，谁、何时、为什么（北京时间）。 / The review trail."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.review import history, unit_state
+
+    camp = open_campaign(campaign)
+    with camp:
+        code = None
+        if unit:
+            try:
+                code = camp.unit(unit).code
+            except CampaignError as e:
+                fail(str(e))
+        steps = history(camp.ledger, code)
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    [
+                        {
+                            "unit_code": s.unit_code,
+                            "version": s.version,
+                            "action": s.action,
+                            "action_zh": s.action_zh,
+                            "actor": s.actor,
+                            "at": s.at,
+                            "reason": s.reason,
+                            **s.detail,
+                        }
+                        for s in steps
+                    ],
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
+            return
+        names = {u.code: u for u in camp.units()}
+        codes = [code] if code else list(dict.fromkeys(s.unit_code for s in steps))
+        if not codes:
+            typer.echo("还没有任何审核记录。")
+        for c in codes:
+            u = names.get(c)
+            cur = camp.ledger.current(c)
+            head = f"{c} {u.name if u else ''}：{unit_state(cur)}"
+            if cur is not None:
+                head += f"（当前第 {cur.version} 版）"
+            typer.echo(head)
+            mine = [s for s in steps if s.unit_code == c]
+            if not mine:
+                typer.echo("  尚未报送。")
+            for s in mine:
+                typer.echo("  " + s.line(camp.deadline))
 
 
 def aggregate_cmd(
     by: str | None = typer.Option(None, "--by", help="分组汇总：上级单位 或 单位类型（默认全部汇总为一份）"),
     out: Path | None = typer.Option(None, "--out", "-o", help="输出目录（默认：任务目录/报告）"),
+    as_return: bool = typer.Option(
+        False, "--as-return", help="同时生成报送上级的本级汇总工作簿（上级下发的同一模板，附分单位明细和未纳入单位）"
+    ),
+    template: Path | None = typer.Option(
+        None, "--template", help="上级下发给本单位的空白工作簿：从中读取本单位在上级名单中的代码、名称和类型"
+    ),
+    unit: str | None = typer.Option(
+        None, "--unit", help="本单位在上级名单中的代码（或在 campaign.toml 的 [return] 中填写）"
+    ),
+    unit_name: str | None = typer.Option(None, "--unit-name", help="本单位在上级名单中的名称"),
+    unit_type: str | None = typer.Option(None, "--unit-type", help="本单位的单位类型，如 县级政府"),
+    unit_parent: str | None = typer.Option(None, "--unit-parent", help="本单位的上级单位"),
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
-    """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据。 / County roll-up."""
+    """汇总已通过或已确认的报送，生成汇总工作簿和可用于生成报告的数据；--as-return 生成报送上级的本级工作簿。 / County roll-up."""
     from gkxlsx.campaign.campaign import DIRS, CampaignError, aggregate
     from gkxlsx.campaign.exports import write_aggregate
+    from gkxlsx.campaign.narrative import ensure_file
     from gkxlsx.findings import fmt_num
 
+    if as_return and by:
+        fail("--as-return 汇总的是本级全部单位，不能与 --by 一起使用。")
     camp = open_campaign(campaign)
     with camp:
         try:
@@ -372,6 +587,37 @@ def aggregate_cmd(
             errs = [f for f in agg.findings if f.severity == "error"]
             typer.echo("  汇总数据校验：" + ("通过" if not errs else f"{len(errs)} 个错误"))
             typer.echo(f"  已写出：{xlsx.name}、{data.name}")
+        with writing(f"任务目录 {camp.root}"):
+            text_file, new = ensure_file(camp.root, camp.form, camp.office, camp.year)
+        if new:
+            typer.echo(f"已建立文字部分文件 {text_file.name}：请在其中填写汇总报告的总体情况、存在的问题和改进措施等。")
+        if as_return:
+            _write_as_return(camp, out_dir, template, unit, unit_name, unit_type, unit_parent, text_file)
+
+
+def _write_as_return(camp, out_dir: Path, template, code, name, unit_type, parent, text_file: Path) -> None:
+    from gkxlsx.campaign.as_return import return_unit, write_return
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.narrative import NarrativeError
+    from gkxlsx.check.checker import check_file
+
+    try:
+        u = return_unit(camp, code=code, name=name, unit_type=unit_type, parent=parent, template=template)
+        with writing(f"输出目录 {out_dir}"):
+            rr = write_return(camp, out_dir, u)
+    except (CampaignError, NarrativeError) as e:
+        fail(str(e))
+    n, m = len(rr.children), len(rr.children) + len(rr.excluded)
+    typer.echo(f"报送上级的本级汇总工作簿（{u.code} {u.name}，纳入 {n}/{m} 个单位）：{rr.path.name}")
+    res = check_file(rr.path, year=camp.year)  # what the level above will see, but for its roster
+    bad = [f for f in res.findings if f.severity in ("error", "warning")]
+    typer.echo(f"  自检：{res.headline()}")
+    for f in bad[:8]:
+        typer.echo(f"    {f.severity_zh} {f.rule_id}：{f.message}")
+    if len(bad) > 8:
+        typer.echo(f"    ……另有 {len(bad) - 8} 项")
+    if not rr.narrative:
+        typer.echo(f"  文字部分尚未填写：请编辑 {text_file} 后重新运行，或在工作簿中直接填写后报送。")
 
 
 def register(app: typer.Typer) -> None:
@@ -380,4 +626,7 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status_cmd)
     app.command("diff")(diff_cmd)
     app.command("accept")(accept_cmd)
+    app.command("return")(return_cmd)
+    app.command("reopen")(reopen_cmd)
+    app.command("history")(history_cmd)
     app.command("aggregate")(aggregate_cmd)

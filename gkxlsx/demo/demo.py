@@ -170,9 +170,15 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, render:
             rep = Report(camp.form, camp.year, u.name, u.code, u.type, dict(sub.values), source=sub.archive_path)
             out = render_files(rep, ["html", "docx", "md", "txt"], reports)
             echo(f"⑧ 已生成 {u.name} 的年度报告：{'、'.join(p.name for p in out)}")
-            agg = aggs[0]
-            agg.report.unit_name = camp.office or agg.report.unit_name
-            out = render_files(agg.report, ["html", "txt"], reports, aggregate=agg.completeness, draft=False)
+            from gkxlsx.campaign.narrative import ensure_file
+            from gkxlsx.campaign.publish import aggregate_report, area_name
+
+            # the office writes its own part of the roll-up report (here: the sample text of a county)
+            county = units["SLX200"].type  # the county government's type: the office's level
+            words = sample_values(camp.form, area_name(camp), county, camp.year, seed=7, figures=aggs[0].report.values)
+            ensure_file(camp.root, camp.form, camp.office, camp.year, words)
+            rep, info = aggregate_report(camp, aggs[0])
+            out = render_files(rep, ["html", "txt"], reports, aggregate=info, draft=False)
             echo(f"   汇总报告：{'、'.join(p.name for p in out)}")
     echo("")
     echo("接下来可以看：")

@@ -4,6 +4,7 @@ the tests and the benchmarks.  Deterministic for a given seed."""
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +22,17 @@ def _split(rng: random.Random, total: int, parts: int) -> list[int]:
 
 
 def sample_values(
-    form: Form, unit_name: str, unit_type: str, year: int, *, seed: int = 0, busy: bool | None = None
+    form: Form,
+    unit_name: str,
+    unit_type: str,
+    year: int,
+    *,
+    seed: int = 0,
+    busy: bool | None = None,
+    figures: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A complete, valid set of values (tables and narrative) for one unit and year."""
+    """A complete, valid set of values (tables and narrative) for one unit and year; with
+    ``figures`` (a roll-up's sums) the narrative speaks of those instead of made-up ones."""
     rng = random.Random(f"{seed}|{unit_name}|{year}")
     if busy is None:
         busy = rng.random() < 0.25
@@ -96,6 +105,8 @@ def sample_values(
                 v[f"s3.r6_3.{col}"] += v[f"s3.r6_2.{col}"]
                 v[f"s3.r6_2.{col}"] = 0
     # narrative
+    if figures is not None:
+        v.update({k: figures[k] for k in v if k in figures and (k in form.cells or k.startswith("s6."))})
     d = compute_derived(form, v)
     n_new = d["s3.new.total"]
     n_cases = sum(d[f"s4.{g}.total"] for g in ("review", "lit_direct", "lit_after_review"))

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gkxlsx.form.layout import Layout
+    from gkxlsx.form.layout import Box, Layout
     from gkxlsx.form.model import Form
     from gkxlsx.form.roster import Unit
 
@@ -31,7 +31,7 @@ META_FIELDS = (
     "GKX_UNIT_NAME",
     "GKX_UNIT_TYPE",
     "GKX_GENERATOR",  # gkxlsx version that wrote the file
-    "GKX_FINGERPRINT",  # sha256 of the structure (labels, formulas, locked cells)
+    "GKX_FINGERPRINT",  # sha256 of the structure (labels, formulas, locked cells; the 上年 column)
     "GKX_PREVIOUS",  # "" or "<format>:<year>" when last year's data was used for checks
 )
 
@@ -41,13 +41,19 @@ def template_id(form: Form, year: int) -> str:
     return f"gkxlsx:{form.id}:{form.template_version}:{year}"
 
 
-def fingerprint(lay: Layout, formulas: Mapping[tuple[str, int, int], str]) -> str:
-    """sha256 over the workbook's structure: every label, key placement, lock role and formula."""
+def fingerprint(lay: Layout, formulas: Mapping[tuple[str, int, int], str], extra: Iterable[Box] = ()) -> str:
+    """sha256 over the workbook's structure: every label, key placement, lock role and formula.
+
+    ``extra``: boxes beside the layout's own that this workbook has (the 上年 column of a workbook
+    generated with last year's values, :func:`gkxlsx.form.layout.previous_column`), hashed after
+    the layout's; none leaves the fingerprint of a workbook without them as it always was."""
     h = hashlib.sha256()
     h.update(f"{lay.form.id}|{lay.form.template_version}".encode())
     for s in lay.sheets:
         for b in s.boxes:
             h.update(f"\n{s.name}|{b.range}|{b.role}|{b.text or ''}|{b.key or ''}".encode())
+    for b in extra:
+        h.update(f"\n{b.sheet}|{b.range}|{b.role}|{b.text or ''}|{b.key or ''}".encode())
     for pos in sorted(formulas):
         h.update(f"\n{pos}|{formulas[pos]}".encode())
     return h.hexdigest()

@@ -20,10 +20,12 @@ from functools import lru_cache
 from typing import Any
 
 from gkxlsx.form.cells import a1
-from gkxlsx.form.model import Form, Table, UnitType
+from gkxlsx.form.datafiles import data_file
+from gkxlsx.form.model import Form, Leaf, Table, UnitType
 from gkxlsx.rules.engine import FAIL, INCOMPLETE, NOT_APPLICABLE, RuleInstance, compute_derived
 from gkxlsx.rules.evaluate import complete_previous
 from gkxlsx.rules.excel import excel_check, excel_derived, sheet_ref
+from gkxlsx.rules.interpret import as_number
 from gkxlsx.rules.text import requirement_zh
 
 GUIDE_SHEET = "填报说明"
@@ -80,6 +82,8 @@ ROLES = {
     "info": "prefilled locked value (unit name, year …)",
     "panelhead": "header of a check panel",
     "paneltext": "rule description in a panel",
+    "prevhead": "header of the 上年 column (locked; only with last year's values)",
+    "prev": "last year's figure of an official cell (locked; never read by the checker)",
 }
 
 
@@ -309,6 +313,7 @@ def _fit_heights(
             "fieldguide",
             "caption",
             "checklabel",
+            "prevhead",
         ):
             continue
         width = sum(widths.get(c, default_width) for c in range(b.col, b.col + b.cols))
@@ -485,6 +490,119 @@ def layout(form: Form) -> Layout:
     )
     sheets.append(SheetLayout(META_SHEET, "meta", None, (), {0: 24, 1: 60}))
     return Layout(form, tuple(sheets), where, checks, summary, counts)
+
+
+# --------------------------------------------------------------------------------------------
+# the 上年 column: last year's figures beside sections 二–四 (only with last year's values)
+
+
+@dataclass(frozen=True)
+class PreviousColumn:
+    """The grey 上年 column(s) of one workbook: boxes (roles ``prevhead`` and ``prev``; a ``prev``
+    box's key is the official cell whose last-year figure it shows), their values by (sheet, row,
+    col), and the column widths they need by sheet.  Empty without last year's values."""
+
+    boxes: tuple[Box, ...] = ()
+    values: Mapping[tuple[str, int, int], Any] = field(default_factory=dict)
+    widths: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    heights: Mapping[str, Mapping[int, float]] = field(default_factory=dict)  # rows its headers make taller
+
+    def __bool__(self) -> bool:
+        return bool(self.boxes)
+
+    def on(self, sheet: str) -> tuple[Box, ...]:
+        return tuple(b for b in self.boxes if b.sheet == sheet)
+
+
+def _prev_shown(t: Table) -> tuple[Leaf, ...]:
+    """The columns whose last-year figure is shown: a table's total column(s) where it has them
+    (三: 总计; 四: the three 总计), else every column (二: at most three)."""
+    return tuple(c for c in t.columns if c.derived) or t.columns
+
+
+@lru_cache(maxsize=32)
+def _prev_slots(
+    form: Form, last_year: int
+) -> tuple[tuple[str, tuple[Box, ...], tuple[tuple[int, float], ...], tuple[tuple[int, float], ...]], ...]:
+    """Per sheet of the sections named in gkxlsx/data/workbook.json: the 上年 boxes and widths.
+
+    The block starts one (narrow) column right of everything the sheet already has (the table and
+    its check cells: :attr:`SheetLayout.max_col`), so no official cell or check cell moves.  Each
+    table of the sheet gets a header in its own caption / header rows (``上年数（年）`` over the block,
+    the columns' labels below it) and one cell per data row, in that row."""
+    texts = data_file("workbook")["previous_column"]
+    lay = layout(form)
+    out = []
+    for s in form.sections:
+        if s.kind != "tables" or s.id not in texts["sections"]:
+            continue
+        sl = lay.sheet(s.sheet)
+        start = sl.max_col + 1
+        shown = {t.id: _prev_shown(t) for t in s.tables}
+        width = max(len(v) for v in shown.values())
+        boxes: list[Box] = []
+        data_width = 12.0  # “上年数（年）” on one line
+        for t in s.tables:
+            cols = shown[t.id]
+            _s, body_top, first_col = lay.where[t.key(t.rows[0], t.columns[0])]
+            data_width = max(data_width, float(sl.col_widths.get(first_col, 10)))
+            top = body_top - t.header_depth - (1 if t.caption else 0)
+            boxes.append(Box(s.sheet, top, start, "prevhead", texts["head"].format(last_year=last_year), cols=width))
+            below = body_top - top - 1  # header rows under the block's title
+            for j, col in enumerate(cols):
+                c = start + j
+                span = 1 + (width - len(cols) if j == len(cols) - 1 else 0)
+                # the column's labels, without a group that spans the whole table (三: 申请人情况)
+                labels = [
+                    n.label
+                    for n in col.path
+                    if n.label and (n is col.path[-1] or not all(any(n is x for x in o.path) for o in t.columns))
+                ]
+                labels = labels[-below:] if below > 0 else []
+                r = top + 1
+                for i, text in enumerate(labels):
+                    rows = 1 if i < len(labels) - 1 else body_top - r
+                    boxes.append(Box(s.sheet, r, c, "prevhead", text, rows=rows, cols=span))
+                    r += rows
+                for i, row in enumerate(t.rows):
+                    boxes.append(Box(s.sheet, body_top + i, c, "prev", key=t.key(row, col), cols=span))
+        widths = ((start - 1, 2.0),) + tuple((start + j, data_width) for j in range(width))
+        heights = dict(sl.row_heights)
+        _fit_heights(boxes, {**sl.col_widths, **dict(widths)}, heights)
+        taller = tuple((r, h) for r, h in sorted(heights.items()) if h != sl.row_heights.get(r))
+        out.append((s.sheet, tuple(boxes), widths, taller))
+    return tuple(out)
+
+
+def previous_column(
+    form: Form, year: int, prev: Mapping[str, Any] | None, prev_format: str | None = None
+) -> PreviousColumn:
+    """The 上年 column of a workbook of ``year`` generated with last year's values ``prev`` (in
+    ``prev_format``, default the form's own): a sheet gets it when last year's report has a figure
+    comparable with this year's for at least one of its cells (docs/FORMAT.md: 二 of a 2019 report
+    is not comparable with 2021's); cells without one stay blank.  The generator writes it and
+    hashes it into the structure fingerprint; the checker never reads these cells."""
+    if prev is None:
+        return PreviousColumn()
+    pf = prev_format or form.id
+    full = complete_previous(prev, pf) or {}
+    boxes: list[Box] = []
+    values: dict[tuple[str, int, int], Any] = {}
+    widths: dict[str, Mapping[int, float]] = {}
+    heights: dict[str, Mapping[int, float]] = {}
+    for sheet, bxs, w, taller in _prev_slots(form, year - 1):
+        got = {}
+        for b in bxs:
+            if b.role == "prev" and b.key and form.comparable_with(pf, b.key):
+                v = as_number(full.get(b.key))
+                if v is not None:
+                    got[(sheet, b.row, b.col)] = v
+        if got:
+            boxes.extend(bxs)
+            values.update(got)
+            widths[sheet] = dict(w)
+            heights[sheet] = dict(taller)
+    return PreviousColumn(tuple(boxes), values, widths, heights)
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,6 +37,17 @@ class FormError(ValueError):
 
 
 @dataclass(frozen=True)
+class Shown:
+    """How a roll-up shows amounts of a type (``"shown"`` of a type in the form JSON): in ``unit``,
+    the collected value times ``factor`` (a decimal string: 元 → 万元 is "0.0001"), rounded to ``dp``
+    decimals with 舍位平衡 (:mod:`gkxlsx.rounding`) wherever parts and their total are shown together."""
+
+    unit: str
+    factor: str = "1"
+    dp: int = 2
+
+
+@dataclass(frozen=True)
 class ValueType:
     name: str
     kind: str  # int | decimal | text | date
@@ -45,6 +56,7 @@ class ValueType:
     max_len: int | None = None
     unit: str | None = None
     label: str = ""
+    shown: Shown | None = None  # how a roll-up shows it (amounts in a larger unit, fewer decimals)
 
     @property
     def numeric(self) -> bool:
@@ -672,6 +684,9 @@ def build_form(raw: Mapping[str, Any], source: str = "") -> Form:
                 max_len=t.get("max_len"),
                 unit=t.get("unit"),
                 label=t.get("label", ""),
+                shown=Shown(str(t["shown"]["unit"]), str(t["shown"].get("factor", "1")), int(t["shown"].get("dp", 2)))
+                if t.get("shown")
+                else None,
             )
 
         def mk_field(f: Mapping[str, Any], section: str) -> Field:

@@ -56,6 +56,7 @@ from urllib.parse import quote
 
 from gkxlsx.campaign.campaign import Campaign, ImportOutcome, import_files
 from gkxlsx.campaign.ledger import ACCEPTED_STATUSES, STATUS_ERR, Submission
+from gkxlsx.clock import shown, stamp
 from gkxlsx.filekinds import SPREADSHEET_SUFFIXES
 from gkxlsx.findings import SEVERITY_ZH
 from gkxlsx.form.identity import MAX_NAME_BYTES, fit_bytes, safe_filename, unit_filename, workbook_filename
@@ -549,7 +550,7 @@ def _submission_ctx(camp: Campaign, sub: Submission) -> dict[str, Any]:
     fs = [_finding_ctx(camp, f) for f in sub.findings]
     return {
         "version": sub.version,
-        "received_at": sub.received_at.replace("T", " ")[:16],
+        "received_at": shown(sub.received_at),
         "status": sub.status,
         "filename": sub.filename,
         "errors": [f for f in fs if f["severity"] == "error"],
@@ -1358,7 +1359,7 @@ class FetchReport:
                 else "（发件人不在名单中）"
             )
             subject = f"“{m.subject}”" if m.subject else "（无主题）"
-            head = "  ".join(x for x in (m.date[:16].replace("T", " "), who, subject) if x)
+            head = "  ".join(x for x in (shown(m.date), who, subject) if x)
             if m.kind == "no_attachment":
                 out.append(f"— 无附件：{head}")
             elif m.kind == "no_spreadsheet":
@@ -1411,7 +1412,7 @@ def _mark_fetched(camp: Campaign, mr: MailResult) -> None:
     with camp.ledger.transaction() as c:
         c.execute(
             "INSERT OR IGNORE INTO fetched(message_id, fetched_at, summary) VALUES (?,?,?)",
-            (mr.message_id, datetime.now().isoformat(timespec="seconds"), json.dumps(mr.summary(), ensure_ascii=False)),
+            (mr.message_id, stamp(), json.dumps(mr.summary(), ensure_ascii=False)),
         )
 
 
@@ -1424,16 +1425,18 @@ def _roster_index(units: Sequence[Unit]) -> dict[str, Unit]:
 
 
 def _mail_date(msg: Message) -> str:
+    """The mail's own Date, kept with the zone it was written in (the ledger's received time; shown
+    in China time whatever this machine's zone); a Date without a zone is China time; none or
+    unreadable: now."""
+    from gkxlsx.clock import stamp
+
     raw = raw_header(msg, "Date")
     if raw:
         try:
-            d = parsedate_to_datetime(str(raw))
-            if d.tzinfo is not None:
-                d = d.astimezone().replace(tzinfo=None)
-            return d.isoformat(timespec="seconds")
+            return stamp(parsedate_to_datetime(str(raw)))
         except (TypeError, ValueError, IndexError, OverflowError):
             pass
-    return datetime.now().isoformat(timespec="seconds")
+    return stamp()
 
 
 def normalize_message_id(text: str) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import html
 import html.parser
 import re
 import shutil
@@ -36,7 +37,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -258,13 +259,99 @@ class _HTMLText(html.parser.HTMLParser):
             self.cells[-1].append(d)
 
 
+# The plain markup of a page (what gkxlsx renders and most sites print): start tags whose
+# attributes are names with quoted or bare values, end tags, comments without “--” inside, the
+# doctype.  Every character class stops at “<”, so one match never runs past the next tag and the
+# whole scan stays linear.  Anything else (a stray “<”, a processing instruction, a script or
+# style holding a “<”, an attribute html.parser reads in its own lenient way) sends the page to
+# html.parser, whose events these are.
+_WS = " \t\n\r\f"
+_ATTR = (
+    rf"[{_WS}]+[a-zA-Z_:][-a-zA-Z0-9_:.]*(?:[{_WS}]*=[{_WS}]*(?:\"[^\"<]*\"|'[^'<]*'|[^{_WS}\"'<>=`]+(?=[{_WS}>])))?"
+)
+_PLAIN_MARKUP = re.compile(  # the text before the next tag, and the tag
+    rf"([^<]*)<(?:(?P<start>[a-zA-Z][a-zA-Z0-9]*)(?:{_ATTR})*[{_WS}]*(?P<close>/?)>"
+    rf"|/(?P<end>[a-zA-Z][a-zA-Z0-9]*)[{_WS}]*>"
+    r"|!--(?!-?>)[^<>-]*(?:-[^<>-]+)*-->"
+    r"|![dD][oO][cC][tT][yY][pP][eE][^<>]*>)"
+)
+_RAW_TEXT = ("script", "style")  # html.parser's CDATA_CONTENT_ELEMENTS
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+
+
+def _plain_markup_text(src: str) -> list[str] | None:
+    """What :class:`_HTMLText` collects (``out``) from a page of plain markup, with its handlers'
+    logic inlined; None as soon as the page holds anything else.  tests/test_extract_published.py
+    compares the two on random markup."""
+    out: list[str] = []
+    cells: list[list[str]] = []
+    skip = 0
+    block, skipped = _HTMLText.BLOCK, _HTMLText.SKIP
+    i, n = 0, len(src)
+    match, unescape, append = _PLAIN_MARKUP.match, html.unescape, out.append
+    while i < n:
+        m = match(src, i)
+        if m is None:
+            if "<" in src[i:]:
+                return None
+            d = src[i:]  # the text after the last tag
+        else:
+            d = m.group(1)
+        if d and not skip:
+            if "&" in d:
+                d = unescape(d)
+            append(d)
+            if cells:
+                cells[-1].append(d)
+        if m is None:
+            break
+        i = m.end()
+        start, close, end = m.group(2, 3, 4)
+        if start is not None:
+            tag = start.lower()
+            if close:  # handle_startendtag
+                if tag in _RAW_TEXT:
+                    return None
+                if tag in ("br", "hr", "p", "div"):
+                    append("\n")
+                continue
+            if tag in skipped:  # handle_starttag
+                skip += 1
+                if tag in _RAW_TEXT:  # its text, skipped, up to its end tag
+                    e = match(src, i)
+                    if e is None or (e.group(4) or "").lower() != tag:
+                        return None
+                    skip = max(0, skip - 1)
+                    i = e.end()
+            elif tag in ("td", "th"):
+                append("\n")
+                cells.append([])
+            elif tag in block:
+                append("\n")
+        elif end is not None:  # handle_endtag
+            tag = end.lower()
+            if tag in skipped:
+                skip = max(0, skip - 1)
+            elif tag in ("td", "th"):
+                content = "".join(cells.pop()) if cells else ""
+                if not content.strip(" \t\r\n\xa0\u3000"):
+                    append(BLANK)
+                append("\n")
+            elif tag in block:
+                append("\n")
+    return out
+
+
 def html_to_text(src: str) -> str:
     """HTML → text with one table cell per line (empty cells as a blank mark)."""
-    p = _HTMLText()
-    p.feed(src)
-    p.close()
-    text = "".join(p.out)
-    lines = [re.sub(r"[ \t\r\f\v]+", " ", ln).strip() for ln in text.split("\n")]
+    out = _plain_markup_text(src)
+    if out is None:
+        p = _HTMLText()
+        p.feed(src)
+        p.close()
+        out = p.out
+    text = _SPACES.sub(" ", "".join(out))
+    lines = [ln.strip() for ln in text.split("\n")]
     return "\n".join(ln for ln in lines if ln)
 
 
@@ -382,7 +469,7 @@ def read_text(path: str | Path) -> str:
 # tokens
 
 
-@dataclass
+@dataclass(slots=True)
 class Token:
     text: str  # as printed (original characters)
     norm: str  # normalised
@@ -401,6 +488,7 @@ class Token:
 _NUM = r"[+\-]?\d+(?:\.\d+)?"
 _SEPARATOR_LINE = re.compile(r"^[\s|:=\-─━┼+│┃]*$")
 _SPLIT = re.compile(r"[|│┃\t]|\s{2,}|\u3000+")
+_RULE_MARK = re.compile(r"-{3}|[|─━┼│┃]")
 
 
 @cache
@@ -409,13 +497,26 @@ def _value_re() -> re.Pattern:
     return re.compile(rf"^({_NUM}|\d{{1,3}}(?:,\d{{3}})+)\s*({'|'.join(map(re.escape, units))})?$")
 
 
+@cache
+def _marks() -> tuple[frozenset[str], frozenset[str]]:
+    """(blank marks, zero marks) as sets."""
+    d = data()
+    return frozenset(d["blank_marks"]) | {BLANK}, frozenset(d["zero_marks"])
+
+
+_INT = re.compile(r"[+\-]?\d+")
+_DIGITS2 = re.compile(r"\d{2,}")
+
+
 def _classify(text: str, norm: str, line: int) -> Token:
     s = norm.strip().strip("*").strip()
-    d = data()
-    if s in d["blank_marks"] or s == BLANK:
+    blank, zero = _marks()
+    if s in blank:
         return Token(text, s, line, "blank", None, "空白")
-    if s in d["zero_marks"]:
+    if s in zero:
         return Token(text, s, line, "zero", 0, f"“{text.strip()}”视为 0")
+    if s.isdigit() and s.isascii():  # the common cell: what the pattern below reads, faster
+        return Token(text, s, line, "num", int(s), "", "", runon=len(s) > 1)
     m = _value_re().match(s)
     if m:
         num, unit = m.group(1), m.group(2) or ""
@@ -424,12 +525,12 @@ def _classify(text: str, norm: str, line: int) -> Token:
             num = num.replace(",", "")
             note = "千位分隔符已去除"
         try:
-            v: Any = int(num) if re.fullmatch(r"[+\-]?\d+", num) else Decimal(num)
+            v: Any = int(num) if _INT.fullmatch(num) else Decimal(num)
         except (ValueError, InvalidOperation):
             return Token(text, s, line, "text")
         if unit:
             note = (note + "；" if note else "") + f"单元格内写有单位“{unit}”"
-        return Token(text, s, line, "num", v, note, unit, runon=bool(re.fullmatch(r"\d{2,}", num)))
+        return Token(text, s, line, "num", v, note, unit, runon=bool(_DIGITS2.fullmatch(num)))
     return Token(text, s, line, "text")
 
 
@@ -463,14 +564,22 @@ def tokenize(nt: NormText, start: int, end: int) -> list[Token]:
     while pos < end:
         nl = text.find("\n", pos, end)
         stop = end if nl < 0 else nl
-        line_n, line_d = text[pos:stop], disp[pos:stop]
-        if line_n.strip() and not (_SEPARATOR_LINE.match(line_n) and re.search(r"-{3}|[|─━┼│┃]", line_n)):
-            offs = 0
-            for m in list(_SPLIT.finditer(line_n)) + [None]:
-                a = m.start() if m else len(line_n)
-                out.extend(_piece_tokens(line_d[offs:a], line_n[offs:a], lineno))
-                if m:
-                    offs = m.end()
+        line_n = text[pos:stop]
+        if line_n.strip() and not (_SEPARATOR_LINE.match(line_n) and _RULE_MARK.search(line_n)):
+            line_d = disp[pos:stop]
+            if _SPLIT.search(line_n) is None:  # one piece (a cell on its own line)
+                n = line_n.strip()
+                if " " in n:
+                    out.extend(_piece_tokens(line_d, line_n, lineno))
+                else:  # what _piece_tokens does with one word
+                    out.append(_classify(line_d.strip(), n, lineno))
+            else:
+                offs = 0
+                for m in list(_SPLIT.finditer(line_n)) + [None]:
+                    a = m.start() if m else len(line_n)
+                    out.extend(_piece_tokens(line_d[offs:a], line_n[offs:a], lineno))
+                    if m:
+                        offs = m.end()
         pos = stop + 1
         lineno += 1
     return out
@@ -524,6 +633,7 @@ def split_runon(tokens: list[Token]) -> list[Token]:
 # the form's rows and headers, as the parser needs them
 
 
+@lru_cache(maxsize=8192)
 def _core(key: str) -> str:
     """A row label without its numbering and bracketed notes: “(二)部分公开(区分…)” → “部分公开”."""
     k = re.sub(r"^(?:\([一二三四五六七八九十]+\)|[一二三四五六七八九十]+、|\(\d+\)|\d+[.、])", "", key)
@@ -679,6 +789,12 @@ def _col_no(table: Table, key: str) -> tuple[int, str]:
             labs = c.labels
             return i, "·".join(labs[-2:]) if table.id == "s4" else (c.label or "")
     return 0, ""
+
+
+@cache
+def _positions(form: Form) -> dict[str, str]:
+    """Every table cell's position (:func:`position`), in the form's order."""
+    return {k: position(form, k) for k in form.cells}
 
 
 @cache
@@ -1076,15 +1192,20 @@ class _SectionReader:
             parts = [p for p in label_key(t.norm).strip("*#>").split("·") if p]
             for p in parts:
                 items.append(Token(t.text if len(parts) == 1 else p, p, t.line, "text"))
+        norms = [x.norm for x in items]
         used = [False] * len(expected)
         last = -1
+        at: dict[str, list[int]] = {}  # header label → its places in ``expected``, in order
+        for place, e in enumerate(expected):
+            at.setdefault(e[1], []).append(place)
+
+        def pick_in(places: Iterable[int]) -> int | None:
+            """The first unused place after the last one picked, else the first unused place."""
+            free = [j for j in places if not used[j]]
+            return next((j for j in free if j > last), free[0] if free else None)
 
         def pick(pred) -> int | None:
-            after = [j for j in range(len(expected)) if not used[j] and j > last and pred(j)]
-            if after:
-                return after[0]
-            anyj = [j for j in range(len(expected)) if not used[j] and pred(j)]
-            return anyj[0] if anyj else None
+            return pick_in(j for j in range(len(expected)) if pred(j))
 
         i = 0
         while i < len(items):
@@ -1092,8 +1213,10 @@ class _SectionReader:
             for L in (4, 3, 2, 1):
                 if i + L > len(items):
                     continue
-                joined = "".join(x.norm for x in items[i : i + L])
-                j = pick(lambda j: expected[j][1] == joined)
+                joined = "".join(norms[i : i + L])
+                if joined not in at:
+                    continue
+                j = pick_in(at[joined])
                 if j is not None:
                     used[j] = True
                     last = j
@@ -1112,10 +1235,10 @@ class _SectionReader:
             for L in (1, 2):
                 if i + L > len(items):
                     continue
-                joined = "".join(x.norm for x in items[i : i + L])
+                joined = "".join(norms[i : i + L])
                 for v in _variants().get(joined, []):
                     ck = label_key(v["canonical"])
-                    j = pick(lambda j: expected[j][1] == ck)
+                    j = pick_in(at.get(ck, ()))
                     if j is not None:
                         used[j] = True
                         last = j
@@ -1403,7 +1526,7 @@ def extract_text(text: str, *, source: str = "") -> Extraction:
     report = Report(
         form=form, year=year or 0, unit_name=unit, unit_type=unit_type, values=values, source=source or "extract:text"
     )
-    positions = {k: position(form, k) for k in form.cells}
+    positions = dict(_positions(form))
     warnings = []
     if mismatch:
         warnings.append(

@@ -14,7 +14,7 @@ a list separator (``一、总体情况；二、…`` in a preamble that lists th
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.model import builtin_form_ids, load_form
@@ -27,14 +27,19 @@ def _data() -> dict:
     return data_file("extract")["headings"]
 
 
+@cache
+def _replacements() -> tuple[tuple[str, str], ...]:
+    """The synonyms (in order), then the filler words (longest first) → ""."""
+    d = _data()
+    fillers = sorted(d["fillers"], key=len, reverse=True)
+    return tuple((a, b) for a, b in d["synonyms"]) + tuple((f, "") for f in fillers)
+
+
 def title_key(text: str) -> str:
     """A part title as compared: normalised, synonyms mapped, filler words dropped."""
-    d = _data()
     s = label_key(text)
-    for a, b in d["synonyms"]:
+    for a, b in _replacements():
         s = s.replace(a, b)
-    for f in sorted(d["fillers"], key=len, reverse=True):
-        s = s.replace(f, "")
     return s
 
 
@@ -62,13 +67,20 @@ def match_title(norm: str, start: int) -> tuple[str, int] | None:
     if not m:
         return None
     sid = SECTION_IDS[NUMERALS.index(m.group(1))]
-    keys = title_keys()[sid]
-    d = _data()
     line_end = norm.find("\n", m.end())
-    stop = min(len(norm) if line_end < 0 else line_end, m.end() + d["max_len"])
-    for end in range(stop, m.end() + 1, -1):
-        if title_key(norm[m.end() : end]) in keys:
-            return sid, end
+    stop = min(len(norm) if line_end < 0 else line_end, m.end() + _data()["max_len"])
+    n = _title_len(sid, norm[m.end() : stop])
+    return None if n is None else (sid, m.end() + n)
+
+
+@lru_cache(maxsize=4096)
+def _title_len(sid: str, text: str) -> int | None:
+    """The length of the longest start of ``text`` (two characters or more) that is a title of the
+    part ``sid``.  Cached: the row labels of the tables (“一、本年新收…”) recur in every report."""
+    keys = title_keys()[sid]
+    for end in range(len(text), 1, -1):
+        if title_key(text[:end]) in keys:
+            return end
     return None
 
 

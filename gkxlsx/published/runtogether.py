@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from gkxlsx.findings import Finding, make_finding
 from gkxlsx.form.model import Form
+from gkxlsx.rules.codegen import all_int, rule_tests
 from gkxlsx.rules.engine import RuleInstance
 from gkxlsx.rules.interpret import Eval, Missing, truth_function
 
@@ -91,14 +91,22 @@ def _cut_labels(s: str, labels: Sequence[str]) -> list[str]:
     return [p for p in out if p.strip()]
 
 
+@lru_cache(maxsize=8)
+def _label_sets(anchors: tuple[str, ...], headers: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the row labels that start with a digit, every label longest first) for :func:`split_glued`."""
+    numbered = tuple(lab for lab in anchors if lab[0].isdigit())
+    return numbered, tuple(sorted(set(anchors) | set(headers), key=len, reverse=True))
+
+
 def split_glued(norm: str, anchors: Sequence[str], headers: Sequence[str]) -> list[tuple[str, int, int]] | None:
     """A line of a table part whose cells are glued → pieces ``(kind, start, end)`` (kind ``text`` or
     ``run``, offsets into ``norm``); None when the line does not look like a glued table (fewer
     than two runs of digits right after a known label, or one run ending the line after one).
 
     ``anchors``: row labels as compared (longest first); ``headers``: header labels (longest first)."""
-    if not any(ch.isdigit() for ch in norm):
+    if not any(map(str.isdigit, norm)):
         return None
+    numbered, known = _label_sets(tuple(anchors), tuple(headers))
     runs: list[tuple[int, int]] = []
     for m in _RUN.finditer(norm):
         a, b = m.start(), m.end()
@@ -109,14 +117,13 @@ def split_glued(norm: str, anchors: Sequence[str], headers: Sequence[str]) -> li
         if after and after in ".、" and norm[b - 1].isdigit():
             # the last digit is the next label's numbering (“…00000002.其他法律…”)?
             f, _ = _filtered(norm[b - 1 : b + 90])
-            if any(lab[0].isdigit() and f.startswith(lab) for lab in anchors):
+            if f.startswith(numbered):
                 b -= 1
                 if b <= a or not norm[b - 1].isdigit():
                     continue
         runs.append((a, b))
     if not runs:
         return None
-    known = sorted(set(anchors) | set(headers), key=len, reverse=True)
     glued = 0
     prev = 0
     for a, _b in runs:
@@ -195,27 +202,38 @@ def candidates(run: str, kinds: Sequence[CellKind]) -> list[tuple[Any, ...]] | N
     for c in range(n - 1, -1, -1):
         minimum[c] = minimum[c + 1] + 1
 
+    size = len(run)
+    # per distinct kind and position: (end, value) of the numbers a cell may take there, the cuts
+    # that would leave a point at the start of the next cell already left out
+    kind_no = {k: i for i, k in enumerate(dict.fromkeys(kinds))}
+    cell_kind_no = [kind_no[k] for k in kinds]
+    pieces: list[dict[int, list[tuple[int, Any]]]] = [{} for _ in kind_no]
+
     def walk(pos: int, c: int) -> bool:
         nonlocal steps
         steps += 1
         if steps > MAX_STEPS:
             return False
         if c == n:
-            if pos == len(run):
+            if pos == size:
                 out.append(tuple(stack))
                 if len(out) > MAX_CANDIDATES:
                     return False
             return True
-        if len(run) - pos < minimum[c]:
+        if size - pos < minimum[c]:
             return True
-        for end, value in _pieces(run[pos:], kinds[c]):
-            end += pos
-            if len(run) - end < minimum[c + 1]:
+        memo = pieces[cell_kind_no[c]]
+        here = memo.get(pos)
+        if here is None:
+            here = memo[pos] = [
+                (pos + e, v) for e, v in _pieces(run[pos:], kinds[c]) if not (pos + e < size and run[pos + e] == ".")
+            ]
+        rest, last = minimum[c + 1], c == n - 1
+        for end, value in here:
+            if size - end < rest:
                 break
-            if c == n - 1 and end != len(run):
+            if last and end != size:
                 continue
-            if end < len(run) and run[end] == ".":
-                continue  # a cut may not leave a point at the start of the next cell
             stack.append(value)
             ok = walk(end, c + 1)
             stack.pop()
@@ -271,6 +289,13 @@ def holds(form: Form, r: RuleInstance, values: Mapping[str, Any]) -> bool | None
 
 
 @cache
+def _int_tests(form: Form) -> dict[str, Callable[[Mapping[str, Any]], bool]]:
+    """The compiled tests (:mod:`gkxlsx.rules.codegen`) of the rule instances that have one, by id:
+    exact when every key an instance reads holds a plain int."""
+    return {inst.iid: fast[1] for inst, fast in zip(form.rules, rule_tests(form)) if fast is not None}
+
+
+@cache
 def _hard_rules(form: Form) -> tuple[RuleInstance, ...]:
     """The relations that may decide a split: errors on this year's values only, for every unit."""
     return tuple(
@@ -316,12 +341,17 @@ def resolve(form: Form, values: dict[str, Any], pending: list[Pending]) -> None:
             if total > MAX_COMBINATIONS:
                 continue
             support: list[set[int]] = [set() for _ in rows]
+            base = {k: values.get(k) for k in r.keys}  # what the relation reads, outside the runs
+            fast = _int_tests(form).get(r.iid)
             for combo in itertools.product(*(range(s) for s in sizes)):
-                over: dict[str, Any] = {}
+                cur = dict(base)
                 for ri, ci in zip(rows, combo):
                     p = pending[ri]
-                    over.update(zip(p.keys, (p.cands or [])[ci]))
-                ok = holds(form, r, ChainMap(over, values))
+                    cur.update(zip(p.keys, (p.cands or [])[ci]))
+                if fast is not None and all_int(cur, r.keys):
+                    ok: bool | None = bool(fast(cur))  # plain integers: the compiled test, exact
+                else:
+                    ok = holds(form, r, cur)
                 if ok:
                     for j, ci in enumerate(combo):
                         support[j].add(ci)

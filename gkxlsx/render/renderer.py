@@ -539,7 +539,8 @@ def blocking_findings(
     errs = [f for f in findings if f.severity == "error"]
     seen = {f.instance or f.rule_id for f in errs}
     known = {k for f in errs for k in f.keys}  # an empty cell the checker reported is not reported twice
-    for f in completeness_findings(report, texts=not aggregate, known=known):
+    # a roll-up's text is the collecting office's own (gkxlsx.campaign.narrative): required as for any report
+    for f in completeness_findings(report, texts=True, known=known):
         if f.instance not in seen:
             errs.append(f)
     return errs
@@ -594,7 +595,40 @@ def aggregate_summary(values: Mapping[str, Any]) -> str:
     )
 
 
-AGGREGATE_NO_TEXT = "各单位的具体情况见其本年度政府信息公开工作年度报告。"
+def aggregate_text(
+    form: Form, values: Mapping[str, Any], aggregate: Mapping[str, Any], area: str, year: int, templates=None
+) -> dict[str, list[str]]:
+    """The roll-up's sentences made from its figures (``aggregate_text.j2``), by part: ``preamble``,
+    and section ids (``s2`` …) whose paragraphs come before the section's table."""
+    keys = set(form.cells) | set(form.fields)
+
+    def num(k: str) -> Any:
+        v = as_number(values.get(k))
+        return 0 if v is None else v
+
+    def n(k: str) -> str:
+        return fmt_cell(num(k), _cell_kind(form, k)) if k in form.cells else wan(num(k))
+
+    def rows(prefix: str) -> str:
+        ks = [k for k in form.derived_keys if k.startswith(f"s3.{prefix}") and k.endswith(".total")]
+        return wan(sum((num(k) for k in ks), 0))
+
+    ctx = {
+        "area": area,
+        "office": aggregate.get("office") or area,
+        "year": year,
+        "units": aggregate.get("units") or len(aggregate.get("included", []) or []),
+        "types": aggregate.get("types") or "",
+        "n": n,
+        "num": num,
+        "rows": rows,
+        "has": lambda k: k in keys,
+    }
+    out: dict[str, list[str]] = {}
+    pieces = re.split(r"@@[ \t]*(\w+)", _render("aggregate_text.j2", ctx, templates))
+    for part, body in zip(pieces[1::2], pieces[2::2]):
+        out.setdefault(part, []).extend(ln.strip() for ln in body.splitlines() if ln.strip())
+    return out
 
 
 def _parts_sentence(form: Form) -> str:
@@ -617,8 +651,14 @@ def report_context(
     findings: Sequence[Finding] | None = None,
     aggregate: Mapping[str, Any] | None = None,
     blocking: Sequence[Finding] | None = None,
+    templates=None,
 ) -> dict[str, Any]:
-    """Everything the templates need, derived from the form and the report's keyed data."""
+    """Everything the templates need, derived from the form and the report's keyed data.
+
+    With ``aggregate`` (a roll-up: ``office`` the compiling office, ``units`` how many returns were
+    summed, ``types`` their unit types, and the completeness the office keeps to itself) the report
+    is the area's: ``report.unit_name`` is the area (青岩县), the office signs it, the sentences made
+    from its figures come from ``aggregate_text.j2``, and who was left out is not printed."""
     form = report.form
     st = form_structure(form)
     values = dict(report.values)
@@ -634,41 +674,44 @@ def report_context(
         f"（{form.document_number}）要求，现将{name}{period}政府信息公开工作情况报告如下。",
     ]
     p2 = _parts_sentence(form)
-    comp = _completeness_sentence(aggregate)
-    if comp:
-        p2 += comp
+    comp = _completeness_sentence(aggregate)  # internal: in the context, not in the public text
+    agg_text: dict[str, list[str]] = {}
+    signer = name
+    if aggregate:
+        signer = str(aggregate.get("office") or name)
+        agg_text = aggregate_text(form, values, aggregate, name, year, templates)
+        p2 += "".join(agg_text.get("preamble", []))
     contact = []
     for key, lab in (("meta.address", "地址"), ("meta.postcode", "邮编"), ("meta.contact_phone", "电话")):
         v = values.get(key)
         if v not in (None, ""):
             contact.append(f"{lab}：{str(v).strip()}")
     if contact:
-        p2 += f"如对本报告有疑问，请与{name}联系（{'，'.join(contact)}）。"
+        p2 += f"如对本报告有疑问，请与{signer}联系（{'，'.join(contact)}）。"
     preamble.append(p2)
 
     sections = []
     tables = {}
     for s in form.sections:
-        blocks: list[dict] = []
+        blocks: list[dict] = [{"type": "paragraph", "text": p} for p in agg_text.get(s.id, [])]
         if s.id in st.grids:
             tv = _table_view(st.grids[s.id], values, draft)
             tables[s.id] = tv
             blocks.append({"type": "table", "table": tv})
         if s.fields:
             blocks.extend(_text_blocks(s, values, form, draft))
-        if aggregate and not blocks:
-            text = aggregate_summary(values) if s.n == 1 else AGGREGATE_NO_TEXT
-            blocks.append({"type": "paragraph", "text": text})
+        if aggregate and not blocks and s.n == 1:
+            blocks.append({"type": "paragraph", "text": aggregate_summary(values)})
         sections.append({"n": s.n, "id": s.id, "title": s.title, "kind": s.kind, "blocks": blocks})
 
     date_raw = values.get("meta.report_date")
     date = zh_date(date_raw) if date_raw not in (None, "") else ""
     date_text = date or BLANK_DATE
     # GB/T 9704: the date is 4 characters from the right margin; the signature centred above it
-    dw, nw = _text_width_em(date_text), _text_width_em(name)
+    dw, nw = _text_width_em(date_text), _text_width_em(signer)
     name_indent = max(0.0, 4 + (dw - nw) / 2)
     signoff = {
-        "unit": name,
+        "unit": signer,
         "date": date_text,
         "dated": bool(date),
         "date_indent_em": 4.0,
@@ -718,10 +761,10 @@ def report_context(
 
 
 def builtin_templates_dir() -> Path:
-    """The shipped templates: those beside the running code — ``gkxlsx/templates`` of an install,
-    the repository's ``templates/`` of a checkout — else the installed ``gkxlsx.templates`` package.
-    Beside the code first: a checkout run with PYTHONPATH while another checkout is installed
-    editable would otherwise render its own code with the other checkout's templates."""
+    """The shipped templates of the gkxlsx that is running: beside its package (an installed
+    ``gkxlsx/templates``, or the source tree's ``templates/``), else the ``gkxlsx.templates``
+    resources.  The package's own folder comes first: with another checkout installed in editable
+    mode, ``gkxlsx.templates`` names that checkout's templates, not this code's."""
     here = Path(__file__).resolve().parents[1]
     for cand in (here / "templates", here.parent / "templates"):
         if (cand / "report.html.j2").is_file():
@@ -733,7 +776,7 @@ def builtin_templates_dir() -> Path:
         for cand in (Path(str(p)), *(Path(str(x)) for x in getattr(p, "_paths", ()))):
             if (cand / "report.html.j2").is_file():
                 return cand
-    except Exception:  # noqa: BLE001 - not installed as a package
+    except Exception:  # not installed as a package either
         pass
     raise RenderError("找不到报告模板目录 templates/（安装可能不完整）")
 
@@ -783,27 +826,27 @@ def _render(name: str, ctx: Mapping[str, Any], templates) -> str:
     return render_template(environment(templates), name, ctx)
 
 
-def _prepare(report: Report, draft: bool, findings, aggregate) -> dict[str, Any]:
+def _prepare(report: Report, draft: bool, findings, aggregate, templates=None) -> dict[str, Any]:
     blocking = blocking_findings(report, findings, aggregate=bool(aggregate))
     if blocking and not draft:
         raise RenderRefused(report, blocking)
-    return report_context(report, draft=draft, aggregate=aggregate, blocking=blocking)
+    return report_context(report, draft=draft, aggregate=aggregate, blocking=blocking, templates=templates)
 
 
 def render_html(report: Report, *, draft: bool = False, templates=None, findings=None, aggregate=None) -> str:
     """The report as a standalone HTML page (inline CSS, print-friendly, official merges)."""
-    return _render("report.html.j2", _prepare(report, draft, findings, aggregate), templates)
+    return _render("report.html.j2", _prepare(report, draft, findings, aggregate, templates), templates)
 
 
 def render_markdown(report: Report, *, draft: bool = False, templates=None, findings=None, aggregate=None) -> str:
     """The report as Markdown (tables flattened: full row/column label paths instead of merges)."""
-    return _render("report.md.j2", _prepare(report, draft, findings, aggregate), templates)
+    return _render("report.md.j2", _prepare(report, draft, findings, aggregate, templates), templates)
 
 
 def render_text(report: Report, *, draft: bool = False, templates=None, findings=None, aggregate=None) -> str:
     """The report as plain text, in the shape published reports have when copied from a web page:
     one table cell per line, in reading order."""
-    return _render("report.txt.j2", _prepare(report, draft, findings, aggregate), templates)
+    return _render("report.txt.j2", _prepare(report, draft, findings, aggregate, templates), templates)
 
 
 # --------------------------------------------------------------------------------------------
@@ -980,7 +1023,7 @@ def _zip_bytes(parts: Mapping[str, bytes]) -> bytes:
 
 def render_docx_bytes(report: Report, *, draft: bool = False, templates=None, findings=None, aggregate=None) -> bytes:
     """The Word document as bytes (deterministic: the same data give the same bytes)."""
-    ctx = _prepare(report, draft, findings, aggregate)
+    ctx = _prepare(report, draft, findings, aggregate, templates)
     return _zip_bytes(docx_parts(ctx, templates))
 
 
@@ -1107,7 +1150,7 @@ def render_files(
     Each file is written to a temporary name and renamed: a full disk leaves no half-written file.
     """
     fmts = parse_formats(formats)
-    ctx = _prepare(report, draft, findings, aggregate)
+    ctx = _prepare(report, draft, findings, aggregate, templates)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = report_basename(report) + ("_草稿" if draft else "")

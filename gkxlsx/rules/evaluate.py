@@ -8,6 +8,7 @@ from typing import Any
 
 from gkxlsx.findings import Finding
 from gkxlsx.form.model import Form, FormError, UnitType, load_form
+from gkxlsx.rules.codegen import all_int, rule_tests
 from gkxlsx.rules.engine import Outcome, with_derived
 
 
@@ -45,7 +46,19 @@ def check(
     prev: Mapping[str, Any] | None = None,
     prev_format: str | None = None,
 ) -> list[Finding]:
-    """All rule findings for one report's values (errors first, in form order)."""
-    found = [o.finding for o in evaluate_all(form, values, unit=unit, prev=prev, prev_format=prev_format) if o.finding]
+    """All rule findings for one report's values (errors first, in form order).
+
+    What :func:`evaluate_all` finds: an instance whose compiled test (:mod:`gkxlsx.rules.codegen`)
+    passes on plain integers has no finding whether it applies or not, so it is not interpreted."""
+    vals = with_derived(form, values)
+    pf = prev_format if prev_format is not None else (form.id if prev is not None else None)
+    prev = complete_previous(prev, pf)
+    found = []
+    for inst, fast in zip(form.rules, rule_tests(form)):
+        if fast is not None and all_int(vals, fast[0]) and fast[1](vals):
+            continue
+        o = inst.evaluate(vals, prev, unit, pf)
+        if o.finding:
+            found.append(o.finding)
     order = {"error": 0, "warning": 1, "info": 2}
     return sorted(found, key=lambda f: order[f.severity])

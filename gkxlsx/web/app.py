@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -25,8 +27,9 @@ import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime
+from html import escape as html_escape
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import jinja2
@@ -41,9 +44,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gkxlsx.web.site import SINGLE, Site
+from gkxlsx.web.site import SINGLE, STAGING, Site
 from gkxlsx.web.state import AccountError, WebState, csrf_ok, csrf_token
-from gkxlsx.web.uploads import MAX_FILE, MAX_REQUEST, Stager
+from gkxlsx.web.uploads import MAX_FILE, MAX_REQUEST, Stager, size_text
 
 log = logging.getLogger("gkxlsx.web")
 
@@ -73,20 +76,41 @@ REPORT_PREVIEW_CSP = (
     "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
     "frame-ancestors 'self'; form-action 'none'; base-uri 'none'"
 )
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CSP),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+def with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` plus the security headers; a route's own (stricter) CSP is kept."""
+    own_csp = any(k.lower() == b"content-security-policy" for k, _ in headers)
+    return list(headers) + [(k, v) for k, v in SECURITY_HEADERS if not (own_csp and k == b"content-security-policy")]
 
 
 class SecurityHeaders:
-    """CSP without inline script, no framing by others, no sniffing; bounded request bodies."""
+    """CSP without inline script, no framing by others, no sniffing; bounded request bodies.
 
-    def __init__(self, app, max_body: int = MAX_REQUEST):
-        self.app, self.max_body = app, max_body
+    ``error_page(status, message)`` renders the Chinese page sent when a body is too large."""
+
+    def __init__(self, app, max_body: int = MAX_REQUEST, error_page=None):
+        self.app, self.max_body, self.error_page = app, max_body, error_page
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+
+        async def send_with_headers(msg):
+            if msg["type"] == "http.response.start":
+                msg = {**msg, "headers": with_security_headers(list(msg.get("headers") or []))}
+            await send(msg)
+
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return await _too_large(send, self.max_body)
+        if length is not None and length.strip().isdigit() and int(length) > self.max_body:
+            return await self._too_large(send_with_headers)
         seen = 0
 
         async def limited_receive():
@@ -95,40 +119,27 @@ class SecurityHeaders:
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > self.max_body:
-                    raise Refused(413, _too_large_text(self.max_body))
+                    raise Refused(413, too_large_text(self.max_body))
             return msg
-
-        async def send_with_headers(msg):
-            if msg["type"] == "http.response.start":
-                headers = list(msg.get("headers") or [])
-                if not any(k.lower() == b"content-security-policy" for k, _ in headers):  # a route's own, stricter
-                    headers.append((b"content-security-policy", CSP))
-                headers += [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"SAMEORIGIN"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cache-control", b"no-store"),
-                ]
-                msg = {**msg, "headers": headers}
-            await send(msg)
 
         await self.app(scope, limited_receive, send_with_headers)
 
+    async def _too_large(self, send) -> None:
+        text = too_large_text(self.max_body)
+        body = (self.error_page(413, text) if self.error_page else text).encode()
+        media = b"text/html; charset=utf-8" if self.error_page else b"text/plain; charset=utf-8"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", media), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
-def _too_large_text(limit: int) -> str:
-    return f"一次上传的内容超过 {limit // 1024 // 1024} MB，未接收。请分批上传。"
 
-
-async def _too_large(send, limit: int) -> None:
-    body = _too_large_text(limit).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def too_large_text(limit: int) -> str:
+    return f"一次上传的内容超过 {size_text(limit)}，未接收。请分批上传。"
 
 
 # --------------------------------------------------------------------------------------------
@@ -136,7 +147,10 @@ async def _too_large(send, limit: int) -> None:
 
 
 class WebApp:
-    def __init__(self, root: Path, templates: Path | None = None):
+    def __init__(
+        self, root: Path, templates: Path | None = None, *, max_file: int = MAX_FILE, max_request: int = MAX_REQUEST
+    ):
+        self.max_file, self.max_request = max_file, max_request
         self.site = Site(root)
         self.state = WebState(self.site.root)
         self.state.setup_code()  # made now, so the code exists before anyone opens the page
@@ -177,6 +191,24 @@ class WebApp:
         html = self.env.get_template(name).render(base)
         return HTMLResponse(html, status_code=status)
 
+    def error_html(self, status: int, message: str) -> str:
+        """The Chinese error page, rendered without a request (nothing of a session in it)."""
+        try:
+            return self.env.get_template("error.html").render(
+                user=None,
+                csrf="",
+                flash=None,
+                single=self.site.single,
+                now=datetime.now().astimezone(),
+                message=message,
+            )
+        except Exception:  # a broken custom template: still a Chinese page, never a stack trace
+            log.exception("error page cannot be rendered")
+            return (
+                '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>无法完成</title></head>'
+                f'<body><p role="alert">{html_escape(message)}</p><p><a href="/">返回首页</a></p></body></html>'
+            )
+
     def office_csrf(self, request: Request) -> str:
         sid = request.session.get("sid") or ""
         return csrf_token(self.state.key("csrf"), "office:" + sid)
@@ -188,12 +220,14 @@ class WebApp:
     # -- guards ------------------------------------------------------------------------------
 
     def require_office(self, request: Request) -> str:
+        """The signed-in user: the cookie's session must be open in the state database, unexpired,
+        of an existing account; otherwise a redirect to the login page (nothing else is done)."""
         user = request.session.get("user")
         expired = False
-        if user and user in set(self.state.accounts()):
-            if datetime.now().timestamp() - request.session.get("at", 0) <= SESSION_HOURS * 3600:
-                return user
-            request.session.clear()
+        if user:
+            if self.state.session_user(str(request.session.get("sid") or ""), SESSION_HOURS * 3600) == user:
+                return str(user)
+            request.session.clear()  # signed out elsewhere, expired, or the account is gone
             expired = True
         login = "/login" if expired else "/login?next=" + quote(request.url.path, safe="")
         if request.headers.get("hx-request"):
@@ -205,11 +239,12 @@ class WebApp:
     async def form(self, request: Request, *, office: bool = True, binding: str = "") -> Any:
         """The posted form, after the CSRF check (office session, or a unit link's ``binding``)."""
         try:
-            form = await request.form(max_files=1000, max_fields=200, max_part_size=MAX_FILE + 1024)
+            form = await request.form(max_files=1000, max_fields=200, max_part_size=self.max_file + 1024)
         except Refused:
             raise
-        except Exception as e:  # malformed multipart
-            raise Refused(400, f"提交的内容无法读取（{type(e).__name__}），请刷新页面后重试。") from None
+        except Exception:  # malformed multipart
+            log.warning("unreadable form on %s", redact(request.url.path), exc_info=True)
+            raise Refused(400, "提交的内容无法读取，请刷新页面后重试。") from None
         given = form.get("csrf") or request.headers.get("x-csrf-token")
         if office:
             ok = csrf_ok(self.state.key("csrf"), "office:" + (request.session.get("sid") or ""), str(given or ""))
@@ -236,25 +271,31 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def redact(path: str) -> str:
+    """A URL path for the log: a unit's link token is a key and never written down."""
+    return re.sub(r"^/u/[^/]+", "/u/…", path)
+
+
 def _dt(v: Any) -> str:
-    if not v:
-        return ""
-    s = str(v)
-    try:
-        d = datetime.fromisoformat(s)
-    except ValueError:
-        return s.replace("T", " ")[:16]
-    if d.tzinfo is not None:
-        d = d.astimezone()
-    return d.strftime("%Y-%m-%d %H:%M")
+    """A stored time in China time (``2026-01-10 15:20``), whatever the server's zone."""
+    from gkxlsx.clock import shown
+
+    return shown(v)
 
 
 def _content_disposition(name: str) -> str:
     """attachment with an ASCII fallback and the UTF-8 name (RFC 6266); never a path."""
     from gkxlsx.form.identity import fit_bytes, safe_filename
 
-    safe = fit_bytes(safe_filename(name), 200)
-    ascii_name = "".join(ch if ch.isascii() and ch.isalnum() or ch in "._-" else "_" for ch in safe) or "download"
+    # no control, format (RTL override) or separator characters: what is shown is what is saved
+    shown = "".join(ch if ch.isprintable() else "_" for ch in name)
+    safe = fit_bytes(safe_filename(shown), 200)
+    stem, dot, suffix = safe.rpartition(".")
+    if not dot:
+        stem, suffix = safe, ""
+    keep = "".join(ch for ch in stem if ch.isascii() and (ch.isalnum() or ch in "._-")).strip("._")
+    ext = "".join(ch for ch in suffix if ch.isascii() and ch.isalnum())[:10]
+    ascii_name = (keep or "download") + (f".{ext}" if ext else "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(safe, safe='')}"
 
 
@@ -283,10 +324,10 @@ def _finding_view(form, f: dict) -> dict[str, Any]:
         "fix": f.get("fix", ""),
         "locations": locs,
         "sheet": sheet,
-        # not "values": in a template, f.values would be the dict's method
-        "figures": [(form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()][
-            :12
-        ],
+        # not "values": a template's f.values would be the dict's method (every page with findings failed)
+        "cell_values": [
+            (form.label(k) if k in form.fields or k in form.cells else k, fmt_num(v)) for k, v in vals.items()
+        ][:12],
         "expected": None if f.get("expected") is None else fmt_num(f.get("expected")),
         "actual": None if f.get("actual") is None else fmt_num(f.get("actual")),
     }
@@ -311,7 +352,9 @@ def _bars(items: Sequence[tuple[str, float]], width: int = 520, bar_h: int = 22)
 
 
 def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
-    today = date.today()
+    from gkxlsx.clock import china_date, china_now
+
+    today = china_now().date()
     rows = []
     for us in summary.units:
         on_time = summary.on_time(us)
@@ -336,6 +379,8 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
                 "errors": c.n_errors if c else None,
                 "warnings": c.n_warnings if c else None,
                 "received": c.received_at if c else None,
+                "state": us.state,
+                "held": us.held,
                 "late": on_time is False or late_missing,
                 "tags": tags,
             }
@@ -346,7 +391,7 @@ def dashboard_model(camp, summary, flt: str, q: str) -> dict[str, Any]:
         ql = q.lower()
         shown = [r for r in shown if ql in r["code"].lower() or ql in r["name"].lower() or ql in (r["type"] or "")]
     # returns over time (first arrival per unit, by day) and by 单位类型
-    per_day = Counter(str(us.first_received)[:10] for us in summary.units if us.first_received)
+    per_day = Counter(china_date(us.first_received).isoformat() for us in summary.units if us.first_received)
     days = sorted(per_day)
     by_type: dict[str, list[int]] = {}
     for us in summary.units:
@@ -393,9 +438,14 @@ def app_from_env() -> Starlette:
     return build(Path(os.environ[ENV_ROOT]), Path(templates) if templates else None)
 
 
-def build(root: Path, templates: Path | None = None) -> Starlette:
-    web = WebApp(root, templates)
+def build(
+    root: Path, templates: Path | None = None, *, max_file: int = MAX_FILE, max_request: int = MAX_REQUEST
+) -> Starlette:
+    """The app serving ``root`` (a campaign folder or a folder of them).  ``max_file``: one uploaded
+    file (or a zip's member); ``max_request``: one request's body."""
+    web = WebApp(root, templates, max_file=max_file, max_request=max_request)
     site, state = web.site, web.state
+    site.clean_staging()  # what a server killed mid-upload left behind
 
     # -- account -----------------------------------------------------------------------------
 
@@ -420,14 +470,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             except AccountError as e:
                 error = str(e)
             else:
-                _login(request, str(form.get("username")).strip())
+                await run_in_threadpool(_login, request, str(form.get("username")).strip())
                 web.flash(request, "办公室账号已建立。")
                 return RedirectResponse("/", 303)
         return web.page(request, "setup.html", error=error, csrf=web.office_csrf(request))
 
     def _login(request: Request, user: str) -> None:
-        request.session.clear()
-        request.session.update({"user": user, "sid": secrets.token_urlsafe(16), "at": datetime.now().timestamp()})
+        request.session.clear()  # a new session id: none chosen before signing in survives it
+        sid = state.open_session(user, SESSION_HOURS * 3600)
+        request.session.update({"user": user, "sid": sid, "at": datetime.now().timestamp()})
 
     async def login(request: Request):
         if not state.has_accounts():
@@ -436,21 +487,24 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             request.session["sid"] = secrets.token_urlsafe(16)
         error = ""
         nxt = request.query_params.get("next") or "/"
-        if not nxt.startswith("/") or nxt.startswith("//"):
+        # only a path of this site: not //host, nor /\host or a tab or newline inside (browsers
+        # read them as //host)
+        if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or not nxt.isprintable() or len(nxt) > 500:
             nxt = "/"
         if request.method == "POST":
             form = await web.form(request)
             user = str(form.get("username") or "").strip()
             ok = await run_in_threadpool(state.verify, user, str(form.get("password") or ""))
             if ok:
-                _login(request, user)
+                await run_in_threadpool(_login, request, user)
                 return RedirectResponse(nxt, 303)
-            log.warning("failed login for %r from %s", user, request.client.host if request.client else "?")
+            log.warning("failed login for %r from %s", user[:40], request.client.host if request.client else "?")
             error = "用户名或密码不对。"
         return web.page(request, "login.html", error=error, next=nxt, csrf=web.office_csrf(request))
 
     async def logout(request: Request):
         await web.form(request)
+        await run_in_threadpool(state.close_session, str(request.session.get("sid") or ""))
         request.session.clear()
         return RedirectResponse("/login", 303)
 
@@ -490,7 +544,12 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                     )
             except Exception as e:  # one broken campaign folder must not hide the others
                 log.exception("campaign %s cannot be opened", r.id)
-                rows.append({"id": r.id, "error": str(e)})
+                from gkxlsx.campaign.campaign import CampaignError
+
+                # a CampaignError says in Chinese what is wrong; anything else is in the log only
+                rows.append(
+                    {"id": r.id, "error": str(e) if isinstance(e, CampaignError) else "无法读取，详见服务器日志。"}
+                )
         return rows
 
     async def home(request: Request):
@@ -506,15 +565,15 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def new_campaign(request: Request):
         web.require_office(request)
+        form = await web.form(request)
         if site.single:
             raise Refused(
                 400, "当前只服务一个收集任务；要新建任务，请用一个存放多个任务的文件夹启动（gkxlsx serve 文件夹）。"
             )
-        form = await web.form(request)
         upload = form.get("roster")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise Refused(400, "请选择单位名单文件（CSV 或 XLSX）。")
-        data = await upload.read(MAX_FILE + 1)
+        data = await upload.read(web.max_file + 1)
         result = await run_in_threadpool(_create_campaign, dict(form), upload.filename, data)
         if isinstance(result, str):
             from gkxlsx.form.model import builtin_form_ids as available_forms
@@ -539,12 +598,11 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         from gkxlsx.form.roster import RosterError
         from gkxlsx.web.uploads import clean_name
 
-        if len(data) > MAX_FILE:
-            return "名单文件太大。"
+        if len(data) > web.max_file:
+            return f"名单文件超过 {size_text(web.max_file)}，未接收。"
         suffix = ".xlsx" if clean_name(filename).lower().endswith((".xlsx", ".xlsm")) else ".csv"
-        try:
-            year = int(str(form.get("year") or "").strip())
-        except ValueError:
+        year = _small_int(str(form.get("year") or "").strip())
+        if year is None or not 2000 <= year <= 2100:
             return "请填写报告年度（如 2025）。"
         dl = None
         if str(form.get("deadline") or "").strip():
@@ -672,76 +730,90 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     # -- upload --------------------------------------------------------------------------------
 
-    def _import(cid: str, files: list[tuple[str, bytes]], who: str, only_unit: str | None = None) -> dict:
-        """Stage and import uploaded files; the rows to show, and (for the office, not a unit)
-        the campaign's headline."""
+    def _import(cid: str, files: list[tuple[str, BinaryIO]], who: str, only_unit: str | None = None) -> dict:
+        """Stage the uploaded files (one at a time from the request's spooled upload) and import them;
+        the rows to show, and (for the office, not a unit) the campaign's headline.  The first
+        256 KB stay in memory and are imported from there; what does not fit is staged in a
+        folder that carries this process's id: a server killed mid-upload leaves it to the next
+        start (:meth:`Site.clean_staging`)."""
         from gkxlsx.campaign.campaign import import_files
 
         with web.campaign(cid) as camp:
-            st = Stager(camp.root / ".uploads" / secrets.token_hex(8))  # names only: the bytes stay in memory
-            for name, data in files:
-                st.add(name, data)
-            rows: list[dict] = [{"name": n, "kind": "refused", "message": m, "unit": None} for n, m in st.refused]
-            plain = [s for s in st.items if s.kind == "file"]
-            mails = [s for s in st.items if s.kind == "mail"]
-            if plain:
-                names = {str(s.path): s.name for s in plain}
-                lock = site.unit_lock(cid, only_unit) if only_unit else None
-                if lock:
-                    lock.acquire()
-                try:
-                    outs = import_files(
-                        camp,
-                        [s.path for s in plain],
-                        source=who,
-                        names=names,
-                        only_unit=only_unit,
-                        contents={str(s.path): s.data for s in plain},
-                    )
-                finally:
-                    if lock:
-                        lock.release()
-                for s, o in zip(plain, outs):
-                    rows.append(_outcome_row(s.name, o))
-            if mails and only_unit is None:
-                from gkxlsx.mail.mail import RawMail, process_messages
-
-                rep = process_messages(camp, [RawMail(s.data, f"上传 {s.name}") for s in mails])
-                for m in rep.mails:
-                    if not m.attachments:
-                        rows.append(
-                            {
-                                "name": m.origin.removeprefix("上传 "),
-                                "kind": "seen" if m.kind == "seen" else "refused",
-                                "unit": None,
-                                "message": {
-                                    "seen": "这封邮件以前已处理过，跳过。",
-                                    "no_attachment": "邮件没有附件。",
-                                    "no_spreadsheet": "邮件没有表格附件：" + "、".join(m.ignored),
-                                }.get(m.kind, m.note or "邮件无法处理。"),
-                            }
-                        )
-                    for a in m.attachments:
-                        if a.outcome is not None:
-                            rows.append(_outcome_row(f"{m.origin.removeprefix('上传 ')} → {a.filename}", a.outcome))
-            elif mails:
-                rows += [
-                    {
-                        "name": s.name,
-                        "kind": "refused",
-                        "unit": None,
-                        "message": "请直接上传工作簿文件（不是邮件）。",
-                    }
-                    for s in mails
+            tmp = camp.root / STAGING / f"up-{os.getpid()}-{secrets.token_hex(6)}"  # made only if needed
+            try:
+                st = Stager(tmp, web.max_file)
+                for name, f in files:
+                    st.add_file(name, f)
+                rows: list[dict] = [
+                    {"name": r.name, "kind": "refused", "message": r.message, "unit": None, "too_large": r.too_large}
+                    for r in st.refused
                 ]
-            return {"rows": rows, "headline": camp.headline() if only_unit is None else ""}
+                plain = [s for s in st.items if s.kind == "file"]
+                mails = [s for s in st.items if s.kind == "mail"]
+                if plain:
+                    names = {str(s.path): s.name for s in plain}
+                    lock = site.unit_lock(cid, only_unit) if only_unit else None
+                    if lock:
+                        lock.acquire()
+                    try:
+                        outs = import_files(
+                            camp,
+                            [s.path for s in plain],
+                            source=who,
+                            names=names,
+                            only_unit=only_unit,
+                            contents={str(s.path): s.data for s in plain if s.data is not None},
+                        )
+                    finally:
+                        if lock:
+                            lock.release()
+                    for s, o in zip(plain, outs):
+                        rows.append(_outcome_row(s.name, o))
+                if mails and only_unit is None:
+                    from gkxlsx.mail.mail import RawMail, process_messages
 
-    async def _read_files(form) -> list[tuple[str, bytes]]:
-        out = []
-        for item in form.getlist("files"):
-            if isinstance(item, UploadFile) and item.filename:
-                out.append((item.filename, await item.read(MAX_FILE + 1)))
-        return out
+                    rep = process_messages(camp, [RawMail(s.read(), f"上传 {s.name}") for s in mails])
+                    for m in rep.mails:
+                        if not m.attachments:
+                            rows.append(
+                                {
+                                    "name": m.origin.removeprefix("上传 "),
+                                    "kind": "seen" if m.kind == "seen" else "refused",
+                                    "unit": None,
+                                    "message": {
+                                        "seen": "这封邮件以前已处理过，跳过。",
+                                        "no_attachment": "邮件没有附件。",
+                                        "no_spreadsheet": "邮件没有表格附件：" + "、".join(m.ignored),
+                                    }.get(m.kind, m.note or "邮件无法处理。"),
+                                }
+                            )
+                        for a in m.attachments:
+                            if a.outcome is not None:
+                                rows.append(_outcome_row(f"{m.origin.removeprefix('上传 ')} → {a.filename}", a.outcome))
+                elif mails:
+                    rows += [
+                        {
+                            "name": s.name,
+                            "kind": "refused",
+                            "unit": None,
+                            "message": "请直接上传工作簿文件（不是邮件）。",
+                        }
+                        for s in mails
+                    ]
+                return {"rows": rows, "headline": camp.headline() if only_unit is None else ""}
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
+
+    def _files(form) -> list[tuple[str, BinaryIO]]:
+        """The uploaded files: their names and spooled file objects (read one by one when staged)."""
+        return [(u.filename, u.file) for u in form.getlist("files") if isinstance(u, UploadFile) and u.filename]
+
+    def _upload_status(rows: list[dict]) -> int:
+        """200 when anything was taken; 413 when nothing was and a file was too large; else 400."""
+        if any(r["kind"] not in ("refused", "failed") for r in rows):
+            return 200
+        return 413 if any(r.get("too_large") for r in rows) else 400
 
     async def upload(request: Request):
         user = web.require_office(request)
@@ -749,15 +821,18 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if web.site.ref(cid) is None:
             raise Refused(404, "找不到这个收集任务。")
         if request.method == "GET":
-            return web.page(request, "upload.html", cid=cid, rows=None, headline="", max_mb=MAX_FILE // 1024 // 1024)
+            return web.page(request, "upload.html", cid=cid, rows=None, headline="", max_size=size_text(web.max_file))
         form = await web.form(request)
-        files = await _read_files(form)
+        files = _files(form)
         if not files:
             raise Refused(400, "请选择要上传的文件。")
         res = await run_in_threadpool(_import, cid, files, f"网页上传（{user}）")
+        status = _upload_status(res["rows"])
         if request.headers.get("hx-request"):
-            return web.page(request, "_upload_rows.html", cid=cid, **res)
-        return web.page(request, "upload.html", cid=cid, max_mb=MAX_FILE // 1024 // 1024, **res)
+            resp = web.page(request, "_upload_rows.html", status=status, cid=cid, **res)
+            resp.headers["x-upload-rows"] = "1"  # result rows, also when nothing was taken (app.js)
+            return resp
+        return web.page(request, "upload.html", status=status, cid=cid, max_size=size_text(web.max_file), **res)
 
     # -- a unit --------------------------------------------------------------------------------
 
@@ -773,6 +848,13 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             sub = next((h for h in hist if h.version == version), None) if version else None
             sub = sub or next((h for h in hist if h.is_current), hist[-1])
         token = state.unit_token(cid, u.code)
+        from gkxlsx.campaign.review import GRADES, MIN_REASON, accepted_reasons, history, unit_state
+
+        current = next((h for h in hist if h.is_current), None)
+        reasons = {}
+        if sub is not None:
+            for f, es in accepted_reasons(camp.ledger, u.code, sub):
+                reasons[str(f.get("instance") or f.get("rule"))] = es
         return {
             "cid": cid,
             "unit": u,
@@ -781,14 +863,20 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
             "groups": findings_by_sheet(camp.form, sub.findings) if sub else [],
             "token": token,
             "year": camp.year,
+            "state": unit_state(current),
+            "locked": current is not None and current.locked,
+            "warnings": [f for f in sub.findings if f.get("severity") == "warning"] if sub else [],
+            "reasons": reasons,
+            "min_reason": MIN_REASON,
+            "grades": GRADES,
+            "steps": list(reversed(history(camp.ledger, u.code))),
+            "peers": camp.peer_findings().get(u.code, []) if current is not None else [],
         }
 
     async def unit_page(request: Request):
         web.require_office(request)
-        v = request.query_params.get("v")
-        ctx = await run_in_threadpool(
-            _unit_ctx, request.path_params["cid"], request.path_params["code"], int(v) if v and v.isdigit() else None
-        )
+        v = _small_int(request.query_params.get("v"))
+        ctx = await run_in_threadpool(_unit_ctx, request.path_params["cid"], request.path_params["code"], v)
         return web.page(request, "unit.html", base_url=str(request.base_url).rstrip("/"), **ctx)
 
     def _diff(cid: str, code: str, a: int, b: int) -> dict:
@@ -821,36 +909,78 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def diff(request: Request):
         web.require_office(request)
         qp = request.query_params
-        try:
-            a, b = int(qp.get("a", "")), int(qp.get("b", ""))
-        except ValueError:
-            raise Refused(400, "请选择要比较的两个版本。") from None
+        a, b = _small_int(qp.get("a")), _small_int(qp.get("b"))
+        if a is None or b is None:
+            raise Refused(400, "请选择要比较的两个版本。")
         ctx = await run_in_threadpool(_diff, request.path_params["cid"], request.path_params["code"], a, b)
         return web.page(request, "diff.html", **ctx)
 
-    def _accept(cid: str, code: str, note: str, version: int | None, user: str) -> str:
+    def _accept(
+        cid: str, code: str, note: str, version: int | None, user: str, explain: dict[str, str] | None = None
+    ) -> str:
         from gkxlsx.campaign.ledger import LedgerError
+        from gkxlsx.campaign.review import MIN_REASON
 
-        if not note.strip():  # the ledger's own message names the command line's --note
-            raise Refused(400, "确认时必须写明理由，例如说明警告的原因。")
         with web.campaign(cid) as camp:
             u = _unit(camp, code)
             try:
-                sub = camp.ledger.accept(u.code, f"{note.strip()}（{user}）", version)
+                sub = camp.ledger.accept(u.code, note, version, explain=explain, actor=user)
             except LedgerError as e:
-                raise Refused(400, str(e)) from None
-            return f"已确认 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告）。"
+                msg = str(e)
+                if "--note" in msg:  # the ledger's words name the command line's options: say it as the page does
+                    msg = (
+                        msg.split("请写明")[0]
+                        + f"请在每个警告下面写明理由（至少 {MIN_REASON} 个字），或在“其余警告的理由”中写一条用于全部警告。"
+                    )
+                raise Refused(400, msg) from None
+            return f"已确认并锁定 {u.name} 第 {sub.version} 版（{sub.n_warnings} 个警告），汇总将使用这一版。"
 
     async def accept(request: Request):
         user = web.require_office(request)
         form = await web.form(request)
         cid, code = request.path_params["cid"], request.path_params["code"]
-        v = str(form.get("version") or "")
-        msg = await run_in_threadpool(
-            _accept, cid, code, str(form.get("note") or "")[:500], int(v) if v.isdigit() else None, user
-        )
+        v = _small_int(str(form.get("version") or ""))
+        # a reason per warning: fields explain.<rule instance>; the empty ones are left to the note
+        explain = {
+            k.removeprefix("explain."): str(val)[:500]
+            for k, val in form.multi_items()
+            if k.startswith("explain.") and str(val).strip()
+        }
+        msg = await run_in_threadpool(_accept, cid, code, str(form.get("note") or "")[:500], v, user, explain)
         web.flash(request, msg)
         return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
+
+    def _review(cid: str, code: str, action: str, reason: str, version: int | None, user: str) -> str:
+        from gkxlsx.campaign.ledger import LedgerError
+        from gkxlsx.campaign.review import reopen, return_, unit_state
+
+        with web.campaign(cid) as camp:
+            u = _unit(camp, code)
+            try:
+                if action == "return":
+                    sub = return_(camp.ledger, u.code, reason, version, actor=user)
+                    from gkxlsx.mail.mail import feedback_workbook
+
+                    feedback_workbook(camp, u, sub)
+                    return f"已退回 {u.name} 第 {sub.version} 版，修改意见工作簿已生成。"
+                cur = reopen(camp.ledger, u.code, reason, version, actor=user)
+            except LedgerError as e:
+                raise Refused(400, str(e)) from None
+            return f"已重新打开 {u.name}：当前为第 {cur.version} 版，状态 {unit_state(cur)}。"
+
+    def review_action(action: str):
+        async def handler(request: Request):
+            user = web.require_office(request)
+            form = await web.form(request)
+            cid, code = request.path_params["cid"], request.path_params["code"]
+            v = str(form.get("version") or "")
+            msg = await run_in_threadpool(
+                _review, cid, code, action, str(form.get("reason") or "")[:500], int(v) if v.isdigit() else None, user
+            )
+            web.flash(request, msg)
+            return RedirectResponse(f"/c/{quote(cid)}/u/{quote(code)}", 303)
+
+        return handler
 
     def _original(cid: str, code: str, version: int) -> tuple[str, bytes]:
         with web.campaign(cid) as camp:
@@ -871,7 +1001,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def original(request: Request):
         web.require_office(request)
         name, data = await run_in_threadpool(
-            _original, request.path_params["cid"], request.path_params["code"], int(request.path_params["v"])
+            _original, request.path_params["cid"], request.path_params["code"], _version(request)
         )
         return download(data, name)
 
@@ -888,7 +1018,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     async def feedback(request: Request):
         web.require_office(request)
         name, data = await run_in_threadpool(
-            _feedback, request.path_params["cid"], request.path_params["code"], int(request.path_params["v"])
+            _feedback, request.path_params["cid"], request.path_params["code"], _version(request)
         )
         return download(data, name, XLSX)
 
@@ -1001,6 +1131,24 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         name, data = await run_in_threadpool(_aggregate_xlsx, request.path_params["cid"])
         return download(data, name, XLSX)
 
+    def _return_xlsx(cid: str) -> tuple[str, bytes]:
+        """The office's roll-up return to the level above (as ``gkxlsx aggregate --as-return``): who
+        the office is comes from campaign.toml's [return] table."""
+        from gkxlsx.campaign.as_return import return_unit, write_return
+        from gkxlsx.campaign.campaign import CampaignError
+
+        with web.campaign(cid) as camp, tempfile.TemporaryDirectory(prefix="gkxlsx-web-") as tmp:
+            try:
+                rr = write_return(camp, Path(tmp), return_unit(camp))
+            except CampaignError as e:
+                raise Refused(400, str(e)) from None
+            return rr.path.name, rr.path.read_bytes()
+
+    async def return_xlsx(request: Request):
+        web.require_office(request)
+        name, data = await run_in_threadpool(_return_xlsx, request.path_params["cid"])
+        return download(data, name, XLSX)
+
     # -- audit of a published report -----------------------------------------------------------
 
     async def audit(request: Request):
@@ -1033,16 +1181,16 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
                 return "粘贴的文字", audit_text(text)
             raise Refused(400, "请上传报告文件，或把报告全文粘贴到文本框中。")
 
-        data = await up.read(MAX_FILE + 1) if isinstance(up, UploadFile) and up.filename else b""
+        data = await up.read(web.max_file + 1) if isinstance(up, UploadFile) and up.filename else b""
+        if len(data) > web.max_file:
+            raise Refused(413, f"报告文件超过 {size_text(web.max_file)}，未接收。")
         try:
             name, res = await run_in_threadpool(run)
         except Refused:
             raise
-        except Exception as e:  # an unreadable document: say so, never a stack trace
+        except Exception:  # an unreadable document: say so, never a stack trace
             log.exception("audit failed")
-            raise Refused(
-                400, f"无法读取这份报告（{type(e).__name__}）。请换成网页、Word、PDF 或纯文本格式。"
-            ) from None
+            raise Refused(400, "无法读取这份报告。请换成网页、Word、PDF 或纯文本格式。") from None
         ex = res.extraction
         result = {
             "name": name,
@@ -1089,9 +1237,8 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
 
     async def portal(request: Request):
         token = request.path_params["token"]
-        v = request.query_params.get("v")
-        ctx = await run_in_threadpool(_portal_ctx, token, int(v) if v and v.isdigit() else None)
-        return web.page(request, "portal.html", rows=None, headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        ctx = await run_in_threadpool(_portal_ctx, token, _small_int(request.query_params.get("v")))
+        return web.page(request, "portal.html", rows=None, headline="", max_size=size_text(web.max_file), **ctx)
 
     async def portal_upload(request: Request):
         token = request.path_params["token"]
@@ -1099,19 +1246,22 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         if got is None:
             raise Refused(404, "这个填报链接无效或已停用。请向收集单位索取新的链接。")
         form = await web.form(request, office=False, binding=token)
-        files = await _read_files(form)
+        files = _files(form)
         if not files:
             raise Refused(400, "请选择要上传的工作簿。")
         cid, code = got
 
         def run() -> dict:  # one hop to a worker thread for the import and the page after it
             res = _import(cid, files, "网页上传（单位填报链接）", code)
-            ctx = _portal_ctx(token)
+            # the findings of what was just sent (a version held for review is not the current one)
+            sent = [r["version"] for r in res["rows"] if r.get("kind") == "new" and r.get("version")]
+            ctx = _portal_ctx(token, max(sent) if sent else None)
             ctx["rows"] = res["rows"]  # not the campaign's headline: a unit sees nothing of the other units
             return ctx
 
         ctx = await run_in_threadpool(run)
-        return web.page(request, "portal.html", headline="", max_mb=MAX_FILE // 1024 // 1024, **ctx)
+        status = _upload_status(ctx["rows"])
+        return web.page(request, "portal.html", status=status, headline="", max_size=size_text(web.max_file), **ctx)
 
     async def portal_template(request: Request):
         got = state.resolve(request.path_params["token"])
@@ -1124,7 +1274,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         got = state.resolve(request.path_params["token"])
         if got is None:
             raise Refused(404, "这个填报链接无效或已停用。")
-        name, data = await run_in_threadpool(_feedback, got[0], got[1], int(request.path_params["v"]))
+        name, data = await run_in_threadpool(_feedback, got[0], got[1], _version(request))
         return download(data, name, XLSX)
 
     # -- errors ----------------------------------------------------------------------------------
@@ -1154,13 +1304,14 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         return error_page(request, exc.status_code, text)
 
     async def crashed(request: Request, exc: Exception):
+        # sent by Starlette's outermost middleware, past SecurityHeaders: the headers are added here;
+        # nothing of the session is shown (the page is the same for everyone)
         ref = secrets.token_hex(4)
-        log.error("error %s on %s %s", ref, request.method, request.url.path, exc_info=exc)
-        return error_page(
-            request,
-            500,
-            f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。",
-        )
+        log.error("error %s on %s %s", ref, request.method, redact(request.url.path), exc_info=exc)
+        text = f"处理时出现意外错误，已记录（编号 {ref}）。已保存的数据不受影响；请稍后重试，或把编号告诉技术人员。"
+        resp = HTMLResponse(web.error_html(500, text), status_code=500)
+        resp.raw_headers.extend(SECURITY_HEADERS)
+        return resp
 
     async def favicon(request: Request):
         # browsers ask for /favicon.ico by themselves (downloads, the report preview): no 404 in their console
@@ -1187,11 +1338,14 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
         Route(C + "/report.{fmt}", render),
         Route(C + "/status.xlsx", status_xlsx),
         Route(C + "/aggregate.xlsx", aggregate_xlsx),
+        Route(C + "/return.xlsx", return_xlsx),
         *mail_routes(web, C),
         Route(U, unit_page),
         Route(U + "/template", template_one),
         Route(U + "/diff", diff),
         Route(U + "/accept", accept, methods=["POST"]),
+        Route(U + "/return", review_action("return"), methods=["POST"]),
+        Route(U + "/reopen", review_action("reopen"), methods=["POST"]),
         Route(U + "/link", link, methods=["POST"]),
         Route(U + "/v/{v:int}/original", original),
         Route(U + "/v/{v:int}/feedback", feedback),
@@ -1206,7 +1360,7 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, max_body=max_request, error_page=web.error_html),
             Middleware(
                 SessionMiddleware,
                 secret_key=state.key("session").hex(),
@@ -1220,6 +1374,22 @@ def build(root: Path, templates: Path | None = None) -> Starlette:
     )
     app.state.web = web
     return app
+
+
+def _small_int(s: str | None, limit: int = 10**9) -> int | None:
+    """A version or year typed into a URL or form: ASCII digits up to ``limit``, else None."""
+    s = (s or "").strip()
+    if not s or len(s) > 10 or not s.isascii() or not s.isdigit():
+        return None
+    n = int(s)
+    return n if n <= limit else None
+
+
+def _version(request: Request) -> int:
+    v = _small_int(str(request.path_params.get("v", "")))
+    if v is None:
+        raise Refused(404, "没有这个版本。")
+    return v
 
 
 def _unit(camp, code: str):

@@ -7,16 +7,22 @@ names.  New campaigns made through the web get a folder name the server chooses 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from gkxlsx.campaign.campaign import CONFIG, DB, Campaign
+from gkxlsx.campaign.campaign import CONFIG, DB, DIRS, Campaign
+
+log = logging.getLogger("gkxlsx.web")
 
 SINGLE = "_"
+STAGING = ".uploads"  # uploads staged for import, inside the campaign folder
 _ID = re.compile(r"^[0-9A-Za-z_\-\u4e00-\u9fff]{1,64}$")
 
 
@@ -88,14 +94,45 @@ class Site:
             camp.close()
 
     def new_campaign_dir(self, year: int) -> tuple[str, Path]:
-        """A fresh folder for a campaign made through the web (only when serving a folder of campaigns)."""
+        """A fresh, empty folder for a campaign made through the web (only when serving a folder of
+        campaigns), made by this call."""
         if self.single:
             raise ValueError("single")
         self.root.mkdir(parents=True, exist_ok=True)
         k = 1
-        while (self.root / f"{year}-{k}").exists():
-            k += 1
-        return f"{year}-{k}", self.root / f"{year}-{k}"
+        while True:  # made here, atomically: two requests never get (and later clean up) the same folder
+            d = self.root / f"{year}-{k}"
+            try:
+                d.mkdir()
+            except FileExistsError:
+                k += 1
+                continue
+            return d.name, d
+
+    def clean_staging(self) -> None:
+        """Remove what a server killed mid-upload left in its campaigns: staged uploads
+        (``.uploads/up-<pid>-…``) and half-written archive copies, of processes that are gone."""
+        from gkxlsx.campaign.ledger import pid_alive, remove_stale_temp
+
+        for r in self.campaigns():
+            staging = r.path / STAGING
+            try:
+                entries = list(staging.iterdir()) if staging.is_dir() else []
+            except OSError:
+                entries = []
+            for e in entries:
+                m = re.match(r"up-(\d+)-", e.name)
+                if m and pid_alive(int(m.group(1))):
+                    continue  # another server on this folder is still using it
+                if e.is_dir() and not e.is_symlink():
+                    shutil.rmtree(e, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        e.unlink()
+            try:
+                remove_stale_temp(r.path / DIRS["archive"])
+            except OSError:  # an unreadable folder is reported when the campaign is opened
+                log.warning("cannot clean the archive of %s", r.id, exc_info=True)
 
     def unit_lock(self, cid: str, code: str) -> threading.Lock:
         with self._locks_guard:

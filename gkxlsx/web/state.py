@@ -5,9 +5,11 @@ Everything lives in one folder under the served root, ``.gkxlsx-web/``:
 * ``secret.key`` (mode 0600): 32 random bytes made on first start.  Signs the session cookies,
   derives every unit's link and CSRF token, and encrypts the SMTP password.  Anyone who can read
   it can forge sessions — it is to the web app what the ledger file is to the CLI.
-* ``web.sqlite``: office accounts (argon2 hashes, never passwords), unit links (only the sha256
-  of each link's token, so a stolen database opens no unit's page), settings (the SMTP password
-  Fernet-encrypted with a key derived from ``secret.key``).
+* ``web.sqlite`` (mode 0600): office accounts (argon2 hashes, never passwords), unit links (only
+  the sha256 of each link's token, so a stolen database opens no unit's page), settings (the SMTP
+  password Fernet-encrypted with a key derived from ``secret.key``), open office sessions (the
+  sha256 of each session id: a signed cookie is only good while its session is open here, so
+  signing out or expiry ends it even for a copied cookie).
 
 A unit's link token is ``HMAC(secret, campaign|unit|generation)``: nothing secret is stored to
 show it again on the office's page, and revoking it means moving to the next generation.
@@ -22,6 +24,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -39,6 +42,9 @@ CREATE TABLE IF NOT EXISTS unit_links (
     PRIMARY KEY (campaign, unit_code)
 );
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    sid_sha256 TEXT PRIMARY KEY, username TEXT NOT NULL, started REAL NOT NULL
+);
 """
 
 MIN_PASSWORD = 8
@@ -73,6 +79,8 @@ class WebState:
         try:
             data = p.read_bytes()
             if len(data) >= 32:
+                if p.stat().st_mode & 0o077:  # copied or restored with loose permissions
+                    os.chmod(p, 0o600)
                 return data[:32]
         except FileNotFoundError:
             pass
@@ -88,7 +96,12 @@ class WebState:
     def conn(self) -> sqlite3.Connection:
         c = getattr(self._local, "conn", None)
         if c is None:
-            c = sqlite3.connect(str(self.dir / "web.sqlite"), timeout=30, isolation_level=None)
+            db = self.dir / "web.sqlite"
+            if not db.exists():  # made private before SQLite creates it (its -wal/-shm files follow its mode)
+                os.close(os.open(str(db), os.O_WRONLY | os.O_CREAT, 0o600))
+            elif db.stat().st_mode & 0o077:
+                os.chmod(db, 0o600)
+            c = sqlite3.connect(str(db), timeout=30, isolation_level=None)
             c.row_factory = sqlite3.Row
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA busy_timeout=30000")
@@ -182,7 +195,9 @@ class WebState:
             return False
         if ok and self._hasher.check_needs_rehash(r[0]):
             with self.tx() as c:
-                c.execute("UPDATE accounts SET pwhash=? WHERE username=?", (self._hasher.hash(password), username))
+                c.execute(
+                    "UPDATE accounts SET pwhash=? WHERE username=?", (self._hasher.hash(password), username.strip())
+                )
         return bool(ok)
 
     def _dummy_hash(self) -> str:
@@ -190,6 +205,35 @@ class WebState:
         if h is None:
             h = self._dummy = self._hasher.hash(secrets.token_hex(8))
         return h
+
+    # -- office sessions -------------------------------------------------------------------
+
+    def open_session(self, username: str, max_age: float) -> str:
+        """A new session id for a signed-in user (the cookie carries it; only its hash is kept)."""
+        sid = secrets.token_urlsafe(24)
+        now = time.time()
+        with self.tx() as c:
+            c.execute("DELETE FROM sessions WHERE started < ?", (now - max_age,))
+            c.execute("INSERT INTO sessions(sid_sha256, username, started) VALUES (?,?,?)", (_sha(sid), username, now))
+        return sid
+
+    def session_user(self, sid: str, max_age: float) -> str | None:
+        """The user of an open, unexpired session, or None."""
+        if not sid or len(sid) > 64:
+            return None
+        r = self.conn.execute(
+            "SELECT s.username, s.started FROM sessions s JOIN accounts a ON a.username = s.username "
+            "WHERE s.sid_sha256=?",
+            (_sha(sid),),
+        ).fetchone()
+        if r is None or time.time() - r["started"] > max_age:
+            return None
+        return str(r["username"])
+
+    def close_session(self, sid: str) -> None:
+        if sid:
+            with self.tx() as c:
+                c.execute("DELETE FROM sessions WHERE sid_sha256=?", (_sha(sid),))
 
     # -- unit links ------------------------------------------------------------------------
 

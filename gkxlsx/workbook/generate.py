@@ -40,6 +40,7 @@ from gkxlsx.form.layout import (
     expected_results,
     layout,
     number_for_excel,
+    previous_column,
     text_units,
 )
 from gkxlsx.form.model import Form, ValueType, load_form
@@ -52,6 +53,8 @@ from gkxlsx.rules.interpret import when_holds
 C_ENTRY = "#FFF2CC"  # input cells: light yellow
 C_DERIVED = "#DDEBF7"  # formula totals: light blue
 C_HEADER = "#F2F2F2"
+C_PREV = "#E7E6E6"  # the 上年 column (last year's figures, locked): grey
+C_PREV_HEAD = "#D0CECE"
 C_MARK = "#F8CBAD"  # feedback: problem cells
 C_BAD = "#C00000"
 
@@ -113,8 +116,23 @@ class _Formats:
         self.cf_todo = wb.add_format({"font_color": "#7F7F7F"})
         self.cf_na = wb.add_format({"font_color": "#A6A6A6", "bold": False})
         self._entry: dict[tuple, Any] = {}
+        self._prev: dict[str, Any] = {}
         self._wb = wb
         self._base = border
+
+    def prev(self, kind: str):
+        """The 上年 column's formats (head, int, decimal; legend on 填报说明), added only to a workbook that has
+        one: a workbook without stays byte-identical."""
+        if kind not in self._prev:
+            grey = dict(self._base, locked=True, font_color="#404040")
+            props = {
+                "head": dict(grey, bold=True, align="center", bg_color=C_PREV_HEAD, font_size=9),
+                "int": dict(grey, align="right", bg_color=C_PREV, num_format="0"),
+                "decimal": dict(grey, align="right", bg_color=C_PREV, num_format="0.####"),
+                "legend": {"bg_color": C_PREV, "border": 1, "font_name": "宋体", "font_size": 10},
+            }[kind]
+            self._prev[kind] = self._wb.add_format(props)
+        return self._prev[kind]
 
     def entry(self, vt: ValueType, marked: bool = False, left: bool = False):
         k = (vt.name, marked, left)
@@ -240,13 +258,18 @@ def build_workbook(
     marks: Mapping[str, str] | None = None,
     problems: Sequence[Problem] | None = None,
     problems_title: str = "",
+    extra_sheets: Callable[[xlsxwriter.Workbook, str, Mapping[str, Any]], Mapping[str, str]] | None = None,
 ) -> tuple[bytes, str]:
     """Build one unit's workbook in memory.  Returns (xlsx bytes, structure fingerprint).
 
     ``prefill``: values by key written into the entry cells (numbers, text); ``prev``: last year's
     values by key (enables the cross-year checks, whose constants are compiled into the check
     formulas); ``marks``: key → message — cells to highlight with a note (feedback workbooks);
-    ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links).
+    ``problems``: rows listed under the rules on 校验结果 (the importer's findings, with links);
+    ``extra_sheets``: called with (workbook, sheet password, protection options) after the form's
+    sheets are written, adds sheets of its own (a roll-up's breakdown, :mod:`gkxlsx.workbook.rollup`)
+    and returns identity fields to stamp beside :data:`META_FIELDS` (document properties and the
+    rows below them on the hidden identity sheet).
     """
     office = office or OfficeInfo()
     prefill = dict(prefill or {})
@@ -264,11 +287,13 @@ def build_workbook(
         prefill["meta.contact_person"] = unit.contact
     if unit.phone and "meta.contact_phone" not in prefill:
         prefill["meta.contact_phone"] = unit.phone
+    # last year's figures beside 二–四 (nothing without last year's values)
+    prev_col = previous_column(form, year, prev, prev_format)
     if prev is None:  # the same for every unit of a type: compiled once
         formulas, fp = _static_formulas(lay, ut)
     else:
         formulas = expected_formulas(lay, ut, prev, prev_format)
-        fp = fingerprint(lay, formulas)
+        fp = fingerprint(lay, formulas, prev_col.boxes)
     numeric_inputs = {k: v for k, v in prefill.items() if k in form.cells or k in form.fields}
     results = expected_results(lay, numeric_inputs, ut, prev, prev_format)
 
@@ -316,9 +341,9 @@ def build_workbook(
     for sl in lay.sheets:
         ws = wb.add_worksheet(sl.name)
         sheets[sl.name] = ws
-        for c, w in sl.col_widths.items():
+        for c, w in {**sl.col_widths, **prev_col.widths.get(sl.name, {})}.items():
             ws.set_column(c, c, w)
-        for r, h in sl.row_heights.items():
+        for r, h in {**sl.row_heights, **prev_col.heights.get(sl.name, {})}.items():
             ws.set_row(r, h)
         ws.set_paper(9)  # A4
         ws.fit_to_pages(1, 0)
@@ -340,7 +365,13 @@ def build_workbook(
         "legend_derived": wb.add_format({"bg_color": C_DERIVED, "border": 1, "font_name": "宋体", "font_size": 10}),
         "legend_fail": fm.cf_fail,
     }
-    for r, (kind, text) in enumerate(_guide_lines(form, unit, year, office)):
+    guide = _guide_lines(form, unit, year, office)
+    if prev_col:  # the 上年 column's colour, after the other colours
+        at = next((i + 1 for i, (kind, _t) in enumerate(guide) if kind == "legend_derived"), len(guide))
+        legend_text = data_file("workbook")["previous_column"]["legend"].format(last_year=year - 1)
+        guide.insert(at, ("legend_prev", legend_text))
+        legend["legend_prev"] = fm.prev("legend")
+    for r, (kind, text) in enumerate(guide):
         if kind == "title":
             ws.write_string(r, 0, text, fm.title)
             ws.set_row(r, 26)
@@ -403,6 +434,7 @@ def build_workbook(
                 ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, b.text or "", fmt)
             else:
                 ws.write_string(b.row, b.col, b.text or "", fmt)
+        _write_previous_column(ws, prev_col, sl.name, form, fm)
         if check_cells:
             r0 = min(r for r, _ in check_cells)
             r1 = max(r for r, _ in check_cells)
@@ -431,6 +463,8 @@ def build_workbook(
     if problems:
         _write_problems(sheets[CHECKS_SHEET], cl, fm, problems, problems_title, lay)
 
+    extra_meta = dict(extra_sheets(wb, password, protect_opts)) if extra_sheets is not None else {}
+
     # hidden metadata sheet + defined names
     ws = sheets[META_SHEET]
     ws.write_string(0, 0, "gkxlsx 模板标识（请勿修改）", fm.bold)
@@ -438,12 +472,39 @@ def build_workbook(
         ws.write_string(1 + i, 0, k)
         ws.write_string(1 + i, 1, meta[k])
         wb.define_name(k, f"='{META_SHEET}'!$B${2 + i}")
+    for i, (k, v) in enumerate(extra_meta.items(), start=len(META_FIELDS)):
+        ws.write_string(1 + i, 0, k)
+        ws.write_string(1 + i, 1, v)
+        wb.set_custom_property(k, v)
     ws.very_hidden()
     for key, (s, r, c) in lay.where.items():
         wb.define_name(defined_name(key), f"='{s}'!${col_letter(c)}${r + 1}")
     wb.close()
     data = _lock_structure(buf.getvalue(), password)
     return data, fp
+
+
+def _write_previous_column(ws, prev_col, sheet: str, form: Form, fm: _Formats) -> None:
+    """The grey 上年 column of one sheet: locked headers and last year's figures (plain numbers,
+    no formulas, no validation, no defined names: nothing the checker reads)."""
+    for b in prev_col.on(sheet):
+        if b.role == "prevhead":
+            f = fm.prev("head")
+            text = b.text or ""
+        else:
+            f = fm.prev("decimal" if form.value_type(b.key or "").kind == "decimal" else "int")
+            text = None
+        if b.merged:
+            ws.merge_range(b.row, b.col, b.row + b.rows - 1, b.col + b.cols - 1, text or "", f)
+        if text is not None:
+            if not b.merged:
+                ws.write_string(b.row, b.col, text, f)
+            continue
+        v = prev_col.values.get((sheet, b.row, b.col))
+        if v is None:
+            ws.write_blank(b.row, b.col, None, f)
+        else:
+            ws.write_number(b.row, b.col, number_for_excel(v), f)
 
 
 def _hf(text: str) -> str:

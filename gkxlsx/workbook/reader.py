@@ -57,6 +57,11 @@ MAX_MEMBER_BYTES = 60 * 1024 * 1024
 MAX_MEMBERS = 2000
 MAX_RATIO = 200  # uncompressed / compressed, for members larger than RATIO_MIN_SIZE
 RATIO_MIN_SIZE = 1024 * 1024
+# python-calamine builds every sheet it reads as a dense grid (~64 bytes a cell, then a Python list):
+# an .ods saying 2^31 repeated rows or spaces, or an .xls with two values at A1 and IV65536, is a
+# few KB that would take seconds and gigabytes.  A template sheet is ~100 × 30 cells.
+MAX_GRID_CELLS = 1_000_000
+MAX_ODS_TEXT = 32 * 1024 * 1024
 
 KIND_LABELS = {
     "xlsx": "Excel 工作簿（.xlsx）",
@@ -264,6 +269,63 @@ def _ole_read_head(data: bytes, ole: OleDirectory, start: int, size: int, limit:
         n = fat[n]
         seen += 1
     return bytes(out[: min(limit, size)])
+
+
+def ole_stream(data: bytes, ole: OleDirectory, start: int, size: int, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A stream's first ``min(size, limit)`` bytes: from regular sectors, or — under the 4,096-byte
+    cutoff — from the mini stream (64-byte sectors inside the root entry's stream, chained by the
+    mini FAT).  Bounded like every chain here; a broken chain gives what could be read."""
+    cutoff = struct.unpack_from("<I", data, 0x38)[0] if len(data) >= 0x3C else 4096
+    if size >= cutoff:
+        return _ole_read_head(data, ole, start, size, limit)
+    root = ole.streams.get("Root Entry")
+    if root is None:
+        return b""
+    container = _ole_read_head(data, ole, root[0], root[1], min(root[1], len(data)))
+    first_mini_fat, n_mini_fat = struct.unpack_from("<II", data, 0x3C)
+    minifat_bytes = _ole_read_head(data, ole, first_mini_fat, min(n_mini_fat, ole.n_sectors + 1) * ole.sector_size)
+    minifat = struct.unpack_from(f"<{len(minifat_bytes) // 4}I", minifat_bytes)
+    ms = 1 << (struct.unpack_from("<H", data, 0x20)[0] & 15)
+    out = bytearray()
+    n, seen = start, 0
+    while n < 0xFFFFFFFA and len(out) < min(size, limit) and seen <= len(minifat):
+        out += container[n * ms : (n + 1) * ms]
+        if n >= len(minifat):
+            break
+        n = minifat[n]
+        seen += 1
+    return bytes(out[: min(size, limit)])
+
+
+# BIFF records holding a value (calamine puts them in the grid; BLANK / MULBLANK it skips)
+_BIFF_VALUES = {0x0203, 0x027E, 0x00FD, 0x0204, 0x0205, 0x0006, 0x00D6, 0x0406, 0x0206, 0x0003, 0x0004, 0x0005}
+_BIFF_MULRK = 0x00BD
+
+
+def biff_scan(stream: bytes) -> tuple[int, bool]:
+    """What python-calamine would make of a BIFF workbook stream: the cells of the dense grids it
+    builds — for every substream (BOF … EOF), (last row + 1) × (last column + 1) of its value
+    records — and whether a sheet entry (BOUNDSHEET) points past the stream (calamine panics on
+    it).  One pass over the records, linear in ``stream``."""
+    cells = 0
+    max_r = max_c = -1
+    outside = False
+    pos, end = 0, len(stream) - 4
+    while pos <= end:
+        typ, ln = struct.unpack_from("<HH", stream, pos)
+        body = pos + 4
+        if typ == 0x0085 and ln >= 4 and body + 4 <= len(stream):
+            outside = outside or struct.unpack_from("<I", stream, body)[0] >= len(stream)
+        elif typ == 0x0809 or typ == 0x000A:  # BOF / EOF: a substream starts or ends
+            cells += (max_r + 1) * (max_c + 1)
+            max_r = max_c = -1
+        elif (typ in _BIFF_VALUES or typ == _BIFF_MULRK) and ln >= 4 and body + 4 <= len(stream):
+            r, c = struct.unpack_from("<HH", stream, body)
+            if typ == _BIFF_MULRK and ln >= 6 and body + ln <= len(stream):
+                c = max(c, struct.unpack_from("<H", stream, body + ln - 2)[0])
+            max_r, max_c = max(max_r, r), max(max_c, c)
+        pos = body + ln
+    return cells + (max_r + 1) * (max_c + 1), outside
 
 
 def _biff_encrypted(head: bytes) -> bool:
@@ -1480,6 +1542,116 @@ def _zip_guard(infos: Sequence[Any], kind: str) -> None:
 
 # ---- values-only reading (xls, et, ods) ---------------------------------------------------------
 
+# the tags of content.xml whose repeat counts python-calamine expands (matched by qualified name, as
+# calamine does); attributes stop at the next '<' or '>' (linear on unclosed tags)
+_ODS_TAG = re.compile(
+    rb"<(/?)(table:table|table:table-row|table:table-cell|table:covered-table-cell|text:s)(?=[\s/>])([^<>]*)>"
+)
+_ODS_ROWS = re.compile(rb'table:number-rows-repeated\s*=\s*["\']\s*(\d+)')
+_ODS_COLS = re.compile(rb'table:number-columns-repeated\s*=\s*["\']\s*(\d+)')
+_ODS_SPACES = re.compile(rb'text:c\s*=\s*["\']\s*(\d+)')
+_ODS_VALUE = re.compile(rb"office:value-type\s*=")
+_ODS_MAX_REPEAT = 1 << 40  # a repeat count is capped here before it is multiplied (calamine caps far lower)
+
+
+def _ods_count(rx: re.Pattern[bytes], attrs: bytes) -> int:
+    m = rx.search(attrs)
+    if m is None:
+        return 1
+    digits = m.group(1).lstrip(b"0")
+    return min(int(digits), _ODS_MAX_REPEAT) if 0 < len(digits) <= 13 else (_ODS_MAX_REPEAT if digits else 1)
+
+
+def ods_expansion(xml: bytes) -> tuple[int, int]:
+    """(cells, text bytes) python-calamine would build from an .ods content.xml: per table, the rows
+    up to the last row with a non-empty cell times the widest such row; and the text of non-empty
+    cells (inner XML plus runs of spaces, ``<text:s text:c=…/>``) times their repeats.  Empty rows
+    and cells repeated after the last value (LibreOffice writes them up to 1,048,576 rows) cost
+    nothing.  One pass, linear in ``xml``."""
+    cells = text = 0
+    height = width = used_height = 0
+    row_rep = 1
+    row_w = row_last = 0
+    cell_start = -1
+    cell_rep = 1
+    cell_spaces = 0
+    for m in _ODS_TAG.finditer(xml):
+        close, tag, attrs = m.group(1), m.group(2), m.group(3)
+        empty = attrs.endswith(b"/")
+        if tag == b"text:s":
+            n = _ods_count(_ODS_SPACES, attrs)
+            if cell_start >= 0:
+                cell_spaces += n
+            else:
+                text += n
+        elif tag == b"table:table":
+            if not close:
+                height = width = used_height = 0
+            else:
+                cells += used_height * width
+                height = width = used_height = 0
+        elif tag == b"table:table-row":
+            if not close:
+                row_rep, row_w, row_last = _ods_count(_ODS_ROWS, attrs), 0, 0
+            if close or empty:
+                height += row_rep
+                if row_last:
+                    width, used_height = max(width, row_last), height
+                row_rep = 1
+        elif not close:  # a cell starts
+            rep = _ods_count(_ODS_COLS, attrs)
+            row_w += rep
+            if empty:
+                if _ODS_VALUE.search(attrs):
+                    row_last = row_w
+            else:
+                cell_start, cell_rep, cell_spaces = m.end(), rep, 0
+        elif cell_start >= 0:  # a cell ends: it holds text (or at least elements)
+            row_last = row_w
+            text += (m.start() - cell_start + cell_spaces) * cell_rep * row_rep
+            cell_start = -1
+    cells += used_height * width  # a table left open
+    return cells, text
+
+
+def _ods_guard(data: bytes, z: zipfile.ZipFile, name: str | None) -> None:
+    """Refuse an .ods whose repeat counts would expand past MAX_GRID_CELLS / MAX_ODS_TEXT, before
+    python-calamine builds them (content.xml read bounded by its declared size)."""
+    if name is None:
+        return  # calamine reports the missing part
+    try:
+        xml = _zip_read(data, z, name)
+    except _Inflated:
+        raise _inflated(name, "ods") from None
+    except Exception as e:  # noqa: BLE001 - any damage: the same words as the rest of the package
+        raise _corrupt(f"{name} 无法解压（{_short(e)}）", "ods") from None
+    cells, text = ods_expansion(xml)
+    if cells > MAX_GRID_CELLS:
+        raise ReadError(
+            make_finding(
+                "E-FILE-TOO-LARGE",
+                reason=f"组成部分 {name} 中重复的行、列展开后约有 {min(cells, 10**13):,} 个单元格",
+                limit=f"{MAX_GRID_CELLS // 10000} 万个单元格",
+            ),
+            "ods",
+        )
+    if text > MAX_ODS_TEXT:
+        raise ReadError(
+            make_finding(
+                "E-FILE-TOO-LARGE",
+                reason=f"组成部分 {name} 中的文字（含重复的单元格和空格）展开后约 {min(text, 10**13) / 1048576:,.0f} MB",
+                limit=f"{MAX_ODS_TEXT // 1048576} MB",
+            ),
+            "ods",
+        )
+
+
+def is_library_failure(e: BaseException) -> bool:
+    """An exception of a library reading a file — an ordinary one, or the PanicException a Rust
+    library (python-calamine) raises when it panics on a damaged file: a BaseException, which
+    ``except Exception`` lets through as a traceback (an .xls whose sheet offset is 0xFFFFFFFF)."""
+    return isinstance(e, Exception) or type(e).__name__ == "PanicException"
+
 
 class ValuesBook(Book):
     """.xls / .et / .ods read with python-calamine: values (and cached formula results) only."""
@@ -1497,7 +1669,9 @@ class ValuesBook(Book):
 
             self.wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
             meta = self.wb.sheets_metadata
-        except Exception as e:  # noqa: BLE001 - calamine raises many error types
+        except BaseException as e:  # noqa: BLE001 - calamine raises many error types, and panics
+            if not is_library_failure(e):
+                raise
             msg = str(e).lower()
             if "password" in msg or "encrypt" in msg:
                 raise ReadError(make_finding("E-FILE-ENCRYPTED"), "encrypted") from None
@@ -1515,7 +1689,9 @@ class ValuesBook(Book):
         if rows is None:
             try:
                 rows = self.wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-            except Exception as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001 - and panics
+                if not is_library_failure(e):
+                    raise
                 raise _corrupt(f"工作表“{sheet}”无法读取（{_short(e)}）", self.kind) from None
             self._rows[sheet] = rows
         return rows
@@ -1663,6 +1839,7 @@ def _open_zip(data: bytes, ext: str) -> tuple[str, Book]:
                     raise
                 except Exception:  # noqa: BLE001
                     pass
+            _ods_guard(data, z, low.get("content.xml"))
             return "ods", ValuesBook(data, "ods")
         if b"opendocument.text" in mt:
             raise _type_error("这是一个 OpenDocument 文字文档（.odt），不是电子表格。", "odt")
@@ -1697,6 +1874,21 @@ def _open_ole(data: bytes, ext: str) -> tuple[str, Book]:
             except (struct.error, IndexError, KeyError):
                 pass
         kind = "et" if ext == ".et" else "xls"
+        try:
+            cells, outside = biff_scan(ole_stream(data, ole, start, size))
+        except (struct.error, IndexError, ValueError):
+            cells, outside = 0, False  # calamine reports the damage in its own words
+        if outside:  # before calamine panics on it (and prints its panic on stderr)
+            raise _corrupt("工作表的位置超出了工作簿数据流", kind)
+        if cells > MAX_GRID_CELLS:
+            raise ReadError(
+                make_finding(
+                    "E-FILE-TOO-LARGE",
+                    reason=f"工作表中数据所在的区域约有 {cells:,} 个单元格",
+                    limit=f"{MAX_GRID_CELLS // 10000} 万个单元格",
+                ),
+                kind,
+            )
         return kind, ValuesBook(data, kind)
     if "worddocument" in names:
         raise _type_error("这是一个 Word 97-2003 文档（.doc），不是 Excel 工作簿。", "doc")

@@ -17,8 +17,10 @@ of the findings within a severity); :func:`run` takes a file from its bytes to i
    → E-CELL-*;
 6. ``formulas``, ``rules``, ``cached_results``: formulas and locked totals; every rule recomputed
    from the inputs (a total typed over its formula checked as shown) → E-T3-* …; cached formula
-   results against the recomputation → W-CACHE-STALE;
-7. ``narrative``, ``similar_to_last_year``: :mod:`gkxlsx.text.narrative` → W-TXT-*, W-XY-SIMILAR.
+   results against the recomputation → W-CACHE-STALE; ``year_on_year``: the form's plausibility
+   rule against the unit's previous values (:mod:`gkxlsx.rules.plausibility`) → W-YOY-JUMP;
+7. ``narrative``, ``similar_to_last_year``: :mod:`gkxlsx.text.narrative` → W-TXT-*, W-XY-SIMILAR;
+8. ``rollup``: a roll-up return's breakdown (:mod:`gkxlsx.form.rollup`) → E-ROLLUP-*, I-ROLLUP.
 
 A check adds findings with :meth:`FileCheck.add` and leaves what later checks need on the
 :class:`FileCheck` (positions, values, outcomes).  It returns None to go on, :data:`STOP` to end
@@ -38,7 +40,8 @@ from gkxlsx.check.checks.base import UNREADABLE, FileCheck
 from gkxlsx.check.checks.cells import check_values
 from gkxlsx.check.checks.formulas import check_cached_results, check_formulas
 from gkxlsx.check.checks.identity import check_identity, check_macros, check_template, check_year_unit
-from gkxlsx.check.checks.rules import check_rules
+from gkxlsx.check.checks.rollup import check_rollup
+from gkxlsx.check.checks.rules import check_rules, check_year_on_year
 from gkxlsx.check.checks.structure import (
     check_info_cells,
     check_labels,
@@ -71,10 +74,12 @@ CHECKS: tuple[Step, ...] = (
     Step("protection", check_protection, "book"),
     Step("formulas", check_formulas, "book"),
     Step("rules", check_rules, "book"),
+    Step("year_on_year", check_year_on_year, "book"),
     Step("cached_results", check_cached_results, "book"),
     Step("narrative", check_narrative, "book"),
     Step("similar_to_last_year", check_similar_to_last_year, "book"),
     Step("other_generator", check_other_generator, "book"),
+    Step("rollup", check_rollup, "book"),
 )
 
 

@@ -23,6 +23,7 @@ from gkxlsx.check.returned import cached_fast, json_value, raw_result, same_resu
 from gkxlsx.check.values import display_raw
 from gkxlsx.findings import make_finding
 from gkxlsx.rules.engine import NOT_APPLICABLE, compute_derived
+from gkxlsx.rules.evaluate import complete_previous
 from gkxlsx.rules.interpret import as_number
 
 
@@ -44,7 +45,10 @@ def check_formulas(c: FileCheck) -> None:
         cells = formula_plan(form, ut.name if ut else None, has_prev_formulas)
     if has_prev_formulas and prev is None:
         c.add(make_finding("I-PREV-UNVERIFIED", previous=ident.previous))
-    # fingerprint: only when the formulas are exactly known
+    # fingerprint: only when the formulas are exactly known.  A workbook generated with last year's
+    # values has its own (the cross-year formulas and the grey 上年 column of
+    # gkxlsx.form.layout.previous_column are hashed in); its cells lie right of everything the
+    # plan reads, so they are never read, whoever typed into them.
     if not has_prev_formulas and ident.fingerprint:
         from gkxlsx.form.identity import fingerprint
 
@@ -162,9 +166,13 @@ def check_cached_results(c: FileCheck) -> None:
     form, wb, values, excel_view, vals, overrides = c.form, c.wb, c.values, c.excel_view, c.vals, c.overrides
     prev, exp_prev, exp_pf = c.prev, c.exp_prev, c.exp_pf
     lay = c.plan.lay
+    # the template's formulas were written with last year's totals recomputed where the data had
+    # none (layout.expected_results): so are the statuses expected of them
+    full_prev = complete_previous(exp_prev, exp_pf if exp_pf is not None else form.id) if exp_prev is not None else None
     same = (
         not overrides
         and exp_prev is prev
+        and (full_prev is None or full_prev == exp_prev)  # the rules ran on last year's data as given
         and (excel_view.items() <= values.items() or all(values.get(k) == v for k, v in excel_view.items()))
     )
     if same:
@@ -175,7 +183,7 @@ def check_cached_results(c: FileCheck) -> None:
         view.update(compute_derived(form, excel_view))
         view.update(overrides)
         pf = exp_pf if exp_pf is not None else (form.id if exp_prev is not None else None)
-        statuses = [inst.evaluate(view, exp_prev, c.unit_type, pf).status for inst in form.rules]
+        statuses = [inst.evaluate(view, full_prev, c.unit_type, pf).status for inst in form.rules]
     dkeys, dpos, cpos, any_prev_keys = cache_plan(form)
     expected: dict[tuple[str, int, int], Any]
     if not overrides:  # (at C speed: the same as the loop below)
@@ -196,8 +204,8 @@ def check_cached_results(c: FileCheck) -> None:
             if (
                 st != NOT_APPLICABLE
                 and inst.prev_keys
-                and exp_prev is not None
-                and any(as_number(exp_prev.get(k)) is None for k in inst.prev_keys)
+                and full_prev is not None
+                and any(as_number(full_prev.get(k)) is None for k in inst.prev_keys)
             ):
                 st = NOT_APPLICABLE
             expected[lay.checks[inst.iid]] = st

@@ -52,3 +52,14 @@ def check_rules(c: FileCheck) -> None:
         outcomes.append(out)
         if out.finding is not None:
             c.add(c.located(out.finding))
+
+
+def check_year_on_year(c: FileCheck) -> None:
+    """The form's year-on-year plausibility rule (:mod:`gkxlsx.rules.plausibility`) against the
+    unit's previous values, when they are known → W-YOY-JUMP (核实)."""
+    if not c.prev:
+        return
+    from gkxlsx.rules.plausibility import year_on_year
+
+    for f in year_on_year(c.form, c.vals, c.prev, c.prev_format):
+        c.add(c.located(f))

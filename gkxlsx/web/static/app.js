@@ -90,7 +90,9 @@
           method: "POST", body: fd, credentials: "same-origin",
           headers: { "HX-Request": "true", "X-CSRF-Token": csrf }
         }).then(function (r) {
-          return r.text().then(function (t) { return { ok: r.ok && !r.redirected, status: r.status, text: t }; });
+          // result rows come back also when nothing was taken (400/413 with the reason in a row)
+          var isRows = r.headers.get("X-Upload-Rows") === "1";
+          return r.text().then(function (t) { return { ok: (r.ok && !r.redirected) || isRows, status: r.status, text: t }; });
         })
           .then(function (res) {
             var old = rows.querySelector("tr.summary");
