@@ -280,6 +280,25 @@ def test_a_small_import_looks_up_what_a_large_one_reads_whole(tmp_path, monkeypa
     assert "W-XY-CARRY" in seen[0][0][3] and "E-UNIT" in seen[0][3][3]
 
 
+def test_current_figures_read_as_the_whole_values_read_them(camp, tmp_path):
+    """The few figures a unit page compares across units, read by SQLite alone: what parsing each
+    current return's whole values gives (decimals, texts, blanks, keys absent)."""
+    from decimal import Decimal
+
+    edits = {
+        "SLX001": lambda v: v.update({"s6.fee_collected": Decimal("12.5")}),
+        "SLX002": lambda v: v.update({"s3.new.natural": "3条"}),
+        "SLX003": lambda v: v.update({"s6.fee_collected": None}),
+    }
+    for code, edit in edits.items():
+        import_files(camp, [make_return(camp, code, tmp_path / code, edit=edit)])
+    keys = ["s3.new.total", "s3.new.natural", "s6.fee_collected", "meta.name", "no.such.key"]
+    whole = {code: {k: v[k] for k in keys if k in v} for code, _s, v in camp.ledger.iter_currents()}
+    got = dict(camp.ledger.current_figures(keys))
+    assert got == whole and len(got) == 3
+    assert any(isinstance(v.get("s6.fee_collected"), Decimal) for v in got.values())
+
+
 def test_import_of_files_held_in_memory(camp, tmp_path):
     """An upload is imported from memory under a name the server chose: nothing on disk before
     the archive, recorded under the name given."""
