@@ -840,7 +840,9 @@ def build(
         with web.campaign(cid) as camp:
             return _unit_view(camp, cid, code, version)
 
-    def _unit_view(camp, cid: str, code: str, version: int | None = None) -> dict:
+    def _unit_view(camp, cid: str, code: str, version: int | None = None, peers: bool = True) -> dict:
+        """A unit's versions and findings; ``peers``: and the comparison with the units of its type
+        (the office's page shows it, a unit's own page does not)."""
         u = _unit(camp, code)
         hist = camp.ledger.history(u.code)
         sub = None
@@ -870,7 +872,7 @@ def build(
             "min_reason": MIN_REASON,
             "grades": GRADES,
             "steps": list(reversed(history(camp.ledger, u.code))),
-            "peers": camp.peer_findings().get(u.code, []) if current is not None else [],
+            "peers": camp.peer_findings().get(u.code, []) if peers and current is not None else [],
         }
 
     async def unit_page(request: Request):
@@ -1222,7 +1224,7 @@ def build(
             raise Refused(404, "这个填报链接无效或已停用。请向收集单位索取新的链接。")
         cid, code = got
         with web.campaign(cid) as camp:
-            ctx = _unit_view(camp, cid, code, version)
+            ctx = _unit_view(camp, cid, code, version, peers=False)  # not shown on a unit's own page
             ctx.update(
                 {
                     "office": camp.office,
