@@ -283,6 +283,14 @@ def _pg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+def _table_of(statement: str) -> str:
+    """The table a CREATE TABLE / CREATE INDEX statement of :data:`SCHEMA` makes or indexes."""
+    m = re.match(r"CREATE\s+(?:TABLE|INDEX)\s+(?:IF NOT EXISTS\s+)?(\w+)(?:\s+ON\s+(\w+))?", statement)
+    if not m:
+        raise ValueError(statement)
+    return m.group(2) or m.group(1)
+
+
 def redact(url: str) -> str:
     """A database URL fit to print: the password, if one was written into it, hidden."""
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
@@ -320,43 +328,47 @@ class PostgresStore(Store):
             raise
         return store
 
-    def _exists(self) -> bool:
-        return (
-            self.conn.execute(
-                "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = %s AND tablename = 'ledger_lock'", (self.schema,)
-            ).fetchone()
-            is not None
-        )
+    def _tables(self) -> set[str]:
+        return {
+            r[0]
+            for r in self.conn.execute("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = %s", (self.schema,))
+        }
 
     def _create(self) -> None:
-        """The schema and its tables, made in one transaction; another process making them at the
-        same moment wins, and this one finds them made."""
+        """The schema and the tables missing from it (all of them for a new campaign; a table added
+        by a later version for an older one), made in one transaction; another process making them
+        at the same moment wins, and this one finds them made."""
         import psycopg
 
+        statements = [
+            st.strip() for st in _ddl(ID="SERIAL PRIMARY KEY", SEQ=", seq SERIAL").split(";") if st.strip()
+        ] + ["CREATE TABLE IF NOT EXISTS ledger_lock (id INTEGER PRIMARY KEY)"]
         for _attempt in range(5):
-            if self._exists():
+            have = self._tables()
+            todo = [st for st in statements if _table_of(st) not in have]
+            if not todo:
                 return
-            ddl = _ddl(ID="SERIAL PRIMARY KEY", SEQ=", seq SERIAL").replace(" IF NOT EXISTS", "")
             try:
                 with self.conn.transaction():
-                    have = self.conn.execute(
+                    if not self.conn.execute(
                         "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (self.schema,)
-                    ).fetchone()
-                    if have is None:
+                    ).fetchone():
                         self.conn.execute(f'CREATE SCHEMA "{self.schema}"')
                     self.conn.execute(f'SET LOCAL search_path TO "{self.schema}"')
-                    for stmt in ddl.split(";"):
-                        if stmt.strip():
-                            self.conn.execute(stmt)
-                    self.conn.execute("CREATE TABLE ledger_lock (id INTEGER PRIMARY KEY)")
-                    self.conn.execute("INSERT INTO ledger_lock(id) VALUES (1)")
+                    for st in todo:  # only what is missing: no IF NOT EXISTS needed
+                        self.conn.execute(st.replace(" IF NOT EXISTS", ""))
+                    if "ledger_lock" not in have:
+                        self.conn.execute("INSERT INTO ledger_lock(id) VALUES (1)")
                 return
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject, psycopg.errors.DuplicateSchema):
+            except (
+                psycopg.errors.UniqueViolation,
+                psycopg.errors.DuplicateObject,
+                psycopg.errors.DuplicateSchema,
+                psycopg.errors.DuplicateTable,
+            ):
                 continue  # made by another process meanwhile: look again
-            except psycopg.errors.DuplicateTable:
-                continue
-        if not self._exists():
-            raise RuntimeError(f"cannot create schema {self.schema}")
+        if {_table_of(st) for st in statements} - self._tables():
+            raise RuntimeError(f"cannot create the ledger's tables in schema {self.schema}")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(_pg_sql(sql), params)
