@@ -331,7 +331,9 @@ class PostgresStore(Store):
     def _tables(self) -> set[str]:
         return {
             r[0]
-            for r in self.conn.execute("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = %s", (self.schema,))
+            for r in self.conn.execute(
+                "SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = %s", (self.schema,)
+            )
         }
 
     def _create(self) -> None:
