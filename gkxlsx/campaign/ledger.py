@@ -326,19 +326,20 @@ def _record(c: Store, new: NewSubmission, archived: str) -> tuple[int, int] | No
     file's path as stored (:meth:`Ledger.stored_path`)."""
     rc = new.received
     counts = severity_counts(new.findings)
-    if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (rc.sha,)).fetchone():
+    # one statement for the four facts (one round trip to a database server): these bytes already
+    # recorded; the unit's last version; its current version locked; it has a current version
+    dup, last, locked, has_current = c.execute(
+        "SELECT EXISTS(SELECT 1 FROM submissions WHERE sha256=?), "
+        "(SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?), "
+        "EXISTS(SELECT 1 FROM submissions WHERE unit_code=? AND is_current=1 AND review=?), "
+        "EXISTS(SELECT 1 FROM submissions WHERE unit_code=? AND is_current=1)",
+        (rc.sha, new.unit_code, new.unit_code, REVIEW_LOCKED, new.unit_code),
+    ).fetchone()
+    if dup:
         return None
-    v = (
-        c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (new.unit_code,)).fetchone()[0]
-        + 1
-    )
-    hold = new.hold
-    if not hold:
-        locked = c.execute(
-            "SELECT 1 FROM submissions WHERE unit_code=? AND is_current=1 AND review=?", (new.unit_code, REVIEW_LOCKED)
-        ).fetchone()
-        hold = HOLD_LOCKED if locked else ""
-    if not hold:
+    v = last + 1
+    hold = new.hold or (HOLD_LOCKED if locked else "")
+    if not hold and has_current:
         c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (new.unit_code,))
     sid = c.insert(
         "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
