@@ -298,11 +298,6 @@ class Campaign:
             ) from None
 
     @property
-    def ledger_name(self) -> str:
-        """Where the ledger is, as people read it (``ledger.sqlite`` or the shared database)."""
-        return self.ledger.describe() if self.db_url else DB
-
-    @property
     def office_info(self) -> OfficeInfo:
         """What every unit's workbook tells it about this campaign (who collects, contact, deadline)."""
         from gkxlsx.workbook.generate import OfficeInfo
