@@ -88,7 +88,9 @@ class PgServer:
         import psycopg
 
         assert self.bin is not None
-        self.dir = Path(tempfile.mkdtemp(prefix="gkx-pg-"))
+        # as root, in /tmp itself: the server's user must reach the folder, and $TMPDIR may be root's own
+        base = "/tmp" if os.geteuid() == 0 and os.path.isdir("/tmp") else None
+        self.dir = Path(tempfile.mkdtemp(prefix="gkx-pg-", dir=base))
         if os.geteuid() == 0:
             pw = pwd.getpwnam(SERVER_USER)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
