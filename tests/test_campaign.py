@@ -21,6 +21,7 @@ from gkxlsx.cli import app
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.identity import workbook_filename
 from gkxlsx.workbook.generate import build_workbook
+from tests._pg import both_backends
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -40,20 +41,25 @@ def make_return(camp: Campaign, code: str, out: Path, edit=None, seed: int = 1, 
 
 
 @pytest.fixture
-def camp(tmp_path):
+def camp(tmp_path, ledger_db):
+    """A campaign of the example roster; its ledger in ledger.sqlite, or — in a test parametrised
+    with ``both_backends`` — also in its own schema of the session's PostgreSQL database."""
     c = init_campaign(
         tmp_path / "c",
         year=2025,
         roster=ROSTER,
         office="示例县人民政府办公室",
         deadline=__import__("datetime").date(2026, 1, 20),
+        db=ledger_db,
     )
+    assert c.ledger.backend == ("postgresql" if ledger_db else "sqlite")
     yield c
     c.close()
 
 
 def test_init_writes_config_db_and_folders(camp):
     root = camp.root
+    assert camp.ledger.backend == "sqlite" and "db =" not in (root / "campaign.toml").read_text(encoding="utf-8")
     assert (root / "campaign.toml").read_text(encoding="utf-8").count("year = 2025") == 1
     assert (root / "ledger.sqlite").exists()
     for d in ("模板", "原件归档", "反馈", "报告"):
@@ -64,6 +70,7 @@ def test_init_writes_config_db_and_folders(camp):
     assert "不会覆盖" in str(e.value)
 
 
+@both_backends
 def test_import_records_versions_and_reimport_is_noop(camp, tmp_path):
     p1 = make_return(
         camp, "SLX001", tmp_path / "in", edit=lambda v: v.__setitem__("s3.r1_open.natural", v["s3.r1_open.natural"] + 1)
@@ -99,6 +106,7 @@ def test_many_imports_in_one_process_start_no_thread_each(camp, tmp_path):
     assert threading.active_count() == before
 
 
+@both_backends
 def test_unknown_files_are_quarantined_not_lost(camp, tmp_path):
     stray = tmp_path / "回执.xlsx"
     wb = openpyxl.Workbook()
@@ -114,6 +122,7 @@ def test_unknown_files_are_quarantined_not_lost(camp, tmp_path):
     assert camp.headline() == camp.status().headline()
 
 
+@both_backends
 def test_status_counts_late_and_rate(camp, tmp_path):
     import_files(camp, [make_return(camp, "SLX001", tmp_path / "a")], received_at="2026-01-10T09:00:00")
     import_files(camp, [make_return(camp, "SLX002", tmp_path / "b")], received_at="2026-01-25T09:00:00")  # late
@@ -143,6 +152,7 @@ def test_status_counts_late_and_rate(camp, tmp_path):
     assert res.exit_code == 0 and "二、主动公开!B3" in res.output
 
 
+@both_backends
 def test_accept_warnings_only_with_a_note(camp, tmp_path):
     warn = make_return(
         camp,
@@ -179,6 +189,7 @@ def test_diff_lists_changed_cells(camp, tmp_path):
     assert "三、依申请公开!D6" in res.output and "→" in res.output and "99" in res.output
 
 
+@both_backends
 def test_aggregate_sums_accepted_and_states_completeness(camp, tmp_path):
     codes = ["SLX001", "SLX002", "SLX101"]
     for c in codes:
@@ -218,8 +229,9 @@ def test_aggregate_sums_accepted_and_states_completeness(camp, tmp_path):
     assert [r[col] for r in detail] == [camp.ledger.current(c).values["s3.new.natural"] for c in ("SLX001", "SLX002")]
 
 
-def test_cross_year_carry_over_and_mismatch(tmp_path):
-    last = init_campaign(tmp_path / "2024", year=2024, roster=ROSTER)
+@both_backends
+def test_cross_year_carry_over_and_mismatch(tmp_path, ledger_db):
+    last = init_campaign(tmp_path / "2024", year=2024, roster=ROSTER, db=ledger_db)
     p = make_return(
         last,
         "SLX001",
@@ -233,7 +245,7 @@ def test_cross_year_carry_over_and_mismatch(tmp_path):
     import_files(last, [p])
     carried = last.ledger.current("SLX001").values["s3.carried_out.natural"]
     last.close()
-    cur = init_campaign(tmp_path / "2025", year=2025, roster=ROSTER, previous=tmp_path / "2024")
+    cur = init_campaign(tmp_path / "2025", year=2025, roster=ROSTER, previous=tmp_path / "2024", db=ledger_db)
     # the template of this year has 上年结转 prefilled from last year's 结转下年度
     files = generate_for_campaign(cur, only=["SLX001"])
     ws = openpyxl.load_workbook(files[0].path)["三、依申请公开"]
@@ -376,6 +388,7 @@ def _returns(camp, tmp_path, n_versions=2) -> list[Path]:
     return paths
 
 
+@both_backends
 def test_two_imports_at_once_keep_the_ledger_consistent(camp, tmp_path):
     paths = _returns(camp, tmp_path)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -414,6 +427,7 @@ def test_imports_from_many_threads_of_one_process(camp, tmp_path):
     assert len(camp.ledger.all_submissions()) == len(codes) and camp.ledger.integrity() == []
 
 
+@both_backends
 def test_killed_import_leaves_consistent_ledger_and_reimport_completes(camp, tmp_path):
     paths = _returns(camp, tmp_path, n_versions=3)
     env = dict(os.environ, PYTHONPATH=str(ROOT))

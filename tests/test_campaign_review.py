@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from gkxlsx.campaign.review import history, reopen, return_
 from gkxlsx.cli import app
 from gkxlsx.form.identity import workbook_filename
 from gkxlsx.workbook.generate import build_workbook
+from tests._pg import both_backends
 from tests.test_campaign import ROSTER, make_return
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +28,16 @@ WARN = {"s2.regulation.issued": 1, "s2.regulation.in_force": 1}  # 规章 issued
 
 
 @pytest.fixture
-def camp(tmp_path):
+def camp(tmp_path, ledger_db):
     c = init_campaign(
-        tmp_path / "c", year=2025, roster=ROSTER, office="示例县人民政府办公室", deadline=dt.date(2026, 1, 20)
+        tmp_path / "c",
+        year=2025,
+        roster=ROSTER,
+        office="示例县人民政府办公室",
+        deadline=dt.date(2026, 1, 20),
+        db=ledger_db,
     )
+    assert c.ledger.backend == ("postgresql" if ledger_db else "sqlite")
     yield c
     c.close()
 
@@ -55,6 +61,7 @@ def total(camp: Campaign):
     return {k: agg.report.values[k] for k in camp.form.entry_keys}, [u.code for u in agg.included]
 
 
+@both_backends
 def test_blank_resend_is_held_and_the_accepted_version_stays_in_the_roll_up(camp, tmp_path):
     good = make_return(camp, "SLX001", tmp_path / "a")
     assert import_files(camp, [good], received_at="2026-01-10T09:00")[0].status == "通过"
@@ -85,6 +92,7 @@ def test_blank_resend_is_held_and_the_accepted_version_stays_in_the_roll_up(camp
     assert "第 2 版（待审核，未替换当前版）" in res.output and "疑似误发" in res.output
 
 
+@both_backends
 def test_far_fewer_cells_and_last_years_file_are_held(camp, tmp_path):
     import_files(camp, [make_return(camp, "SLX001", tmp_path / "a")])
 
@@ -122,6 +130,7 @@ def test_late_resubmission_is_marked_late_beside_the_on_time_first(camp, tmp_pat
     assert "收到 2026-01-15 10:00，按时" in hist and "收到 2026-01-22 10:00，逾期" in hist
 
 
+@both_backends
 def test_a_warning_needs_a_reason_and_every_reason_is_kept(camp, tmp_path):
     import_files(camp, [make_return(camp, "SLX004", tmp_path / "w", edit=lambda v: v.update(WARN))])
     sub = camp.ledger.current("SLX004")
@@ -158,6 +167,7 @@ def test_a_warning_needs_a_reason_and_every_reason_is_kept(camp, tmp_path):
     assert "操作人 李四" in out and "操作人 王五" in out and f"说明的警告：{rule}" in out
 
 
+@both_backends
 def test_reopen_then_a_new_version_accepted(camp, tmp_path):
     import_files(camp, [make_return(camp, "SLX003", tmp_path / "a", seed=1)], received_at="2026-01-10T09:00")
     camp.ledger.accept("SLX003", actor="张三")
@@ -185,6 +195,7 @@ def test_reopen_then_a_new_version_accepted(camp, tmp_path):
         reopen(camp.ledger, "SLX003", "再次核对")
 
 
+@both_backends
 def test_history_lists_every_step(camp, tmp_path):
     bad = make_return(camp, "SLX005", tmp_path / "a", edit=lambda v: v.__setitem__("s3.new.natural", 99999))
     import_files(camp, [bad], source="邮件:a@example.cn", received_at="2026-01-10T09:00")
@@ -226,20 +237,20 @@ def test_history_lists_every_step(camp, tmp_path):
     assert len(json.loads(cli(camp, "history", "--json").output)) == 6
 
 
+@both_backends
 def test_an_old_ledger_is_migrated_in_place(camp, tmp_path):
     import_files(camp, [make_return(camp, "SLX004", tmp_path / "w", edit=lambda v: v.update(WARN))])
     camp.ledger.accept("SLX004", "经核实为转发上级规章")
     root = camp.root
-    camp.close()
-    # the ledger as an older gkxlsx wrote it: no review columns, no review tables
-    con = sqlite3.connect(root / "ledger.sqlite")
+    # the ledger as an older gkxlsx wrote it: no review columns, no review tables (the same
+    # statements on both backends; each runs by itself)
+    con = camp.ledger.conn
     con.execute("UPDATE submissions SET received_at='2026-01-10T09:00:00', accepted_at='2026-01-11T10:00:00'")
     for col in ("hold", "review"):
         con.execute(f"ALTER TABLE submissions DROP COLUMN {col}")
     con.execute("DROP TABLE review_log")
     con.execute("DROP TABLE explanations")
-    con.commit()
-    con.close()
+    camp.close()
     with Campaign(root) as c:
         cur = c.ledger.current("SLX004")
         assert cur.locked and cur.accepted_note == "经核实为转发上级规章"

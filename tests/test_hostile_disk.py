@@ -23,6 +23,7 @@ from gkxlsx.campaign.campaign import Campaign, import_files, init_campaign
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.identity import workbook_filename
 from gkxlsx.workbook.generate import build_workbook
+from tests._pg import both_backends
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -177,8 +178,9 @@ def many_returns(tmp_path_factory):
     return base
 
 
-def test_killed_import_leaves_no_stale_temp_and_a_consistent_ledger(many_returns, tmp_path):
-    camp = init_campaign(tmp_path / "c", year=2025, roster=ROSTER)
+@both_backends
+def test_killed_import_leaves_no_stale_temp_and_a_consistent_ledger(many_returns, tmp_path, ledger_db):
+    camp = init_campaign(tmp_path / "c", year=2025, roster=ROSTER, db=ledger_db)
     root = camp.root
     camp.close()
     env = dict(os.environ, PYTHONPATH=str(ROOT))

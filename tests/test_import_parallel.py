@@ -20,6 +20,7 @@ from gkxlsx.cli import app
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.identity import workbook_filename
 from gkxlsx.workbook.generate import build_workbook
+from tests._pg import both_backends
 
 ROOT = Path(__file__).resolve().parents[1]
 ROSTER = ROOT / "examples" / "roster.csv"
@@ -68,8 +69,10 @@ def returns(tmp_path_factory):
     return paths[:12] + [stray] + paths[12:] + [note, copy]
 
 
-def _camp(path: Path) -> Campaign:
-    return init_campaign(path, year=2025, roster=ROSTER, office="示例县人民政府办公室")
+def _camp(path: Path, db: str | None = None) -> Campaign:
+    c = init_campaign(path, year=2025, roster=ROSTER, office="示例县人民政府办公室", db=db)
+    assert c.ledger.backend == ("postgresql" if db else "sqlite")
+    return c
 
 
 def _ledger_state(camp: Campaign):
@@ -94,10 +97,11 @@ def _outcomes(out):
     return [(o.path.name, o.kind, o.unit_code, o.version, o.status, len(o.findings)) for o in out]
 
 
-def test_parallel_batched_import_equals_one_by_one(returns, tmp_path):
-    one = _camp(tmp_path / "one")
+@both_backends
+def test_parallel_batched_import_equals_one_by_one(returns, tmp_path, ledger_db):
+    one = _camp(tmp_path / "one", ledger_db)
     seq = [o for p in returns for o in import_files(one, [p], received_at="2026-01-10T09:00:00")]
-    par = _camp(tmp_path / "par")
+    par = _camp(tmp_path / "par", ledger_db)
     seen = []
     out = import_files(par, returns, received_at="2026-01-10T09:00:00", jobs=2, batch=5, progress=seen.append)
     assert _outcomes(out) == _outcomes(seq)
@@ -119,8 +123,9 @@ def test_parallel_batched_import_equals_one_by_one(returns, tmp_path):
     par.close()
 
 
-def test_keep_false_streams_outcomes_without_collecting(returns, tmp_path):
-    c = _camp(tmp_path / "c")
+@both_backends
+def test_keep_false_streams_outcomes_without_collecting(returns, tmp_path, ledger_db):
+    c = _camp(tmp_path / "c", ledger_db)
     seen = []
     assert import_files(c, returns[:12], jobs=2, batch=4, keep=False, progress=seen.append) == []
     assert [o.kind for o in seen] == ["new"] * 12
@@ -137,8 +142,9 @@ camp.close()
 """
 
 
-def test_killed_parallel_import_leaves_whole_batches_and_reimport_completes(returns, tmp_path):
-    c = _camp(tmp_path / "k")
+@both_backends
+def test_killed_parallel_import_leaves_whole_batches_and_reimport_completes(returns, tmp_path, ledger_db):
+    c = _camp(tmp_path / "k", ledger_db)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT, str(c.root), *map(str, returns)], env=env, start_new_session=True
@@ -166,8 +172,9 @@ def test_killed_parallel_import_leaves_whole_batches_and_reimport_completes(retu
     c.close()
 
 
-def test_cli_import_jobs(returns, tmp_path):
-    c = _camp(tmp_path / "cli")
+@both_backends
+def test_cli_import_jobs(returns, tmp_path, ledger_db):
+    c = _camp(tmp_path / "cli", ledger_db)
     c.close()
     res = CliRunner().invoke(
         app, ["import", "--campaign", str(tmp_path / "cli"), "--jobs", "2", *map(str, returns[:12])]
@@ -179,8 +186,9 @@ def test_cli_import_jobs(returns, tmp_path):
     c.close()
 
 
+@both_backends
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_identical_files_set_aside_in_one_import_are_one_quarantine_and_duplicates(returns, tmp_path, jobs):
+def test_identical_files_set_aside_in_one_import_are_one_quarantine_and_duplicates(returns, tmp_path, jobs, ledger_db):
     """Byte-identical files that cannot be recorded (not a return), in one batch and across
     batches: the first is set aside, the others are duplicates — every outcome says what the
     ledger holds."""
@@ -190,7 +198,7 @@ def test_identical_files_set_aside_in_one_import_are_one_quarantine_and_duplicat
         p.parent.mkdir()
         p.write_text("不是表格", encoding="utf-8")
         junk.append(p)
-    c = _camp(tmp_path / "j")
+    c = _camp(tmp_path / "j", ledger_db)
     out = import_files(c, junk[:3] + returns[:4] + junk[3:], jobs=jobs, batch=3)
     kinds = [o.kind for o in out]
     assert kinds == ["quarantine", "duplicate", "duplicate", "new", "new", "new", "new", "duplicate", "duplicate"]

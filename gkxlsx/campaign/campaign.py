@@ -5,7 +5,8 @@
     DIR/
       campaign.toml   readable settings (year, format, office, deadline, mail)
       roster.csv      the units (a copy of the roster given to ``init``)
-      ledger.sqlite   the ledger (gkxlsx.campaign.ledger)
+      ledger.sqlite   the ledger (gkxlsx.campaign.ledger); or, with ``db = "postgresql://…"`` in
+                      campaign.toml, the campaign's schema ``db_schema`` in that shared database
       模板/           generated workbooks
       原件归档/       every received file, by sha256, never overwritten
       反馈/           feedback workbooks
@@ -92,6 +93,8 @@ CONFIG_COMMENTS = {
     "campaign.contact": "收集单位联系方式，显示在填报说明中",
     "campaign.deadline": "报送截止日期 YYYY-MM-DD",
     "campaign.previous": "上年度收集任务目录（用于跨年度校验），可为空",
+    "campaign.db": "账本数据库 postgresql://用户@主机:端口/库名（密码不要写在这里：用环境变量 PGPASSWORD 或 .pgpass）",
+    "campaign.db_schema": "本任务在该数据库中的模式（schema）名，由 init 生成，请勿修改",
     "mail.host": "SMTP 服务器，如 smtp.qq.com",
     "mail.port": "端口：SSL 一般为 465，STARTTLS 一般为 587",
     "mail.security": "ssl、starttls 或 none",
@@ -289,6 +292,12 @@ class Campaign:
         except ValueError:
             raise CampaignError(f"配置文件中的截止日期“{dl}”格式不对，应为 YYYY-MM-DD。") from None
         self.notices: list[str] = []  # what init read differently from the roster file (for the user)
+        #: the shared database's URL (``db`` in campaign.toml) or "" for the ledger.sqlite in the folder
+        self.db_url = str(c.get("db") or "")
+        self.db_schema = str(c.get("db_schema") or "")
+        if self.db_url:
+            self.ledger = _open_shared(self.root, self.db_url, self.db_schema, self.path("archive"))
+            return
         try:
             self.ledger = Ledger(self.root / DB, self.path("archive"))
         except (OSError, sqlite3.Error) as e:
@@ -432,6 +441,40 @@ class Campaign:
         return [(units[i], units[j], sc) for i, j, sc in join(sets)]
 
 
+def _open_shared(root: Path, url: str, schema: str, archive: Path) -> Ledger:
+    """The ledger of a campaign kept in a shared PostgreSQL database; CampaignError (Chinese) when
+    it cannot be reached."""
+    from gkxlsx.campaign.store import SCHEMA_NAME, is_url, redact
+
+    if not is_url(url):
+        raise CampaignError(f"配置文件中的数据库地址“{redact(url)}”不对，应以 postgresql:// 开头。")
+    if not SCHEMA_NAME.match(schema):
+        raise CampaignError(
+            f"配置文件中的 db_schema“{schema}”不对：应为小写字母、数字和下划线（由 gkxlsx init --db 生成）。"
+        )
+    try:
+        return Ledger(url, archive, schema=schema, root=root)
+    except ImportError:
+        raise CampaignError(
+            "使用 PostgreSQL 数据库需要 psycopg：请运行 pip install 'psycopg[binary]' 后重试。"
+        ) from None
+    except Exception as e:
+        if not type(e).__module__.startswith("psycopg"):
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CampaignError(
+            f"无法连接账本数据库 {redact(url)}（模式 {schema}）：{msg}。请检查数据库地址、用户和密码（PGPASSWORD 或 .pgpass），"
+            "以及数据库服务器是否在运行。"
+        ) from None
+
+
+def new_schema_name(year: int) -> str:
+    """A fresh schema name for a campaign in a shared database: ``gkx_2025_1a2b3c4d``."""
+    import secrets
+
+    return f"gkx_{int(year)}_{secrets.token_hex(4)}"
+
+
 # --------------------------------------------------------------------------------------------
 # init
 
@@ -446,8 +489,18 @@ def init_campaign(
     contact: str = "",
     deadline: date | None = None,
     previous: str | Path | None = None,
+    db: str | None = None,
 ) -> Campaign:
+    """Make a campaign folder.  ``db``: a PostgreSQL URL — the ledger is then a new schema of that
+    (shared) database, named in campaign.toml, instead of ledger.sqlite in the folder."""
     root = Path(root)
+    if db:
+        from gkxlsx.campaign.store import is_url, redact
+
+        if not is_url(db):
+            raise CampaignError(
+                f"数据库地址“{redact(db)}”不对：应为 postgresql://用户@主机:端口/库名。不写 --db 时账本是目录中的 ledger.sqlite。"
+            )
     if (root / CONFIG).exists():
         raise CampaignError(f"{root} 已经是一个收集任务目录，不会覆盖。如需重新开始，请换一个目录。")
     check_report_year(year)  # raises FormError naming the valid range
@@ -472,6 +525,7 @@ def init_campaign(
             "contact": contact,
             "deadline": (deadline or date(year + 1, *form.publication_deadline(None))).isoformat(),
             "previous": str(Path(previous).resolve()) if previous else "",
+            **({"db": db, "db_schema": new_schema_name(year)} if db else {}),
         },
         "mail": {
             "host": "",
@@ -489,7 +543,14 @@ def init_campaign(
     }
     # the year is the form's 报告年度 (the meta field every workbook is stamped with)
     write_config(root / CONFIG, cfg, {**CONFIG_COMMENTS, "campaign.year": form.fields["meta.year"].label})
-    camp = Campaign(root)
+    try:
+        camp = Campaign(root)
+    except CampaignError:
+        if db:  # the database could not be reached: no half-made campaign, init may be run again
+            (root / CONFIG).unlink(missing_ok=True)
+        if prev_camp is not None:
+            prev_camp.close()
+        raise
     camp.notices = list(units.notices)
     camp.ledger.set_units(units)
     camp.ledger.set_meta(created=datetime.now().isoformat(timespec="seconds"), year=year, format=form.id)
@@ -957,7 +1018,7 @@ def import_files(
                 for p, r in items:
                     try:
                         decided.append(_record_one(b, by_code, p, r, source, when, names, only_unit, judge))
-                    except sqlite3.Error as e:  # this file only (its savepoint was rolled back)
+                    except camp.ledger.Error as e:  # this file only (its savepoint was rolled back)
                         decided.append(
                             ImportOutcome(
                                 p,
@@ -965,7 +1026,7 @@ def import_files(
                                 message=f"无法写入账本（{e}）：{_shown(p)}。原件已归档；请检查磁盘空间后重新导入。",
                             )
                         )
-        except sqlite3.Error as e:  # the commit itself: nothing of this batch was recorded
+        except camp.ledger.Error as e:  # the commit itself: nothing of this batch was recorded
             decided = [
                 ImportOutcome(p, r.kind, message=r.message if r.kind == "failed" else _DUPLICATE)
                 if r.kind in ("failed", "duplicate")

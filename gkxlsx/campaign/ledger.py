@@ -1,10 +1,13 @@
-"""The ledger: a real SQLite database of every submission of a collection campaign.
+"""The ledger: a real database of every submission of a collection campaign — a SQLite file in
+the campaign folder by default, or a campaign's schema in a shared PostgreSQL database
+(:mod:`gkxlsx.campaign.store`, the storage interface the ledger writes through).
 
-Invariants:
+Invariants (on both backends):
 * every received file is archived by sha256 before it is recorded, written to a temporary name
   and renamed into place (never overwritten, never deleted);
-* records are written in ``BEGIN IMMEDIATE`` transactions (WAL mode, busy timeout) — one per
-  submission (:meth:`Ledger.record`) or one per batch of submissions (:meth:`Ledger.batch`, each
+* records are written in write transactions that exclude the campaign's other writers
+  (:meth:`Store.begin`: ``BEGIN IMMEDIATE`` on SQLite, the campaign's lock row on PostgreSQL) — one
+  per submission (:meth:`Ledger.record`) or one per batch of submissions (:meth:`Ledger.batch`, each
   file in its own savepoint) — so two imports at once serialise, and a process killed mid-import
   leaves every transaction either whole or absent (a batch's files were archived before it began);
 * re-importing the same bytes is a no-op; a new version of a unit's return becomes current and
@@ -28,7 +31,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,82 +40,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from gkxlsx.campaign.store import SQLiteStore, Store, is_url, open_store
 from gkxlsx.findings import severity_counts
 from gkxlsx.fsutil import stale_temps, temp_name
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS units (
-    code TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, parent TEXT DEFAULT '',
-    contact TEXT DEFAULT '', email TEXT DEFAULT '', phone TEXT DEFAULT '', ord INTEGER DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS submissions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    unit_code TEXT NOT NULL REFERENCES units(code),
-    version INTEGER NOT NULL,
-    received_at TEXT NOT NULL,
-    source TEXT NOT NULL,
-    filename TEXT NOT NULL,
-    sha256 TEXT NOT NULL UNIQUE,
-    archive_path TEXT NOT NULL,
-    application TEXT DEFAULT '',
-    format TEXT DEFAULT '',
-    year INTEGER,
-    status TEXT NOT NULL,
-    n_errors INTEGER NOT NULL DEFAULT 0,
-    n_warnings INTEGER NOT NULL DEFAULT 0,
-    n_info INTEGER NOT NULL DEFAULT 0,
-    findings TEXT NOT NULL DEFAULT '[]',
-    vals TEXT NOT NULL DEFAULT '{}',
-    is_current INTEGER NOT NULL DEFAULT 0,
-    accepted_note TEXT,
-    accepted_at TEXT,
-    UNIQUE (unit_code, version)
-);
-CREATE INDEX IF NOT EXISTS sub_unit ON submissions(unit_code, is_current);
-CREATE TABLE IF NOT EXISTS quarantine (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at TEXT NOT NULL, source TEXT NOT NULL, filename TEXT NOT NULL,
-    sha256 TEXT NOT NULL UNIQUE, archive_path TEXT NOT NULL, reason TEXT NOT NULL,
-    findings TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS previous (
-    unit_code TEXT PRIMARY KEY, format TEXT NOT NULL, year INTEGER NOT NULL,
-    vals TEXT NOT NULL, source TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS mail_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, unit_code TEXT, kind TEXT NOT NULL, address TEXT,
-    sent_at TEXT NOT NULL, message_id TEXT, status TEXT NOT NULL, error TEXT
-);
-CREATE TABLE IF NOT EXISTS fetched (message_id TEXT PRIMARY KEY, fetched_at TEXT NOT NULL, summary TEXT);
-CREATE TABLE IF NOT EXISTS review_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    unit_code TEXT NOT NULL,
-    version INTEGER,
-    action TEXT NOT NULL,
-    actor TEXT NOT NULL DEFAULT '',
-    at TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    detail TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS review_log_unit ON review_log(unit_code, id);
-CREATE TABLE IF NOT EXISTS explanations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    unit_code TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    finding TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
-    reason TEXT NOT NULL,
-    actor TEXT NOT NULL DEFAULT '',
-    at TEXT NOT NULL,
-    log_id INTEGER
-);
-CREATE INDEX IF NOT EXISTS explanations_unit ON explanations(unit_code, version);
-"""
-
 # columns added to ``submissions`` since the first ledgers: (name, declaration); added in place
-# by :func:`_migrate` (ALTER TABLE … ADD COLUMN, which PostgreSQL accepts too)
+# by :func:`_migrate` (ALTER TABLE … ADD COLUMN, the same on both backends)
 ADDED_COLUMNS = (
     ("hold", "TEXT NOT NULL DEFAULT ''"),  # why this version was held back (not made current); '' = not held
     ("review", "TEXT NOT NULL DEFAULT ''"),  # the office's decision on it: '' | returned | locked
@@ -370,7 +303,7 @@ class NewSubmission:
 
 
 def _log(
-    c: sqlite3.Connection,
+    c: Store,
     unit_code: str,
     version: int | None,
     action: str,
@@ -382,7 +315,7 @@ def _log(
     """Append one row to the review log (inside the caller's transaction); its id."""
     from gkxlsx.clock import stamp
 
-    cur = c.execute(
+    return c.insert(
         "INSERT INTO review_log(unit_code, version, action, actor, at, reason, detail) VALUES (?,?,?,?,?,?,?)",
         (
             unit_code,
@@ -394,30 +327,30 @@ def _log(
             json.dumps(dict(detail or {}), ensure_ascii=False, default=_json_default),
         ),
     )
-    return cur.lastrowid  # type: ignore[return-value]
 
 
-def _record(c: sqlite3.Connection, new: NewSubmission, archived: str) -> tuple[int, int] | None:
+def _record(c: Store, new: NewSubmission, archived: str) -> tuple[int, int] | None:
     """Insert a submission as the unit's current version inside the caller's transaction:
     (id, version), or None if these bytes were already recorded.  ``archived``: the archived
     file's path as stored (:meth:`Ledger.stored_path`)."""
     rc = new.received
     counts = severity_counts(new.findings)
-    if c.execute("SELECT 1 FROM submissions WHERE sha256=?", (rc.sha,)).fetchone():
+    # one statement for the four facts (one round trip to a database server): these bytes already
+    # recorded; the unit's last version; its current version locked; it has a current version
+    dup, last, locked, has_current = c.execute(
+        "SELECT EXISTS(SELECT 1 FROM submissions WHERE sha256=?), "
+        "(SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?), "
+        "EXISTS(SELECT 1 FROM submissions WHERE unit_code=? AND is_current=1 AND review=?), "
+        "EXISTS(SELECT 1 FROM submissions WHERE unit_code=? AND is_current=1)",
+        (rc.sha, new.unit_code, new.unit_code, REVIEW_LOCKED, new.unit_code),
+    ).fetchone()
+    if dup:
         return None
-    v = (
-        c.execute("SELECT COALESCE(MAX(version), 0) FROM submissions WHERE unit_code=?", (new.unit_code,)).fetchone()[0]
-        + 1
-    )
-    hold = new.hold
-    if not hold:
-        locked = c.execute(
-            "SELECT 1 FROM submissions WHERE unit_code=? AND is_current=1 AND review=?", (new.unit_code, REVIEW_LOCKED)
-        ).fetchone()
-        hold = HOLD_LOCKED if locked else ""
-    if not hold:
+    v = last + 1
+    hold = new.hold or (HOLD_LOCKED if locked else "")
+    if not hold and has_current:
         c.execute("UPDATE submissions SET is_current=0 WHERE unit_code=? AND is_current=1", (new.unit_code,))
-    cur = c.execute(
+    sid = c.insert(
         "INSERT INTO submissions(unit_code, version, received_at, source, filename, sha256, archive_path, application, "
         "format, year, status, n_errors, n_warnings, n_info, findings, vals, is_current, hold) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -451,10 +384,10 @@ def _record(c: sqlite3.Connection, new: NewSubmission, archived: str) -> tuple[i
         hold,
         {"received_at": rc.received_at, "filename": rc.filename, "status": new.status},
     )
-    return cur.lastrowid, v  # type: ignore[return-value]
+    return sid, v
 
 
-def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list[dict], archived: str) -> bool:
+def _quarantine(c: Store, rc: Received, reason: str, findings: list[dict], archived: str) -> bool:
     if c.execute("SELECT 1 FROM quarantine WHERE sha256=?", (rc.sha,)).fetchone():
         return False
     c.execute(
@@ -475,7 +408,7 @@ def _quarantine(c: sqlite3.Connection, rc: Received, reason: str, findings: list
 class Batch:
     """Writes inside one open transaction (see :meth:`Ledger.batch`)."""
 
-    def __init__(self, conn: sqlite3.Connection, ledger: Ledger):
+    def __init__(self, conn: Store, ledger: Ledger):
         self.conn = conn
         self.ledger = ledger
 
@@ -484,10 +417,10 @@ class Batch:
         try:
             got = fn(self.conn, *args)
         except BaseException:
-            self.conn.execute("ROLLBACK TO gkx_item")
-            self.conn.execute("RELEASE gkx_item")
+            self.conn.execute("ROLLBACK TO SAVEPOINT gkx_item")
+            self.conn.execute("RELEASE SAVEPOINT gkx_item")
             raise
-        self.conn.execute("RELEASE gkx_item")
+        self.conn.execute("RELEASE SAVEPOINT gkx_item")
         return got
 
     def record(self, new: NewSubmission) -> tuple[int, int] | None:
@@ -504,11 +437,10 @@ _WRITE_LOCKS: dict[str, threading.RLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
 
 
-def _write_lock(db_path: Path) -> threading.RLock:
-    """The lock the writers of this process take for the database at ``db_path`` (re-entrant: a
-    thread that nests two ledgers' transactions meets SQLite's busy timeout, as before, not a
-    deadlock)."""
-    key = os.path.realpath(db_path)
+def _write_lock(key: str) -> threading.RLock:
+    """The lock the writers of this process take for one ledger (its SQLite file, or its
+    PostgreSQL database and schema) — re-entrant: a thread that nests two ledgers' transactions
+    meets the database's own wait, as before, not a deadlock."""
     lock = _WRITE_LOCKS.get(key)
     if lock is None:
         with _WRITE_LOCKS_GUARD:
@@ -516,17 +448,17 @@ def _write_lock(db_path: Path) -> threading.RLock:
     return lock
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def _migrate(conn: Store) -> None:
     """Bring a ledger written by an older version up to the current schema, in place: the added
     columns, and a review log begun from what the old ledger knew (each version's arrival, each
     acceptance — an accepted return is locked).  Runs once; a ledger already current is untouched."""
-    have = {r[1] for r in conn.execute("PRAGMA table_info(submissions)")}
+    have = conn.columns("submissions")
     missing = [(n, decl) for n, decl in ADDED_COLUMNS if n not in have]
     if not missing:
         return
-    conn.execute("BEGIN IMMEDIATE")
+    conn.begin()
     try:
-        have = {r[1] for r in conn.execute("PRAGMA table_info(submissions)")}  # another process may have done it
+        have = conn.columns("submissions")  # another process may have done it
         for name, decl in ADDED_COLUMNS:
             if name not in have:
                 conn.execute(f"ALTER TABLE submissions ADD COLUMN {name} {decl}")
@@ -550,84 +482,103 @@ def _migrate(conn: sqlite3.Connection) -> None:
                             r["accepted_note"] or "",
                             at=r["accepted_at"],
                         )
-        conn.execute("COMMIT")
+        conn.commit()
     except BaseException:
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
+            conn.rollback()
         raise
 
 
+def _upsert(c: Store, table: str, key: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Set a row's ``values`` by its ``key``, inserting it when there is none — inside a write
+    transaction, which excludes every other writer (so no ``INSERT OR REPLACE`` / ``ON CONFLICT``,
+    which not every database speaking PostgreSQL's protocol has)."""
+    cur = c.execute(
+        f"UPDATE {table} SET {', '.join(f'{k}=?' for k in values)} WHERE {' AND '.join(f'{k}=?' for k in key)}",
+        (*values.values(), *key.values()),
+    )
+    if cur.rowcount == 0:
+        cols = {**key, **values}
+        c.execute(
+            f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            tuple(cols.values()),
+        )
+
+
 class Ledger:
-    def __init__(self, db_path: str | Path, archive_dir: str | Path):
-        self.db_path = Path(db_path)
-        self._write_lock = _write_lock(self.db_path)
+    """The ledger of one campaign.  ``db``: the SQLite file (default ``ledger.sqlite`` in the campaign
+    folder) or a PostgreSQL URL, with ``schema`` the campaign's schema in that database; ``root``:
+    the campaign folder (archived files are recorded relative to it), by default the SQLite file's."""
+
+    def __init__(
+        self, db: str | Path, archive_dir: str | Path, *, schema: str | None = None, root: str | Path | None = None
+    ):
+        self.url = str(db) if is_url(db) else None
+        self.db_path = None if self.url else Path(db)
+        self._write_lock = _write_lock(f"{self.url}|{schema}" if self.url else os.path.realpath(db))
         self.archive_dir = Path(archive_dir)
         # the campaign folder: archived files are recorded relative to it (wherever import runs)
-        self._root = self.db_path.parent.resolve()
+        self._root = Path(root).resolve() if root is not None else Path(db).parent.resolve()
         self.archive_dir.mkdir(parents=True, exist_ok=True)
-        #: opened read-only because the disk is full (see :meth:`_open_read_only`): reads work, writes fail
-        self.read_only = False
-        try:
-            self.conn = self._open()
-        except sqlite3.OperationalError:
-            conn = self._open_read_only()
-            if conn is None:
+        store: Store
+        if self.url is not None:
+            store = open_store(self.url, schema)
+            try:
+                _migrate(store)
+            except BaseException:
+                store.close()
                 raise
-            self.conn, self.read_only = conn, True
+        else:
+            try:
+                store = SQLiteStore.open(Path(db))
+                try:
+                    _migrate(store)
+                except BaseException:
+                    store.close()
+                    raise
+            except sqlite3.OperationalError:
+                # opened read-only because the disk is full (see SQLiteStore.open_read_only)
+                ro = SQLiteStore.open_read_only(Path(db))
+                if ro is None:
+                    raise
+                store = ro
+        #: the store the ledger reads and writes through (``ledger.conn.execute(sql, params)``)
+        self.conn: Store = store
+        #: the backend's database error (what a failed write raises)
+        self.Error: type[Exception] = store.Error
+        #: opened read-only because the disk is full: reads work, writes fail
+        self.read_only = store.read_only
 
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.db_path), timeout=60, isolation_level=None)
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(SCHEMA)
-            _migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.conn.kind
 
-    def _open_read_only(self) -> sqlite3.Connection | None:
-        """The ledger for reading when it cannot be opened for writing — on a full disk SQLite
-        cannot create the WAL index (``-shm``) that opening needs: ``status`` and ``render`` still
-        show what is stored, and any write fails with "readonly database".  Only when no write-ahead
-        log holds committed data (no other process has the ledger open): the file alone is then
-        the whole ledger.  None when that is not so."""
-        wal = self.db_path.with_name(self.db_path.name + "-wal")
-        try:
-            if not self.db_path.is_file() or (wal.exists() and wal.stat().st_size > 0):
-                return None
-            conn = sqlite3.connect(
-                self.db_path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True, isolation_level=None
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("SELECT COUNT(*) FROM meta").fetchone()
-        except (OSError, sqlite3.Error):
-            return None
-        return conn
+    def describe(self) -> str:
+        """Where the ledger is, as people read it (the file, or the database and schema)."""
+        return self.conn.describe()
 
     def close(self) -> None:
         self.conn.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        # writers of one process (a server's request threads) queue on a lock and start the
-        # moment the one before commits; SQLite's own wait between processes polls with sleeps
-        # of up to 100 ms, which twenty uploads at once turned into most of their time
+    def transaction(self) -> Iterator[Store]:
+        """A write transaction: waits for the campaign's other writers, then excludes them until
+        it is committed (at the end of the block) or rolled back (an exception).  The writers of
+        one process (a server's request threads) queue on a lock first and start the moment the one
+        before commits: SQLite's own wait polls with sleeps of up to 100 ms, which twenty uploads at
+        once turned into most of their time."""
         with self._write_lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.begin()
             try:
                 yield self.conn
-                self.conn.execute("COMMIT")
+                self.conn.commit()
             except BaseException:
                 # the block failed, or the commit did (a full disk): the transaction leaves no trace
                 if self.conn.in_transaction:
                     try:
-                        self.conn.execute("ROLLBACK")
-                    except sqlite3.Error:
+                        self.conn.rollback()
+                    except self.Error:
                         pass
                 raise
 
@@ -636,9 +587,7 @@ class Ledger:
     def set_meta(self, **kv: Any) -> None:
         with self.transaction() as c:
             for k, v in kv.items():
-                c.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (k, json.dumps(v, ensure_ascii=False))
-                )
+                _upsert(c, "meta", {"key": k}, {"value": json.dumps(v, ensure_ascii=False)})
 
     def meta(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"]) for r in self.conn.execute("SELECT key, value FROM meta")}
@@ -646,14 +595,22 @@ class Ledger:
     def set_units(self, units: Sequence[Any]) -> None:
         with self.transaction() as c:
             for i, u in enumerate(units):
-                c.execute(
-                    "INSERT INTO units(code, name, type, parent, contact, email, phone, ord) VALUES (?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT(code) DO UPDATE SET name=excluded.name, type=excluded.type, parent=excluded.parent, "
-                    "contact=excluded.contact, email=excluded.email, phone=excluded.phone, ord=excluded.ord",
-                    (u.code, u.name, u.type, u.parent, u.contact, u.email, u.phone, i),
+                _upsert(
+                    c,
+                    "units",
+                    {"code": u.code},
+                    {
+                        "name": u.name,
+                        "type": u.type,
+                        "parent": u.parent,
+                        "contact": u.contact,
+                        "email": u.email,
+                        "phone": u.phone,
+                        "ord": i,
+                    },
                 )
 
-    def units(self) -> list[sqlite3.Row]:
+    def units(self) -> list[Any]:
         return list(self.conn.execute("SELECT * FROM units ORDER BY ord, code"))
 
     def unit(self, code: str) -> sqlite3.Row | None:
@@ -699,7 +656,7 @@ class Ledger:
     def batch(self) -> Iterator[Batch]:
         """Many records in one transaction (an import of thousands of files): ``with ledger.batch()
         as b: b.record(...); b.quarantine(...)``.  Each call runs in its own savepoint, so one that
-        fails (raises sqlite3.Error) leaves the others; the batch is committed at the end of the
+        fails (raises the backend's :attr:`Error`) leaves the others; the batch is committed at the end of the
         block, or not at all (an exception out of the block, a killed process)."""
         with self.transaction() as c:
             yield Batch(c, self)
@@ -720,7 +677,7 @@ class Ledger:
 
     # -- queries ---------------------------------------------------------------------------
 
-    def _sub(self, r: sqlite3.Row | None) -> Submission | None:
+    def _sub(self, r: Any) -> Submission | None:
         if r is None:
             return None
         return Submission(
@@ -791,15 +748,19 @@ class Ledger:
             yield code, status, load_values(vals)
 
     def current_figures(self, keys: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(unit code, {key: value}) of every current submission, only ``keys`` — each read as the
-        JSON of its value by SQLite and decoded as :func:`load_values` decodes it; the values as
-        :meth:`iter_currents` gives them where SQLite has no ``->`` (before 3.38)."""
+        """(unit code, {key: value}) of every current submission, only ``keys`` — on SQLite each read
+        as the JSON of its value by the database and decoded as :func:`load_values` decodes it; the
+        values as :meth:`iter_currents` gives them elsewhere (PostgreSQL, SQLite before 3.38)."""
         keys = list(keys)
         paths = ['$."' + k.replace('"', '""') + '"' for k in keys]
         sql = "SELECT unit_code, " + ", ".join("vals -> ?" for _ in keys) + " FROM submissions WHERE is_current=1"
-        try:
-            rows = self.conn.execute(sql, paths).fetchall()
-        except sqlite3.OperationalError:
+        rows = None
+        if self.backend == "sqlite":
+            try:
+                rows = self.conn.execute(sql, paths).fetchall()
+            except sqlite3.OperationalError:  # no -> before SQLite 3.38
+                rows = None
+        if rows is None:
             for code, _status, vals in self.iter_currents():
                 yield code, {k: vals[k] for k in keys if k in vals}
             return
@@ -815,7 +776,7 @@ class Ledger:
     def currents(self) -> dict[str, Submission]:
         return {r["unit_code"]: self._sub(r) for r in self.conn.execute("SELECT * FROM submissions WHERE is_current=1")}  # type: ignore[misc]
 
-    def _resolved(self, rows: Iterator[sqlite3.Row]) -> list[dict[str, Any]]:
+    def _resolved(self, rows: Iterable[Any]) -> list[dict[str, Any]]:
         """Rows as dicts, ``archive_path`` the archived file's real path (:meth:`archived`)."""
         out = []
         for r in rows:
@@ -839,9 +800,11 @@ class Ledger:
 
     def set_previous(self, unit_code: str, fmt: str, year: int, values: Mapping[str, Any], source: str) -> None:
         with self.transaction() as c:
-            c.execute(
-                "INSERT OR REPLACE INTO previous(unit_code, format, year, vals, source) VALUES (?,?,?,?,?)",
-                (unit_code, fmt, year, dump_values(values), source),
+            _upsert(
+                c,
+                "previous",
+                {"unit_code": unit_code},
+                {"format": fmt, "year": year, "vals": dump_values(values), "source": source},
             )
 
     def previous(self, unit_code: str) -> tuple[str, int, dict[str, Any]] | None:
@@ -871,12 +834,9 @@ class Ledger:
 
     def integrity(self) -> list[str]:
         """Problems found in the ledger and archive (empty when consistent)."""
-        problems = []
-        r = self.conn.execute("PRAGMA integrity_check").fetchone()[0]
-        if r != "ok":
-            problems.append(f"数据库校验失败：{r}")
+        problems = self.conn.problems()
         for row in self.conn.execute(
-            "SELECT unit_code, COUNT(*) n FROM submissions WHERE is_current=1 GROUP BY unit_code HAVING n > 1"
+            "SELECT unit_code, COUNT(*) AS n FROM submissions WHERE is_current=1 GROUP BY unit_code HAVING COUNT(*) > 1"
         ):
             problems.append(f"单位 {row['unit_code']} 有多个当前版本")
         for row in self.conn.execute("SELECT unit_code FROM submissions GROUP BY unit_code HAVING SUM(is_current) = 0"):

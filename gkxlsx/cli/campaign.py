@@ -25,6 +25,12 @@ def init_cmd(
         None, "--deadline", help=f"报送截止日期 YYYY-MM-DD（默认次年{month_day_zh(publication_facts()['deadline'])}）"
     ),
     previous: Path | None = typer.Option(None, "--previous", help="上年度收集任务目录：启用跨年度校验并预填上年结转"),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="账本放在共享的 PostgreSQL 数据库（也可用人大金仓、openGauss）：postgresql://用户@主机:端口/库名；"
+        "不写时账本是目录中的 ledger.sqlite",
+    ),
 ) -> None:
     """新建一个收集任务（配置文件、账本数据库、文件夹）。 / Create a collection campaign."""
     from gkxlsx.campaign.campaign import CampaignError, init_campaign
@@ -40,7 +46,15 @@ def init_cmd(
             fail(f"截止日期“{deadline}”格式不对，应为 YYYY-MM-DD。")
     try:
         camp = init_campaign(
-            directory, year=year, roster=roster, fmt=fmt, office=office, contact=contact, deadline=dl, previous=previous
+            directory,
+            year=year,
+            roster=roster,
+            fmt=fmt,
+            office=office,
+            contact=contact,
+            deadline=dl,
+            previous=previous,
+            db=db,
         )
     except (CampaignError, RosterError, FormError, LedgerError) as e:
         fail(str(e))
@@ -52,6 +66,8 @@ def init_cmd(
         typer.echo(
             f"已创建 {year} 年度收集任务：{camp.root}（{n} 个单位，格式 {camp.form.id}，截止 {camp.deadline.isoformat()}）"
         )
+        if camp.db_url:
+            typer.echo(f"账本：{camp.ledger.describe()}")
         if prev:
             typer.echo(f"已载入上年度数据 {prev} 个单位：将预填“上年结转”并进行跨年度校验。")
         typer.echo("下一步：在该目录中运行 gkxlsx generate 生成填报工作簿。")

@@ -1404,16 +1404,17 @@ def is_fetched(camp: Campaign, message_id: str) -> bool:
 def fetched_log(camp: Campaign) -> list[dict[str, Any]]:
     return [
         {"message_id": r["message_id"], "fetched_at": r["fetched_at"], **json.loads(r["summary"] or "{}")}
-        for r in camp.ledger.conn.execute("SELECT * FROM fetched ORDER BY fetched_at, rowid")
+        for r in camp.ledger.conn.execute(f"SELECT * FROM fetched ORDER BY fetched_at, {camp.ledger.conn.insert_order}")
     ]
 
 
 def _mark_fetched(camp: Campaign, mr: MailResult) -> None:
-    with camp.ledger.transaction() as c:
-        c.execute(
-            "INSERT OR IGNORE INTO fetched(message_id, fetched_at, summary) VALUES (?,?,?)",
-            (mr.message_id, stamp(), json.dumps(mr.summary(), ensure_ascii=False)),
-        )
+    with camp.ledger.transaction() as c:  # writers are serialised: looked up, then inserted
+        if c.execute("SELECT 1 FROM fetched WHERE message_id=?", (mr.message_id,)).fetchone() is None:
+            c.execute(
+                "INSERT INTO fetched(message_id, fetched_at, summary) VALUES (?,?,?)",
+                (mr.message_id, stamp(), json.dumps(mr.summary(), ensure_ascii=False)),
+            )
 
 
 def _roster_index(units: Sequence[Unit]) -> dict[str, Unit]:
