@@ -83,18 +83,40 @@ def final_name(path: Path) -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":  # no harmless probe there: count it alive, the file's age decides
-        return True
+def zombie(pid: int) -> bool:
+    """Whether process ``pid`` is dead but not yet reaped (a zombie: it will never run again).
+    ``kill(pid, 0)`` succeeds on one, and one can last: a killed import's worker is an orphan that
+    only init reaps, which some inits (a container's, a VM's agent) do every second or two, some
+    never.  Linux's /proc only; elsewhere False."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    end = stat.rfind(b")")  # "PID (COMM) STATE ...": COMM may hold spaces and parentheses
+    return end > 0 and stat[end + 2 : end + 3] in (b"Z", b"X")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id exists and can still run (one of another user counts as
+    alive; a zombie does not)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:  # another user's process
+        pass
+    return not zombie(pid)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
         return True
-    return True
+    if os.name == "nt":  # no harmless probe there: count it alive, the file's age decides
+        return True
+    return pid_alive(pid)
 
 
 #: a temporary file older than this is stale even if its process id is in use again

@@ -22,6 +22,7 @@ import pytest
 from gkxlsx.campaign.campaign import Campaign, import_files, init_campaign
 from gkxlsx.demo.samples import sample_values
 from gkxlsx.form.identity import workbook_filename
+from gkxlsx.fsutil import stale_temps, temp_name, zombie
 from gkxlsx.workbook.generate import build_workbook
 from tests._pg import both_backends
 
@@ -233,6 +234,34 @@ def test_killed_import_leaves_no_stale_temp_and_a_consistent_ledger(many_returns
     stray = {p.name for p in archive.rglob("*") if p.is_file()} - known - {p.name for p in keep}
     assert stray == set(), stray
     camp.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombies are seen through Linux's /proc")
+def test_a_killed_workers_temp_is_stale_before_it_is_reaped(tmp_path):
+    """A killed import's worker is an orphan that only init reaps (some every second or two, some
+    never): until then it is a zombie, which kill(pid, 0) finds, yet it will never finish its file."""
+    folder = tmp_path / "ab"
+    folder.mkdir()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: a temporary name of its own, then killed mid-write
+        try:
+            tmp = temp_name(folder / f"{'ab' * 32}.xlsx")
+            tmp.write_bytes(b"PK\x03\x04 half")
+            os.write(w, b"x")
+        finally:
+            os.kill(os.getpid(), signal.SIGKILL)
+    try:
+        os.close(w)
+        assert os.read(r, 1) == b"x"
+        os.close(r)
+        while not zombie(pid):  # dead, not reaped
+            time.sleep(0.001)
+        (tmp,) = folder.iterdir()
+        os.utime(tmp, (time.time() - 60,) * 2)
+        assert list(stale_temps(folder, time.time())) == [tmp]
+    finally:
+        os.waitpid(pid, 0)
 
 
 def test_archived_paths_do_not_depend_on_the_folder_import_ran_in(tmp_path, many_returns):

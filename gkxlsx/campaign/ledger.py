@@ -215,19 +215,6 @@ def clean_archive(archive_dir: Path, before: float) -> int:
     return n
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process of this id exists (one of another user counts as alive)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def remove_stale_temp(archive_dir: Path) -> int:
     """The half-written copies that killed processes left in the archive, removed now (a server
     starting up): :func:`clean_archive` with the present time."""

@@ -112,7 +112,8 @@ class Site:
     def clean_staging(self) -> None:
         """Remove what a server killed mid-upload left in its campaigns: staged uploads
         (``.uploads/up-<pid>-…``) and half-written archive copies, of processes that are gone."""
-        from gkxlsx.campaign.ledger import pid_alive, remove_stale_temp
+        from gkxlsx.campaign.ledger import remove_stale_temp
+        from gkxlsx.fsutil import pid_alive
 
         for r in self.campaigns():
             staging = r.path / STAGING
