@@ -99,9 +99,12 @@ def zombie(pid: int) -> bool:
 
 def pid_alive(pid: int) -> bool:
     """Whether a process of this id exists and can still run (one of another user counts as
-    alive; a zombie does not)."""
+    alive; a zombie does not).  On Windows, where ``os.kill(pid, 0)`` would end the process, every
+    other process counts as alive (callers then go by a file's age)."""
     if pid <= 0:
         return False
+    if pid == os.getpid() or os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -112,11 +115,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":  # no harmless probe there: count it alive, the file's age decides
-        return True
-    return pid_alive(pid)
+    return pid_alive(pid)  # on Windows always: the file's age decides there
 
 
 #: a temporary file older than this is stale even if its process id is in use again
