@@ -448,6 +448,20 @@ def accept_cmd(
                 typer.echo(f"    理由（第 {ex.version} 版，{ex.actor or '未记录'}）：{ex.reason}")
 
 
+def _office_action(camp, unit: str, act):
+    """The unit named and what ``act(unit)`` — an office action that writes the ledger — returned;
+    an unknown unit, a refused action or an unwritable ledger is a Chinese message and exit 1."""
+    from gkxlsx.campaign.campaign import CampaignError
+    from gkxlsx.campaign.ledger import LedgerError
+
+    try:
+        u = camp.unit(unit)
+        with writing(LEDGER):
+            return u, act(u)
+    except (CampaignError, LedgerError) as e:
+        fail(str(e), 1)
+
+
 def return_cmd(
     unit: str = typer.Argument(..., metavar="单位", help="单位代码或名称"),
     reason: str = typer.Option(..., "--reason", "-m", help="退回理由（写入审核记录，单位会看到）"),
@@ -456,18 +470,11 @@ def return_cmd(
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """退回一份报送并写明理由，生成修改意见工作簿。 / Send a return back with a reason."""
-    from gkxlsx.campaign.campaign import CampaignError
-    from gkxlsx.campaign.ledger import LedgerError
     from gkxlsx.campaign.review import return_
 
     camp = open_campaign(campaign)
     with camp:
-        try:
-            u = camp.unit(unit)
-            with writing(LEDGER):
-                sub = return_(camp.ledger, u.code, reason, version, actor=_actor(by))
-        except (CampaignError, LedgerError) as e:
-            fail(str(e), 1)
+        u, sub = _office_action(camp, unit, lambda u: return_(camp.ledger, u.code, reason, version, actor=_actor(by)))
         from gkxlsx.mail.mail import feedback_workbook
 
         with writing(f"修改意见工作簿（{camp.path('feedback')}）"):
@@ -486,18 +493,11 @@ def reopen_cmd(
     campaign: Path | None = CAMPAIGN_OPT,
 ) -> None:
     """重新打开已锁定的报送（只有收集单位可以）。 / Reopen a locked return."""
-    from gkxlsx.campaign.campaign import CampaignError
-    from gkxlsx.campaign.ledger import LedgerError
     from gkxlsx.campaign.review import reopen, unit_state
 
     camp = open_campaign(campaign)
     with camp:
-        try:
-            u = camp.unit(unit)
-            with writing(LEDGER):
-                cur = reopen(camp.ledger, u.code, reason, version, actor=_actor(by))
-        except (CampaignError, LedgerError) as e:
-            fail(str(e), 1)
+        u, cur = _office_action(camp, unit, lambda u: reopen(camp.ledger, u.code, reason, version, actor=_actor(by)))
         typer.echo(f"已重新打开 {u.name}：当前为第 {cur.version} 版，状态 {unit_state(cur)}。")
 
 

@@ -127,14 +127,18 @@ def mail_routes(web, prefix: str) -> list[Route]:
             )
         return out
 
-    async def preview(request: Request):
+    async def mail_form(request: Request) -> tuple[str, str, list[str] | None]:
+        """(campaign id, kind of mail, the units named) of a preview or send form."""
         web.require_office(request)
         form = await web.form(request)
-        cid = request.path_params["cid"]
         kind = str(form.get("kind") or "")
         if kind not in KINDS:
             raise Refused(400, "请选择要发送的邮件种类。")
         only = [x for x in str(form.get("only") or "").split() if x][:1000] or None
+        return request.path_params["cid"], kind, only
+
+    async def preview(request: Request):
+        cid, kind, only = await mail_form(request)
         ctx = await run_in_threadpool(_settings_view, cid)
         rows = await run_in_threadpool(_preview, request, cid, kind, only)
         return web.page(request, "mail.html", preview=rows, results=None, kind=kind, only=" ".join(only or []), **ctx)
@@ -162,13 +166,7 @@ def mail_routes(web, prefix: str) -> list[Route]:
             return rows
 
     async def send(request: Request):
-        web.require_office(request)
-        form = await web.form(request)
-        cid = request.path_params["cid"]
-        kind = str(form.get("kind") or "")
-        if kind not in KINDS:
-            raise Refused(400, "请选择要发送的邮件种类。")
-        only = [x for x in str(form.get("only") or "").split() if x][:1000] or None
+        cid, kind, only = await mail_form(request)
         rows = await run_in_threadpool(_send, request, cid, kind, only)
         ctx = await run_in_threadpool(_settings_view, cid)
         return web.page(request, "mail.html", preview=None, results=rows, kind=kind, **ctx)
