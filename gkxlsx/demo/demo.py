@@ -185,6 +185,7 @@ def run_demo(directory: str | Path, echo: Callable[[str], None] = print, render:
     echo(f"  gkxlsx status -C {root}            各单位报送情况")
     echo(f"  gkxlsx status SLX003 -C {root}     某单位的问题清单（单元格位置 + 修改方法）")
     echo(f"  gkxlsx diff SLX002 -C {root}       重新报送前后的变化")
+    echo(f"  gkxlsx serve {root}                网页版：办公室的管理页面和各单位的填报页面")
     echo(f"  {reports}                          报送情况表、汇总工作簿、生成的报告")
     return camp
 
