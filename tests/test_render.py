@@ -858,6 +858,7 @@ def test_cli_renders_from_a_campaign(tmp_path):
     ]
     r = runner.invoke(app, ["render", "--aggregate", "-C", c, "--to", "txt", "-o", str(tmp_path / "agg")])
     assert r.exit_code == 1 and "E-CELL-EMPTY" in r.output  # the office's own text is not written yet
+    assert "汇总报告文字.txt" in r.output  # and the message says where it is written
     r = runner.invoke(app, ["render", "--aggregate", "--draft", "-C", c, "--to", "txt", "-o", str(tmp_path / "agg")])
     assert r.exit_code == 0, r.output
     [f] = (tmp_path / "agg").iterdir()

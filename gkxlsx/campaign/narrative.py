@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from gkxlsx.campaign.campaign import CampaignError
+from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.model import Field, Form
 
-NARRATIVE_FILE = "汇总报告文字.txt"
+NARRATIVE_FILE: str = data_file("aggregate")["narrative_file"]  # the office edits it; the fix texts name it
 
 _HEAD = re.compile(r"^\s*【(.+?)】\s*$")
 

@@ -43,6 +43,7 @@ from typing import Any
 import jinja2
 
 from gkxlsx.findings import Finding, make_finding, severity_counts
+from gkxlsx.form.datafiles import data_file
 from gkxlsx.form.layout import stack_tables
 from gkxlsx.form.model import Form, FormError, Section, Table, form_for_year, load_form
 from gkxlsx.form.report import Report
@@ -486,10 +487,13 @@ def _text_blocks(section: Section, values: Mapping[str, Any], form: Form, draft:
     return blocks
 
 
-def completeness_findings(report: Report, *, texts: bool = True, known: Collection[str] = ()) -> list[Finding]:
+def completeness_findings(
+    report: Report, *, texts: bool = True, known: Collection[str] = (), aggregate: bool = False
+) -> list[Finding]:
     """Preconditions of printing: every table cell is a number, every required text is written
     (``texts=False`` for a roll-up, which has numbers only).  Cells in ``known`` — those an error
-    finding already points at — are left out: one problem is counted once."""
+    finding already points at — are left out: one problem is counted once.  ``aggregate``: a
+    roll-up's texts are the collecting office's own, written in its narrative file — the fix says so."""
     form, values = report.form, report.values
     out: list[Finding] = []
     for s in form.sections:
@@ -516,12 +520,14 @@ def completeness_findings(report: Report, *, texts: bool = True, known: Collecti
             v = values.get(f.key)
             empty = (as_number(v) is None) if f.type.numeric else not paragraphs(v)
             if empty:
+                office_text = aggregate and f.type.kind == "text"
                 out.append(
                     make_finding(
                         "E-CELL-EMPTY",
-                        variant="render_field",
+                        variant="render_field_aggregate" if office_text else "render_field",
                         section=s.title,
                         label=f.label,
+                        file=data_file("aggregate")["narrative_file"],
                         instance=f"E-CELL-EMPTY[{f.key}]",
                         keys=(f.key,),
                     )
@@ -540,7 +546,7 @@ def blocking_findings(
     seen = {f.instance or f.rule_id for f in errs}
     known = {k for f in errs for k in f.keys}  # an empty cell the checker reported is not reported twice
     # a roll-up's text is the collecting office's own (gkxlsx.campaign.narrative): required as for any report
-    for f in completeness_findings(report, texts=True, known=known):
+    for f in completeness_findings(report, texts=True, known=known, aggregate=aggregate):
         if f.instance not in seen:
             errs.append(f)
     return errs
