@@ -64,6 +64,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(REPO))  # a checkout runs without an install, as the server process does
 
+from run import unit_name  # noqa: E402 - the same synthetic unit names as the other benchmarks
+
 YEAR = 2025
 TYPES = ("乡镇", "街道", "县级部门", "县级政府", "乡镇", "县级部门", "乡镇", "街道")
 DATA_VERSION = "1"
@@ -75,14 +77,6 @@ REQUEST_TIMEOUT = 60.0
 
 # --------------------------------------------------------------------------------------------
 # data
-
-
-def _unit_name(i: int, t: str) -> str:
-    return {
-        "乡镇": f"合成县第{i:05d}镇人民政府",
-        "街道": f"合成县第{i:05d}街道办事处",
-        "县级政府": f"合成第{i:05d}县人民政府",
-    }.get(t, f"合成县第{i:05d}局")
 
 
 def build_data(n: int, data: Path, seed: int = 16) -> dict:
@@ -107,7 +101,7 @@ def build_data(n: int, data: Path, seed: int = 16) -> dict:
     units, prefill, plan = [], {}, []
     for i in range(n):
         t = TYPES[i % len(TYPES)]
-        u = Unit(f"W{i:05d}", _unit_name(i, t), t, "合成县人民政府")
+        u = Unit(f"W{i:05d}", unit_name(i, t), t, "合成县人民政府")
         v = sample_values(form, u.name, t, YEAR, seed=i, busy=rng.random() < 0.08)
         kind = "clean"
         if i % 4 == 1:  # a quarter broken in the numbers

@@ -127,7 +127,7 @@ def _peaks() -> dict:
     }
 
 
-def _unit_name(i: int, t: str) -> str:
+def unit_name(i: int, t: str) -> str:
     return {
         "乡镇": f"合成县第{i:05d}镇人民政府",
         "街道": f"合成县第{i:05d}街道办事处",
@@ -205,7 +205,7 @@ def _plan(n: int, seed: int = 9):
     entry = list(form.entry_keys)
     for i in range(n):
         t = TYPES[i % len(TYPES)]
-        unit = Unit(f"U{i:05d}", _unit_name(i, t), t, "合成县人民政府")
+        unit = Unit(f"U{i:05d}", unit_name(i, t), t, "合成县人民政府")
         roll = rng.random()
         year = YEAR - 1 if 0.37 <= roll < 0.39 else YEAR
         v = sample_values(form, unit.name, t, year, seed=i, busy=rng.random() < 0.08)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -218,8 +219,8 @@ def serve_subprocess(root: Path, port: int, log: Path) -> subprocess.Popen:
 
 # -- a TestClient signed in, for the functional tests (tests/test_web.py) ------------------------
 
-with __import__("warnings").catch_warnings():
-    __import__("warnings").simplefilter("ignore")
+with warnings.catch_warnings():  # starlette's notice about httpx versions, not about gkxlsx
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 
